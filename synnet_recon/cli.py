@@ -28,7 +28,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
-            return None
+            return super().get_command(ctx, name)
         try:
             module = importlib.import_module(f"synnet_recon.commands.{name}")
         except ModuleNotFoundError as exc:
