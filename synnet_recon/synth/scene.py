@@ -1,0 +1,266 @@
+"""A simulated multi-camera recording of real motion capture, with the truth kept.
+
+Several independently moving cameras film one person (a CMU mocap clip). Every camera records an
+equally long window of the clip, starting at a known, possibly sub-frame offset; its 2D keypoints
+carry realistic detector noise. ``sample_pair`` is the fast path that feeds SynNet training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..keypoints import Keypoints
+from ..motion import Motion
+from ..paths import PACKAGE_DATA, shared_data_dir
+from ..skeleton import JOINT_INDEX
+from .camera import CameraPathConfig, Intrinsics, project, random_intrinsics, sample_camera_path
+from .noise import DetectorNoise, apply_detector_noise
+
+TRUTH_SCHEMA = "synnet-recon/truth"
+TRUTH_VERSION = 1
+TORSO_JOINTS = np.array([JOINT_INDEX["neck"], JOINT_INDEX["r_hip"], JOINT_INDEX["l_hip"]])
+# Default clips: a dance from the shared data when present, else the walk shipped in the package.
+SHARED_DEFAULT_MOTION = Path("mocap") / "cmu_bvh_mb" / "05_18.bvh"
+PACKAGED_MOTION = PACKAGE_DATA / "mocap" / "131_02.bvh"
+
+
+@dataclass
+class SceneConfig:
+    """What to simulate. Times in seconds; ``motion`` None picks ``default_motion_path()``."""
+
+    cameras: int = 3
+    seconds: float = 6.0
+    fps: float = 30.0
+    max_offset: float = 2.0  # offsets of cam1.. relative to cam0 are uniform in [-max_offset, max_offset]
+    motion: str | None = None
+    seed: int = 0
+    width: int = 640
+    height: int = 480
+    noise: float = 1.0  # DetectorNoise.level
+    camera_path: CameraPathConfig = field(default_factory=CameraPathConfig)
+
+    @property
+    def num_frames(self) -> int:
+        return int(round(self.seconds * self.fps))
+
+
+@dataclass
+class SimCamera:
+    """One simulated camera. Arrays are per frame of this camera (T = num_frames).
+
+    keypoints: noisy detections, times on the camera's own clock (first frame at 0).
+    clean_xy: (T, 18, 2) exact projections (NaN behind the camera); depth: (T, 18) camera z, metres.
+    world_to_camera: (T, 4, 4). motion_start: clip time of frame 0. offset_seconds: reference-clock
+    time of frame 0 (cam0 = 0).
+    """
+
+    name: str
+    intrinsics: Intrinsics
+    world_to_camera: np.ndarray
+    motion_start: float
+    offset_seconds: float
+    fps: float
+    keypoints: Keypoints
+    clean_xy: np.ndarray
+    depth: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.world_to_camera)
+
+    @property
+    def motion_times(self) -> np.ndarray:
+        """(T,) clip times of the frames."""
+        return self.motion_start + np.arange(self.num_frames) / self.fps
+
+
+@dataclass
+class Scene:
+    """A motion clip filmed by several simulated cameras; cam0 is the reference clock."""
+
+    motion: Motion
+    motion_path: str
+    config: SceneConfig
+    cameras: list[SimCamera]
+
+    def camera(self, name: str) -> SimCamera:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(name)
+
+    def truth(self, rendered: bool = False) -> dict:
+        """The truth.json dictionary (docs/formats.md); video/depth entries are None unless rendered."""
+        cams = []
+        for cam in self.cameras:
+            cams.append({
+                "name": cam.name,
+                "offset_seconds": float(cam.offset_seconds),
+                "motion_start": float(cam.motion_start),
+                "fps": float(cam.fps),
+                "num_frames": int(cam.num_frames),
+                "intrinsics": cam.intrinsics.to_dict(),
+                "world_to_camera": np.round(cam.world_to_camera, 9).tolist(),
+                "keypoints": f"keypoints/{cam.name}",
+                "video": f"videos/{cam.name}.mp4" if rendered else None,
+                "depth": f"depth/{cam.name}" if rendered else None,
+            })
+        return {
+            "schema": TRUTH_SCHEMA, "version": TRUTH_VERSION,
+            "motion": self.motion_path, "seed": int(self.config.seed),
+            "fps": float(self.config.fps), "seconds": float(self.config.seconds),
+            "reference": self.cameras[0].name,
+            "cameras": cams,
+        }
+
+
+def default_motion_path() -> Path:
+    """The default clip: a CMU dance from ../shared/data when present, else the packaged CMU walk."""
+    shared = shared_data_dir()
+    if shared is not None and (shared / SHARED_DEFAULT_MOTION).is_file():
+        return shared / SHARED_DEFAULT_MOTION
+    return PACKAGED_MOTION
+
+
+def load_scene_motion(path: str | Path | None) -> tuple[Motion, str]:
+    """Load ``path`` (or the default clip) as a Motion; returns (motion, path as text)."""
+    from ..motion import load_motion  # written alongside; imported lazily
+
+    path = Path(path) if path is not None else default_motion_path()
+    if not path.exists():
+        raise InputError(path, "motion file not found")
+    return load_motion(path), str(path)
+
+
+def subject_track(joints: np.ndarray) -> np.ndarray:
+    """Torso centre (mean of neck and hips). joints: (T, 18, 3) -> (T, 3)."""
+    return joints[:, TORSO_JOINTS].mean(axis=1)
+
+
+def film(joints: np.ndarray, times: np.ndarray, intrinsics: Intrinsics, camera_config: CameraPathConfig,
+         noise: DetectorNoise, rng: np.random.Generator):
+    """Film 3D joints with one moving camera and a noisy detector.
+
+    joints: (T, 18, 3) world; times: (T,) seconds. Returns (world_to_camera (T, 4, 4),
+    clean_xy (T, 18, 2), depth (T, 18), noisy_xy (T, 18, 2) float32, conf (T, 18) float32).
+    """
+    world_to_camera = sample_camera_path(subject_track(joints), times, camera_config, rng)
+    clean_xy, depth = project(joints, intrinsics.K, world_to_camera)
+    noisy_xy, conf = apply_detector_noise(clean_xy, depth, intrinsics.image_size, noise, rng)
+    return world_to_camera, clean_xy, depth, noisy_xy, conf
+
+
+def sample_offsets(n_cameras: int, max_offset: float, slack: float, rng: np.random.Generator,
+                   tries: int = 4096) -> np.ndarray | None:
+    """Offsets (n_cameras,) with cam0 = 0 and the others uniform in [-max_offset, max_offset],
+    conditioned on their spread (max - min) being at most ``slack``. None if that is (nearly) impossible."""
+    if n_cameras < 2:
+        return np.zeros(n_cameras)
+    cand = rng.uniform(-max_offset, max_offset, size=(tries, n_cameras - 1))
+    cand = np.concatenate([np.zeros((tries, 1)), cand], axis=1)
+    ok = np.flatnonzero(cand.max(axis=1) - cand.min(axis=1) <= slack + 1e-12)
+    return cand[ok[0]] if len(ok) else None
+
+
+def simulate_scene(config: SceneConfig, motion: Motion | None = None) -> Scene:
+    """Simulate ``config.cameras`` moving cameras filming one motion clip.
+
+    ``motion`` overrides ``config.motion`` (already loaded clips, tests). Raises InputError when the
+    clip is too short for the windows and offsets asked for (clips are never looped).
+    """
+    if config.cameras < 1:
+        raise InputError(None, f"need at least 1 camera, got {config.cameras}")
+    n = config.num_frames
+    if n < 2 or config.fps <= 0:
+        raise InputError(None, f"{config.seconds} s at {config.fps} fps is fewer than 2 frames")
+    if motion is None:
+        motion, motion_path = load_scene_motion(config.motion)
+    else:
+        motion_path = motion.source or config.motion or motion.name
+    rng = np.random.default_rng(config.seed)
+    window = (n - 1) / config.fps
+    slack = motion.duration - window
+    offsets = sample_offsets(config.cameras, config.max_offset, slack, rng) if slack >= 0 else None
+    if offsets is None:
+        need = config.seconds + (2 * config.max_offset if config.cameras > 1 else 0.0)
+        raise InputError(motion_path, f"motion clip is {motion.duration:.2f} s long, too short for "
+                                      f"{config.cameras} windows of {config.seconds:g} s with offsets up to "
+                                      f"±{config.max_offset:g} s (up to {need:g} s needed; clips are not looped); "
+                                      f"use a longer clip or lower --seconds / --max-offset")
+    # cam0's first frame, on the clip clock, so that every window lies inside the clip.
+    lo = motion.start - offsets.min()
+    hi = motion.start + slack - offsets.max()
+    start0 = rng.uniform(lo, max(lo, hi))
+
+    noise = DetectorNoise(level=config.noise)
+    path_config = config.camera_path
+    if (path_config.width, path_config.height) != (config.width, config.height):
+        from dataclasses import replace
+        path_config = replace(path_config, width=config.width, height=config.height)
+    frame_times = np.arange(n) / config.fps
+    cameras = []
+    for k, offset in enumerate(offsets):
+        name = f"cam{k}"
+        start = start0 + offset
+        times = start + frame_times
+        joints = motion.at(times)
+        intrinsics = random_intrinsics(rng, path_config)
+        w2c, clean_xy, depth, noisy_xy, conf = film(joints, times, intrinsics, path_config, noise, rng)
+        kp = Keypoints(noisy_xy, conf, frame_times.copy(), intrinsics.image_size, name,
+                       {"motion_start": float(start), "offset_seconds": float(offset)})
+        cameras.append(SimCamera(name, intrinsics, w2c, float(start), float(offset), float(config.fps),
+                                 kp, clean_xy, depth))
+    return Scene(motion, motion_path, config, cameras)
+
+
+def write_scene(scene: Scene, out_dir: str | Path, render: bool = False, render_config=None) -> Path:
+    """Write ``truth.json`` and ``keypoints/<cam>/`` OpenPose folders (plus videos and depth when
+    ``render``) into ``out_dir`` atomically: it appears complete or not at all."""
+    from ..fileio import atomic_dir, write_json
+    from ..io.openpose import write_openpose_folder
+
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for cam in scene.cameras:
+            write_openpose_folder(tmp / "keypoints" / cam.name, cam.keypoints, cam.name)
+        if render:
+            from .render import render_scene  # the renderer is heavy: import only when asked
+            render_scene(scene, tmp, render_config)
+        write_json(tmp / "truth.json", scene.truth(rendered=render))
+    return out_dir
+
+
+def sample_pair(motion: Motion, n_frames: int, fps: float, offset_frames: float, rng: np.random.Generator,
+                noise: DetectorNoise | None = None, camera_config: CameraPathConfig | None = None,
+                ) -> tuple[Keypoints, Keypoints]:
+    """Two independent moving cameras filming the same person, for training.
+
+    Both clips have ``n_frames`` frames at ``fps``; b's first frame is ``offset_frames`` frames
+    (fractional allowed) after a's on the shared clock. Keypoints times start at 0 on each clip's
+    own clock; ``meta`` holds ``motion_start`` and ``offset_frames``.
+    """
+    camera_config = camera_config or CameraPathConfig()
+    noise = noise or DetectorNoise()
+    window = (n_frames - 1) / fps
+    shift = offset_frames / fps
+    lo = motion.start + max(0.0, -shift)
+    hi = motion.start + motion.duration - window - max(0.0, shift)
+    if hi < lo:
+        raise InputError(motion.source or motion.name or None,
+                         f"motion clip is {motion.duration:.2f} s long, too short for two {n_frames}-frame "
+                         f"clips at {fps:g} fps offset by {offset_frames:g} frames")
+    start_a = rng.uniform(lo, hi)
+    frame_times = np.arange(n_frames) / fps
+    times = np.concatenate([start_a + frame_times, start_a + shift + frame_times])
+    joints = motion.at(times)
+    out = []
+    for i, (start, name) in enumerate(((start_a, "a"), (start_a + shift, "b"))):
+        sl = slice(i * n_frames, (i + 1) * n_frames)
+        intrinsics = random_intrinsics(rng, camera_config)
+        _, _, _, xy, conf = film(joints[sl], times[sl], intrinsics, camera_config, noise, rng)
+        out.append(Keypoints(xy, conf, frame_times, intrinsics.image_size, name,
+                             {"motion_start": float(start), "offset_frames": float(offset_frames) if i else 0.0}))
+    return out[0], out[1]
