@@ -419,7 +419,7 @@ class _Asf:
     root_order: list       # e.g. ["tx", "ty", "tz", "rx", "ry", "rz"]
     root_position: np.ndarray
     root_C: np.ndarray
-    length_unit: float | None  # ":units length" value (file units per inch x ... see _asf_scale)
+    length_unit: float | None  # ':units length' value; CMU: metres = value / length_unit * 0.0254
     degrees: bool
 
 
@@ -458,7 +458,12 @@ def _parse_asf(path: Path) -> _Asf:
     for ln in sections.get("units", []):
         parts = ln.split()
         if len(parts) == 2 and parts[0].lower() == "length":
-            length_unit = float(parts[1])
+            try:
+                length_unit = float(parts[1])
+            except ValueError:
+                raise InputError(path, f"malformed ASF: bad ':units length {parts[1]}'") from None
+            if length_unit <= 0:
+                raise InputError(path, f"malformed ASF: ':units length {parts[1]}' must be positive")
         if len(parts) == 2 and parts[0].lower() == "angle":
             degrees = parts[1].lower().startswith("deg")
 
@@ -569,10 +574,9 @@ def _dof_rotation(dof: list, vals: np.ndarray, to_deg: float) -> np.ndarray:
 def _load_asf_amc(path: Path) -> tuple[_Rig, float]:
     asf_path = _find_asf(path)
     asf = _parse_asf(asf_path)
-    for family_key in ("asf",):
-        missing = [n for n in _SKELETONS[family_key]["joints"] + (_SKELETONS[family_key]["head"],) if n not in asf.bones]
-        if missing:
-            raise InputError(asf_path, f"ASF lacks the CMU bones {missing}")
+    missing = [n for n in _SKELETONS["asf"]["joints"] + (_SKELETONS["asf"]["head"],) if n not in asf.bones]
+    if missing:
+        raise InputError(asf_path, f"ASF lacks the CMU bones {missing}")
     amc = _parse_amc(path, asf)
     to_deg = 1.0 if asf.degrees else 180.0 / np.pi
 
