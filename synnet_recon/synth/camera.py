@@ -74,7 +74,8 @@ class CameraPathConfig:
     distance: tuple[float, float] = (2.0, 8.0)  # camera to subject, horizontal
     distance_wobble: float = 0.12  # slow relative change of the distance
     camera_height: tuple[float, float] = (1.2, 2.0)
-    orbit_speed_deg: tuple[float, float] = (5.0, 30.0)  # deg/s around the subject (capped at 1.6 m/s)
+    orbit_speed_deg: tuple[float, float] = (5.0, 30.0)  # deg/s around the subject
+    orbit_max_speed: float = 1.2  # m/s: the operator's walking speed caps the orbit speed
     follow_lag: tuple[float, float] = (0.4, 1.5)  # s: how late the operator reacts to the subject moving
     aim_lag: tuple[float, float] = (0.05, 0.35)  # s: how late the aim follows the torso
     # Walking operator: vertical head-bob at the step rate and sideways sway at half of it.
@@ -166,6 +167,22 @@ def _rotate2(v: np.ndarray, angle) -> np.ndarray:
     return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], axis=-1)
 
 
+def _travel_heading(subject_xz: np.ndarray, dt: float, max_rate: float) -> np.ndarray:
+    """Smoothed direction of travel as an angle in the (x, z) plane, turning at most ``max_rate`` rad/s.
+
+    Fast movement weighs more than slow shuffling; a subject standing still keeps its last heading.
+    subject_xz: (T, 2) -> (T,) radians.
+    """
+    if len(subject_xz) < 2:
+        return np.zeros(len(subject_xz))
+    velocity = lowpass(np.gradient(subject_xz, dt, axis=0), dt, 0.5)
+    speed = np.linalg.norm(velocity, axis=1, keepdims=True)
+    direction = lowpass(speed * velocity, dt, 1.0)  # speed-weighted average direction
+    angle = np.unwrap(np.arctan2(direction[:, 1], direction[:, 0]))
+    step = np.clip(np.diff(angle), -max_rate * dt, max_rate * dt)  # the operator walks around, not teleports
+    return angle[0] + np.concatenate([[0.0], np.cumsum(step)])
+
+
 def _static_spot(subject_xz: np.ndarray, config: CameraPathConfig, rng: np.random.Generator):
     """A fixed (x, z) from which the whole subject track stays within the distance range, or None."""
     center = 0.5 * (subject_xz.min(axis=0) + subject_xz.max(axis=0))
@@ -220,25 +237,18 @@ def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config:
     if mode == "orbit":
         center = lowpass(subject_xz, dt, rng.uniform(*config.follow_lag))
         speed = np.radians(rng.uniform(*config.orbit_speed_deg))
-        speed = min(speed, 1.6 / float(np.mean(distance)))
+        speed = min(speed, config.orbit_max_speed / float(np.mean(distance)))
         angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1.0, 1.0]) * speed * t
-        angle = angle + 0.1 * smooth_noise(t, rng, 1, (0.05, 0.3))[:, 0]
+        angle = angle + 0.3 / distance * smooth_noise(t, rng, 1, (0.05, 0.3))[:, 0]
         cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     elif mode == "follow":
         lag = rng.uniform(*config.follow_lag)
         center = lowpass(subject_xz, dt, lag)
-        # Heading of travel, smoothed; a standing subject keeps a random initial heading.
-        velocity = np.gradient(subject_xz, dt, axis=0) if T > 1 else np.zeros_like(subject_xz)
-        initial = _rotate2(np.array([1.0, 0.0]), rng.uniform(0, 2 * np.pi))
-        heading = _unit2(lowpass(velocity, dt, 1.0) + 0.3 * initial)
+        heading = _travel_heading(subject_xz, dt, config.orbit_max_speed / float(np.mean(distance)))
         side = rng.choice([np.pi, np.pi / 2, -np.pi / 2, 0.0, 3 * np.pi / 4, -3 * np.pi / 4])
         side = side + rng.uniform(-0.4, 0.4) + 0.15 * smooth_noise(t, rng, 1, (0.03, 0.2))[:, 0]
-        cam_xz = center + distance[:, None] * _rotate2(heading, side)
-
-    # Keep the horizontal distance to the (unsmoothed) subject in range; a continuous projection.
-    rel = cam_xz - subject_xz
-    norm = np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), 1e-9)
-    cam_xz = subject_xz + rel / norm * np.clip(norm, lo, hi)
+        angle = heading + side
+        cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
     # Height, head-bob (vertical at the step rate) and sideways sway (half the step rate).
     h_lo, h_hi = config.camera_height
@@ -247,14 +257,21 @@ def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config:
     step_hz = rng.uniform(*config.bob_hz)
     phase = rng.uniform(0, 2 * np.pi)
     bob = bob_amp * np.abs(np.sin(np.pi * step_hz * t + phase)) * 2.0 - bob_amp  # one bump per step
-    sway = 0.5 * bob_amp * np.sin(np.pi * step_hz * t + phase) if walking else np.zeros(T)
+    if walking:
+        sideways = _rotate2(_unit2(subject_xz - cam_xz), np.pi / 2)
+        cam_xz = cam_xz + (0.5 * bob_amp * np.sin(np.pi * step_hz * t + phase))[:, None] * sideways
+
+    # Keep the horizontal distance to the (unsmoothed) subject in range; a continuous projection.
+    rel = cam_xz - subject_xz
+    norm = np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), 1e-9)
+    cam_xz = subject_xz + rel / norm * np.clip(norm, lo, hi)
+
     position = np.stack([cam_xz[:, 0], height + bob, cam_xz[:, 1]], axis=1)
 
     # Aim at the torso, trailing it; add shake and roll in the camera frame.
     aim = lowpass(subject, dt, rng.uniform(*config.aim_lag))
     aim = aim + np.array([0.0, rng.uniform(-0.15, 0.15), 0.0])
     R = look_at(position, aim)
-    position = position + sway[:, None] * R[:, 0, :]  # sideways sway along the camera's right axis
     jitter = np.radians(rng.uniform(*config.aim_jitter_deg)) * smooth_noise(t, rng, 2, (0.2, 1.5))
     if walking:  # steps shake the aim a little, in time with the bob
         jitter[:, 1] += np.radians(0.4) * np.sin(2 * np.pi * step_hz * t + phase)

@@ -148,5 +148,5 @@ def apply_detector_noise(xy: np.ndarray, depth: np.ndarray, image_size: tuple[in
     drop |= (rng.random(T) < min(noise.lost_frame_rate * level, 1.0))[:, None]
     keep = visible & ~drop
     out[~keep] = np.nan
-    conf = np.where(keep, np.maximum(conf, noise.min_conf), 0.0)
+    conf = np.where(keep, np.maximum(conf, max(noise.min_conf, 0.01)), 0.0)  # kept joints: conf > 0
     return out.astype(np.float32), conf.astype(np.float32)
