@@ -38,5 +38,11 @@ setup(
     },
     entry_points={
         "console_scripts": ["synrecon=synnet_recon.cli:main"],
+        "synnet_recon.exporters": [
+            "nerfstudio = plugins.nerfstudio_export:exporter",
+            "colmap = plugins.colmap_export:exporter",
+            "open3d = plugins.open3d_system:exporter",
+        ],
+        "nerfstudio.dataparser_configs": ["synnet-recon = plugins.nerfstudio_dataparser:synnet_dataparser"],
     },
 )
