@@ -9,7 +9,6 @@ import pytest
 from synnet_recon.errors import InputError
 from synnet_recon.motion import Motion
 from synnet_recon.skeleton import JOINT_INDEX as J
-from synnet_recon.skeleton import LEFT_RIGHT_SWAP
 from synnet_recon.synth.camera import (MODES, CameraPathConfig, Intrinsics, camera_centers, look_at, project,
                                        random_intrinsics, sample_camera_path)
 from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise, body_size_px
@@ -128,7 +127,7 @@ def test_camera_paths_smooth_in_range_subject_in_view(motion, mode):
         assert np.linalg.norm(np.diff(centres, axis=0), axis=1).max() < 4.0 / 30
         forward = w2c[:, 2, :3]
         turn = np.degrees(np.arccos(np.clip(np.sum(forward[1:] * forward[:-1], axis=1), -1, 1)))
-        assert turn.max() < 3.0
+        assert turn.max() < 4.0
         # Rotations stay rotations.
         RtR = np.einsum("tji,tjk->tik", w2c[:, :3, :3], w2c[:, :3, :3])
         np.testing.assert_allclose(RtR, np.broadcast_to(np.eye(3), RtR.shape), atol=1e-9)
@@ -154,6 +153,23 @@ def test_camera_path_has_walking_head_bob_and_roll(motion):
     assert roll.max() < 6.0
 
 
+def test_close_ups_cut_off_the_legs(motion):
+    rng = np.random.default_rng(8)
+    cfg = CameraPathConfig(close_up_prob=1.0, hfov_deg=(50.0, 55.0))
+    times = np.arange(90) / 30.0
+    joints = motion.at(times)
+    upper = [J[n] for n in ("nose", "neck", "r_shoulder", "l_shoulder")]
+    lower = [J[n] for n in ("r_ankle", "l_ankle")]
+    shares = []
+    for _ in range(6):
+        w2c = sample_camera_path(subject_track(joints), times, cfg, rng)
+        xy, depth = project(joints, random_intrinsics(rng, cfg).K, w2c)
+        inside = (depth > 0) & (xy[..., 0] >= 0) & (xy[..., 0] < 640) & (xy[..., 1] >= 0) & (xy[..., 1] < 480)
+        shares.append((inside[:, upper].mean(), inside[:, lower].mean()))
+    up, low = np.mean(shares, axis=0)
+    assert up > 0.9 and low < 0.6, (up, low)
+
+
 # ------------------------------------------------------------------------------------------------
 # Detector noise
 
@@ -174,7 +190,7 @@ def _filmed(motion, noise, seed=0, n=6):
 def test_noise_level_zero_is_exact(motion):
     for clean, depth, xy, conf in _filmed(motion, DetectorNoise(level=0.0), n=3):
         seen = conf > 0
-        assert seen.mean() > 0.9
+        assert seen.mean() > 0.5
         np.testing.assert_allclose(xy[seen], clean[seen], atol=1e-3)
         assert np.isnan(xy[~seen]).all()
         assert set(np.unique(conf)) <= {0.0, 1.0}
@@ -252,7 +268,9 @@ def test_left_right_swaps(motion):
     # Swaps last several frames (episodes of 2-6 frames, possibly overlapping).
     runs = np.diff(np.flatnonzero(np.diff(np.r_[0, any_swap.astype(int), 0])))[::2]
     assert 2 <= np.median(runs) <= 6
-    unswapped = ~any_swap & ~np.all(np.isclose(noisy, clean[:, LEFT_RIGHT_SWAP], atol=1e-3), axis=(1, 2))
+    eyes = [J["r_eye"], J["l_eye"]]
+    eyes_swapped = np.all(np.isclose(noisy[:, eyes], clean[:, eyes[::-1]], atol=1e-3), axis=(1, 2))
+    unswapped = ~any_swap & ~eyes_swapped  # (overlapping episodes can leave only the face swapped)
     np.testing.assert_allclose(noisy[unswapped], clean[unswapped], atol=1e-3)
 
 

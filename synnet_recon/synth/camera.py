@@ -84,6 +84,10 @@ class CameraPathConfig:
     # Hand shake: smooth random aim errors and a slowly varying roll.
     aim_jitter_deg: tuple[float, float] = (1.0, 3.0)
     roll_deg: tuple[float, float] = (0.0, 4.0)
+    # Close-ups: the operator stands near and aims at the chest, so the legs are often out of frame.
+    close_up_prob: float = 0.1
+    close_up_distance: tuple[float, float] = (2.0, 2.6)
+    close_up_aim_raise: tuple[float, float] = (0.35, 0.55)  # m above the torso centre
     min_distance: float = 2.0  # hard limits on the horizontal distance to the subject
     max_distance: float = 8.0
 
@@ -221,8 +225,16 @@ def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config:
 
     subject_xz = subject[:, [0, 2]]
     lo, hi = config.min_distance, config.max_distance
-    distance = rng.uniform(*config.distance) * (1.0 + config.distance_wobble * smooth_noise(t, rng, 1, (0.03, 0.2))[:, 0])
+    close_up = rng.random() < config.close_up_prob
+    base = rng.uniform(*(config.close_up_distance if close_up else config.distance))
+    distance = base * (1.0 + config.distance_wobble * smooth_noise(t, rng, 1, (0.02, 0.1))[:, 0])
     distance = np.clip(distance, lo, hi)
+    follow_lag = rng.uniform(*config.follow_lag) * (0.3 if close_up else 1.0)  # close-ups keep up
+    # The operator never lags so far behind that the subject walks into (or past) the camera:
+    # a first-order lag trails a subject moving at v by v * lag.
+    if T > 1:
+        top_speed = float(np.max(np.linalg.norm(np.diff(lowpass(subject_xz, dt, 0.3), axis=0), axis=1))) / dt
+        follow_lag = min(follow_lag, 0.4 * float(distance.min()) / max(top_speed, 0.1))
     bob_amp = rng.uniform(*config.bob_amplitude)
     walking = True
     if mode == "static":
@@ -235,18 +247,17 @@ def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config:
             cam_xz = spot + drift
             bob_amp *= 0.15
     if mode == "orbit":
-        center = lowpass(subject_xz, dt, rng.uniform(*config.follow_lag))
+        center = lowpass(subject_xz, dt, follow_lag)
         speed = np.radians(rng.uniform(*config.orbit_speed_deg))
         speed = min(speed, config.orbit_max_speed / float(np.mean(distance)))
         angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1.0, 1.0]) * speed * t
         angle = angle + 0.3 / distance * smooth_noise(t, rng, 1, (0.05, 0.3))[:, 0]
         cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     elif mode == "follow":
-        lag = rng.uniform(*config.follow_lag)
-        center = lowpass(subject_xz, dt, lag)
+        center = lowpass(subject_xz, dt, follow_lag)
         heading = _travel_heading(subject_xz, dt, config.orbit_max_speed / float(np.mean(distance)))
         side = rng.choice([np.pi, np.pi / 2, -np.pi / 2, 0.0, 3 * np.pi / 4, -3 * np.pi / 4])
-        side = side + rng.uniform(-0.4, 0.4) + 0.15 * smooth_noise(t, rng, 1, (0.03, 0.2))[:, 0]
+        side = side + rng.uniform(-0.4, 0.4) + 0.6 / distance * smooth_noise(t, rng, 1, (0.03, 0.2))[:, 0]
         angle = heading + side
         cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
@@ -270,9 +281,10 @@ def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config:
 
     # Aim at the torso, trailing it; add shake and roll in the camera frame.
     aim = lowpass(subject, dt, rng.uniform(*config.aim_lag))
-    aim = aim + np.array([0.0, rng.uniform(-0.15, 0.15), 0.0])
+    raise_aim = rng.uniform(*config.close_up_aim_raise) if close_up else rng.uniform(-0.15, 0.15)
+    aim = aim + np.array([0.0, raise_aim, 0.0])
     R = look_at(position, aim)
-    jitter = np.radians(rng.uniform(*config.aim_jitter_deg)) * smooth_noise(t, rng, 2, (0.2, 1.5))
+    jitter = np.radians(rng.uniform(*config.aim_jitter_deg)) * smooth_noise(t, rng, 2, (0.2, 1.0))
     if walking:  # steps shake the aim a little, in time with the bob
         jitter[:, 1] += np.radians(0.4) * np.sin(2 * np.pi * step_hz * t + phase)
     roll_max = np.radians(rng.uniform(*config.roll_deg))
