@@ -393,6 +393,16 @@ def test_simulate_cli_end_to_end(tmp_path):
         assert len(files) == cam["num_frames"] == 30
         assert files[0].name == f"{cam['name']}_{0:012d}_keypoints.json"
     assert not list(tmp_path.glob(".*"))  # no temporary leftovers
+    # The files hold exactly the scene that the same seed simulates in memory.
+    from synnet_recon.io.openpose import read_openpose_folder
+
+    scene = simulate_scene(SceneConfig(cameras=2, seconds=1.5, fps=20, motion=str(PACKAGED_MOTION), seed=3,
+                                       max_offset=1))
+    for cam, written in zip(scene.cameras, truth["cameras"]):
+        assert written["offset_seconds"] == pytest.approx(cam.offset_seconds)
+        kp = read_openpose_folder(out / written["keypoints"], fps=20)
+        np.testing.assert_allclose(kp.xy, cam.keypoints.xy, atol=1e-3)
+        np.testing.assert_allclose(kp.conf, cam.keypoints.conf, atol=1e-5)
 
 
 @pytest.mark.parametrize("args, message", [
