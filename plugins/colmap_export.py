@@ -1,0 +1,102 @@
+"""COLMAP / OpenMVS export: the synchronized frames as a COLMAP workspace with known poses.
+
+Layout written to OUT::
+
+    images/t0001.234_cam1.jpg ...      # named by instant time, then camera
+    sparse/0/cameras.txt images.txt points3D.txt   # COLMAP text model
+    sparse/cameras.txt images.txt points3D.txt     # the same, where OpenMVS' InterfaceCOLMAP looks
+    timestamps.json
+
+One COLMAP camera per video (PINHOLE, or OPENCV when the intrinsics carry distortion); one image
+per (instant, video) with pose ``cam_from_world`` = our ``world_to_camera`` (both OpenCV). No rigs:
+our cameras move independently, so every image is its own trivial frame. ``points3D`` is a random
+subsample of the fused cloud, without tracks (so triangulation / MVS can start from the poses).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
+
+from synnet_recon.exporters import ExportConfig, Exporter, iter_view_images, load_scene, timestamps, write_image
+from synnet_recon.fileio import atomic_dir
+
+
+def camera_line(camera_id: int, K) -> str:
+    """A cameras.txt line for our Intrinsics ``K``."""
+    if K.distorted:
+        k1, k2, p1, p2 = K.dist
+        return f"{camera_id} OPENCV {K.width} {K.height} {K.fx!r} {K.fy!r} {K.cx!r} {K.cy!r} {k1!r} {k2!r} {p1!r} {p2!r}"
+    return f"{camera_id} PINHOLE {K.width} {K.height} {K.fx!r} {K.fy!r} {K.cx!r} {K.cy!r}"
+
+
+def image_line(image_id: int, world_to_camera: np.ndarray, camera_id: int, name: str) -> str:
+    """An images.txt pose line: IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME (world-to-camera)."""
+    qx, qy, qz, qw = Rotation.from_matrix(world_to_camera[:3, :3]).as_quat()
+    tx, ty, tz = world_to_camera[:3, 3]
+    return " ".join([str(image_id)] + [repr(float(x)) for x in (qw, qx, qy, qz, tx, ty, tz)] + [str(camera_id), name])
+
+
+def fused_points(ply: Path | None, max_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 3) float points and (M, 3) uint8 colours subsampled from ``ply``; empty without one."""
+    if ply is None or max_points <= 0:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.uint8)
+    from synnet_recon.o3d import o3d
+
+    cloud = o3d.io.read_point_cloud(str(ply))
+    xyz = np.asarray(cloud.points)
+    rgb = np.asarray(cloud.colors) if cloud.has_colors() else np.full_like(xyz, 0.5)
+    if len(xyz) > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(len(xyz), max_points, replace=False))
+        xyz, rgb = xyz[keep], rgb[keep]
+    return xyz, np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: ExportConfig) -> Path:
+    """Write the COLMAP workspace to ``out_dir``; returns the sparse model folder (sparse/0)."""
+    scene = load_scene(sync_json, recon_dir, config)
+    ext = config.image_ext.lower()
+    camera_ids = {name: i + 1 for i, name in enumerate(scene.cameras())}
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "images").mkdir()
+        cameras: dict[str, object] = {}
+        image_lines = []
+        for image_id, (view, rgb) in enumerate(
+                tqdm(iter_view_images(scene), total=len(scene.views), desc="colmap", unit="img"), start=1):
+            K = view.intrinsics
+            h, w = rgb.shape[:2]
+            if (w, h) != (K.width, K.height):
+                K = K.scaled(w, h)
+            cameras.setdefault(view.camera, K)
+            name = view.image_name(ext)
+            write_image(tmp / "images" / name, rgb, config.jpeg_quality)
+            image_lines += [image_line(image_id, view.world_to_camera, camera_ids[view.camera], name), ""]
+        xyz, rgb = fused_points(scene.fused_ply, config.max_points)
+
+        texts = {
+            "cameras.txt": ["# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]", f"# Number of cameras: {len(cameras)}"]
+            + [camera_line(camera_ids[n], K) for n, K in cameras.items()],
+            "images.txt": ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)",
+                           f"# Number of images: {len(scene.views)}"] + image_lines,
+            "points3D.txt": ["# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
+                             f"# Number of points: {len(xyz)}"]
+            + [f"{i + 1} {p[0]!r} {p[1]!r} {p[2]!r} {c[0]} {c[1]} {c[2]} 0" for i, (p, c) in
+               enumerate(zip(xyz.tolist(), rgb.tolist()))],
+        }
+        model = tmp / "sparse" / "0"
+        model.mkdir(parents=True)
+        for fname, lines in texts.items():
+            (model / fname).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            shutil.copyfile(model / fname, tmp / "sparse" / fname)
+        (tmp / "timestamps.json").write_text(
+            json.dumps(timestamps(scene, [v.image_name(ext) for v in scene.views]), indent=2) + "\n",
+            encoding="utf-8")
+    return Path(out_dir) / "sparse" / "0"
+
+
+exporter = Exporter("colmap", "COLMAP workspace with known poses (images/, sparse/0), for COLMAP MVS or OpenMVS",
+                    export, needs_recon=True)

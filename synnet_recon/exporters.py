@@ -1,0 +1,389 @@
+"""Exporters: hand synchronized frames (and their registration) to other toolkits.
+
+An exporter is an :class:`Exporter` registered under the ``synnet_recon.exporters`` entry-point
+group; ours are nerfstudio, COLMAP/OpenMVS and Open3D's reconstruction system (``plugins/``). A
+built-in table finds ours in a checkout that was never ``pip install``-ed.
+
+Every exporter is called as ``export(sync_json, recon_dir | None, out_dir, config) -> Path``. The
+shared reading side lives here: :func:`load_scene` turns sync.json + registration.json into a list
+of :class:`View` (one camera at one synchronized instant, with intrinsics and world pose), and
+:func:`iter_view_images` decodes their video frames.
+
+Conventions: world is metres, Y up; poses are OpenCV ``world_to_camera`` (x right, y down,
+z forward). ``world`` is the registration's reference frame; when registration.json gives an
+instant's ``reference_to_world`` it is applied, otherwise the reference camera's frame *is* the
+world (exact for a static reference camera).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "synnet_recon.exporters"
+SYNC_SCHEMA, REGISTRATION_SCHEMA, SCHEMA_VERSION = "synnet-recon/sync", "synnet-recon/registration", 1
+
+# Ours, found even without installed package metadata: name -> "module:attribute".
+BUILTIN_EXPORTERS = {
+    "nerfstudio": "plugins.nerfstudio_export:exporter",
+    "colmap": "plugins.colmap_export:exporter",
+    "open3d": "plugins.open3d_system:exporter",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ExportConfig:
+    """Options shared by all exporters (third-party ones read ``options`` for their own)."""
+
+    depth_dirs: dict[str, Path] = field(default_factory=dict)  # video name -> folder of <frame:06d>.png (mm)
+    intrinsics: Path | None = None  # intrinsics file when registration.json has none (see recon.intrinsics)
+    include_flagged: bool = False  # also export instants whose registration is not ok
+    every: int = 1  # keep every n-th synchronized instant
+    image_ext: str = "jpg"  # jpg or png
+    jpeg_quality: int = 95
+    max_points: int = 100_000  # COLMAP points3D subsampled from fused.ply (0 = none)
+    options: dict[str, str] = field(default_factory=dict)  # exporter-specific KEY=VALUE
+
+
+@dataclass
+class Exporter:
+    """One export format. ``export(sync_json, recon_dir | None, out_dir, config) -> Path``."""
+
+    name: str
+    description: str
+    export: Callable[[Path, Path | None, Path, ExportConfig], Path]
+    needs_recon: bool = True  # needs `synrecon fuse` output (poses, intrinsics)
+
+    def __call__(self, sync_json, recon_dir, out_dir, config: ExportConfig | None = None) -> Path:
+        sync_json = Path(sync_json)
+        if recon_dir is None and self.needs_recon:
+            raise InputError(sync_json, f"the {self.name} exporter needs the fuse output: pass --recon DIR")
+        if recon_dir is not None and not Path(recon_dir).is_dir():
+            raise InputError(recon_dir, "recon directory not found")
+        return Path(self.export(sync_json, None if recon_dir is None else Path(recon_dir),
+                                Path(out_dir), config or ExportConfig()))
+
+
+def _as_exporter(name: str, obj) -> Exporter:
+    """Entry points may name an Exporter, or a bare ``export`` callable."""
+    if isinstance(obj, Exporter):
+        return obj
+    if callable(obj):
+        doc = (obj.__doc__ or "").strip().splitlines()
+        return Exporter(name, doc[0] if doc else name, obj, getattr(obj, "needs_recon", True))
+    raise TypeError(f"exporter {name!r} is neither an Exporter nor callable: {obj!r}")
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def list_exporters() -> dict[str, str]:
+    """Available export formats: name -> "module:attribute" (installed entry points win)."""
+    found = dict(BUILTIN_EXPORTERS)
+    found.update({name: ep.value for name, ep in _entry_points().items()})
+    return dict(sorted(found.items()))
+
+
+def get_exporter(name: str) -> Exporter:
+    """The exporter registered as ``name``; InputError when there is none."""
+    eps = _entry_points()
+    if name in eps:
+        return _as_exporter(name, eps[name].load())
+    if name in BUILTIN_EXPORTERS:
+        module, attr = BUILTIN_EXPORTERS[name].split(":")
+        return _as_exporter(name, getattr(importlib.import_module(module), attr))
+    raise InputError(None, f"unknown export format {name!r} (available: {', '.join(list_exporters())})")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading sync.json and registration.json
+# --------------------------------------------------------------------------------------------
+@dataclass
+class View:
+    """One video's frame at one synchronized instant."""
+
+    camera: str
+    frame: int  # frame index in that video
+    instant: int  # index of the synchronized instant (row of registration / sync frames)
+    time: float  # the instant's time on the reference clock, s
+    capture_time: float  # this frame's own capture time on the reference clock, s
+    intrinsics: object | None  # synnet_recon.recon.intrinsics.Intrinsics, or None when unknown
+    world_to_camera: np.ndarray | None  # (4, 4) OpenCV, or None without registration
+
+    @property
+    def camera_to_world(self) -> np.ndarray:
+        """(4, 4) OpenCV camera-to-world."""
+        return np.linalg.inv(self.world_to_camera)
+
+    def image_name(self, ext: str = "jpg") -> str:
+        """Name by time then camera, so sorting groups an instant's views: ``t0001.234_cam1.jpg``."""
+        return f"t{self.time:08.3f}_{self.camera}.{ext}"
+
+
+@dataclass
+class ExportScene:
+    sync_path: Path
+    sync: dict
+    reference: str
+    videos: dict[str, dict]  # name -> sync.json video entry, with "path" resolved
+    views: list[View]
+    recon_dir: Path | None = None
+    registration: dict | None = None
+
+    @property
+    def fused_ply(self) -> Path | None:
+        if self.recon_dir is None:
+            return None
+        p = self.recon_dir / "fused.ply"
+        return p if p.is_file() else None
+
+    def cameras(self) -> list[str]:
+        """Cameras that appear in the views, in sync.json order."""
+        used = {v.camera for v in self.views}
+        return [n for n in self.videos if n in used]
+
+
+def _read_json(path: Path, schema: str) -> dict:
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(path, f"expected schema {schema!r}, got {got!r}")
+    if data.get("version") != SCHEMA_VERSION:
+        raise InputError(path, f"unsupported {schema} version {data.get('version')!r} (expected {SCHEMA_VERSION})")
+    return data
+
+
+def read_sync(path: str | Path) -> dict:
+    """sync.json, checked: schema, version, videos, frames. Video paths resolved against its folder."""
+    path = Path(path)
+    data = _read_json(path, SYNC_SCHEMA)
+    try:
+        videos = {v["name"]: dict(v) for v in data["videos"]}
+        for v in videos.values():
+            if v.get("path"):
+                p = Path(v["path"])
+                v["path"] = str(p if p.is_absolute() else (path.parent / p))
+        for row in data["frames"]:
+            float(row["time"])
+            for cam, idx in row["frames"].items():
+                if cam not in videos:
+                    raise KeyError(f"frames name unknown video {cam!r}")
+                int(idx)
+        data["reference"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(path, f"malformed sync.json ({exc})") from None
+    data["videos"] = list(videos.values())
+    return data
+
+
+def _matrix(value, where: Path, what: str) -> np.ndarray:
+    m = np.asarray(value, dtype=np.float64)
+    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
+        raise InputError(where, f"{what} is not a finite 4x4 matrix")
+    return m
+
+
+def read_registration(path: str | Path) -> dict:
+    """registration.json, normalized to::
+
+        {"reference": str, "intrinsics": {name: dict}, "depth_dirs": {name: str},
+         "instants": [{"time", "frames": {name: int}, "camera_to_reference": {name: (4,4)},
+                       "reference_to_world": (4,4) | None, "ok": bool}]}
+    """
+    path = Path(path)
+    data = _read_json(path, REGISTRATION_SCHEMA)
+    try:
+        rows = data.get("instants", data.get("frames"))
+        if not isinstance(rows, list):
+            raise KeyError("instants")
+        intrinsics, depth_dirs = {}, {}
+        for v in data.get("videos", []):
+            if isinstance(v, dict) and "name" in v:
+                if v.get("intrinsics"):
+                    intrinsics[v["name"]] = v["intrinsics"]
+                if v.get("depth"):
+                    depth_dirs[v["name"]] = v["depth"]
+        if isinstance(data.get("intrinsics"), dict):
+            intrinsics.update(data["intrinsics"])
+        instants = []
+        for row in rows:
+            transforms = row.get("camera_to_reference", row.get("transforms"))
+            if not isinstance(transforms, dict):
+                raise KeyError("camera_to_reference")
+            ref_to_world = row.get("reference_to_world")
+            instants.append({
+                "time": float(row["time"]),
+                "frames": {k: int(i) for k, i in row["frames"].items()},
+                "camera_to_reference": {k: _matrix(m, path, f"camera_to_reference[{k}]")
+                                        for k, m in transforms.items() if m is not None},
+                "reference_to_world": None if ref_to_world is None else _matrix(ref_to_world, path, "reference_to_world"),
+                "ok": bool(row.get("ok", True)),
+            })
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"malformed registration.json ({exc})") from None
+    return {"reference": data.get("reference"), "intrinsics": intrinsics, "depth_dirs": depth_dirs,
+            "instants": instants}
+
+
+def _intrinsics_for(names: list[str], registration: dict | None, config: ExportConfig,
+                    required: bool, where: Path) -> dict[str, object]:
+    from .recon.intrinsics import _from_dict, load_intrinsics
+
+    out = {}
+    if registration is not None:
+        out = {n: _from_dict(d, where) for n, d in registration["intrinsics"].items() if n in names}
+    missing = [n for n in names if n not in out]
+    if missing and config.intrinsics is not None:
+        out.update(load_intrinsics(config.intrinsics, missing))
+        missing = []
+    if missing and required:
+        raise InputError(where, f"no intrinsics for {', '.join(missing)}: pass --intrinsics FILE")
+    return out
+
+
+def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: ExportConfig,
+               need_intrinsics: bool = True) -> ExportScene:
+    """The views to export: registered (``ok``) instants of registration.json when ``recon_dir``
+    is given, else every row of sync.json's ``frames`` (no poses). Keypoint-only inputs are skipped.
+    """
+    sync_path = Path(sync_json)
+    sync = read_sync(sync_path)
+    videos = {v["name"]: v for v in sync["videos"]}
+    image_videos = [n for n, v in videos.items() if v.get("kind", "video") == "video" and v.get("path")]
+    if not image_videos:
+        raise InputError(sync_path, "no video inputs to export (keypoint folders have no images)")
+
+    registration = None
+    if recon_dir is not None:
+        recon_dir = Path(recon_dir)
+        reg_path = recon_dir / "registration.json"
+        registration = read_registration(reg_path)
+        rows = [r for r in registration["instants"] if r["ok"] or config.include_flagged]
+        if not rows:
+            raise InputError(reg_path, "no registered instants to export (all flagged not ok)")
+    else:
+        rows = [{"time": float(r["time"]), "frames": r["frames"], "camera_to_reference": None,
+                 "reference_to_world": None} for r in sync["frames"]]
+    rows = rows[:: max(1, int(config.every))]
+    intrinsics = _intrinsics_for(image_videos, registration, config, need_intrinsics,
+                                 recon_dir / "registration.json" if recon_dir else sync_path)
+
+    views = []
+    for k, row in enumerate(rows):
+        ref_to_world = row["reference_to_world"] if row["reference_to_world"] is not None else np.eye(4)
+        for cam, frame in row["frames"].items():
+            if cam not in image_videos:
+                continue
+            w2c = None
+            if row["camera_to_reference"] is not None:
+                if cam not in row["camera_to_reference"]:
+                    continue  # not registered at this instant
+                w2c = np.linalg.inv(ref_to_world @ row["camera_to_reference"][cam])
+            video = videos[cam]
+            fps = float(video.get("fps") or 0.0)
+            capture = float(video.get("offset_seconds", 0.0)) + (frame / fps if fps > 0 else 0.0)
+            views.append(View(cam, int(frame), k, float(row["time"]), capture, intrinsics.get(cam), w2c))
+    if not views:
+        raise InputError(sync_path, "no frames to export")
+    return ExportScene(sync_path, sync, sync["reference"], videos, views, recon_dir, registration)
+
+
+# --------------------------------------------------------------------------------------------
+# Frames, depth and images
+# --------------------------------------------------------------------------------------------
+def _read_video_frames(path: Path, indices: set[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` once, yielding (index, (H, W, 3) uint8 upright RGB) for the wanted frames."""
+    from .io.video import iter_frames
+
+    for frame in iter_frames(path, indices=sorted(indices)):
+        yield frame.index, frame.image
+
+
+def iter_view_images(scene: ExportScene, views: Iterable[View] | None = None) -> Iterator[tuple[View, np.ndarray]]:
+    """(view, (H, W, 3) uint8 RGB) for each view, decoding each video once, in view order per video."""
+    views = list(scene.views if views is None else views)
+    by_cam: dict[str, list[View]] = {}
+    for v in views:
+        by_cam.setdefault(v.camera, []).append(v)
+    for cam, cam_views in by_cam.items():
+        path = Path(scene.videos[cam]["path"])
+        if not path.is_file():
+            raise InputError(path, f"video of {cam!r} not found")
+        wanted = {v.frame for v in cam_views}
+        frames = {}
+        try:
+            for index, rgb in _read_video_frames(path, wanted):
+                frames[index] = rgb
+        except InputError:
+            raise
+        except Exception as exc:  # PyAV raises many error types for corrupt files
+            raise InputError(path, f"cannot decode video ({exc.__class__.__name__}: {exc})") from None
+        for v in cam_views:
+            if v.frame not in frames:
+                raise InputError(path, f"frame {v.frame} not in video (it has {len(frames) and max(frames) + 1} frames)")
+            yield v, frames[v.frame]
+
+
+def depth_dirs(scene: ExportScene, config: ExportConfig) -> dict[str, Path]:
+    """Depth folders per camera: --depth-dir wins over the ones recorded in registration.json."""
+    dirs = {}
+    if scene.registration is not None:
+        base = scene.recon_dir
+        for n, d in scene.registration["depth_dirs"].items():
+            p = Path(d)
+            dirs[n] = p if p.is_absolute() else base / p
+    dirs.update({n: Path(d) for n, d in config.depth_dirs.items()})
+    for n, d in dirs.items():
+        if n not in scene.videos:
+            raise InputError(d, f"--depth-dir names unknown video {n!r} (videos: {', '.join(scene.videos)})")
+        if not d.is_dir():
+            raise InputError(d, f"depth folder of {n!r} not found")
+    return dirs
+
+
+def depth_path(folder: Path, frame: int) -> Path:
+    """Depth PNG of a frame in the simulate layout: ``<frame:06d>.png``, 16-bit millimetres."""
+    p = folder / f"{frame:06d}.png"
+    if not p.is_file():
+        raise InputError(p, "depth image missing")
+    return p
+
+
+def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
+    """Write (H, W, 3) uint8 RGB as JPEG or PNG by suffix."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        img.save(path, quality=int(quality))
+    else:
+        img.save(path)
+
+
+def timestamps(scene: ExportScene, names: list[str] | None = None) -> dict:
+    """``timestamps.json`` content: per exported image (``names``, default ``view.image_name()``)
+    its camera, frame index, instant, instant time and own capture time (reference clock, s)."""
+    names = names or [v.image_name() for v in scene.views]
+    rows = [{"image": n, "camera": v.camera, "frame": v.frame, "instant": v.instant, "time": v.time,
+             "capture_time": v.capture_time} for n, v in zip(names, scene.views)]
+    return {"schema": "synnet-recon/timestamps", "version": 1, "reference": scene.reference,
+            "sync": str(scene.sync_path.resolve()), "images": rows}
