@@ -9,10 +9,10 @@ shared reading side lives here: :func:`load_scene` turns sync.json + registratio
 of :class:`View` (one camera at one synchronized instant, with intrinsics and world pose), and
 :func:`iter_view_images` decodes their video frames.
 
-Conventions: world is metres, Y up; poses are OpenCV ``world_to_camera`` (x right, y down,
-z forward). ``world`` is the registration's reference frame; when registration.json gives an
-instant's ``reference_to_world`` it is applied, otherwise the reference camera's frame *is* the
-world (exact for a static reference camera).
+Conventions: metres, Y up; poses are OpenCV ``world_to_camera`` (x right, y down, z forward).
+"World" is the frame of ``fused.ply``: fuse registers every view onto the reference camera per
+instant (``camera_to_reference``) and chains the instants (``world_from_reference``), so a view's
+camera-to-world is ``world_from_reference @ camera_to_reference``.
 """
 from __future__ import annotations
 
@@ -50,7 +50,6 @@ class ExportConfig:
 
     depth_dirs: dict[str, Path] = field(default_factory=dict)  # video name -> folder of <frame:06d>.png (mm)
     intrinsics: Path | None = None  # intrinsics file when registration.json has none (see recon.intrinsics)
-    include_flagged: bool = False  # also export instants whose registration is not ok
     every: int = 1  # keep every n-th synchronized instant
     image_ext: str = "jpg"  # jpg or png
     jpeg_quality: int = 95
@@ -118,7 +117,7 @@ class View:
 
     camera: str
     frame: int  # frame index in that video
-    instant: int  # index of the synchronized instant (row of registration / sync frames)
+    instant: int  # index of the synchronized instant (row of sync.json "frames")
     time: float  # the instant's time on the reference clock, s
     capture_time: float  # this frame's own capture time on the reference clock, s
     intrinsics: object | None  # synnet_recon.recon.intrinsics.Intrinsics, or None when unknown
@@ -203,43 +202,44 @@ def _matrix(value, where: Path, what: str) -> np.ndarray:
 
 
 def read_registration(path: str | Path) -> dict:
-    """registration.json, normalized to::
+    """registration.json (written by `synrecon fuse`, see synnet_recon/recon/fuse.py), normalized to::
 
         {"reference": str, "intrinsics": {name: dict}, "depth_dirs": {name: str},
-         "instants": [{"time", "frames": {name: int}, "camera_to_reference": {name: (4,4)},
-                       "reference_to_world": (4,4) | None, "ok": bool}]}
+         "instants": [{"index": int, "time": float, "frames": {name: int},
+                       "camera_to_reference": {name: (4, 4)},   # only views that registered
+                       "world_from_reference": (4, 4) | None, "ok": bool}]}
+
+    ``world_from_reference`` places the instant's reference camera in the frame of fused.ply
+    (fuse chains the instants); flagged instants have none.
     """
     path = Path(path)
     data = _read_json(path, REGISTRATION_SCHEMA)
     try:
-        rows = data.get("instants", data.get("frames"))
+        rows = data["frames"]
         if not isinstance(rows, list):
-            raise KeyError("instants")
+            raise TypeError("frames is not a list")
         intrinsics, depth_dirs = {}, {}
         for v in data.get("videos", []):
-            if isinstance(v, dict) and "name" in v:
-                if v.get("intrinsics"):
-                    intrinsics[v["name"]] = v["intrinsics"]
-                if v.get("depth"):
-                    depth_dirs[v["name"]] = v["depth"]
-        if isinstance(data.get("intrinsics"), dict):
-            intrinsics.update(data["intrinsics"])
+            if v.get("intrinsics"):
+                intrinsics[v["name"]] = v["intrinsics"]
+            if isinstance(v.get("depth"), str):
+                depth_dirs[v["name"]] = v["depth"]
         instants = []
-        for row in rows:
-            transforms = row.get("camera_to_reference", row.get("transforms"))
-            if not isinstance(transforms, dict):
-                raise KeyError("camera_to_reference")
-            ref_to_world = row.get("reference_to_world")
+        for k, row in enumerate(rows):
+            view_ok = row.get("view_ok", {})
+            wfr = row.get("world_from_reference")
             instants.append({
+                "index": int(row.get("index", k)),
                 "time": float(row["time"]),
-                "frames": {k: int(i) for k, i in row["frames"].items()},
-                "camera_to_reference": {k: _matrix(m, path, f"camera_to_reference[{k}]")
-                                        for k, m in transforms.items() if m is not None},
-                "reference_to_world": None if ref_to_world is None else _matrix(ref_to_world, path, "reference_to_world"),
+                "frames": {n: int(i) for n, i in row["frames"].items()},
+                "camera_to_reference": {n: _matrix(m, path, f"camera_to_reference[{n}]")
+                                        for n, m in row["camera_to_reference"].items()
+                                        if m is not None and view_ok.get(n, True)},
+                "world_from_reference": None if wfr is None else _matrix(wfr, path, "world_from_reference"),
                 "ok": bool(row.get("ok", True)),
             })
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(path, f"malformed registration.json ({exc})") from None
+        raise InputError(path, f"malformed registration.json ({exc.__class__.__name__}: {exc})") from None
     return {"reference": data.get("reference"), "intrinsics": intrinsics, "depth_dirs": depth_dirs,
             "instants": instants}
 
@@ -262,8 +262,9 @@ def _intrinsics_for(names: list[str], registration: dict | None, config: ExportC
 
 def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: ExportConfig,
                need_intrinsics: bool = True) -> ExportScene:
-    """The views to export: registered (``ok``) instants of registration.json when ``recon_dir``
-    is given, else every row of sync.json's ``frames`` (no poses). Keypoint-only inputs are skipped.
+    """The views to export: the registered views of the ``ok`` instants of registration.json when
+    ``recon_dir`` is given (poses in fused.ply's frame), else every row of sync.json's ``frames``
+    (no poses). Keypoint-only inputs are skipped.
     """
     sync_path = Path(sync_json)
     sync = read_sync(sync_path)
@@ -277,31 +278,31 @@ def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: Expo
         recon_dir = Path(recon_dir)
         reg_path = recon_dir / "registration.json"
         registration = read_registration(reg_path)
-        rows = [r for r in registration["instants"] if r["ok"] or config.include_flagged]
+        # Flagged instants (ok false) have no world pose: they cannot be placed, so they are left out.
+        rows = [r for r in registration["instants"] if r["ok"] and r["world_from_reference"] is not None]
         if not rows:
-            raise InputError(reg_path, "no registered instants to export (all flagged not ok)")
+            raise InputError(reg_path, "no registered instants to export (every instant is flagged ok: false)")
     else:
-        rows = [{"time": float(r["time"]), "frames": r["frames"], "camera_to_reference": None,
-                 "reference_to_world": None} for r in sync["frames"]]
+        rows = [{"index": k, "time": float(r["time"]), "frames": r["frames"], "camera_to_reference": None,
+                 "world_from_reference": None} for k, r in enumerate(sync["frames"])]
     rows = rows[:: max(1, int(config.every))]
     intrinsics = _intrinsics_for(image_videos, registration, config, need_intrinsics,
                                  recon_dir / "registration.json" if recon_dir else sync_path)
 
     views = []
-    for k, row in enumerate(rows):
-        ref_to_world = row["reference_to_world"] if row["reference_to_world"] is not None else np.eye(4)
+    for row in rows:
         for cam, frame in row["frames"].items():
             if cam not in image_videos:
                 continue
             w2c = None
             if row["camera_to_reference"] is not None:
                 if cam not in row["camera_to_reference"]:
-                    continue  # not registered at this instant
-                w2c = np.linalg.inv(ref_to_world @ row["camera_to_reference"][cam])
+                    continue  # this view did not register at this instant
+                w2c = np.linalg.inv(row["world_from_reference"] @ row["camera_to_reference"][cam])
             video = videos[cam]
             fps = float(video.get("fps") or 0.0)
             capture = float(video.get("offset_seconds", 0.0)) + (frame / fps if fps > 0 else 0.0)
-            views.append(View(cam, int(frame), k, float(row["time"]), capture, intrinsics.get(cam), w2c))
+            views.append(View(cam, int(frame), row["index"], float(row["time"]), capture, intrinsics.get(cam), w2c))
     if not views:
         raise InputError(sync_path, "no frames to export")
     return ExportScene(sync_path, sync, sync["reference"], videos, views, recon_dir, registration)

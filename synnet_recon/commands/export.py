@@ -48,13 +48,12 @@ def _pairs(values, option: str) -> dict[str, str]:
 @click.option("--intrinsics", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Intrinsics when registration.json has none: COLMAP cameras.txt, JSON per video, or truth.json.")
 @click.option("--every", default=1, show_default=True, type=int, help="Keep every n-th synchronized instant.")
-@click.option("--include-flagged", is_flag=True, help="Also export instants whose registration failed (ok=false).")
 @click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
 @click.option("--max-points", default=100_000, show_default=True, type=int,
               help="COLMAP: points3D subsampled from fused.ply (0 = none).")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Exporter-specific setting, e.g. open3d: max_depth=4 voxel_size=0.02.")
-def command(format_name, sync_json, recon, out, depth_dir, intrinsics, every, include_flagged, image_format,
+def command(format_name, sync_json, recon, out, depth_dir, intrinsics, every, image_format,
             max_points, options):
     """Export synchronized frames, poses and clouds to nerfstudio, COLMAP/OpenMVS or Open3D.
 
@@ -76,7 +75,7 @@ def command(format_name, sync_json, recon, out, depth_dir, intrinsics, every, in
     if not sync_json.is_file():
         raise InputError(sync_json, "file not found")
     config = ExportConfig(depth_dirs={k: Path(v) for k, v in _pairs(depth_dir, "--depth-dir").items()},
-                          intrinsics=intrinsics, include_flagged=include_flagged, every=every,
+                          intrinsics=intrinsics, every=every,
                           image_ext=image_format, max_points=max_points, options=_pairs(options, "--option"))
     result = exporter(sync_json, recon, out, config)
     click.echo(f"{exporter.name}: wrote {result}")
