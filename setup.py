@@ -44,5 +44,6 @@ setup(
             "open3d = plugins.open3d_system:exporter",
         ],
         "nerfstudio.dataparser_configs": ["synnet-recon = plugins.nerfstudio_dataparser:synnet_dataparser"],
+        "synnet_recon.pose_backends": ["mediapipe = synnet_recon.pose:MediaPipeBackend"],
     },
 )
