@@ -1,6 +1,7 @@
 """Real human motion: CMU motion capture (BVH, ASF/AMC) as 3D COCO-18 joint trajectories."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +177,11 @@ def _axis_rotation(axis: str, radians: np.ndarray) -> np.ndarray:
 def _euler(degrees: np.ndarray, axes: str) -> np.ndarray:
     """(T, k) angles, axes like "ZYX" -> R = R_Z(a0) @ R_Y(a1) @ R_X(a2), shape (T, 3, 3)."""
     degrees = np.atleast_2d(np.asarray(degrees, dtype=np.float64))
-    R = np.broadcast_to(np.eye(3), (len(degrees), 3, 3)).copy()
-    for col, axis in enumerate(axes):
-        R = R @ _axis_rotation(axis, np.deg2rad(degrees[:, col]))
+    if not axes:
+        return np.broadcast_to(np.eye(3), (len(degrees), 3, 3)).copy()
+    R = _axis_rotation(axes[0], np.deg2rad(degrees[:, 0]))
+    for col in range(1, len(axes)):
+        R = R @ _axis_rotation(axes[col], np.deg2rad(degrees[:, col]))
     return R
 
 
@@ -246,6 +249,17 @@ def _coco18_from_rig(rig: _Rig, path) -> np.ndarray:
     if not np.isfinite(joints).all():
         raise InputError(path, "motion contains non-finite values")
     return joints
+
+
+def _parse_floats(text: str) -> np.ndarray | None:
+    """Whitespace-separated numbers -> (N,) float64 (C-speed parse); None if any token is not a number."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # numpy warns where it stops at a bad token
+        try:
+            arr = np.fromstring(text, dtype=np.float64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            return None
+    return arr  # callers check the count, which also catches any silently short parse
 
 
 # ------------------------------------------------------------------------------------ BVH
@@ -338,9 +352,11 @@ def _load_bvh(path: Path) -> tuple[_Rig, float]:
             raise ValueError
         n_frames = int(lines[0].split(":", 1)[1])
         frame_time = float(lines[1].split(":", 1)[1])
-        values = np.array(" ".join(lines[2:]).split(), dtype=np.float64)
     except (IndexError, ValueError):
-        raise InputError(path, "malformed BVH: bad 'Frames:' / 'Frame Time:' header or non-numeric motion data") from None
+        raise InputError(path, "malformed BVH: bad 'Frames:' / 'Frame Time:' header") from None
+    values = _parse_floats(" ".join(lines[2:]))
+    if values is None:
+        raise InputError(path, "malformed BVH: non-numeric motion data")
     if frame_time <= 0 or n_frames < 1:
         raise InputError(path, f"malformed BVH: Frames {n_frames}, Frame Time {frame_time}")
     if values.size != n_frames * n_channels:
@@ -530,19 +546,20 @@ def _parse_amc(path: Path, asf: _Asf) -> dict[str, np.ndarray]:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror}") from None
-    values: dict[str, list] = {}
+    # Group each bone's value strings over all frames, then convert each bone in one go.
+    values: dict[str, list[str]] = {}
     n_frames = 0
     for ln in lines:
         ln = ln.strip()
-        if not ln or ln.startswith("#") or ln.startswith(":"):
+        if not ln or ln[0] in "#:":
             continue
-        parts = ln.split()
-        if len(parts) == 1 and parts[0].isdigit():
+        name, _, rest = ln.partition(" ")
+        if not rest and name.isdigit():
             n_frames += 1
             continue
         if n_frames == 0:
             raise InputError(path, f"malformed AMC: data before the first frame number: {ln[:40]!r}")
-        values.setdefault(parts[0], []).append(parts[1:])
+        values.setdefault(name, []).append(rest)
     if n_frames == 0:
         raise InputError(path, "malformed AMC: no frames")
     out = {}
@@ -552,13 +569,11 @@ def _parse_amc(path: Path, asf: _Asf) -> dict[str, np.ndarray]:
         rows = values.get(name)
         if rows is None or len(rows) != n_frames:
             raise InputError(path, f"malformed AMC: bone {name!r} appears in {0 if rows is None else len(rows)} of {n_frames} frames")
-        try:
-            arr = np.array(rows, dtype=np.float64)
-        except ValueError:
-            raise InputError(path, f"malformed AMC: bone {name!r} has non-numeric or ragged values") from None
-        if arr.shape != (n_frames, k):
-            raise InputError(path, f"malformed AMC: bone {name!r} needs {k} values per frame")
-        out[name] = arr
+        text = " ".join(rows)
+        arr = _parse_floats(text)
+        if arr is None or arr.size != n_frames * k:
+            raise InputError(path, f"malformed AMC: bone {name!r} needs {k} numbers in each of its {n_frames} lines")
+        out[name] = arr.reshape(n_frames, k)
     return out
 
 
