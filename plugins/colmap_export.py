@@ -22,7 +22,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from synnet_recon.exporters import ExportConfig, Exporter, iter_view_images, load_scene, timestamps, write_image
+from synnet_recon.exporters import (ExportConfig, Exporter, intrinsics_for_image, iter_view_images, load_scene,
+                                    timestamps, write_image)
 from synnet_recon.fileio import atomic_dir
 
 
@@ -67,10 +68,8 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
         image_lines = []
         for image_id, (view, rgb) in enumerate(
                 tqdm(iter_view_images(scene), total=len(scene.views), desc="colmap", unit="img"), start=1):
-            K = view.intrinsics
+            K = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
             h, w = rgb.shape[:2]
-            if (w, h) != (K.width, K.height):
-                K = K.scaled(w, h)
             cameras.setdefault(view.camera, K)
             name = view.image_name(ext)
             write_image(tmp / "images" / name, rgb, config.jpeg_quality)

@@ -28,8 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, iter_view_images,
-                                    load_scene, timestamps, write_image)
+from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, intrinsics_for_image,
+                                    iter_view_images, load_scene, timestamps, write_image)
 from synnet_recon.fileio import atomic_dir
 
 # OpenCV camera (x right, y down, z forward) -> OpenGL / nerfstudio camera (x right, y up, z back).
@@ -61,10 +61,8 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
         frames = []
         views = {id(v): i for i, v in enumerate(scene.views)}
         for view, rgb in tqdm(iter_view_images(scene), total=len(scene.views), desc="nerfstudio", unit="img"):
-            K = view.intrinsics
+            K = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
             h, w = rgb.shape[:2]
-            if (w, h) != (K.width, K.height):
-                K = K.scaled(w, h)
             name = view.image_name(ext)
             write_image(tmp / "images" / name, rgb, config.jpeg_quality)
             k1, k2, p1, p2 = (float(d) for d in K.dist)

@@ -26,8 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, iter_view_images,
-                                    load_scene, timestamps, write_image)
+from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, intrinsics_for_image,
+                                    iter_view_images, load_scene, timestamps, write_image)
 from synnet_recon.fileio import atomic_dir
 
 DEPTH_SCALE = 1000.0  # our depth PNGs are millimetres
@@ -93,8 +93,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
                 (cam_dir / "color").mkdir(parents=True)
                 (cam_dir / "depth").mkdir()
             h, w = rgb.shape[:2]
-            K = view.intrinsics
-            intrinsics[view.camera] = K if (w, h) == (K.width, K.height) else K.scaled(w, h)
+            intrinsics[view.camera] = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
             i = len(rows)
             write_image(cam_dir / "color" / f"{i:06d}.jpg", rgb, config.jpeg_quality)
             src = depth_path(depth[view.camera], view.frame)

@@ -344,6 +344,17 @@ def iter_view_images(scene: ExportScene, views: Iterable[View] | None = None) ->
             yield v, frames[v.frame]
 
 
+def intrinsics_for_image(view: View, rgb: np.ndarray, where) -> object:
+    """The view's intrinsics at the decoded frame's size (videos may be downscaled copies)."""
+    K = view.intrinsics
+    h, w = rgb.shape[:2]
+    if (w, h) == (K.width, K.height):
+        return K
+    if abs(w / h - K.width / K.height) > 0.01:
+        raise InputError(where, f"frames of {view.camera!r} are {w}x{h} but its intrinsics are for {K.width}x{K.height}")
+    return K.scaled(w, h)
+
+
 def depth_dirs(scene: ExportScene, config: ExportConfig) -> dict[str, Path]:
     """Depth folders per camera: --depth-dir wins over the ones recorded in registration.json."""
     dirs = {}
