@@ -188,3 +188,19 @@ def test_every_file_in_the_mocap_folder_loads(shared_data):
         ankles_y = m.joints[:, [J["r_ankle"], J["l_ankle"]], 1].min(axis=1)
         assert -0.05 < np.percentile(ankles_y, 5) < 0.2, path
         assert 1.0 < np.percentile(m.joints[:, J["nose"], 1], 90) < 2.6, path
+
+
+def test_face_model_matches_daz_eye_joints(shared_data):
+    """DAZ rigs carry real eye joints: the head-orientation face model lands within a few cm of
+    them, on the correct sides."""
+    from synnet_recon.motion import _load_bvh
+
+    path = shared_data / "mocap" / "cmu_bvh_daz" / "10_04.bvh"
+    rig, _ = _load_bvh(path)
+    m = load_motion(path)
+    shift = m.joints[:, J["r_hip"]] - rig.positions["rThigh"] * 0.01  # DAZ units are cm; floor shift
+    np.testing.assert_allclose(shift, shift[:1].repeat(len(shift), 0), atol=1e-9)
+    for ours, theirs, other in [("l_eye", "leftEye", "rightEye"), ("r_eye", "rightEye", "leftEye")]:
+        err = np.linalg.norm(m.joints[:, J[ours]] - (rig.positions[theirs] * 0.01 + shift), axis=1)
+        wrong_side = np.linalg.norm(m.joints[:, J[ours]] - (rig.positions[other] * 0.01 + shift), axis=1)
+        assert err.max() < 0.04 and np.all(err < wrong_side), ours
