@@ -49,7 +49,7 @@ class VideoInfo:
 class Frame(NamedTuple):
     index: int
     time: float
-    image: np.ndarray  # (H, W, 3) uint8 RGB, upright
+    image: np.ndarray  # (H, W, 3) uint8 RGB, upright, C-contiguous
 
 
 # ---------------------------------------------------------------------------------- rotation
@@ -317,7 +317,7 @@ def _decode(info: VideoInfo, table: _FrameTable, wanted: list[int], max_side: in
             rgb = frame.to_ndarray()
         else:
             rgb = frame.to_ndarray(format="rgb24")
-        return rotate_upright(rgb, info.rotation)
+        return np.ascontiguousarray(rotate_upright(rgb, info.rotation))
 
     container = _open(path)
     try:

@@ -1,0 +1,378 @@
+"""2D human pose on videos: pluggable backends, COCO-18 output, person tracks across frames.
+
+Backends register in the entry-point group ``synnet_recon.pose_backends`` (name -> class derived
+from PoseBackend); a built-in table keeps the MediaPipe backend usable from an uninstalled
+checkout. A backend sees one upright RGB frame at a time (possibly downscaled) and returns
+keypoints normalised to that frame, so pixel coordinates always refer to the full upright frame.
+
+    tracks = estimate_pose("a.mp4", PoseConfig(max_side=320, every=2))
+    tracks[0]  # Keypoints of the person seen in the most frames
+"""
+from __future__ import annotations
+
+import abc
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .keypoints import Keypoints
+from .skeleton import NUM_JOINTS
+
+ENTRY_POINT_GROUP = "synnet_recon.pose_backends"
+BUILTIN_BACKENDS = {"mediapipe": "synnet_recon.pose:MediaPipeBackend"}
+
+
+# ----------------------------------------------------------------------------------- backends
+class PoseBackend(abc.ABC):
+    """A 2D pose detector fed with the frames of one video, in time order.
+
+    keypoint_format: layout of the points ``detect`` returns, a key of io.formats.FORMATS.
+    """
+
+    keypoint_format: str = "coco18"
+
+    def __init__(self, num_people: int = 1, min_detection_confidence: float = 0.5):
+        self.num_people = int(num_people)
+        self.min_detection_confidence = float(min_detection_confidence)
+
+    @abc.abstractmethod
+    def detect(self, image: np.ndarray, time: float) -> np.ndarray:
+        """Detect people in one frame.
+
+        image: (H, W, 3) uint8 RGB, C-contiguous. time: seconds, increasing from call to call.
+        Returns (P, K, 3) float: x / W, y / H (normalised to this image) and confidence in [0, 1]
+        per point, for up to ``num_people`` people; (0, K, 3) when nobody is found.
+        """
+
+    def close(self) -> None:
+        """Release the detector."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _builtin_entry(name: str):
+    module, _, attr = BUILTIN_BACKENDS[name].partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), attr)
+
+
+def _entry_points() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_pose_backends() -> list[str]:
+    """Names of the registered pose backends (entry points and built-ins)."""
+    return sorted(set(_entry_points()) | set(BUILTIN_BACKENDS))
+
+
+def get_pose_backend(name: str) -> type[PoseBackend]:
+    """The backend class registered under ``name``. Unknown names raise InputError."""
+    eps = _entry_points()
+    if name in eps:
+        cls = eps[name].load()
+    elif name in BUILTIN_BACKENDS:
+        cls = _builtin_entry(name)
+    else:
+        raise InputError(None, f"unknown pose backend {name!r}; known: {', '.join(available_pose_backends())}")
+    if not (isinstance(cls, type) and issubclass(cls, PoseBackend)):
+        raise TypeError(f"pose backend {name!r} is {cls!r}, not a PoseBackend subclass")
+    return cls
+
+
+# ---------------------------------------------------------------------------------- MediaPipe
+def _mediapipe_dir() -> Path:
+    import mediapipe
+
+    return Path(mediapipe.__file__).parent
+
+
+@lru_cache(maxsize=1)
+def pose_landmarker_bundle() -> bytes:
+    """A PoseLandmarker ``.task`` bundle (zip bytes) built from the models inside the mediapipe wheel.
+
+    The Tasks API needs TFLite metadata that the wheel's legacy models lack: we add the input
+    normalisation the legacy graphs use (detector: pixels to [-1, 1]; landmarks: to [0, 1]) with
+    MediaPipe's own metadata writer, and zip both models under the names the Tasks graph expects.
+    Nothing is downloaded.
+    """
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, writer_utils
+    from mediapipe.tasks.python.metadata.metadata_writers.model_asset_bundle_utils import AlignZipFile
+
+    modules = _mediapipe_dir() / "modules"
+    sources = {  # bundle name: (model file, normalisation mean, std)
+        "pose_detector.tflite": (modules / "pose_detection" / "pose_detection.tflite", 127.5, 127.5),
+        "pose_landmarks_detector.tflite": (modules / "pose_landmark" / "pose_landmark_full.tflite", 0.0, 255.0),
+    }
+    buffer = io.BytesIO()
+    with AlignZipFile(buffer, mode="w", alignment=4) as bundle:
+        for name, (path, mean, std) in sources.items():
+            if not path.is_file():
+                raise RuntimeError(f"mediapipe wheel lacks {path}; install mediapipe==0.10.21")
+            model = bytearray(path.read_bytes())
+            writer = metadata_writer.MetadataWriter.create(model)
+            writer.add_general_info(path.stem).add_image_input(norm_mean=[mean], norm_std=[std])
+            for _ in writer_utils.get_output_tensor_types(model):
+                writer.add_feature_output()
+            bundle.writestr(name, bytes(writer.populate()[0]))
+    return buffer.getvalue()
+
+
+class MediaPipeBackend(PoseBackend):
+    """MediaPipe Pose (BlazePose full, 33 landmarks), all from the mediapipe wheel.
+
+    One person: the legacy ``solutions.pose`` graph with its own ROI tracking, without landmark
+    smoothing (smoothing lags the motion and biases sync). Several people: the Tasks API
+    PoseLandmarker in VIDEO mode with ``num_poses = num_people``.
+    Confidence: landmark visibility (times presence where the API gives it).
+    """
+
+    keypoint_format = "mediapipe33"
+
+    def __init__(self, num_people: int = 1, min_detection_confidence: float = 0.5):
+        super().__init__(num_people, min_detection_confidence)
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        self._had_person = False
+        self._last_ms = -1
+        if self.num_people == 1:
+            import mediapipe as mp
+
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=False, model_complexity=1, smooth_landmarks=False,
+                enable_segmentation=False, min_detection_confidence=self.min_detection_confidence)
+            self._landmarker = None
+        else:
+            from mediapipe.tasks.python import BaseOptions, vision
+
+            options = vision.PoseLandmarkerOptions(
+                base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+                running_mode=vision.RunningMode.VIDEO, num_poses=self.num_people,
+                min_pose_detection_confidence=self.min_detection_confidence)
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+            self._pose = None
+
+    def detect(self, image: np.ndarray, time: float) -> np.ndarray:
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        if self._pose is not None:
+            result = self._pose.process(image)
+            if result.pose_landmarks is None and self._had_person:
+                # Tracking lost (e.g. a jump between far-apart frames): detect afresh.
+                self._pose.reset()
+                result = self._pose.process(image)
+            people = [] if result.pose_landmarks is None else [result.pose_landmarks.landmark]
+        else:
+            import mediapipe as mp
+
+            ms = max(int(round(time * 1000)), self._last_ms + 1)  # strictly increasing
+            self._last_ms = ms
+            result = self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), ms)
+            people = result.pose_landmarks
+        self._had_person = bool(people)
+        out = np.zeros((len(people), 33, 3))
+        for p, landmarks in enumerate(people):
+            for k, lm in enumerate(landmarks):
+                vis = lm.visibility if lm.visibility is not None else 1.0
+                presence = lm.presence if (lm.presence is not None and self._landmarker is not None) else 1.0
+                out[p, k] = lm.x, lm.y, vis * presence
+        return out
+
+    def close(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+
+# ------------------------------------------------------------------------------------ config
+@dataclass
+class PoseConfig:
+    """How to run pose on a video.
+
+    backend:       name in the ``synnet_recon.pose_backends`` registry.
+    max_side:      run pose on frames shrunk to this longer side (None: full resolution).
+    every:         run pose on frames 0, every, 2*every, ... (ignored when ``frames`` is given).
+    frames:        run pose only on these frame indices.
+    num_people:    1: single-person tracker; >1: up to this many people per frame.
+    min_confidence: points below it count as undetected (NaN); points outside the frame too.
+    min_detection_confidence: person detector threshold.
+    max_gap_seconds: a track unseen for longer than this ends; a reappearing person starts a new one.
+    gate:          largest frame-to-frame move (median joint distance / body size) that continues a
+                   track; it grows by ``gate_growth`` per second the track went unseen.
+    min_track_frames: shorter tracks are dropped (0: 10% of the processed frames, at least 3).
+    progress:      show a tqdm progress bar.
+    """
+
+    backend: str = "mediapipe"
+    max_side: int | None = 480
+    every: int = 1
+    frames: Sequence[int] | None = None
+    num_people: int = 1
+    min_confidence: float = 0.1
+    min_detection_confidence: float = 0.5
+    max_gap_seconds: float = 0.5
+    gate: float = 0.5
+    gate_growth: float = 1.0
+    min_track_frames: int = 0
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------------------- tracking
+def _pose_distance(a_xy: np.ndarray, b_xy: np.ndarray) -> float:
+    """Median distance (px) of the joints both (18, 2) poses have; centroid distance otherwise."""
+    both = ~np.isnan(a_xy[:, 0]) & ~np.isnan(b_xy[:, 0])
+    if both.sum() >= 3:
+        return float(np.median(np.linalg.norm(a_xy[both] - b_xy[both], axis=1)))
+    return float(np.linalg.norm(np.nanmean(a_xy, axis=0) - np.nanmean(b_xy, axis=0)))
+
+
+def _body_size(xy: np.ndarray) -> float:
+    """Bounding-box diagonal (px) of the detected joints of one (18, 2) pose."""
+    pts = xy[~np.isnan(xy[:, 0])]
+    if len(pts) < 2:
+        return 1.0
+    return max(float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0))), 1.0)
+
+
+def _drop_duplicates(xy: np.ndarray, conf: np.ndarray, tol: float = 0.1):
+    """Remove detections that repeat an earlier one (median joint distance < tol * body size)."""
+    keep: list[int] = []
+    for d in range(len(xy)):
+        if not np.isnan(xy[d, :, 0]).all() and all(
+                _pose_distance(xy[d], xy[k]) >= tol * _body_size(xy[k]) for k in keep):
+            keep.append(d)
+    return xy[keep], conf[keep]
+
+
+def track_people(xy_per_frame: Sequence[np.ndarray], conf_per_frame: Sequence[np.ndarray],
+                 times: np.ndarray, max_gap_seconds: float = 0.5, gate: float = 0.5,
+                 gate_growth: float = 1.0, min_track_frames: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Link per-frame detections into person tracks (Hungarian assignment with gating).
+
+    xy_per_frame[t]: (P_t, 18, 2) px, NaN where missing; conf_per_frame[t]: (P_t, 18); times: (T,) s.
+    A detection may continue a track when its median joint distance to the track's last pose,
+    in units of that pose's body size (bounding-box diagonal), is at most
+    ``gate + gate_growth * seconds since the track was last seen`` (people move about one body
+    size per second). A track ends when unseen for more than ``max_gap_seconds`` of processed
+    video; jumps in a sparse frame selection count as one ordinary frame step there.
+    Returns [(xy (T, 18, 2), conf (T, 18))], NaN/0 in frames without the person, sorted by the
+    number of frames covered (most first); tracks shorter than ``min_track_frames`` are dropped
+    (0: 10% of T, at least 3, at most T).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    times = np.asarray(times, dtype=np.float64)
+    T = len(times)
+    steps = np.diff(times)
+    typical = float(np.median(steps)) if len(steps) else 0.0
+    clock = np.concatenate([[0.0], np.cumsum(np.minimum(steps, 2 * typical))])  # jumps compressed
+    tracks: list[dict] = []
+    for t in range(T):
+        det_xy, det_conf = _drop_duplicates(np.asarray(xy_per_frame[t]), np.asarray(conf_per_frame[t]))
+        live = [k for k, tr in enumerate(tracks) if clock[t] - clock[tr["last"]] <= max_gap_seconds]
+        matched: dict[int, int] = {}
+        if live and len(det_xy):
+            cost = np.empty((len(live), len(det_xy)))
+            limit = np.empty(len(live))
+            for i, k in enumerate(live):
+                last = tracks[k]["xy"][tracks[k]["last"]]
+                scale = _body_size(last)
+                limit[i] = gate + gate_growth * (times[t] - times[tracks[k]["last"]])
+                for d in range(len(det_xy)):
+                    cost[i, d] = _pose_distance(last, det_xy[d]) / scale
+            allowed = cost <= limit[:, None]
+            rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+            matched = {int(c): live[r] for r, c in zip(rows, cols) if allowed[r, c]}
+        for d in range(len(det_xy)):
+            if d in matched:
+                tr = tracks[matched[d]]
+            else:
+                tr = {"xy": np.full((T, NUM_JOINTS, 2), np.nan, np.float32),
+                      "conf": np.zeros((T, NUM_JOINTS), np.float32), "count": 0}
+                tracks.append(tr)
+            tr["xy"][t], tr["conf"][t] = det_xy[d], det_conf[d]
+            tr["last"] = t
+            tr["count"] += 1
+    min_frames = min_track_frames or min(T, max(3, math.ceil(0.1 * T)))
+    kept = sorted((tr for tr in tracks if tr["count"] >= min_frames), key=lambda tr: -tr["count"])
+    return [(tr["xy"], tr["conf"]) for tr in kept]
+
+
+# -------------------------------------------------------------------------------- estimation
+def _to_pixels(raw: np.ndarray, width: int, height: int, fmt: str, min_confidence: float):
+    """(P, K, 3) normalised backend output -> COCO-18 xy (P, 18, 2) px and conf (P, 18)."""
+    from .io.formats import FORMATS, to_coco18
+
+    n_points = FORMATS[fmt][0]
+    kp = np.array(raw, dtype=np.float64).reshape(len(raw), n_points, 3)
+    kp[..., 0] *= width
+    kp[..., 1] *= height
+    outside = (kp[..., 0] < 0) | (kp[..., 0] >= width) | (kp[..., 1] < 0) | (kp[..., 1] >= height)
+    kp[..., 2] = np.where(outside | (kp[..., 2] < min_confidence), 0.0, np.clip(kp[..., 2], 0, 1))
+    return to_coco18(kp, fmt)
+
+
+def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = None) -> list[Keypoints]:
+    """Run 2D pose on a video and return one Keypoints track per person.
+
+    All tracks share the processed frames: Keypoints.times (T,) are those frames' timestamps
+    (s, first frame of the video = 0), xy (T, 18, 2) are pixels of the full upright frame
+    (image_size = upright width, height) with NaN where the person is not seen.
+    meta: video, frames (T,) frame indices, backend, track (rank), max_side.
+    Tracks are sorted by the number of frames they cover. Raises InputError when the video is
+    unreadable or nobody is found in it.
+    """
+    from tqdm import tqdm
+
+    from .io.video import iter_frames, probe_video
+
+    config = config or PoseConfig()
+    path = Path(video_path)
+    info = probe_video(path)
+    backend_cls = get_pose_backend(config.backend)
+    if config.frames is not None:
+        wanted = sorted({int(i) for i in config.frames if 0 <= int(i) < info.num_frames})
+        total = len(wanted)
+        frames = iter_frames(path, max_side=config.max_side, indices=wanted)
+    else:
+        total = len(range(0, info.num_frames, config.every))
+        frames = iter_frames(path, every=config.every, max_side=config.max_side)
+    indices, times, xys, confs = [], [], [], []
+    with backend_cls(num_people=config.num_people,
+                     min_detection_confidence=config.min_detection_confidence) as backend:
+        for frame in tqdm(frames, total=total, desc=f"pose {path.name}", unit="frame",
+                          disable=not config.progress, leave=False):
+            raw = backend.detect(frame.image, frame.time)
+            xy, conf = _to_pixels(raw, info.width, info.height, backend.keypoint_format, config.min_confidence)
+            indices.append(frame.index)
+            times.append(frame.time)
+            xys.append(xy)
+            confs.append(conf)
+    if not indices:
+        raise InputError(path, "no frames to run pose on")
+    times_arr = np.asarray(times, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN poses
+        tracks = track_people(xys, confs, times_arr, config.max_gap_seconds, config.gate,
+                              config.gate_growth, config.min_track_frames)
+    if not tracks:
+        raise InputError(path, "no person found")
+    return [Keypoints(xy, conf, times_arr, (info.width, info.height), name=path.stem,
+                      meta={"video": str(path), "frames": np.asarray(indices), "backend": config.backend,
+                            "track": rank, "max_side": config.max_side})
+            for rank, (xy, conf) in enumerate(tracks)]
