@@ -229,6 +229,11 @@ def _coco18_from_rig(rig: _Rig, path) -> np.ndarray:
     head = spec["head"]
     # Body height in the rest pose: head top (head centre + half a head) over the lowest foot point.
     rest_feet = min(rig.rest[n][1] for n in spec["feet"])
+    # All supported rigs are Y up (CMU convention): in the rest pose the head must sit above the
+    # feet along +Y, not along another axis.
+    body_axis = rig.rest[head] - np.mean([rig.rest[n] for n in spec["feet"]], axis=0)
+    if np.argmax(np.abs(body_axis)) != 1 or body_axis[1] <= 0:
+        raise InputError(path, "skeleton is not Y up in its rest pose (head is not above the feet along +Y)")
     half_head = abs(rig.head_centre_local[1])
     rest_head = rig.rest[head][1] + rig.head_centre_local[1] + half_head
     scale = rig.scale if rig.scale is not None else _units_from_height(rest_head - rest_feet, path)

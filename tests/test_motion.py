@@ -204,3 +204,13 @@ def test_face_model_matches_daz_eye_joints(shared_data):
         err = np.linalg.norm(m.joints[:, J[ours]] - (rig.positions[theirs] * 0.01 + shift), axis=1)
         wrong_side = np.linalg.norm(m.joints[:, J[ours]] - (rig.positions[other] * 0.01 + shift), axis=1)
         assert err.max() < 0.04 and np.all(err < wrong_side), ours
+
+
+def test_z_up_rig_is_refused(tmp_path, shared_data):
+    import re
+
+    text = (shared_data / "mocap" / "cmu_bvh_mb" / "09_01.bvh").read_text()
+    z_up = re.sub(r"OFFSET\s+(\S+)\s+(\S+)\s+(\S+)", r"OFFSET \1 \3 \2", text)  # swap the rig's y and z
+    (tmp_path / "z_up.bvh").write_text(z_up)
+    with pytest.raises(InputError, match="not Y up"):
+        load_motion(tmp_path / "z_up.bvh")
