@@ -470,3 +470,19 @@ def test_dataparser_wrapper_with_stub_nerfstudio(ns_export, monkeypatch):
     assert float(cams.times.min()) == 0.0 and float(cams.times.max()) == 1.0
     assert outputs.metadata["points3D_xyz"].shape == (3000, 3) and len(outputs.metadata["depth_filenames"]) == n
     assert outputs.dataparser_transform.shape == (3, 4)
+
+
+def test_keypoint_inputs_are_skipped(world, tmp_path):
+    """OpenPose folders in sync.json have no images: their views are left out, and alone they fail."""
+    sync = json.loads(world["sync"].read_text())
+    sync["videos"][1].update(kind="keypoints", path=str(tmp_path))
+    for v in sync["videos"]:
+        v["path"] = str(world["root"] / f"{v['name']}.mp4") if v["kind"] == "video" else v["path"]
+    path = tmp_path / "sync.json"
+    path.write_text(json.dumps(sync))
+    out = get_exporter("colmap")(path, world["recon"], tmp_path / "ws", ExportConfig(max_points=0))
+    assert sorted(p.name[-8:] for p in (out.parents[1] / "images").iterdir()) == ["cam0.jpg"] * 4
+    sync["videos"][0].update(kind="keypoints")
+    path.write_text(json.dumps(sync))
+    with pytest.raises(InputError, match="no video inputs"):
+        get_exporter("colmap")(path, world["recon"], tmp_path / "ws2", ExportConfig())
