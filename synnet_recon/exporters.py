@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,8 +26,6 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import InputError
-
-log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "synnet_recon.exporters"
 SYNC_SCHEMA, REGISTRATION_SCHEMA, SCHEMA_VERSION = "synnet-recon/sync", "synnet-recon/registration", 1
@@ -204,7 +201,7 @@ def _matrix(value, where: Path, what: str) -> np.ndarray:
 def read_registration(path: str | Path) -> dict:
     """registration.json (written by `synrecon fuse`, see synnet_recon/recon/fuse.py), normalized to::
 
-        {"reference": str, "intrinsics": {name: dict}, "depth_dirs": {name: str},
+        {"reference": str, "intrinsics": {name: dict},
          "instants": [{"index": int, "time": float, "frames": {name: int},
                        "camera_to_reference": {name: (4, 4)},   # only views that registered
                        "world_from_reference": (4, 4) | None, "ok": bool}]}
@@ -218,12 +215,7 @@ def read_registration(path: str | Path) -> dict:
         rows = data["frames"]
         if not isinstance(rows, list):
             raise TypeError("frames is not a list")
-        intrinsics, depth_dirs = {}, {}
-        for v in data.get("videos", []):
-            if v.get("intrinsics"):
-                intrinsics[v["name"]] = v["intrinsics"]
-            if isinstance(v.get("depth"), str):
-                depth_dirs[v["name"]] = v["depth"]
+        intrinsics = {v["name"]: v["intrinsics"] for v in data.get("videos", []) if v.get("intrinsics")}
         instants = []
         for k, row in enumerate(rows):
             view_ok = row.get("view_ok", {})
@@ -240,8 +232,7 @@ def read_registration(path: str | Path) -> dict:
             })
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(path, f"malformed registration.json ({exc.__class__.__name__}: {exc})") from None
-    return {"reference": data.get("reference"), "intrinsics": intrinsics, "depth_dirs": depth_dirs,
-            "instants": instants}
+    return {"reference": data.get("reference"), "intrinsics": intrinsics, "instants": instants}
 
 
 def _intrinsics_for(names: list[str], registration: dict | None, config: ExportConfig,
@@ -356,14 +347,8 @@ def intrinsics_for_image(view: View, rgb: np.ndarray, where) -> object:
 
 
 def depth_dirs(scene: ExportScene, config: ExportConfig) -> dict[str, Path]:
-    """Depth folders per camera: --depth-dir wins over the ones recorded in registration.json."""
-    dirs = {}
-    if scene.registration is not None:
-        base = scene.recon_dir
-        for n, d in scene.registration["depth_dirs"].items():
-            p = Path(d)
-            dirs[n] = p if p.is_absolute() else base / p
-    dirs.update({n: Path(d) for n, d in config.depth_dirs.items()})
+    """Depth folders per camera (``--depth-dir NAME=DIR``), checked."""
+    dirs = {n: Path(d) for n, d in config.depth_dirs.items()}
     for n, d in dirs.items():
         if n not in scene.videos:
             raise InputError(d, f"--depth-dir names unknown video {n!r} (videos: {', '.join(scene.videos)})")
