@@ -12,8 +12,8 @@ from synnet_recon.skeleton import JOINT_INDEX as J
 from synnet_recon.synth.camera import (MODES, CameraPathConfig, Intrinsics, camera_centers, look_at, project,
                                        random_intrinsics, sample_camera_path)
 from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise, body_size_px
-from synnet_recon.synth.scene import (PACKAGED_MOTION, SceneConfig, film, sample_pair, simulate_scene,
-                                      subject_track)
+from synnet_recon.synth.scene import (PACKAGED_MOTION, SceneConfig, film, sample_pair, sample_pair_batch,
+                                      simulate_scene, subject_track)
 
 
 def walker(seconds=12.0, fps=60.0, radius=3.0, speed=1.2, step_hz=1.8) -> Motion:
@@ -123,8 +123,8 @@ def test_camera_paths_smooth_in_range_subject_in_view(motion, mode):
         horizontal = np.linalg.norm((centres - subject)[:, [0, 2]], axis=1)
         assert horizontal.min() >= 2.0 - 1e-6 and horizontal.max() <= 8.0 + 1e-6
         assert 1.1 < centres[:, 1].min() and centres[:, 1].max() < 2.1
-        # Smooth: no teleporting (< 4 m/s) and no snapping of the view direction (< 60 deg/s).
-        assert np.linalg.norm(np.diff(centres, axis=0), axis=1).max() < 4.0 / 30
+        # Smooth: no teleporting (< 5 m/s) and no snapping of the view direction (< 120 deg/s).
+        assert np.linalg.norm(np.diff(centres, axis=0), axis=1).max() < 5.0 / 30
         forward = w2c[:, 2, :3]
         turn = np.degrees(np.arccos(np.clip(np.sum(forward[1:] * forward[:-1], axis=1), -1, 1)))
         assert turn.max() < 4.0
@@ -147,7 +147,7 @@ def test_camera_path_has_walking_head_bob_and_roll(motion):
     freqs = np.fft.rfftfreq(len(y), 1 / 30.0)
     band = (freqs > 1.0)
     assert freqs[band][np.argmax(spectrum[band])] == pytest.approx(2.0, abs=0.15)
-    assert 0.03 < np.ptp(y) < 0.2
+    assert 0.03 < np.ptp(y) < 0.3
     # Roll: the camera's x axis tilts away from horizontal by at most a few degrees.
     roll = np.degrees(np.arcsin(np.abs(w2c[:, 0, 1])))
     assert roll.max() < 6.0
@@ -167,7 +167,7 @@ def test_close_ups_cut_off_the_legs(motion):
         inside = (depth > 0) & (xy[..., 0] >= 0) & (xy[..., 0] < 640) & (xy[..., 1] >= 0) & (xy[..., 1] < 480)
         shares.append((inside[:, upper].mean(), inside[:, lower].mean()))
     up, low = np.mean(shares, axis=0)
-    assert up > 0.9 and low < 0.6, (up, low)
+    assert up > 0.9 and low < 0.7, (up, low)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,6 +367,31 @@ def test_sample_pair(motion):
     assert set(np.unique(a0.conf)) <= {0.0, 1.0}
     with pytest.raises(InputError):
         sample_pair(Motion(motion.joints[:60], motion.fps), 32, 30.0, 10.0, rng)
+
+
+def test_sample_pair_batch(motion):
+    rng = np.random.default_rng(1)
+    offsets = np.array([-12.0, 0.5, 3.0, 20.0])
+    batch = sample_pair_batch(motion, 4, 32, 30.0, offsets, rng)
+    assert batch.xy.shape == (4, 2, 32, 18, 2) and batch.conf.shape == (4, 2, 32, 18)
+    np.testing.assert_allclose(batch.motion_start[:, 1] - batch.motion_start[:, 0], offsets / 30.0)
+    assert np.all(batch.motion_start >= 0) and np.all(batch.motion_start + 31 / 30 <= motion.duration + 1e-9)
+    np.testing.assert_array_equal(batch.image_size, np.full((4, 2, 2), [640, 480]))
+    assert (batch.conf > 0).mean() > 0.7
+    # Every clip has its own camera: the same instant looks different from the two cameras.
+    assert not np.allclose(batch.xy[:, 0], batch.xy[:, 1], equal_nan=True)
+
+
+def test_default_motion_is_packaged_without_shared_data(monkeypatch):
+    import synnet_recon.synth.scene as scene_module
+
+    monkeypatch.setattr(scene_module, "shared_data_dir", lambda: None)
+    assert scene_module.default_motion_path() == PACKAGED_MOTION and PACKAGED_MOTION.is_file()
+    assert PACKAGED_MOTION.stat().st_size < 1_000_000
+    readme = (PACKAGED_MOTION.parent / "README.md").read_text()
+    assert "mocap.cs.cmu.edu" in readme and "NSF EIA-0196217" in readme
+    scene = simulate_scene(SceneConfig(cameras=3, seconds=6.0, max_offset=2.0, seed=0))
+    assert scene.motion_path == str(PACKAGED_MOTION) and len(scene.cameras[2].keypoints) == 180
 
 
 # ------------------------------------------------------------------------------------------------

@@ -95,74 +95,107 @@ class CameraPathConfig:
 MODES = ("orbit", "follow", "static")
 
 
-def random_intrinsics(rng: np.random.Generator, config: CameraPathConfig | None = None) -> Intrinsics:
-    """Phone / action-cam / body-cam like intrinsics: square-ish pixels, a wide range of fields of view."""
+def random_intrinsics_array(rng: np.random.Generator, n: int, config: CameraPathConfig | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` phone / action-cam / body-cam like lenses: square-ish pixels, a wide range of fields of view.
+
+    Returns K: (n, 3, 3) and image_size: (n, 2) int (width, height).
+    """
     config = config or CameraPathConfig()
-    width, height = config.width, config.height
-    if config.portrait_prob > 0 and rng.random() < config.portrait_prob:
-        width, height = min(width, height), max(width, height)
-    long_side = max(width, height)
-    fov = rng.uniform(*config.hfov_deg)
-    f = (long_side / 2.0) / np.tan(np.radians(fov) / 2.0)
-    aspect = 1.0 + rng.normal(0.0, 0.003)
-    cx = width / 2.0 + rng.uniform(-1, 1) * config.principal_jitter * width
-    cy = height / 2.0 + rng.uniform(-1, 1) * config.principal_jitter * height
-    return Intrinsics(int(width), int(height), float(f), float(f * aspect), float(cx), float(cy))
+    size = np.tile(np.array([config.width, config.height]), (n, 1))
+    if config.portrait_prob > 0:
+        portrait = rng.random(n) < config.portrait_prob
+        size[portrait] = [min(config.width, config.height), max(config.width, config.height)]
+    fov = np.radians(rng.uniform(*config.hfov_deg, size=n))
+    f = (size.max(axis=1) / 2.0) / np.tan(fov / 2.0)
+    aspect = 1.0 + rng.normal(0.0, 0.003, n)
+    centre = size / 2.0 + rng.uniform(-1, 1, (n, 2)) * config.principal_jitter * size
+    K = np.zeros((n, 3, 3))
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f * aspect, centre[:, 0], centre[:, 1], 1.0
+    return K, size
 
 
-def smooth_noise(times: np.ndarray, rng: np.random.Generator, n: int,
+def random_intrinsics(rng: np.random.Generator, config: CameraPathConfig | None = None) -> Intrinsics:
+    """One random lens (see ``random_intrinsics_array``)."""
+    K, size = random_intrinsics_array(rng, 1, config)
+    return Intrinsics(int(size[0, 0]), int(size[0, 1]), float(K[0, 0, 0]), float(K[0, 1, 1]),
+                      float(K[0, 0, 2]), float(K[0, 1, 2]))
+
+
+def smooth_noise(times: np.ndarray, rng: np.random.Generator, batch: int, n: int,
                  freq_hz: tuple[float, float], components: int = 4) -> np.ndarray:
     """Smooth zero-mean random signals with unit standard deviation: sums of random sinusoids.
 
-    times: (T,) seconds -> (T, n).
+    times: (T,) seconds -> (batch, T, n).
     """
-    freqs = rng.uniform(*freq_hz, size=(n, components))
-    phases = rng.uniform(0.0, 2 * np.pi, size=(n, components))
-    amps = rng.uniform(0.5, 1.0, size=(n, components))
-    amps *= np.sqrt(2.0 / np.sum(amps**2, axis=1, keepdims=True))
-    return np.sum(amps * np.sin(2 * np.pi * freqs * times[:, None, None] + phases), axis=2)
+    freqs = rng.uniform(*freq_hz, size=(batch, 1, n, components))
+    phases = rng.uniform(0.0, 2 * np.pi, size=(batch, 1, n, components))
+    amps = rng.uniform(0.5, 1.0, size=(batch, 1, n, components))
+    amps *= np.sqrt(2.0 / np.sum(amps**2, axis=-1, keepdims=True))
+    return np.sum(amps * np.sin(2 * np.pi * freqs * times[None, :, None, None] + phases), axis=-1)
 
 
-def lowpass(x: np.ndarray, dt: float, tau: float) -> np.ndarray:
-    """Causal first-order low-pass along axis 0 (time constant ``tau`` s), starting at rest on x[0]."""
-    if tau <= 0 or len(x) < 2:
+def lowpass(x: np.ndarray, dt: float, tau) -> np.ndarray:
+    """Causal first-order low-pass along axis 1, starting at rest on x[:, 0].
+
+    x: (B, T, ...); tau: time constant(s) in seconds, scalar or (B,); 0 = no smoothing.
+    """
+    B, T = x.shape[:2]
+    if T < 2:
         return x.copy()
-    a = 1.0 - np.exp(-dt / tau)
-    y, _ = lfilter([a], [1.0, a - 1.0], x, axis=0, zi=(1.0 - a) * x[:1])
-    return y
+    tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (B,))
+    r = np.exp(-dt / np.maximum(tau, 1e-12))  # per-frame decay; y_t = r y_(t-1) + (1 - r) x_t
+    if T > 400:  # long clips: a recursive filter per row instead of a (T, T) weight matrix
+        out = np.empty_like(x, dtype=np.float64)
+        for b in range(B):
+            out[b], _ = lfilter([1.0 - r[b]], [1.0, -r[b]], x[b], axis=0, zi=r[b] * x[b, :1])
+        return out
+    lag = np.arange(T)[:, None] - np.arange(T)[None, :]  # (T, T): t - s
+    W = np.where(lag >= 0, r[:, None, None] ** np.maximum(lag, 0), 0.0)  # (B, T, T)
+    W[:, :, 1:] *= (1.0 - r)[:, None, None]  # y_t = r^t x_0 + sum_{s>=1} (1 - r) r^(t-s) x_s
+    return np.matmul(W, x.reshape(B, T, -1)).reshape(x.shape)
 
 
 def look_at(positions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """World-to-camera rotations of cameras at ``positions`` looking at ``targets`` with no roll.
 
-    positions, targets: (T, 3) -> (T, 3, 3), rows = camera x (right), y (down), z (forward) in world.
+    positions, targets: (..., 3) -> (..., 3, 3), rows = camera x (right), y (down), z (forward) in world.
     """
     forward = targets - positions
-    forward /= np.linalg.norm(forward, axis=1, keepdims=True)
+    forward = forward / _norm(forward)
     right = np.cross(forward, WORLD_UP)
-    right /= np.maximum(np.linalg.norm(right, axis=1, keepdims=True), 1e-9)
+    right /= np.maximum(_norm(right), 1e-9)
     down = np.cross(forward, right)
-    return np.stack([right, down, forward], axis=1)
+    return np.stack([right, down, forward], axis=-2)
 
 
 def small_rotations(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
     """Camera-frame rotations from angles in radians: yaw about y, pitch about x, roll about z.
 
-    yaw, pitch, roll: (T,) -> (T, 3, 3) = Rz(roll) @ Rx(pitch) @ Ry(yaw).
+    yaw, pitch, roll: (...) -> (..., 3, 3) = Rz(roll) @ Rx(pitch) @ Ry(yaw).
     """
-    T = len(yaw)
     cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    Ry = np.zeros((T, 3, 3))
-    Ry[:, 0, 0], Ry[:, 0, 2], Ry[:, 1, 1], Ry[:, 2, 0], Ry[:, 2, 2] = cy, sy, 1.0, -sy, cy
-    Rx = np.zeros((T, 3, 3))
-    Rx[:, 0, 0], Rx[:, 1, 1], Rx[:, 1, 2], Rx[:, 2, 1], Rx[:, 2, 2] = 1.0, cp, -sp, sp, cp
-    Rz = np.zeros((T, 3, 3))
-    Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = cr, -sr, sr, cr, 1.0
-    return Rz @ Rx @ Ry
+    R = np.empty(np.shape(yaw) + (3, 3))
+    # Rz @ Rx @ Ry written out.
+    R[..., 0, 0] = cr * cy - sr * sp * sy
+    R[..., 0, 1] = -sr * cp
+    R[..., 0, 2] = cr * sy + sr * sp * cy
+    R[..., 1, 0] = sr * cy + cr * sp * sy
+    R[..., 1, 1] = cr * cp
+    R[..., 1, 2] = sr * sy - cr * sp * cy
+    R[..., 2, 0] = -cp * sy
+    R[..., 2, 1] = sp
+    R[..., 2, 2] = cp * cy
+    return R
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean length over the last axis, keeping it: (..., n) -> (..., 1)."""
+    return np.sqrt(np.sum(v * v, axis=-1, keepdims=True))
 
 
 def _unit2(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    return v / np.maximum(_norm(v), 1e-9)
 
 
 def _rotate2(v: np.ndarray, angle) -> np.ndarray:
@@ -171,131 +204,148 @@ def _rotate2(v: np.ndarray, angle) -> np.ndarray:
     return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], axis=-1)
 
 
-def _travel_heading(subject_xz: np.ndarray, dt: float, max_rate: float) -> np.ndarray:
+def _travel_heading(subject_xz: np.ndarray, dt: float, max_rate: np.ndarray) -> np.ndarray:
     """Smoothed direction of travel as an angle in the (x, z) plane, turning at most ``max_rate`` rad/s.
 
     Fast movement weighs more than slow shuffling; a subject standing still keeps its last heading.
-    subject_xz: (T, 2) -> (T,) radians.
+    subject_xz: (B, T, 2); max_rate: (B,) -> (B, T) radians.
     """
-    if len(subject_xz) < 2:
-        return np.zeros(len(subject_xz))
-    velocity = lowpass(np.gradient(subject_xz, dt, axis=0), dt, 0.5)
-    speed = np.linalg.norm(velocity, axis=1, keepdims=True)
+    B, T = subject_xz.shape[:2]
+    if T < 2:
+        return np.zeros((B, T))
+    velocity = lowpass(np.gradient(subject_xz, dt, axis=1), dt, 0.5)
+    speed = _norm(velocity)
     direction = lowpass(speed * velocity, dt, 1.0)  # speed-weighted average direction
-    angle = np.unwrap(np.arctan2(direction[:, 1], direction[:, 0]))
-    step = np.clip(np.diff(angle), -max_rate * dt, max_rate * dt)  # the operator walks around, not teleports
-    return angle[0] + np.concatenate([[0.0], np.cumsum(step)])
+    angle = np.unwrap(np.arctan2(direction[..., 1], direction[..., 0]), axis=1)
+    limit = (max_rate * dt)[:, None]
+    step = np.clip(np.diff(angle, axis=1), -limit, limit)  # the operator walks around, not teleports
+    return angle[:, :1] + np.concatenate([np.zeros((B, 1)), np.cumsum(step, axis=1)], axis=1)
 
 
-def _static_spot(subject_xz: np.ndarray, config: CameraPathConfig, rng: np.random.Generator):
-    """A fixed (x, z) from which the whole subject track stays within the distance range, or None."""
-    center = 0.5 * (subject_xz.min(axis=0) + subject_xz.max(axis=0))
-    n = 48
-    angles = rng.uniform(0.0, 2 * np.pi, n)
-    radii = rng.uniform(*config.distance, n)
-    spots = center + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    track = subject_xz[:: max(1, len(subject_xz) // 32)]
-    d = np.linalg.norm(spots[:, None, :] - track[None, :, :], axis=2)
-    ok = (d.min(axis=1) >= config.min_distance + 0.2) & (d.max(axis=1) <= config.max_distance - 0.2)
-    return spots[np.argmax(ok)] if ok.any() else None
+def _static_spots(subject_xz: np.ndarray, config: CameraPathConfig, rng: np.random.Generator,
+                  candidates: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed (x, z) spots from which each whole subject track stays within the distance range.
+
+    subject_xz: (B, T, 2) -> spots (B, 2), ok (B,) (False: the subject travels too far for any).
+    """
+    B, T = subject_xz.shape[:2]
+    centre = 0.5 * (subject_xz.min(axis=1) + subject_xz.max(axis=1))  # (B, 2)
+    angles = rng.uniform(0.0, 2 * np.pi, (B, candidates))
+    radii = rng.uniform(*config.distance, (B, candidates))
+    spots = centre[:, None] + radii[..., None] * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    track = subject_xz[:, :: max(1, T // 32)]
+    d = _norm(spots[:, :, None, :] - track[:, None, :, :])[..., 0]  # (B, candidates, T')
+    good = (d.min(axis=2) >= config.min_distance + 0.2) & (d.max(axis=2) <= config.max_distance - 0.2)
+    best = np.argmax(good, axis=1)
+    return spots[np.arange(B), best], good.any(axis=1)
 
 
-def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config: CameraPathConfig | None,
-                       rng: np.random.Generator, mode: str | None = None) -> np.ndarray:
-    """A smooth hand-held or wearable camera trajectory filming a moving subject.
+def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config: CameraPathConfig | None,
+                        rng: np.random.Generator, modes=None) -> np.ndarray:
+    """Smooth hand-held or wearable camera trajectories filming moving subjects, B cameras at once.
 
-    The operator orbits the subject, follows it (behind, beside or ahead), or stands roughly still,
+    Each operator orbits the subject, follows it (behind, beside or ahead), or stands roughly still,
     at 2-8 m horizontal distance and 1.2-2.0 m height, with walking head-bob, smooth aim jitter,
-    slowly varying roll, and an aim that trails the subject's torso.
+    slowly varying roll, and an aim that trails the subject's torso; some film close-ups.
 
-    subject_positions: (T, 3) world positions of the subject's torso; times: (T,) seconds.
-    Returns world_to_camera: (T, 4, 4).
+    subject_positions: (B, T, 3) world positions of each subject's torso; times: (T,) seconds
+    (shared frame timing); modes: None (random by ``config.mode_weights``) or B names from MODES.
+    Returns world_to_camera: (B, T, 4, 4).
     """
     config = config or CameraPathConfig()
     subject = np.asarray(subject_positions, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
-    T = len(times)
+    B, T = subject.shape[:2]
     dt = float(np.median(np.diff(times))) if T > 1 else 1.0 / 30.0
     t = times - times[0]
-    if mode is None:
+    if modes is None:
         w = np.asarray(config.mode_weights, dtype=np.float64)
-        mode = MODES[rng.choice(len(MODES), p=w / w.sum())]
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        mode = rng.choice(len(MODES), size=B, p=w / w.sum())
+    else:
+        modes = [modes] * B if isinstance(modes, str) else list(modes)
+        if len(modes) != B or any(m not in MODES for m in modes):
+            raise ValueError(f"modes must be {B} names from {MODES}, got {modes!r}")
+        mode = np.array([MODES.index(m) for m in modes])
+    col = (slice(None), None)  # per-camera scalars (B,) broadcast over time as (B, 1)
 
-    subject_xz = subject[:, [0, 2]]
+    subject_xz = subject[..., [0, 2]]
     lo, hi = config.min_distance, config.max_distance
-    close_up = rng.random() < config.close_up_prob
-    base = rng.uniform(*(config.close_up_distance if close_up else config.distance))
-    distance = base * (1.0 + config.distance_wobble * smooth_noise(t, rng, 1, (0.02, 0.1))[:, 0])
-    distance = np.clip(distance, lo, hi)
-    follow_lag = rng.uniform(*config.follow_lag) * (0.3 if close_up else 1.0)  # close-ups keep up
+    close_up = rng.random(B) < config.close_up_prob
+    base = np.where(close_up, rng.uniform(*config.close_up_distance, B), rng.uniform(*config.distance, B))
+    distance = base[col] * (1.0 + config.distance_wobble * smooth_noise(t, rng, B, 1, (0.02, 0.1))[..., 0])
+    distance = np.clip(distance, lo, hi)  # (B, T)
+    follow_lag = rng.uniform(*config.follow_lag, B) * np.where(close_up, 0.3, 1.0)  # close-ups keep up
     # The operator never lags so far behind that the subject walks into (or past) the camera:
     # a first-order lag trails a subject moving at v by v * lag.
     if T > 1:
-        top_speed = float(np.max(np.linalg.norm(np.diff(lowpass(subject_xz, dt, 0.3), axis=0), axis=1))) / dt
-        follow_lag = min(follow_lag, 0.4 * float(distance.min()) / max(top_speed, 0.1))
-    bob_amp = rng.uniform(*config.bob_amplitude)
-    walking = True
-    if mode == "static":
-        spot = _static_spot(subject_xz, config, rng)
-        if spot is None:  # the subject travels too far to be filmed from one place: follow it
-            mode = "follow"
-        else:
-            walking = False
-            drift = 0.08 * smooth_noise(t, rng, 2, (0.05, 0.4))  # hand-held sway, no steps
-            cam_xz = spot + drift
-            bob_amp *= 0.15
-    if mode == "orbit":
-        center = lowpass(subject_xz, dt, follow_lag)
-        speed = np.radians(rng.uniform(*config.orbit_speed_deg))
-        speed = min(speed, config.orbit_max_speed / float(np.mean(distance)))
-        angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1.0, 1.0]) * speed * t
-        angle = angle + 0.3 / distance * smooth_noise(t, rng, 1, (0.05, 0.3))[:, 0]
-        cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    elif mode == "follow":
-        center = lowpass(subject_xz, dt, follow_lag)
-        heading = _travel_heading(subject_xz, dt, config.orbit_max_speed / float(np.mean(distance)))
-        side = rng.choice([np.pi, np.pi / 2, -np.pi / 2, 0.0, 3 * np.pi / 4, -3 * np.pi / 4])
-        side = side + rng.uniform(-0.4, 0.4) + 0.6 / distance * smooth_noise(t, rng, 1, (0.03, 0.2))[:, 0]
-        angle = heading + side
-        cam_xz = center + distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        top_speed = _norm(np.diff(lowpass(subject_xz, dt, 0.3), axis=1))[..., 0].max(axis=1) / dt
+        follow_lag = np.minimum(follow_lag, 0.4 * distance.min(axis=1) / np.maximum(top_speed, 0.1))
+    centre = lowpass(subject_xz, dt, follow_lag)
+    # Circling the lagging centre at distance + lag keeps at least ``distance`` from the subject itself,
+    # so the range clamp below rarely acts on the near side (where it would swing the camera round).
+    radius = distance + _norm(centre - subject_xz)[..., 0]
+    max_turn = config.orbit_max_speed / radius.mean(axis=1)  # rad/s at walking speed
+
+    # Static: a fixed spot with hand-held drift; falls back to following when no spot keeps 2-8 m.
+    spot, spot_ok = _static_spots(subject_xz, config, rng)
+    mode = np.where((mode == 2) & ~spot_ok, 1, mode)
+    static_xz = spot[:, None, :] + 0.08 * smooth_noise(t, rng, B, 2, (0.05, 0.4))
+    # Orbit: walk around the (lagging) subject at a steady angular speed.
+    orbit_speed = np.minimum(np.radians(rng.uniform(*config.orbit_speed_deg, B)), max_turn)
+    angle = (rng.uniform(0, 2 * np.pi, B)[col] + (rng.choice([-1.0, 1.0], B) * orbit_speed)[col] * t
+             + 0.3 / radius * smooth_noise(t, rng, B, 1, (0.05, 0.3))[..., 0])
+    orbit_xz = centre + radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    # Follow: keep a bearing (behind, beside, ahead) relative to the subject's direction of travel.
+    side = rng.choice([np.pi, np.pi / 2, -np.pi / 2, 0.0, 3 * np.pi / 4, -3 * np.pi / 4], B) + rng.uniform(-0.4, 0.4, B)
+    angle = (_travel_heading(subject_xz, dt, max_turn) + side[col]
+             + 0.4 / radius * smooth_noise(t, rng, B, 1, (0.03, 0.15))[..., 0])
+    follow_xz = centre + radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    cam_xz = np.choose(mode[:, None, None], [orbit_xz, follow_xz, static_xz])
+    walking = mode != 2
 
     # Height, head-bob (vertical at the step rate) and sideways sway (half the step rate).
     h_lo, h_hi = config.camera_height
-    height = rng.uniform(h_lo, h_hi) + 0.03 * smooth_noise(t, rng, 1, (0.05, 0.3))[:, 0]
+    height = rng.uniform(h_lo, h_hi, B)[col] + 0.03 * smooth_noise(t, rng, B, 1, (0.05, 0.3))[..., 0]
     height = np.clip(height, h_lo, h_hi)
-    step_hz = rng.uniform(*config.bob_hz)
-    phase = rng.uniform(0, 2 * np.pi)
-    bob = bob_amp * np.abs(np.sin(np.pi * step_hz * t + phase)) * 2.0 - bob_amp  # one bump per step
-    if walking:
-        sideways = _rotate2(_unit2(subject_xz - cam_xz), np.pi / 2)
-        cam_xz = cam_xz + (0.5 * bob_amp * np.sin(np.pi * step_hz * t + phase))[:, None] * sideways
+    bob_amp = rng.uniform(*config.bob_amplitude, B) * np.where(walking, 1.0, 0.15)
+    step_hz = rng.uniform(*config.bob_hz, B)
+    step_phase = np.pi * step_hz[col] * t + rng.uniform(0, 2 * np.pi, B)[col]  # (B, T)
+    bob = bob_amp[col] * (2.0 * np.abs(np.sin(step_phase)) - 1.0)  # one bump per step
+    sideways = _rotate2(_unit2(subject_xz - cam_xz), np.pi / 2)
+    cam_xz = cam_xz + (np.where(walking, 0.5, 0.0) * bob_amp)[:, None, None] * np.sin(step_phase)[..., None] * sideways
 
     # Keep the horizontal distance to the (unsmoothed) subject in range; a continuous projection.
     rel = cam_xz - subject_xz
-    norm = np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), 1e-9)
+    norm = np.maximum(_norm(rel), 1e-9)
     cam_xz = subject_xz + rel / norm * np.clip(norm, lo, hi)
-
-    position = np.stack([cam_xz[:, 0], height + bob, cam_xz[:, 1]], axis=1)
+    position = np.stack([cam_xz[..., 0], height + bob, cam_xz[..., 1]], axis=-1)  # (B, T, 3)
 
     # Aim at the torso, trailing it; add shake and roll in the camera frame.
-    aim = lowpass(subject, dt, rng.uniform(*config.aim_lag))
-    raise_aim = rng.uniform(*config.close_up_aim_raise) if close_up else rng.uniform(-0.15, 0.15)
-    aim = aim + np.array([0.0, raise_aim, 0.0])
+    aim = lowpass(subject, dt, rng.uniform(*config.aim_lag, B))
+    aim[..., 1] += np.where(close_up, rng.uniform(*config.close_up_aim_raise, B), rng.uniform(-0.15, 0.15, B))[col]
     R = look_at(position, aim)
-    jitter = np.radians(rng.uniform(*config.aim_jitter_deg)) * smooth_noise(t, rng, 2, (0.2, 1.0))
-    if walking:  # steps shake the aim a little, in time with the bob
-        jitter[:, 1] += np.radians(0.4) * np.sin(2 * np.pi * step_hz * t + phase)
-    roll_max = np.radians(rng.uniform(*config.roll_deg))
-    roll = roll_max * np.clip(rng.uniform(-0.6, 0.6) + 0.4 * smooth_noise(t, rng, 1, (0.03, 0.25))[:, 0], -1, 1)
-    R = small_rotations(jitter[:, 0], jitter[:, 1], roll) @ R
+    jitter = np.radians(rng.uniform(*config.aim_jitter_deg, B))[:, None, None] * smooth_noise(t, rng, B, 2, (0.2, 1.0))
+    jitter[..., 1] += np.where(walking, np.radians(0.4), 0.0)[col] * np.sin(2 * step_phase)  # steps shake the aim
+    roll_max = np.radians(rng.uniform(*config.roll_deg, B))
+    roll = roll_max[col] * np.clip(rng.uniform(-0.6, 0.6, B)[col]
+                                   + 0.4 * smooth_noise(t, rng, B, 1, (0.03, 0.25))[..., 0], -1, 1)
+    R = small_rotations(jitter[..., 0], jitter[..., 1], roll) @ R
 
-    world_to_camera = np.zeros((T, 4, 4))
-    world_to_camera[:, :3, :3] = R
-    world_to_camera[:, :3, 3] = -np.einsum("tij,tj->ti", R, position)
-    world_to_camera[:, 3, 3] = 1.0
+    world_to_camera = np.zeros((B, T, 4, 4))
+    world_to_camera[..., :3, :3] = R
+    world_to_camera[..., :3, 3] = -np.einsum("btij,btj->bti", R, position)
+    world_to_camera[..., 3, 3] = 1.0
     return world_to_camera
+
+
+def sample_camera_path(subject_positions: np.ndarray, times: np.ndarray, config: CameraPathConfig | None,
+                       rng: np.random.Generator, mode: str | None = None) -> np.ndarray:
+    """One camera's trajectory (see ``sample_camera_paths``).
+
+    subject_positions: (T, 3) torso positions; times: (T,) seconds. Returns world_to_camera (T, 4, 4).
+    """
+    subject = np.asarray(subject_positions, dtype=np.float64)[None]
+    return sample_camera_paths(subject, times, config, rng, None if mode is None else [mode])[0]
 
 
 def camera_centers(world_to_camera: np.ndarray) -> np.ndarray:
@@ -315,10 +365,10 @@ def project(points: np.ndarray, K: np.ndarray, world_to_camera: np.ndarray) -> t
     points = np.asarray(points, dtype=np.float64)
     world_to_camera = np.asarray(world_to_camera, dtype=np.float64)
     K = np.asarray(K, dtype=np.float64)
-    R = world_to_camera[..., None, :3, :3]
+    R = world_to_camera[..., :3, :3]
     t = world_to_camera[..., None, :3, 3]
-    cam = np.einsum("...ij,...j->...i", R, points) + t
-    pix = np.einsum("...ij,...j->...i", K[..., None, :, :] if K.ndim > 2 else K, cam)
+    cam = points @ np.swapaxes(R, -1, -2) + t  # (..., N, 3)
+    pix = cam @ np.swapaxes(K, -1, -2)
     depth = cam[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         xy = pix[..., :2] / pix[..., 2:3]

@@ -59,94 +59,92 @@ class DetectorNoise:
 def body_size_px(xy: np.ndarray) -> np.ndarray:
     """Size of the person in the image: the larger side of the joints' bounding box.
 
-    xy: (T, 18, 2) with NaN for unknown joints -> (T,) pixels (NaN when no joint is known).
+    xy: (..., 18, 2) with NaN for unknown joints -> (...) pixels (NaN when no joint is known).
     """
-    with np.errstate(invalid="ignore"), _quiet_nan():
-        extent = np.nanmax(xy, axis=1) - np.nanmin(xy, axis=1)
-        return np.nanmax(extent, axis=1)
-
-
-class _quiet_nan:
-    """Silence numpy's all-NaN slice warnings (frames where every joint is unknown)."""
-
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
+    x, y = xy[..., 0], xy[..., 1]
+    width = np.fmax.reduce(x, axis=-1) - np.fmin.reduce(x, axis=-1)  # fmax/fmin skip NaN
+    height = np.fmax.reduce(y, axis=-1) - np.fmin.reduce(y, axis=-1)
+    return np.fmax(width, height)
 
 
 def _ar1(shape: tuple[int, ...], rho: float, rng: np.random.Generator) -> np.ndarray:
-    """Stationary AR(1) Gaussian noise along axis 0 with unit variance."""
+    """Stationary AR(1) Gaussian noise along axis 1 (time) with unit variance. shape: (B, T, ...)."""
     eps = rng.standard_normal(shape)
-    if rho <= 0 or shape[0] < 2:
+    if rho <= 0 or shape[1] < 2:
         return eps
-    zi = rho * rng.standard_normal((1,) + shape[1:])
-    out, _ = lfilter([np.sqrt(1.0 - rho**2)], [1.0, -rho], eps, axis=0, zi=zi)
+    zi = rho * rng.standard_normal(shape[:1] + (1,) + shape[2:])
+    out, _ = lfilter([np.sqrt(1.0 - rho**2)], [1.0, -rho], eps, axis=1, zi=zi)
     return out
 
 
-def apply_detector_noise(xy: np.ndarray, depth: np.ndarray, image_size: tuple[int, int],
+def apply_detector_noise(xy: np.ndarray, depth: np.ndarray, image_size,
                          noise: DetectorNoise | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Turn clean projections into what a 2D pose detector would report.
 
-    xy: (T, 18, 2) clean pixel positions (NaN allowed); depth: (T, 18) camera z in metres;
-    image_size: (width, height). Returns (xy (T, 18, 2) float32 with NaN where missing,
-    conf (T, 18) float32 in [0, 1], 0 where missing).
+    xy: (..., T, 18, 2) clean pixel positions (NaN allowed); depth: (..., T, 18) camera z in metres;
+    image_size: (width, height), or (..., 2) per clip. Leading dimensions are independent clips.
+    Returns (xy (..., T, 18, 2) float32 with NaN where missing, conf (..., T, 18) float32 in [0, 1],
+    0 where missing).
     """
     noise = noise or DetectorNoise()
     xy = np.asarray(xy, dtype=np.float64)
-    depth = np.asarray(depth, dtype=np.float64)
-    T = xy.shape[0]
+    lead = xy.shape[:-3]
+    T = xy.shape[-3]
+    xy = xy.reshape((-1, T, NUM_JOINTS, 2))
+    B = len(xy)
+    depth = np.asarray(depth, dtype=np.float64).reshape((B, T, NUM_JOINTS))
+    size_wh = np.broadcast_to(np.asarray(image_size, dtype=np.float64), lead + (2,)).reshape(B, 1, 1, 2)
     level = max(float(noise.level), 0.0)
     out = xy.copy()
-    visible = np.isfinite(xy).all(axis=2)
+    x, y = xy[..., 0], xy[..., 1]
+    visible = np.isfinite(x) & np.isfinite(y)
     if noise.truncate:
-        w, h = image_size
-        visible &= (depth > 0.05) & (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
+        w, h = size_wh[..., 0], size_wh[..., 1]
+        visible &= (depth > 0.05) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+
+    def result(out, conf):
+        return out.astype(np.float32).reshape(lead + (T, NUM_JOINTS, 2)), conf.astype(np.float32).reshape(lead + (T, NUM_JOINTS))
+
     if level == 0.0:
         out[~visible] = np.nan
-        return out.astype(np.float32), visible.astype(np.float32)
+        return result(out, visible)
 
-    size = body_size_px(xy)  # (T,)
+    size = body_size_px(xy)  # (B, T)
     size = np.where(np.isfinite(size), size, 0.0)
 
     # Heavy-tailed jitter: Gaussian (AR(1) in time) times a per-joint Student-t scale.
     dof = noise.jitter_dof
-    g = np.sqrt(dof / rng.chisquare(dof, size=(T, NUM_JOINTS)))
+    g = np.sqrt(dof / rng.chisquare(dof, size=(B, T, NUM_JOINTS)))
     g = np.minimum(g, noise.jitter_max)
     scale = np.full(NUM_JOINTS, noise.jitter)
     scale[FACE_JOINTS] *= noise.face_jitter
-    z = _ar1((T, NUM_JOINTS, 2), noise.temporal_corr, rng)
-    out += (level * size[:, None] * scale * g)[..., None] * z
+    z = _ar1((B, T, NUM_JOINTS, 2), noise.temporal_corr, rng)
+    out += (level * size[..., None] * scale * g)[..., None] * z
 
     # Confidence falls as the error grows; face joints are a bit less sure of themselves.
-    conf = 0.85 - 0.2 * np.log2(g) - 0.05 * min(level, 3.0) + rng.normal(0.0, 0.05, (T, NUM_JOINTS))
-    conf[:, FACE_JOINTS] -= 0.08
+    conf = 0.85 - 0.2 * np.log2(g) - 0.05 * min(level, 3.0) + rng.normal(0.0, 0.05, (B, T, NUM_JOINTS))
+    conf[..., FACE_JOINTS] -= 0.08
     conf = np.clip(conf, 0.0, 1.0)
 
-    # Left/right swaps lasting a few frames.
+    # Left/right swaps lasting a few frames (a loop over the rare episodes, not over frames).
     p_swap = min(noise.swap_rate * level, 0.5)
     if p_swap > 0 and T > 0:
         mean_len = 0.5 * (noise.swap_frames[0] + noise.swap_frames[1])
-        starts = np.flatnonzero(rng.random(T) < p_swap / mean_len)
+        clips, starts = np.nonzero(rng.random((B, T)) < p_swap / mean_len)
         kinds = rng.integers(0, len(SWAP_PERMS), len(starts))
         lengths = rng.integers(noise.swap_frames[0], noise.swap_frames[1] + 1, len(starts))
-        for s, k, n in zip(starts, kinds, lengths):
+        for b, s, k, n in zip(clips, starts, kinds, lengths):
             perm = SWAP_PERMS[k]
-            out[s:s + n] = out[s:s + n][:, perm]
-            conf[s:s + n] = conf[s:s + n][:, perm] * 0.9
-            visible[s:s + n] = visible[s:s + n][:, perm]
+            out[b, s:s + n] = out[b, s:s + n][:, perm]
+            conf[b, s:s + n] = conf[b, s:s + n][:, perm] * 0.9
+            visible[b, s:s + n] = visible[b, s:s + n][:, perm]
 
     # Dropped joints, dropped face joints, unsure joints, lost frames.
-    drop = rng.random((T, NUM_JOINTS)) < min(noise.miss_rate * level, 1.0)
-    drop[:, FACE_JOINTS] |= rng.random((T, len(FACE_JOINTS))) < min(noise.face_miss_rate * level, 1.0)
+    drop = rng.random((B, T, NUM_JOINTS)) < min(noise.miss_rate * level, 1.0)
+    drop[..., FACE_JOINTS] |= rng.random((B, T, len(FACE_JOINTS))) < min(noise.face_miss_rate * level, 1.0)
     drop |= conf < noise.min_conf
-    drop |= (rng.random(T) < min(noise.lost_frame_rate * level, 1.0))[:, None]
+    drop |= (rng.random((B, T)) < min(noise.lost_frame_rate * level, 1.0))[..., None]
     keep = visible & ~drop
     out[~keep] = np.nan
     conf = np.where(keep, np.maximum(conf, max(noise.min_conf, 0.01)), 0.0)  # kept joints: conf > 0
-    return out.astype(np.float32), conf.astype(np.float32)
+    return result(out, conf)

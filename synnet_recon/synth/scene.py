@@ -16,7 +16,8 @@ from ..keypoints import Keypoints
 from ..motion import Motion
 from ..paths import PACKAGE_DATA, shared_data_dir
 from ..skeleton import JOINT_INDEX
-from .camera import CameraPathConfig, Intrinsics, project, random_intrinsics, sample_camera_path
+from .camera import (CameraPathConfig, Intrinsics, project, random_intrinsics, random_intrinsics_array,
+                     sample_camera_paths)
 from .noise import DetectorNoise, apply_detector_noise
 
 TRUTH_SCHEMA = "synnet-recon/truth"
@@ -136,21 +137,34 @@ def load_scene_motion(path: str | Path | None) -> tuple[Motion, str]:
 
 
 def subject_track(joints: np.ndarray) -> np.ndarray:
-    """Torso centre (mean of neck and hips). joints: (T, 18, 3) -> (T, 3)."""
-    return joints[:, TORSO_JOINTS].mean(axis=1)
+    """Torso centre (mean of neck and hips). joints: (..., 18, 3) -> (..., 3)."""
+    return joints[..., TORSO_JOINTS, :].mean(axis=-2)
 
 
-def film(joints: np.ndarray, times: np.ndarray, intrinsics: Intrinsics, camera_config: CameraPathConfig,
-         noise: DetectorNoise, rng: np.random.Generator):
+def film_batch(joints: np.ndarray, times: np.ndarray, K: np.ndarray, image_size: np.ndarray,
+               camera_config: CameraPathConfig | None, noise: DetectorNoise | None, rng: np.random.Generator):
+    """Film B clips of 3D joints, each with its own moving camera and noisy detector.
+
+    joints: (B, T, 18, 3) world; times: (T,) seconds; K: (B, 3, 3); image_size: (B, 2).
+    Returns (world_to_camera (B, T, 4, 4), clean_xy (B, T, 18, 2), depth (B, T, 18),
+    noisy_xy (B, T, 18, 2) float32, conf (B, T, 18) float32).
+    """
+    world_to_camera = sample_camera_paths(subject_track(joints), times, camera_config, rng)
+    clean_xy, depth = project(joints, K[:, None], world_to_camera)
+    noisy_xy, conf = apply_detector_noise(clean_xy, depth, image_size, noise, rng)
+    return world_to_camera, clean_xy, depth, noisy_xy, conf
+
+
+def film(joints: np.ndarray, times: np.ndarray, intrinsics: Intrinsics, camera_config: CameraPathConfig | None,
+         noise: DetectorNoise | None, rng: np.random.Generator):
     """Film 3D joints with one moving camera and a noisy detector.
 
     joints: (T, 18, 3) world; times: (T,) seconds. Returns (world_to_camera (T, 4, 4),
     clean_xy (T, 18, 2), depth (T, 18), noisy_xy (T, 18, 2) float32, conf (T, 18) float32).
     """
-    world_to_camera = sample_camera_path(subject_track(joints), times, camera_config, rng)
-    clean_xy, depth = project(joints, intrinsics.K, world_to_camera)
-    noisy_xy, conf = apply_detector_noise(clean_xy, depth, intrinsics.image_size, noise, rng)
-    return world_to_camera, clean_xy, depth, noisy_xy, conf
+    out = film_batch(joints[None], times, intrinsics.K[None], np.array([intrinsics.image_size]),
+                     camera_config, noise, rng)
+    return tuple(a[0] for a in out)
 
 
 def sample_offsets(n_cameras: int, max_offset: float, slack: float, rng: np.random.Generator,
@@ -227,10 +241,55 @@ def write_scene(scene: Scene, out_dir: str | Path, render: bool = False, render_
         for cam in scene.cameras:
             write_openpose_folder(tmp / "keypoints" / cam.name, cam.keypoints, cam.name)
         if render:
-            from .render import render_scene  # the renderer is heavy: import only when asked
-            render_scene(scene, tmp, render_config)
+            from .render import RenderConfig, render_scene  # the renderer is heavy: import only when asked
+            render_scene(scene, tmp, render_config or RenderConfig(seed=scene.config.seed))
         write_json(tmp / "truth.json", scene.truth(rendered=render))
     return out_dir
+
+
+@dataclass
+class PairBatch:
+    """N training pairs: two independent moving cameras filming the same person.
+
+    xy: (N, 2, T, 18, 2) float32 pixels, NaN where missing; conf: (N, 2, T, 18) float32;
+    image_size: (N, 2, 2) (width, height) of each camera; offset_frames: (N,) frames by which
+    camera 1 starts after camera 0; motion_start: (N, 2) clip time of each first frame.
+    """
+
+    xy: np.ndarray
+    conf: np.ndarray
+    image_size: np.ndarray
+    offset_frames: np.ndarray
+    motion_start: np.ndarray
+
+
+def sample_pair_batch(motion: Motion, n_pairs: int, n_frames: int, fps: float, offset_frames,
+                      rng: np.random.Generator, noise: DetectorNoise | None = None,
+                      camera_config: CameraPathConfig | None = None) -> PairBatch:
+    """``n_pairs`` training pairs at once (vectorized; see ``sample_pair``).
+
+    offset_frames: scalar or (n_pairs,) frames (fractional allowed) by which camera 1 starts after
+    camera 0 on the shared clock.
+    """
+    offsets = np.broadcast_to(np.asarray(offset_frames, dtype=np.float64), (n_pairs,))
+    window = (n_frames - 1) / fps
+    shift = offsets / fps
+    lo = motion.start + np.maximum(0.0, -shift)
+    hi = motion.start + motion.duration - window - np.maximum(0.0, shift)
+    if np.any(hi < lo):
+        worst = float(offsets[np.argmax(lo - hi)])
+        raise InputError(motion.source or motion.name or None,
+                         f"motion clip is {motion.duration:.2f} s long, too short for two {n_frames}-frame "
+                         f"clips at {fps:g} fps offset by {worst:g} frames")
+    start_a = rng.uniform(lo, hi)
+    starts = np.stack([start_a, start_a + shift], axis=1)  # (N, 2)
+    frame_times = np.arange(n_frames) / fps
+    joints = motion.at((starts[..., None] + frame_times).reshape(-1))
+    joints = joints.reshape(2 * n_pairs, n_frames, *joints.shape[1:])
+    K, size = random_intrinsics_array(rng, 2 * n_pairs, camera_config)
+    _, _, _, xy, conf = film_batch(joints, frame_times, K, size, camera_config, noise, rng)
+    return PairBatch(xy.reshape(n_pairs, 2, *xy.shape[1:]), conf.reshape(n_pairs, 2, *conf.shape[1:]),
+                     size.reshape(n_pairs, 2, 2), offsets.copy(), starts)
 
 
 def sample_pair(motion: Motion, n_frames: int, fps: float, offset_frames: float, rng: np.random.Generator,
@@ -240,27 +299,14 @@ def sample_pair(motion: Motion, n_frames: int, fps: float, offset_frames: float,
 
     Both clips have ``n_frames`` frames at ``fps``; b's first frame is ``offset_frames`` frames
     (fractional allowed) after a's on the shared clock. Keypoints times start at 0 on each clip's
-    own clock; ``meta`` holds ``motion_start`` and ``offset_frames``.
+    own clock; ``meta`` holds ``motion_start`` and ``offset_frames``. For many pairs at once use
+    ``sample_pair_batch``.
     """
-    camera_config = camera_config or CameraPathConfig()
-    noise = noise or DetectorNoise()
-    window = (n_frames - 1) / fps
-    shift = offset_frames / fps
-    lo = motion.start + max(0.0, -shift)
-    hi = motion.start + motion.duration - window - max(0.0, shift)
-    if hi < lo:
-        raise InputError(motion.source or motion.name or None,
-                         f"motion clip is {motion.duration:.2f} s long, too short for two {n_frames}-frame "
-                         f"clips at {fps:g} fps offset by {offset_frames:g} frames")
-    start_a = rng.uniform(lo, hi)
-    frame_times = np.arange(n_frames) / fps
-    times = np.concatenate([start_a + frame_times, start_a + shift + frame_times])
-    joints = motion.at(times)
+    batch = sample_pair_batch(motion, 1, n_frames, fps, offset_frames, rng, noise, camera_config)
     out = []
-    for i, (start, name) in enumerate(((start_a, "a"), (start_a + shift, "b"))):
-        sl = slice(i * n_frames, (i + 1) * n_frames)
-        intrinsics = random_intrinsics(rng, camera_config)
-        _, _, _, xy, conf = film(joints[sl], times[sl], intrinsics, camera_config, noise, rng)
-        out.append(Keypoints(xy, conf, frame_times, intrinsics.image_size, name,
-                             {"motion_start": float(start), "offset_frames": float(offset_frames) if i else 0.0}))
+    for i, name in enumerate(("a", "b")):
+        out.append(Keypoints(batch.xy[0, i], batch.conf[0, i], np.arange(n_frames) / fps,
+                             tuple(int(v) for v in batch.image_size[0, i]), name,
+                             {"motion_start": float(batch.motion_start[0, i]),
+                              "offset_frames": float(offset_frames) if i else 0.0}))
     return out[0], out[1]
