@@ -327,6 +327,50 @@ def _to_pixels(raw: np.ndarray, width: int, height: int, fmt: str, min_confidenc
     return to_coco18(kp, fmt)
 
 
+def _prefetch(iterator, size: int = 8):
+    """Run ``iterator`` in a background thread, ``size`` items ahead (decoding overlaps pose:
+    FFmpeg and MediaPipe both release the GIL). Exceptions are re-raised in the consumer."""
+    import queue
+    import threading
+
+    items: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item) -> bool:
+        """Queue an item unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in iterator:
+                if not offer(item):
+                    return
+            offer(done)
+        except BaseException as exc:  # handed to the consumer
+            offer(exc)
+
+    worker = threading.Thread(target=produce, name="decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = None) -> list[Keypoints]:
     """Run 2D pose on a video and return one Keypoints track per person.
 
@@ -355,7 +399,7 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     indices, times, xys, confs = [], [], [], []
     with backend_cls(num_people=config.num_people,
                      min_detection_confidence=config.min_detection_confidence) as backend:
-        for frame in tqdm(frames, total=total, desc=f"pose {path.name}", unit="frame",
+        for frame in tqdm(_prefetch(frames), total=total, desc=f"pose {path.name}", unit="frame",
                           disable=not config.progress, leave=False):
             raw = backend.detect(frame.image, frame.time)
             xy, conf = _to_pixels(raw, info.width, info.height, backend.keypoint_format, config.min_confidence)

@@ -235,3 +235,22 @@ def test_two_people_tracked_with_tasks_api():
     for kp in tracks[:2]:
         y = np.nanmedian(kp.xy[..., 1], axis=0)
         assert y[J["nose"]] < y[J["neck"]] < y[J["r_hip"]] < y[J["r_ankle"]]
+
+
+def test_prefetch_keeps_order_passes_errors_and_stops_early():
+    from synnet_recon.pose import _prefetch
+
+    assert list(_prefetch(iter(range(50)), size=4)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise InputError("x.mp4", "corrupt video data")
+
+    got = []
+    with pytest.raises(InputError, match="corrupt"):
+        for item in _prefetch(failing()):
+            got.append(item)
+    assert got == [1]
+    stream = _prefetch(iter(range(1000)), size=2)
+    assert next(stream) == 0
+    stream.close()  # the consumer leaves early: the worker must not hang
