@@ -21,19 +21,19 @@ class BodyStyle:
     """Colours (RGB in [0, 1]) and sizes (metres) of the rendered person."""
 
     skin: tuple[float, float, float] = (0.87, 0.66, 0.53)
-    shirt: tuple[float, float, float] = (0.80, 0.18, 0.16)
+    shirt: tuple[float, float, float] = (0.20, 0.55, 0.75)
     trousers: tuple[float, float, float] = (0.16, 0.22, 0.42)
     shoes: tuple[float, float, float] = (0.10, 0.09, 0.09)
     hair: tuple[float, float, float] = (0.20, 0.12, 0.07)
     eyes: tuple[float, float, float] = (0.06, 0.05, 0.05)
     lips: tuple[float, float, float] = (0.62, 0.30, 0.28)
-    upper_arm_radius: tuple[float, float] = (0.058, 0.047)   # at shoulder, at elbow
-    forearm_radius: tuple[float, float] = (0.042, 0.034)     # at elbow, at wrist
-    thigh_radius: tuple[float, float] = (0.088, 0.060)       # at hip, at knee
-    shin_radius: tuple[float, float] = (0.056, 0.043)        # at knee, at ankle
+    upper_arm_radius: tuple[float, float] = (0.064, 0.050)   # at shoulder, at elbow
+    forearm_radius: tuple[float, float] = (0.048, 0.038)     # at elbow, at wrist
+    thigh_radius: tuple[float, float] = (0.100, 0.068)       # at hip, at knee
+    shin_radius: tuple[float, float] = (0.064, 0.048)        # at knee, at ankle
     neck_radius: float = 0.052
     torso_depth: tuple[float, float] = (0.105, 0.115)        # half depth at hips, at chest
-    head_size: tuple[float, float, float] = (0.078, 0.105, 0.098)  # half width, height, depth
+    head_size: tuple[float, float, float] = (0.085, 0.115, 0.100)  # half width, height, depth
     rings: int = 14            # latitude rings of the unit sphere (even)
     segments: int = 16         # longitude segments
 
@@ -213,7 +213,7 @@ class BodyMesh:
         hip_x = hip_half * (1.0 + 0.07 / max(np.linalg.norm(hip_half), 1e-3))
         sh_x = sh_half * (1.0 + 0.01 / max(np.linalg.norm(sh_half), 1e-3))
         put("torso:a", np.stack([hip_x, forward * st.torso_depth[0], spine * 0.09], 1), hip_mid + spine * 0.02)
-        put("torso:b", np.stack([sh_x, forward * st.torso_depth[1], spine * 0.07], 1), sh_mid - spine * 0.06)
+        put("torso:b", np.stack([sh_x, forward * st.torso_depth[1], spine * 0.13], 1), sh_mid - spine * 0.11)
 
         for side in ("r", "l"):
             sh, el, wr = j[J[f"{side}_shoulder"]], j[J[f"{side}_elbow"]], j[J[f"{side}_wrist"]]

@@ -35,7 +35,7 @@ class RenderConfig:
 
     # Room around the action (metres); the room grows to enclose all cameras.
     room_half_size: float = 7.0
-    wall_height: float = 3.2
+    wall_height: float = 4.0
     num_boxes: int = 10
     seed: int = 0
     # Shading: colour * (ambient + key * max(0, n.L_key) + fill * max(0, n.L_fill)).
@@ -45,6 +45,7 @@ class RenderConfig:
     key_direction: tuple[float, float, float] = (0.35, 1.0, 0.45)
     fill_direction: tuple[float, float, float] = (-0.5, 0.3, -0.6)
     background: tuple[float, float, float] = (0.74, 0.82, 0.92)  # rays that hit nothing
+    blur_sigma: float = 0.7          # Gaussian lens blur in pixels (0 = off); also hides aliasing
     body: BodyStyle = field(default_factory=BodyStyle)
     # Encoding.
     codec: str = "libx264"           # or "mpeg4"
@@ -149,7 +150,7 @@ class Environment:
 
     centre: tuple[float, float] = (0.0, 0.0)
     half_size: float = 7.0
-    wall_height: float = 3.2
+    wall_height: float = 4.0
     num_boxes: int = 10
     seed: int = 0
 
@@ -334,7 +335,12 @@ class Renderer:
         c = self.config
         shade = c.ambient + c.key_light * np.maximum(n @ self.key, 0) + c.fill_light * np.maximum(n @ self.fill, 0)
         color[hit] *= shade[:, None]
-        rgb = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(h, w, 3)
+        color = color.reshape(h, w, 3)
+        if c.blur_sigma > 0:
+            import cv2
+
+            color = cv2.GaussianBlur(color, (0, 0), c.blur_sigma)
+        rgb = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
         depth = np.where(hit, depth, 0.0).astype(np.float32).reshape(h, w)
         self.timing["raycast"] += t1 - t0
         self.timing["shade"] += time.perf_counter() - t1
@@ -427,7 +433,8 @@ class VideoWriter:
         self.stream = self.container.add_stream(config.codec, rate=rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.time_base = 1 / rate
+        self.frame_time_base = 1 / rate       # frame i has pts i (the muxer picks its own time base)
+        self.stream.time_base = self.frame_time_base
         if config.codec == "libx264":
             self.stream.options = {"crf": str(config.crf), "preset": config.preset}
         else:
@@ -442,7 +449,7 @@ class VideoWriter:
         t = time.perf_counter()
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.count
-        frame.time_base = self.stream.time_base
+        frame.time_base = self.frame_time_base
         self.container.mux(self.stream.encode(frame))
         self.count += 1
         self.seconds += time.perf_counter() - t
