@@ -1,0 +1,758 @@
+"""`align`: time offsets of several videos / keypoint tracks of the same moving person.
+
+Pipeline (``align(inputs, AlignConfig()) -> SyncResult``):
+
+1. **Load** every input as COCO-18 ``Keypoints`` tracks: videos through 2D pose
+   (``synnet_recon.pose``, per-frame timestamps, so variable frame rates are fine), OpenPose
+   JSON folders through ``synnet_recon.io.openpose`` (frame ``n`` at ``n / fps``), or ``Keypoints``
+   given directly. An input's own clock starts at its first frame.
+2. **Pairs**: for every pair of inputs (and every matched pair of people, see 4):
+   a. *coarse*: both tracks resampled to the analysis rate (30 fps, or the SynNet model's);
+      the affine rank-3 residual of every frame pair (``baselines.affine_cost_matrix``) averaged
+      in the log domain along every candidate offset of the whole search range; the ``candidates``
+      best local maxima are kept. The view-invariant trajectory and speed correlations are
+      computed too (agreement feature, the plot, and the baselines).
+   b. *SynNet* (when a checkpoint is available): sliding windows over the overlap of each candidate,
+      log-probabilities summed over the windows (longer context = more reliable), added to the
+      candidates' evidence; it breaks ties between candidates such as half-cycle ambiguities.
+   c. *fine*: around the best candidates, a robust per-frame-pair epipolar residual
+      (``baselines.epipolar_pair_costs``) on Gaussian-smoothed tracks read at fractional times, on a
+      grid of ``fine_step`` analysis frames; the minimum is refined by a least-squares parabola
+      (sub-frame offsets).
+   d. *drift*: the fine offset fitted in windows along the overlap; a clock-rate difference is
+      reported when the slope is significant (``drift="auto"``).
+3. **Confidence**: a logistic function of the pair's features (peak prominence and margin,
+   fine-curve sharpness, agreement with the trajectory correlation, overlap length), fitted on
+   simulated scenes (``CONFIDENCE_MODEL``, see docs/align.md).
+4. **Several people**: tracks are matched across two inputs by the prominence of their coarse
+   peaks (Hungarian assignment); the per-person offsets are combined weighted by confidence
+   (paper, Table 6), or the most confident one wins when they disagree.
+5. **Joint solve** (``solve.solve_offsets``): robust weighted least squares over all pairs with the
+   reference fixed to 0, independent of input order; outlier pairs are flagged.
+
+Offsets: ``offset_seconds`` of input k is the time on the reference clock at which its first frame
+was captured. A pair's offset is b's first frame on a's clock.
+"""
+from __future__ import annotations
+
+import math
+import warnings as _warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..fileio import write_json
+from ..keypoints import Keypoints
+from . import baselines as B
+from .solve import PairObservation, solve_offsets
+
+SCHEMA = "synnet-recon/sync"
+VERSION = 1
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
+ANALYSIS_RATE = 30.0
+
+# Logistic calibration of "the pair offset is right to within one frame" (see docs/align.md;
+# refit with `python bench/bench_align.py --fit-confidence`). Feature order = PAIR_FEATURES.
+PAIR_FEATURES = ("prominence", "margin", "sharpness", "fine_margin", "agreement", "overlap_s")
+CONFIDENCE_MODEL = {
+    "mean": [6.0, 1.0, 1.0, 0.5, 0.5, 3.0],
+    "scale": [3.0, 1.0, 1.0, 0.5, 0.5, 1.5],
+    "coef": [1.0, 1.0, 1.0, 0.5, 0.5, 0.5],
+    "intercept": 1.0,
+}
+
+
+@dataclass
+class AlignConfig:
+    """How ``align`` works. Times in seconds; frames are analysis frames unless stated."""
+
+    fps: float = 30.0                  # frame rate of OpenPose folders (videos use their timestamps)
+    max_offset: float | None = None    # largest |offset| between any two inputs; None: all the inputs allow
+    reference: str | None = None       # name of the reference input; None: the first
+    device: str = "auto"               # SynNet device: auto | cpu | cuda
+    checkpoint: str | None = None      # SynNet weights; None: the packaged default if any
+    synnet: str = "auto"               # auto (when weights exist) | on | off
+    analysis_rate: float | None = None  # None: the model's fps with SynNet, else 30
+    window_frames: int = 32            # shortest usable input and overlap, analysis frames
+    candidates: int = 3                # coarse peaks examined in the fine stage
+    smooth_frames: float = 1.0         # Gaussian smoothing of the fine stage, analysis frames
+    fine_step: float = 0.1             # fine grid step, analysis frames
+    fine_radius: float = 1.5           # fine grid half-width around a candidate, analysis frames
+    max_fine_samples: int = 600        # frames of the first track used by the fine stage (strided)
+    max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
+    inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair
+    drift: str = "auto"                # off | auto (report when significant) | on (always fit)
+    max_people: int = 3                # people per input considered (multi-subject scenes)
+    pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------------------- results
+
+@dataclass
+class VideoSync:
+    """One input in the result. ``times`` (T,) seconds of its frames on its own clock, first = 0."""
+
+    name: str
+    path: str | None
+    kind: str
+    fps: float
+    num_frames: int
+    offset_seconds: float | None
+    offset_frames: float | None
+    confidence: float
+    times: np.ndarray = field(repr=False, default=None)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "path": self.path, "kind": self.kind, "fps": float(self.fps),
+                "num_frames": int(self.num_frames),
+                "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
+                "offset_frames": None if self.offset_frames is None else float(self.offset_frames),
+                "confidence": float(self.confidence)}
+
+
+@dataclass
+class PairSync:
+    """Offset of input ``b`` relative to ``a`` (b's first frame on a's clock), with evidence.
+
+    curve_offsets: (K,) seconds and curve_scores: (K,) the coarse score curve (for plots);
+    features: the confidence features; drift_ppm: fitted clock-rate difference (NaN: not fitted).
+    """
+
+    a: str
+    b: str
+    offset_seconds: float | None
+    confidence: float
+    method: str
+    inlier: bool = True
+    residual_seconds: float = 0.0
+    features: dict = field(default_factory=dict)
+    drift_ppm: float = float("nan")
+    drift_significant: bool = False
+    subjects: int = 1
+    curve_offsets: np.ndarray = field(repr=False, default=None)
+    curve_scores: np.ndarray = field(repr=False, default=None)
+    baseline_offsets: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"a": self.a, "b": self.b,
+                "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
+                "confidence": float(self.confidence), "method": self.method, "inlier": bool(self.inlier)}
+
+
+@dataclass
+class SyncResult:
+    """Offsets of every input on the reference clock (docs/formats.md, ``sync.json``)."""
+
+    reference: str
+    videos: list[VideoSync]
+    pairs: list[PairSync]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def offsets(self) -> dict[str, float | None]:
+        return {v.name: v.offset_seconds for v in self.videos}
+
+    def video(self, name: str) -> VideoSync:
+        for v in self.videos:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def frames_table(self) -> list[dict]:
+        """For each reference frame: nearest frame of every video covering that instant, and residual."""
+        ref = self.video(self.reference)
+        rows = []
+        others = [v for v in self.videos if v.offset_seconds is not None]
+        for i, t in enumerate(ref.times):
+            frames, resid = {}, {}
+            for v in others:
+                if v.name == ref.name:
+                    frames[v.name], resid[v.name] = i, 0.0
+                    continue
+                local = t - v.offset_seconds
+                half = 0.5 / v.fps if v.fps > 0 else 0.0
+                if local < v.times[0] - half or local > v.times[-1] + half:
+                    continue
+                j = int(np.searchsorted(v.times, local))
+                cands = [k for k in (j - 1, j) if 0 <= k < len(v.times)]
+                k = min(cands, key=lambda c: abs(v.times[c] - local))
+                frames[v.name] = k
+                resid[v.name] = round(float(abs(v.times[k] - local)), 9)
+            rows.append({"time": round(float(t), 9), "frames": frames, "residual_seconds": resid})
+        return rows
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "version": VERSION, "reference": self.reference,
+                "videos": [v.to_json() for v in self.videos],
+                "pairs": [p.to_json() for p in self.pairs],
+                "frames": self.frames_table()}
+
+    def save(self, path) -> Path:
+        """Write sync.json atomically."""
+        return write_json(path, self.to_json())
+
+
+# ---------------------------------------------------------------------------------- inputs
+
+@dataclass
+class Source:
+    """A loaded input: its tracks (main person first) and its frame times (own clock, first = 0)."""
+
+    name: str
+    path: str | None
+    kind: str
+    fps: float
+    times: np.ndarray
+    tracks: list[Keypoints]
+    t0: float = 0.0  # own-clock time of the first frame (the tracks' times are on that clock)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    for n in names:
+        n = n or "input"
+        if n in seen or names.count(n) > 1:
+            seen[n] = seen.get(n, 0) + 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def _usable_frames(kp: Keypoints, min_joints: int = B.MIN_COMMON_JOINTS) -> int:
+    return int((np.isfinite(kp.xy).all(axis=2).sum(axis=1) >= min_joints).sum())
+
+
+def load_source(item, config: AlignConfig) -> Source:
+    """One input -> Source. Raises InputError for unreadable inputs or when nobody is found."""
+    if isinstance(item, Keypoints):
+        tracks, path, kind = [item], None, "keypoints"
+        name = item.name or "track"
+        fps = item.fps
+    else:
+        path = Path(item)
+        if not path.exists():
+            raise InputError(path, "no such file or folder")
+        name = path.stem if path.is_file() else path.name
+        if path.is_dir():
+            from ..io.openpose import read_openpose_tracks
+
+            kind = "keypoints"
+            try:
+                tracks = read_openpose_tracks(path, fps=config.fps)
+            except InputError:
+                raise
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(path, f"malformed keypoint files ({exc})") from None
+            fps = float(config.fps)
+        elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            from ..io.video import probe_video
+            from ..pose import PoseConfig, estimate_pose
+
+            kind = "video"
+            info = probe_video(path)
+            pose_config = config.pose or PoseConfig(num_people=max(1, config.max_people) if config.max_people > 1 else 1,
+                                                    progress=config.progress)
+            tracks = estimate_pose(path, pose_config)
+            fps = float(info.fps)
+        else:
+            raise InputError(path, f"not a video ({', '.join(VIDEO_EXTENSIONS)}) or a folder of OpenPose JSON files")
+    tracks = [t for t in tracks if _usable_frames(t) > 0][: max(1, config.max_people)]
+    if not tracks:
+        raise InputError(path if path is not None else name, "no person found")
+    t0 = min(float(t.times[0]) for t in tracks)
+    times = np.asarray(tracks[0].times, dtype=np.float64) - t0
+    if kind == "video":
+        from ..io.video import frame_times
+
+        times = np.asarray(frame_times(path), dtype=np.float64)
+        t0 = float(times[0])  # pose times are on the video clock with its first frame at 0
+        times = times - t0
+        t0 = 0.0
+    return Source(name, None if path is None else str(Path(path).resolve()), kind, float(fps), times, tracks, t0)
+
+
+# ---------------------------------------------------------------------------------- pair analysis
+
+@dataclass
+class SubjectEstimate:
+    offset_seconds: float
+    confidence: float
+    features: dict
+    curve_offsets: np.ndarray
+    curve_scores: np.ndarray
+    baseline_offsets: dict
+    drift_ppm: float = float("nan")
+    drift_significant: bool = False
+
+
+def _local_maxima(scores: np.ndarray, k: int, separation: int = 3) -> list[int]:
+    """Indices of the k largest local maxima (NaN-safe), at least ``separation`` apart."""
+    s = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-s, kind="stable")
+    picked: list[int] = []
+    for i in order:
+        if not np.isfinite(s[i]) or len(picked) >= k:
+            break
+        left = s[i - 1] if i > 0 else -np.inf
+        right = s[i + 1] if i + 1 < len(s) else -np.inf
+        if s[i] < left or s[i] < right:
+            continue
+        if all(abs(i - p) >= separation for p in picked):
+            picked.append(int(i))
+    return picked
+
+
+def _robust_z(scores: np.ndarray, value: float) -> float:
+    ok = scores[np.isfinite(scores)]
+    if len(ok) < 3:
+        return 0.0
+    med = np.median(ok)
+    mad = 1.4826 * np.median(np.abs(ok - med)) + 1e-12
+    return float((value - med) / mad)
+
+
+def coarse_scores(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, min_overlap: int,
+                  max_pairs: int = 2_000_000) -> np.ndarray:
+    """Geometric coarse score per offset: minus the mean log affine residual along the offset.
+
+    xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames -> (K,). Rows of xa are
+    strided when Ta * Tb exceeds ``max_pairs`` (long inputs), and processed in chunks.
+    """
+    stride = max(1, int(math.ceil(len(xa) * len(xb) / max_pairs)))
+    rows = np.arange(0, len(xa), stride)
+    sums = np.zeros(len(offsets))
+    counts = np.zeros(len(offsets))
+    chunk = max(1, 400_000 // max(len(xb), 1))
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk]
+        cost = np.log(B.affine_cost_matrix(xa[r], xb) + 1e-5)
+        j = r[None, :] - offsets[:, None]
+        inside = (j >= 0) & (j < len(xb))
+        vals = cost[np.arange(len(r))[None, :], np.clip(j, 0, len(xb) - 1)]
+        ok = inside & np.isfinite(vals)
+        sums += np.where(ok, vals, 0.0).sum(axis=1)
+        counts += ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = -sums / counts
+    out[counts * stride < min_overlap] = np.nan
+    return out
+
+
+class FineScorer:
+    """Epipolar cost of two native-rate tracks at arbitrary (fractional) offsets in seconds.
+
+    a is read at its own frames (strided to ``max_samples``), b at the matching fractional frame
+    positions; both smoothed by a Gaussian of ``sigma_seconds``.
+    """
+
+    def __init__(self, ka: Keypoints, kb: Keypoints, sigma_seconds: float, max_samples: int, min_overlap: int):
+        self.ta = ka.times - ka.times[0]
+        self.tb = kb.times - kb.times[0]
+        stride = max(1, int(math.ceil(len(self.ta) / max_samples)))
+        self.ia = np.arange(0, len(self.ta), stride)
+        fps_a = ka.fps if np.isfinite(ka.fps) else 30.0
+        self.fps_b = kb.fps if np.isfinite(kb.fps) else 30.0
+        self.xa = B.gaussian_sample(np.asarray(ka.xy, np.float64), self.ia.astype(float), sigma_seconds * fps_a)
+        self.xb_raw = np.asarray(kb.xy, np.float64)
+        self.sigma_b = sigma_seconds * self.fps_b
+        self.min_overlap = max(3, int(min_overlap // stride))
+
+    def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
+        """(K,) offsets (b's first frame on a's clock) -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
+        offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
+        t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]        # (K, N) time on b's clock
+        inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
+        idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
+        k_idx, n_idx = np.nonzero(inside)
+        out = np.full(len(offsets_seconds), np.nan)
+        if len(k_idx) == 0:
+            return out
+        xb = B.gaussian_sample(self.xb_raw, idx_b[k_idx, n_idx], self.sigma_b)
+        cost = B.epipolar_pair_costs(self.xa[n_idx], xb)
+        ok = np.isfinite(cost)
+        sums = np.bincount(k_idx[ok], cost[ok], len(offsets_seconds))
+        cnt = np.bincount(k_idx[ok], minlength=len(offsets_seconds))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = sums / cnt
+        out[cnt < self.min_overlap] = np.nan
+        return out
+
+
+def _parabola_vertex(x: np.ndarray, y: np.ndarray, center: int, half_width: int) -> float:
+    """Least-squares parabola through y around index ``center``; its minimum (x units) if convex and inside."""
+    lo, hi = max(0, center - half_width), min(len(x), center + half_width + 1)
+    xs, ys = x[lo:hi], y[lo:hi]
+    ok = np.isfinite(ys)
+    if ok.sum() < 3:
+        return float(x[center])
+    c2, c1, _ = np.polyfit(xs[ok] - x[center], ys[ok], 2)
+    if c2 <= 0:
+        return float(x[center])
+    v = -c1 / (2 * c2)
+    step = abs(x[1] - x[0]) if len(x) > 1 else 1.0
+    return float(x[center] + np.clip(v, -step * half_width, step * half_width))
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
+
+
+def pair_confidence(features: dict, model: dict | None = None) -> float:
+    """Calibrated P(pair offset within one frame) from the features (logistic model)."""
+    model = model or CONFIDENCE_MODEL
+    z = model["intercept"]
+    for name, mu, sc, w in zip(PAIR_FEATURES, model["mean"], model["scale"], model["coef"]):
+        v = features.get(name, 0.0)
+        v = 0.0 if not np.isfinite(v) else float(v)
+        z += w * (v - mu) / sc
+    return _sigmoid(z)
+
+
+def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rate: float,
+                          matcher=None, want_baselines: bool = True) -> SubjectEstimate | None:
+    """Offset of track kb relative to ka (seconds), with features, or None when they cannot overlap."""
+    xa = B.resample_track(ka, rate)
+    xb = B.resample_track(kb, rate)
+    min_overlap = int(config.window_frames)
+    lo, hi = -(len(xb) - min_overlap), len(xa) - min_overlap
+    if config.max_offset is not None:
+        m = int(math.ceil(config.max_offset * rate)) + 1
+        lo, hi = max(lo, -m), min(hi, m)
+    if lo > hi:
+        return None
+    offsets = np.arange(lo, hi + 1)
+    coarse = coarse_scores(xa, xb, offsets, min_overlap, config.max_coarse_pairs)
+    if not np.isfinite(coarse).any():
+        return None
+    peaks = _local_maxima(coarse, max(1, config.candidates))
+    if not peaks:
+        peaks = [int(np.nanargmax(coarse))]
+    baseline_offsets = {}
+    traj = None
+    if want_baselines:
+        traj = B.trajectory_correlation_scores(xa, xb, offsets, min_overlap)
+        speed = B.speed_correlation_scores(xa, xb, offsets, min_overlap)
+        for key, s in (("trajectory", traj), ("speed", speed), ("affine", coarse)):
+            if np.isfinite(s).any():
+                baseline_offsets[key] = float(offsets[int(np.nanargmax(s))] / rate)
+
+    # SynNet evidence per candidate (mean log-probability of "aligned" over windows)
+    cand_s = np.array([offsets[p] / rate for p in peaks])
+    synnet = np.zeros(len(peaks))
+    if matcher is not None:
+        synnet = synnet_candidate_evidence(matcher, ka, kb, cand_s)
+
+    # fine stage: integer neighbourhood of each candidate first, then a fine grid around the winner
+    fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap)
+    step = 1.0 / rate
+    near = (cand_s[:, None] + np.array([-1, 0, 1])[None, :] * step)
+    near_cost = fine.costs(near.ravel()).reshape(near.shape)
+    cand_cost = np.nanmin(np.where(np.isfinite(near_cost), near_cost, np.inf), axis=1)
+    # candidate evidence: lower epipolar cost (relative) and SynNet log-probability
+    rel = cand_cost / max(np.min(cand_cost[np.isfinite(cand_cost)], initial=np.inf), 1e-12) if np.isfinite(cand_cost).any() else np.ones(len(peaks))
+    evidence = -np.log(np.where(np.isfinite(rel), rel, 1e6)) * 20.0 + synnet
+    best = int(np.argmax(evidence))
+    center = cand_s[best]
+    grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, config.fine_step) * step
+    curve = fine.costs(grid)
+    if not np.isfinite(curve).any():
+        return None
+    imin = int(np.nanargmin(curve))
+    offset = _parabola_vertex(grid, curve, imin, max(2, int(round(0.35 / config.fine_step))))
+
+    # features
+    peak_score = coarse[peaks[best]]
+    others = [coarse[p] for k, p in enumerate(peaks) if k != best]
+    z = lambda v: _robust_z(coarse, v)
+    prominence = z(peak_score)
+    margin = prominence - (max(z(v) for v in others) if others else 0.0)
+    cmin = float(curve[imin])
+    around = [fine.costs(np.array([offset - step, offset + step]))]
+    sharp = float(np.nanmean(around[0]) / max(cmin, 1e-12) - 1.0) if np.isfinite(around[0]).any() else 0.0
+    finite_cand = np.sort(cand_cost[np.isfinite(cand_cost)])
+    fine_margin = float(finite_cand[1] / max(finite_cand[0], 1e-12) - 1.0) if len(finite_cand) > 1 else 1.0
+    agreement = 0.0
+    if traj is not None and np.isfinite(traj).any():
+        agreement = float(abs(offsets[int(np.nanargmax(traj))] / rate - offset) <= 2.0 * step)
+    overlap = min(ka.times[-1] - ka.times[0], offset + kb.times[-1] - kb.times[0]) - max(0.0, offset)
+    features = {"prominence": prominence, "margin": margin, "sharpness": sharp, "fine_margin": min(fine_margin, 5.0),
+                "agreement": agreement, "overlap_s": float(max(overlap, 0.0)),
+                "synnet": float(synnet[best]) if matcher is not None else float("nan")}
+    est = SubjectEstimate(float(offset), pair_confidence(features), features, offsets / rate, coarse, baseline_offsets)
+    if config.drift != "off":
+        est.drift_ppm, est.drift_significant = fit_drift(fine, offset, ka, step, config)
+    return est
+
+
+def fit_drift(fine: FineScorer, offset: float, ka: Keypoints, step: float, config: AlignConfig,
+              window_seconds: float = 2.0) -> tuple[float, bool]:
+    """Clock-rate difference (ppm) from offsets fitted in windows along the overlap.
+
+    Each window of a's frames gets its own fine minimum (grid of ``fine_step`` within ±1.5 frames);
+    a weighted line through (window centre, offset) gives the slope. Significant when the slope
+    exceeds 3 standard errors and moves the offset by more than half a frame over the overlap.
+    """
+    t = fine.ta[fine.ia]
+    t_local = t - offset
+    inside = (t_local >= fine.tb[0]) & (t_local <= fine.tb[-1])
+    if inside.sum() < 3 * config.window_frames:
+        return float("nan"), False
+    span = t[inside]
+    edges = np.arange(span[0], span[-1] + 1e-9, window_seconds)
+    if len(edges) < 4:
+        return float("nan"), False
+    grid = offset + np.arange(-1.5, 1.5 + 1e-9, config.fine_step) * step
+    centres, local = [], []
+    full = (fine.ia, fine.xa, fine.min_overlap)
+    try:
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (t >= lo) & (t < hi)
+            if sel.sum() < config.window_frames // 2:
+                continue
+            fine.ia, fine.xa, fine.min_overlap = full[0][sel], full[1][sel], max(3, int(sel.sum() // 2))
+            c = fine.costs(grid)
+            if not np.isfinite(c).any():
+                continue
+            i = int(np.nanargmin(c))
+            centres.append(0.5 * (lo + hi))
+            local.append(_parabola_vertex(grid, c, i, 3))
+    finally:
+        fine.ia, fine.xa, fine.min_overlap = full
+    if len(centres) < 3:
+        return float("nan"), False
+    x, y = np.array(centres), np.array(local)
+    A = np.stack([x - x.mean(), np.ones_like(x)], 1)
+    coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
+    dof = max(len(x) - 2, 1)
+    sigma2 = float(np.sum((y - A @ coef) ** 2) / dof)
+    se = math.sqrt(sigma2 / max(np.sum((x - x.mean()) ** 2), 1e-12))
+    slope = float(coef[0])  # seconds of offset per second = -(rate_b - rate_a)
+    significant = abs(slope) > 3 * se and abs(slope) * (x[-1] - x[0]) > 0.5 * step
+    return slope * 1e6, bool(significant)
+
+
+def synnet_candidate_evidence(matcher, ka: Keypoints, kb: Keypoints, candidates_seconds: np.ndarray) -> np.ndarray:
+    """Mean over sliding windows of SynNet's log-probability that the two windows are aligned.
+
+    For each candidate offset, windows of ``matcher.window_frames`` frames at the model's fps slide
+    over the overlap with half-window steps; b's window is the one that the candidate says is
+    simultaneous, so the class of offset 0 should win. Returns (K,) mean log-probabilities.
+    """
+    fps = float(matcher.config.fps)
+    W = int(matcher.window_frames)
+    xa = B.resample_track(ka, fps)
+    xb = B.resample_track(kb, fps)
+    ca = np.isfinite(xa).all(-1).astype(np.float32)
+    cb = np.isfinite(xb).all(-1).astype(np.float32)
+    M = int(matcher.config.M)
+    out = np.full(len(candidates_seconds), -np.log(2 * M))
+    batches = []
+    for k, off in enumerate(candidates_seconds):
+        d = int(round(off * fps))
+        starts = np.arange(max(0, d), min(len(xa), len(xb) + d) - W + 1, max(1, W // 2))
+        for s in starts:
+            batches.append((k, s, s - d))
+    if not batches:
+        return out
+    a_xy = np.stack([xa[s:s + W] for _, s, _ in batches]).astype(np.float32)
+    b_xy = np.stack([xb[t:t + W] for _, _, t in batches]).astype(np.float32)
+    a_cf = np.stack([ca[s:s + W] for _, s, _ in batches])
+    b_cf = np.stack([cb[t:t + W] for _, _, t in batches])
+    logp = np.asarray(matcher.score_windows(np.nan_to_num(a_xy), a_cf, np.nan_to_num(b_xy), b_cf,
+                                            ka.image_size, kb.image_size), dtype=np.float64)
+    aligned = logp[:, M]  # class m = 0
+    ks = np.array([k for k, _, _ in batches])
+    for k in range(len(candidates_seconds)):
+        if (ks == k).any():
+            out[k] = float(aligned[ks == k].mean())
+    return out
+
+
+def _match_subjects(sa: Source, sb: Source, config: AlignConfig, rate: float) -> list[tuple[int, int]]:
+    """Pairs of track indices (a, b) that look like the same person (by coarse peak prominence)."""
+    if len(sa.tracks) == 1 and len(sb.tracks) == 1:
+        return [(0, 0)]
+    from scipy.optimize import linear_sum_assignment
+
+    prom = np.zeros((len(sa.tracks), len(sb.tracks)))
+    for i, ka in enumerate(sa.tracks):
+        xa = B.resample_track(ka, rate)
+        for j, kb in enumerate(sb.tracks):
+            xb = B.resample_track(kb, rate)
+            lo, hi = -(len(xb) - config.window_frames), len(xa) - config.window_frames
+            if config.max_offset is not None:
+                m = int(math.ceil(config.max_offset * rate)) + 1
+                lo, hi = max(lo, -m), min(hi, m)
+            if lo > hi:
+                continue
+            offs = np.arange(lo, hi + 1)
+            s = coarse_scores(xa, xb, offs, config.window_frames, config.max_coarse_pairs // 4)
+            if np.isfinite(s).any():
+                prom[i, j] = _robust_z(s, np.nanmax(s))
+    rows, cols = linear_sum_assignment(-prom)
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if prom[r, c] >= 4.0]
+    if not pairs:
+        r, c = np.unravel_index(int(np.argmax(prom)), prom.shape)
+        pairs = [(int(r), int(c))]
+    return pairs
+
+
+def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None) -> PairSync:
+    """Offset of source b relative to a, combining the matched people (paper Table 6)."""
+    subjects = []
+    for i, j in _match_subjects(sa, sb, config, rate):
+        est = estimate_subject_pair(sa.tracks[i], sb.tracks[j], config, rate, matcher)
+        if est is not None:
+            # own clocks start at each source's first frame: correct for tracks starting later
+            shift = (sa.tracks[i].times[0] - sa.t0) - (sb.tracks[j].times[0] - sb.t0)
+            est.offset_seconds += float(shift)
+            subjects.append(est)
+    method = "synnet+epipolar" if matcher is not None else "epipolar"
+    if not subjects:
+        return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False)
+    best = max(subjects, key=lambda e: e.confidence)
+    agree = [e for e in subjects if abs(e.offset_seconds - best.offset_seconds) <= config.inlier_frames / rate]
+    w = np.array([max(e.confidence, 1e-6) for e in agree])
+    offset = float(np.sum(w * [e.offset_seconds for e in agree]) / w.sum())
+    # agreeing independent people raise the confidence (noisy-OR of the agreeing estimates)
+    conf = 1.0 - float(np.prod([1.0 - e.confidence for e in agree]))
+    return PairSync(sa.name, sb.name, offset, conf, method, features=dict(best.features),
+                    drift_ppm=best.drift_ppm, drift_significant=best.drift_significant, subjects=len(agree),
+                    curve_offsets=best.curve_offsets, curve_scores=best.curve_scores,
+                    baseline_offsets=best.baseline_offsets)
+
+
+# ---------------------------------------------------------------------------------- main entry
+
+def _make_matcher(config: AlignConfig):
+    """SynNetMatcher or None (synnet='auto' and no weights/module available)."""
+    if config.synnet == "off":
+        return None
+    device = config.device
+    if device == "auto":
+        try:
+            import torch
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            device = "cpu"
+    try:
+        from .matcher import SynNetMatcher
+        return SynNetMatcher(checkpoint=config.checkpoint, device=device)
+    except InputError:
+        if config.synnet == "on" or config.checkpoint is not None:
+            raise
+        return None
+    except (ImportError, FileNotFoundError, OSError) as exc:
+        if config.synnet == "on" or config.checkpoint is not None:
+            raise InputError(config.checkpoint, f"cannot load SynNet ({exc})") from None
+        return None
+
+
+def _progress(iterable, desc: str, total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=False, unit="item")
+
+
+def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
+    """Synchronize inputs (video paths, OpenPose folders or Keypoints); see the module docstring.
+
+    Raises InputError for bad inputs: fewer than 2, unreadable, nobody found, shorter than one
+    window, a non-positive ``max_offset``, an unknown ``reference``.
+    """
+    config = config or AlignConfig()
+    inputs = list(inputs)
+    if len(inputs) < 2:
+        raise InputError(inputs[0] if inputs and not isinstance(inputs[0], Keypoints) else None,
+                         f"need at least 2 inputs to synchronize, got {len(inputs)}")
+    if config.max_offset is not None and not config.max_offset > 0:
+        raise InputError(None, f"--max-offset must be positive, got {config.max_offset:g}")
+    if not config.fps > 0:
+        raise InputError(None, f"--fps must be positive, got {config.fps:g}")
+    if config.drift not in ("off", "auto", "on"):
+        raise ValueError(f"drift must be off, auto or on, got {config.drift!r}")
+    matcher = _make_matcher(config)
+    rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
+    if matcher is not None:
+        config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
+
+    sources = [load_source(item, config) for item in _progress(inputs, "load inputs", len(inputs), config.progress)]
+    names = _unique_names([s.name for s in sources])
+    for s, n in zip(sources, names):
+        s.name = n
+    ref_name = config.reference if config.reference is not None else names[0]
+    if ref_name not in names:
+        raise InputError(None, f"unknown --reference {ref_name!r} (inputs: {', '.join(names)})")
+    ref = names.index(ref_name)
+    for s, item in zip(sources, inputs):
+        duration = s.times[-1] if len(s.times) else 0.0
+        frames = int(np.floor(duration * rate + 1e-6)) + 1
+        if frames < config.window_frames:
+            where = s.path if s.path is not None else s.name
+            raise InputError(where, f"only {frames} frames at {rate:g} fps ({duration:.2f} s), shorter than one "
+                                    f"window of {config.window_frames} frames")
+        if max(_usable_frames(t) for t in s.tracks) < config.window_frames // 2:
+            raise InputError(s.path if s.path is not None else s.name, "no person found (too few frames with a visible body)")
+
+    index_pairs = list(combinations(range(len(sources)), 2))
+    pairs: list[PairSync] = []
+    for i, j in _progress(index_pairs, "align pairs", len(index_pairs), config.progress):
+        pairs.append(estimate_pair(sources[i], sources[j], config, rate, matcher))
+
+    obs, obs_pair = [], []
+    for k, ((i, j), p) in enumerate(zip(index_pairs, pairs)):
+        if p.offset_seconds is not None and p.confidence > 0:
+            obs.append(PairObservation(i, j, p.offset_seconds, max(p.confidence, 1e-3)))
+            obs_pair.append(k)
+    sol = solve_offsets(len(sources), obs, ref, inlier_seconds=config.inlier_frames / rate)
+    for k, ok, r in zip(obs_pair, sol.inlier, sol.residuals):
+        pairs[k].inlier = bool(ok)
+        pairs[k].residual_seconds = float(r)
+        pairs[k].features["residual_frames"] = float(abs(r) * rate)
+    for p in pairs:
+        if p.offset_seconds is None:
+            p.inlier = False
+
+    warnings = []
+    fps_ref = sources[ref].fps
+    videos = []
+    for k, s in enumerate(sources):
+        off = sol.offsets[k]
+        if not np.isfinite(off):
+            warnings.append(f"{s.name}: too little overlap with the other inputs to synchronize; offset left empty")
+            videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, None, None, 0.0, s.times))
+            continue
+        conf = 1.0 if k == ref else _video_confidence(k, ref, index_pairs, pairs)
+        videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, float(off), float(off * fps_ref), conf, s.times))
+    for p in pairs:
+        if p.drift_significant:
+            warnings.append(f"{p.a}/{p.b}: clocks drift by about {p.drift_ppm:.0f} ppm (offset given at the overlap's centre)")
+    return SyncResult(names[ref], videos, pairs, warnings)
+
+
+def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:
+    """P(offset of input k is right): noisy-OR over inlier paths of length <= 2 to the reference."""
+    conf = {}
+    for (i, j), p in zip(index_pairs, pairs):
+        if p.inlier and p.offset_seconds is not None:
+            conf[(i, j)] = conf[(j, i)] = p.confidence
+    paths = []
+    if (ref, k) in conf:
+        paths.append(conf[(ref, k)])
+    for m in {i for i, _ in index_pairs} | {j for _, j in index_pairs}:
+        if m not in (k, ref) and (ref, m) in conf and (m, k) in conf:
+            paths.append(conf[(ref, m)] * conf[(m, k)])
+    if not paths:
+        return 0.0
+    return float(1.0 - np.prod([1.0 - c for c in paths]))
