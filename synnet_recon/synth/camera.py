@@ -222,16 +222,18 @@ def _travel_heading(subject_xz: np.ndarray, dt: float, max_rate: np.ndarray) -> 
     return angle[:, :1] + np.concatenate([np.zeros((B, 1)), np.cumsum(step, axis=1)], axis=1)
 
 
-def _static_spots(subject_xz: np.ndarray, config: CameraPathConfig, rng: np.random.Generator,
-                  candidates: int = 48) -> tuple[np.ndarray, np.ndarray]:
+def _static_spots(subject_xz: np.ndarray, config: CameraPathConfig, close_up: np.ndarray,
+                  rng: np.random.Generator, candidates: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Fixed (x, z) spots from which each whole subject track stays within the distance range.
 
-    subject_xz: (B, T, 2) -> spots (B, 2), ok (B,) (False: the subject travels too far for any).
+    subject_xz: (B, T, 2); close_up: (B,) bool (draw from the close-up distances).
+    Returns spots (B, 2), ok (B,) (False: the subject travels too far for any spot).
     """
     B, T = subject_xz.shape[:2]
     centre = 0.5 * (subject_xz.min(axis=1) + subject_xz.max(axis=1))  # (B, 2)
     angles = rng.uniform(0.0, 2 * np.pi, (B, candidates))
-    radii = rng.uniform(*config.distance, (B, candidates))
+    near, far = np.where(close_up[:, None], np.array([config.close_up_distance]), np.array([config.distance])).T
+    radii = rng.uniform(near[:, None], far[:, None], (B, candidates))
     spots = centre[:, None] + radii[..., None] * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     track = subject_xz[:, :: max(1, T // 32)]
     d = _norm(spots[:, :, None, :] - track[:, None, :, :])[..., 0]  # (B, candidates, T')
@@ -287,7 +289,7 @@ def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config
     max_turn = config.orbit_max_speed / radius.mean(axis=1)  # rad/s at walking speed
 
     # Static: a fixed spot with hand-held drift; falls back to following when no spot keeps 2-8 m.
-    spot, spot_ok = _static_spots(subject_xz, config, rng)
+    spot, spot_ok = _static_spots(subject_xz, config, close_up, rng)
     mode = np.where((mode == 2) & ~spot_ok, 1, mode)
     static_xz = spot[:, None, :] + 0.08 * smooth_noise(t, rng, B, 2, (0.05, 0.4))
     # Orbit: walk around the (lagging) subject at a steady angular speed.
