@@ -1,0 +1,1 @@
+"""One module per `synrecon` command; see synnet_recon/cli.py."""
