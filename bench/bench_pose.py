@@ -6,7 +6,8 @@ Default video: the Pose2Sim demo balancing trial, cam01 (1080x1920 H.264, 60 fps
   - decode: iter_frames over all frames (FFmpeg decode + scale + RGB array),
   - decode every 2nd: iter_frames(every=2) (all frames are decoded, half are converted),
   - pose: MediaPipe single-person detect() on every 2nd frame (decode excluded),
-  - with --multi also the Tasks API multi-person mode (num_people=2).
+  - with --multi also the Tasks API multi-person mode (num_people=2),
+  - estimate_pose(every=2): the whole stage (decode all, pose on every 2nd, tracking), per video frame.
 Wall time is best of N runs; CPU time (process time, all threads) is printed beside it because the
 dev machine is shared. One markdown table row per case on stdout.
 """
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from synnet_recon.io.video import iter_frames, probe_video  # noqa: E402
-from synnet_recon.pose import MediaPipeBackend  # noqa: E402
+from synnet_recon.pose import MediaPipeBackend, PoseConfig, estimate_pose  # noqa: E402
 
 DEFAULT_VIDEO = (REPO.parent / "shared" / "data" / "multiview" / "pose2sim_demo" / "S00_P00_SingleParticipant"
                  / "S00_P00_T01_BalancingTrial" / "videos" / "cam01.mp4")
@@ -89,6 +90,11 @@ def main() -> None:
             run = pose_on(args.video, side, 2)
             result = timed(run, args.repeats)
             row("pose, 2 people (Tasks API)", side, result, f" [{run.found}/{result[2]} found]")
+    for side in sides:
+        def stage(side=side):
+            estimate_pose(args.video, PoseConfig(every=2, max_side=side, progress=False))
+            return info.num_frames
+        row("estimate_pose every=2, per video frame", side, timed(stage, args.repeats))
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
 
 
