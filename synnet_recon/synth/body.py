@@ -239,7 +239,7 @@ class BodyMesh:
         hw, hh, hd = st.head_size
         # Put the head centre so that the nose tip lies on the front of the head.
         nose_depth = np.dot(nose - ear_mid, hz)
-        centre = ear_mid + hz * (nose_depth - hd) * 0.5 + hy * 0.02
+        centre = ear_mid + hz * (nose_depth - hd) * 0.5 - hy * 0.01
         ellipsoid("head", centre, hx, hy, hz, (hw, hh, hd))
         ellipsoid("hair", centre - hz * 0.022 + hy * 0.022, hx, hy, hz, (hw + 0.008, hh + 0.004, hd))
         neck = j[J["neck"]]

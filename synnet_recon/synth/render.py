@@ -237,14 +237,12 @@ class Environment:
         out = np.empty((len(face_ids), 3), np.float32)
         mats = self.face_material[face_ids]
         axes = self.face_axes[face_ids]
-        for m in np.unique(mats):
-            sel = np.nonzero(mats == m)[0]
-            ax = axes[sel]
-            p = points[sel]
-            u = np.take_along_axis(p, ax[:, :1], 1)[:, 0]
-            v = np.take_along_axis(p, ax[:, 1:], 1)[:, 0]
+        rows = np.arange(len(face_ids))
+        u_all, v_all = points[rows, axes[:, 0]], points[rows, axes[:, 1]]
+        for m in np.flatnonzero(np.bincount(mats, minlength=len(self.materials))):
+            sel = np.flatnonzero(mats == m)
             mat = self.materials[m]
-            out[sel] = _texture(mat.kind, u, v, mat)
+            out[sel] = _texture(mat.kind, u_all[sel], v_all[sel], mat)
         return out
 
 
@@ -279,7 +277,7 @@ class Renderer:
         self.env = environment
         self.body = body or BodyMesh(self.config.body)
         self.size = _intrinsics_tuple(intrinsics)
-        self.rays_cam = camera_rays(intrinsics)                       # (H*W, 3)
+        self.rays_cam = camera_rays(intrinsics).astype(np.float32)    # (H*W, 3)
         key = np.asarray(self.config.key_direction, np.float32)
         fill = np.asarray(self.config.fill_direction, np.float32)
         self.key = key / np.linalg.norm(key)
@@ -301,7 +299,7 @@ class Renderer:
         R, t = T[:3, :3], T[:3, 3]
         origin = -R.T @ t
         t0 = time.perf_counter()
-        dirs = (self.rays_cam @ R).astype(np.float32)                    # world directions, z_cam = 1
+        dirs = self.rays_cam @ R.astype(np.float32)                      # world directions, z_cam = 1
         rays = np.empty((len(dirs), 6), np.float32)
         rays[:, :3] = origin
         rays[:, 3:] = dirs
@@ -322,19 +320,18 @@ class Renderer:
         t1 = time.perf_counter()
         hit = np.isfinite(depth)
         color = np.empty((len(depth), 3), np.float32)
-        color[:] = self.config.background
-        room = hit & ~hit_body
-        idx = np.nonzero(room)[0]
-        points = rays[idx, :3] + rays[idx, 3:] * depth[idx, None]
-        color[idx] = self.env.albedo(prim[idx], points)
-        color[hit_body] = self.body.face_colors[prim[hit_body]]
-        n = normal[hit]
-        d = dirs[hit]
-        facing = np.einsum("ij,ij->i", n, d)
-        n = n * np.where(facing > 0, -1.0, 1.0).astype(np.float32)[:, None]   # face the camera
+        room = np.flatnonzero(hit & ~hit_body)
+        color[room] = self.env.albedo(prim[room], origin.astype(np.float32) + dirs[room] * depth[room, None])
+        body = np.flatnonzero(hit_body)
+        color[body] = self.body.face_colors[prim[body]]
+        # Ambient + Lambert with normals turned to face the camera.
         c = self.config
-        shade = c.ambient + c.key_light * np.maximum(n @ self.key, 0) + c.fill_light * np.maximum(n @ self.fill, 0)
-        color[hit] *= shade[:, None]
+        sign = np.where(np.einsum("ij,ij->i", normal, dirs) > 0, -1.0, 1.0).astype(np.float32)
+        shade = (c.ambient + c.key_light * np.maximum((normal @ self.key) * sign, 0)
+                 + c.fill_light * np.maximum((normal @ self.fill) * sign, 0))
+        shade[~hit] = 1.0
+        color[~hit] = self.config.background
+        color *= shade[:, None]
         color = color.reshape(h, w, 3)
         if c.blur_sigma > 0:
             import cv2
