@@ -377,7 +377,8 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     All tracks share the processed frames: Keypoints.times (T,) are those frames' timestamps
     (s, first frame of the video = 0), xy (T, 18, 2) are pixels of the full upright frame
     (image_size = upright width, height) with NaN where the person is not seen.
-    meta: video, frames (T,) frame indices, backend, track (rank), max_side.
+    meta: video, frames ((T,) int frame indices of the rows; Keypoints.slice does not cut it),
+    backend, track (rank), max_side.
     Tracks are sorted by the number of frames they cover. Raises InputError when the video is
     unreadable or nobody is found in it.
     """

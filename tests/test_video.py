@@ -184,6 +184,17 @@ def test_bad_files_raise_input_error(tmp_path):
         assert "\n" not in str(err.value)
 
 
+def test_video_stream_without_frames(tmp_path):
+    path = tmp_path / "zero.mkv"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    out.start_encoding()
+    out.close()
+    with pytest.raises(InputError, match="no frames"):
+        probe_video(path)
+
+
 def test_truncated_file_with_header_first(tmp_path):
     """A file cut short after its index (moov first): the missing frames are reported."""
     whole = encode(tmp_path / "whole.mp4", list(range(0, 3000, 33)), size=(96, 64),

@@ -131,6 +131,8 @@ def _open(path: Path):
         raise InputError(path, "empty file")
     try:
         container = av.open(str(path), mode="r")
+    except av.EOFError:
+        raise InputError(path, "video has no frames") from None
     except av.FFmpegError as exc:
         raise InputError(path, f"cannot read video ({_short(exc)})") from None
     if not container.streams.video:
