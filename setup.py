@@ -45,5 +45,10 @@ setup(
         ],
         "nerfstudio.dataparser_configs": ["synnet-recon = plugins.nerfstudio_dataparser:synnet_dataparser"],
         "synnet_recon.pose_backends": ["mediapipe = synnet_recon.pose:MediaPipeBackend"],
+        "synnet_recon.depth_backends": [
+            "rgbd = synnet_recon.recon.depth:RGBDDepth",
+            "stereo = synnet_recon.recon.depth:StereoDepth",
+            "mono = synnet_recon.recon.depth:MonoDepth",
+        ],
     },
 )
