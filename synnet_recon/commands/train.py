@@ -1,0 +1,68 @@
+"""`synrecon train`: train SynNet on simulated moving-camera pairs from motion capture."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+
+@click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_spec", default="default", show_default=True,
+              help="Model config: a preset (default, paper, tiny), a JSON object such as "
+                   "'{\"preset\": \"default\", \"F\": 64}', or a JSON file.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: last.pt, best.pt, metrics.jsonl, config.json.")
+@click.option("--steps", default=20000, show_default=True, type=int, help="Optimizer steps.")
+@click.option("--max-minutes", default=None, type=float,
+              help="Stop after this many minutes of training; the learning-rate schedule ends there too.")
+@click.option("--batch-size", default=32, show_default=True, type=int, help="Pairs per step (per GPU).")
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Peak AdamW learning rate.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Data worker processes (per GPU).")
+@click.option("--threads", default=None, type=int, help="Torch CPU threads.")
+@click.option("--ckpt-every", default=500, show_default=True, type=int, help="Validate and checkpoint every N steps.")
+@click.option("--val-pairs", default=256, show_default=True, type=int, help="Held-out pairs for validation.")
+@click.option("--noise-ramp", default=None, type=int,
+              help="Pairs over which detector noise ramps up to its full level (curriculum).")
+@click.option("--motions", default=None, type=click.Path(path_type=Path),
+              help="Motion capture folder, or a motion cache .npz (synnet_recon.sync.data.save_motion_cache). "
+                   "Default: ../shared/data/mocap.")
+def command(config_spec, out, steps, max_minutes, batch_size, lr, device, resume, seed, workers, threads,
+            ckpt_every, val_pairs, noise_ramp, motions):
+    """Train SynNet on pairs simulated on the fly: two moving cameras filming the same CMU motion
+    with detector noise, offset by a known number of frames. Held-out motion files (a fixed split
+    by file name) are used only for validation. Multi-GPU: `torchrun --nproc_per_node=G -m
+    synnet_recon.cli train ...`.
+
+    Example: synrecon train --config default --out runs/synnet --max-minutes 10
+    """
+    from ..sync.model import SynNetConfig
+
+    try:
+        cfg = SynNetConfig.parse(config_spec)
+    except ValueError as exc:
+        raise InputError(None, f"--config: {exc}") from None
+    for name, value, low in (("--steps", steps, 1), ("--batch-size", batch_size, 1), ("--workers", workers, 0),
+                             ("--ckpt-every", ckpt_every, 1), ("--val-pairs", val_pairs, 0)):
+        if value < low:
+            raise InputError(None, f"{name} must be at least {low}, got {value}")
+    if not lr > 0:
+        raise InputError(None, f"--lr must be positive, got {lr:g}")
+    if max_minutes is not None and not max_minutes > 0:
+        raise InputError(None, f"--max-minutes must be positive, got {max_minutes:g}")
+    if motions is not None and not motions.exists():
+        raise InputError(motions, "motion folder or cache not found")
+
+    from ..sync.data import DataConfig
+    from ..sync.train import TrainConfig, main
+
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed, workers=workers,
+                        max_minutes=max_minutes, resume=resume, ckpt_every=ckpt_every, val_pairs=val_pairs,
+                        threads=threads, noise_ramp_pairs=noise_ramp)
+    data = DataConfig(root=str(motions) if motions else None)
+    best = main(cfg, train, out, data)
+    click.echo(f"best checkpoint: {best}")

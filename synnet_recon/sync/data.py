@@ -1,0 +1,265 @@
+"""Training and evaluation pairs for SynNet, simulated on the fly from real motion capture.
+
+Every item is two windows of 2D keypoints of the same motion, filmed by two independent moving
+cameras with detector noise (``synnet_recon.synth.sample_pair``), with a known offset.
+
+Split (deterministic, by motion file): a file is *held out* when the first 8 hex digits of
+SHA-1(file stem), read as a fraction of 2^32, fall below ``heldout_fraction`` (default 0.2). The
+rule depends only on the file name, so it is stable when files are added, and held-out files are
+never used for training. Evaluation (``synrecon eval``) uses only held-out files.
+
+Augmentation (training only): mirroring (the 3D motion reflected with left/right joints swapped,
+so both cameras see a consistent mirrored world), playback speed 0.8-1.25x, a detector-noise
+curriculum (level ramps from ``noise_start`` to ``noise_end`` over ``noise_ramp_pairs`` pairs),
+offsets uniform over the 2M classes plus uniform sub-class jitter at full rate.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..errors import InputError
+from ..motion import Motion
+from ..paths import shared_data_dir
+from .model import SynNetConfig
+
+MOTION_SUFFIXES = (".bvh", ".amc")
+
+
+@dataclass
+class DataConfig:
+    """Where motions come from and how pairs are simulated."""
+
+    root: str | None = None          # motion folder or cache (.npz); None = <shared data>/mocap
+    heldout_fraction: float = 0.2
+    split: str = "train"             # "train" or "heldout"
+    mirror: bool = True
+    speed_range: tuple[float, float] = (0.8, 1.25)
+    noise_start: float = 0.2         # detector-noise level at the start of the curriculum
+    noise_end: float = 1.0
+    noise_ramp_pairs: int = 200_000  # pairs (over all workers) to reach noise_end
+    noise_spread: tuple[float, float] = (0.5, 1.3)  # per-pair level = current level * U(spread)
+    jitter: bool = True              # sub-class offset jitter (only used at full rate)
+    augment: bool = True             # False for evaluation: no mirror, speed 1, fixed noise
+    eval_noise: float = 1.0          # noise level when augment is False
+    max_files: int | None = None     # cap the number of files (tests, quick runs)
+
+
+def default_motion_root() -> Path:
+    shared = shared_data_dir()
+    if shared is None:
+        raise InputError(None, "no shared data folder with motion capture found (set SYNRECON_SHARED_DATA)")
+    return shared / "mocap"
+
+
+def is_heldout(path, fraction: float = 0.2) -> bool:
+    """The deterministic split rule of the module docstring (a path, or a cached Motion by name)."""
+    stem = path.name if isinstance(path, Motion) else Path(path).stem
+    h = int(hashlib.sha1(stem.encode()).hexdigest()[:8], 16)
+    return h / 2 ** 32 < fraction
+
+
+def motion_files(root: str | Path | None = None) -> list[Path]:
+    """All motion files under ``root`` (sorted). Uses ``synnet_recon.motion.list_motion_files``
+    when available."""
+    root = Path(root) if root is not None else default_motion_root()
+    try:
+        from ..motion import list_motion_files
+        files = [Path(p) for p in list_motion_files(root)]
+    except ImportError:
+        files = [p for p in root.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES]
+    if not files:
+        raise InputError(root, "no motion files (.bvh, .amc) found")
+    return sorted(files)
+
+
+def split_files(files: list[Path], split: str, fraction: float = 0.2) -> list[Path]:
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    want = split == "heldout"
+    return [f for f in files if is_heldout(f, fraction) == want]
+
+
+def load_motions(files: list[Path], fps: float, min_seconds: float) -> list[Motion]:
+    """Load each file once, resampled to ``fps``; files shorter than ``min_seconds`` are skipped.
+    Files inside a motion cache (``save_motion_cache``) are read from it."""
+    from ..motion import load_motion
+    out = []
+    for f in files:
+        if isinstance(f, Motion):
+            m = f
+        else:
+            try:
+                m = load_motion(f)
+            except Exception:  # a file the loader cannot read is skipped, not fatal for training
+                continue
+        m = m.resample(fps) if abs(m.fps - fps) > 1e-6 else m
+        if m.duration >= min_seconds:
+            out.append(m)
+    return out
+
+
+def save_motion_cache(root: str | Path | None, path: str | Path, fps: float = 30.0) -> Path:
+    """Load every motion file under ``root`` once, resample to ``fps`` and store them in one .npz
+    (names, lengths, float32 joints): a compact, fast stand-in for the motion folder
+    (``--motions cache.npz``). The split rule still applies to the stored file names."""
+    from ..fileio import atomic_path
+    from ..motion import load_motion
+    names, joints, lengths = [], [], []
+    for f in motion_files(root):
+        try:
+            m = load_motion(f).resample(fps)
+        except Exception:
+            continue
+        names.append(f.stem)
+        joints.append(m.joints.astype(np.float32))
+        lengths.append(len(m))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, names=np.array(names), lengths=np.array(lengths), fps=np.array(fps),
+                                joints=np.concatenate(joints))
+    return Path(path)
+
+
+def read_motion_cache(path: str | Path) -> list[Motion]:
+    """Motions stored by ``save_motion_cache``; each Motion's ``name`` is its file stem."""
+    try:
+        z = np.load(path)
+        names, lengths, fps, joints = z["names"], z["lengths"], float(z["fps"]), z["joints"]
+    except Exception as exc:
+        raise InputError(path, f"not a motion cache ({type(exc).__name__})") from None
+    out, i = [], 0
+    for name, n in zip(names, lengths):
+        out.append(Motion(joints[i:i + n].astype(np.float64), fps, str(name), str(name)))
+        i += n
+    return out
+
+
+def split_motions(root: str | Path | None, split: str, fraction: float, fps: float, min_seconds: float,
+                  max_files: int | None = None) -> list[Motion]:
+    """The ``split`` motions of a motion folder or cache (.npz), loaded and resampled to ``fps``."""
+    if root is not None and str(root).endswith(".npz"):
+        if not Path(root).is_file():
+            raise InputError(root, "motion cache not found")
+        items = split_files(read_motion_cache(root), split, fraction)
+    else:
+        items = split_files(motion_files(root), split, fraction)
+    if max_files:
+        items = items[:max_files]
+    motions = load_motions(items, fps, min_seconds)
+    if not motions:
+        raise InputError(root, f"no usable {split} motion files")
+    return motions
+
+
+def mirror_motion(m: Motion) -> Motion:
+    """Reflect the motion in the x = 0 plane and swap left/right joints: a valid mirrored person."""
+    from ..skeleton import LEFT_RIGHT_SWAP
+    j = m.joints[:, LEFT_RIGHT_SWAP].copy()
+    j[..., 0] *= -1.0
+    return Motion(j, m.fps, m.name + "_mirror", m.source, m.start)
+
+
+def sample_offset(cfg: SynNetConfig, rng: np.random.Generator, jitter: bool) -> int:
+    """An offset in input frames: class m uniform in [-M, M-1], plus (full rate and ``jitter``) a
+    uniform shift within the class's r frames, so every scored frame shift is equally likely."""
+    m = int(rng.integers(-cfg.M, cfg.M))
+    d = m * cfg.r
+    if cfg.full_rate and jitter:
+        d += int(rng.integers(0, cfg.r)) - cfg.r // 2
+    return d
+
+
+class PairStream(IterableDataset):
+    """Endless stream of simulated clip pairs.
+
+    Each item is a dict of tensors:
+      a_xy, b_xy: (W, 18, 2) float32 pixels (NaN = missing), W = cfg.window_frames;
+      a_conf, b_conf: (W, 18) float32; offset: () int64 frames, b relative to a (see model.py).
+    Seeding: numpy SeedSequence([seed, rank, worker id]), so workers and ranks differ.
+    """
+
+    def __init__(self, cfg: SynNetConfig, data: DataConfig | None = None, seed: int = 0, rank: int = 0,
+                 motions: list[Motion] | None = None, start_pairs: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.data = data or DataConfig()
+        self.seed = seed
+        self.rank = rank
+        self.start_pairs = start_pairs  # pairs already seen (resume), for the curriculum
+        self.max_offset = cfg.M * cfg.r + cfg.r  # frames; bounds every sampled offset
+        self.min_seconds = (cfg.window_frames + self.max_offset) * max(self.data.speed_range) / cfg.fps + 0.1
+        self._motions = motions
+
+    def motions(self) -> list[Motion]:
+        if self._motions is None:
+            d = self.data
+            self._motions = split_motions(d.root, d.split, d.heldout_fraction, self.cfg.fps, self.min_seconds,
+                                          d.max_files)
+        return self._motions
+
+    def noise_level(self, pairs_seen: int, rng: np.random.Generator) -> float:
+        d = self.data
+        if not d.augment:
+            return d.eval_noise
+        ramp = min(1.0, pairs_seen / max(d.noise_ramp_pairs, 1))
+        level = d.noise_start + (d.noise_end - d.noise_start) * ramp
+        return level * rng.uniform(*d.noise_spread)
+
+    def __iter__(self):
+        from ..synth.noise import DetectorNoise
+        from ..synth.scene import sample_pair
+
+        info = get_worker_info()
+        wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.rank, wid]))
+        motions = self.motions()
+        weights = np.sqrt([m.duration for m in motions])
+        weights /= weights.sum()
+        mirrored: dict[int, Motion] = {}
+        cfg, d = self.cfg, self.data
+        count = 0
+        while True:
+            i = int(rng.choice(len(motions), p=weights))
+            motion = motions[i]
+            if d.augment and d.mirror and rng.random() < 0.5:
+                if i not in mirrored:
+                    mirrored[i] = mirror_motion(motion)
+                motion = mirrored[i]
+            if d.augment and d.speed_range != (1.0, 1.0):
+                # log-uniform speed: a clip played `speed` times faster.
+                speed = math.exp(rng.uniform(math.log(d.speed_range[0]), math.log(d.speed_range[1])))
+                motion = Motion(motion.joints, motion.fps * speed, motion.name, motion.source, 0.0)
+            offset = sample_offset(cfg, rng, d.jitter and d.augment)
+            level = self.noise_level(self.start_pairs + count * nworkers, rng)
+            try:
+                a, b = sample_pair(motion, cfg.window_frames, cfg.fps, float(offset), rng,
+                                   DetectorNoise(level=level))
+            except InputError:  # clip too short for this speed/offset: draw again
+                continue
+            count += 1
+            yield {
+                "a_xy": torch.from_numpy(a.xy), "a_conf": torch.from_numpy(a.conf),
+                "b_xy": torch.from_numpy(b.xy), "b_conf": torch.from_numpy(b.conf),
+                "offset": torch.tensor(offset, dtype=torch.long),
+            }
+
+
+def fixed_pairs(cfg: SynNetConfig, n_pairs: int, seed: int = 0, data: DataConfig | None = None,
+                motions: list[Motion] | None = None) -> dict[str, torch.Tensor]:
+    """A reproducible batch of ``n_pairs`` held-out pairs under the paper protocol (offsets exactly
+    m*r, noise level ``eval_noise``, no augmentation). Returns the PairStream dict, stacked (N, ...)."""
+    data = data or DataConfig(split="heldout", augment=False)
+    stream = PairStream(cfg, data, seed=seed, motions=motions)
+    items = []
+    for item in stream:
+        items.append(item)
+        if len(items) >= n_pairs:
+            break
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
