@@ -1,0 +1,196 @@
+"""Benchmark of `synrecon fuse` on rendered scenes (docs/benchmarks.md, section "Fuse").
+
+Renders a textured room (the simulator's renderer, synnet_recon/synth/render.py) seen by two
+cameras moving on smooth arcs, writes the simulate layout (videos/, depth/, truth.json) and a
+sync.json built from the truth, then:
+
+1. accuracy: rgbd depth, registered camera-to-reference transforms vs. the true ones
+   (rotation error in degrees, translation error in cm and in cm per metre of scene size);
+2. speed: synchronized two-view instants per second (fuse() wall time / instants);
+3. the stereo backend's depth error against the rendered depth.
+
+Usage: python bench/bench_fuse.py [--frames 30] [--size 640x480] [--threads 2] [--out /tmp/bench_fuse]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(4, 4) world-to-camera (OpenCV axes, world Y up) of a camera at position looking at target."""
+    f = target - position
+    f /= np.linalg.norm(f)
+    r = np.cross(f, [0.0, 1.0, 0.0])
+    r /= np.linalg.norm(r)
+    d = np.cross(f, r)
+    R = np.stack([r, d, f])
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = -R @ position
+    return T
+
+
+def camera_paths(n: int, fps: float, separation_deg: float = 35.0, radius: float = 3.5,
+                 seed: int = 0) -> dict[str, np.ndarray]:
+    """Two cameras on arcs around the room centre, gently bobbing: name -> (n, 4, 4) world_to_camera."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fps
+    out = {}
+    for k, name in enumerate(["cam0", "cam1"]):
+        phase = rng.uniform(0, 2 * np.pi)
+        a = np.radians(200 + k * separation_deg) + 0.25 * t + 0.05 * np.sin(1.3 * t + phase)
+        r = radius + 0.3 * np.sin(0.7 * t + phase)
+        pos = np.stack([r * np.cos(a), 1.5 + 0.1 * np.sin(2.1 * t + phase), r * np.sin(a)], 1)
+        target = np.stack([0.3 * np.sin(0.5 * t), np.full(n, 0.9), 0.3 * np.cos(0.4 * t)], 1)
+        out[name] = np.stack([look_at(p, q) for p, q in zip(pos, target)])
+    return out
+
+
+def render_scene(out: Path, n: int, width: int, height: int, fps: float = 30.0, seed: int = 0) -> Path:
+    """Render the two-camera scene into out/ (simulate layout) and write out/sync.json."""
+    from synnet_recon.fileio import write_json
+    from synnet_recon.synth.body import standing_pose
+    from synnet_recon.synth.render import Environment, RenderConfig, Renderer, VideoWriter, write_depth_png
+
+    config = RenderConfig(seed=seed)
+    env = Environment((0.0, 0.0), 5.0, config.wall_height, 10, seed)
+    f = 0.8 * width
+    intr = {"width": width, "height": height, "fx": f, "fy": f, "cx": (width - 1) / 2, "cy": (height - 1) / 2}
+    paths = camera_paths(n, fps, seed=seed)
+    joints = standing_pose()  # a person in the middle of the room
+    cams = []
+    for name, w2c in paths.items():
+        renderer = Renderer(intr, env, config)
+        (out / "videos").mkdir(parents=True, exist_ok=True)
+        (out / "depth" / name).mkdir(parents=True, exist_ok=True)
+        with VideoWriter(out / "videos" / f"{name}.mp4", width, height, fps, config) as vw:
+            for i in range(n):
+                rgb, depth = renderer.render(joints, w2c[i])
+                vw.write(rgb)
+                write_depth_png(out / "depth" / name / f"{i:06d}.png", depth)
+        cams.append({"name": name, "offset_seconds": 0.0, "motion_start": 0.0, "fps": fps, "num_frames": n,
+                     "intrinsics": intr, "world_to_camera": w2c.round(10).tolist(),
+                     "video": f"videos/{name}.mp4", "depth": f"depth/{name}"})
+    write_json(out / "truth.json", {"schema": "synnet-recon/truth", "version": 1, "motion": None, "seed": seed,
+                                    "fps": fps, "seconds": n / fps, "reference": "cam0", "cameras": cams})
+    write_json(out / "sync.json", sync_from_truth(out / "truth.json"))
+    return out / "sync.json"
+
+
+def sync_from_truth(truth_path: Path) -> dict:
+    """A sync.json (schema synnet-recon/sync v1) with the true offsets of a truth.json."""
+    truth = json.loads(Path(truth_path).read_text())
+    root = Path(truth_path).parent
+    cams = truth["cameras"]
+    ref = cams[0]
+    videos, frames = [], []
+    for c in cams:
+        videos.append({"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
+                       "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
+                       "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0})
+    for i in range(ref["num_frames"]):
+        t = i / ref["fps"]
+        row, res = {}, {}
+        for c in cams:
+            j = int(round((t - c["offset_seconds"]) * c["fps"]))
+            if 0 <= j < c["num_frames"]:
+                row[c["name"]] = j
+                res[c["name"]] = abs(c["offset_seconds"] + j / c["fps"] - t)
+        frames.append({"time": t, "frames": row, "residual_seconds": res})
+    return {"schema": "synnet-recon/sync", "version": 1, "reference": ref["name"], "videos": videos,
+            "pairs": [], "frames": frames}
+
+
+def true_camera_to_reference(truth: dict, frames: dict[str, int], ref: str) -> dict[str, np.ndarray]:
+    w2c = {c["name"]: np.asarray(c["world_to_camera"]) for c in truth["cameras"]}
+    return {n: w2c[ref][frames[ref]] @ np.linalg.inv(w2c[n][i]) for n, i in frames.items()}
+
+
+def accuracy(result, truth: dict, scene_size: float) -> dict:
+    from synnet_recon.recon.register import rotation_error_deg, translation_error
+
+    rot, trans = [], []
+    for rec in result.frames:
+        true = true_camera_to_reference(truth, rec.frames, truth["reference"])
+        for n, T in rec.camera_to_reference.items():
+            if n == truth["reference"]:
+                continue
+            rot.append(rotation_error_deg(T, true[n]) if rec.view_ok[n] else np.inf)
+            trans.append(translation_error(T, true[n]) if rec.view_ok[n] else np.inf)
+    rot, trans = np.array(rot), np.array(trans)
+    good = (rot < 1.0) & (trans * 100 / scene_size < 1.0)
+    return {"views": len(rot), "ok": int(np.isfinite(rot).sum()), "within_spec": float(good.mean()),
+            "rot_deg_median": float(np.median(rot)), "rot_deg_max": float(rot.max()),
+            "trans_cm_median": float(np.median(trans) * 100), "trans_cm_max": float(trans.max() * 100),
+            "scene_size_m": scene_size}
+
+
+def stereo_error(sync_path: Path, truth: dict, rows: list[int]) -> dict:
+    """Depth of the stereo backend (scale from the true baseline) vs. the rendered depth of cam0."""
+    from synnet_recon.recon.depth import DepthContext, DepthSource, FrameReader, StereoDepth, VideoSource
+    from synnet_recon.recon.intrinsics import load_intrinsics
+
+    sync = json.loads(sync_path.read_text())
+    root = sync_path.parent
+    videos = {v["name"]: VideoSource(v["name"], Path(v["path"])) for v in sync["videos"]}
+    intr = load_intrinsics(root / "truth.json", list(videos))
+    errs, rels, cover = [], [], []
+    for r in rows:
+        frames = sync["frames"][r]["frames"]
+        T = true_camera_to_reference(truth, frames, "cam0")["cam1"]
+        ctx = DepthContext(videos, intr, scale=float(np.linalg.norm(T[:3, 3])), reference="cam0")
+        backend = StereoDepth(ctx)
+        images = {n: FrameReader(videos[n].path).get(i) for n, i in frames.items()}
+        est = backend.depths(frames, images)["cam0"]
+        true = DepthSource(root / "depth" / "cam0").get(frames["cam0"])
+        m = (est > 0) & (true > 0)
+        cover.append(m.mean())
+        if m.any():
+            e = np.abs(est[m] - true[m])
+            errs.append(np.median(e))
+            rels.append(np.median(e / true[m]))
+    return {"frames": len(rows), "median_abs_error_m": float(np.median(errs)) if errs else None,
+            "median_rel_error": float(np.median(rels)) if rels else None, "coverage": float(np.mean(cover))}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="/tmp/bench_fuse")
+    ap.add_argument("--stereo-frames", type=int, default=3)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from synnet_recon.recon.fuse import FuseConfig, fuse
+
+    w, h = (int(x) for x in args.size.split("x"))
+    root = Path(args.out) / f"scene_{w}x{h}_{args.frames}"
+    if not (root / "sync.json").is_file():
+        t = time.perf_counter()
+        render_scene(root, args.frames, w, h)
+        print(f"rendered {args.frames} frames x 2 cameras in {time.perf_counter() - t:.1f} s")
+    truth = json.loads((root / "truth.json").read_text())
+    config = FuseConfig(progress=False)
+    t = time.perf_counter()
+    result = fuse(root / "sync.json", config, Path(args.out) / "fused")
+    seconds = time.perf_counter() - t
+    print(json.dumps({"instants": len(result.frames), "ok": result.num_ok, "seconds": round(seconds, 2),
+                      "instants_per_second": round(len(result.frames) / seconds, 2),
+                      "global_registrations": sum(any(r.global_registration.values()) for r in result.frames)}))
+    print(json.dumps(accuracy(result, truth, scene_size=10.0)))
+    rows = list(np.linspace(0, args.frames - 1, args.stereo_frames).round().astype(int))
+    print(json.dumps({"stereo": stereo_error(root / "sync.json", truth, rows)}))
+
+
+if __name__ == "__main__":
+    main()

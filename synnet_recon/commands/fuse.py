@@ -1,0 +1,60 @@
+"""`synrecon fuse`: a thin CLI over ``synnet_recon.recon.fuse.fuse``."""
+from __future__ import annotations
+
+import click
+
+from ..errors import InputError
+
+
+def _pairs(values, option: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise InputError(option, f"{v!r} is not NAME=PATH")
+        out[name] = path
+    return out
+
+
+@click.command("fuse")
+@click.argument("sync", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (frames/, fused.ply, registration.json, mesh.ply); written atomically.")
+@click.option("--depth", default="rgbd", show_default=True,
+              help="Depth backend: rgbd (given depth), stereo (two views), mono (--mono-model), or a plugin.")
+@click.option("--depth-dir", multiple=True, metavar="NAME=DIR",
+              help="Depth of video NAME: 16-bit PNG folder (mm), .npy folder/file, or 16-bit depth video. "
+                   "Default: OUT/depth/NAME beside OUT/videos/NAME.mp4.")
+@click.option("--keypoints", multiple=True, metavar="NAME=DIR",
+              help="OpenPose keypoint folder of video NAME (stereo scale from the person's height).")
+@click.option("--mono-model", type=click.Path(dir_okay=False), help="TorchScript or TinyDepthNet state dict.")
+@click.option("--scale", type=float, help="Stereo: baseline in metres. Mono: factor on the predicted depth.")
+@click.option("--intrinsics", help="COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,height}}, truth.json, "
+                                   "or 'auto' (pycolmap SfM). Default: truth.json/intrinsics.json/cameras.txt "
+                                   "found beside the inputs, else auto.")
+@click.option("--frames", "frames", metavar="START:END:STEP", help="Rows of sync.json's frames to fuse.")
+@click.option("--voxel", type=float, default=0.02, show_default=True, help="Voxel size of fused.ply (metres).")
+@click.option("--registration-voxel", type=float, default=0.08, show_default=True,
+              help="Voxel size the views are registered at (metres).")
+@click.option("--mesh", is_flag=True, help="Also integrate a TSDF and write mesh.ply.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, frames, voxel,
+            registration_voxel, mesh, quiet):
+    """Lift synchronized frames to point clouds, register each instant's views onto the reference
+    video and fuse them.
+
+    Example: synrecon fuse sync.json --out recon/ --frames 0:60:2 --mesh
+    """
+    from ..recon.fuse import FuseConfig, fuse
+    from ..recon.register import RegistrationConfig
+
+    if voxel <= 0 or registration_voxel <= 0:
+        raise InputError("--voxel", "voxel sizes must be positive")
+    config = FuseConfig(depth=depth, depth_dirs=_pairs(depth_dir, "--depth-dir"),
+                        keypoint_dirs=_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
+                        intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet,
+                        registration=RegistrationConfig(voxel=registration_voxel))
+    result = fuse(sync, config, out_dir)
+    flagged = len(result.frames) - result.num_ok
+    click.echo(f"fused {result.num_ok} of {len(result.frames)} instants ({flagged} flagged) into "
+               f"{result.out_dir} ({result.fused_points} points, {result.seconds:.1f} s)")

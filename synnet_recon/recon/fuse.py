@@ -1,0 +1,390 @@
+"""Stage ``fuse``: synchronized frames (sync.json) -> depth -> coloured clouds per view ->
+registered onto the reference view per instant -> fused clouds (and optionally a TSDF mesh).
+
+Outputs (written into a temporary folder renamed onto ``out_dir`` only on success):
+    frames/NNNNNN.ply   fused cloud of synchronized instant NNNNNN (row of sync.json "frames"),
+                        in the reference camera's frame at that instant
+    fused.ply           all accepted instants chained into the first one's reference frame,
+                        voxel-downsampled
+    registration.json   schema synnet-recon/registration v1 (docs/formats.md, docs/fuse.md)
+    mesh.ply            with ``mesh=True``: TSDF mesh (Open3D ScalableTSDFVolume, trimesh export)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..fileio import atomic_dir
+from ..o3d import o3d
+from .depth import DepthContext, FrameReader, VideoSource, load_backend
+from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
+from .lift import LiftConfig, clean, lift, to_cloud
+from .register import PairRegistration, PreparedCloud, RegistrationConfig, prepare, register
+
+log = logging.getLogger(__name__)
+
+SYNC_SCHEMA, SYNC_VERSION = "synnet-recon/sync", 1
+REGISTRATION_SCHEMA, REGISTRATION_VERSION = "synnet-recon/registration", 1
+
+
+@dataclass
+class FuseConfig:
+    """Everything ``fuse`` can be told; the CLI fills it from its options."""
+
+    depth: str = "rgbd"                                   # backend: rgbd | stereo | mono | plugin
+    depth_dirs: dict[str, str] = field(default_factory=dict)     # video name -> depth folder/file
+    keypoint_dirs: dict[str, str] = field(default_factory=dict)  # video name -> OpenPose folder
+    mono_model: str | None = None
+    scale: float | None = None                            # stereo baseline (m) / mono depth factor
+    intrinsics: str | None = None                         # file, "auto", or None = find or estimate
+    frames: str | None = None                             # "START:END:STEP" over sync.json rows
+    voxel: float = 0.02                                   # fused.ply voxel (m)
+    frame_voxel: float = 0.025                            # frames/*.ply voxel (m), 0 = none
+    outlier_neighbors: int = 12                           # statistical outlier removal
+    outlier_std: float = 2.5
+    chain_instants: bool = True                           # register instant t onto t-1 for fused.ply
+    mesh: bool = False
+    tsdf_voxel: float = 0.02
+    autocalib_frames: int = 8                             # frames per video for intrinsics="auto"
+    lift: LiftConfig = field(default_factory=LiftConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    progress: bool = True
+
+
+@dataclass
+class FrameRecord:
+    """One synchronized instant: camera_to_reference[name] is (4, 4) camera -> reference camera."""
+
+    index: int
+    time: float
+    frames: dict[str, int]
+    camera_to_reference: dict[str, np.ndarray]
+    fitness: dict[str, float]
+    inlier_rmse: dict[str, float]
+    view_ok: dict[str, bool]
+    global_registration: dict[str, bool]
+    world_from_reference: np.ndarray | None
+    num_points: int
+    ok: bool
+
+    def to_json(self) -> dict:
+        return {
+            "index": self.index, "time": self.time, "frames": self.frames,
+            "camera_to_reference": {n: np.asarray(T).round(8).tolist() for n, T in self.camera_to_reference.items()},
+            "fitness": self.fitness, "inlier_rmse": self.inlier_rmse, "view_ok": self.view_ok,
+            "global_registration": self.global_registration,
+            "world_from_reference": None if self.world_from_reference is None
+            else np.asarray(self.world_from_reference).round(8).tolist(),
+            "num_points": self.num_points, "ok": self.ok, "ply": f"frames/{self.index:06d}.ply",
+        }
+
+
+@dataclass
+class FuseResult:
+    out_dir: Path
+    frames: list[FrameRecord]
+    intrinsics: dict[str, Intrinsics]
+    fused_points: int
+    mesh: Path | None
+    seconds: float
+
+    @property
+    def num_ok(self) -> int:
+        return sum(f.ok for f in self.frames)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+
+
+def load_sync(sync: str | Path | dict) -> tuple[dict, Path]:
+    """sync.json (path or parsed dict) -> (dict, folder that relative paths are resolved against)."""
+    if isinstance(sync, dict):
+        data, base, where = sync, Path.cwd(), "sync"
+    else:
+        where = Path(sync)
+        if not where.is_file():
+            raise InputError(where, "sync file not found")
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(where, f"not JSON ({exc.__class__.__name__})") from None
+        base = where.resolve().parent
+    if not isinstance(data, dict) or data.get("schema") != SYNC_SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(where, f"schema is {got!r}, expected {SYNC_SCHEMA!r}")
+    if data.get("version") != SYNC_VERSION:
+        raise InputError(where, f"version {data.get('version')!r} of {SYNC_SCHEMA} is not supported "
+                                f"(expected {SYNC_VERSION})")
+    if not data.get("videos") or not isinstance(data.get("frames"), list):
+        raise InputError(where, "sync.json has no videos or no frames")
+    return data, base
+
+
+def parse_range(spec: str | None, n: int, where="--frames") -> list[int]:
+    """"START:END:STEP" (Python slice, any part optional) over n rows -> row indices."""
+    if spec in (None, ""):
+        return list(range(n))
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise InputError(where, f"{spec!r} is not START:END:STEP")
+    try:
+        vals = [int(p) if p.strip() else None for p in parts] + [None] * (3 - len(parts))
+    except ValueError:
+        raise InputError(where, f"{spec!r} is not START:END:STEP") from None
+    if vals[2] is not None and vals[2] <= 0:
+        raise InputError(where, "STEP must be positive")
+    return list(range(n))[slice(*vals)]
+
+
+def _videos(data: dict, base: Path) -> dict[str, VideoSource]:
+    out = {}
+    for v in data["videos"]:
+        if v.get("kind", "video") != "video":
+            raise InputError(v.get("path"), f"video {v.get('name')!r} is {v.get('kind')!r}; fuse needs videos")
+        p = Path(v["path"])
+        out[v["name"]] = VideoSource(v["name"], p if p.is_absolute() else base / p,
+                                     float(v.get("fps", 30.0)), v.get("num_frames"))
+    return out
+
+
+def _find_intrinsics_file(videos: dict[str, VideoSource], base: Path) -> Path | None:
+    """truth.json of a simulate layout, or intrinsics.json / cameras.txt beside sync.json."""
+    first = next(iter(videos.values())).path
+    for c in (first.parent.parent / "truth.json", base / "truth.json", base / "intrinsics.json",
+              base / "cameras.txt"):
+        if c.is_file():
+            return c
+    return None
+
+
+def resolve_intrinsics(config: FuseConfig, videos: dict[str, VideoSource], base: Path,
+                       rows: list[dict]) -> dict[str, Intrinsics]:
+    names = list(videos)
+    spec = config.intrinsics
+    if spec not in (None, "auto"):
+        return load_intrinsics(spec, names)
+    if spec is None:
+        found = _find_intrinsics_file(videos, base)
+        if found is not None:
+            log.info("intrinsics from %s", found)
+            return load_intrinsics(found, names)
+    out = {}
+    for name, video in videos.items():
+        idx = sorted({r["frames"][name] for r in rows if name in r["frames"]})
+        if not idx:
+            raise InputError(video.path, "no intrinsics and none estimable (no frames)")
+        pick = [idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(config.autocalib_frames, len(idx)))]
+        reader = FrameReader(video.path)
+        frames = [reader.get(i) for i in sorted(set(pick))]
+        reader.close()
+        out[name] = estimate_intrinsics(frames, str(video.path))
+        log.info("estimated intrinsics of %s: %s", name, out[name])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Per instant
+
+
+def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: FuseConfig):
+    """Depth (H, W) metres + colour (H, W, 3) of one view -> Open3D cloud in that camera's frame,
+    without depth-edge pixels, downsampled to ``config.frame_voxel`` (outliers are removed later,
+    once per instant, from the fused cloud)."""
+    if intr.distorted:
+        import cv2
+
+        K = intr.K
+        dist = np.array(intr.dist)
+        m1, m2 = cv2.initUndistortRectifyMap(K, dist, None, K, (intr.width, intr.height), cv2.CV_32FC1)
+        image = cv2.remap(image, m1, m2, cv2.INTER_LINEAR)
+        depth = cv2.remap(depth, m1, m2, cv2.INTER_NEAREST)
+    points, colors = lift(depth, intr.K, image, config.lift)
+    pcd = to_cloud(points, colors)
+    return pcd.voxel_down_sample(config.frame_voxel) if config.frame_voxel > 0 else pcd
+
+
+def merge_prepared(parts: list[tuple[PreparedCloud, np.ndarray]]) -> PreparedCloud:
+    """Registration clouds (with normals) of the views of one instant, moved by their (4, 4)
+    transforms into one frame and concatenated (no new downsampling or normal estimation)."""
+    merged = o3d.geometry.PointCloud()
+    for prep, T in parts:
+        merged += o3d.geometry.PointCloud(prep.cloud).transform(T)
+    return PreparedCloud(merged, parts[0][0].voxel, parts[0][0].fpfh_radius)
+
+
+def _intrinsics_for(intr: Intrinsics, image: np.ndarray, where) -> Intrinsics:
+    h, w = image.shape[:2]
+    if (w, h) == (intr.width, intr.height):
+        return intr
+    if abs(w / h - intr.width / intr.height) > 0.01:
+        raise InputError(where, f"frames are {w}x{h} but the intrinsics are for {intr.width}x{intr.height}")
+    return intr.scaled(w, h)
+
+
+def _mesh(volume, path: Path) -> None:
+    import trimesh
+
+    m = volume.extract_triangle_mesh()
+    mesh = trimesh.Trimesh(np.asarray(m.vertices), np.asarray(m.triangles),
+                           vertex_colors=(np.asarray(m.vertex_colors) * 255).astype(np.uint8), process=False)
+    mesh.export(path)
+
+
+def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> FuseResult:
+    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``."""
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    data, base = load_sync(sync)
+    videos = _videos(data, base)
+    reference = data.get("reference") or next(iter(videos))
+    if reference not in videos:
+        raise InputError(sync if not isinstance(sync, dict) else "sync", f"reference {reference!r} is not a video")
+    all_rows = data["frames"]
+    picked = parse_range(config.frames, len(all_rows))
+    if not picked:
+        raise InputError("--frames", f"{config.frames!r} selects no frames of {len(all_rows)}")
+    rows = [(i, all_rows[i]) for i in picked]
+    for name, video in videos.items():
+        if video.path.is_dir():
+            continue
+        if not video.path.is_file():
+            raise InputError(video.path, f"video {name!r} not found")
+    intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
+    context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()},
+                           {k: Path(v) for k, v in config.keypoint_dirs.items()},
+                           Path(config.mono_model) if config.mono_model else None, config.scale, reference)
+    backend = load_backend(config.depth, context)
+    readers = {n: FrameReader(v.path) for n, v in videos.items()}
+    rc = config.registration
+    records: list[FrameRecord] = []
+    previous: dict[str, np.ndarray] = {}
+    prev_frame: PreparedCloud | None = None
+    world_from_ref = np.eye(4)
+    motion = np.eye(4)  # last reference-camera motion between accepted instants
+    fused = o3d.geometry.PointCloud()
+    volume = None
+    if config.mesh:
+        volume = o3d.pipelines.integration.ScalableTSDFVolume(
+            voxel_length=config.tsdf_voxel, sdf_trunc=4 * config.tsdf_voxel,
+            color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
+    out_dir = Path(out_dir)
+    mesh_path = None
+    try:
+        with atomic_dir(out_dir) as tmp:
+            (tmp / "frames").mkdir()
+            for row_index, row in tqdm(rows, desc="fuse", unit="instant", disable=not config.progress):
+                frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
+                if reference not in frames:
+                    continue
+                names = [reference] + [n for n in frames if n != reference]
+                images = {n: readers[n].get(frames[n]) for n in names}
+                intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
+                depths = backend.depths({n: frames[n] for n in names}, images)
+                clouds = {n: view_cloud(depths[n], images[n], intr[n], config) for n in names}
+                prepared = {n: prepare(clouds[n], rc) for n in names}
+                T = {reference: np.eye(4)}
+                fit, rmse, glob = {reference: 1.0}, {reference: 0.0}, {reference: False}
+                vok = {reference: len(prepared[reference].cloud.points) >= 10}
+                for n in names[1:]:
+                    if len(prepared[n].cloud.points) < 10 or not vok[reference]:
+                        res = PairRegistration(previous.get(n, np.eye(4)), 0.0, float("inf"), False, False)
+                    else:
+                        hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
+                        hints.append(_feature_hint(images[n], depths[n], intr[n], images[reference],
+                                                   depths[reference], intr[reference], rc))
+                        res = register(prepared[n], prepared[reference], rc, init=previous.get(n), hints=hints)
+                    T[n], fit[n], rmse[n], vok[n], glob[n] = (res.transform, res.fitness, res.inlier_rmse,
+                                                              res.ok, res.global_registration)
+                    if res.ok:
+                        previous[n] = res.transform
+                    else:
+                        log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
+                                    row_index, n, res.fitness, res.inlier_rmse)
+                fused_views = [n for n in names if vok[n]]
+                frame_cloud = o3d.geometry.PointCloud()
+                for n in fused_views:
+                    frame_cloud += o3d.geometry.PointCloud(clouds[n]).transform(T[n])
+                if len(fused_views) > 1 and config.frame_voxel > 0:
+                    frame_cloud = frame_cloud.voxel_down_sample(config.frame_voxel)
+                frame_cloud = clean(frame_cloud, 0.0, config.outlier_neighbors, config.outlier_std)
+                o3d.io.write_point_cloud(str(tmp / "frames" / f"{row_index:06d}.ply"), frame_cloud)
+                ok = all(vok.values())
+                wfr = None
+                if ok:
+                    current = merge_prepared([(prepared[n], T[n]) for n in names])
+                    if not config.chain_instants or prev_frame is None:
+                        wfr = world_from_ref.copy() if prev_frame is None else None
+                        if not config.chain_instants:
+                            wfr = np.eye(4)
+                    else:
+                        step = register(current, prev_frame, rc, init=motion)
+                        if step.ok:
+                            motion = step.transform
+                            world_from_ref = world_from_ref @ step.transform
+                            wfr = world_from_ref.copy()
+                        else:
+                            log.warning("instant %d: not chained to the previous instant (fitness %.3f)",
+                                        row_index, step.fitness)
+                    if wfr is not None:
+                        prev_frame = current
+                        fused += o3d.geometry.PointCloud(frame_cloud).transform(wfr)
+                        if len(fused.points) > 2_000_000:
+                            fused = fused.voxel_down_sample(config.voxel)
+                        if volume is not None:
+                            for n in names:
+                                _integrate(volume, depths[n], images[n], intr[n], wfr @ T[n], config)
+                records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
+                                           wfr, len(frame_cloud.points), ok and wfr is not None))
+            if config.voxel > 0 and len(fused.points):
+                fused = fused.voxel_down_sample(config.voxel)
+            o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
+            if volume is not None:
+                _mesh(volume, tmp / "mesh.ply")
+                mesh_path = out_dir / "mesh.ply"
+            doc = {
+                "schema": REGISTRATION_SCHEMA, "version": REGISTRATION_VERSION,
+                "sync": None if isinstance(sync, dict) else str(Path(sync).resolve()),
+                "reference": reference, "depth": config.depth,
+                "videos": [{"name": n, "path": str(v.path), "intrinsics": intrinsics[n].to_json()}
+                           for n, v in videos.items()],
+                "config": {"voxel": config.voxel, "frame_voxel": config.frame_voxel,
+                           "registration": asdict(rc), "lift": asdict(config.lift)},
+                "frames": [r.to_json() for r in records],
+                "num_ok": sum(r.ok for r in records), "fused_points": len(fused.points),
+            }
+            (tmp / "registration.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    finally:
+        for r in readers.values():
+            r.close()
+    bad = [r.index for r in records if not r.ok]
+    if bad:
+        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
+    return FuseResult(out_dir, records, intrinsics, len(fused.points), mesh_path, time.perf_counter() - t_start)
+
+
+def _feature_hint(src_image, src_depth, src_intr: Intrinsics, tgt_image, tgt_depth, tgt_intr: Intrinsics,
+                  config: RegistrationConfig):
+    """A callable: SIFT matches lifted to 3D -> RANSAC source-to-target transform (or None)."""
+    from .register import correspondence_registration, feature_correspondences
+
+    def hint():
+        src, tgt = feature_correspondences(src_image, src_depth, src_intr.K, tgt_image, tgt_depth, tgt_intr.K)
+        return correspondence_registration(src, tgt, config)
+    return hint
+
+
+def _integrate(volume, depth: np.ndarray, image: np.ndarray, intr: Intrinsics, camera_to_world: np.ndarray,
+               config: FuseConfig) -> None:
+    rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+        o3d.geometry.Image(np.ascontiguousarray(image)), o3d.geometry.Image(depth.astype(np.float32)),
+        depth_scale=1.0, depth_trunc=config.lift.max_depth, convert_rgb_to_intensity=False)
+    cam = o3d.camera.PinholeCameraIntrinsic(intr.width, intr.height, intr.fx, intr.fy, intr.cx, intr.cy)
+    volume.integrate(rgbd, cam, np.linalg.inv(camera_to_world))

@@ -1,0 +1,177 @@
+"""Pinhole intrinsics per video: read from COLMAP ``cameras.txt``, our JSON / truth.json, or
+estimated with pycolmap incremental SfM on a few frames of each video."""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Intrinsics:
+    """Pinhole camera. ``dist``: OpenCV distortion (k1, k2, p1, p2), zeros when none."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    dist: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def K(self) -> np.ndarray:
+        """(3, 3) float64 camera matrix."""
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
+
+    @property
+    def distorted(self) -> bool:
+        return any(abs(d) > 0 for d in self.dist)
+
+    def scaled(self, width: int, height: int) -> "Intrinsics":
+        """The same camera at another image size (e.g. a downscaled video)."""
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(width, height, self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                          (self.cy + 0.5) * sy - 0.5, self.dist)
+
+    def to_json(self) -> dict:
+        d = {"width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy,
+             "cx": self.cx, "cy": self.cy}
+        if self.distorted:
+            d["dist"] = list(self.dist)
+        return d
+
+
+def _from_colmap_params(model: str, width: int, height: int, p: list[float], path) -> Intrinsics:
+    if model == "SIMPLE_PINHOLE":
+        f, cx, cy = p[:3]
+        return Intrinsics(width, height, f, f, cx, cy)
+    if model == "PINHOLE":
+        fx, fy, cx, cy = p[:4]
+        return Intrinsics(width, height, fx, fy, cx, cy)
+    if model == "SIMPLE_RADIAL":
+        f, cx, cy, k = p[:4]
+        return Intrinsics(width, height, f, f, cx, cy, (k, 0.0, 0.0, 0.0))
+    if model == "RADIAL":
+        f, cx, cy, k1, k2 = p[:5]
+        return Intrinsics(width, height, f, f, cx, cy, (k1, k2, 0.0, 0.0))
+    if model == "OPENCV":
+        fx, fy, cx, cy, k1, k2, p1, p2 = p[:8]
+        return Intrinsics(width, height, fx, fy, cx, cy, (k1, k2, p1, p2))
+    raise InputError(path, f"camera model {model} is not supported (PINHOLE, SIMPLE_PINHOLE, "
+                           "SIMPLE_RADIAL, RADIAL, OPENCV are)")
+
+
+def read_colmap_cameras(path: str | Path) -> dict[int, Intrinsics]:
+    """COLMAP ``cameras.txt``: ``CAMERA_ID MODEL WIDTH HEIGHT PARAMS...`` per line."""
+    cams: dict[int, Intrinsics] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            cam_id, model, w, h = int(parts[0]), parts[1], int(parts[2]), int(parts[3])
+            params = [float(x) for x in parts[4:]]
+        except (ValueError, IndexError):
+            raise InputError(path, f"not a COLMAP cameras.txt line: {line!r}") from None
+        cams[cam_id] = _from_colmap_params(model, w, h, params, path)
+    if not cams:
+        raise InputError(path, "no cameras in COLMAP cameras.txt")
+    return cams
+
+
+def _from_dict(d: dict, path) -> Intrinsics:
+    try:
+        dist = tuple(float(x) for x in d.get("dist", (0, 0, 0, 0)))
+        dist = (dist + (0.0,) * 4)[:4]
+        return Intrinsics(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
+                          float(d["cx"]), float(d["cy"]), dist)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(path, f"intrinsics need width, height, fx, fy, cx, cy ({exc})") from None
+
+
+def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrinsics]:
+    """Intrinsics for each video name from a file.
+
+    - COLMAP ``cameras.txt``: one camera serves every video; several are assigned to the videos in
+      order of CAMERA_ID (so list them in the order of sync.json's videos).
+    - JSON ``{"<video>": {fx, fy, cx, cy, width, height}, ...}`` (one ``"*"`` entry serves all).
+    - our ``truth.json`` (schema synnet-recon/truth): each camera's ``intrinsics``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "intrinsics file not found")
+    if path.suffix.lower() == ".txt":
+        cams = read_colmap_cameras(path)
+        ordered = [cams[k] for k in sorted(cams)]
+        if len(ordered) == 1:
+            return {n: ordered[0] for n in names}
+        if len(ordered) < len(names):
+            raise InputError(path, f"{len(ordered)} cameras for {len(names)} videos")
+        return dict(zip(names, ordered))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "intrinsics JSON must be an object")
+    if data.get("schema") == "synnet-recon/truth":
+        data = {c["name"]: c["intrinsics"] for c in data.get("cameras", [])}
+    out = {}
+    for n in names:
+        entry = data.get(n, data.get("*"))
+        if entry is None:
+            raise InputError(path, f"no intrinsics for video {n!r}")
+        out[n] = _from_dict(entry, path)
+    return out
+
+
+def estimate_intrinsics(frames: Sequence[np.ndarray], name: str = "video") -> Intrinsics:
+    """Estimate one pinhole camera from a few frames of a moving camera by pycolmap incremental SfM.
+
+    frames: (H, W, 3) uint8 RGB images of the same camera. Raises InputError when SfM fails.
+    """
+    import cv2
+    import pycolmap
+
+    if len(frames) < 2:
+        raise InputError(name, "no intrinsics and none estimable (fewer than 2 frames)")
+    h, w = frames[0].shape[:2]
+    with tempfile.TemporaryDirectory(prefix="synrecon-sfm-") as tmp:
+        tmp = Path(tmp)
+        images = tmp / "images"
+        images.mkdir()
+        for i, f in enumerate(frames):
+            cv2.imwrite(str(images / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        db = tmp / "db.db"
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "SIMPLE_PINHOLE"
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.num_threads = 2
+        try:
+            pycolmap.extract_features(db, images, camera_mode=pycolmap.CameraMode.SINGLE,
+                                      reader_options=reader, extraction_options=extraction,
+                                      device=pycolmap.Device.cpu)
+            pycolmap.match_exhaustive(db, device=pycolmap.Device.cpu)
+            options = pycolmap.IncrementalPipelineOptions()
+            options.num_threads = 2
+            recs = pycolmap.incremental_mapping(db, images, tmp / "sparse", options=options)
+        except Exception as exc:  # pycolmap raises plain RuntimeErrors
+            log.debug("SfM failed: %s", exc)
+            recs = {}
+        best = max(recs.values(), key=lambda r: r.num_reg_images(), default=None)
+        if best is None or best.num_reg_images() < 2:
+            raise InputError(name, "no intrinsics and none estimable (SfM registered < 2 frames)")
+        cam = next(iter(best.cameras.values()))
+        f = float(cam.focal_length)
+        return Intrinsics(w, h, f, f, float(cam.principal_point_x), float(cam.principal_point_y))

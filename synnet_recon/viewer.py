@@ -1,0 +1,261 @@
+"""Look at fused point clouds: a browser viewer (viser, 127.0.0.1 only) with a time slider over
+``frames/NNNNNN.ply`` and the camera frusta of every video at each instant, an Open3D window when a
+display exists, or a PNG screenshot without one (Open3D offscreen, else a matplotlib scatter).
+
+PATH is a ``synrecon fuse`` output folder or a single ``.ply``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Frustum:
+    """One camera at one instant: (4, 4) camera-to-cloud transform and its intrinsics."""
+
+    name: str
+    camera_to_cloud: np.ndarray
+    width: int
+    height: int
+    fy: float
+
+
+@dataclass
+class ViewData:
+    """What there is to show: per-instant clouds (lazy paths), fused.ply and the frusta."""
+
+    frames: list[Path]
+    fused: Path | None
+    frusta: dict[int, list[Frustum]] = field(default_factory=dict)   # position in ``frames`` -> frusta
+
+    @property
+    def clouds(self) -> list[Path]:
+        return self.frames if self.frames else ([self.fused] if self.fused else [])
+
+
+def load_view(path: str | Path) -> ViewData:
+    """An OUTDIR of ``synrecon fuse`` or a .ply file -> ViewData."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".ply":
+            raise InputError(path, "not a .ply file or a fuse output folder")
+        return ViewData([], path)
+    if not path.is_dir():
+        raise InputError(path, "not found")
+    frames = sorted((path / "frames").glob("*.ply")) if (path / "frames").is_dir() else []
+    fused = path / "fused.ply" if (path / "fused.ply").is_file() else None
+    if not frames and fused is None:
+        raise InputError(path, "no frames/*.ply and no fused.ply: not a fuse output folder")
+    data = ViewData(frames, fused)
+    reg_path = path / "registration.json"
+    if reg_path.is_file():
+        try:
+            reg = json.loads(reg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise InputError(reg_path, "not JSON") from None
+        if reg.get("schema") != "synnet-recon/registration" or reg.get("version") != 1:
+            raise InputError(reg_path, "not a synnet-recon/registration v1 file")
+        intr = {v["name"]: v["intrinsics"] for v in reg.get("videos", [])}
+        by_index = {int(p.stem): k for k, p in enumerate(frames) if p.stem.isdigit()}
+        for rec in reg.get("frames", []):
+            k = by_index.get(int(rec["index"]))
+            if k is None:
+                continue
+            data.frusta[k] = [Frustum(n, np.asarray(T, float), int(intr[n]["width"]), int(intr[n]["height"]),
+                                      float(intr[n]["fy"]))
+                              for n, T in rec["camera_to_reference"].items()
+                              if n in intr and rec.get("view_ok", {}).get(n, True)]
+    return data
+
+
+def read_cloud(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A .ply -> points (N, 3) float32, colours (N, 3) uint8 (grey when it has none)."""
+    from .o3d import o3d
+
+    pcd = o3d.io.read_point_cloud(str(path))
+    pts = np.asarray(pcd.points, dtype=np.float32)
+    if pcd.has_colors():
+        cols = (np.asarray(pcd.colors) * 255).clip(0, 255).astype(np.uint8)
+    else:
+        cols = np.full((len(pts), 3), 160, np.uint8)
+    return pts, cols
+
+
+def _quat_wxyz(R: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(R).as_quat()
+    return np.array([w, x, y, z])
+
+
+PALETTE = [(230, 60, 60), (60, 160, 230), (80, 200, 80), (230, 170, 40), (170, 80, 220), (40, 200, 190)]
+
+
+def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size: float = 0.02):
+    """Start the viser server (returns it; ``server.stop()`` ends it). Bound to loopback by default."""
+    import viser
+
+    server = viser.ViserServer(host=host, port=port, verbose=False)
+    server.scene.set_up_direction("-y")  # clouds are in OpenCV camera coordinates (y down)
+    clouds = data.clouds
+    names = sorted({f.name for fr in data.frusta.values() for f in fr})
+    colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+
+    def show(k: int) -> None:
+        pts, cols = read_cloud(clouds[k])
+        server.scene.add_point_cloud("/cloud", pts, cols, point_size=point_size)
+        for n in names:
+            fr = next((f for f in data.frusta.get(k, []) if f.name == n), None)
+            if fr is None:
+                server.scene.add_frame(f"/cameras/{n}", show_axes=False, visible=False)
+                continue
+            fov = 2 * np.arctan2(fr.height / 2, fr.fy)
+            server.scene.add_camera_frustum(f"/cameras/{n}", fov=float(fov), aspect=fr.width / fr.height,
+                                            scale=0.3, color=colour[n], wxyz=_quat_wxyz(fr.camera_to_cloud[:3, :3]),
+                                            position=fr.camera_to_cloud[:3, 3])
+
+    if len(clouds) > 1:
+        slider = server.gui.add_slider("instant", min=0, max=len(clouds) - 1, step=1, initial_value=0)
+        label = server.gui.add_text("file", initial_value=clouds[0].name, disabled=True)
+
+        @slider.on_update
+        def _(_event) -> None:
+            label.value = clouds[slider.value].name
+            show(int(slider.value))
+    if clouds:
+        show(0)
+    return server
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_window(data: ViewData, frame: int | None = None) -> None:
+    """An Open3D window (needs a display)."""
+    from .o3d import o3d
+
+    if not has_display():
+        raise InputError(None, "no display ($DISPLAY is not set): use the browser viewer or --screenshot")
+    path = _pick(data, frame)
+    o3d.visualization.draw_geometries([o3d.io.read_point_cloud(str(path))], window_name=f"synrecon view {path.name}")
+
+
+def _pick(data: ViewData, frame: int | None) -> Path:
+    clouds = data.clouds
+    if frame is None:
+        return data.fused if data.fused is not None else clouds[0]
+    if not data.frames:
+        raise InputError(None, "--frame needs a fuse output folder with frames/")
+    by_index = {int(p.stem): p for p in data.frames if p.stem.isdigit()}
+    if frame not in by_index:
+        raise InputError(data.frames[0].parent, f"no frame {frame} (have {min(by_index)}..{max(by_index)})")
+    return by_index[frame]
+
+
+def _open3d_png(pcd, out: Path, width: int, height: int) -> bool:
+    """Offscreen render with the legacy Visualizer (EGL without a display); False when it fails."""
+    from .o3d import o3d
+
+    try:
+        vis = o3d.visualization.Visualizer()
+        if not vis.create_window(visible=False, width=width, height=height):
+            return False
+        vis.add_geometry(pcd)
+        opt = vis.get_render_option()
+        if opt is None:
+            vis.destroy_window()
+            return False
+        opt.point_size = 2.0
+        opt.background_color = np.array([1.0, 1.0, 1.0])
+        ctr = vis.get_view_control()
+        ctr.set_front([0.0, -0.45, -1.0])  # from behind and above the reference camera (y down)
+        ctr.set_up([0.0, -1.0, 0.0])
+        ctr.set_lookat(pcd.get_center())
+        ctr.set_zoom(0.6)
+        vis.poll_events()
+        vis.update_renderer()
+        img = np.asarray(vis.capture_screen_float_buffer(do_render=True))
+        vis.destroy_window()
+    except Exception as exc:
+        log.debug("Open3D offscreen failed: %s", exc)
+        return False
+    if img.size == 0 or img.std() < 1e-3:
+        return False
+    import cv2
+
+    cv2.imwrite(str(out), cv2.cvtColor((img * 255).clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return True
+
+
+def _matplotlib_png(pts: np.ndarray, cols: np.ndarray, out: Path, width: int, height: int,
+                    frusta: list[Frustum] | None = None) -> None:
+    """Scatter render: a perspective view from behind and above the reference camera."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    if len(pts) > 200_000:
+        keep = rng.choice(len(pts), 200_000, replace=False)
+        pts, cols = pts[keep], cols[keep]
+    centre = np.median(pts, axis=0) if len(pts) else np.zeros(3)
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_subplot(projection="3d")
+    # Plot with matplotlib's z up: x -> x, z (forward) -> y, -y (up) -> z.
+    ax.scatter(pts[:, 0], pts[:, 2], -pts[:, 1], c=cols / 255.0, s=0.3, marker=".", linewidths=0)
+    for i, f in enumerate(frusta or []):
+        c = f.camera_to_cloud[:3, 3]
+        z = f.camera_to_cloud[:3, 2] * 0.5
+        ax.plot([c[0], c[0] + z[0]], [c[2], c[2] + z[2]], [-c[1], -c[1] - z[1]],
+                color=np.array(PALETTE[i % len(PALETTE)]) / 255, lw=2)
+        ax.scatter([c[0]], [c[2]], [-c[1]], color=np.array(PALETTE[i % len(PALETTE)]) / 255, s=30)
+    span = np.percentile(np.abs(pts - centre), 95, axis=0).max() if len(pts) else 1.0
+    ax.set_xlim(centre[0] - span, centre[0] + span)
+    ax.set_ylim(centre[2] - span, centre[2] + span)
+    ax.set_zlim(-centre[1] - span, -centre[1] + span)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z (m)")
+    ax.set_zlabel("up (m)")
+    ax.view_init(elev=25, azim=-100)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def screenshot(data: ViewData, out: str | Path, frame: int | None = None,
+               width: int = 1024, height: int = 768) -> str:
+    """Render a PNG of one cloud (``frame`` or fused.ply) with no display needed.
+
+    Returns the renderer used: "open3d" or "matplotlib" (when Open3D's offscreen rendering fails).
+    """
+    from .fileio import atomic_path
+    from .o3d import o3d
+
+    path = _pick(data, frame)
+    pcd = o3d.io.read_point_cloud(str(path))
+    if len(pcd.points) == 0:
+        raise InputError(path, "the cloud is empty")
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        if _open3d_png(pcd, tmp, width, height):
+            return "open3d"
+        try:
+            pts, cols = read_cloud(path)
+            k = data.frames.index(path) if path in data.frames else None
+            _matplotlib_png(pts, cols, tmp, width, height, data.frusta.get(k) if k is not None else None)
+        except Exception as exc:
+            raise InputError(out, f"cannot render a screenshot: Open3D offscreen and matplotlib both "
+                                  f"failed ({exc.__class__.__name__})") from None
+    return "matplotlib"
