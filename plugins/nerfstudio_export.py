@@ -28,8 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, intrinsics_for_image,
-                                    iter_view_images, load_scene, timestamps, write_image)
+from synnet_recon.exporters import (ExportConfig, Exporter, depth_sources, intrinsics_for_image, iter_view_images,
+                                    load_scene, timestamps, view_depth, write_depth_png, write_image)
 from synnet_recon.fileio import atomic_dir
 
 # OpenCV camera (x right, y down, z forward) -> OpenGL / nerfstudio camera (x right, y up, z back).
@@ -51,7 +51,11 @@ def normalized_times(seconds: np.ndarray) -> np.ndarray:
 def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: ExportConfig) -> Path:
     """Write the nerfstudio dataset of the registered views to ``out_dir``; returns transforms.json."""
     scene = load_scene(sync_json, recon_dir, config)
-    depth = depth_dirs(scene, config)
+    depth = depth_sources(scene, config)
+    if depth and len(depth) < len(scene.cameras()):
+        missing = [n for n in scene.cameras() if n not in depth]
+        raise InputError(sync_json, "nerfstudio needs depth for every camera or none: no depth for "
+                                    f"{', '.join(missing)} (give --depth-dir NAME=DIR)")
     ext = config.image_ext.lower()
     times = normalized_times(np.array([v.capture_time for v in scene.views]))
     with atomic_dir(out_dir) as tmp:
@@ -75,14 +79,10 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
                 "time_seconds": view.capture_time, "instant_time": view.time,
                 "camera": view.camera, "frame_index": view.frame,
             }
-            if view.camera in depth:
-                dst = f"depth/{Path(name).stem}.png"
-                shutil.copyfile(depth_path(depth[view.camera], view.frame), tmp / dst)
-                frame["depth_file_path"] = dst
+            if depth:
+                frame["depth_file_path"] = f"depth/{Path(name).stem}.png"
+                write_depth_png(tmp / frame["depth_file_path"], view_depth(depth, view, rgb))
             frames.append(frame)
-        if depth and len({"depth_file_path" in f for f in frames}) > 1:
-            raise InputError(out_dir, "nerfstudio needs depth for every camera or none: "
-                                      f"give --depth-dir for {', '.join(n for n in scene.cameras() if n not in depth)}")
         frames.sort(key=lambda f: f["file_path"])
         capture = [v.capture_time for v in scene.views]
         meta = {

@@ -19,15 +19,14 @@ Exporter options (``--option KEY=VALUE``): max_depth, min_depth, voxel_size (met
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_dirs, depth_path, intrinsics_for_image,
-                                    iter_view_images, load_scene, timestamps, write_image)
+from synnet_recon.exporters import (ExportConfig, Exporter, depth_sources, intrinsics_for_image, iter_view_images,
+                                    load_scene, timestamps, view_depth, write_depth_png, write_image)
 from synnet_recon.fileio import atomic_dir
 
 DEPTH_SCALE = 1000.0  # our depth PNGs are millimetres
@@ -57,26 +56,15 @@ def system_config(path_dataset: Path, n_frames: int, max_depth: float, min_depth
     }
 
 
-def _depth_png(src: Path, size: tuple[int, int]) -> None:
-    """Check a depth PNG is 16-bit and ``size`` = (w, h) like its colour frame."""
-    from PIL import Image
-
-    with Image.open(src) as img:
-        if img.mode not in ("I;16", "I;16B", "I;16L", "I"):
-            raise InputError(src, f"depth must be a 16-bit PNG in millimetres (got mode {img.mode})")
-        if img.size != size:
-            raise InputError(src, f"depth is {img.size[0]}x{img.size[1]}, its colour frame {size[0]}x{size[1]}")
-
-
 def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: ExportConfig) -> Path:
     """Write one Open3D RGB-D dataset per camera with depth under ``out_dir``; returns ``out_dir``."""
     from synnet_recon.o3d import o3d
 
     scene = load_scene(sync_json, recon_dir, config)
-    depth = depth_dirs(scene, config)
+    depth = depth_sources(scene, config)
     if not depth:
         raise InputError(sync_json, "the open3d exporter needs depth: pass --depth-dir NAME=DIR "
-                                    "(16-bit PNG, millimetres, <frame:06d>.png)")
+                                    "(16-bit PNG folder in millimetres, .npy, or 16-bit depth video)")
     try:
         opts = {k: float(config.options[k]) for k in ("max_depth", "min_depth", "voxel_size") if k in config.options}
     except ValueError as exc:
@@ -92,13 +80,10 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             if not rows:
                 (cam_dir / "color").mkdir(parents=True)
                 (cam_dir / "depth").mkdir()
-            h, w = rgb.shape[:2]
             intrinsics[view.camera] = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
             i = len(rows)
             write_image(cam_dir / "color" / f"{i:06d}.jpg", rgb, config.jpeg_quality)
-            src = depth_path(depth[view.camera], view.frame)
-            _depth_png(src, (w, h))
-            shutil.copyfile(src, cam_dir / "depth" / f"{i:06d}.png")
+            write_depth_png(cam_dir / "depth" / f"{i:06d}.png", view_depth(depth, view, rgb))
             rows.append({"index": i, "frame": view.frame, "instant": view.instant, "time": view.time,
                          "capture_time": view.capture_time,
                          "world_to_camera": None if view.world_to_camera is None else view.world_to_camera.tolist()})

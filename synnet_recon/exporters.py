@@ -346,23 +346,41 @@ def intrinsics_for_image(view: View, rgb: np.ndarray, where) -> object:
     return K.scaled(w, h)
 
 
-def depth_dirs(scene: ExportScene, config: ExportConfig) -> dict[str, Path]:
-    """Depth folders per camera (``--depth-dir NAME=DIR``), checked."""
-    dirs = {n: Path(d) for n, d in config.depth_dirs.items()}
-    for n, d in dirs.items():
+def depth_sources(scene: ExportScene, config: ExportConfig) -> dict[str, object]:
+    """Depth per exported camera, read like `synrecon fuse` reads it (recon.depth.DepthSource:
+    16-bit mm PNG or .npy folder, (T, H, W) .npy, or 16-bit depth video): ``--depth-dir NAME=PATH``,
+    else found beside the video (``OUT/videos/<cam>.mp4`` -> ``OUT/depth/<cam>``, ``x_depth/``...).
+    Cameras without depth are left out of the result."""
+    from .recon.depth import DepthSource, VideoSource, default_depth_path
+
+    for n, d in config.depth_dirs.items():
         if n not in scene.videos:
             raise InputError(d, f"--depth-dir names unknown video {n!r} (videos: {', '.join(scene.videos)})")
-        if not d.is_dir():
-            raise InputError(d, f"depth folder of {n!r} not found")
-    return dirs
+    sources = {}
+    for n in scene.cameras():
+        path = config.depth_dirs.get(n) or default_depth_path(VideoSource(n, Path(scene.videos[n]["path"])))
+        if path is not None:
+            sources[n] = DepthSource(path)
+    return sources
 
 
-def depth_path(folder: Path, frame: int) -> Path:
-    """Depth PNG of a frame in the simulate layout: ``<frame:06d>.png``, 16-bit millimetres."""
-    p = folder / f"{frame:06d}.png"
-    if not p.is_file():
-        raise InputError(p, "depth image missing")
-    return p
+def view_depth(sources: dict[str, object], view: View, rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 metres of the view's frame (0 = no depth), checked against the colour frame."""
+    source = sources[view.camera]
+    depth = source.get(view.frame)
+    if depth.shape[:2] != rgb.shape[:2]:
+        raise InputError(source.path, f"depth of frame {view.frame} is {depth.shape[1]}x{depth.shape[0]} but the "
+                                      f"video frame is {rgb.shape[1]}x{rgb.shape[0]}")
+    return depth
+
+
+def write_depth_png(path: Path, metres: np.ndarray) -> None:
+    """(H, W) metres -> 16-bit PNG in millimetres (0 = none; beyond 65.535 m clipped to none)."""
+    from PIL import Image
+
+    mm = np.round(np.nan_to_num(np.asarray(metres, dtype=np.float64), nan=0.0) * 1000.0)
+    mm[(mm < 0) | (mm > 65535)] = 0
+    Image.fromarray(mm.astype(np.uint16)).save(path)
 
 
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:

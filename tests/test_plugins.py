@@ -392,7 +392,7 @@ def test_failed_export_leaves_old_output(world, tmp_path):
     out = tmp_path / "ns"
     out.mkdir()
     (out / "keep.txt").write_text("old")
-    with pytest.raises(InputError, match="depth image missing"):
+    with pytest.raises(InputError, match="no depth map for frame 2"):
         get_exporter("nerfstudio")(world["sync"], world["recon"], out,
                                    ExportConfig(depth_dirs={"cam0": world["depth"]["cam0"], "cam1": depth}))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -486,3 +486,26 @@ def test_keypoint_inputs_are_skipped(world, tmp_path):
     path.write_text(json.dumps(sync))
     with pytest.raises(InputError, match="no video inputs"):
         get_exporter("colmap")(path, world["recon"], tmp_path / "ws2", ExportConfig())
+
+
+def test_depth_found_beside_videos_and_from_npy(world, tmp_path):
+    """Depth is read like fuse reads it: OUT/depth/<cam> beside OUT/videos/<cam>.mp4, or a (T, H, W) .npy."""
+    import shutil
+
+    from PIL import Image
+
+    (tmp_path / "videos").mkdir()
+    sync = json.loads(world["sync"].read_text())
+    for v in sync["videos"]:
+        v["path"] = str(shutil.copy(world["root"] / f"{v['name']}.mp4", tmp_path / "videos"))
+    shutil.copytree(world["depth"]["cam0"], tmp_path / "depth" / "cam0")
+    truth = np.stack([np.asarray(Image.open(p)) for p in sorted(world["depth"]["cam1"].glob("*.png"))])
+    np.save(tmp_path / "cam1_depth.npy", truth.astype(np.float32) / 1000.0)  # metres
+    (tmp_path / "sync.json").write_text(json.dumps(sync))
+    config = ExportConfig(depth_dirs={"cam1": tmp_path / "cam1_depth.npy"})
+    out = get_exporter("open3d")(tmp_path / "sync.json", world["recon"], tmp_path / "o3d", config)
+    for cam in ("cam0", "cam1"):
+        for row in json.loads((out / cam / "frames.json").read_text())["frames"]:
+            got = np.asarray(Image.open(out / cam / "depth" / f"{row['index']:06d}.png"))
+            want = np.asarray(Image.open(world["depth"][cam] / f"{row['frame']:06d}.png"))
+            assert got.dtype == np.uint16 and np.abs(got.astype(int) - want).max() <= 1

@@ -43,8 +43,9 @@ def _pairs(values, option: str) -> dict[str, str]:
               help="Output folder of `synrecon fuse` (registration.json, fused.ply): poses and intrinsics.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write; replaced as a whole when the export succeeds.")
-@click.option("--depth-dir", "depth_dir", multiple=True, metavar="NAME=DIR",
-              help="Depth of video NAME: DIR/<frame:06d>.png, 16-bit millimetres. Repeat per video.")
+@click.option("--depth-dir", "depth_dir", multiple=True, metavar="NAME=PATH",
+              help="Depth of video NAME, as fuse reads it (16-bit mm PNG folder, .npy, 16-bit depth video). "
+                   "Default: found beside the video (OUT/depth/NAME next to OUT/videos/NAME.mp4).")
 @click.option("--intrinsics", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Intrinsics when registration.json has none: COLMAP cameras.txt, JSON per video, or truth.json.")
 @click.option("--every", default=1, show_default=True, type=int, help="Keep every n-th synchronized instant.")
