@@ -11,8 +11,8 @@ from synnet_recon.paths import PACKAGE_DATA
 from synnet_recon.skeleton import JOINT_INDEX as J
 from synnet_recon.synth.body import BodyMesh, standing_pose
 from synnet_recon.synth.camera import Intrinsics, look_at, project
-from synnet_recon.synth.render import (Environment, Renderer, RenderConfig, read_depth_png, render_scene,
-                                       render_views, write_depth_png)
+from synnet_recon.synth.render import (Environment, Renderer, RenderConfig, VideoWriter, read_depth_png,
+                                       render_scene, render_views, write_depth_png)
 
 WALK = PACKAGE_DATA / "mocap" / "131_02.bvh"  # CMU subject 131 walk, shipped with the package
 
@@ -148,6 +148,24 @@ def test_video_decodes_to_the_right_frames_size_and_timestamps(tmp_path):
     assert sorted(p.name for p in (out / "depth").iterdir()) == ["cam0", "cam1"]
     # Existing outputs are skipped unless asked to overwrite.
     assert render_scene(scene, out, RenderConfig(), progress=False) == {}
+
+
+@pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
+def test_video_writer_codecs(tmp_path, codec):
+    import av
+
+    frames = [np.full((48, 64, 3), 20 * i, np.uint8) for i in range(7)]
+    with VideoWriter(tmp_path / "v.mp4", 64, 48, 25.0, RenderConfig(codec=codec)) as writer:
+        for f in frames:
+            writer.write(f)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == ("h264" if codec == "libx264" else "mpeg4")
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        assert stream.average_rate == 25
+    assert len(decoded) == 7
+    means = [d.mean() for d in decoded]
+    np.testing.assert_allclose(means, [f.mean() for f in frames], atol=4)
 
 
 def test_render_views_matches_renderer_and_room_is_shared():

@@ -427,12 +427,13 @@ class VideoWriter:
         config = config or RenderConfig()
         self.container = av.open(str(path), mode="w", format="mp4")
         rate = frame_rate(fps)
-        self.stream = self.container.add_stream(config.codec, rate=rate)
+        codec = config.codec if config.codec in av.codecs_available else "mpeg4"  # PyAV builds without x264
+        self.stream = self.container.add_stream(codec, rate=rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
         self.frame_time_base = 1 / rate       # frame i has pts i (the muxer picks its own time base)
         self.stream.time_base = self.frame_time_base
-        if config.codec == "libx264":
+        if codec == "libx264":
             self.stream.options = {"crf": str(config.crf), "preset": config.preset}
         else:
             self.stream.bit_rate = config.bitrate
