@@ -85,6 +85,7 @@ class AlignConfig:
     max_fine_samples: int = 600        # frames of the first track used by the fine stage (strided)
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
     inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair
+    static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     max_people: int = 3                # people per input considered (multi-subject scenes)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
@@ -129,6 +130,7 @@ class PairSync:
     confidence: float
     method: str
     inlier: bool = True
+    stderr: float = float("inf")
     residual_seconds: float = 0.0
     features: dict = field(default_factory=dict)
     drift_ppm: float = float("nan")
@@ -292,6 +294,7 @@ class SubjectEstimate:
     curve_offsets: np.ndarray
     curve_scores: np.ndarray
     baseline_offsets: dict
+    stderr: float = float("inf")  # standard error of offset_seconds (block jackknife)
     drift_ppm: float = float("nan")
     drift_significant: bool = False
 
@@ -304,9 +307,9 @@ def _local_maxima(scores: np.ndarray, k: int, separation: int = 3) -> list[int]:
     for i in order:
         if not np.isfinite(s[i]) or len(picked) >= k:
             break
-        left = s[i - 1] if i > 0 else -np.inf
-        right = s[i + 1] if i + 1 < len(s) else -np.inf
-        if s[i] < left or s[i] < right:
+        if i == 0 or i == len(s) - 1 or not (np.isfinite(s[i - 1]) and np.isfinite(s[i + 1])):
+            continue  # a maximum on the edge of the search range is a trend, not a peak
+        if s[i] < s[i - 1] or s[i] < s[i + 1]:
             continue
         if all(abs(i - p) >= separation for p in picked):
             picked.append(int(i))
@@ -367,26 +370,71 @@ class FineScorer:
         self.xb_raw = np.asarray(kb.xy, np.float64)
         self.sigma_b = sigma_seconds * self.fps_b
         self.min_overlap = max(3, int(min_overlap // stride))
+        self.static = False  # True: one fundamental matrix for all frames (cameras standing still)
+        self.norm_a = B._track_normalisation(self.xa)
+        self.norm_b = B._track_normalisation(self.xb_raw)
 
-    def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
-        """(K,) offsets (b's first frame on a's clock) -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
+    def frame_costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
+        """(K,) offsets (b's first frame on a's clock) -> (K, N) robust epipolar cost of each used
+        frame of a with the matching instant of b (NaN: outside b, or too few joints)."""
         offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
         t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]        # (K, N) time on b's clock
         inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
         idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
         k_idx, n_idx = np.nonzero(inside)
-        out = np.full(len(offsets_seconds), np.nan)
-        if len(k_idx) == 0:
-            return out
-        xb = B.gaussian_sample(self.xb_raw, idx_b[k_idx, n_idx], self.sigma_b)
-        cost = B.epipolar_pair_costs(self.xa[n_idx], xb)
-        ok = np.isfinite(cost)
-        sums = np.bincount(k_idx[ok], cost[ok], len(offsets_seconds))
-        cnt = np.bincount(k_idx[ok], minlength=len(offsets_seconds))
+        out = np.full(t_local.shape, np.nan)
+        if len(k_idx):
+            xb = B.gaussian_sample(self.xb_raw, idx_b[k_idx, n_idx], self.sigma_b)
+            if self.static:
+                out[k_idx, n_idx] = B.static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
+                                                            self.norm_a, self.norm_b)
+            else:
+                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb)
+        return out
+
+    def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
+        """(K,) offsets -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
+        return self._mean(self.frame_costs(offsets_seconds))
+
+    def _mean(self, fc: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(fc)
+        cnt = ok.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = sums / cnt
+            out = np.where(ok, fc, 0.0).sum(axis=1) / cnt
         out[cnt < self.min_overlap] = np.nan
         return out
+
+    def refine(self, grid: np.ndarray, blocks: int = 8, half_width: int = 3) -> tuple[float, float, np.ndarray]:
+        """Sub-frame minimum of the cost over ``grid`` (seconds, regular) and its standard error.
+
+        Returns (offset, standard error (s), mean cost curve (K,)). The error is a block jackknife:
+        the minimum is recomputed leaving out each of ``blocks`` contiguous runs of frames.
+        """
+        fc = self.frame_costs(grid)
+        curve = self._mean(fc)
+        if not np.isfinite(curve).any():
+            return float("nan"), float("inf"), curve
+        offset = _curve_minimum(grid, curve, half_width)
+        used = np.flatnonzero(np.isfinite(fc).any(axis=0))
+        if len(used) < 2 * blocks:
+            return offset, float("inf"), curve
+        vals = []
+        for part in np.array_split(used, blocks):
+            keep = fc.copy()
+            keep[:, part] = np.nan
+            c = self._mean(keep)
+            if np.isfinite(c).any():
+                vals.append(_curve_minimum(grid, c, half_width))
+        if len(vals) < 3:
+            return offset, float("inf"), curve
+        vals = np.array(vals)
+        se = math.sqrt((len(vals) - 1) / len(vals) * np.sum((vals - vals.mean()) ** 2))
+        return offset, se, curve
+
+
+def _curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> float:
+    i = int(np.nanargmin(curve))
+    return _parabola_vertex(grid, curve, i, half_width)
 
 
 def _parabola_vertex(x: np.ndarray, y: np.ndarray, center: int, half_width: int) -> float:
@@ -437,7 +485,7 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
         return None
     peaks = _local_maxima(coarse, max(1, config.candidates))
     if not peaks:
-        peaks = [int(np.nanargmax(coarse))]
+        return None  # no interior peak: e.g. a person standing still says nothing about time
     baseline_offsets = {}
     traj = None
     if want_baselines:
@@ -465,11 +513,21 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     best = int(np.argmax(evidence))
     center = cand_s[best]
     grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, config.fine_step) * step
-    curve = fine.costs(grid)
-    if not np.isfinite(curve).any():
-        return None
-    imin = int(np.nanargmin(curve))
-    offset = _parabola_vertex(grid, curve, imin, max(2, int(round(0.35 / config.fine_step))))
+    # cameras standing still: one fundamental matrix for the whole overlap is far more precise
+    probe = center + np.array([-1.0, 0.0, 1.0]) * step
+    moving_cost = np.nanmin(fine.costs(probe))
+    fine.static = True
+    static_cost = np.nanmin(fine.costs(probe))
+    fine.static = bool(config.static_ratio > 0 and static_cost < config.static_ratio * moving_cost)
+    half_width = max(2, int(round(0.35 / config.fine_step)))
+    for _ in range(3):  # re-centre when the minimum sits on the grid's edge
+        offset, se, curve = fine.refine(grid, half_width=half_width)
+        if not np.isfinite(offset):
+            return None
+        imin = int(np.nanargmin(curve))
+        if 0 < imin < len(grid) - 1:
+            break
+        grid = grid + (grid[imin] - grid[len(grid) // 2])
 
     # features
     peak_score = coarse[peaks[best]]
@@ -488,8 +546,10 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     overlap = min(ka.times[-1] - ka.times[0], offset + kb.times[-1] - kb.times[0]) - max(0.0, offset)
     features = {"prominence": prominence, "margin": margin, "sharpness": sharp, "fine_margin": min(fine_margin, 5.0),
                 "agreement": agreement, "overlap_s": float(max(overlap, 0.0)),
+                "stderr_frames": float(min(se * rate, 10.0)), "static": float(fine.static),
                 "synnet": float(synnet[best]) if matcher is not None else float("nan")}
-    est = SubjectEstimate(float(offset), pair_confidence(features), features, offsets / rate, coarse, baseline_offsets)
+    est = SubjectEstimate(float(offset), pair_confidence(features), features, offsets / rate, coarse, baseline_offsets,
+                          stderr=float(se))
     if config.drift != "off":
         est.drift_ppm, est.drift_significant = fit_drift(fine, offset, ka, step, config)
     return est
@@ -580,12 +640,17 @@ def synnet_candidate_evidence(matcher, ka: Keypoints, kb: Keypoints, candidates_
 
 
 def _match_subjects(sa: Source, sb: Source, config: AlignConfig, rate: float) -> list[tuple[int, int]]:
-    """Pairs of track indices (a, b) that look like the same person (by coarse peak prominence)."""
+    """Pairs of track indices (a, b) that look like the same person.
+
+    Affinity of two tracks: the best coarse score over the offsets, i.e. minus the mean log affine
+    residual, which is low only when the two tracks are views of one body. Hungarian assignment
+    on it; pairs more than ``1.5`` (log units) worse than the best pair are dropped.
+    """
     if len(sa.tracks) == 1 and len(sb.tracks) == 1:
         return [(0, 0)]
     from scipy.optimize import linear_sum_assignment
 
-    prom = np.zeros((len(sa.tracks), len(sb.tracks)))
+    affinity = np.full((len(sa.tracks), len(sb.tracks)), -np.inf)
     for i, ka in enumerate(sa.tracks):
         xa = B.resample_track(ka, rate)
         for j, kb in enumerate(sb.tracks):
@@ -596,16 +661,14 @@ def _match_subjects(sa: Source, sb: Source, config: AlignConfig, rate: float) ->
                 lo, hi = max(lo, -m), min(hi, m)
             if lo > hi:
                 continue
-            offs = np.arange(lo, hi + 1)
-            s = coarse_scores(xa, xb, offs, config.window_frames, config.max_coarse_pairs // 4)
+            s = coarse_scores(xa, xb, np.arange(lo, hi + 1), config.window_frames, config.max_coarse_pairs // 4)
             if np.isfinite(s).any():
-                prom[i, j] = _robust_z(s, np.nanmax(s))
-    rows, cols = linear_sum_assignment(-prom)
-    pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if prom[r, c] >= 4.0]
-    if not pairs:
-        r, c = np.unravel_index(int(np.argmax(prom)), prom.shape)
-        pairs = [(int(r), int(c))]
-    return pairs
+                affinity[i, j] = np.nanmax(s)
+    if not np.isfinite(affinity).any():
+        return [(0, 0)]
+    rows, cols = linear_sum_assignment(-np.where(np.isfinite(affinity), affinity, -1e6))
+    top = np.max(affinity[np.isfinite(affinity)])
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if affinity[r, c] >= top - 1.5]
 
 
 def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None) -> PairSync:
@@ -623,14 +686,22 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
         return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False)
     best = max(subjects, key=lambda e: e.confidence)
     agree = [e for e in subjects if abs(e.offset_seconds - best.offset_seconds) <= config.inlier_frames / rate]
-    w = np.array([max(e.confidence, 1e-6) for e in agree])
-    offset = float(np.sum(w * [e.offset_seconds for e in agree]) / w.sum())
+    var = np.array([_variance(e.stderr, rate) for e in agree])
+    offset = float(np.sum(np.array([e.offset_seconds for e in agree]) / var) / np.sum(1.0 / var))
+    stderr = float(np.sqrt(1.0 / np.sum(1.0 / var)))
     # agreeing independent people raise the confidence (noisy-OR of the agreeing estimates)
     conf = 1.0 - float(np.prod([1.0 - e.confidence for e in agree]))
-    return PairSync(sa.name, sb.name, offset, conf, method, features=dict(best.features),
+    return PairSync(sa.name, sb.name, offset, conf, method, stderr=stderr, features=dict(best.features),
                     drift_ppm=best.drift_ppm, drift_significant=best.drift_significant, subjects=len(agree),
                     curve_offsets=best.curve_offsets, curve_scores=best.curve_scores,
                     baseline_offsets=best.baseline_offsets)
+
+
+def _variance(stderr: float, rate: float, floor_frames: float = 0.05, cap_frames: float = 5.0) -> float:
+    """Variance (s^2) of an estimate from its standard error, kept within [floor, cap] frames."""
+    se = stderr if np.isfinite(stderr) else cap_frames / rate
+    se = min(max(se, floor_frames / rate), cap_frames / rate)
+    return se * se
 
 
 # ---------------------------------------------------------------------------------- main entry
@@ -713,7 +784,8 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     obs, obs_pair = [], []
     for k, ((i, j), p) in enumerate(zip(index_pairs, pairs)):
         if p.offset_seconds is not None and p.confidence > 0:
-            obs.append(PairObservation(i, j, p.offset_seconds, max(p.confidence, 1e-3)))
+            obs.append(PairObservation(i, j, p.offset_seconds, 1.0 / (_variance(p.stderr, rate) * rate * rate),
+                                       support=max(p.confidence, 1e-3)))
             obs_pair.append(k)
     sol = solve_offsets(len(sources), obs, ref, inlier_seconds=config.inlier_frames / rate)
     for k, ok, r in zip(obs_pair, sol.inlier, sol.residuals):
@@ -742,17 +814,28 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
 
 
 def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:
-    """P(offset of input k is right): noisy-OR over inlier paths of length <= 2 to the reference."""
-    conf = {}
+    """P(offset of input k is right), from the inlier pairs: noisy-OR of the direct pair to the
+    reference and the most reliable indirect path (product of confidences, Dijkstra on -log)."""
+    import heapq
+
+    conf: dict[tuple[int, int], float] = {}
+    nodes = set()
     for (i, j), p in zip(index_pairs, pairs):
-        if p.inlier and p.offset_seconds is not None:
-            conf[(i, j)] = conf[(j, i)] = p.confidence
-    paths = []
-    if (ref, k) in conf:
-        paths.append(conf[(ref, k)])
-    for m in {i for i, _ in index_pairs} | {j for _, j in index_pairs}:
-        if m not in (k, ref) and (ref, m) in conf and (m, k) in conf:
-            paths.append(conf[(ref, m)] * conf[(m, k)])
-    if not paths:
-        return 0.0
-    return float(1.0 - np.prod([1.0 - c for c in paths]))
+        if p.inlier and p.offset_seconds is not None and p.confidence > 0:
+            conf[(i, j)] = conf[(j, i)] = min(p.confidence, 1.0)
+            nodes |= {i, j}
+    direct = conf.get((ref, k), 0.0)
+    best = {ref: 1.0}
+    heap = [(-1.0, ref)]
+    while heap:
+        negp, u = heapq.heappop(heap)
+        if -negp < best.get(u, 0.0):
+            continue
+        for v in nodes:
+            if (u, v) in conf and not (u == ref and v == k):  # the direct edge is counted separately
+                pv = -negp * conf[(u, v)]
+                if pv > best.get(v, 0.0):
+                    best[v] = pv
+                    heapq.heappush(heap, (-pv, v))
+    indirect = best.get(k, 0.0)
+    return float(1.0 - (1.0 - direct) * (1.0 - indirect))

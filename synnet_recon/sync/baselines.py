@@ -385,3 +385,53 @@ def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, sca
     cost = (w0 * np.log1p((r / scale) ** 2)).sum(axis=1) / np.maximum(n, 1e-9)
     cost[n < min_joints] = np.nan
     return cost
+
+
+def _track_normalisation(xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """One similarity normalisation for a whole track (centroid, RMS spread of all visible joints)."""
+    pts = xy[np.isfinite(xy).all(axis=-1)]
+    if len(pts) == 0:
+        return np.zeros(2), 1.0
+    centre = pts.mean(axis=0)
+    scale = float(np.sqrt(np.mean(np.sum((pts - centre) ** 2, axis=1)))) or 1.0
+    return centre, scale
+
+
+def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_groups: int,
+                          norm_a=None, norm_b=None, scale: float = 0.05, iters: int = 3,
+                          min_joints: int = 8) -> np.ndarray:
+    """Epipolar residuals when both cameras stand still: ONE fundamental matrix per group.
+
+    xa, xb: (P, 18, 2) matched frame pairs (NaN where missing); groups: (P,) group index in
+    [0, n_groups) (e.g. the candidate offset each pair belongs to). Coordinates are normalised
+    once per track (``norm_a``/``norm_b`` = (centre, scale), default from the pairs themselves),
+    an F is fitted per group by IRLS (Cauchy, width ``scale``) over all its joints, and each pair
+    gets the mean Cauchy loss of its joints: (P,), NaN with fewer than ``min_joints`` joints.
+    """
+    na = norm_a or _track_normalisation(xa)
+    nb = norm_b or _track_normalisation(xb)
+    ca = (xa - na[0]) / na[1]
+    cb = (xb - nb[0]) / nb[1]
+    va = np.isfinite(ca).all(-1)
+    vb = np.isfinite(cb).all(-1)
+    w0 = (va & vb).astype(np.float64)
+    ca = np.where(w0[..., None] > 0, ca, 0.0)
+    cb = np.where(w0[..., None] > 0, cb, 0.0)
+    ones = np.ones(ca.shape[:2] + (1,))
+    ah = np.concatenate([ca, ones], -1)
+    bh = np.concatenate([cb, ones], -1)
+    A = (bh[..., :, None] * ah[..., None, :]).reshape(len(ca), ca.shape[1], 9)
+    w = w0.copy()
+    per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
+    for _ in range(iters + 1):
+        per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
+        S = np.zeros((n_groups, 9, 9))
+        np.add.at(S, groups, per_pair)
+        _, V = np.linalg.eigh(S)
+        f = V[:, :, 0][groups]
+        r = np.einsum("pkq,pq->pk", A, f)
+        w = w0 / (1.0 + (r / scale) ** 2)
+    n = w0.sum(axis=1)
+    cost = (w0 * np.log1p((r / scale) ** 2)).sum(axis=1) / np.maximum(n, 1e-9)
+    cost[n < min_joints] = np.nan
+    return cost

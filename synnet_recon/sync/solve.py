@@ -1,11 +1,12 @@
 """Joint offsets of N clocks from pairwise offset estimates: robust weighted least squares.
 
 Unknowns: x (N,) seconds, the time on the reference clock of each input's first frame, x[ref] = 0.
-A pair estimate (i, j, o, w) says x[j] - x[i] = o with weight w (a confidence). The solver
-1. builds hypotheses: the maximum-weight spanning tree, and the same with each tree edge banned
+A pair estimate (i, j, o, w, s) says x[j] - x[i] = o with least-squares weight w (1 / variance)
+and support s (a confidence). The solver
+1. builds hypotheses: the maximum-support spanning tree, and the same with each tree edge banned
    (so a single confident outlier in the tree cannot dictate the answer);
 2. keeps the hypothesis whose offsets agree (|residual| <= ``inlier_seconds``) with the largest
-   total weight of pairs;
+   total support of pairs;
 3. re-solves by weighted least squares on those inliers, and repeats the inlier test until stable.
 Everything depends only on the set of pairs, not on their order (pairs are canonicalised first).
 Inputs not connected to the reference by inlier pairs get NaN.
@@ -24,12 +25,17 @@ class PairObservation:
     i: int
     j: int
     offset: float
-    weight: float
+    weight: float                  # least-squares weight (e.g. 1 / variance)
+    support: float | None = None   # vote of the pair when choosing inliers (e.g. a confidence); None: weight
+
+    def __post_init__(self):
+        if self.support is None:
+            self.support = self.weight
 
     def canonical(self) -> "PairObservation":
         if self.i < self.j:
             return self
-        return PairObservation(self.j, self.i, -self.offset, self.weight)
+        return PairObservation(self.j, self.i, -self.offset, self.weight, self.support)
 
 
 @dataclass
@@ -87,7 +93,7 @@ def weighted_least_squares(n: int, obs: list[PairObservation], reference: int) -
 
 def _spanning_tree(n: int, obs: list[PairObservation], banned: int | None) -> list[int]:
     """Indices of a maximum-weight spanning forest (Kruskal; ties by index)."""
-    order = sorted(range(len(obs)), key=lambda k: (-obs[k].weight, obs[k].i, obs[k].j, obs[k].offset))
+    order = sorted(range(len(obs)), key=lambda k: (-obs[k].support, -obs[k].weight, obs[k].i, obs[k].j, obs[k].offset))
     parent = list(range(n))
 
     def find(u):
@@ -114,7 +120,7 @@ def solve_offsets(n: int, observations: list[PairObservation], reference: int = 
         raise ValueError(f"reference {reference} out of range for {n} inputs")
     canon = [o.canonical() for o in observations]
     for o in canon:
-        if not (o.weight > 0 and np.isfinite(o.offset)):
+        if not (o.weight > 0 and o.support >= 0 and np.isfinite(o.offset)):
             raise ValueError(f"bad observation {o}")
     # canonical order: the result cannot depend on the order the pairs were given in
     order = sorted(range(len(canon)), key=lambda k: (canon[k].i, canon[k].j, canon[k].offset, canon[k].weight))
@@ -134,7 +140,7 @@ def solve_offsets(n: int, observations: list[PairObservation], reference: int = 
         x = weighted_least_squares(n, sub, reference)
         r = residuals(x)
         inl = np.abs(np.nan_to_num(r, nan=np.inf)) <= inlier_seconds
-        support = sum(o.weight for o, ok in zip(obs, inl) if ok)
+        support = sum(o.support for o, ok in zip(obs, inl) if ok)
         key = (support, -np.nansum(np.abs(r[inl]) * [o.weight for o, ok in zip(obs, inl) if ok]))
         if best is None or key > best[0]:
             best = (key, inl)
