@@ -4,7 +4,7 @@ Open3D's reconstruction system (examples/python/reconstruction_system, ``run_sys
 reconstructs one RGB-D sequence of one camera; our cameras move independently, so each gets its
 own dataset. Layout written to OUT::
 
-    <cam>/color/000000.jpg ...        # the camera's synchronized frames, in time order
+    <cam>/color/000000.jpg ...        # the camera's synchronized frames in time order (or .png)
     <cam>/depth/000000.png ...        # 16-bit PNG, millimetres (depth_scale 1000)
     <cam>/camera_intrinsic.json       # PinholeCameraIntrinsic JSON (o3d.io.read_pinhole_camera_intrinsic)
     <cam>/config.json                 # run_system.py config: path_dataset, path_intrinsic, depth_scale, ...
@@ -82,7 +82,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
                 (cam_dir / "depth").mkdir()
             intrinsics[view.camera] = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
             i = len(rows)
-            write_image(cam_dir / "color" / f"{i:06d}.jpg", rgb, config.jpeg_quality)
+            write_image(cam_dir / "color" / f"{i:06d}.{config.image_ext.lower()}", rgb, config.jpeg_quality)
             write_depth_png(cam_dir / "depth" / f"{i:06d}.png", view_depth(depth, view, rgb))
             rows.append({"index": i, "frame": view.frame, "instant": view.instant, "time": view.time,
                          "capture_time": view.capture_time,
@@ -110,7 +110,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             (cam_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
             (cam_dir / "frames.json").write_text(json.dumps({"camera": cam, "frames": rows}, indent=2) + "\n",
                                                  encoding="utf-8")
-        names = {id(v): f"{v.camera}/color/{i:06d}.jpg" for cam in index
+        names = {id(v): f"{v.camera}/color/{i:06d}.{config.image_ext.lower()}" for cam in index
                  for i, v in enumerate(w for w in views if w.camera == cam)}
         ts = timestamps(scene, [names.get(id(v), "") for v in scene.views])
         ts["images"] = [r for r in ts["images"] if r["image"]]
