@@ -697,6 +697,17 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
                     baseline_offsets=best.baseline_offsets)
 
 
+def _flipped(p: PairSync) -> PairSync:
+    """The same estimate seen from the other side: a and b swapped, offset negated."""
+    from dataclasses import replace
+
+    curve_offsets = None if p.curve_offsets is None else -p.curve_offsets[::-1]
+    curve_scores = None if p.curve_scores is None else p.curve_scores[::-1]
+    return replace(p, a=p.b, b=p.a, offset_seconds=None if p.offset_seconds is None else -p.offset_seconds,
+                   drift_ppm=-p.drift_ppm, curve_offsets=curve_offsets, curve_scores=curve_scores,
+                   baseline_offsets={k: -v for k, v in p.baseline_offsets.items()})
+
+
 def _variance(stderr: float, rate: float, floor_frames: float = 0.05, cap_frames: float = 5.0) -> float:
     """Variance (s^2) of an estimate from its standard error, kept within [floor, cap] frames."""
     se = stderr if np.isfinite(stderr) else cap_frames / rate
@@ -779,7 +790,11 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     index_pairs = list(combinations(range(len(sources)), 2))
     pairs: list[PairSync] = []
     for i, j in _progress(index_pairs, "align pairs", len(index_pairs), config.progress):
-        pairs.append(estimate_pair(sources[i], sources[j], config, rate, matcher))
+        # each pair is computed in name order, so the result does not depend on the input order
+        if names[i] <= names[j]:
+            pairs.append(estimate_pair(sources[i], sources[j], config, rate, matcher))
+        else:
+            pairs.append(_flipped(estimate_pair(sources[j], sources[i], config, rate, matcher)))
 
     obs, obs_pair = [], []
     for k, ((i, j), p) in enumerate(zip(index_pairs, pairs)):

@@ -334,7 +334,7 @@ def gaussian_sample(xy: np.ndarray, index: np.ndarray, sigma: float = 1.0, min_w
     (plain linear interpolation would average two noisy frames there and look cleaner).
     """
     index = np.asarray(index, dtype=np.float64)
-    radius = int(np.ceil(3 * sigma))
+    radius = int(np.ceil(4 * sigma))
     ks = np.floor(index).astype(int)[:, None] + np.arange(-radius, radius + 2)[None, :]
     g = np.exp(-0.5 * ((ks - index[:, None]) / sigma) ** 2)
     inside = (ks >= 0) & (ks < len(xy))
