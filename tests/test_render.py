@@ -88,6 +88,29 @@ def test_body_pixels_are_where_the_joints_project():
     assert body.sum() > 1500
 
 
+def test_body_casts_a_shadow_on_the_floor_only():
+    intr = Intrinsics(160, 120, 120.0, 120.0, 80.0, 60.0)
+    joints = standing_pose()
+    T = world_to_camera([1.5, 2.5, 2.5], [0.0, 0.3, 0.0])
+    env = Environment(half_size=8.0, num_boxes=0)
+    config = RenderConfig(blur_sigma=0)
+    rgb_lit, depth = Renderer(intr, env, RenderConfig(blur_sigma=0, shadows=False)).render(joints, T)
+    rgb_shadow, depth2 = Renderer(intr, env, config).render(joints, T)
+    np.testing.assert_array_equal(depth, depth2)
+    darker = rgb_shadow.astype(int).sum(2) < rgb_lit.astype(int).sum(2)
+    assert darker.sum() > 30
+    assert np.all(rgb_shadow <= rgb_lit)                          # shadows only darken
+    # Shadowed pixels are floor points (y = 0) on the far side of the body from the light.
+    ys, xs = np.nonzero(darker)
+    d = depth[ys, xs]
+    rays = np.stack([(xs - 80.0) / 120.0, (ys - 60.0) / 120.0, np.ones_like(d)], 1) * d[:, None]
+    world = (rays - T[:3, 3]) @ T[:3, :3]
+    assert np.abs(world[:, 1]).max() < 1e-3
+    key = np.asarray(config.key_direction) / np.linalg.norm(config.key_direction)
+    along = world[:, [0, 2]] @ key[[0, 2]] / np.linalg.norm(key[[0, 2]])   # metres toward the light
+    assert along.mean() < -0.2 and along.max() < 0.2                       # (the shoes reach 0.18 m)
+
+
 def test_body_mesh_follows_the_joints():
     mesh = BodyMesh()
     joints = standing_pose()

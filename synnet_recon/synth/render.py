@@ -45,6 +45,7 @@ class RenderConfig:
     key_direction: tuple[float, float, float] = (0.35, 1.0, 0.45)
     fill_direction: tuple[float, float, float] = (-0.5, 0.3, -0.6)
     background: tuple[float, float, float] = (0.74, 0.82, 0.92)  # rays that hit nothing
+    shadows: bool = True             # the body casts a shadow of the key light on the floor
     blur_sigma: float = 0.7          # Gaussian lens blur in pixels (0 = off); also hides aliasing
     body: BodyStyle = field(default_factory=BodyStyle)
     # Encoding.
@@ -183,11 +184,12 @@ class Environment:
         floor = material(TILES, (0.62, 0.60, 0.55), (0.85, 0.83, 0.78), 0.5)
         quad([(cx - hs, 0, cz - hs), (cx + hs, 0, cz - hs), (cx + hs, 0, cz + hs), (cx - hs, 0, cz + hs)],
              floor, (0, 2))
+        self.num_floor_faces = 2   # the floor is the first quad: triangles 0 and 1
         walls = [
             material(BRICKS, (0.62, 0.30, 0.22), (0.85, 0.82, 0.76), 0.42),
             material(PANELS, (0.80, 0.84, 0.70), (0.35, 0.35, 0.38), 1.2),
             material(PLANKS, (0.55, 0.38, 0.22), (0.75, 0.58, 0.38), 0.18),
-            material(PANELS, (0.60, 0.72, 0.82), (0.25, 0.25, 0.30), 1.0),
+            material(PANELS, (0.80, 0.74, 0.66), (0.30, 0.28, 0.28), 1.0),
         ]
         x0, x1, z0, z1 = cx - hs, cx + hs, cz - hs, cz + hs
         quad([(x0, 0, z0), (x1, 0, z0), (x1, hgt, z0), (x0, hgt, z0)], walls[0], (0, 1))
@@ -306,28 +308,34 @@ class Renderer:
         # With direction z_cam = 1, the hit parameter t is the camera-frame depth.
         depth, prim, normal = self._cast(self.env.scene, rays)
         hit_body = np.zeros(len(depth), bool)
+        body_scene = None
         if joints is not None:
             verts = self.body.pose(joints)
+            body_scene = o3d.t.geometry.RaycastingScene()
+            body_scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(self.body.faces.astype(np.uint32)))
             pix = self._body_pixels(verts, R, t)
             if len(pix):
-                scene = o3d.t.geometry.RaycastingScene()
-                scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(self.body.faces.astype(np.uint32)))
-                tb, pb, nb = self._cast(scene, rays[pix])
+                tb, pb, nb = self._cast(body_scene, rays[pix])
                 closer = tb < depth[pix]
                 sel = pix[closer]
                 depth[sel], prim[sel], normal[sel] = tb[closer], pb[closer], nb[closer]
                 hit_body[sel] = True
-        t1 = time.perf_counter()
         hit = np.isfinite(depth)
-        color = np.empty((len(depth), 3), np.float32)
         room = np.flatnonzero(hit & ~hit_body)
-        color[room] = self.env.albedo(prim[room], origin.astype(np.float32) + dirs[room] * depth[room, None])
+        room_points = origin.astype(np.float32) + dirs[room] * depth[room, None]
+        # The body's shadow on the floor from the key light (a directional light).
+        lit = np.ones(len(depth), np.float32)
+        if body_scene is not None and self.config.shadows:
+            lit[room[self._in_shadow(body_scene, verts, prim[room], room_points)]] = 0.0
+        t1 = time.perf_counter()
+        color = np.empty((len(depth), 3), np.float32)
+        color[room] = self.env.albedo(prim[room], room_points)
         body = np.flatnonzero(hit_body)
         color[body] = self.body.face_colors[prim[body]]
         # Ambient + Lambert with normals turned to face the camera.
         c = self.config
         sign = np.where(np.einsum("ij,ij->i", normal, dirs) > 0, -1.0, 1.0).astype(np.float32)
-        shade = (c.ambient + c.key_light * np.maximum((normal @ self.key) * sign, 0)
+        shade = (c.ambient + c.key_light * lit * np.maximum((normal @ self.key) * sign, 0)
                  + c.fill_light * np.maximum((normal @ self.fill) * sign, 0))
         shade[~hit] = 1.0
         color[~hit] = self.config.background
@@ -342,6 +350,22 @@ class Renderer:
         self.timing["raycast"] += t1 - t0
         self.timing["shade"] += time.perf_counter() - t1
         return rgb, depth
+
+    def _in_shadow(self, body_scene, verts: np.ndarray, face_ids: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Which room hits (face_ids (N,), points (N, 3)) are floor points shadowed by the body: (M,) indices."""
+        # Where the body's shadow falls on the floor: its vertices slid along the light onto y = 0.
+        shadow_xz = (verts - self.key * (verts[:, 1:2] / max(self.key[1], 1e-3)))[:, [0, 2]]
+        lo, hi = shadow_xz.min(0) - 0.05, shadow_xz.max(0) + 0.05
+        cand = np.flatnonzero((face_ids < self.env.num_floor_faces)
+                              & (points[:, 0] > lo[0]) & (points[:, 0] < hi[0])
+                              & (points[:, 2] > lo[1]) & (points[:, 2] < hi[1]))
+        if not len(cand):
+            return cand
+        rays = np.empty((len(cand), 6), np.float32)
+        rays[:, :3] = points[cand] + np.array([0.0, 1e-3, 0.0], np.float32)
+        rays[:, 3:] = self.key
+        t_hit = body_scene.cast_rays(o3d.core.Tensor(rays), nthreads=self.config.threads)["t_hit"].numpy()
+        return cand[np.isfinite(t_hit)]
 
     def _body_pixels(self, verts: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Flat indices of the pixels whose rays may hit the body (its projected bounding box)."""
