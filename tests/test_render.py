@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from synnet_recon.errors import InputError
 from synnet_recon.motion import Motion, load_motion
 from synnet_recon.paths import PACKAGE_DATA
 from synnet_recon.skeleton import JOINT_INDEX as J
@@ -171,6 +172,16 @@ def test_video_decodes_to_the_right_frames_size_and_timestamps(tmp_path):
     assert sorted(p.name for p in (out / "depth").iterdir()) == ["cam0", "cam1"]
     # Existing outputs are skipped unless asked to overwrite.
     assert render_scene(scene, out, RenderConfig(), progress=False) == {}
+
+
+def test_bad_inputs(tmp_path):
+    scene = _tiny_scene(30.0, 2, size=(161, 120))
+    with pytest.raises(InputError, match="161x120 must be even"):
+        render_scene(scene, tmp_path / "odd", progress=False)
+    assert not (tmp_path / "odd").exists()
+    (tmp_path / "rgb.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="16-bit"):
+        read_depth_png(tmp_path / "rgb.png")
 
 
 @pytest.mark.parametrize("codec", ["libx264", "mpeg4"])

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from ..fileio import atomic_dir, atomic_path
 from ..o3d import o3d
 from .body import BodyMesh, BodyStyle
@@ -431,8 +432,6 @@ def read_depth_png(path: str | Path) -> np.ndarray:
 
     mm = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mm is None or mm.dtype != np.uint16 or mm.ndim != 2:
-        from ..errors import InputError
-
         raise InputError(path, "not a 16-bit single-channel depth PNG")
     return mm.astype(np.float32) / DEPTH_SCALE
 
@@ -568,6 +567,10 @@ def render_scene(scene, out_dir: str | Path, config: RenderConfig | None = None,
     """
     config = config or RenderConfig()
     motion, views = scene_views(scene)
+    for view in views:
+        w, h = _intrinsics_tuple(view.intrinsics)[:2]
+        if w % 2 or h % 2 or w < 2 or h < 2:
+            raise InputError(None, f"{view.name}: video size {w}x{h} must be even (H.264, yuv420p)")
     environment = scene_environment(motion, views, config)
     timings = {}
     for view in views:
