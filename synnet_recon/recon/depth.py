@@ -428,11 +428,16 @@ class StereoResult:
     inliers: int
 
 
-def sift_matches(img1: np.ndarray, img2: np.ndarray, max_features: int = 4000, ratio: float = 0.75):
-    """(N, 2), (N, 2) matched pixel coordinates by SIFT + Lowe's ratio test."""
+def sift_matches(img1: np.ndarray, img2: np.ndarray, max_features: int = 0, ratio: float = 0.8,
+                 contrast_threshold: float = 0.01):
+    """(N, 2), (N, 2) matched pixel coordinates by SIFT + Lowe's ratio test.
+
+    A low contrast threshold (OpenCV's default is 0.04) finds enough features on the weak textures
+    of rendered rooms and indoor scenes for wide-baseline pairs.
+    """
     import cv2
 
-    sift = cv2.SIFT_create(nfeatures=max_features)
+    sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold)
     g1 = cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY)
     g2 = cv2.cvtColor(img2, cv2.COLOR_RGB2GRAY)
     k1, d1 = sift.detectAndCompute(g1, None)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,13 +230,43 @@ def _intrinsics_for(intr: Intrinsics, image: np.ndarray, where) -> Intrinsics:
     return intr.scaled(w, h)
 
 
-def _mesh(volume, path: Path) -> None:
+def _export_mesh(m, path: Path) -> None:
+    """Open3D TriangleMesh -> PLY with vertex colours, written by trimesh."""
     import trimesh
 
-    m = volume.extract_triangle_mesh()
-    mesh = trimesh.Trimesh(np.asarray(m.vertices), np.asarray(m.triangles),
-                           vertex_colors=(np.asarray(m.vertex_colors) * 255).astype(np.uint8), process=False)
+    colors = (np.asarray(m.vertex_colors) * 255).clip(0, 255).astype(np.uint8) if m.has_vertex_colors() else None
+    mesh = trimesh.Trimesh(np.asarray(m.vertices), np.asarray(m.triangles), vertex_colors=colors, process=False)
     mesh.export(path)
+
+
+def _cache_view(folder: Path, k: int, depth, image, intr: Intrinsics, camera_to_world: np.ndarray):
+    """Keep a view for a second TSDF pass: depth as 16-bit mm PNG, colour as PNG."""
+    import cv2
+
+    folder.mkdir(exist_ok=True)
+    dp, cp = folder / f"{k:06d}_depth.png", folder / f"{k:06d}_color.png"
+    cv2.imwrite(str(dp), np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16),
+                [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    cv2.imwrite(str(cp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return dp, cp, intr, camera_to_world
+
+
+def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 256):
+    """TSDF of the cached views in a cube around ``cloud`` (voxel >= tsdf_voxel, <= 256^3 voxels)."""
+    import cv2
+
+    lo, hi = cloud.get_min_bound() - 0.1, cloud.get_max_bound() + 0.1
+    length = float((hi - lo).max())
+    resolution = int(min(max_resolution, np.ceil(length / config.tsdf_voxel)))
+    voxel = length / resolution
+    volume = o3d.pipelines.integration.UniformTSDFVolume(
+        length=length, resolution=resolution, sdf_trunc=4 * voxel,
+        color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8, origin=lo.reshape(3, 1))
+    for dp, cp, intr, c2w in views:
+        depth = cv2.imread(str(dp), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+        image = cv2.cvtColor(cv2.imread(str(cp)), cv2.COLOR_BGR2RGB)
+        _integrate(volume, depth, image, intr, c2w, config)
+    return volume.extract_triangle_mesh()
 
 
 def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> FuseResult:
@@ -271,6 +303,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
     motion = np.eye(4)  # last reference-camera motion between accepted instants
     fused = o3d.geometry.PointCloud()
     volume = None
+    tsdf_views: list[tuple[Path, Path, Intrinsics, np.ndarray]] = []
     if config.mesh:
         volume = o3d.pipelines.integration.ScalableTSDFVolume(
             voxel_length=config.tsdf_voxel, sdf_trunc=4 * config.tsdf_voxel,
@@ -279,6 +312,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
     mesh_path = None
     try:
         with atomic_dir(out_dir) as tmp:
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
             (tmp / "frames").mkdir()
             for row_index, row in tqdm(rows, desc="fuse", unit="instant", disable=not config.progress):
                 frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
@@ -341,13 +375,22 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                         if volume is not None:
                             for n in names:
                                 _integrate(volume, depths[n], images[n], intr[n], wfr @ T[n], config)
+                                tsdf_views.append(_cache_view(tmp / ".tsdf", len(tsdf_views), depths[n],
+                                                              images[n], intr[n], wfr @ T[n]))
                 records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
                                            wfr, len(frame_cloud.points), ok and wfr is not None))
             if config.voxel > 0 and len(fused.points):
                 fused = fused.voxel_down_sample(config.voxel)
             o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
             if volume is not None:
-                _mesh(volume, tmp / "mesh.ply")
+                mesh = volume.extract_triangle_mesh()
+                if len(mesh.triangles) == 0 and tsdf_views and len(fused.points):
+                    # ScalableTSDFVolume of some Open3D builds (open3d-cpu 0.20 here) extracts nothing:
+                    # integrate the cached views again into a UniformTSDFVolume around the cloud.
+                    log.info("ScalableTSDFVolume gave an empty mesh; using a UniformTSDFVolume")
+                    mesh = _uniform_tsdf_mesh(tsdf_views, fused, config)
+                _export_mesh(mesh, tmp / "mesh.ply")
+                shutil.rmtree(tmp / ".tsdf", ignore_errors=True)
                 mesh_path = out_dir / "mesh.ply"
             doc = {
                 "schema": REGISTRATION_SCHEMA, "version": REGISTRATION_VERSION,

@@ -108,7 +108,7 @@ def correspondence_registration(source_points: np.ndarray, target_points: np.nda
 
 def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K: np.ndarray,
                             tgt_image: np.ndarray, tgt_depth: np.ndarray, tgt_K: np.ndarray,
-                            max_features: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+                            max_features: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """SIFT matches between two RGB-D views lifted to 3D: (N, 3) source points, (N, 3) target points.
 
     images (H, W, 3) uint8 RGB, depths (H, W) metres (0 = none), K (3, 3).
@@ -130,7 +130,8 @@ def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K:
 def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
            config: RegistrationConfig, colored: bool | None = None) -> "reg.RegistrationResult":
     """Point-to-plane ICP from ``init``, then (``colored``, default ``config.colored_icp``)
-    coloured ICP when both clouds have colours; the coloured result is kept unless it loses fitness."""
+    coloured ICP when both clouds have colours; its result is kept only when it has at least the
+    fitness and at most the inlier RMSE of the point-to-plane result."""
     colored = config.colored_icp if colored is None else colored
     d = config.icp_distance * config.voxel
     result = reg.registration_icp(
@@ -144,7 +145,9 @@ def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
             reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6,
                                        max_iteration=config.colored_iterations))
         final = reg.evaluate_registration(source.cloud, target.cloud, d, colored.transformation)
-        if final.fitness >= result.fitness * 0.98:
+        # Coloured ICP can slide along textureless or repetitive surfaces: keep it only when it
+        # does not lose geometric agreement.
+        if final.fitness >= result.fitness and final.inlier_rmse <= result.inlier_rmse:
             result = final
     return result
 
