@@ -56,12 +56,13 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
 ANALYSIS_RATE = 30.0
 
 # Logistic calibration of "the pair offset is right to within one frame" (see docs/align.md;
-# refit with `python bench/bench_align.py --fit-confidence`). Feature order = PAIR_FEATURES.
-PAIR_FEATURES = ("prominence", "margin", "sharpness", "fine_margin", "agreement", "overlap_s")
+# refit with `python bench/bench_align.py fit-confidence`). Features: ``feature_vector``.
+PAIR_FEATURES = ("prominence", "margin", "log_sharpness", "fine_margin", "agreement", "overlap_s",
+                 "log_stderr_frames", "static")
 CONFIDENCE_MODEL = {
-    "mean": [6.0, 1.0, 1.0, 0.5, 0.5, 3.0],
-    "scale": [3.0, 1.0, 1.0, 0.5, 0.5, 1.5],
-    "coef": [1.0, 1.0, 1.0, 0.5, 0.5, 0.5],
+    "mean": [6.0, 1.0, -1.0, 0.5, 0.5, 3.0, -1.0, 0.0],
+    "scale": [3.0, 1.0, 1.0, 0.5, 0.5, 1.5, 1.0, 1.0],
+    "coef": [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, -1.0, 0.5],
     "intercept": 1.0,
 }
 
@@ -75,7 +76,7 @@ class AlignConfig:
     reference: str | None = None       # name of the reference input; None: the first
     device: str = "auto"               # SynNet device: auto | cpu | cuda
     checkpoint: str | None = None      # SynNet weights; None: the packaged default if any
-    synnet: str = "auto"               # auto (when weights exist) | on | off
+    synnet: str = "auto"               # auto (on with CUDA or an explicit checkpoint) | on | off
     analysis_rate: float | None = None  # None: the model's fps with SynNet, else 30
     window_frames: int = 32            # shortest usable input and overlap, analysis frames
     candidates: int = 3                # coarse peaks examined in the fine stage
@@ -85,6 +86,7 @@ class AlignConfig:
     max_fine_samples: int = 600        # frames of the first track used by the fine stage (strided)
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
     inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair
+    min_pair_confidence: float = 0.05  # weaker pairs are not used (an input left without pairs gets no offset)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     max_people: int = 3                # people per input considered (multi-subject scenes)
@@ -456,14 +458,19 @@ def _sigmoid(z: float) -> float:
     return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
 
 
+def feature_vector(features: dict) -> np.ndarray:
+    """The calibration's inputs, in PAIR_FEATURES order, from a pair's raw features."""
+    f = lambda k, d=0.0: float(features.get(k, d)) if np.isfinite(features.get(k, d)) else d
+    return np.array([f("prominence"), f("margin"), math.log(max(f("sharpness"), 0.0) + 1e-3),
+                     f("fine_margin"), f("agreement"), f("overlap_s"),
+                     math.log(min(max(f("stderr_frames", 10.0), 0.0), 10.0) + 0.01), f("static")])
+
+
 def pair_confidence(features: dict, model: dict | None = None) -> float:
     """Calibrated P(pair offset within one frame) from the features (logistic model)."""
     model = model or CONFIDENCE_MODEL
-    z = model["intercept"]
-    for name, mu, sc, w in zip(PAIR_FEATURES, model["mean"], model["scale"], model["coef"]):
-        v = features.get(name, 0.0)
-        v = 0.0 if not np.isfinite(v) else float(v)
-        z += w * (v - mu) / sc
+    x = feature_vector(features)
+    z = model["intercept"] + float(np.sum(np.asarray(model["coef"]) * (x - model["mean"]) / np.asarray(model["scale"])))
     return _sigmoid(z)
 
 
@@ -629,7 +636,7 @@ def synnet_candidate_evidence(matcher, ka: Keypoints, kb: Keypoints, candidates_
     b_xy = np.stack([xb[t:t + W] for _, _, t in batches]).astype(np.float32)
     a_cf = np.stack([ca[s:s + W] for _, s, _ in batches])
     b_cf = np.stack([cb[t:t + W] for _, _, t in batches])
-    logp = np.asarray(matcher.score_windows(np.nan_to_num(a_xy), a_cf, np.nan_to_num(b_xy), b_cf,
+    logp = np.asarray(matcher.score_windows(a_xy, a_cf, b_xy, b_cf,
                                             ka.image_size, kb.image_size), dtype=np.float64)
     aligned = logp[:, M]  # class m = 0
     ks = np.array([k for k, _, _ in batches])
@@ -728,6 +735,8 @@ def _make_matcher(config: AlignConfig):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:
             device = "cpu"
+    if config.synnet == "auto" and device != "cuda" and config.checkpoint is None:
+        return None  # on a CPU SynNet costs ~5 s per pair for little gain over the geometry (docs/align.md)
     try:
         from .matcher import SynNetMatcher
         return SynNetMatcher(checkpoint=config.checkpoint, device=device)
@@ -798,7 +807,7 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
 
     obs, obs_pair = [], []
     for k, ((i, j), p) in enumerate(zip(index_pairs, pairs)):
-        if p.offset_seconds is not None and p.confidence > 0:
+        if p.offset_seconds is not None and p.confidence >= config.min_pair_confidence:
             obs.append(PairObservation(i, j, p.offset_seconds, 1.0 / (_variance(p.stderr, rate) * rate * rate),
                                        support=max(p.confidence, 1e-3)))
             obs_pair.append(k)
@@ -807,8 +816,9 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
         pairs[k].inlier = bool(ok)
         pairs[k].residual_seconds = float(r)
         pairs[k].features["residual_frames"] = float(abs(r) * rate)
-    for p in pairs:
-        if p.offset_seconds is None:
+    used = set(obs_pair)
+    for k, p in enumerate(pairs):
+        if k not in used:
             p.inlier = False
 
     warnings = []

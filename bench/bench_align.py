@@ -1,0 +1,197 @@
+"""Benchmark `align` on simulated scenes, time it, and fit the confidence calibration.
+
+    python bench/bench_align.py accuracy --scenes 30            # held-out motions, OpenPose folders
+    python bench/bench_align.py speed                           # 3 x 300 frames, keypoints -> offsets
+    python bench/bench_align.py fit-confidence --scenes 40      # training motions -> CONFIDENCE_MODEL
+
+Scenes: 3 moving cameras, 6 s windows at 30 fps, offsets uniform in +-2 s relative to cam0
+(``synnet_recon.synth.simulate_scene``), from motion files of the held-out split of
+``synnet_recon.sync.data`` (never used to train SynNet or to fit the confidence). Each scene is
+written as OpenPose JSON folders and aligned from them, like a user would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synnet_recon.sync.align import PAIR_FEATURES, AlignConfig, align, feature_vector  # noqa: E402
+
+
+def scene_motions(split: str, min_seconds: float):
+    """Motion files of ``split`` (heldout/train) that are long enough, loaded once."""
+    from synnet_recon.motion import load_motion
+    from synnet_recon.sync.data import motion_files, split_files
+
+    out = []
+    for f in split_files(motion_files(), split):
+        try:
+            m = load_motion(f)
+        except Exception:
+            continue
+        if m.duration >= min_seconds:
+            out.append(m)
+    return out
+
+
+def simulate(motions, n_scenes: int, seed: int, seconds=6.0, max_offset=2.0, cameras=3, noise=1.0):
+    from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+    rng = np.random.default_rng(seed)
+    for k in range(n_scenes):
+        motion = motions[int(rng.integers(len(motions)))]
+        cfg = SceneConfig(cameras=cameras, seconds=seconds, fps=30.0, max_offset=max_offset,
+                          seed=int(rng.integers(1 << 30)), noise=noise)
+        yield simulate_scene(cfg, motion)
+
+
+def run_scene(scene, config: AlignConfig, via_folders: bool = True):
+    """Align one scene; returns (result, truth offsets by name, seconds spent in align)."""
+    truth = {c.name: c.offset_seconds for c in scene.cameras}
+    if via_folders:
+        from synnet_recon.synth.scene import write_scene
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = write_scene(scene, Path(tmp) / "scene")
+            inputs = [str(out / "keypoints" / c.name) for c in scene.cameras]
+            t = time.perf_counter()
+            res = align(inputs, config)
+            return res, truth, time.perf_counter() - t
+    t = time.perf_counter()
+    res = align([c.keypoints for c in scene.cameras], config)
+    return res, truth, time.perf_counter() - t
+
+
+def accuracy(args):
+    motions = scene_motions("heldout", 6.0 + 2 * 2.0 + 0.5)
+    print(f"{len(motions)} held-out motions long enough")
+    variants = {"baselines (no SynNet)": "off"}
+    if args.synnet:
+        variants["with SynNet"] = "on"
+    for label, synnet in variants.items():
+        errors, confs, times = [], [], []
+        pair_err = {"epipolar": [], "trajectory": [], "speed": [], "affine": []}
+        for scene in simulate(motions, args.scenes, args.seed):
+            res, truth, dt = run_scene(scene, AlignConfig(progress=False, synnet=synnet, device=args.device))
+            times.append(dt)
+            for v in res.videos:
+                if v.name == res.reference:
+                    continue
+                err = abs(v.offset_seconds - truth[v.name]) if v.offset_seconds is not None else math.inf
+                errors.append(err)
+                confs.append(v.confidence)
+            for p in res.pairs:
+                true = truth[p.b] - truth[p.a]
+                if p.offset_seconds is not None:
+                    pair_err["epipolar"].append(abs(p.offset_seconds - true))
+                for key in ("trajectory", "speed", "affine"):
+                    if key in p.baseline_offsets:
+                        pair_err[key].append(abs(p.baseline_offsets[key] - true))
+        e = np.array(errors)
+        fr = 1 / 30
+        print(f"\n## {label}: {len(e)} offsets from {args.scenes} scenes")
+        print(f"within half a frame: {np.mean(e <= 0.5 * fr):.1%}   within 1 frame: {np.mean(e <= fr):.1%}   "
+              f"within 2 frames: {np.mean(e <= 2 * fr):.1%}")
+        finite = e[np.isfinite(e)]
+        print(f"mean error: {finite.mean():.4f} s   median: {np.median(finite):.4f} s   "
+              f"unsynchronized: {np.sum(~np.isfinite(e))}")
+        print(f"align time per scene (3 x 180 frames, from folders): {np.mean(times):.2f} s")
+        print("per pair, before the joint solve (fraction within half / one frame):")
+        for key, v in pair_err.items():
+            v = np.array(v)
+            if len(v):
+                print(f"  {key:10s} {np.mean(v <= 0.5 * fr):6.1%} {np.mean(v <= fr):6.1%}  (n={len(v)})")
+        reliability(np.array(confs), e <= fr, "video confidence vs |error| <= 1 frame")
+
+
+def reliability(conf: np.ndarray, correct: np.ndarray, title: str, bins=(0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0001)):
+    print(f"reliability ({title}):")
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        sel = (conf >= lo) & (conf < hi)
+        if sel.any():
+            print(f"  [{lo:.2f}, {min(hi, 1):.2f}): n={sel.sum():4d}  mean confidence {conf[sel].mean():.2f}  "
+                  f"right {correct[sel].mean():.2f}")
+    if len(conf):
+        brier = np.mean((conf - correct) ** 2)
+        print(f"  Brier score {brier:.3f} (always-{correct.mean():.2f} baseline "
+              f"{np.mean((correct.mean() - correct) ** 2):.3f})")
+
+
+def speed(args):
+    import torch
+
+    torch.set_num_threads(2)
+    from synnet_recon.motion import load_motion
+    from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, default_motion_path, simulate_scene
+
+    motion = load_motion(default_motion_path() if args.shared_motion else PACKAGED_MOTION)
+    scene = simulate_scene(SceneConfig(cameras=3, seconds=10.0, fps=30.0, max_offset=min(2.0, (motion.duration - 10.2) / 2),
+                                       seed=args.seed), motion)
+    kps = [c.keypoints for c in scene.cameras]
+    assert all(len(k) == 300 for k in kps)
+    for synnet in (["off", "on"] if args.synnet else ["off"]):
+        cfg = AlignConfig(progress=False, synnet=synnet, device=args.device)
+        align(kps, cfg)  # warm-up (imports, caches)
+        t = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            align(kps, cfg)
+            t.append(time.perf_counter() - t0)
+        print(f"3 x 300 frames, synnet={synnet}: median {np.median(t):.2f} s, min {np.min(t):.2f} s "
+              f"over {args.repeats} runs")
+
+
+def fit_confidence(args):
+    """Pair features + correctness on training-split scenes -> logistic model (printed as JSON)."""
+    from scipy.optimize import minimize
+
+    motions = scene_motions("train", 6.0 + 2 * 2.0 + 0.5)
+    X, y = [], []
+    for scene in simulate(motions, args.scenes, args.seed + 1000):
+        res, truth, _ = run_scene(scene, AlignConfig(progress=False, synnet="off"), via_folders=False)
+        for p in res.pairs:
+            if p.offset_seconds is None:
+                continue
+            X.append(feature_vector(p.features))
+            y.append(abs(p.offset_seconds - (truth[p.b] - truth[p.a])) <= 1 / 30)
+    X, y = np.array(X), np.array(y, dtype=float)
+    mean, scale = X.mean(0), X.std(0) + 1e-9
+    Z = (X - mean) / scale
+    Z1 = np.c_[Z, np.ones(len(Z))]
+
+    def nll(w):
+        z = Z1 @ w
+        return np.sum(np.logaddexp(0, z) - y * z) + 0.5 * np.sum(w[:-1] ** 2)
+
+    w = minimize(nll, np.zeros(Z1.shape[1]), method="L-BFGS-B").x
+    model = {"mean": mean.round(5).tolist(), "scale": scale.round(5).tolist(),
+             "coef": w[:-1].round(5).tolist(), "intercept": round(float(w[-1]), 5)}
+    p = 1 / (1 + np.exp(-(Z1 @ w)))
+    print(f"{len(y)} pairs, {y.mean():.1%} right to within one frame; features {PAIR_FEATURES}")
+    reliability(p, y.astype(bool), "training pairs, fitted")
+    print(json.dumps(model))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["accuracy", "speed", "fit-confidence"])
+    ap.add_argument("--scenes", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--synnet", action="store_true", help="also run with SynNet (needs the matcher and weights)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--shared-motion", action="store_true", help="speed: use the shared default clip")
+    args = ap.parse_args()
+    {"accuracy": accuracy, "speed": speed, "fit-confidence": fit_confidence}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

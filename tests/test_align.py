@@ -1,0 +1,286 @@
+"""`align` / `synrecon align`: sign conventions, order invariance, joint solve, sub-frame refinement,
+confidence, the frames table, every bad input, and the Pose2Sim demo cut at known frames."""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synnet_recon.cli import main
+from synnet_recon.errors import InputError
+from synnet_recon.io.openpose import write_openpose_folder
+from synnet_recon.keypoints import Keypoints
+from synnet_recon.sync.align import (AlignConfig, FineScorer, SyncResult, VideoSync, _parabola_vertex, align,
+                                     pair_confidence)
+from synnet_recon.sync.solve import PairObservation, solve_offsets
+from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def motion():
+    from synnet_recon.motion import load_motion
+
+    return load_motion(PACKAGED_MOTION)
+
+
+def _scene(motion, cameras=2, seconds=4.0, noise=1.0, seed=0, max_offset=0.0):
+    return simulate_scene(SceneConfig(cameras=cameras, seconds=seconds, fps=FPS, max_offset=max_offset,
+                                      seed=seed, noise=noise), motion)
+
+
+def _config(**kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("synnet", "off")
+    return AlignConfig(**kw)
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code, capsys.readouterr()
+
+
+# ------------------------------------------------------------------------ conventions, end to end
+
+def test_sign_convention_end_to_end_cli(tmp_path, motion, capsys):
+    """cam1 cut to start k frames later -> offset +k/fps; cam0 cut instead -> -k/fps."""
+    sc = _scene(motion, seconds=5.0, seed=1)
+    k = 9
+    a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    write_openpose_folder(tmp_path / "front", a, "front")
+    write_openpose_folder(tmp_path / "late", b.slice(k, len(b)), "late")
+    out = tmp_path / "sync.json"
+    code, io = _run(["align", str(tmp_path / "front"), str(tmp_path / "late"), "--out", str(out), "--quiet",
+                     "--plot", str(tmp_path / "sync.png")], capsys)
+    assert code == 0, io.err
+    data = json.loads(out.read_text())
+    assert data["schema"] == "synnet-recon/sync" and data["version"] == 1 and data["reference"] == "front"
+    late = data["videos"][1]
+    assert late["name"] == "late" and late["kind"] == "keypoints" and late["num_frames"] == len(b) - k
+    assert abs(late["offset_seconds"] - k / FPS) < 0.5 / FPS
+    assert abs(late["offset_frames"] - late["offset_seconds"] * FPS) < 1e-9
+    assert data["pairs"][0]["a"] == "front" and abs(data["pairs"][0]["offset_seconds"] - k / FPS) < 0.5 / FPS
+    assert (tmp_path / "sync.png").stat().st_size > 1000
+
+    # the other way round, through the Python API with Keypoints
+    res = align([a.slice(k, len(a)), b], _config())
+    assert abs(res.videos[1].offset_seconds - (-k / FPS)) < 0.5 / FPS
+
+
+def test_order_invariance(motion):
+    sc = _scene(motion, cameras=3, seconds=5.0, seed=2, max_offset=1.0)
+    kps = [c.keypoints for c in sc.cameras]
+    first = align(kps, _config(reference="cam0")).offsets
+    permuted = align([kps[2], kps[0], kps[1]], _config(reference="cam0")).offsets
+    for name in first:
+        assert permuted[name] == pytest.approx(first[name], abs=1e-9)
+    truth = {c.name: c.offset_seconds for c in sc.cameras}
+    for name in truth:
+        assert abs(first[name] - truth[name]) < 1.0 / FPS
+
+
+def test_other_reference_shifts_all_offsets(motion):
+    sc = _scene(motion, cameras=3, seconds=4.0, seed=4, max_offset=0.8)
+    kps = [c.keypoints for c in sc.cameras]
+    r0 = align(kps, _config())
+    r2 = align(kps, _config(reference="cam2"))
+    assert r2.reference == "cam2" and r2.video("cam2").offset_seconds == 0.0
+    for name in ("cam0", "cam1"):
+        assert r2.offsets[name] == pytest.approx(r0.offsets[name] - r0.offsets["cam2"], abs=1e-9)
+
+
+# ------------------------------------------------------------------------ joint solver
+
+def test_solver_rejects_an_outlier_pair_and_ignores_order():
+    truth = np.array([0.0, 0.4, -0.25, 1.1])
+    obs = [PairObservation(i, j, truth[j] - truth[i] + 0.002 * (i - j), 1.0)
+           for i in range(4) for j in range(i + 1, 4)]
+    obs[2] = PairObservation(obs[2].i, obs[2].j, obs[2].offset + 0.5, 1.0)     # (0, 3) is wrong by 0.5 s
+    sol = solve_offsets(4, obs, reference=0, inlier_seconds=2 / 30)
+    assert not sol.inlier[2] and sol.inlier.sum() == 5
+    np.testing.assert_allclose(sol.offsets, truth, atol=0.01)
+    # reversed pair direction and shuffled order: same answer
+    flipped = [PairObservation(o.j, o.i, -o.offset, o.weight) for o in obs[::-1]]
+    sol2 = solve_offsets(4, flipped, reference=0, inlier_seconds=2 / 30)
+    np.testing.assert_allclose(sol2.offsets, sol.offsets, atol=1e-12)
+    assert not sol2.inlier[len(obs) - 1 - 2]
+
+
+def test_solver_leaves_unconnected_inputs_empty():
+    sol = solve_offsets(3, [PairObservation(0, 1, 0.3, 1.0)], reference=0)
+    assert sol.offsets[1] == pytest.approx(0.3) and np.isnan(sol.offsets[2])
+
+
+# ------------------------------------------------------------------------ sub-frame refinement
+
+def test_parabola_vertex_recovers_a_fractional_minimum():
+    x = np.arange(-10, 11) * 0.1
+    y = 3.0 * (x - 0.137) ** 2 + 1.0
+    assert _parabola_vertex(x, y, int(np.argmin(y)), 3) == pytest.approx(0.137, abs=1e-9)
+
+
+def test_fine_stage_recovers_a_fractional_shift(motion):
+    """Noise-free views with a known sub-frame offset: the refined offset is within 0.15 frames."""
+    sc = simulate_scene(SceneConfig(cameras=2, seconds=4, fps=FPS, max_offset=0.3, seed=5, noise=0.0), motion)
+    a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    true = sc.cameras[1].offset_seconds
+    assert abs(true * FPS - round(true * FPS)) > 0.1          # genuinely fractional
+    fine = FineScorer(a, b, 1 / FPS, 600, 32)
+    grid = round(true * FPS) / FPS + np.arange(-15, 16) * 0.1 / FPS
+    offset, se, _ = fine.refine(grid)
+    assert abs(offset - true) * FPS < 0.15
+    assert np.isfinite(se)
+
+
+# ------------------------------------------------------------------------ confidence
+
+def test_confidence_is_a_probability_and_drops_for_corrupted_pairs(motion):
+    clean = _scene(motion, seconds=4.0, seed=6, noise=0.3)
+    good = align([c.keypoints for c in clean.cameras], _config())
+    # corrupt: b's frames in random order, heavy noise -> no consistent timing left
+    rng = np.random.default_rng(0)
+    b = clean.cameras[1].keypoints
+    bad_xy = b.xy[rng.permutation(len(b))] + rng.normal(0, 15, size=b.xy.shape).astype(np.float32)
+    bad_b = Keypoints(bad_xy, b.conf, b.times, b.image_size, "cam1")
+    bad = align([clean.cameras[0].keypoints, bad_b], _config())
+    for res in (good, bad):
+        for v in res.videos:
+            assert 0.0 <= v.confidence <= 1.0
+        for p in res.pairs:
+            assert 0.0 <= p.confidence <= 1.0
+    assert good.pairs[0].confidence > bad.pairs[0].confidence
+    assert good.video("cam1").confidence > bad.video("cam1").confidence
+    assert 0.0 <= pair_confidence({}) <= 1.0
+
+
+# ------------------------------------------------------------------------ frames table
+
+def test_frames_table_maps_reference_frames_to_the_nearest_covering_frame():
+    t = np.arange(6) / 10.0
+    ref = VideoSync("ref", None, "keypoints", 10.0, 6, 0.0, 0.0, 1.0, t)
+    late = VideoSync("late", None, "keypoints", 10.0, 6, 0.23, 2.3, 0.9, t)      # starts 0.23 s later
+    gone = VideoSync("gone", None, "keypoints", 10.0, 6, None, None, 0.0, t)
+    res = SyncResult("ref", [ref, late, gone], [])
+    rows = res.frames_table()
+    assert len(rows) == 6
+    assert rows[0]["frames"] == {"ref": 0}                              # late not yet recording
+    assert rows[1]["frames"] == {"ref": 1}                              # 0.13 s before late's first frame
+    # 0.2 s: 0.03 s before late's first frame, within its first frame's half interval: covered
+    assert rows[2]["frames"] == {"ref": 2, "late": 0}
+    assert rows[3]["frames"] == {"ref": 3, "late": 1}                    # 0.3 -> late's 0.07 s -> frame 1 (0.1)
+    assert rows[3]["residual_seconds"]["late"] == pytest.approx(0.03)
+    assert rows[5]["frames"]["late"] == 3 and rows[5]["residual_seconds"]["late"] == pytest.approx(0.03)
+    assert all("gone" not in r["frames"] for r in rows)
+    data = res.to_json()
+    assert data["videos"][2]["offset_seconds"] is None and data["videos"][2]["confidence"] == 0.0
+    assert data["frames"][3]["time"] == pytest.approx(0.3)
+
+
+def test_input_with_too_little_overlap_is_marked_not_invented(motion):
+    sc = _scene(motion, cameras=2, seconds=4.0, seed=7)
+    a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    res = align([a, b], _config(max_offset=0.2, window_frames=100))   # a window longer than any overlap inside ±0.2 s? no: fits
+    assert res.video("cam1").offset_seconds is not None
+    # b moved 3 s later than a can overlap by a window: nothing to match -> null, confidence 0, warning
+    short = b.slice(0, 40)
+    res = align([a.slice(0, 40), Keypoints(short.xy, short.conf, short.times, short.image_size, "late")],
+                _config(max_offset=0.05, window_frames=38))
+    v = res.video("late")
+    assert res.videos[0].offset_seconds == 0.0
+    if v.offset_seconds is None:
+        assert v.confidence == 0.0 and any("late" in w for w in res.warnings)
+
+
+# ------------------------------------------------------------------------ bad input
+
+def _write_frames(folder: Path, n: int, people=True, prefix="cam"):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    for i in range(n):
+        ppl = []
+        if people:
+            kp = np.c_[rng.uniform(100, 500, size=(18, 2)), np.ones(18)].ravel().tolist()
+            ppl = [{"pose_keypoints_2d": kp}]
+        (folder / f"{prefix}_{i:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": ppl}))
+    return folder
+
+
+@pytest.fixture
+def good_folder(tmp_path, motion):
+    sc = _scene(motion, seconds=3.0, seed=8)
+    write_openpose_folder(tmp_path / "good", sc.cameras[0].keypoints, "good")
+    write_openpose_folder(tmp_path / "good2", sc.cameras[1].keypoints, "good2")
+    return tmp_path / "good", tmp_path / "good2"
+
+
+def _bad_input_cases(tmp_path, good):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00 ftypisom" + bytes(range(256)) * 20)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    malformed = _write_frames(tmp_path / "malformed", 40)
+    (malformed / "cam_000000000005_keypoints.json").write_text("{\"people\": [ {")
+    nobody = _write_frames(tmp_path / "nobody", 40, people=False)
+    short = _write_frames(tmp_path / "short", 10)
+    g = str(good[0])
+    return {
+        "corrupt video": ([str(corrupt), g], "corrupt.mp4"),
+        "empty folder": ([str(empty), g], "empty"),
+        "malformed json": ([str(malformed), g], "cam_000000000005_keypoints.json"),
+        "no person": ([str(nobody), g], "nobody"),
+        "too short": ([str(short), g], "short"),
+        "max offset": ([g, str(good[1]), "--max-offset", "0"], "--max-offset"),
+        "negative max offset": ([g, str(good[1]), "--max-offset", "-1.5"], "--max-offset"),
+        "unknown reference": ([g, str(good[1]), "--reference", "nope"], "nope"),
+        "one input": ([g], "2 inputs"),
+        "missing input": ([g, str(tmp_path / "missing.mp4")], "missing.mp4"),
+    }
+
+
+@pytest.mark.parametrize("case", ["corrupt video", "empty folder", "malformed json", "no person", "too short",
+                                  "max offset", "negative max offset", "unknown reference", "one input",
+                                  "missing input"])
+def test_bad_input_is_one_line_exit_2_and_no_output(case, tmp_path, good_folder, capsys):
+    argv, needle = _bad_input_cases(tmp_path, good_folder)[case]
+    out = tmp_path / "out" / "sync.json"
+    code, io = _run(["align", *argv, "--out", str(out), "--quiet"], capsys)
+    assert code == 2, (case, io.err)
+    lines = io.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synrecon: error:"), io.err
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in io.err
+    assert not out.exists()
+
+
+def test_api_raises_input_error_for_bad_config(good_folder):
+    with pytest.raises(InputError):
+        align([str(good_folder[0])], _config())
+    with pytest.raises(InputError):
+        align([str(good_folder[0]), str(good_folder[1])], _config(max_offset=-1))
+
+
+# ------------------------------------------------------------------------ Pose2Sim demo (real OpenPose)
+
+def _cut_copy(src: Path, dst: Path, k: int) -> Path:
+    """Copy an OpenPose folder without its first k frames, renumbered from 0."""
+    files = sorted(src.glob("*.json"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
+    dst.mkdir(parents=True)
+    for n, f in enumerate(files[k:]):
+        shutil.copy(f, dst / f"{src.name}_{n:06d}.json")
+    return dst
+
+
+def test_pose2sim_demo_cut_at_known_frames(shared_data, tmp_path):
+    trial = shared_data / "multiview" / "pose2sim_demo" / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial"
+    if not trial.is_dir():
+        pytest.skip("Pose2Sim demo not in the shared data")
+    cuts = {"cam01_json": 0, "cam02_json": 3, "cam04_json": 12}
+    folders = [str(_cut_copy(trial / "pose" / cam, tmp_path / cam, k)) for cam, k in cuts.items()]
+    res = align(folders, _config(fps=60.0))
+    for v, k in zip(res.videos, cuts.values()):
+        assert round(v.offset_frames) == k, (v.name, v.offset_frames, k)
+        assert v.fps == 60.0
