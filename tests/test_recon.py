@@ -513,3 +513,52 @@ def test_fuse_cli_end_to_end_in_a_subprocess(scene, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "fused 2 of 2 instants (0 flagged)" in r.stdout
     assert (out / "registration.json").is_file() and (out / "frames" / "000001.ply").is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# Integration with `synrecon simulate --render`
+
+
+def sync_from_truth(truth_path: Path) -> dict:
+    """sync.json rows with each camera's nearest frame to every reference frame, from truth.json."""
+    truth = json.loads(truth_path.read_text())
+    cams, root = truth["cameras"], truth_path.parent
+    ref = cams[0]
+    videos = [{"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
+               "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
+               "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0} for c in cams]
+    frames = []
+    for i in range(ref["num_frames"]):
+        t = i / ref["fps"]
+        row = {c["name"]: int(round((t - c["offset_seconds"]) * c["fps"])) for c in cams}
+        row = {n: j for n, j in row.items() if 0 <= j < next(c["num_frames"] for c in cams if c["name"] == n)}
+        frames.append({"time": t, "frames": row, "residual_seconds": {n: 0.0 for n in row}})
+    return {"schema": "synnet-recon/sync", "version": 1, "reference": ref["name"], "videos": videos,
+            "pairs": [], "frames": frames}
+
+
+@pytest.mark.slow
+def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
+    """`synrecon simulate --render` (2 cameras, 0.5 s, 320x240), a sync.json from its truth, then
+    `synrecon fuse` finds intrinsics in truth.json and depth in depth/<cam>/ by itself."""
+    sim = tmp_path / "sim"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["simulate", str(sim), "--cameras", "2", "--seconds", "0.5", "--width", "320", "--height", "240",
+                  "--render", "--max-offset", "0.2", "--seed", "1"])
+    assert exc.value.code == 0, capsys.readouterr().err
+    (sim / "sync.json").write_text(json.dumps(sync_from_truth(sim / "truth.json")))
+    out = tmp_path / "recon"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["fuse", str(sim / "sync.json"), "--out", str(out), "--frames", "0:15:5", "--quiet"])
+    assert exc.value.code == 0, capsys.readouterr().err
+    truth = json.loads((sim / "truth.json").read_text())
+    w2c = {c["name"]: np.asarray(c["world_to_camera"]) for c in truth["cameras"]}
+    reg = json.loads((out / "registration.json").read_text())
+    assert len(reg["frames"]) == 3
+    for f in reg["frames"]:
+        assert f["ok"], f
+        fr = f["frames"]
+        true = w2c["cam0"][fr["cam0"]] @ np.linalg.inv(w2c["cam1"][fr["cam1"]])
+        est = np.asarray(f["camera_to_reference"]["cam1"])
+        assert rotation_error_deg(est, true) < 1.0
+        assert translation_error(est, true) < 0.05  # the room is > 10 m across: < 0.5 cm per metre
