@@ -59,11 +59,11 @@ ANALYSIS_RATE = 30.0
 # refit with `python bench/bench_align.py fit-confidence`). Features: ``feature_vector``.
 PAIR_FEATURES = ("prominence", "margin", "log_sharpness", "fine_margin", "agreement", "overlap_s",
                  "log_stderr_frames", "static")
-CONFIDENCE_MODEL = {
-    "mean": [6.0, 1.0, -1.0, 0.5, 0.5, 3.0, -1.0, 0.0],
-    "scale": [3.0, 1.0, 1.0, 0.5, 0.5, 1.5, 1.0, 1.0],
-    "coef": [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, -1.0, 0.5],
-    "intercept": 1.0,
+CONFIDENCE_MODEL = {  # fitted on 210 pairs of 70 training-split scenes (2026-11-25), no SynNet
+    "mean": [4.37632, 1.9549, -3.38463, 0.6433, 0.32857, 4.70774, -0.9892, 0.04286],
+    "scale": [2.24451, 2.19991, 0.89242, 0.66255, 0.46969, 1.04571, 0.90036, 0.20253],
+    "coef": [0.44179, 0.28362, 0.89243, 0.53298, 0.42454, 1.1782, -0.09865, -0.21274],
+    "intercept": 3.14778,
 }
 
 
@@ -85,7 +85,7 @@ class AlignConfig:
     fine_radius: float = 1.5           # fine grid half-width around a candidate, analysis frames
     max_fine_samples: int = 600        # frames of the first track used by the fine stage (strided)
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
-    inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair
+    inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair (frames of the fastest input)
     min_pair_confidence: float = 0.05  # weaker pairs are not used (an input left without pairs gets no offset)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
@@ -527,14 +527,21 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     static_cost = np.nanmin(fine.costs(probe))
     fine.static = bool(config.static_ratio > 0 and static_cost < config.static_ratio * moving_cost)
     half_width = max(2, int(round(0.35 / config.fine_step)))
-    for _ in range(3):  # re-centre when the minimum sits on the grid's edge
-        offset, se, curve = fine.refine(grid, half_width=half_width)
-        if not np.isfinite(offset):
+    # a half-frame grid over +-fine_radius finds the basin (re-centred while the minimum sits on its
+    # edge), then a fine_step grid over +-0.6 frames around it gives the sub-frame minimum
+    coarse_grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, 0.5) * step
+    for _ in range(4):
+        c = fine.costs(coarse_grid)
+        if not np.isfinite(c).any():
             return None
-        imin = int(np.nanargmin(curve))
-        if 0 < imin < len(grid) - 1:
+        imin = int(np.nanargmin(c))
+        if 0 < imin < len(coarse_grid) - 1:
             break
-        grid = grid + (grid[imin] - grid[len(grid) // 2])
+        coarse_grid = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
+    grid = coarse_grid[imin] + np.arange(-0.6, 0.6 + 1e-9, config.fine_step) * step
+    offset, se, curve = fine.refine(grid, half_width=half_width)
+    if not np.isfinite(offset):
+        return None
 
     # features
     peak_score = coarse[peaks[best]]
@@ -579,7 +586,7 @@ def fit_drift(fine: FineScorer, offset: float, ka: Keypoints, step: float, confi
     edges = np.arange(span[0], span[-1] + 1e-9, window_seconds)
     if len(edges) < 4:
         return float("nan"), False
-    grid = offset + np.arange(-1.5, 1.5 + 1e-9, config.fine_step) * step
+    grid = offset + np.arange(-1.0, 1.0 + 1e-9, 0.25) * step
     centres, local = [], []
     full = (fine.ia, fine.xa, fine.min_overlap)
     try:
@@ -593,7 +600,7 @@ def fit_drift(fine: FineScorer, offset: float, ka: Keypoints, step: float, confi
                 continue
             i = int(np.nanargmin(c))
             centres.append(0.5 * (lo + hi))
-            local.append(_parabola_vertex(grid, c, i, 3))
+            local.append(_parabola_vertex(grid, c, i, 2))
     finally:
         fine.ia, fine.xa, fine.min_overlap = full
     if len(centres) < 3:
@@ -692,7 +699,10 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     if not subjects:
         return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False)
     best = max(subjects, key=lambda e: e.confidence)
-    agree = [e for e in subjects if abs(e.offset_seconds - best.offset_seconds) <= config.inlier_frames / rate]
+    frame = 1.0 / max(rate, sa.fps, sb.fps)
+    agree = [e for e in subjects
+             if abs(e.offset_seconds - best.offset_seconds)
+             <= max(frame, 3.0 * math.sqrt(_variance(e.stderr, rate) + _variance(best.stderr, rate)))]
     var = np.array([_variance(e.stderr, rate) for e in agree])
     offset = float(np.sum(np.array([e.offset_seconds for e in agree]) / var) / np.sum(1.0 / var))
     stderr = float(np.sqrt(1.0 / np.sum(1.0 / var)))
@@ -811,7 +821,8 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
             obs.append(PairObservation(i, j, p.offset_seconds, 1.0 / (_variance(p.stderr, rate) * rate * rate),
                                        support=max(p.confidence, 1e-3)))
             obs_pair.append(k)
-    sol = solve_offsets(len(sources), obs, ref, inlier_seconds=config.inlier_frames / rate)
+    finest = max([rate] + [s.fps for s in sources if np.isfinite(s.fps)])
+    sol = solve_offsets(len(sources), obs, ref, inlier_seconds=config.inlier_frames / finest)
     for k, ok, r in zip(obs_pair, sol.inlier, sol.residuals):
         pairs[k].inlier = bool(ok)
         pairs[k].residual_seconds = float(r)

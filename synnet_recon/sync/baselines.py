@@ -130,31 +130,41 @@ def _overlap_pearson(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray, min_ov
     """Pearson correlation of feature tracks over the overlap of each offset, averaged over features.
 
     fa: (Ta, F), fb: (Tb, F) with NaN where unknown -> (K,) (NaN where the overlap is too short).
+    All overlap sums (counts, sums, squares, cross products) for every offset come from six FFT
+    cross-correlations, so the cost does not grow with the number of offsets.
     """
+    from scipy.signal import fftconvolve
+
     offsets = np.asarray(offsets, dtype=int)
-    A = np.broadcast_to(fa[None], (len(offsets),) + fa.shape)
-    B = _gather(fb, offsets, len(fa))
-    ok = np.isfinite(A) & np.isfinite(B)
-    n = ok.sum(axis=1)  # (K, F)
-    A0 = np.where(ok, A, 0.0)
-    B0 = np.where(ok, B, 0.0)
+    ma, mb = np.isfinite(fa).astype(np.float64), np.isfinite(fb).astype(np.float64)
+    a0, b0 = np.where(ma > 0, fa, 0.0), np.where(mb > 0, fb, 0.0)
+
+    def xcorr(x, y):
+        # c[d] = sum_i x[i] y[i - d]; full output index k <-> d = k - (len(y) - 1)
+        return fftconvolve(x, y[::-1], mode="full", axes=0)
+
+    n = xcorr(ma, mb)
+    sa, sb = xcorr(a0, mb), xcorr(ma, b0)
+    saa, sbb = xcorr(a0 * a0, mb), xcorr(ma, b0 * b0)
+    sab = xcorr(a0, b0)
+    k = offsets + len(fb) - 1
+    valid = (k >= 0) & (k < len(n))
+    kk = np.clip(k, 0, len(n) - 1)
+    n, sa, sb, saa, sbb, sab = (x[kk] for x in (n, sa, sb, saa, sbb, sab))
+    n = np.round(n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ma = A0.sum(axis=1) / n
-        mb = B0.sum(axis=1) / n
-        da = np.where(ok, A0 - ma[:, None], 0.0)
-        db = np.where(ok, B0 - mb[:, None], 0.0)
-        cov = (da * db).sum(axis=1)
-        var = np.sqrt((da ** 2).sum(axis=1) * (db ** 2).sum(axis=1))
-        r = cov / var
-    r[(n < min_overlap) | ~np.isfinite(r)] = np.nan
-    # frames in common (any feature) decide whether an offset is scored at all
-    frames = (ok.any(axis=2)).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            score = np.nanmean(r, axis=1)
-    score[frames < min_overlap] = np.nan
+        cov = sab - sa * sb / n
+        va = saa - sa * sa / n
+        vb = sbb - sb * sb / n
+        r = cov / np.sqrt(np.maximum(va, 0) * np.maximum(vb, 0))
+    r[(n < min_overlap) | ~np.isfinite(r) | (va <= 1e-9 * np.maximum(saa, 1e-12)) | (vb <= 1e-9 * np.maximum(sbb, 1e-12))] = np.nan
+    r[~valid] = np.nan
+    frames = xcorr(ma.any(axis=1, keepdims=True).astype(np.float64), mb.any(axis=1, keepdims=True).astype(np.float64))[kk, 0]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        score = np.nanmean(r, axis=1)
+    score[(np.round(frames) < min_overlap) | ~valid] = np.nan
     return score
 
 
