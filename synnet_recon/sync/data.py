@@ -181,7 +181,8 @@ class PairStream(IterableDataset):
 
     Each item is a dict of tensors:
       a_xy, b_xy: (W, 18, 2) float32 pixels (NaN = missing), W = cfg.window_frames;
-      a_conf, b_conf: (W, 18) float32; offset: () int64 frames, b relative to a (see model.py).
+      a_conf, b_conf: (W, 18) float32; offset: () int64 frames, b relative to a (see model.py);
+      motion: () int64 index of the source motion in ``motions()``.
     Seeding: numpy SeedSequence([seed, rank, worker id]), so workers and ranks differ.
     """
 
@@ -248,6 +249,7 @@ class PairStream(IterableDataset):
                 "a_xy": torch.from_numpy(a.xy), "a_conf": torch.from_numpy(a.conf),
                 "b_xy": torch.from_numpy(b.xy), "b_conf": torch.from_numpy(b.conf),
                 "offset": torch.tensor(offset, dtype=torch.long),
+                "motion": torch.tensor(i, dtype=torch.long),  # index into self.motions()
             }
 
 

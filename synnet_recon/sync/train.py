@@ -117,7 +117,7 @@ def evaluate_batch(model: SynNet, batch: dict, device: torch.device, chunk: int 
     preds, frame_preds = [], []
     n = len(batch["offset"])
     for i in range(0, n, chunk):
-        sl = {k: v[i:i + chunk].to(device) for k, v in batch.items()}
+        sl = {k: batch[k][i:i + chunk].to(device) for k in ("a_xy", "a_conf", "b_xy", "b_conf")}
         with autocast(device):
             out = model.forward_keypoints(sl["a_xy"], sl["a_conf"], sl["b_xy"], sl["b_conf"])
         preds.append(out["class_logits"].float().argmax(-1).cpu())

@@ -1,0 +1,79 @@
+"""Inference API for SynNet: score the temporal offset of keypoint windows (used by ``align``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..paths import WEIGHTS_DIR
+from .model import SynNetConfig
+from .train import build_model, load_checkpoint
+
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "synnet_default.pt"
+
+
+class SynNetMatcher:
+    """A trained SynNet, ready to score window pairs.
+
+    config: the model's SynNetConfig (n, M, r, fps used in training).
+    window_frames: input frames per window at ``config.fps`` (n*r; the paper's network reads every
+        r-th of them, the shipped default all of them).
+    frame_shifts: (S,) the offsets, in frames at config.fps, that ``score_windows_frames`` scores.
+    Shift sign (everywhere in synnet_recon.sync): class m means b's window starts m*r frames later
+    than a's on the shared clock, so a's frame k and b's frame k - m*r show the same instant.
+    """
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64):
+        path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+        state = load_checkpoint(path)
+        self.checkpoint = path
+        self.device = torch.device(device)
+        self.model = build_model(state, path).to(self.device)
+        self.config: SynNetConfig = self.model.cfg
+        self.window_frames: int = self.config.window_frames
+        self.frame_shifts = (self.config.shifts * self.config.shift_step).numpy()
+        self.metrics: dict = dict(state.get("metrics") or {})
+        self.batch_size = batch_size
+
+    def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
+        w = self.window_frames
+        if xy.ndim != 4 or xy.shape[1:] != (w, 18, 2):
+            raise ValueError(f"{name}_xy must be (B, {w}, 18, 2), got {xy.shape}")
+        if conf.shape != xy.shape[:3]:
+            raise ValueError(f"{name}_conf must be {xy.shape[:3]}, got {conf.shape}")
+
+    @torch.no_grad()
+    def _run(self, a_xy, a_conf, b_xy, b_conf) -> dict[str, np.ndarray]:
+        a_xy, b_xy = np.asarray(a_xy, np.float32), np.asarray(b_xy, np.float32)
+        a_conf, b_conf = np.asarray(a_conf, np.float32), np.asarray(b_conf, np.float32)
+        self._check("a", a_xy, a_conf)
+        self._check("b", b_xy, b_conf)
+        if len(a_xy) != len(b_xy):
+            raise ValueError(f"a and b hold different numbers of windows: {len(a_xy)} vs {len(b_xy)}")
+        cls, frm = [], []
+        for i in range(0, len(a_xy), self.batch_size):
+            t = [torch.from_numpy(x[i:i + self.batch_size]).to(self.device) for x in (a_xy, a_conf, b_xy, b_conf)]
+            out = self.model.forward_keypoints(*t)
+            cls.append(out["class_logits"].float().log_softmax(-1).cpu().numpy())
+            frm.append(out["frame_logits"].float().log_softmax(-1).cpu().numpy())
+        S = len(self.frame_shifts)
+        if not cls:
+            return {"class": np.zeros((0, self.config.n_classes), np.float32), "frame": np.zeros((0, S), np.float32)}
+        return {"class": np.concatenate(cls), "frame": np.concatenate(frm)}
+
+    def score_windows(self, a_xy, a_conf, b_xy, b_conf, image_size_a=None, image_size_b=None) -> np.ndarray:
+        """Log-probabilities of the offset classes of window pairs.
+
+        a_xy, b_xy: (B, window_frames, 18, 2) pixels (NaN = missing); a_conf, b_conf: (B, window_frames, 18).
+        image_size_a/b: (w, h); unused by the person-centric heatmaps, accepted for the API.
+        Returns (B, 2M) log-probabilities over classes m in [-M, M-1] (index m + M): b's window starts
+        m*r frames after a's.
+        """
+        return self._run(a_xy, a_conf, b_xy, b_conf)["class"]
+
+    def score_windows_frames(self, a_xy, a_conf, b_xy, b_conf, image_size_a=None, image_size_b=None) -> np.ndarray:
+        """Like ``score_windows`` at frame resolution: (B, S) log-probabilities over ``frame_shifts``
+        (equal to the classes' m*r when the model is not full-rate)."""
+        return self._run(a_xy, a_conf, b_xy, b_conf)["frame"]
