@@ -1,0 +1,329 @@
+"""The built-in demo: the whole pipeline on simulated data, checked against the truth.
+
+``run_demo(DemoConfig(), out_dir) -> DemoReport`` runs, in order:
+
+1. **simulate**: moving cameras film the CMU clip shipped in the package (``synth.scene``), each
+   starting at a random, sub-frame offset that the later stages are not told;
+2. **render**: RGB videos and depth maps of every camera (``synth.render``, CPU ray casting);
+3. **align**: ``sync.align`` on the rendered *videos* (MediaPipe pose, then SynNet and the fine
+   epipolar stage) -> ``sync.json``; its offsets are compared with ``truth.json``;
+4. **fuse**: ``recon.fuse`` with the rendered depth (``rgbd``) and the true intrinsics, on a few
+   evenly spread synchronized instants -> ``recon/``; the estimated camera-to-reference transforms
+   are compared with the true camera poses;
+5. **view**: a PNG screenshot of ``recon/fused.ply`` (``viewer.screenshot``, no display needed).
+
+Layout of ``out_dir``::
+
+    scene/            truth.json, videos/, depth/, keypoints/   (synrecon simulate --render)
+    sync.json         estimated offsets                          (synrecon align)
+    recon/            frames/*.ply, fused.ply, registration.json (synrecon fuse)
+    fused.png         screenshot of recon/fused.ply              (synrecon view --screenshot)
+    demo_report.json  everything ``DemoReport`` holds
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError
+
+REPORT_SCHEMA, REPORT_VERSION = "synnet-recon/demo-report", 1
+# MediaPipe finds people reliably once they are about 80+ px tall (docs/benchmarks.md, rendering):
+# the demo's cameras stand close enough for ~110 px at the narrowest lens and farthest distance.
+MIN_PERSON_PX = 110.0
+PERSON_HEIGHT_M = 1.7
+DEMO_HFOV_DEG = (50.0, 70.0)
+DEMO_MIN_DISTANCE = 3.0  # nearer, a 50 deg lens cuts the feet off
+
+
+@dataclass
+class DemoConfig:
+    """What the demo simulates and how much of it it fuses. Times in seconds."""
+
+    cameras: int = 3
+    seconds: float = 4.0
+    fps: float = 30.0
+    width: int = 480
+    height: int = 360
+    seed: int = 0
+    max_offset: float = 1.0        # true offsets of cam1.. are uniform in ±this (align is not told)
+    motion: str | None = None      # None: the CMU clip shipped in the package (synnet_recon/data/mocap)
+    fuse_instants: int = 6         # synchronized instants fused, evenly spread over the common overlap
+    screenshot_size: tuple[int, int] = (960, 720)
+    progress: bool = True          # tqdm bars of the stages
+
+    @classmethod
+    def quick(cls, **overrides) -> "DemoConfig":
+        """A small setting for CI: 3 cameras x 2.5 s at 320x240, 3 fused instants."""
+        base = dict(cameras=3, seconds=2.5, width=320, height=240, max_offset=0.6, fuse_instants=3)
+        base.update(overrides)
+        return cls(**base)
+
+    def validate(self) -> None:
+        if self.cameras < 2:
+            raise InputError(None, f"--cameras must be at least 2, got {self.cameras}")
+        if not self.fps > 0:
+            raise InputError(None, f"--fps must be positive, got {self.fps:g}")
+        # align needs one SynNet window (32 frames at 30 fps) of overlap between cameras
+        if not self.seconds - 2 * self.max_offset >= 1.2:
+            raise InputError(None, f"--seconds {self.seconds:g} leaves too little overlap for offsets up to "
+                                   f"±{self.max_offset:g} s (need seconds - 2 x max offset >= 1.2 s)")
+        if self.width < 160 or self.height < 120:
+            raise InputError(None, f"--width/--height must be at least 160x120, got {self.width}x{self.height}")
+        if self.width % 2 or self.height % 2:
+            raise InputError(None, f"--width and --height must be even (H.264), got {self.width}x{self.height}")
+        if self.fuse_instants < 1:
+            raise InputError(None, f"fuse_instants must be at least 1, got {self.fuse_instants}")
+
+
+@dataclass
+class CameraResult:
+    """One camera: true vs estimated offset on cam0's clock, and how well fuse placed it.
+
+    rotation_deg / translation_cm: median error of the estimated camera-to-reference transforms
+    over the fused instants where this view was registered (None for the reference or when never
+    registered); registered: instants where it was, of ``fused`` instants.
+    """
+
+    name: str
+    true_offset_s: float
+    est_offset_s: float | None
+    error_frames: float | None
+    confidence: float
+    registered: int = 0
+    fused: int = 0
+    rotation_deg: float | None = None
+    translation_cm: float | None = None
+
+
+@dataclass
+class DemoReport:
+    """What the demo measured; ``to_json`` is demo_report.json."""
+
+    config: DemoConfig
+    out_dir: Path
+    cameras: list[CameraResult]
+    stage_seconds: dict[str, float]
+    paths: dict[str, str]
+    reference: str
+    fps: float
+    fused_points: int = 0
+    instants_ok: int = 0
+    instants: int = 0
+    chain_rotation_deg: float | None = None    # median error of world_from_reference (instant chaining)
+    chain_translation_cm: float | None = None
+    screenshot_renderer: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def max_error_frames(self) -> float | None:
+        """Largest |estimated - true| offset over the cameras, in frames (None if one is missing)."""
+        errs = [c.error_frames for c in self.cameras]
+        return None if any(e is None for e in errs) else float(max(abs(e) for e in errs))
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.stage_seconds.values()))
+
+    def to_json(self) -> dict:
+        return {
+            "schema": REPORT_SCHEMA, "version": REPORT_VERSION,
+            "config": asdict(self.config), "out_dir": str(self.out_dir),
+            "reference": self.reference, "fps": self.fps,
+            "cameras": [asdict(c) for c in self.cameras],
+            "max_error_frames": self.max_error_frames,
+            "fused_points": self.fused_points, "instants": self.instants, "instants_ok": self.instants_ok,
+            "chain_rotation_deg": self.chain_rotation_deg, "chain_translation_cm": self.chain_translation_cm,
+            "screenshot_renderer": self.screenshot_renderer,
+            "stage_seconds": self.stage_seconds, "total_seconds": self.total_seconds,
+            "paths": self.paths, "warnings": self.warnings,
+        }
+
+
+def _fmt(value, spec: str, none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def format_report(report: DemoReport) -> str:
+    """The demo's summary table as text (what ``synrecon demo`` prints)."""
+    lines = [f"{'camera':<8}{'true offset':>13}{'estimated':>12}{'error':>11}{'conf':>6}"
+             f"{'registered':>12}{'rot err':>9}{'trans err':>11}"]
+    for c in report.cameras:
+        reg = "reference" if c.name == report.reference else f"{c.registered}/{c.fused}"
+        lines.append(
+            f"{c.name:<8}{c.true_offset_s:>+11.3f} s{_fmt(c.est_offset_s, '+10.3f', '         -'):>10} s"
+            f"{_fmt(c.error_frames, '+7.2f', '      -'):>7} fr{c.confidence:>6.2f}{reg:>12}"
+            f"{_fmt(c.rotation_deg, '7.2f'):>7} °{_fmt(c.translation_cm, '8.1f'):>8} cm")
+    lines.append(f"offset error: at most {_fmt(report.max_error_frames, '.2f', 'n/a')} frames "
+                 f"at {report.fps:g} fps; fused {report.instants_ok}/{report.instants} instants, "
+                 f"{report.fused_points:,} points")
+    if report.chain_rotation_deg is not None:
+        lines.append(f"reference camera motion between fused instants: median error "
+                     f"{report.chain_rotation_deg:.2f} ° / {report.chain_translation_cm:.1f} cm")
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
+    lines.append(f"time: {stages}; total {report.total_seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def demo_camera_path(config: DemoConfig):
+    """Camera motion for the demo: the simulator's hand-held/wearable paths with lenses and distances
+    chosen so the person stays at least ``MIN_PERSON_PX`` tall at ``config.width`` (see module top)."""
+    from dataclasses import replace
+
+    from .synth.camera import CameraPathConfig
+
+    narrow = np.radians(DEMO_HFOV_DEG[1]) / 2
+    fx_min = (max(config.width, config.height) / 2) / np.tan(narrow)
+    far = PERSON_HEIGHT_M * fx_min / MIN_PERSON_PX / (1 + CameraPathConfig.distance_wobble)
+    far = float(np.clip(far, DEMO_MIN_DISTANCE + 0.5, CameraPathConfig.max_distance))
+    return replace(CameraPathConfig(), width=config.width, height=config.height, hfov_deg=DEMO_HFOV_DEG,
+                   distance=(DEMO_MIN_DISTANCE, far), min_distance=DEMO_MIN_DISTANCE, max_distance=far,
+                   close_up_prob=0.0)
+
+
+def fuse_frames_spec(sync_doc: dict, instants: int) -> str | None:
+    """"START:END:STEP" over sync.json rows picking about ``instants`` rows that every video covers
+    (None when no row has them all)."""
+    names = [v["name"] for v in sync_doc["videos"] if v.get("offset_seconds") is not None]
+    full = [i for i, r in enumerate(sync_doc["frames"]) if all(n in r["frames"] for n in names)]
+    if not full:
+        return None
+    start, end = full[0], full[-1] + 1
+    step = max(1, (end - start) // instants)
+    return f"{start}:{start + step * (instants - 1) + 1}:{step}" if end - start >= instants else f"{start}:{end}"
+
+
+def registration_errors(records, truth: dict, reference: str) -> tuple[dict[str, list[tuple[float, float]]],
+                                                                      list[tuple[float, float]]]:
+    """Errors of fuse's transforms against the true camera poses.
+
+    records: ``FuseResult.frames``; truth: truth.json dict. Returns ({camera: [(rotation deg,
+    translation m), ...] over the instants where it was registered}, [(deg, m), ...] of the
+    reference camera's chained pose ``world_from_reference`` against the true motion).
+    """
+    from .recon.register import rotation_error_deg, translation_error
+
+    w2c = {c["name"]: np.asarray(c["world_to_camera"], dtype=np.float64) for c in truth["cameras"]}
+    per_camera: dict[str, list[tuple[float, float]]] = {}
+    chain = []
+    first = None
+    for rec in records:
+        ref_w2c = w2c[reference][rec.frames[reference]]
+        for name, T in rec.camera_to_reference.items():
+            if name == reference or not rec.view_ok.get(name, False):
+                continue
+            true = ref_w2c @ np.linalg.inv(w2c[name][rec.frames[name]])
+            per_camera.setdefault(name, []).append((rotation_error_deg(T, true), translation_error(T, true)))
+        if rec.ok and rec.world_from_reference is not None:
+            if first is None:
+                first = (ref_w2c, rec.world_from_reference)
+            else:
+                # true pose of this instant's reference camera in the first instant's reference frame
+                true = first[0] @ np.linalg.inv(ref_w2c)
+                est = np.linalg.inv(first[1]) @ rec.world_from_reference
+                chain.append((rotation_error_deg(est, true), translation_error(est, true)))
+    return per_camera, chain
+
+
+def _median(values) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None] | None = None) -> DemoReport:
+    """Simulate, render, align, fuse and screenshot under ``out_dir``; compare with the truth.
+
+    ``echo`` receives one line per stage as it starts (None: silent). Returns the report, also
+    written to ``out_dir/demo_report.json``.
+    """
+    from .fileio import write_json
+    from .synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene, write_scene
+
+    config.validate()
+    say = echo or (lambda _line: None)
+    out_dir = Path(out_dir)
+    scene_dir, sync_path, recon_dir = out_dir / "scene", out_dir / "sync.json", out_dir / "recon"
+    png_path, report_path = out_dir / "fused.png", out_dir / "demo_report.json"
+    stage: dict[str, float] = {}
+
+    def timed(name: str, fn, *args, **kwargs):
+        t = time.perf_counter()
+        value = fn(*args, **kwargs)
+        stage[name] = round(time.perf_counter() - t, 3)
+        return value
+
+    n_frames = int(round(config.seconds * config.fps))
+    say(f"[1/5] simulate: {config.cameras} moving cameras, {config.seconds:g} s at {config.fps:g} fps, "
+        f"{config.width}x{config.height}, seed {config.seed}")
+    scene_config = SceneConfig(cameras=config.cameras, seconds=config.seconds, fps=config.fps,
+                               max_offset=config.max_offset, motion=config.motion or str(PACKAGED_MOTION),
+                               seed=config.seed, width=config.width, height=config.height,
+                               camera_path=demo_camera_path(config))
+    scene = timed("simulate", simulate_scene, scene_config)
+
+    say(f"[2/5] render: {config.cameras} x {n_frames} frames (videos + depth) -> {scene_dir}")
+    from .synth.render import RenderConfig
+
+    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
+    truth = json.loads((scene_dir / "truth.json").read_text(encoding="utf-8"))
+    videos = [scene_dir / c["video"] for c in truth["cameras"]]
+
+    say("[3/5] align: pose (MediaPipe) + SynNet on the rendered videos, offsets unknown")
+    from .sync.align import AlignConfig, align
+
+    result = timed("align", align, [str(v) for v in videos], AlignConfig(progress=config.progress))
+    result.save(sync_path)
+    fps = float(truth["fps"])
+    cameras = []
+    for cam in truth["cameras"]:
+        est = result.video(cam["name"])
+        err = None if est.offset_seconds is None else (est.offset_seconds - cam["offset_seconds"]) * fps
+        cameras.append(CameraResult(cam["name"], float(cam["offset_seconds"]), est.offset_seconds, err,
+                                    float(est.confidence)))
+    warnings = list(result.warnings)
+
+    say(f"[4/5] fuse: rgbd depth + true intrinsics, {config.fuse_instants} instants -> {recon_dir}")
+    from .recon.fuse import FuseConfig, fuse
+
+    sync_doc = json.loads(sync_path.read_text(encoding="utf-8"))
+    frames = fuse_frames_spec(sync_doc, config.fuse_instants)
+    if frames is None:
+        raise InputError(sync_path, "the estimated offsets leave no instant that every camera covers")
+    fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,
+                             depth_dirs={c["name"]: str(scene_dir / c["depth"]) for c in truth["cameras"]},
+                             progress=config.progress)
+    fused = timed("fuse", fuse, sync_path, fuse_config, recon_dir)
+    per_camera, chain = registration_errors(fused.frames, truth, result.reference)
+    for c in cameras:
+        c.fused = len(fused.frames)
+        errs = per_camera.get(c.name, [])
+        c.registered = len(fused.frames) if c.name == result.reference else len(errs)
+        if errs:
+            c.rotation_deg = _median([e[0] for e in errs])
+            c.translation_cm = 100 * _median([e[1] for e in errs])
+
+    say(f"[5/5] view: screenshot of the fused cloud -> {png_path}")
+    from .viewer import load_view, screenshot
+
+    renderer = None
+    if fused.fused_points > 0:
+        renderer = timed("view", screenshot, load_view(recon_dir), png_path, None, *config.screenshot_size)
+    else:
+        warnings.append("no instant was fused: no fused.ply points, no screenshot")
+
+    report = DemoReport(
+        config=config, out_dir=out_dir, cameras=cameras, stage_seconds=stage,
+        paths={"truth": str(scene_dir / "truth.json"), "videos": str(scene_dir / "videos"),
+               "sync": str(sync_path), "recon": str(recon_dir), "ply": str(recon_dir / "fused.ply"),
+               "screenshot": str(png_path) if renderer else None, "report": str(report_path)},
+        reference=result.reference, fps=fps, fused_points=int(fused.fused_points),
+        instants_ok=int(fused.num_ok), instants=len(fused.frames),
+        chain_rotation_deg=_median([e[0] for e in chain]),
+        chain_translation_cm=None if not chain else 100 * _median([e[1] for e in chain]),
+        screenshot_renderer=renderer, warnings=warnings)
+    write_json(report_path, report.to_json())
+    return report
