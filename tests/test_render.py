@@ -127,6 +127,8 @@ def test_body_mesh_follows_the_joints():
     # Feet on the floor, head at the top.
     assert -0.03 < v0[:, 1].min() < 0.05
     assert 1.7 < v0[:, 1].max() < 1.85
+    tm = mesh.trimesh(joints)
+    assert len(tm.faces) == len(mesh.faces) and tm.visual.face_colors.shape == (len(mesh.faces), 4)
 
 
 def _tiny_scene(fps: float, frames: int, size=(160, 120)):

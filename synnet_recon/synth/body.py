@@ -121,7 +121,7 @@ class BodyMesh:
     def __post_init__(self):
         st = self.style
         parts: list[_Part] = []
-        sphere_v, sphere_w, sphere_f, _ = _capsule_unit(st.rings, st.segments)
+        sphere_v, _, sphere_f, _ = _capsule_unit(st.rings, st.segments)
 
         def capsule(name, color_a, color_b=None, band=0.5, side=(0.5,)):
             v, w, f, fw = _capsule_unit(st.rings, st.segments, side)

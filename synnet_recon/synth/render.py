@@ -310,7 +310,7 @@ class Renderer:
         depth, prim, normal = self._cast(self.env.scene, rays)
         hit_body = np.zeros(len(depth), bool)
         body_scene = None
-        if joints is not None:
+        if joints is not None and np.isfinite(joints).all():   # no body where the motion has gaps
             verts = self.body.pose(joints)
             body_scene = o3d.t.geometry.RaycastingScene()
             body_scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(self.body.faces.astype(np.uint32)))
