@@ -181,18 +181,38 @@ def test_frames_table_maps_reference_frames_to_the_nearest_covering_frame():
 
 
 def test_input_with_too_little_overlap_is_marked_not_invented(motion):
-    sc = _scene(motion, cameras=2, seconds=4.0, seed=7)
-    a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints
-    res = align([a, b], _config(max_offset=0.2, window_frames=100))   # a window longer than any overlap inside ±0.2 s? no: fits
+    """A third camera filming 3.9 s later (overlap 0.07 s, less than a window): no offset is made up."""
+    sc = _scene(motion, cameras=2, seconds=4.0, seed=0, max_offset=0.5)
+    later = simulate_scene(SceneConfig(cameras=1, seconds=4.0, fps=FPS, max_offset=0.0, seed=50), motion)
+    assert later.cameras[0].motion_start - sc.cameras[0].motion_start > 3.8
+    other = later.cameras[0].keypoints
+    other.name = "other"
+    res = align([sc.cameras[0].keypoints, sc.cameras[1].keypoints, other], _config())
+    v = res.video("other")
+    assert v.offset_seconds is None and v.offset_frames is None and v.confidence == 0.0
+    assert any(w.startswith("other:") for w in res.warnings)
     assert res.video("cam1").offset_seconds is not None
-    # b moved 3 s later than a can overlap by a window: nothing to match -> null, confidence 0, warning
-    short = b.slice(0, 40)
-    res = align([a.slice(0, 40), Keypoints(short.xy, short.conf, short.times, short.image_size, "late")],
-                _config(max_offset=0.05, window_frames=38))
-    v = res.video("late")
-    assert res.videos[0].offset_seconds == 0.0
-    if v.offset_seconds is None:
-        assert v.confidence == 0.0 and any("late" in w for w in res.warnings)
+    assert not any(p.inlier for p in res.pairs if "other" in (p.a, p.b))
+    data = res.to_json()
+    assert data["videos"][2]["offset_seconds"] is None
+    assert all("other" not in row["frames"] for row in data["frames"])
+
+
+def test_clock_drift_is_detected_and_reported(motion):
+    """b's frames are really 1% further apart than its timestamps say: ~ +10000 ppm, flagged."""
+    from synnet_recon.sync.baselines import gaussian_sample
+
+    sc = _scene(motion, seconds=8.0, seed=3, noise=0.3)
+    a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    found = {}
+    for eps in (0.0, 0.01):
+        n = int((len(b) - 1) / (1 + eps))
+        xy = gaussian_sample(b.xy.astype(np.float64), np.arange(n) * (1 + eps), 0.5)
+        drifty = Keypoints(xy, np.isfinite(xy).all(-1).astype(np.float32), np.arange(n) / FPS, b.image_size, "b")
+        res = align([a, drifty], _config())
+        found[eps] = res.pairs[0]
+    assert not found[0.0].drift_significant
+    assert found[0.01].drift_significant and 7000 < found[0.01].drift_ppm < 13000
 
 
 # ------------------------------------------------------------------------ bad input
@@ -274,8 +294,11 @@ def _cut_copy(src: Path, dst: Path, k: int) -> Path:
     return dst
 
 
-def test_pose2sim_demo_cut_at_known_frames(shared_data, tmp_path):
-    trial = shared_data / "multiview" / "pose2sim_demo" / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial"
+@pytest.mark.parametrize("trial", ["S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial",
+                                   "S00_P01_MultiParticipants/S00_P01_T02_Participants1-2"])
+def test_pose2sim_demo_cut_at_known_frames(trial, shared_data, tmp_path):
+    """Real OpenPose BODY_25B at 60 fps, static cameras (the second trial: two people)."""
+    trial = shared_data / "multiview" / "pose2sim_demo" / trial
     if not trial.is_dir():
         pytest.skip("Pose2Sim demo not in the shared data")
     cuts = {"cam01_json": 0, "cam02_json": 3, "cam04_json": 12}
