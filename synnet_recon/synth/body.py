@@ -34,6 +34,7 @@ class BodyStyle:
     neck_radius: float = 0.052
     torso_depth: tuple[float, float] = (0.105, 0.115)        # half depth at hips, at chest
     head_size: tuple[float, float, float] = (0.085, 0.115, 0.100)  # half width, height, depth
+    eye_size: tuple[float, float, float] = (0.014, 0.009, 0.008)   # half width, height, depth
     rings: int = 14            # latitude rings of the unit sphere (even)
     segments: int = 16         # longitude segments
 
@@ -253,7 +254,7 @@ class BodyMesh:
 
         for side in ("r", "l"):
             eye = on_face(j[J[f"{side}_eye"]], -0.006)
-            ellipsoid(f"{side}_eye", eye, hx, hy, hz, (0.014, 0.009, 0.008))
+            ellipsoid(f"{side}_eye", eye, hx, hy, hz, st.eye_size)
             ellipsoid(f"{side}_brow", on_face(eye + hy * 0.022, -0.004), hx, hy, hz, (0.018, 0.004, 0.006))
         ellipsoid("nose", on_face(nose, -0.006) + hz * 0.01 - hy * 0.005, hx, hy, hz, (0.012, 0.02, 0.016))
         ellipsoid("mouth", on_face(nose - hy * 0.045, -0.005), hx, hy, hz, (0.022, 0.007, 0.008))

@@ -89,53 +89,79 @@ class _Material:
     salt: int
 
 
-def _texture(kind: int, u: np.ndarray, v: np.ndarray, mat: _Material) -> np.ndarray:
-    """Albedo (N, 3) float32 of material ``mat`` at surface coordinates u, v (N,) metres."""
+def _line_cover(dist: np.ndarray, half_width: float, period: float, fp: np.ndarray) -> np.ndarray:
+    """Fraction of a pixel covered by periodic lines (box-filtered, so far surfaces do not alias).
+
+    dist: (N,) distance in metres to the nearest line centre; half_width: line half width;
+    period: line spacing; fp: (N,) pixel footprint on the surface in metres.
+    """
+    fp = np.maximum(fp, 1e-6)
+    near = np.clip(np.minimum(dist + fp / 2, half_width) - np.maximum(dist - fp / 2, -half_width), 0, None) / fp
+    far = 2 * half_width / period                                   # the average once lines blur together
+    return near + (far - near) * np.clip(2 * fp / period - 1, 0, 1)
+
+
+def _fade(fp: np.ndarray, size: float) -> np.ndarray:
+    """(N, 1) weight of a pattern of feature size ``size``: 1 while pixels are finer, 0 once coarser."""
+    return np.clip(1.5 - fp / size, 0, 1)[:, None]
+
+
+def _texture(kind: int, u: np.ndarray, v: np.ndarray, mat: _Material, fp: np.ndarray) -> np.ndarray:
+    """Albedo (N, 3) float32 of material ``mat`` at surface coordinates u, v (N,) metres.
+
+    fp: (N,) pixel footprint in metres; detail smaller than a pixel is averaged, not sampled.
+    """
     a = np.asarray(mat.color_a, np.float32)
     b = np.asarray(mat.color_b, np.float32)
     s = mat.scale
     if kind == TILES:          # square tiles, each its own shade between a and b, dark grout
         i, j = np.floor(u / s), np.floor(v / s)
-        mix = _hash(i, j, mat.salt)[:, None]
+        mix = 0.5 + (_hash(i, j, mat.salt)[:, None] - 0.5) * _fade(fp, s)
         col = a + (b - a) * mix
         fu, fv = u / s - i, v / s - j
-        grout = (np.minimum(np.minimum(fu, 1 - fu), np.minimum(fv, 1 - fv)) < 0.035)[:, None]
-        col = np.where(grout, col * 0.45, col)
+        grout = 1 - ((1 - _line_cover(np.minimum(fu, 1 - fu) * s, 0.035 * s, s, fp))
+                     * (1 - _line_cover(np.minimum(fv, 1 - fv) * s, 0.035 * s, s, fp)))
+        col = col * (1 - 0.55 * grout[:, None])
     elif kind == BRICKS:       # running bond, brick s wide and s/3 high, light mortar
         h = s / 3.0
         row = np.floor(v / h)
         uu = u / s + 0.5 * (row % 2)
         col_i = np.floor(uu)
-        mix = _hash(col_i, row, mat.salt)[:, None]
+        mix = 0.5 + (_hash(col_i, row, mat.salt)[:, None] - 0.5) * _fade(fp, h)
         col = a * (0.8 + 0.4 * mix)
         fu, fv = uu - col_i, v / h - row
-        mortar = ((np.minimum(fu, 1 - fu) * s < 0.012) | (np.minimum(fv, 1 - fv) * h < 0.012))[:, None]
-        col = np.where(mortar, b, col)
-    elif kind == PANELS:       # large panels, some carrying a contrasting poster rectangle
+        mortar = 1 - ((1 - _line_cover(np.minimum(fu, 1 - fu) * s, 0.012, s, fp))
+                      * (1 - _line_cover(np.minimum(fv, 1 - fv) * h, 0.012, h, fp)))[:, None]
+        col = col + (b - col) * mortar
+    elif kind == PANELS:       # large panels, some carrying a striped poster of their own colour
         i, j = np.floor(u / s), np.floor(v / s)
         fu, fv = u / s - i, v / s - j
         r = _hash(i, j, mat.salt)
         poster = ((r > 0.45) & (fu > 0.2) & (fu < 0.8) & (fv > 0.25) & (fv < 0.8))[:, None]
         hue = np.stack([_hash(i, j, mat.salt + 1), _hash(i, j, mat.salt + 2), _hash(i, j, mat.salt + 3)], 1)
-        stripes = (np.floor(fv * 12) % 2)[:, None]
+        stripes = 0.5 + ((np.floor(fv * 12) % 2)[:, None] - 0.5) * _fade(fp, s / 12)
         col = np.where(poster, hue * (0.75 + 0.25 * stripes), a)
-        seam = (np.minimum(fu, 1 - fu) * s < 0.01)[:, None]
-        col = np.where(seam, b, col)
+        seam = _line_cover(np.minimum(fu, 1 - fu) * s, 0.01, s, fp)[:, None]
+        col = col + (b - col) * seam
     elif kind == PLANKS:       # wooden boards along u with staggered joints
         row = np.floor(v / s)
         length = 6 * s
         uu = u / length + _hash(row, row * 0 + 7, mat.salt)
         k = np.floor(uu)
-        mix = _hash(k, row, mat.salt + 5)[:, None]
-        grain = (0.5 + 0.5 * np.sin(v * 180.0 + 7.0 * _value_noise(u, v, 0.3, mat.salt)))[:, None]
+        mix = 0.5 + (_hash(k, row, mat.salt + 5)[:, None] - 0.5) * _fade(fp, s)
+        grain = 0.5 + 0.5 * np.sin(v * 180.0 + 7.0 * _value_noise(u, v, 0.3, mat.salt))[:, None] * _fade(fp, 0.02)
         col = (a + (b - a) * mix) * (0.88 + 0.12 * grain)
-        gap = ((np.minimum(v / s - row, 1 - (v / s - row)) * s < 0.006) | ((uu - k) * length < 0.008))[:, None]
-        col = np.where(gap, col * 0.4, col)
+        fr = v / s - row
+        gap = 1 - ((1 - _line_cover(np.minimum(fr, 1 - fr) * s, 0.006, s, fp))
+                   * (1 - _line_cover(np.minimum(uu - k, 1 - (uu - k)) * length, 0.008, length, fp)))
+        col = col * (1 - 0.6 * gap[:, None])
     else:                      # CHECKER of two colours
         c = (np.floor(u / s) + np.floor(v / s)) % 2
-        col = np.where(c[:, None] > 0, a, b)
+        w = 0.5 + (c[:, None] - 0.5) * _fade(fp, s)
+        col = b + (a - b) * w
     # Fine and medium grain so that features can be matched at close range.
-    grain = 0.06 * _value_noise(u, v, 0.025, mat.salt + 11) + 0.05 * _value_noise(u, v, 0.11, mat.salt + 12)
+    grain = (0.06 * _value_noise(u, v, 0.025, mat.salt + 11) * _fade(fp, 0.025)[:, 0]
+             + 0.05 * _value_noise(u, v, 0.11, mat.salt + 12) * _fade(fp, 0.11)[:, 0])
     return np.clip(col * (1.0 + grain[:, None]), 0.0, 1.0).astype(np.float32)
 
 
@@ -235,8 +261,13 @@ class Environment:
         half = max(config.room_half_size, float(reach) + 1.5)
         return cls((float(centre[0]), float(centre[1])), half, config.wall_height, config.num_boxes, config.seed)
 
-    def albedo(self, face_ids: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """Texture colour (N, 3) float32 at hit points (N, 3) on triangles face_ids (N,)."""
+    def albedo(self, face_ids: np.ndarray, points: np.ndarray, footprint: np.ndarray | None = None) -> np.ndarray:
+        """Texture colour (N, 3) float32 at hit points (N, 3) on triangles face_ids (N,).
+
+        footprint: (N,) size in metres of the pixel on the surface (default 1 mm: point samples).
+        """
+        if footprint is None:
+            footprint = np.full(len(face_ids), 1e-3, np.float32)
         out = np.empty((len(face_ids), 3), np.float32)
         mats = self.face_material[face_ids]
         axes = self.face_axes[face_ids]
@@ -245,7 +276,7 @@ class Environment:
         for m in np.flatnonzero(np.bincount(mats, minlength=len(self.materials))):
             sel = np.flatnonzero(mats == m)
             mat = self.materials[m]
-            out[sel] = _texture(mat.kind, u_all[sel], v_all[sel], mat)
+            out[sel] = _texture(mat.kind, u_all[sel], v_all[sel], mat, footprint[sel])
         return out
 
 
@@ -281,6 +312,7 @@ class Renderer:
         self.body = body or BodyMesh(self.config.body)
         self.size = _intrinsics_tuple(intrinsics)
         self.rays_cam = camera_rays(intrinsics).astype(np.float32)    # (H*W, 3)
+        self.focal = float(np.sqrt(self.size[2] * self.size[3]))
         key = np.asarray(self.config.key_direction, np.float32)
         fill = np.asarray(self.config.fill_direction, np.float32)
         self.key = key / np.linalg.norm(key)
@@ -330,7 +362,10 @@ class Renderer:
             lit[room[self._in_shadow(body_scene, verts, prim[room], room_points)]] = 0.0
         t1 = time.perf_counter()
         color = np.empty((len(depth), 3), np.float32)
-        color[room] = self.env.albedo(prim[room], room_points)
+        # Pixel footprint on the surface: depth / focal length, stretched at grazing angles.
+        cos = np.abs(np.einsum("ij,ij->i", normal[room], dirs[room])) / np.linalg.norm(dirs[room], axis=1)
+        footprint = depth[room] / self.focal / np.sqrt(np.maximum(cos, 0.05))
+        color[room] = self.env.albedo(prim[room], room_points, footprint)
         body = np.flatnonzero(hit_body)
         color[body] = self.body.face_colors[prim[body]]
         # Ambient + Lambert with normals turned to face the camera.
