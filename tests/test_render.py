@@ -48,6 +48,18 @@ def test_floor_depth_matches_the_plane():
     assert np.all((depth[~down] == 0) | (depth[~down] > 20.0))
 
 
+def test_textures_average_detail_smaller_than_a_pixel(rng):
+    env = Environment(half_size=30.0, num_boxes=0)
+    points = np.zeros((4000, 3), np.float32)
+    points[:, [0, 2]] = rng.uniform(-20, 20, size=(4000, 2))        # floor points
+    faces = np.zeros(4000, np.int64)
+    sharp = env.albedo(faces, points, np.full(4000, 1e-3, np.float32))
+    blurred = env.albedo(faces, points, np.full(4000, 2.0, np.float32))  # pixels 2 m wide: tiles average out
+    assert sharp.std(0).mean() > 0.06
+    assert blurred.std(0).mean() < 0.01
+    np.testing.assert_allclose(blurred.mean(0), sharp.mean(0), atol=0.03)  # same average colour
+
+
 def test_depth_png_round_trip_in_millimetres(tmp_path, rng):
     depth = rng.uniform(0.2, 12.0, size=(30, 40)).astype(np.float32)
     depth[0, :5] = 0.0
