@@ -159,6 +159,47 @@ def stereo_error(sync_path: Path, truth: dict, rows: list[int]) -> dict:
             "median_rel_error": float(np.median(rels)) if rels else None, "coverage": float(np.mean(cover))}
 
 
+TUTORIAL = {  # Open3D ICP tutorial figures (rgbd/SOURCES.md): step -> (fitness, inlier RMSE)
+    "initial": (0.174723, 0.011771), "point_to_point_30": (0.372450, 0.007760),
+    "point_to_point_2000": (0.621123, 0.006583), "point_to_plane": (0.620972, 0.006581)}
+
+
+def tutorial_figures() -> dict:
+    """Open3D's ICP tutorial on cloud_bin_0/1, from the benchmark arrays in the shared data."""
+    from synnet_recon.o3d import o3d
+    from synnet_recon.paths import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None:
+        return {"skipped": "no shared data"}
+    sys_path = Path(__file__).resolve().parents[1] / "tests"
+    import sys
+
+    sys.path.insert(0, str(sys_path))
+    from test_recon import TUTORIAL_INIT, TUTORIAL_P2L
+
+    d = shared / "rgbd" / "open3d_test_data" / "ICP" / "testing_data"
+    reg = o3d.pipelines.registration
+    src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.load(d / "source_points_cloud_bin.npy").astype(float)))
+    src.transform(np.linalg.inv(TUTORIAL_P2L))
+    tgt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.load(d / "target_points_cloud_bin.npy").astype(float)))
+    tgt.normals = o3d.utility.Vector3dVector(np.load(d / "target_normals_cloud_bin.npy").astype(float))
+    p2p, p2l = reg.TransformationEstimationPointToPoint(), reg.TransformationEstimationPointToPlane()
+    runs = {"initial": lambda: reg.evaluate_registration(src, tgt, 0.02, TUTORIAL_INIT),
+            "point_to_point_30": lambda: reg.registration_icp(src, tgt, 0.02, TUTORIAL_INIT, p2p),
+            "point_to_point_2000": lambda: reg.registration_icp(
+                src, tgt, 0.02, TUTORIAL_INIT, p2p, reg.ICPConvergenceCriteria(max_iteration=2000)),
+            "point_to_plane": lambda: reg.registration_icp(src, tgt, 0.02, TUTORIAL_INIT, p2l)}
+    out = {}
+    for step, run in runs.items():
+        r = run()
+        f, e = TUTORIAL[step]
+        out[step] = {"fitness": round(r.fitness, 6), "tutorial_fitness": f,
+                     "inlier_rmse": round(r.inlier_rmse, 6), "tutorial_rmse": e,
+                     "rel_diff_fitness": round(r.fitness / f - 1, 4), "rel_diff_rmse": round(r.inlier_rmse / e - 1, 4)}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=30)
@@ -166,12 +207,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="/tmp/bench_fuse")
     ap.add_argument("--stereo-frames", type=int, default=3)
+    ap.add_argument("--tutorial", action="store_true", help="also reproduce Open3D's ICP tutorial figures")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 
     torch.set_num_threads(args.threads)
     from synnet_recon.recon.fuse import FuseConfig, fuse
+    from synnet_recon.recon.lift import lift
+
+    lift(np.ones((8, 8), np.float32), np.eye(3))  # import torch/kornia before timing
 
     w, h = (int(x) for x in args.size.split("x"))
     root = Path(args.out) / f"scene_{w}x{h}_{args.frames}"
@@ -180,16 +225,22 @@ def main():
         render_scene(root, args.frames, w, h)
         print(f"rendered {args.frames} frames x 2 cameras in {time.perf_counter() - t:.1f} s")
     truth = json.loads((root / "truth.json").read_text())
-    config = FuseConfig(progress=False)
-    t = time.perf_counter()
-    result = fuse(root / "sync.json", config, Path(args.out) / "fused")
-    seconds = time.perf_counter() - t
-    print(json.dumps({"instants": len(result.frames), "ok": result.num_ok, "seconds": round(seconds, 2),
-                      "instants_per_second": round(len(result.frames) / seconds, 2),
-                      "global_registrations": sum(any(r.global_registration.values()) for r in result.frames)}))
-    print(json.dumps(accuracy(result, truth, scene_size=10.0)))
+    speed = {}
+    for label, config in [("default", FuseConfig(progress=False)),
+                          ("fast", FuseConfig(progress=False, clean_frames=False, frame_voxel=0.03))]:
+        t = time.perf_counter()
+        result = fuse(root / "sync.json", config, Path(args.out) / f"fused_{label}")
+        seconds = time.perf_counter() - t
+        speed[label] = result
+        print(json.dumps({"config": label, "instants": len(result.frames), "ok": result.num_ok,
+                          "seconds": round(seconds, 2), "instants_per_second": round(len(result.frames) / seconds, 2),
+                          "global_registrations": sum(any(r.global_registration.values()) for r in result.frames),
+                          "stage_seconds": {k: round(v, 2) for k, v in result.timings.items()}}))
+        print(json.dumps({"config": label, **accuracy(result, truth, scene_size=10.0)}))
     rows = list(np.linspace(0, args.frames - 1, args.stereo_frames).round().astype(int))
     print(json.dumps({"stereo": stereo_error(root / "sync.json", truth, rows)}))
+    if args.tutorial:
+        print(json.dumps({"open3d_icp_tutorial": tutorial_figures()}))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class FuseConfig:
     frame_voxel: float = 0.025                            # frames/*.ply voxel (m), 0 = none
     outlier_neighbors: int = 12                           # statistical outlier removal
     outlier_std: float = 2.5
+    clean_frames: bool = True                             # outlier removal per instant (else on fused.ply only)
     chain_instants: bool = True                           # register instant t onto t-1 for fused.ply
     mesh: bool = False
     tsdf_voxel: float = 0.02
@@ -95,6 +96,7 @@ class FuseResult:
     fused_points: int
     mesh: Path | None
     seconds: float
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per stage, summed
 
     @property
     def num_ok(self) -> int:
@@ -197,8 +199,8 @@ def resolve_intrinsics(config: FuseConfig, videos: dict[str, VideoSource], base:
 
 def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: FuseConfig):
     """Depth (H, W) metres + colour (H, W, 3) of one view -> Open3D cloud in that camera's frame,
-    without depth-edge pixels, downsampled to ``config.frame_voxel`` (outliers are removed later,
-    once per instant, from the fused cloud)."""
+    without depth-edge pixels (downsampling and outlier removal happen once per instant, on the
+    fused cloud)."""
     if intr.distorted:
         import cv2
 
@@ -208,8 +210,7 @@ def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: F
         image = cv2.remap(image, m1, m2, cv2.INTER_LINEAR)
         depth = cv2.remap(depth, m1, m2, cv2.INTER_NEAREST)
     points, colors = lift(depth, intr.K, image, config.lift)
-    pcd = to_cloud(points, colors)
-    return pcd.voxel_down_sample(config.frame_voxel) if config.frame_voxel > 0 else pcd
+    return to_cloud(points, colors)
 
 
 def merge_prepared(parts: list[tuple[PreparedCloud, np.ndarray]]) -> PreparedCloud:
@@ -274,6 +275,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
     from tqdm import tqdm
 
     t_start = time.perf_counter()
+    timings: dict[str, float] = {}
     data, base = load_sync(sync)
     videos = _videos(data, base)
     reference = data.get("reference") or next(iter(videos))
@@ -294,6 +296,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                            {k: Path(v) for k, v in config.keypoint_dirs.items()},
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference)
     backend = load_backend(config.depth, context)
+    _lap(timings, "setup", t_start)
     readers = {n: FrameReader(v.path) for n, v in videos.items()}
     rc = config.registration
     records: list[FrameRecord] = []
@@ -301,7 +304,8 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
     prev_frame: PreparedCloud | None = None
     world_from_ref = np.eye(4)
     motion = np.eye(4)  # last reference-camera motion between accepted instants
-    fused = o3d.geometry.PointCloud()
+    fused_parts: list[tuple[np.ndarray, np.ndarray]] = []   # accepted instants' points, colours
+    fused_size = 0
     volume = None
     tsdf_views: list[tuple[Path, Path, Intrinsics, np.ndarray]] = []
     if config.mesh:
@@ -319,11 +323,15 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                 if reference not in frames:
                     continue
                 names = [reference] + [n for n in frames if n != reference]
+                tick = time.perf_counter()
                 images = {n: readers[n].get(frames[n]) for n in names}
                 intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
                 depths = backend.depths({n: frames[n] for n in names}, images)
+                tick = _lap(timings, "read+depth", tick)
                 clouds = {n: view_cloud(depths[n], images[n], intr[n], config) for n in names}
+                tick = _lap(timings, "lift", tick)
                 prepared = {n: prepare(clouds[n], rc) for n in names}
+                tick = _lap(timings, "prepare", tick)
                 T = {reference: np.eye(4)}
                 fit, rmse, glob = {reference: 1.0}, {reference: 0.0}, {reference: False}
                 vok = {reference: len(prepared[reference].cloud.points) >= 10}
@@ -342,14 +350,17 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                     else:
                         log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
                                     row_index, n, res.fitness, res.inlier_rmse)
+                tick = _lap(timings, "register", tick)
                 fused_views = [n for n in names if vok[n]]
                 frame_cloud = o3d.geometry.PointCloud()
                 for n in fused_views:
                     frame_cloud += o3d.geometry.PointCloud(clouds[n]).transform(T[n])
-                if len(fused_views) > 1 and config.frame_voxel > 0:
+                if config.frame_voxel > 0:
                     frame_cloud = frame_cloud.voxel_down_sample(config.frame_voxel)
-                frame_cloud = clean(frame_cloud, 0.0, config.outlier_neighbors, config.outlier_std)
+                if config.clean_frames:
+                    frame_cloud = clean(frame_cloud, 0.0, config.outlier_neighbors, config.outlier_std)
                 o3d.io.write_point_cloud(str(tmp / "frames" / f"{row_index:06d}.ply"), frame_cloud)
+                tick = _lap(timings, "frame cloud", tick)
                 ok = all(vok.values())
                 wfr = None
                 if ok:
@@ -369,18 +380,25 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                                         row_index, step.fitness)
                     if wfr is not None:
                         prev_frame = current
-                        fused += o3d.geometry.PointCloud(frame_cloud).transform(wfr)
-                        if len(fused.points) > 2_000_000:
-                            fused = fused.voxel_down_sample(config.voxel)
+                        pts = np.asarray(frame_cloud.points) @ wfr[:3, :3].T + wfr[:3, 3]
+                        fused_parts.append((pts, np.asarray(frame_cloud.colors).copy()))
+                        fused_size += len(pts)
+                        if fused_size > 4_000_000:  # bound memory: downsample what there is so far
+                            fused = _downsampled(fused_parts, config.voxel)
+                            fused_parts = [(np.array(fused.points), np.array(fused.colors))]
+                            fused_size = len(fused.points)
                         if volume is not None:
                             for n in names:
                                 _integrate(volume, depths[n], images[n], intr[n], wfr @ T[n], config)
                                 tsdf_views.append(_cache_view(tmp / ".tsdf", len(tsdf_views), depths[n],
                                                               images[n], intr[n], wfr @ T[n]))
+                tick = _lap(timings, "chain+fuse", tick)
                 records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
                                            wfr, len(frame_cloud.points), ok and wfr is not None))
-            if config.voxel > 0 and len(fused.points):
-                fused = fused.voxel_down_sample(config.voxel)
+            tick = time.perf_counter()
+            fused = _downsampled(fused_parts, config.voxel)
+            if not config.clean_frames:
+                fused = clean(fused, 0.0, config.outlier_neighbors, config.outlier_std)
             o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
             if volume is not None:
                 mesh = volume.extract_triangle_mesh()
@@ -404,13 +422,29 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                 "num_ok": sum(r.ok for r in records), "fused_points": len(fused.points),
             }
             (tmp / "registration.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            _lap(timings, "finish", tick)
     finally:
         for r in readers.values():
             r.close()
     bad = [r.index for r in records if not r.ok]
     if bad:
         log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
-    return FuseResult(out_dir, records, intrinsics, len(fused.points), mesh_path, time.perf_counter() - t_start)
+    return FuseResult(out_dir, records, intrinsics, len(fused.points), mesh_path, time.perf_counter() - t_start,
+                      timings)
+
+
+def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float):
+    """Concatenate (points (N, 3), colours (N, 3)) parts into one cloud, voxel-downsampled."""
+    if not parts:
+        return o3d.geometry.PointCloud()
+    cloud = to_cloud(np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts]))
+    return cloud.voxel_down_sample(voxel) if voxel > 0 else cloud
+
+
+def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now - tick
+    return now
 
 
 def _feature_hint(src_image, src_depth, src_intr: Intrinsics, tgt_image, tgt_depth, tgt_intr: Intrinsics,

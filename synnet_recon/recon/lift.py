@@ -32,6 +32,22 @@ def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
     return jump > threshold * np.maximum(d, 1e-6)
 
 
+_GRIDS: dict[tuple, object] = {}
+
+
+def _pixel_grid(height: int, width: int, K):
+    """kornia's unprojected pixel grid (1, H, W, 3) for K (1, 3, 3), cached: building it is most of
+    depth_to_3d_v2's time, and a video's camera rarely changes."""
+    from kornia.geometry.depth import unproject_meshgrid
+
+    key = (height, width, K.numpy().tobytes())
+    if key not in _GRIDS:
+        if len(_GRIDS) > 16:
+            _GRIDS.clear()
+        _GRIDS[key] = unproject_meshgrid(height, width, K, normalize_points=False, dtype=K.dtype)
+    return _GRIDS[key]
+
+
 def lift(depth: np.ndarray, K: np.ndarray, color: np.ndarray | None = None,
          config: LiftConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Back-project a depth map with kornia's ``depth_to_3d_v2``.
@@ -57,9 +73,8 @@ def lift(depth: np.ndarray, K: np.ndarray, color: np.ndarray | None = None,
         K[:2] /= s
     d = torch.from_numpy(np.where(valid, depth, 0))[None]             # (1, H, W)
     k = torch.from_numpy(np.asarray(K, dtype=np.float32))[None]        # (1, 3, 3)
-    xyz = depth_to_3d_v2(d, k)[0].numpy()                              # (3, H, W)... or (H, W, 3)
-    if xyz.shape[0] == 3 and xyz.shape[-1] != 3:
-        xyz = np.moveaxis(xyz, 0, -1)
+    grid = _pixel_grid(d.shape[1], d.shape[2], k)
+    xyz = depth_to_3d_v2(d, k, xyz_grid=grid)[0].numpy()               # (H, W, 3)
     points = xyz[valid].astype(np.float64)
     if color is None:
         colors = np.full_like(points, 0.5)
