@@ -313,10 +313,12 @@ class Renderer:
         self.size = _intrinsics_tuple(intrinsics)
         self.rays_cam = camera_rays(intrinsics).astype(np.float32)    # (H*W, 3)
         self.focal = float(np.sqrt(self.size[2] * self.size[3]))
+        self.ray_length = np.linalg.norm(self.rays_cam, axis=1)     # (H*W,) same in the world frame
         key = np.asarray(self.config.key_direction, np.float32)
         fill = np.asarray(self.config.fill_direction, np.float32)
         self.key = key / np.linalg.norm(key)
         self.fill = fill / np.linalg.norm(fill)
+        self.lights = np.stack([self.key, self.fill], 1)               # (3, 2)
         self.timing = {"raycast": 0.0, "shade": 0.0}
 
     def _cast(self, scene, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -362,26 +364,30 @@ class Renderer:
             lit[room[self._in_shadow(body_scene, verts, prim[room], room_points)]] = 0.0
         t1 = time.perf_counter()
         color = np.empty((len(depth), 3), np.float32)
+        # n.d for every pixel (d: the ray, z_cam = 1); its sign turns normals to face the camera.
+        n_dot_d = np.einsum("ij,ij->i", normal, dirs)
         # Pixel footprint on the surface: depth / focal length, stretched at grazing angles.
-        cos = np.abs(np.einsum("ij,ij->i", normal[room], dirs[room])) / np.linalg.norm(dirs[room], axis=1)
+        cos = np.abs(n_dot_d[room]) / self.ray_length[room]
         footprint = depth[room] / self.focal / np.sqrt(np.maximum(cos, 0.05))
         color[room] = self.env.albedo(prim[room], room_points, footprint)
         body = np.flatnonzero(hit_body)
         color[body] = self.body.face_colors[prim[body]]
-        # Ambient + Lambert with normals turned to face the camera.
+        # Ambient + Lambert (key light, unless shadowed, and fill light).
         c = self.config
-        sign = np.where(np.einsum("ij,ij->i", normal, dirs) > 0, -1.0, 1.0).astype(np.float32)
-        shade = (c.ambient + c.key_light * lit * np.maximum((normal @ self.key) * sign, 0)
-                 + c.fill_light * np.maximum((normal @ self.fill) * sign, 0))
-        shade[~hit] = 1.0
-        color[~hit] = self.config.background
+        n_dot_l = normal @ self.lights                                  # (N, 2)
+        n_dot_l[n_dot_d > 0] *= -1.0
+        np.maximum(n_dot_l, 0, out=n_dot_l)
+        shade = c.ambient + c.key_light * lit * n_dot_l[:, 0] + c.fill_light * n_dot_l[:, 1]
+        miss = ~hit
+        shade[miss] = 1.0
+        color[miss] = self.config.background
         color *= shade[:, None]
         color = color.reshape(h, w, 3)
         if c.blur_sigma > 0:
             import cv2
 
             color = cv2.GaussianBlur(color, (0, 0), c.blur_sigma)
-        rgb = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
+        rgb = np.clip(color * 255 + 0.5, 0, 255).astype(np.uint8)
         depth = np.where(hit, depth, 0.0).astype(np.float32).reshape(h, w)
         self.timing["raycast"] += t1 - t0
         self.timing["shade"] += time.perf_counter() - t1
