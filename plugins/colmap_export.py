@@ -7,7 +7,8 @@ Layout written to OUT::
     sparse/cameras.txt images.txt points3D.txt     # the same, where OpenMVS' InterfaceCOLMAP looks
     timestamps.json
 
-One COLMAP camera per video (PINHOLE, or OPENCV when the intrinsics carry distortion); one image
+One COLMAP camera per video (PINHOLE, or OPENCV when the intrinsics carry distortion; principal
+point shifted by +0.5 px to COLMAP's pixel-corner origin); one image
 per (instant, video) with pose ``cam_from_world`` = our ``world_to_camera`` (both OpenCV). No rigs:
 our cameras move independently, so every image is its own trivial frame. ``points3D`` is a random
 subsample of the fused cloud, without tracks (so triangulation / MVS can start from the poses).
@@ -28,11 +29,16 @@ from synnet_recon.fileio import atomic_dir
 
 
 def camera_line(camera_id: int, K) -> str:
-    """A cameras.txt line for our Intrinsics ``K``."""
+    """A cameras.txt line for our Intrinsics ``K``.
+
+    Our principal point is OpenCV's (pixel centres at integer coordinates); COLMAP puts the image's
+    top-left corner at (0, 0), so pixel centres sit at +0.5 and its principal point is ours + 0.5.
+    """
+    cx, cy = K.cx + 0.5, K.cy + 0.5
     if K.distorted:
         k1, k2, p1, p2 = K.dist
-        return f"{camera_id} OPENCV {K.width} {K.height} {K.fx!r} {K.fy!r} {K.cx!r} {K.cy!r} {k1!r} {k2!r} {p1!r} {p2!r}"
-    return f"{camera_id} PINHOLE {K.width} {K.height} {K.fx!r} {K.fy!r} {K.cx!r} {K.cy!r}"
+        return f"{camera_id} OPENCV {K.width} {K.height} {K.fx!r} {K.fy!r} {cx!r} {cy!r} {k1!r} {k2!r} {p1!r} {p2!r}"
+    return f"{camera_id} PINHOLE {K.width} {K.height} {K.fx!r} {K.fy!r} {cx!r} {cy!r}"
 
 
 def image_line(image_id: int, world_to_camera: np.ndarray, camera_id: int, name: str) -> str:

@@ -10,7 +10,8 @@ Layout written to OUT::
     timestamps.json, sync.json
 
 ``transform_matrix`` is camera-to-world in nerfstudio's (OpenGL) camera convention: x right,
-y up, z backwards, i.e. our OpenCV camera-to-world times diag(1, -1, -1, 1). ``time`` is each
+y up, z backwards, i.e. our OpenCV camera-to-world times diag(1, -1, -1, 1). ``cx, cy`` are ours
++ 0.5: nerfstudio (like COLMAP) puts pixel centres at half-integer image coordinates. ``time`` is each
 frame's capture time on the reference clock mapped linearly to [0, 1] (0 = earliest exported
 frame, 1 = latest) as D-NeRF style models expect; the seconds are kept in ``time_seconds``.
 
@@ -73,7 +74,8 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             frame = {
                 "file_path": f"images/{name}",
                 "transform_matrix": opencv_to_nerfstudio(view.camera_to_world).tolist(),
-                "fl_x": K.fx, "fl_y": K.fy, "cx": K.cx, "cy": K.cy, "w": int(w), "h": int(h),
+                # nerfstudio shoots rays through pixel centres at +0.5 (like COLMAP); ours are at integers.
+                "fl_x": K.fx, "fl_y": K.fy, "cx": K.cx + 0.5, "cy": K.cy + 0.5, "w": int(w), "h": int(h),
                 "k1": k1, "k2": k2, "p1": p1, "p2": p2,
                 "time": float(times[views[id(view)]]),
                 "time_seconds": view.capture_time, "instant_time": view.time,

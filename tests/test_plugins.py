@@ -213,14 +213,15 @@ def test_nerfstudio_transforms(world, ns_export):
         frame, w2c = world["expected"][(round(time, 3), cam)]
         assert name == f"t{time:08.3f}_{cam}.jpg" and f["camera"] == cam and f["frame_index"] == frame
         K = INTRINSICS[cam]
-        assert (f["fl_x"], f["fl_y"], f["cx"], f["cy"], f["w"], f["h"]) == (K["fx"], K["fy"], K["cx"], K["cy"], W, H)
+        # nerfstudio / COLMAP pixel centres sit at +0.5, ours (OpenCV) at integers
+        assert (f["fl_x"], f["fl_y"], f["cx"], f["cy"], f["w"], f["h"]) == (K["fx"], K["fy"], K["cx"] + 0.5, K["cy"] + 0.5, W, H)
         T = np.array(f["transform_matrix"])
         np.testing.assert_allclose(T, np.linalg.inv(w2c) @ FLIP, atol=1e-9)
         # OpenGL convention: the camera looks down -z and y points up.
         c = np.linalg.inv(T) @ np.append(PROBE, 1.0)
         assert c[2] < 0
-        uv = np.array([K["fx"] * c[0] / -c[2] + K["cx"], -K["fy"] * c[1] / -c[2] + K["cy"]])
-        np.testing.assert_allclose(uv, _project_cv(K, w2c, PROBE), atol=1e-6)
+        uv = np.array([f["fl_x"] * c[0] / -c[2] + f["cx"], -f["fl_y"] * c[1] / -c[2] + f["cy"]])
+        np.testing.assert_allclose(uv - 0.5, _project_cv(K, w2c, PROBE), atol=1e-6)
         with Image.open(out / f["file_path"]) as img:
             assert img.size == (W, H)
         depth = np.asarray(Image.open(out / f["depth_file_path"]))
@@ -255,7 +256,7 @@ def test_nerfstudio_parse_keeps_geometry(world, ns_export):
         uv = np.array([full.fx[i] * c[0] / -c[2] + full.cx[i], -full.fy[i] * c[1] / -c[2] + full.cy[i]])
         K = INTRINSICS[f["camera"]]
         w2c = np.linalg.inv(np.array(f["transform_matrix"]) @ FLIP)
-        np.testing.assert_allclose(uv, _project_cv(K, w2c, PROBE), atol=1e-3)
+        np.testing.assert_allclose(uv - 0.5, _project_cv(K, w2c, PROBE), atol=1e-3)
 
 
 # ------------------------------------------------------------------------------------------
@@ -279,8 +280,8 @@ def test_colmap_roundtrip(world, tmp_path):
         K = INTRINSICS[cam]
         cam_obj = rec.cameras[image.camera_id]
         assert cam_obj.model_name == "PINHOLE" and (cam_obj.width, cam_obj.height) == (W, H)
-        np.testing.assert_allclose(cam_obj.params, [K["fx"], K["fy"], K["cx"], K["cy"]])
-        np.testing.assert_allclose(image.project_point(PROBE), _project_cv(K, w2c, PROBE), atol=1e-6)
+        np.testing.assert_allclose(cam_obj.params, [K["fx"], K["fy"], K["cx"] + 0.5, K["cy"] + 0.5])
+        np.testing.assert_allclose(image.project_point(PROBE) - 0.5, _project_cv(K, w2c, PROBE), atol=1e-6)
         assert (out / "images" / image.name).is_file()
     assert names == {Path(p).name for p in (out / "images").iterdir()}
     ts = json.loads((out / "timestamps.json").read_text())
@@ -509,3 +510,36 @@ def test_depth_found_beside_videos_and_from_npy(world, tmp_path):
             got = np.asarray(Image.open(out / cam / "depth" / f"{row['index']:06d}.png"))
             want = np.asarray(Image.open(world["depth"][cam] / f"{row['frame']:06d}.png"))
             assert got.dtype == np.uint16 and np.abs(got.astype(int) - want).max() <= 1
+
+
+@pytest.mark.slow
+def test_real_fuse_output_round_trips(world, tmp_path):
+    """`synrecon fuse` output -> open3d export: the exported depth lifted with the exported poses
+    lands on fused.ply, whatever the registration found (this checks the contract, not fuse)."""
+    from synnet_recon.recon.fuse import FuseConfig, fuse
+    from synnet_recon.recon.register import RegistrationConfig
+
+    intrinsics = tmp_path / "intrinsics.json"
+    intrinsics.write_text(json.dumps(INTRINSICS))
+    recon = tmp_path / "recon"
+    result = fuse(world["sync"], FuseConfig(intrinsics=str(intrinsics), progress=False,
+                                            depth_dirs={c: str(p) for c, p in world["depth"].items()},
+                                            registration=RegistrationConfig(colored_icp=False)), recon)
+    if result.num_ok == 0:
+        pytest.skip("fuse accepted no instant of the fixture")
+    out = get_exporter("open3d")(world["sync"], recon, tmp_path / "o3d", ExportConfig(depth_dirs=world["depth"]))
+    fused = o3d.io.read_point_cloud(str(recon / "fused.ply"))
+    lifted = 0
+    for cam in ("cam0", "cam1"):
+        if not (out / cam / "trajectory.log").exists():
+            continue
+        intr = o3d.io.read_pinhole_camera_intrinsic(str(out / cam / "camera_intrinsic.json"))
+        traj = o3d.io.read_pinhole_camera_trajectory(str(out / cam / "trajectory.log"))
+        for i, p in enumerate(traj.parameters):
+            depth = o3d.io.read_image(str(out / cam / "depth" / f"{i:06d}.png"))
+            cloud = o3d.geometry.PointCloud.create_from_depth_image(depth, intr, p.extrinsic, 1000.0, 20.0)
+            dist = np.asarray(cloud.compute_point_cloud_distance(fused))
+            # fuse lifts every 2nd pixel: at 64x48 and ~4 m its points are ~15 cm apart
+            assert np.median(dist) < 0.12, (cam, i, np.median(dist))
+            lifted += 1
+    assert lifted >= result.num_ok
