@@ -2,8 +2,10 @@
 
 The world is a textured room (tiled floor, brick/panel/plank walls, boxes) built once, plus a
 clothed body posed per frame (``body.BodyMesh``). Each pixel casts one ray through its centre;
-colours are per-triangle (body) or procedural textures of the hit point (room), shaded with an
-ambient + Lambert term. Depth is the z coordinate in the camera frame (not the ray length).
+colours are per-triangle (body) or procedural textures of the hit point (room, box-filtered over
+the pixel's footprint so that far surfaces do not alias), shaded with an ambient + Lambert term;
+the body casts a key-light shadow on the floor and a slight Gaussian blur stands in for the lens.
+Depth is the z coordinate in the camera frame (not the ray length).
 
 Outputs of ``render_scene`` (see docs/formats.md):
     OUT/videos/<cam>.mp4              H.264 (yuv420p) at the camera's fps
