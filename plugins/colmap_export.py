@@ -11,7 +11,8 @@ One COLMAP camera per video (PINHOLE, or OPENCV when the intrinsics carry distor
 point shifted by +0.5 px to COLMAP's pixel-corner origin); one image
 per (instant, video) with pose ``cam_from_world`` = our ``world_to_camera`` (both OpenCV). No rigs:
 our cameras move independently, so every image is its own trivial frame. ``points3D`` is a random
-subsample of the fused cloud, without tracks (so triangulation / MVS can start from the poses).
+subsample of the fused cloud; each point's track lists the images that see it (in front, inside,
+not behind other cloud points by a coarse z-buffer), and points no image sees are left out.
 """
 from __future__ import annotations
 
@@ -63,6 +64,33 @@ def fused_points(ply: Path | None, max_points: int, seed: int = 0) -> tuple[np.n
     return xyz, np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def visible_points(xyz: np.ndarray, K, world_to_camera: np.ndarray, cell: int = 4,
+                   tolerance: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Points of the cloud this view sees: in front, inside the image, and not hidden behind
+    other cloud points (a z-buffer over ``cell`` x ``cell`` pixel cells; ``tolerance`` relative).
+
+    xyz: (M, 3) world; K: our Intrinsics (OpenCV pixel centres). Returns (idx (V,), uv (V, 2))
+    with uv in COLMAP image coordinates (pixel centres at +0.5).
+    """
+    cam = xyz @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    z = cam[:, 2]
+    front = z > 1e-6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = K.fx * cam[:, 0] / z + K.cx + 0.5
+        v = K.fy * cam[:, 1] / z + K.cy + 0.5
+    inside = front & (u >= 0) & (u < K.width) & (v >= 0) & (v < K.height)
+    idx = np.flatnonzero(inside)
+    if not len(idx):
+        return idx, np.zeros((0, 2))
+    cols = -(-K.width // cell)
+    cells = (v[idx] // cell).astype(np.int64) * cols + (u[idx] // cell).astype(np.int64)
+    nearest = np.full(cols * -(-K.height // cell), np.inf)
+    np.minimum.at(nearest, cells, z[idx])
+    keep = z[idx] <= nearest[cells] * (1.0 + tolerance)
+    idx = idx[keep]
+    return idx, np.stack([u[idx], v[idx]], axis=1)
+
+
 def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: ExportConfig) -> Path:
     """Write the COLMAP workspace to ``out_dir``; returns the sparse model folder (sparse/0)."""
     scene = load_scene(sync_json, recon_dir, config)
@@ -71,16 +99,26 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
     with atomic_dir(out_dir) as tmp:
         (tmp / "images").mkdir()
         cameras: dict[str, object] = {}
-        image_lines = []
+        posed = []  # (image_id, view, K, name)
         for image_id, (view, rgb) in enumerate(
                 tqdm(iter_view_images(scene), total=len(scene.views), desc="colmap", unit="img"), start=1):
             K = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
-            h, w = rgb.shape[:2]
             cameras.setdefault(view.camera, K)
             name = view.image_name(ext)
             write_image(tmp / "images" / name, rgb, config.jpeg_quality)
-            image_lines += [image_line(image_id, view.world_to_camera, camera_ids[view.camera], name), ""]
+            posed.append((image_id, view, K, name))
         xyz, rgb = fused_points(scene.fused_ply, config.max_points)
+
+        # Observations: each point in every image that sees it. OpenMVS needs tracks (it stops
+        # reading points3D.txt at a track-less point), so points no image sees are dropped.
+        image_lines, tracks = [], [[] for _ in range(len(xyz))]
+        for image_id, view, K, name in posed:
+            idx, uv = visible_points(xyz, K, view.world_to_camera)
+            for j, i in enumerate(idx.tolist()):
+                tracks[i].append(f"{image_id} {j}")
+            points2d = " ".join(f"{a!r} {b!r} {i + 1}" for (a, b), i in zip(uv.tolist(), idx.tolist()))
+            image_lines += [image_line(image_id, view.world_to_camera, camera_ids[view.camera], name), points2d]
+        seen = [i for i in range(len(xyz)) if tracks[i]]
 
         texts = {
             "cameras.txt": ["# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]", f"# Number of cameras: {len(cameras)}"]
@@ -88,9 +126,9 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             "images.txt": ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)",
                            f"# Number of images: {len(scene.views)}"] + image_lines,
             "points3D.txt": ["# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
-                             f"# Number of points: {len(xyz)}"]
-            + [f"{i + 1} {p[0]!r} {p[1]!r} {p[2]!r} {c[0]} {c[1]} {c[2]} 0" for i, (p, c) in
-               enumerate(zip(xyz.tolist(), rgb.tolist()))],
+                             f"# Number of points: {len(seen)}"]
+            + [f"{i + 1} {xyz[i, 0]!r} {xyz[i, 1]!r} {xyz[i, 2]!r} {rgb[i, 0]} {rgb[i, 1]} {rgb[i, 2]} 0 "
+               + " ".join(tracks[i]) for i in seen],
         }
         model = tmp / "sparse" / "0"
         model.mkdir(parents=True)
