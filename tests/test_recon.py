@@ -214,6 +214,24 @@ def test_register_tracks_from_the_previous_transform():
     assert translation_error(result.transform, true) < 0.01
 
 
+def test_correspondence_registration_and_keypoint_lifting():
+    from synnet_recon.recon.fuse import lift_keypoints
+    from synnet_recon.recon.register import correspondence_registration
+
+    rng = np.random.default_rng(1)
+    src = rng.uniform(-1, 1, (18, 3)) + [0, 0, 4]
+    true = _rigid(30.0, (0, 1, 0.2), (0.5, 0.1, -0.3))
+    tgt = src @ true[:3, :3].T + true[:3, 3]
+    src[3] = np.nan   # a joint seen in one view only
+    tgt[5] += 0.5     # a wrong detection
+    est = correspondence_registration(src, tgt, RegistrationConfig())
+    assert rotation_error_deg(est, true) < 0.1 and translation_error(est, true) < 1e-3
+    depth = np.full((H, W), 2.0, np.float32)
+    kp = np.array([[INTR.cx, INTR.cy, 0.9], [INTR.cx + 26.0, INTR.cy, 0.9], [10.0, 10.0, 0.1]])
+    pts = lift_keypoints(kp, depth, INTR.K)
+    assert np.allclose(pts[0], (0, 0, 2)) and np.allclose(pts[1], (0.2, 0, 2)) and np.isnan(pts[2]).all()
+
+
 TUTORIAL_INIT = np.array([[0.862, 0.011, -0.507, 0.5], [-0.139, 0.967, -0.215, 0.7],
                           [0.487, 0.255, 0.835, -1.4], [0, 0, 0, 1]])
 TUTORIAL_P2L = np.array([[0.84023324, 0.00618369, -0.54244126, 0.64720943],

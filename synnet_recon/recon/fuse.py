@@ -296,11 +296,13 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                            {k: Path(v) for k, v in config.keypoint_dirs.items()},
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference)
     backend = load_backend(config.depth, context)
+    keypoint_dirs = _keypoint_dirs(config, videos)
     _lap(timings, "setup", t_start)
     readers = {n: FrameReader(v.path) for n, v in videos.items()}
     rc = config.registration
     records: list[FrameRecord] = []
-    previous: dict[str, np.ndarray] = {}
+    previous: dict[str, np.ndarray] = {}          # last accepted camera-to-reference per video
+    previous_fitness: dict[str, float] = {}
     prev_frame: PreparedCloud | None = None
     world_from_ref = np.eye(4)
     motion = np.eye(4)  # last reference-camera motion between accepted instants
@@ -340,13 +342,16 @@ def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> Fu
                         res = PairRegistration(previous.get(n, np.eye(4)), 0.0, float("inf"), False, False)
                     else:
                         hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
+                        if n in keypoint_dirs and reference in keypoint_dirs:
+                            hints.append(_keypoint_hint(keypoint_dirs, frames, n, reference, depths, intr, rc))
                         hints.append(_feature_hint(images[n], depths[n], intr[n], images[reference],
                                                    depths[reference], intr[reference], rc))
-                        res = register(prepared[n], prepared[reference], rc, init=previous.get(n), hints=hints)
+                        res = register(prepared[n], prepared[reference], rc, init=previous.get(n), hints=hints,
+                                       expected_fitness=previous_fitness.get(n))
                     T[n], fit[n], rmse[n], vok[n], glob[n] = (res.transform, res.fitness, res.inlier_rmse,
                                                               res.ok, res.global_registration)
                     if res.ok:
-                        previous[n] = res.transform
+                        previous[n], previous_fitness[n] = res.transform, res.fitness
                     else:
                         log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
                                     row_index, n, res.fitness, res.inlier_rmse)
@@ -445,6 +450,52 @@ def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
     now = time.perf_counter()
     timings[stage] = timings.get(stage, 0.0) + now - tick
     return now
+
+
+def _keypoint_dirs(config: FuseConfig, videos: dict[str, VideoSource]) -> dict[str, Path]:
+    """OpenPose folders per video: given ones, else OUT/keypoints/<cam>/ of the simulate layout."""
+    out = {k: Path(v) for k, v in config.keypoint_dirs.items()}
+    for name, video in videos.items():
+        guess = video.path.parent.parent / "keypoints" / name
+        if name not in out and guess.is_dir():
+            out[name] = guess
+    return out
+
+
+def lift_keypoints(keypoints: np.ndarray, depth: np.ndarray, K: np.ndarray, min_conf: float = 0.3,
+                   window: int = 2) -> np.ndarray:
+    """keypoints (J, 3) x, y, confidence + depth (H, W) -> (J, 3) camera points, NaN where unknown.
+
+    The depth of a joint is the median of the valid depths in a (2 window + 1)^2 patch around it.
+    """
+    out = np.full((len(keypoints), 3), np.nan)
+    h, w = depth.shape
+    for j, (x, y, c) in enumerate(keypoints):
+        if c < min_conf or not np.isfinite(x + y):
+            continue
+        u, v = int(round(x)), int(round(y))
+        patch = depth[max(v - window, 0):v + window + 1, max(u - window, 0):u + window + 1]
+        z = patch[patch > 0]
+        if z.size == 0:
+            continue
+        z = float(np.median(z))
+        out[j] = ((x - K[0, 2]) * z / K[0, 0], (y - K[1, 2]) * z / K[1, 1], z)
+    return out
+
+
+def _keypoint_hint(keypoint_dirs, frames, source: str, target: str, depths, intr, config: RegistrationConfig):
+    """A callable: the person's 2D keypoints lifted with depth in both views -> RANSAC transform."""
+    from .depth import read_openpose_frame
+    from .register import correspondence_registration
+
+    def hint():
+        ks = read_openpose_frame(keypoint_dirs[source], frames[source])
+        kt = read_openpose_frame(keypoint_dirs[target], frames[target])
+        if ks is None or kt is None:
+            return None
+        return correspondence_registration(lift_keypoints(ks, depths[source], intr[source].K),
+                                           lift_keypoints(kt, depths[target], intr[target].K), config)
+    return hint
 
 
 def _feature_hint(src_image, src_depth, src_intr: Intrinsics, tgt_image, tgt_depth, tgt_intr: Intrinsics,

@@ -139,12 +139,15 @@ def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
         reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6,
                                    max_iteration=config.icp_iterations))
     if colored and source.cloud.has_colors() and target.cloud.has_colors() and result.fitness > 0:
-        colored = reg.registration_colored_icp(
-            source.cloud, target.cloud, config.voxel, result.transformation,
-            reg.TransformationEstimationForColoredICP(),
-            reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6,
-                                       max_iteration=config.colored_iterations))
-        final = reg.evaluate_registration(source.cloud, target.cloud, d, colored.transformation)
+        try:
+            colored_result = reg.registration_colored_icp(
+                source.cloud, target.cloud, config.voxel, result.transformation,
+                reg.TransformationEstimationForColoredICP(),
+                reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6,
+                                           max_iteration=config.colored_iterations))
+        except RuntimeError:  # no correspondences within one voxel
+            return result
+        final = reg.evaluate_registration(source.cloud, target.cloud, d, colored_result.transformation)
         # Coloured ICP can slide along textureless or repetitive surfaces: keep it only when it
         # does not lose geometric agreement.
         if final.fitness >= result.fitness and final.inlier_rmse <= result.inlier_rmse:
@@ -158,31 +161,43 @@ def _accept(result, config: RegistrationConfig) -> bool:
 
 
 def register(source: PreparedCloud, target: PreparedCloud, config: RegistrationConfig,
-             init: np.ndarray | None = None, hints: list[np.ndarray] | None = None) -> PairRegistration:
+             init: np.ndarray | None = None, hints: list | None = None,
+             expected_fitness: float | None = None) -> PairRegistration:
     """Register ``source`` onto ``target``.
 
     ``init``: a transform to refine first (e.g. the previous instant's); when ICP from it is
-    accepted, global registration is skipped. ``hints``: more candidate initial transforms, or
-    callables returning one (or None), e.g. from image-feature or keypoint correspondences or the
-    stereo backend; tried in order before FPFH + RANSAC global registration.
+    accepted (and keeps at least 90 % of ``expected_fitness``, the fitness it had before),
+    nothing else runs. Otherwise every one of ``hints`` (initial transforms, or callables returning
+    one or None: image-feature or keypoint correspondences, the stereo backend's pose) is refined
+    and the best accepted result wins; FPFH + RANSAC global registration runs only when none is
+    accepted.
     """
+    def result_of(r, used_global: bool) -> PairRegistration:
+        return PairRegistration(np.asarray(r.transformation).copy(), float(r.fitness),
+                                float(r.inlier_rmse), _accept(r, config), used_global)
+
+    def best_of(results):
+        return max(results, key=lambda r: (_accept(r, config), r.fitness, -r.inlier_rmse))
+
     tried = []
-    candidates = ([(init, config.colored_when_tracking)] if init is not None else []) + [(h, None) for h in hints or []]
-    for guess, colored in candidates:
+    if init is not None:
+        r = refine(source, target, np.asarray(init, dtype=np.float64), config, config.colored_when_tracking)
+        tried.append(r)
+        if _accept(r, config) and r.fitness >= 0.9 * (expected_fitness or 0.0):
+            return result_of(r, False)
+    from_hints = []
+    for guess in hints or []:
         if callable(guess):  # computed only when needed (e.g. feature matching)
             guess = guess()
-            if guess is None:
-                continue
-        result = refine(source, target, np.asarray(guess, dtype=np.float64), config, colored)
-        tried.append(result)
-        if _accept(result, config):
-            return PairRegistration(np.asarray(result.transformation).copy(), float(result.fitness),
-                                    float(result.inlier_rmse), True, False)
+        if guess is not None:
+            from_hints.append(refine(source, target, np.asarray(guess, dtype=np.float64), config))
+    if from_hints:
+        best = best_of(from_hints)
+        if _accept(best, config):
+            return result_of(best, False)
     coarse = global_registration(source, target, config)
-    result = refine(source, target, coarse, config)
-    best = max(tried + [result], key=lambda r: (r.fitness, -r.inlier_rmse))
-    return PairRegistration(np.asarray(best.transformation).copy(), float(best.fitness),
-                            float(best.inlier_rmse), _accept(best, config), True)
+    tried += from_hints + [refine(source, target, coarse, config)]
+    return result_of(best_of(tried), True)
 
 
 def rotation_error_deg(A: np.ndarray, B: np.ndarray) -> float:
