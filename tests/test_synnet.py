@@ -115,7 +115,8 @@ def test_default_config_shapes_and_class_pooling():
 
 
 @pytest.mark.parametrize("switch", [{"bidirectional": False}, {"cost_volume": False}, {"temporal": False},
-                                    {"global_enc": False}, {"penalty": False}])
+                                    {"global_enc": False}, {"penalty": False},
+                                    {"head": "paper", "full_rate": False}])
 def test_ablation_switches_run(switch):
     cfg = SynNetConfig.tiny(n=4, r=2, M=2, heatmap_size=16, **switch)
     net = SynNet(cfg)
@@ -326,3 +327,14 @@ def test_cli_errors_are_one_line_exit_2(args, tmp_path, capsys):
         main(args)
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and err.startswith("synrecon: error:") and "\n" not in err, err
+
+
+def test_mirror_tta_is_a_normalized_average():
+    from synnet_recon.sync.matcher import SynNetMatcher, mirror_windows
+    xy = torch.rand(2, 32, 18, 2) * 100
+    conf = torch.rand(2, 32, 18)
+    twice = mirror_windows(*mirror_windows(xy, conf, xy, conf))
+    assert torch.equal(twice[0], xy) and torch.equal(twice[1], conf)
+    m = SynNetMatcher(mirror_tta=True)
+    lp = m.score_windows(xy.numpy(), conf.numpy(), xy.numpy(), conf.numpy())
+    assert lp.shape == (2, 8) and np.allclose(np.exp(lp).sum(-1), 1, atol=1e-4)

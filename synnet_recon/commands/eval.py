@@ -22,8 +22,9 @@ from ..errors import InputError
 @click.option("--motions", type=click.Path(path_type=Path), default=None,
               help="Motion folder or cache .npz. Default: ../shared/data/mocap (held-out files only).")
 @click.option("--no-baselines", is_flag=True, help="Skip the speed and trajectory correlation baselines.")
+@click.option("--mirror-tta", is_flag=True, help="Also score SynNet with mirror test-time augmentation.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
-def command(checkpoint, pairs, seed, out, ablations, noise, motions, no_baselines, device):
+def command(checkpoint, pairs, seed, out, ablations, noise, motions, no_baselines, mirror_tta, device):
     """Evaluate SynNet the paper's way (section 4.2): Accuracy (right offset class) and SynError
     (mean |R - T| * r / fps seconds) on clip pairs simulated from held-out motion files with moving
     cameras and detector noise: 32 frames at 30 fps, offsets 4*m frames, m in [-4, 3].
@@ -57,5 +58,6 @@ def command(checkpoint, pairs, seed, out, ablations, noise, motions, no_baseline
             build_model(load_checkpoint(path), path)
 
     conf = EvalConfig(pairs=pairs, seed=seed, noise=noise, motions=str(motions) if motions else None,
-                      device=device, baselines=not no_baselines, ablations=abl)
+                      device=device, baselines=not no_baselines, ablations=abl,
+                      mirror_tta=mirror_tta)
     main(conf, checkpoint, out)

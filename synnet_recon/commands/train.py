@@ -28,11 +28,13 @@ from ..errors import InputError
 @click.option("--val-pairs", default=256, show_default=True, type=int, help="Held-out pairs for validation.")
 @click.option("--noise-ramp", default=None, type=int,
               help="Pairs over which detector noise ramps up to its full level (curriculum).")
+@click.option("--init", "init", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Start from this checkpoint's weights and config (fine-tuning); --config is ignored.")
 @click.option("--motions", default=None, type=click.Path(path_type=Path),
               help="Motion capture folder, or a motion cache .npz (synnet_recon.sync.data.save_motion_cache). "
                    "Default: ../shared/data/mocap.")
 def command(config_spec, out, steps, max_minutes, batch_size, lr, device, resume, seed, workers, threads,
-            ckpt_every, val_pairs, noise_ramp, motions):
+            ckpt_every, val_pairs, noise_ramp, init, motions):
     """Train SynNet on pairs simulated on the fly: two moving cameras filming the same CMU motion
     with detector noise, offset by a known number of frames. Held-out motion files (a fixed split
     by file name) are used only for validation. Multi-GPU: `torchrun --nproc_per_node=G -m
@@ -54,6 +56,8 @@ def command(config_spec, out, steps, max_minutes, batch_size, lr, device, resume
         raise InputError(None, f"--lr must be positive, got {lr:g}")
     if max_minutes is not None and not max_minutes > 0:
         raise InputError(None, f"--max-minutes must be positive, got {max_minutes:g}")
+    if init is not None and not init.is_file():
+        raise InputError(init, "checkpoint not found")
     if motions is not None and not motions.exists():
         raise InputError(motions, "motion folder or cache not found")
 
@@ -62,7 +66,8 @@ def command(config_spec, out, steps, max_minutes, batch_size, lr, device, resume
 
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed, workers=workers,
                         max_minutes=max_minutes, resume=resume, ckpt_every=ckpt_every, val_pairs=val_pairs,
-                        threads=threads, noise_ramp_pairs=noise_ramp)
+                        threads=threads, noise_ramp_pairs=noise_ramp,
+                        init=str(init) if init else None)
     data = DataConfig(root=str(motions) if motions else None)
     best = main(cfg, train, out, data)
     click.echo(f"best checkpoint: {best}")

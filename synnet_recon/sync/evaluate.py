@@ -40,6 +40,7 @@ class EvalConfig:
     device: str = "cpu"
     baselines: bool = True
     ablations: dict[str, str] = field(default_factory=dict)  # name -> checkpoint
+    mirror_tta: bool = False     # also score the main model with mirror test-time augmentation
 
 
 def protocol_config(conf: EvalConfig) -> SynNetConfig:
@@ -69,23 +70,23 @@ def score_metrics(pred_class: np.ndarray, true_class: np.ndarray, r: int, fps: f
             "within_one_class": float(np.mean(err <= 1))}
 
 
-def eval_synnet(checkpoint: str | Path | None, pairs: dict, conf: EvalConfig) -> tuple[dict, np.ndarray]:
+def eval_synnet(checkpoint: str | Path | None, pairs: dict, conf: EvalConfig,
+                mirror_tta: bool = False) -> tuple[dict, np.ndarray]:
     """Metrics of one checkpoint on the pairs; also returns its predicted classes (N,)."""
     from .matcher import SynNetMatcher
-    matcher = SynNetMatcher(checkpoint, device=conf.device)
+    matcher = SynNetMatcher(checkpoint, device=conf.device, mirror_tta=mirror_tta)
     c = matcher.config
     if (c.window_frames, c.M, c.r, c.fps) != (conf.n * conf.r, conf.M, conf.r, conf.fps):
         raise InputError(matcher.checkpoint, f"model protocol (window {c.window_frames}, M={c.M}, r={c.r}, "
                                              f"{c.fps:g} fps) differs from the evaluation's "
                                              f"(window {conf.n * conf.r}, M={conf.M}, r={conf.r}, {conf.fps:g} fps)")
     args = [pairs[k].numpy() for k in ("a_xy", "a_conf", "b_xy", "b_conf")]
-    logp = matcher.score_windows(*args)
-    pred = logp.argmax(-1) - conf.M
+    scores = matcher.score_all(*args)  # one pass for both resolutions
+    pred = scores["class"].argmax(-1) - conf.M
     true = pairs["offset"].numpy() // conf.r
     out = score_metrics(pred, true, conf.r, conf.fps)
     if c.full_rate:
-        fl = matcher.score_windows_frames(*args)
-        fpred = matcher.frame_shifts[fl.argmax(-1)]
+        fpred = matcher.frame_shifts[scores["frame"].argmax(-1)]
         out["frame_error_frames"] = float(np.mean(np.abs(fpred - pairs["offset"].numpy())))
     out["checkpoint"] = str(matcher.checkpoint)
     out["config"] = c.name
@@ -125,6 +126,8 @@ def main(conf: EvalConfig, checkpoint: str | Path | None = None, out: str | Path
     results: dict[str, dict] = {}
     main_metrics, main_pred = eval_synnet(checkpoint, pairs, conf)
     results["synnet"] = main_metrics
+    if conf.mirror_tta:
+        results["synnet_mirror_tta"] = eval_synnet(checkpoint, pairs, conf, mirror_tta=True)[0]
     for name, ckpt in conf.ablations.items():
         results[f"synnet_{name}"] = eval_synnet(ckpt, pairs, conf)[0]
     if conf.baselines:

@@ -8,7 +8,8 @@ import torch
 
 from ..errors import InputError
 from ..paths import WEIGHTS_DIR
-from .model import SynNetConfig
+from ..skeleton import LEFT_RIGHT_SWAP
+from .model import SynNetConfig, pool_to_classes
 from .train import build_model, load_checkpoint
 
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "synnet_default.pt"
@@ -25,7 +26,8 @@ class SynNetMatcher:
     than a's on the shared clock, so a's frame k and b's frame k - m*r show the same instant.
     """
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
+                 mirror_tta: bool = False):
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         state = load_checkpoint(path)
         self.checkpoint = path
@@ -36,6 +38,9 @@ class SynNetMatcher:
         self.frame_shifts = (self.config.shifts * self.config.shift_step).numpy()
         self.metrics: dict = dict(state.get("metrics") or {})
         self.batch_size = batch_size
+        # Test-time augmentation: also score the mirrored windows (x negated, left/right joints
+        # swapped, as in training) and average the log-probabilities. Twice the cost.
+        self.mirror_tta = mirror_tta
 
     def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
         w = self.window_frames
@@ -55,13 +60,21 @@ class SynNetMatcher:
         cls, frm = [], []
         for i in range(0, len(a_xy), self.batch_size):
             t = [torch.from_numpy(x[i:i + self.batch_size]).to(self.device) for x in (a_xy, a_conf, b_xy, b_conf)]
-            out = self.model.forward_keypoints(*t)
-            cls.append(out["class_logits"].float().log_softmax(-1).cpu().numpy())
-            frm.append(out["frame_logits"].float().log_softmax(-1).cpu().numpy())
+            logp = self.model.forward_keypoints(*t)["frame_logits"].float().log_softmax(-1)
+            if self.mirror_tta:
+                logp = 0.5 * (logp + self.model.forward_keypoints(*mirror_windows(*t))["frame_logits"]
+                              .float().log_softmax(-1))
+                logp = logp.log_softmax(-1)
+            cls.append(pool_to_classes(logp, self.config).log_softmax(-1).cpu().numpy())
+            frm.append(logp.cpu().numpy())
         S = len(self.frame_shifts)
         if not cls:
             return {"class": np.zeros((0, self.config.n_classes), np.float32), "frame": np.zeros((0, S), np.float32)}
         return {"class": np.concatenate(cls), "frame": np.concatenate(frm)}
+
+    def score_all(self, a_xy, a_conf, b_xy, b_conf) -> dict[str, np.ndarray]:
+        """Both resolutions in one pass: {"class": (B, 2M), "frame": (B, S)} log-probabilities."""
+        return self._run(a_xy, a_conf, b_xy, b_conf)
 
     def score_windows(self, a_xy, a_conf, b_xy, b_conf, image_size_a=None, image_size_b=None) -> np.ndarray:
         """Log-probabilities of the offset classes of window pairs.
@@ -77,3 +90,16 @@ class SynNetMatcher:
         """Like ``score_windows`` at frame resolution: (B, S) log-probabilities over ``frame_shifts``
         (equal to the classes' m*r when the model is not full-rate)."""
         return self._run(a_xy, a_conf, b_xy, b_conf)["frame"]
+
+
+def mirror_windows(a_xy, a_conf, b_xy, b_conf):
+    """Mirror both windows: x negated (the heatmaps are person-centred, so no image width is
+    needed) and left/right joints swapped. Tensors (B, W, 18, 2) and (B, W, 18)."""
+    perm = torch.as_tensor(LEFT_RIGHT_SWAP, device=a_xy.device)
+
+    def flip(xy, conf):
+        xy = xy[:, :, perm].clone()
+        xy[..., 0] = -xy[..., 0]
+        return xy, conf[:, :, perm]
+
+    return (*flip(a_xy, a_conf), *flip(b_xy, b_conf))

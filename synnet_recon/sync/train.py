@@ -46,6 +46,7 @@ class TrainConfig:
     val_pairs: int = 256
     threads: int | None = None    # torch CPU threads (None = torch default)
     noise_ramp_pairs: int | None = None  # override DataConfig.noise_ramp_pairs
+    init: str | None = None       # start from this checkpoint's weights (and config); fresh optimizer
 
 
 def resolve_device(device: str) -> torch.device:
@@ -183,7 +184,13 @@ def main(model_cfg: SynNetConfig, train: TrainConfig, out_dir: str | Path,
         pairs_seen = int(resume_state.get("pairs_seen", step * train.batch_size * world))
         best_acc = float(resume_state.get("best_accuracy", -1.0))
 
+    init_state = None
+    if train.init and resume_state is None:
+        init_state = load_checkpoint(train.init)
+        model_cfg = SynNetConfig.from_dict(dict(init_state["config"]))
     model = SynNet(model_cfg).to(device)
+    if init_state is not None:
+        model.load_state_dict({k: v.float() for k, v in init_state["model"].items()})
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
