@@ -60,10 +60,10 @@ ANALYSIS_RATE = 30.0
 PAIR_FEATURES = ("prominence", "margin", "log_sharpness", "fine_margin", "agreement", "overlap_s",
                  "log_stderr_frames", "static")
 CONFIDENCE_MODEL = {  # fitted on 210 pairs of 70 training-split scenes (2026-11-25), no SynNet
-    "mean": [4.37632, 1.9549, -3.38463, 0.6433, 0.32857, 4.70774, -0.9892, 0.04286],
-    "scale": [2.24451, 2.19991, 0.89242, 0.66255, 0.46969, 1.04571, 0.90036, 0.20253],
-    "coef": [0.44179, 0.28362, 0.89243, 0.53298, 0.42454, 1.1782, -0.09865, -0.21274],
-    "intercept": 3.14778,
+    "mean": [4.38274, 1.96689, -3.24889, 0.76293, 0.34762, 4.72743, -1.21297, 0.00476],
+    "scale": [2.24365, 2.18913, 0.77012, 0.77947, 0.47621, 1.02263, 0.82626, 0.06884],
+    "coef": [-0.16487, 0.5384, 1.38322, 0.4478, 0.06533, 1.06563, 0.02274, -0.1174],
+    "intercept": 3.48734,
 }
 
 
@@ -80,16 +80,17 @@ class AlignConfig:
     analysis_rate: float | None = None  # None: the model's fps with SynNet, else 30
     window_frames: int = 32            # shortest usable input and overlap, analysis frames
     candidates: int = 3                # coarse peaks examined in the fine stage
-    smooth_frames: float = 1.0         # Gaussian smoothing of the fine stage, analysis frames
+    smooth_frames: float = 1.5         # Gaussian smoothing of the fine stage, analysis frames
     fine_step: float = 0.1             # fine grid step, analysis frames
     fine_radius: float = 1.5           # fine grid half-width around a candidate, analysis frames
     max_fine_samples: int = 600        # frames of the first track used by the fine stage (strided)
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
     inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair (frames of the fastest input)
-    min_pair_confidence: float = 0.05  # weaker pairs are not used (an input left without pairs gets no offset)
+    min_pair_confidence: float = 0.3   # weaker pairs are not used (an input left without pairs gets no offset)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     max_people: int = 3                # people per input considered (multi-subject scenes)
+    video_people: int = 1              # people the pose detector looks for in videos (>1 is slower)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
     progress: bool = True
 
@@ -265,8 +266,7 @@ def load_source(item, config: AlignConfig) -> Source:
 
             kind = "video"
             info = probe_video(path)
-            pose_config = config.pose or PoseConfig(num_people=max(1, config.max_people) if config.max_people > 1 else 1,
-                                                    progress=config.progress)
+            pose_config = config.pose or PoseConfig(num_people=max(1, config.video_people), progress=config.progress)
             tracks = estimate_pose(path, pose_config)
             fps = float(info.fps)
         else:
@@ -439,6 +439,29 @@ def _curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> floa
     return _parabola_vertex(grid, curve, i, half_width)
 
 
+def _refine_around(fine: "FineScorer", center: float, config: "AlignConfig", step: float):
+    """Sub-frame minimum of ``fine``'s cost near ``center`` (s): (offset, stderr, fine curve) or None.
+
+    A half-frame grid over +-fine_radius finds the basin (re-centred while the minimum sits on its
+    edge), then a ``fine_step`` grid over +-0.6 frames around it gives the sub-frame minimum.
+    """
+    half_width = max(2, int(round(0.35 / config.fine_step)))
+    coarse_grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, 0.5) * step
+    for _ in range(4):
+        c = fine.costs(coarse_grid)
+        if not np.isfinite(c).any():
+            return None
+        imin = int(np.nanargmin(c))
+        if 0 < imin < len(coarse_grid) - 1:
+            break
+        coarse_grid = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
+    grid = coarse_grid[imin] + np.arange(-0.6, 0.6 + 1e-9, config.fine_step) * step
+    offset, se, curve = fine.refine(grid, half_width=half_width)
+    if not np.isfinite(offset):
+        return None
+    return offset, se, curve
+
+
 def _parabola_vertex(x: np.ndarray, y: np.ndarray, center: int, half_width: int) -> float:
     """Least-squares parabola through y around index ``center``; its minimum (x units) if convex and inside."""
     lo, hi = max(0, center - half_width), min(len(x), center + half_width + 1)
@@ -520,28 +543,27 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     best = int(np.argmax(evidence))
     center = cand_s[best]
     grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, config.fine_step) * step
-    # cameras standing still: one fundamental matrix for the whole overlap is far more precise
-    probe = center + np.array([-1.0, 0.0, 1.0]) * step
+    fine.static = False
+    refined = _refine_around(fine, center, config, step)
+    if refined is None:
+        return None
+    offset, se, curve = refined
+    # cameras standing still: one fundamental matrix for the whole overlap is far more precise.
+    # Used when it fits almost as well as one F per frame AND agrees with the per-frame estimate
+    # (hand-held "still" cameras shake: there a single F is biased).
+    probe = offset + np.array([-1.0, 0.0, 1.0]) * step
     moving_cost = np.nanmin(fine.costs(probe))
     fine.static = True
     static_cost = np.nanmin(fine.costs(probe))
-    fine.static = bool(config.static_ratio > 0 and static_cost < config.static_ratio * moving_cost)
-    half_width = max(2, int(round(0.35 / config.fine_step)))
-    # a half-frame grid over +-fine_radius finds the basin (re-centred while the minimum sits on its
-    # edge), then a fine_step grid over +-0.6 frames around it gives the sub-frame minimum
-    coarse_grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, 0.5) * step
-    for _ in range(4):
-        c = fine.costs(coarse_grid)
-        if not np.isfinite(c).any():
-            return None
-        imin = int(np.nanargmin(c))
-        if 0 < imin < len(coarse_grid) - 1:
-            break
-        coarse_grid = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
-    grid = coarse_grid[imin] + np.arange(-0.6, 0.6 + 1e-9, config.fine_step) * step
-    offset, se, curve = fine.refine(grid, half_width=half_width)
-    if not np.isfinite(offset):
-        return None
+    if config.static_ratio > 0 and static_cost < config.static_ratio * moving_cost:
+        static = _refine_around(fine, offset, config, step)
+        frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
+        if static is not None and abs(static[0] - offset) <= max(frame, 3.0 * se):
+            offset, se, curve = static
+        else:
+            fine.static = False
+    else:
+        fine.static = False
 
     # features
     peak_score = coarse[peaks[best]]
@@ -549,7 +571,7 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     z = lambda v: _robust_z(coarse, v)
     prominence = z(peak_score)
     margin = prominence - (max(z(v) for v in others) if others else 0.0)
-    cmin = float(curve[imin])
+    cmin = float(np.nanmin(curve))
     around = [fine.costs(np.array([offset - step, offset + step]))]
     sharp = float(np.nanmean(around[0]) / max(cmin, 1e-12) - 1.0) if np.isfinite(around[0]).any() else 0.0
     finite_cand = np.sort(cand_cost[np.isfinite(cand_cost)])
@@ -745,6 +767,11 @@ def _make_matcher(config: AlignConfig):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:
             device = "cpu"
+    elif device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(None, "--device cuda asked for, but CUDA is not available (use --device auto or cpu)")
     if config.synnet == "auto" and device != "cuda" and config.checkpoint is None:
         return None  # on a CPU SynNet costs ~5 s per pair for little gain over the geometry (docs/align.md)
     try:
@@ -772,7 +799,9 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     Raises InputError for bad inputs: fewer than 2, unreadable, nobody found, shorter than one
     window, a non-positive ``max_offset``, an unknown ``reference``.
     """
-    config = config or AlignConfig()
+    from dataclasses import replace
+
+    config = replace(config) if config is not None else AlignConfig()  # never mutate the caller's config
     inputs = list(inputs)
     if len(inputs) < 2:
         raise InputError(inputs[0] if inputs and not isinstance(inputs[0], Keypoints) else None,
