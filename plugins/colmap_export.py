@@ -64,6 +64,11 @@ def fused_points(ply: Path | None, max_points: int, seed: int = 0) -> tuple[np.n
     return xyz, np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def _format_rows(rows: np.ndarray, fmt: str) -> str:
+    """(N, k) numbers -> ``fmt`` (k fields) repeated N times, in one formatting call (fast)."""
+    return (fmt * len(rows)) % tuple(rows.ravel().tolist()) if len(rows) else ""
+
+
 def visible_points(xyz: np.ndarray, K, world_to_camera: np.ndarray, cell: int = 4,
                    tolerance: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
     """Points of the cloud this view sees: in front, inside the image, and not hidden behind
@@ -111,14 +116,19 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
 
         # Observations: each point in every image that sees it. OpenMVS needs tracks (it stops
         # reading points3D.txt at a track-less point), so points no image sees are dropped.
-        image_lines, tracks = [], [[] for _ in range(len(xyz))]
+        image_lines, obs = [], []  # obs: (point index, image id, point2D index) per observation
         for image_id, view, K, name in posed:
             idx, uv = visible_points(xyz, K, view.world_to_camera)
-            for j, i in enumerate(idx.tolist()):
-                tracks[i].append(f"{image_id} {j}")
-            points2d = " ".join(f"{a!r} {b!r} {i + 1}" for (a, b), i in zip(uv.tolist(), idx.tolist()))
+            obs.append(np.stack([idx, np.full(len(idx), image_id), np.arange(len(idx))], axis=1))
+            points2d = _format_rows(np.column_stack([uv, idx + 1]), "%.3f %.3f %d ")
             image_lines += [image_line(image_id, view.world_to_camera, camera_ids[view.camera], name), points2d]
-        seen = [i for i in range(len(xyz)) if tracks[i]]
+        obs = np.concatenate(obs) if obs else np.zeros((0, 3), np.int64)
+        obs = obs[np.lexsort((obs[:, 1], obs[:, 0]))]  # by point, then image
+        pairs = _format_rows(obs[:, 1:], "%d %d\n").splitlines()
+        seen, starts = np.unique(obs[:, 0], return_index=True)
+        ends = np.append(starts[1:], len(obs))
+        point_lines = [f"{i + 1} {xyz[i, 0]!r} {xyz[i, 1]!r} {xyz[i, 2]!r} {rgb[i, 0]} {rgb[i, 1]} {rgb[i, 2]} 0 "
+                       + " ".join(pairs[a:b]) for i, a, b in zip(seen.tolist(), starts.tolist(), ends.tolist())]
 
         texts = {
             "cameras.txt": ["# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]", f"# Number of cameras: {len(cameras)}"]
@@ -126,9 +136,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             "images.txt": ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)",
                            f"# Number of images: {len(scene.views)}"] + image_lines,
             "points3D.txt": ["# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
-                             f"# Number of points: {len(seen)}"]
-            + [f"{i + 1} {xyz[i, 0]!r} {xyz[i, 1]!r} {xyz[i, 2]!r} {rgb[i, 0]} {rgb[i, 1]} {rgb[i, 2]} 0 "
-               + " ".join(tracks[i]) for i in seen],
+                             f"# Number of points: {len(point_lines)}"] + point_lines,
         }
         model = tmp / "sparse" / "0"
         model.mkdir(parents=True)

@@ -50,7 +50,7 @@ class ExportConfig:
     every: int = 1  # keep every n-th synchronized instant
     image_ext: str = "jpg"  # jpg or png
     jpeg_quality: int = 95
-    max_points: int = 100_000  # COLMAP points3D subsampled from fused.ply (0 = none)
+    max_points: int = 20_000  # COLMAP points3D subsampled from fused.ply (0 = none)
     options: dict[str, str] = field(default_factory=dict)  # exporter-specific KEY=VALUE
 
 

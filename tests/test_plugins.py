@@ -307,7 +307,7 @@ def test_colmap_roundtrip(world, tmp_path):
             image = rec.images[el.image_id]
             p2d = image.points2D[el.point2D_idx]
             assert p2d.point3D_id == pid
-            np.testing.assert_allclose(p2d.xy, image.project_point(point.xyz), atol=1e-6)
+            np.testing.assert_allclose(p2d.xy, image.project_point(point.xyz), atol=1e-3)
             centre = image.projection_center()
             ray = point.xyz - centre
             hit = world["scene"].cast_rays(o3d.core.Tensor(np.concatenate([centre, ray / np.linalg.norm(ray)])[None].astype(np.float32)))

@@ -50,7 +50,7 @@ def _pairs(values, option: str) -> dict[str, str]:
               help="Intrinsics when registration.json has none: COLMAP cameras.txt, JSON per video, or truth.json.")
 @click.option("--every", default=1, show_default=True, type=int, help="Keep every n-th synchronized instant.")
 @click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
-@click.option("--max-points", default=100_000, show_default=True, type=int,
+@click.option("--max-points", default=20_000, show_default=True, type=int,
               help="COLMAP: points3D subsampled from fused.ply (0 = none).")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Exporter-specific setting, e.g. open3d: max_depth=4 voxel_size=0.02.")
