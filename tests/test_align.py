@@ -307,3 +307,20 @@ def test_pose2sim_demo_cut_at_known_frames(trial, shared_data, tmp_path):
     for v, k in zip(res.videos, cuts.values()):
         assert round(v.offset_frames) == k, (v.name, v.offset_frames, k)
         assert v.fps == 60.0
+
+
+@pytest.mark.slow
+def test_video_and_keypoint_folder_mixed(shared_data, tmp_path):
+    """A video (MediaPipe pose, its own timestamps) against another camera's OpenPose folder cut
+    by 3 frames. Two different detectors disagree on joint positions (hips, face), so the tolerance
+    is 1.5 frames here (measured: 4.2 frames for 3)."""
+    video = Path(__file__).parent / "data" / "video" / "single_cam01.mp4"
+    trial = shared_data / "multiview" / "pose2sim_demo" / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial"
+    if not (video.is_file() and trial.is_dir()):
+        pytest.skip("test clip or Pose2Sim demo missing")
+    folder = _cut_copy(trial / "pose" / "cam02_json", tmp_path / "cam02", 3)
+    res = align([str(video), str(folder)], _config(fps=60.0))
+    v, k = res.videos
+    assert v.kind == "video" and v.num_frames == 100 and v.fps == pytest.approx(60.0, rel=1e-3)
+    assert k.kind == "keypoints" and k.num_frames == 97
+    assert abs(k.offset_frames - 3) < 1.5
