@@ -10,6 +10,7 @@ reference camera), intrinsics from the same file, images from the videos listed 
 import argparse
 from pathlib import Path
 
+from synnet_recon import InputError
 from synnet_recon.exporters import ExportConfig, get_exporter, list_exporters
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,7 +24,10 @@ args = parser.parse_args()
 config = ExportConfig(every=args.every, image_ext="jpg", max_points=50_000)
 for name in args.formats:
     exporter = get_exporter(name)  # built-ins and third-party entry points (synnet_recon.exporters)
-    written = exporter(args.sync, args.recon, args.out / name, config)
+    try:
+        written = exporter(args.sync, args.recon, args.out / name, config)
+    except InputError as exc:  # e.g. no registered instant in RECON, a video that moved
+        raise SystemExit(f"error: {exc}")
     files = sorted(p for p in written.rglob("*") if p.is_file())
     print(f"{name}: {len(files)} files in {written}")
     for p in files[:4]:

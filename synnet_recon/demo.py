@@ -288,17 +288,14 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
 
     say(f"[4/5] fuse: rgbd depth + true intrinsics, {config.fuse_instants} instants -> {recon_dir}")
     from .recon.fuse import FuseConfig, fuse
-    from .recon.register import RegistrationConfig
 
     sync_doc = json.loads(sync_path.read_text(encoding="utf-8"))
     frames = fuse_frames_spec(sync_doc, config.fuse_instants)
     if frames is None:
         raise InputError(sync_path, "the estimated offsets leave no instant that every camera covers")
-    # Coloured ICP is off: Open3D raises when it finds no correspondence within one registration
-    # voxel (recon.register.refine does not catch that yet), which the demo's scenes trigger.
     fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,
                              depth_dirs={c["name"]: str(scene_dir / c["depth"]) for c in truth["cameras"]},
-                             registration=RegistrationConfig(colored_icp=False), progress=config.progress)
+                             progress=config.progress)
     fused = timed("fuse", fuse, sync_path, fuse_config, recon_dir)
     per_camera, chain = registration_errors(fused.frames, truth, result.reference)
     for c in cameras:
