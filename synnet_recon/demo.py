@@ -69,6 +69,10 @@ class DemoConfig:
             raise InputError(None, f"--cameras must be at least 2, got {self.cameras}")
         if not self.fps > 0:
             raise InputError(None, f"--fps must be positive, got {self.fps:g}")
+        if self.max_offset < 0:
+            raise InputError(None, f"--max-offset must not be negative, got {self.max_offset:g}")
+        if self.seed < 0:
+            raise InputError(None, f"--seed must not be negative, got {self.seed}")
         # align needs one SynNet window (32 frames at 30 fps) of overlap between cameras
         if not self.seconds - 2 * self.max_offset >= 1.2:
             raise InputError(None, f"--seconds {self.seconds:g} leaves too little overlap for offsets up to "
@@ -78,7 +82,7 @@ class DemoConfig:
         if self.width % 2 or self.height % 2:
             raise InputError(None, f"--width and --height must be even (H.264), got {self.width}x{self.height}")
         if self.fuse_instants < 1:
-            raise InputError(None, f"fuse_instants must be at least 1, got {self.fuse_instants}")
+            raise InputError(None, f"--instants must be at least 1, got {self.fuse_instants}")
 
 
 @dataclass

@@ -120,6 +120,9 @@ def test_format_report_handles_unsynchronized_cameras(tmp_path):
     (["--width", "100"], "at least 160x120"),
     (["--width", "321"], "must be even"),
     (["--cameras", "1"], "at least 2"),
+    (["--max-offset", "-1"], "must not be negative"),
+    (["--seed", "-3"], "must not be negative"),
+    (["--instants", "0"], "at least 1"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "synnet_recon.cli", "demo", str(tmp_path / "out"), *args],
