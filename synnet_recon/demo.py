@@ -9,7 +9,9 @@
    epipolar stage) -> ``sync.json``; its offsets are compared with ``truth.json``;
 4. **fuse**: ``recon.fuse`` with the rendered depth (``rgbd``) and the true intrinsics, on a few
    evenly spread synchronized instants -> ``recon/``; the estimated camera-to-reference transforms
-   are compared with the true camera poses;
+   are compared with the true camera poses. fuse also finds ``scene/keypoints/`` beside the
+   videos (the simulator's noisy 2D detections, as OpenPose would write them) and uses the
+   person's lifted keypoints as extra registration hints;
 5. **view**: a PNG screenshot of ``recon/fused.ply`` (``viewer.screenshot``, no display needed).
 
 Layout of ``out_dir``::
