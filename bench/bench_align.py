@@ -87,6 +87,7 @@ def accuracy(args):
         variants["with SynNet"] = "on"
     for label, synnet in variants.items():
         errors, confs, times = [], [], []
+        pair_conf, pair_ok = [], []
         pair_err = {"epipolar": [], "trajectory": [], "speed": [], "affine": []}
         for scene in simulate(motions, args.scenes, args.seed, max_offset=max_offset):
             res, truth, dt = run_scene(scene, AlignConfig(progress=False, synnet=synnet, device=args.device))
@@ -101,6 +102,8 @@ def accuracy(args):
                 true = truth[p.b] - truth[p.a]
                 if p.offset_seconds is not None:
                     pair_err["epipolar"].append(abs(p.offset_seconds - true))
+                    pair_conf.append(p.confidence)
+                    pair_ok.append(abs(p.offset_seconds - true) <= 1 / 30)
                 for key in ("trajectory", "speed", "affine"):
                     if key in p.baseline_offsets:
                         pair_err[key].append(abs(p.baseline_offsets[key] - true))
@@ -118,6 +121,7 @@ def accuracy(args):
             v = np.array(v)
             if len(v):
                 print(f"  {key:10s} {np.mean(v <= 0.5 * fr):6.1%} {np.mean(v <= fr):6.1%}  (n={len(v)})")
+        reliability(np.array(pair_conf), np.array(pair_ok), "pair confidence vs |pair error| <= 1 frame")
         reliability(np.array(confs), e <= fr, "video confidence vs |error| <= 1 frame")
 
 

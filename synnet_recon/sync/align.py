@@ -371,6 +371,10 @@ class FineScorer:
         self.xa = B.gaussian_sample(np.asarray(ka.xy, np.float64), self.ia.astype(float), sigma_seconds * fps_a)
         self.xb_raw = np.asarray(kb.xy, np.float64)
         self.sigma_b = sigma_seconds * self.fps_b
+        # b smoothed once at its own frames; fractional positions interpolate linearly between
+        # smoothed frames (after smoothing, neighbours are strongly correlated, so this adds no
+        # noticeable noise difference between integer and half-frame positions)
+        self.xb_smooth = B.gaussian_sample(self.xb_raw, np.arange(len(self.xb_raw), dtype=np.float64), self.sigma_b)
         self.min_overlap = max(3, int(min_overlap // stride))
         self.static = False  # True: one fundamental matrix for all frames (cameras standing still)
         self.norm_a = B._track_normalisation(self.xa)
@@ -386,7 +390,11 @@ class FineScorer:
         k_idx, n_idx = np.nonzero(inside)
         out = np.full(t_local.shape, np.nan)
         if len(k_idx):
-            xb = B.gaussian_sample(self.xb_raw, idx_b[k_idx, n_idx], self.sigma_b)
+            pos = idx_b[k_idx, n_idx]
+            i0 = np.clip(np.floor(pos).astype(int), 0, len(self.xb_smooth) - 1)
+            i1 = np.minimum(i0 + 1, len(self.xb_smooth) - 1)
+            w = (pos - i0)[:, None, None]
+            xb = (1.0 - w) * self.xb_smooth[i0] + w * self.xb_smooth[i1]
             if self.static:
                 out[k_idx, n_idx] = B.static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
                                                             self.norm_a, self.norm_b)
