@@ -176,7 +176,7 @@ def test_quick_demo_writes_everything(quick_demo):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="align does not yet synchronize MediaPipe keypoints of rendered videos reliably "
-                          "(left/right arm swaps in side views break the fine stage); see docs/benchmarks.md, Demo",
+                          "(MediaPipe left/right arm swaps in side views break the pair matching); see docs/benchmarks.md, Demo",
                    strict=False)
 def test_quick_demo_offsets_match_the_truth(quick_demo):
     out, _ = quick_demo

@@ -44,8 +44,8 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
       demo_report.json  the table's numbers
 
     \b
-    Example: synrecon demo              (about 1-3 minutes on a 2-core laptop)
-             synrecon demo out/ --quick (well under a minute)
+    Example: synrecon demo              (1-2 minutes on a 2-core machine)
+             synrecon demo out/ --quick (about half that)
     """
     from ..demo import DemoConfig, format_report, run_demo
 
