@@ -44,7 +44,8 @@ for cam in scene.cameras:
         print(f"{cam.name:<8}{cam.offset_seconds:>+10.3f}{'not synced':>15}{'-':>16}{est.confidence:>12.2f}")
         continue
     error = (est.offset_seconds - cam.offset_seconds) * fps
-    print(f"{cam.name:<8}{cam.offset_seconds:>+10.3f}{est.offset_seconds:>+15.3f}{error:>+16.2f}{est.confidence:>12.2f}")
+    print(f"{cam.name:<8}{cam.offset_seconds:>+10.3f}{est.offset_seconds:>+15.3f}{error:>+16.2f}"
+          f"{est.confidence:>12.2f}")
 for warning in result.warnings:
     print("warning:", warning)
 print(f"wrote {out / 'sync.json'}")

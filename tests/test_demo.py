@@ -176,8 +176,8 @@ def test_quick_demo_writes_everything(quick_demo):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="align does not yet synchronize MediaPipe keypoints of rendered videos reliably "
-                          "(MediaPipe left/right arm swaps in side views break the pair matching); see docs/benchmarks.md, Demo",
-                   strict=False)
+                          "(MediaPipe left/right arm swaps in side views break the pair matching); "
+                          "see docs/benchmarks.md, Demo", strict=False)
 def test_quick_demo_offsets_match_the_truth(quick_demo):
     out, _ = quick_demo
     report = json.loads((out / "demo_report.json").read_text())

@@ -52,7 +52,8 @@ def test_01_simulate_and_align(tmp_path):
     truth = json.loads((tmp_path / "scene" / "truth.json").read_text())
     sync = json.loads((tmp_path / "sync.json").read_text())
     assert sync["schema"] == "synnet-recon/sync"
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("cam") and not line.startswith("camera")}
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.startswith("cam") and not line.startswith("camera")}
     assert sorted(rows) == ["cam0", "cam1", "cam2"]
     # the printed truth is truth.json's, and the printed estimate is sync.json's
     for cam, video in zip(truth["cameras"], sync["videos"]):
