@@ -338,3 +338,16 @@ def test_mirror_tta_is_a_normalized_average():
     m = SynNetMatcher(mirror_tta=True)
     lp = m.score_windows(xy.numpy(), conf.numpy(), xy.numpy(), conf.numpy())
     assert lp.shape == (2, 8) and np.allclose(np.exp(lp).sum(-1), 1, atol=1e-4)
+
+
+def test_matcher_accepts_real_heatmaps():
+    from synnet_recon.sync.matcher import SynNetMatcher
+    m = SynNetMatcher()
+    xy = torch.rand(2, 32, 18, 2) * 200 + 50
+    conf = torch.ones(2, 32, 18)
+    # Heatmaps of another resolution, like a backend's (46x46), built from the same keypoints.
+    heat = render_heatmaps(xy, conf, size=46, sigma=2.0)
+    lp = m.score_heatmaps(heat.numpy(), heat.numpy())
+    assert lp.shape == (2, 8) and np.allclose(np.exp(lp).sum(-1), 1, atol=1e-4)
+    with pytest.raises(ValueError):
+        m.score_heatmaps(heat[:, :5].numpy(), heat[:, :5].numpy())

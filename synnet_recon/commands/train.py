@@ -1,6 +1,7 @@
 """`synrecon train`: train SynNet on simulated moving-camera pairs from motion capture."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -70,4 +71,5 @@ def command(config_spec, out, steps, max_minutes, batch_size, lr, device, resume
                         init=str(init) if init else None)
     data = DataConfig(root=str(motions) if motions else None)
     best = main(cfg, train, out, data)
-    click.echo(f"best checkpoint: {best}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+        click.echo(f"best checkpoint: {best}")

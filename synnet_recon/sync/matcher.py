@@ -76,6 +76,31 @@ class SynNetMatcher:
         """Both resolutions in one pass: {"class": (B, 2M), "frame": (B, S)} log-probabilities."""
         return self._run(a_xy, a_conf, b_xy, b_conf)
 
+    @torch.no_grad()
+    def score_heatmaps(self, heat_a, heat_b) -> np.ndarray:
+        """Score windows given as real joint heatmaps from a pose backend instead of keypoints.
+
+        heat_a, heat_b: (B, window_frames, 18, h, w) non-negative (background channel dropped).
+        They are resized to the model's heatmap size and scaled to peak 1
+        (``heatmaps.prepare_heatmaps``); crop them around the person first, since the model was
+        trained on person-centred heatmaps. Returns (B, 2M) class log-probabilities.
+        """
+        from .heatmaps import prepare_heatmaps
+        c = self.config
+        ha, hb = (torch.as_tensor(np.asarray(h, np.float32)) for h in (heat_a, heat_b))
+        for name, h in (("heat_a", ha), ("heat_b", hb)):
+            if h.ndim != 5 or h.shape[1] != self.window_frames or h.shape[2] != 18:
+                raise ValueError(f"{name} must be (B, {self.window_frames}, 18, h, w), got {tuple(h.shape)}")
+        ha, hb = (prepare_heatmaps(h, c.heatmap_size) for h in (ha, hb))
+        if not c.full_rate:
+            ha, hb = ha[:, :: c.r], hb[:, :: c.r]
+        out = []
+        for i in range(0, len(ha), self.batch_size):
+            sl = slice(i, i + self.batch_size)
+            logits = self.model(ha[sl].to(self.device), hb[sl].to(self.device))["class_logits"]
+            out.append(logits.float().log_softmax(-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, c.n_classes), np.float32)
+
     def score_windows(self, a_xy, a_conf, b_xy, b_conf, image_size_a=None, image_size_b=None) -> np.ndarray:
         """Log-probabilities of the offset classes of window pairs.
 

@@ -290,7 +290,7 @@ def main(model_cfg: SynNetConfig, train: TrainConfig, out_dir: str | Path,
                 bar.write(f"step {step}: held-out {json.dumps(last_metrics)}")
                 checkpoint(last_metrics)
     bar.close()
-    if is_main:
+    if is_main and not (step % train.ckpt_every == 0 and last_metrics):  # not validated at this step yet
         last_metrics = validate()
         write_metrics({"step": step, "pairs": pairs_seen, "time_s": round(time.time() - t0, 1),
                        "val": last_metrics, "final": True})
