@@ -320,6 +320,29 @@ def test_backends_are_registered_and_found():
         depth_mod.load_backend("lidar", depth_mod.DepthContext({}, {}))
 
 
+class PluginDepth:
+    """A depth backend found through the entry-point group (constant 1 m)."""
+
+    def __init__(self, context):
+        self.poses = {}
+
+    def depths(self, frames, images):
+        return {n: np.ones(images[n].shape[:2], np.float32) for n in frames}
+
+
+def test_backends_come_from_the_entry_point_group(monkeypatch):
+    from importlib import metadata
+
+    fake = metadata.EntryPoint("flat", f"{__name__}:PluginDepth", depth_mod.ENTRY_POINT_GROUP)
+    real = metadata.entry_points
+    monkeypatch.setattr(depth_mod.metadata, "entry_points",
+                        lambda **kw: [fake] if kw.get("group") == depth_mod.ENTRY_POINT_GROUP else real(**kw))
+    assert depth_mod.available_backends()["flat"] == f"{__name__}:PluginDepth"
+    assert depth_mod.available_backends()["rgbd"] == depth_mod.BUILTIN_BACKENDS["rgbd"]  # fallback table
+    backend = depth_mod.load_backend("flat", depth_mod.DepthContext({}, {}))
+    assert backend.depths({"a": 0}, {"a": np.zeros((4, 5, 3), np.uint8)})["a"].shape == (4, 5)
+
+
 def test_depth_sources_png_npy_and_video(tmp_path):
     d = (np.arange(12 * 16, dtype=np.float32).reshape(12, 16) + 500) / 1000
     (tmp_path / "png").mkdir()
