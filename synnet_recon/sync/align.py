@@ -59,11 +59,11 @@ ANALYSIS_RATE = 30.0
 # refit with `python bench/bench_align.py fit-confidence`). Features: ``feature_vector``.
 PAIR_FEATURES = ("prominence", "margin", "log_sharpness", "fine_margin", "agreement", "overlap_s",
                  "log_stderr_frames", "static")
-CONFIDENCE_MODEL = {  # fitted on 210 pairs of 70 training-split scenes (2026-11-25), no SynNet
-    "mean": [4.38274, 1.96689, -3.24889, 0.76293, 0.34762, 4.72743, -1.21297, 0.00476],
-    "scale": [2.24365, 2.18913, 0.77012, 0.77947, 0.47621, 1.02263, 0.82626, 0.06884],
-    "coef": [-0.16487, 0.5384, 1.38322, 0.4478, 0.06533, 1.06563, 0.02274, -0.1174],
-    "intercept": 3.48734,
+CONFIDENCE_MODEL = {  # fitted on 300 pairs of 100 training-split scenes (2026-11-25), no SynNet
+    "mean": [4.26822, 1.84316, -3.319, 0.73121, 0.34333, 4.7407, -1.62916, 0.00333],
+    "scale": [2.07516, 2.04952, 0.77843, 0.7601, 0.47482, 1.04727, 0.82448, 0.05764],
+    "coef": [0.19539, 0.35826, 1.45971, 0.44147, -0.06343, 1.26488, -0.06241, -0.09354],
+    "intercept": 3.74653,
 }
 
 
