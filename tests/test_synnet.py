@@ -351,3 +351,16 @@ def test_matcher_accepts_real_heatmaps():
     assert lp.shape == (2, 8) and np.allclose(np.exp(lp).sum(-1), 1, atol=1e-4)
     with pytest.raises(ValueError):
         m.score_heatmaps(heat[:, :5].numpy(), heat[:, :5].numpy())
+
+
+def test_matcher_is_uniform_on_windows_without_a_body():
+    from synnet_recon.sync.matcher import SynNetMatcher
+    m = SynNetMatcher()
+    xy = np.random.default_rng(0).uniform(50, 250, (2, 32, 18, 2)).astype(np.float32)
+    conf = np.ones((2, 32, 18), np.float32)
+    xy_b = xy.copy()
+    xy_b[0] = np.nan  # pair 0: b sees nobody
+    xy_b[1, :, 4:] = np.nan  # pair 1: b sees 4 joints per frame only
+    lp = m.score_windows(xy, conf, xy_b, conf)
+    assert np.allclose(lp, -np.log(8))
+    assert np.allclose(m.score_windows_frames(xy, conf, xy_b, conf), -np.log(len(m.frame_shifts)))

@@ -27,7 +27,7 @@ class SynNetMatcher:
     """
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
-                 mirror_tta: bool = False):
+                 mirror_tta: bool = False, min_valid_fraction: float = 0.5):
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         state = load_checkpoint(path)
         self.checkpoint = path
@@ -41,6 +41,11 @@ class SynNetMatcher:
         # Test-time augmentation: also score the mirrored windows (x negated, left/right joints
         # swapped, as in training) and average the log-probabilities. Twice the cost.
         self.mirror_tta = mirror_tta
+        # A window pair where either clip has a body (>= MIN_JOINTS joints) in fewer than this
+        # fraction of its frames carries no timing information; the network would then fall back
+        # on its own window-position cues (it prefers m = 0 on empty input), so such pairs get a
+        # uniform distribution instead.
+        self.min_valid_fraction = min_valid_fraction
 
     def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
         w = self.window_frames
@@ -70,7 +75,12 @@ class SynNetMatcher:
         S = len(self.frame_shifts)
         if not cls:
             return {"class": np.zeros((0, self.config.n_classes), np.float32), "frame": np.zeros((0, S), np.float32)}
-        return {"class": np.concatenate(cls), "frame": np.concatenate(frm)}
+        cls, frm = np.concatenate(cls), np.concatenate(frm)
+        empty = (body_fraction(a_xy, a_conf) < self.min_valid_fraction) | \
+                (body_fraction(b_xy, b_conf) < self.min_valid_fraction)
+        cls[empty] = -np.log(cls.shape[1])
+        frm[empty] = -np.log(S)
+        return {"class": cls, "frame": frm}
 
     def score_all(self, a_xy, a_conf, b_xy, b_conf) -> dict[str, np.ndarray]:
         """Both resolutions in one pass: {"class": (B, 2M), "frame": (B, S)} log-probabilities."""
@@ -115,6 +125,16 @@ class SynNetMatcher:
         """Like ``score_windows`` at frame resolution: (B, S) log-probabilities over ``frame_shifts``
         (equal to the classes' m*r when the model is not full-rate)."""
         return self._run(a_xy, a_conf, b_xy, b_conf)["frame"]
+
+
+MIN_JOINTS = 5  # joints a frame needs to count as showing the body
+
+
+def body_fraction(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """Fraction of each window's frames with at least MIN_JOINTS detected joints.
+    xy: (B, W, 18, 2), conf: (B, W, 18) -> (B,)."""
+    ok = np.isfinite(xy).all(-1) & (conf > 0)
+    return (ok.sum(-1) >= MIN_JOINTS).mean(-1)
 
 
 def mirror_windows(a_xy, a_conf, b_xy, b_conf):
