@@ -36,7 +36,6 @@ was captured. A pair's offset is b's first frame on a's clock.
 from __future__ import annotations
 
 import math
-import warnings as _warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
