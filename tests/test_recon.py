@@ -298,6 +298,21 @@ def test_colmap_cameras_txt_models(tmp_path):
         read_colmap_cameras(tmp_path / "bad.txt")
 
 
+@pytest.mark.slow
+def test_auto_intrinsics_by_sfm_on_rendered_frames():
+    """pycolmap incremental SfM on 8 frames of a camera moving around the scene finds its focal."""
+    from synnet_recon.recon.intrinsics import estimate_intrinsics
+
+    intr = Intrinsics(640, 480, 520.0, 520.0, 319.5, 239.5)
+    frames = []
+    for i in range(8):
+        a = np.radians(-125 + 6 * i)
+        frames.append(render(look_at((3.2 * np.cos(a), 1.6, 3.2 * np.sin(a) + 0.5), (0.0, 0.6, 1.2)), intr)[0])
+    est = estimate_intrinsics(frames, "cam")
+    assert (est.width, est.height) == (640, 480)
+    assert est.fx == pytest.approx(intr.fx, rel=0.05)
+
+
 def test_intrinsics_json_and_truth(tmp_path):
     (tmp_path / "i.json").write_text(json.dumps({"cam0": INTR.to_json()}))
     assert load_intrinsics(tmp_path / "i.json", ["cam0"])["cam0"].fx == 260

@@ -147,6 +147,10 @@ def estimate_intrinsics(frames: Sequence[np.ndarray], name: str = "video") -> In
     if len(frames) < 2:
         raise InputError(name, "no intrinsics and none estimable (fewer than 2 frames)")
     h, w = frames[0].shape[:2]
+    try:  # COLMAP logs every step at INFO level
+        pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 2)
+    except (AttributeError, TypeError, ValueError):
+        pass
     with tempfile.TemporaryDirectory(prefix="synrecon-sfm-") as tmp:
         tmp = Path(tmp)
         images = tmp / "images"
