@@ -364,3 +364,16 @@ def test_matcher_is_uniform_on_windows_without_a_body():
     lp = m.score_windows(xy, conf, xy_b, conf)
     assert np.allclose(lp, -np.log(8))
     assert np.allclose(m.score_windows_frames(xy, conf, xy_b, conf), -np.log(len(m.frame_shifts)))
+
+
+def test_shift_head_is_the_mean_pair_score_over_each_overlap():
+    head = sm.ShiftHead(6, 8)
+    fa, fb = torch.randn(2, 7, 6), torch.randn(2, 7, 6)
+    shifts = [-3, 0, 2, 6]
+    vol, mask = matching_cost_volume(fa, fb, shifts)
+    got = head(vol, mask)
+    for i, s in enumerate(shifts):
+        ks = [k for k in range(7) if 0 <= k - s < 7]
+        x = torch.stack([torch.cat([fa[:, k], fb[:, k - s], fa[:, k] * fb[:, k - s], (fa[:, k] - fb[:, k - s]).abs()], -1)
+                         for k in ks], 1)
+        assert torch.allclose(got[:, i], head.pair(x)[..., 0].mean(1), atol=1e-5)
