@@ -474,15 +474,73 @@ def two_view_stereo(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.n
     if inliers < 12:
         raise ValueError(f"only {inliers} inliers for the relative pose")
     t = t.reshape(3) / np.linalg.norm(t)
+    points = _rectified_sgbm(img1, img2, K1, K2, R, t, p1[mask.ravel() > 0], p2[mask.ravel() > 0], max_disparities)
+    if len(points) < 0.001 * h * w:  # epipole in or near the image: rectification degenerates
+        log.info("rectified SGBM found %d points; plane sweep instead", len(points))
+        points = plane_sweep(img1, img2, K1, K2, R, t, p1[mask.ravel() > 0], p2[mask.ravel() > 0])
+    return StereoResult(R, t, points, int(inliers))
+
+
+def plane_sweep(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarray, R: np.ndarray,
+                t: np.ndarray, x1: np.ndarray, x2: np.ndarray, planes: int = 96, window: int = 11,
+                min_zncc: float = 0.85) -> np.ndarray:
+    """Fronto-parallel plane sweep in view 1 (works with the epipole inside the image).
+
+    For each depth z of ``planes`` samples uniform in 1/z (range from the triangulated matches
+    x1, x2 (N, 2)), view 2 is warped into view 1 by the plane's homography
+    K2 (R + t n^T / z) K1^-1 with n = (0, 0, 1), and scored by zero-mean normalised cross-correlation
+    over ``window`` x ``window`` pixels; each pixel keeps its best plane if its ZNCC > ``min_zncc``.
+    Returns (N, 3) points in view 1's frame (unit baseline).
+    """
+    import cv2
+
+    h, w = img1.shape[:2]
+    z = triangulate(R, t, K1, K2, x1, x2)[:, 2]
+    z = z[np.isfinite(z) & (z > 0)]
+    if len(z) < 5:
+        return np.zeros((0, 3))
+    near, far = np.percentile(z, 2) * 0.7, np.percentile(z, 98) * 1.4
+    depths = 1.0 / np.linspace(1.0 / near, 1.0 / far, planes)
+    g1 = cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    g2 = cv2.cvtColor(img2, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    box = (window, window)
+    m1 = cv2.blur(g1, box)
+    s1 = np.sqrt(np.maximum(cv2.blur(g1 * g1, box) - m1 * m1, 0))
+    best = np.full((h, w), -1.0, np.float32)
+    best_z = np.zeros((h, w), np.float32)
+    K1inv = np.linalg.inv(K1)
+    n = np.array([[0.0, 0.0, 1.0]])
+    for depth in depths:
+        H = K2 @ (R + t.reshape(3, 1) @ n / depth) @ K1inv     # view-1 pixel -> view-2 pixel
+        warped = cv2.warpPerspective(g2, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderValue=np.nan)
+        inside = np.isfinite(warped)
+        warped = np.where(inside, warped, 0).astype(np.float32)
+        m2 = cv2.blur(warped, box)
+        s2 = np.sqrt(np.maximum(cv2.blur(warped * warped, box) - m2 * m2, 0))
+        zncc = (cv2.blur(g1 * warped, box) - m1 * m2) / np.maximum(s1 * s2, 1e-3)
+        zncc[(cv2.blur(inside.astype(np.float32), box) < 0.999) | (s1 < 2) | (s2 < 2)] = -1
+        better = zncc > best
+        best[better], best_z[better] = zncc[better], depth
+    valid = best > min_zncc
+    v, u = np.nonzero(valid)
+    zz = best_z[valid].astype(np.float64)
+    return np.stack([(u - K1[0, 2]) * zz / K1[0, 0], (v - K1[1, 2]) * zz / K1[1, 1], zz], 1)
+
+
+def _rectified_sgbm(img1, img2, K1, K2, R, t, p1, p2, max_disparities: int) -> np.ndarray:
+    """Rectify (cv2.stereoRectify), SGBM, triangulate: (N, 3) points in view 1 (unit baseline)."""
+    import cv2
+
+    h, w = img1.shape[:2]
     R1, R2, P1, P2, Q, _, _ = cv2.stereoRectify(K1, None, K2, None, (w, h), R, t, alpha=0)
     m1 = cv2.initUndistortRectifyMap(K1, None, R1, P1, (w, h), cv2.CV_32FC1)
     m2 = cv2.initUndistortRectifyMap(K2, None, R2, P2, (w, h), cv2.CV_32FC1)
     r1 = cv2.remap(cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY), *m1, cv2.INTER_LINEAR)
     r2 = cv2.remap(cv2.cvtColor(img2, cv2.COLOR_RGB2GRAY), *m2, cv2.INTER_LINEAR)
     # Disparity range from the inlier matches in rectified coordinates.
-    keep = mask.ravel() > 0
-    q1 = cv2.undistortPoints(p1[keep].reshape(-1, 1, 2), K1, None, R=R1, P=P1).reshape(-1, 2)
-    q2 = cv2.undistortPoints(p2[keep].reshape(-1, 1, 2), K2, None, R=R2, P=P2).reshape(-1, 2)
+    q1 = cv2.undistortPoints(p1.reshape(-1, 1, 2), K1, None, R=R1, P=P1).reshape(-1, 2)
+    q2 = cv2.undistortPoints(p2.reshape(-1, 1, 2), K2, None, R=R2, P=P2).reshape(-1, 2)
     disp = q1[:, 0] - q2[:, 0]
     vertical = (P2[1, 3] != 0)  # vertical rectification: disparity along y
     if vertical:  # rotating 90 deg clockwise turns y disparities into x disparities of flipped sign
@@ -493,6 +551,9 @@ def two_view_stereo(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.n
         sign, disp = -1.0, -disp
         r1, r2 = r1[:, ::-1].copy(), r2[:, ::-1].copy()
     lo, hi = np.percentile(disp, [1, 99])
+    spread = np.percentile(np.abs(q1 - [w / 2, h / 2]), 90)
+    if spread > 3 * max(w, h):
+        return np.zeros((0, 3))  # degenerate rectification (epipole in or near the image)
     pad = max(8.0, 0.1 * (hi - lo))
     min_disp = int(np.floor(lo - pad))
     num_disp = int(np.ceil((hi + pad - min_disp) / 16.0) * 16)
@@ -520,8 +581,7 @@ def two_view_stereo(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.n
     yr = (vv[valid] - cyr) * z / f
     pts_rect = np.stack([xr, yr, z], 1)
     pts_rect = pts_rect[np.isfinite(pts_rect).all(1)]
-    points = pts_rect @ R1  # R1^T applied to row vectors: rectified -> camera 1
-    return StereoResult(R, t, points, int(inliers))
+    return pts_rect @ R1  # R1^T applied to row vectors: rectified -> camera 1
 
 
 def triangulate(R: np.ndarray, t: np.ndarray, K1, K2, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:

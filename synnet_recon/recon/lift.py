@@ -20,11 +20,15 @@ class LiftConfig:
 
 
 def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
-    """(H, W) bool: pixels whose 4-neighbour depth jump exceeds ``threshold * depth``."""
+    """(H, W) bool: pixels whose depth differs from a valid 4-neighbour by > ``threshold * depth``.
+
+    Pixels without depth (0) are not neighbours, so sparse depth (stereo) keeps its isolated pixels.
+    """
     d = depth.astype(np.float32)
+    ok = d > 0
     jump = np.zeros_like(d)
-    dx = np.abs(np.diff(d, axis=1))
-    dy = np.abs(np.diff(d, axis=0))
+    dx = np.where(ok[:, 1:] & ok[:, :-1], np.abs(np.diff(d, axis=1)), 0)
+    dy = np.where(ok[1:, :] & ok[:-1, :], np.abs(np.diff(d, axis=0)), 0)
     jump[:, 1:] = np.maximum(jump[:, 1:], dx)
     jump[:, :-1] = np.maximum(jump[:, :-1], dx)
     jump[1:, :] = np.maximum(jump[1:, :], dy)

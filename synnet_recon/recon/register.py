@@ -69,8 +69,9 @@ def prepare(pcd, config: RegistrationConfig) -> PreparedCloud:
     """Downsample to ``config.voxel`` and estimate normals (oriented towards the camera at 0)."""
     v = config.voxel
     down = pcd.voxel_down_sample(v) if v > 0 else o3d.geometry.PointCloud(pcd)
-    down.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=config.normal_radius * v, max_nn=30))
-    down.orient_normals_towards_camera_location(np.zeros(3))
+    if len(down.points) >= 3:
+        down.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=config.normal_radius * v, max_nn=30))
+        down.orient_normals_towards_camera_location(np.zeros(3))
     return PreparedCloud(down, v, config.fpfh_radius * v)
 
 
