@@ -101,8 +101,20 @@ def _quat_wxyz(R: np.ndarray) -> np.ndarray:
 PALETTE = [(230, 60, 60), (60, 160, 230), (80, 200, 80), (230, 170, 40), (170, 80, 220), (40, 200, 190)]
 
 
-def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size: float = 0.02):
-    """Start the viser server (returns it; ``server.stop()`` ends it). Bound to loopback by default."""
+@dataclass
+class BrowserViewer:
+    """A running viser viewer: ``show(k)`` displays instant k (what the slider does); ``stop()``."""
+
+    server: object
+    show: object
+    slider: object | None
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size: float = 0.02) -> BrowserViewer:
+    """Start the viser server, bound to loopback by default."""
     import viser
 
     server = viser.ViserServer(host=host, port=port, verbose=False)
@@ -124,6 +136,7 @@ def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size:
                                             scale=0.3, color=colour[n], wxyz=_quat_wxyz(fr.camera_to_cloud[:3, :3]),
                                             position=fr.camera_to_cloud[:3, 3])
 
+    slider = None
     if len(clouds) > 1:
         slider = server.gui.add_slider("instant", min=0, max=len(clouds) - 1, step=1, initial_value=0)
         label = server.gui.add_text("file", initial_value=clouds[0].name, disabled=True)
@@ -134,7 +147,7 @@ def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size:
             show(int(slider.value))
     if clouds:
         show(0)
-    return server
+    return BrowserViewer(server, show, slider)
 
 
 def has_display() -> bool:

@@ -94,8 +94,11 @@ def _free_port() -> int:
 @pytest.mark.timeout(60)
 def test_viser_server_serves_on_loopback(outdir):
     port = _free_port()
-    server = viewer.serve(viewer.load_view(outdir), port=port)
+    browser = viewer.serve(viewer.load_view(outdir), port=port)
+    server = browser.server
     try:
+        assert browser.slider is not None and browser.slider.max == 1
+        browser.show(1)  # what moving the time slider does: the second instant and its frusta
         assert server.get_host() == "127.0.0.1"
         body = b""
         deadline = time.monotonic() + 20
@@ -109,7 +112,7 @@ def test_viser_server_serves_on_loopback(outdir):
                 time.sleep(0.2)
         assert b"<html" in body.lower() or b"<!doctype" in body.lower()
     finally:
-        server.stop()
+        browser.stop()
 
 
 def test_view_cli_screenshot_and_bad_path(outdir, tmp_path, capsys):

@@ -27,11 +27,11 @@ def command(path, frame, screenshot, port, window):
     if window:
         viewer.open_window(data, frame)
         return
-    server = viewer.serve(data, port=port)
-    click.echo(f"viewer at http://127.0.0.1:{server.get_port()} (Ctrl-C to stop)")
+    browser = viewer.serve(data, port=port)
+    click.echo(f"viewer at http://127.0.0.1:{browser.server.get_port()} (Ctrl-C to stop)")
     try:
-        server.sleep_forever()
+        browser.server.sleep_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        browser.stop()
