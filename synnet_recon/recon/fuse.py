@@ -270,9 +270,12 @@ def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 2
     return volume.extract_triangle_mesh()
 
 
-def fuse(sync: str | Path | dict, config: FuseConfig, out_dir: str | Path) -> FuseResult:
-    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``."""
+def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
+    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``
+    (default settings when ``config`` is None)."""
     from tqdm import tqdm
+
+    config = FuseConfig() if config is None else config
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
