@@ -378,27 +378,43 @@ class FineScorer:
         self.static = False  # True: one fundamental matrix for all frames (cameras standing still)
         self.norm_a = B._track_normalisation(self.xa)
         self.norm_b = B._track_normalisation(self.xb_raw)
+        self.joint_weights = None  # (18,) per-joint reliability of this pair (``learn_joint_weights``)
+
+    def _b_at(self, offsets_seconds: np.ndarray):
+        """b's smoothed joints at a's used frames for each offset: (k_idx, n_idx, xb (P, 18, 2))."""
+        t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]
+        inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
+        idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
+        k_idx, n_idx = np.nonzero(inside)
+        pos = idx_b[k_idx, n_idx]
+        i0 = np.clip(np.floor(pos).astype(int), 0, len(self.xb_smooth) - 1)
+        i1 = np.minimum(i0 + 1, len(self.xb_smooth) - 1)
+        w = (pos - i0)[:, None, None]
+        return k_idx, n_idx, (1.0 - w) * self.xb_smooth[i0] + w * self.xb_smooth[i1]
+
+    def learn_joint_weights(self, offset_seconds: float) -> np.ndarray:
+        """Per-joint reliability (18,) from the per-joint epipolar losses at ``offset_seconds``:
+        joints that fit much worse than the others all along (a detector that misplaces an arm in
+        one view) are weighted down for this pair from then on."""
+        self.joint_weights = None
+        k_idx, n_idx, xb = self._b_at(np.array([float(offset_seconds)]))
+        if len(n_idx) >= 3:
+            _, losses = B.epipolar_pair_costs(self.xa[n_idx], xb, return_joint_losses=True)
+            self.joint_weights = B.joint_reliability(losses)
+        return self.joint_weights
 
     def frame_costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
         """(K,) offsets (b's first frame on a's clock) -> (K, N) robust epipolar cost of each used
         frame of a with the matching instant of b (NaN: outside b, or too few joints)."""
         offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
-        t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]        # (K, N) time on b's clock
-        inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
-        idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
-        k_idx, n_idx = np.nonzero(inside)
-        out = np.full(t_local.shape, np.nan)
+        out = np.full((len(offsets_seconds), len(self.ia)), np.nan)
+        k_idx, n_idx, xb = self._b_at(offsets_seconds)
         if len(k_idx):
-            pos = idx_b[k_idx, n_idx]
-            i0 = np.clip(np.floor(pos).astype(int), 0, len(self.xb_smooth) - 1)
-            i1 = np.minimum(i0 + 1, len(self.xb_smooth) - 1)
-            w = (pos - i0)[:, None, None]
-            xb = (1.0 - w) * self.xb_smooth[i0] + w * self.xb_smooth[i1]
             if self.static:
                 out[k_idx, n_idx] = B.static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
                                                             self.norm_a, self.norm_b)
             else:
-                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb)
+                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights)
         return out
 
     def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
@@ -551,6 +567,7 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
     center = cand_s[best]
     grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, config.fine_step) * step
     fine.static = False
+    fine.learn_joint_weights(center)
     refined = _refine_around(fine, center, config, step)
     if refined is None:
         return None

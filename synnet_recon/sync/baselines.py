@@ -251,44 +251,156 @@ def _normalise_frames(xy: np.ndarray):
     return c / s[:, None, None], vis.astype(np.float64)
 
 
-def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS) -> np.ndarray:
-    """Rank-3 residual of every frame pair: (Ta, 18, 2), (Tb, 18, 2) -> (Ta, Tb), NaN if too few joints.
+# Left/right swap of the arms (shoulder, elbow, wrist): pose detectors (MediaPipe in side views)
+# often exchange the two arms for runs of frames. Swapping the shoulders too also covers swapped
+# forearms (the two wrong shoulders are then trimmed).
+ARM_SWAP = np.arange(NUM_JOINTS)
+for _r, _l in (("r_shoulder", "l_shoulder"), ("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
+    ARM_SWAP[J[_r]], ARM_SWAP[J[_l]] = J[_l], J[_r]
+TRIM_JOINTS = 2  # worst joints dropped per frame pair (a misplaced arm: elbow + wrist)
+
+
+def _affine_moments(ca, va, cb, vb):
+    """Sums over the joints seen in both frames of every frame pair.
+
+    ca (Ta, 18, 2), va (Ta, 18); cb, vb likewise -> n (Ta, Tb), first (Ta, Tb, 4),
+    second (Ta, Tb, 4, 4) moments of the stacked coordinates z = (xa, ya, xb, yb).
+    """
+    n = va @ vb.T
+    za = [va * ca[..., k] for k in range(2)]
+    zb = [vb * cb[..., k] for k in range(2)]
+    first = np.stack([z @ vb.T for z in za] + [va @ z.T for z in zb], -1)
+    second = np.empty(n.shape + (4, 4))
+    for p in range(2):
+        for q in range(p, 2):
+            second[..., p, q] = second[..., q, p] = (za[p] * ca[..., q]) @ vb.T
+            second[..., 2 + p, 2 + q] = second[..., 2 + q, 2 + p] = va @ (zb[p] * cb[..., q]).T
+        for q in range(2):
+            second[..., p, 2 + q] = second[..., 2 + q, p] = za[p] @ zb[q].T
+    return n, first, second
+
+
+def _affine_scatter(n, first, second):
+    """Centred scatter, each view scaled to unit trace: (..., 4, 4), and that scaling (..., 4)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = 1.0 / np.maximum(n, 1.0)
+        mean = first * inv[..., None]
+        S = second * inv[..., None, None] - mean[..., :, None] * mean[..., None, :]
+        ta = S[..., 0, 0] + S[..., 1, 1]
+        tb = S[..., 2, 2] + S[..., 3, 3]
+        d = np.stack([ta, ta, tb, tb], -1) ** -0.5
+        S = S * d[..., :, None] * d[..., None, :]
+    return S, d, mean
+
+
+def _det3(m, rows, cols):
+    """Determinant of the 3x3 submatrix ``rows`` x ``cols`` of m (4, 4, ...), elementwise."""
+    (a, b, c), (d, e, f), (g, h, i) = [[m[r, k] for k in cols] for r in rows]
+    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+
+
+def _smallest_eig_sym4(S: np.ndarray, iters: int = 12) -> np.ndarray:
+    """Smallest eigenvalue of symmetric positive semi-definite (..., 4, 4) matrices -> (...).
+
+    Newton's method on the characteristic polynomial from 0: all its roots are real and >= 0, so
+    the iteration rises monotonically to the smallest one. Elementwise (no per-matrix LAPACK call).
+    """
+    S = np.ascontiguousarray(np.moveaxis(S, (-2, -1), (0, 1)))  # (4, 4, ...): contiguous entries
+    d = [S[k, k] for k in range(4)]
+    c3 = d[0] + d[1] + d[2] + d[3]
+    c2 = sum(d[i] * d[j] - S[i, j] ** 2 for i in range(4) for j in range(i + 1, 4))
+    c1 = sum(_det3(S, [r for r in range(4) if r != k], [r for r in range(4) if r != k]) for k in range(4))
+    c0 = (S[0, 0] * _det3(S, (1, 2, 3), (1, 2, 3)) - S[0, 1] * _det3(S, (1, 2, 3), (0, 2, 3))
+          + S[0, 2] * _det3(S, (1, 2, 3), (0, 1, 3)) - S[0, 3] * _det3(S, (1, 2, 3), (0, 1, 2)))
+    lam = np.zeros_like(c3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(iters):
+            p = (((lam - c3) * lam + c2) * lam - c1) * lam + c0
+            dp = ((4 * lam - 3 * c3) * lam + 2 * c2) * lam - c1
+            step = np.where(dp < 0, p / dp, 0.0)
+            lam = lam - np.where(np.isfinite(step), np.minimum(step, 0.0), 0.0)
+    return lam
+
+
+def _null_vector_sym4(S: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Unit eigenvector of (..., 4, 4) symmetric S for its simple eigenvalue ``lam`` (...) -> (..., 4).
+
+    adj(S - lam I) = c v v^T: its column with the largest diagonal entry, normalised.
+    """
+    M = np.ascontiguousarray(np.moveaxis(S, (-2, -1), (0, 1)))
+    for k in range(4):
+        M[k, k] -= lam
+    idx = range(4)
+    cof = [[None] * 4 for _ in idx]
+    for i in idx:
+        for j in range(i, 4):
+            c = ((-1) ** (i + j)) * _det3(M, [r for r in idx if r != i], [k for k in idx if k != j])
+            cof[i][j] = cof[j][i] = c
+    pick = np.argmax(np.abs(np.stack([cof[k][k] for k in idx], -1)), -1)
+    col = np.stack([np.choose(pick, [cof[i][j] for j in idx]) for i in idx], -1)
+    norm = np.linalg.norm(col, axis=-1, keepdims=True)
+    return col / np.where(norm > 0, norm, 1.0)
+
+
+def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int) -> np.ndarray:
+    """Trimmed rank-3 residual of every frame pair for one joint labelling of b -> (Ta, Tb).
+
+    The rank-3 subspace is fitted to all common joints, the ``trim`` joints farthest from it are
+    dropped (their moments subtracted: one least-trimmed-squares step), and the scatter of the rest
+    gives the cost. Pairs with fewer than ``min_joints + trim`` joints are not trimmed.
+    """
+    n, first, second = _affine_moments(ca, va, cb, vb)
+    S, d, mean = _affine_scatter(n, first, second)
+    bad = (n < min_joints) | ~np.isfinite(S).all(axis=(-2, -1))
+    S[bad] = np.eye(4)
+    if trim > 0:
+        with np.errstate(invalid="ignore"):
+            v = _null_vector_sym4(S, _smallest_eig_sym4(S)) * d  # normal of the fitted subspace
+        v = np.where(np.isfinite(v), v, 0.0)
+        off = (v * mean).sum(-1)[..., None]
+        r = (v[..., 0, None] * ca[:, None, :, 0] + v[..., 1, None] * ca[:, None, :, 1]
+             + v[..., 2, None] * cb[None, :, :, 0] + v[..., 3, None] * cb[None, :, :, 1] - off)
+        r2 = np.where((va[:, None, :] * vb[None, :, :]) > 0, r * r, -1.0)  # unseen joints never dropped
+        worst = []
+        for _ in range(trim):
+            k = np.argmax(r2, -1)[..., None]
+            worst.append(k)
+            np.put_along_axis(r2, k, -2.0, -1)
+        worst = np.concatenate(worst, -1)                        # (Ta, Tb, trim)
+        use = ((n >= min_joints + trim)[..., None]
+               & (np.take_along_axis(r2, worst, -1) == -2.0)).astype(np.float64)
+        ia = np.arange(len(ca))[:, None, None]
+        ib = np.arange(len(cb))[None, :, None]
+        z = np.concatenate([ca[ia, worst], cb[ib, worst]], -1) * use[..., None]  # (Ta, Tb, trim, 4)
+        n = n - use.sum(-1)
+        first = first - z.sum(-2)
+        second = second - (z[..., :, None] * z[..., None, :]).sum(-3)
+        S, _, _ = _affine_scatter(n, first, second)
+        S[bad | ~np.isfinite(S).all(axis=(-2, -1))] = np.eye(4)
+    trace = S[..., 0, 0] + S[..., 1, 1] + S[..., 2, 2] + S[..., 3, 3]
+    cost = _smallest_eig_sym4(S) / np.maximum(trace, 1e-12)
+    cost[bad] = np.nan
+    return cost
+
+
+def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS, trim: int = TRIM_JOINTS,
+                       swap_arms: bool = True) -> np.ndarray:
+    """Robust rank-3 residual of every frame pair: (Ta, 18, 2), (Tb, 18, 2) -> (Ta, Tb), NaN if too few joints.
 
     For frames i of a and j of b, the joints seen in both are centred and scaled per view; the cost
     is the smallest eigenvalue of the 4x4 scatter of the stacked coordinates divided by its trace
     (0 for two exact affine views of one rigid pose). All frame pairs are computed at once from
-    per-joint moment matrices (matrix products over the joint axis).
+    per-joint moment matrices (matrix products over the joint axis). Robust to pose-detector errors:
+    the ``trim`` worst-fitting joints of every pair are dropped (a misplaced arm), and with
+    ``swap_arms`` the pair's cost is the lower of b's labelling and b with its arms swapped (left /
+    right arm swaps).
     """
     ca, va = _normalise_frames(as_xy(a))
     cb, vb = _normalise_frames(as_xy(b))
-    n = va @ vb.T
-    # first moments per view over the common joints
-    ma = [(va * ca[..., k]) @ vb.T for k in range(2)]
-    mb = [va @ (vb * cb[..., k]).T for k in range(2)]
-    S = np.empty(n.shape + (4, 4))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = 1.0 / np.maximum(n, 1.0)
-        mean = [m * inv for m in ma + mb]
-        for p in range(2):
-            for q in range(p, 2):
-                saa = (va * ca[..., p] * ca[..., q]) @ vb.T
-                sbb = va @ (vb * cb[..., p] * cb[..., q]).T
-                S[..., p, q] = S[..., q, p] = saa * inv - mean[p] * mean[q]
-                S[..., 2 + p, 2 + q] = S[..., 2 + q, 2 + p] = sbb * inv - mean[2 + p] * mean[2 + q]
-        for p in range(2):
-            for q in range(2):
-                sab = (va * ca[..., p]) @ (vb * cb[..., q]).T
-                S[..., p, 2 + q] = S[..., 2 + q, p] = sab * inv - mean[p] * mean[2 + q]
-        # equal weight for the two views
-        ta = S[..., 0, 0] + S[..., 1, 1]
-        tb = S[..., 2, 2] + S[..., 3, 3]
-        d = np.concatenate([np.repeat(1 / np.sqrt(ta)[..., None], 2, -1), np.repeat(1 / np.sqrt(tb)[..., None], 2, -1)], -1)
-        S = S * d[..., :, None] * d[..., None, :]
-    bad = (n < min_joints) | ~np.isfinite(S).all(axis=(2, 3))
-    S[bad] = np.eye(4)
-    lam = np.linalg.eigvalsh(S)
-    cost = lam[..., 0] / np.maximum(lam.sum(axis=-1), 1e-12)
-    cost[bad] = np.nan
+    cost = _affine_hypothesis_cost(ca, va, cb, vb, min_joints, trim)
+    if swap_arms:
+        alt = _affine_hypothesis_cost(ca, va, cb[:, ARM_SWAP], vb[:, ARM_SWAP], min_joints, trim)
+        cost = np.fmin(cost, alt)
     return cost
 
 
@@ -366,7 +478,9 @@ _PERSPECTIVE[[0, 1, 3, 4]] = 1.0
 
 
 def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, scale: float = 0.05,
-                        iters: int = 3, min_joints: int = 8) -> np.ndarray:
+                        iters: int = 3, min_joints: int = 8, swap_arms: bool = False,
+                        trim: int = 0, joint_weights: np.ndarray | None = None,
+                        return_joint_losses: bool = False):
     """Robust epipolar residual of frame pairs: xa[p] vs xb[p], each (P, 18, 2) NaN where missing -> (P,).
 
     Per pair, a fundamental matrix is fitted to the joints seen in both views (coordinates
@@ -374,11 +488,44 @@ def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, sca
     width ``scale``. The perspective block of F is ridge-penalised (``ridge``), which pulls the fit
     toward the affine epipolar geometry when 13-18 noisy joints cannot support all 8 degrees of
     freedom, but leaves room for the perspective of close cameras (which biases a purely affine
-    test by up to a few frames). The cost is the mean Cauchy loss of the residuals.
+    test by up to a few frames). The cost is the mean Cauchy loss of the residuals without the
+    ``trim`` largest (a misplaced arm would otherwise set a floor that hides the timing signal).
+    With ``swap_arms`` it is the lower of b's labelling and b with its arms swapped (detector swaps).
+    ``joint_weights`` (18,) scales each joint's part in the fit and the cost (``joint_reliability``).
+    With ``return_joint_losses`` also returns the per-joint Cauchy losses of b's own labelling
+    (P, 18), NaN where a joint is not seen in both views.
     """
+    cost, losses = _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, joint_weights)
+    if swap_arms:
+        alt, _ = _epipolar_hypothesis_costs(xa, xb[:, ARM_SWAP], ridge, scale, iters, min_joints, trim, joint_weights)
+        cost = np.fmin(cost, alt)
+    return (cost, losses) if return_joint_losses else cost
+
+
+def joint_reliability(losses: np.ndarray, tolerance: float = 2.0) -> np.ndarray:
+    """Per-joint weights (18,) from per-joint losses (P, 18) of one track pair near its offset.
+
+    A joint whose median loss over the frames is more than ``tolerance`` times the median joint's
+    (a detector that misplaces one arm all along) is weighted down by the squared ratio.
+    """
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(losses, axis=0)
+    ok = np.isfinite(med)
+    if ok.sum() < 3:
+        return np.ones(losses.shape[1])
+    ratio = med / max(float(np.median(med[ok])), 1e-12)
+    w = np.where(ok & (ratio > tolerance), (tolerance / np.where(ok, ratio, 1.0)) ** 2, 1.0)
+    return w
+
+
+def _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, joint_weights=None):
     ca, va = _normalise_frames(xa)
     cb, vb = _normalise_frames(xb)
-    w0 = va * vb
+    seen = va * vb
+    count = seen.sum(axis=1)
+    w0 = seen if joint_weights is None else seen * joint_weights[None, :]
     n = w0.sum(axis=1)
     ones = np.ones(ca.shape[:2] + (1,))
     ah = np.concatenate([ca, ones], -1)
@@ -392,9 +539,18 @@ def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, sca
         _, V = np.linalg.eigh(S + penalty)
         r = np.einsum("pkq,pq->pk", A, V[..., 0])
         w = w0 / (1.0 + (r / scale) ** 2)
-    cost = (w0 * np.log1p((r / scale) ** 2)).sum(axis=1) / np.maximum(n, 1e-9)
-    cost[n < min_joints] = np.nan
-    return cost
+    joint_loss = np.log1p((r / scale) ** 2)
+    loss = w0 * joint_loss
+    total = loss.sum(axis=1)
+    if trim > 0:  # drop the trim largest losses (when enough joints are left)
+        can = count >= min_joints + trim
+        worst = np.sort(np.where(seen > 0, joint_loss, -np.inf), axis=1)[:, -trim:]
+        wk = np.take_along_axis(w0, np.argsort(np.where(seen > 0, joint_loss, -np.inf), axis=1)[:, -trim:], 1)
+        total = np.where(can, total - (np.where(np.isfinite(worst), worst, 0) * wk).sum(1), total)
+        n = np.where(can, n - wk.sum(1), n)
+    cost = total / np.maximum(n, 1e-9)
+    cost[count < min_joints] = np.nan
+    return cost, np.where(seen > 0, joint_loss, np.nan)
 
 
 def _track_normalisation(xy: np.ndarray) -> tuple[np.ndarray, float]:
