@@ -125,9 +125,20 @@ def accuracy(result, truth: dict, scene_size: float) -> dict:
             trans.append(translation_error(T, true[n]) if rec.view_ok[n] else np.inf)
     rot, trans = np.array(rot), np.array(trans)
     good = (rot < 1.0) & (trans * 100 / scene_size < 1.0)
+    # the chain into the first instant's reference frame (fused.ply): world_from_reference vs truth
+    w2c = {c["name"]: np.asarray(c["world_to_camera"]) for c in truth["cameras"]}[truth["reference"]]
+    chained = [r for r in result.frames if r.ok and r.world_from_reference is not None]
+    chain_rot, chain_trans = [0.0], [0.0]
+    if chained:
+        first = chained[0].frames[truth["reference"]]
+        for r in chained:
+            true = w2c[first] @ np.linalg.inv(w2c[r.frames[truth["reference"]]])
+            chain_rot.append(rotation_error_deg(r.world_from_reference, true))
+            chain_trans.append(translation_error(r.world_from_reference, true))
     return {"views": len(rot), "ok": int(np.isfinite(rot).sum()), "within_spec": float(good.mean()),
             "rot_deg_median": float(np.median(rot)), "rot_deg_max": float(rot.max()),
             "trans_cm_median": float(np.median(trans) * 100), "trans_cm_max": float(trans.max() * 100),
+            "chain_rot_deg_max": float(max(chain_rot)), "chain_trans_cm_max": float(max(chain_trans) * 100),
             "scene_size_m": scene_size}
 
 

@@ -26,7 +26,7 @@ from ..fileio import atomic_dir
 from ..o3d import o3d
 from .depth import DepthContext, FrameReader, VideoSource, load_backend
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
-from .lift import LiftConfig, clean, lift, to_cloud
+from .lift import LiftConfig, lift, remove_outliers, to_cloud, voxel_down
 from .register import PairRegistration, PreparedCloud, RegistrationConfig, prepare, register
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,11 @@ def resolve_intrinsics(config: FuseConfig, videos: dict[str, VideoSource], base:
 # Per instant
 
 
-def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: FuseConfig):
-    """Depth (H, W) metres + colour (H, W, 3) of one view -> Open3D cloud in that camera's frame,
-    without depth-edge pixels (downsampling and outlier removal happen once per instant, on the
-    fused cloud)."""
+def view_points(depth: np.ndarray, image: np.ndarray, intr: Intrinsics,
+                config: FuseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (H, W) metres + colour (H, W, 3) of one view -> points (N, 3) in that camera's frame
+    and colours (N, 3) in [0, 1], without depth-edge pixels (downsampling and outlier removal
+    happen once per instant, on the fused cloud)."""
     if intr.distorted:
         import cv2
 
@@ -209,8 +210,12 @@ def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: F
         m1, m2 = cv2.initUndistortRectifyMap(K, dist, None, K, (intr.width, intr.height), cv2.CV_32FC1)
         image = cv2.remap(image, m1, m2, cv2.INTER_LINEAR)
         depth = cv2.remap(depth, m1, m2, cv2.INTER_NEAREST)
-    points, colors = lift(depth, intr.K, image, config.lift)
-    return to_cloud(points, colors)
+    return lift(depth, intr.K, image, config.lift)
+
+
+def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: FuseConfig):
+    """``view_points`` as an Open3D cloud."""
+    return to_cloud(*view_points(depth, image, intr, config))
 
 
 def merge_prepared(parts: list[tuple[PreparedCloud, np.ndarray]]) -> PreparedCloud:
@@ -302,6 +307,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
     keypoint_dirs = _keypoint_dirs(config, videos)
     _lap(timings, "setup", t_start)
     readers = {n: FrameReader(v.path) for n, v in videos.items()}
+    inputs = None
     rc = config.registration
     records: list[FrameRecord] = []
     previous: dict[str, np.ndarray] = {}          # last accepted camera-to-reference per video
@@ -323,17 +329,21 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
         with atomic_dir(out_dir) as tmp:
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
             (tmp / "frames").mkdir()
-            for row_index, row in tqdm(rows, desc="fuse", unit="instant", disable=not config.progress):
+            instants = []   # (row index, row, frames, names): the rows with the reference view
+            for row_index, row in rows:
                 frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
-                if reference not in frames:
-                    continue
-                names = [reference] + [n for n in frames if n != reference]
+                if reference in frames:
+                    instants.append((row_index, row, frames, [reference] + [n for n in frames if n != reference]))
+            # measured depth is read with the frames one instant ahead, in a thread (decoding releases
+            # the GIL); other backends may keep state between instants and run here, in order
+            inputs = _read_ahead([(f, n) for _, _, f, n in instants], readers, backend, config.depth == "rgbd")
+            for row_index, row, frames, names in tqdm(instants, desc="fuse", unit="instant",
+                                                      disable=not config.progress):
                 tick = time.perf_counter()
-                images = {n: readers[n].get(frames[n]) for n in names}
+                images, depths = next(inputs)
                 intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
-                depths = backend.depths({n: frames[n] for n in names}, images)
                 tick = _lap(timings, "read+depth", tick)
-                clouds = {n: view_cloud(depths[n], images[n], intr[n], config) for n in names}
+                clouds = {n: view_points(depths[n], images[n], intr[n], config) for n in names}
                 tick = _lap(timings, "lift", tick)
                 prepared = {n: prepare(clouds[n], rc) for n in names}
                 tick = _lap(timings, "prepare", tick)
@@ -360,13 +370,14 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                                     row_index, n, res.fitness, res.inlier_rmse)
                 tick = _lap(timings, "register", tick)
                 fused_views = [n for n in names if vok[n]]
-                frame_cloud = o3d.geometry.PointCloud()
-                for n in fused_views:
-                    frame_cloud += o3d.geometry.PointCloud(clouds[n]).transform(T[n])
-                if config.frame_voxel > 0:
-                    frame_cloud = frame_cloud.voxel_down_sample(config.frame_voxel)
+                frame_points, frame_colors = voxel_down(
+                    np.concatenate([clouds[n][0] @ T[n][:3, :3].T + T[n][:3, 3] for n in fused_views]
+                                   or [np.zeros((0, 3))]),
+                    np.concatenate([clouds[n][1] for n in fused_views] or [np.zeros((0, 3))]), config.frame_voxel)
                 if config.clean_frames:
-                    frame_cloud = clean(frame_cloud, 0.0, config.outlier_neighbors, config.outlier_std)
+                    keep = remove_outliers(frame_points, config.outlier_neighbors, config.outlier_std)
+                    frame_points, frame_colors = frame_points[keep], frame_colors[keep]
+                frame_cloud = to_cloud(frame_points, frame_colors)
                 o3d.io.write_point_cloud(str(tmp / "frames" / f"{row_index:06d}.ply"), frame_cloud)
                 tick = _lap(timings, "frame cloud", tick)
                 ok = all(vok.values())
@@ -388,13 +399,12 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                                         row_index, step.fitness)
                     if wfr is not None:
                         prev_frame = current
-                        pts = np.asarray(frame_cloud.points) @ wfr[:3, :3].T + wfr[:3, 3]
-                        fused_parts.append((pts, np.asarray(frame_cloud.colors).copy()))
+                        pts = frame_points @ wfr[:3, :3].T + wfr[:3, 3]
+                        fused_parts.append((pts, frame_colors))
                         fused_size += len(pts)
                         if fused_size > 4_000_000:  # bound memory: downsample what there is so far
-                            fused = _downsampled(fused_parts, config.voxel)
-                            fused_parts = [(np.array(fused.points), np.array(fused.colors))]
-                            fused_size = len(fused.points)
+                            fused_parts = [_downsampled(fused_parts, config.voxel)]
+                            fused_size = len(fused_parts[0][0])
                         if volume is not None:
                             for n in names:
                                 _integrate(volume, depths[n], images[n], intr[n], wfr @ T[n], config)
@@ -402,11 +412,13 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                                                               images[n], intr[n], wfr @ T[n]))
                 tick = _lap(timings, "chain+fuse", tick)
                 records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
-                                           wfr, len(frame_cloud.points), ok and wfr is not None))
+                                           wfr, len(frame_points), ok and wfr is not None))
             tick = time.perf_counter()
-            fused = _downsampled(fused_parts, config.voxel)
+            fused_points, fused_colors = _downsampled(fused_parts, config.voxel)
             if not config.clean_frames:
-                fused = clean(fused, 0.0, config.outlier_neighbors, config.outlier_std)
+                keep = remove_outliers(fused_points, config.outlier_neighbors, config.outlier_std)
+                fused_points, fused_colors = fused_points[keep], fused_colors[keep]
+            fused = to_cloud(fused_points, fused_colors)
             o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
             if volume is not None:
                 mesh = volume.extract_triangle_mesh()
@@ -432,6 +444,8 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
             (tmp / "registration.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
             _lap(timings, "finish", tick)
     finally:
+        if inputs is not None:
+            inputs.close()  # waits for a read in flight before the readers close
         for r in readers.values():
             r.close()
     bad = [r.index for r in records if not r.ok]
@@ -441,12 +455,33 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                       timings)
 
 
-def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float):
-    """Concatenate (points (N, 3), colours (N, 3)) parts into one cloud, voxel-downsampled."""
+def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate (points (N, 3), colours (N, 3)) parts, voxel-downsampled -> (M, 3), (M, 3)."""
     if not parts:
-        return o3d.geometry.PointCloud()
-    cloud = to_cloud(np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts]))
-    return cloud.voxel_down_sample(voxel) if voxel > 0 else cloud
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    return voxel_down(np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts]), voxel)
+
+
+def _read_ahead(instants: list[tuple[dict[str, int], list[str]]], readers: dict[str, FrameReader], backend,
+                threaded_depth: bool):
+    """Yield (images, depths) per instant ((frames per view, view names)), name -> (H, W, 3) uint8 RGB and
+    (H, W) metres, reading the next instant's frames (and depths with ``threaded_depth``) in a
+    background thread while the caller works on the current one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(frames, names):
+        images = {n: readers[n].get(frames[n]) for n in names}
+        depths = backend.depths({n: frames[n] for n in names}, images) if threaded_depth else None
+        return images, depths
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, *instants[0]) if instants else None
+        for k, (frames, names) in enumerate(instants):
+            images, depths = pending.result()
+            pending = pool.submit(read, *instants[k + 1]) if k + 1 < len(instants) else None
+            if depths is None:
+                depths = backend.depths({n: frames[n] for n in names}, images)
+            yield images, depths
 
 
 def _lap(timings: dict[str, float], stage: str, tick: float) -> float:

@@ -31,6 +31,9 @@ class RegistrationConfig:
     colored_when_tracking: bool = False  # coloured ICP also when ICP from the previous instant is accepted
     min_fitness: float = 0.35         # below: the view is flagged, not fused
     max_rmse: float = 1.0             # above (in voxels): flagged
+    min_normal_spread: float = 0.01   # below (smallest eigenvalue of the source normals' mean n n^T):
+                                      # geometry that does not pin all 6 DoF (planes of one
+                                      # direction), flagged
     seed: int = 0
 
 
@@ -66,11 +69,22 @@ class PairRegistration:
 
 
 def prepare(pcd, config: RegistrationConfig) -> PreparedCloud:
-    """Downsample to ``config.voxel`` and estimate normals (oriented towards the camera at 0)."""
+    """Downsample to ``config.voxel`` and estimate normals (oriented towards the camera at 0).
+
+    ``pcd``: an Open3D cloud, or a tuple (points (N, 3), colours (N, 3) in [0, 1] or None) in the
+    camera frame (downsampled in numpy, faster).
+    """
     v = config.voxel
-    down = pcd.voxel_down_sample(v) if v > 0 else o3d.geometry.PointCloud(pcd)
+    if isinstance(pcd, tuple):
+        from .lift import to_cloud, voxel_down
+
+        down = to_cloud(*voxel_down(pcd[0], pcd[1], v))
+    else:
+        down = pcd.voxel_down_sample(v) if v > 0 else o3d.geometry.PointCloud(pcd)
     if len(down.points) >= 3:
-        down.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=config.normal_radius * v, max_nn=30))
+        # a radius search: on a voxel grid a 2-voxel ball holds ~13 points on a surface (the hybrid
+        # search with max_nn=30 finds the same ones at twice the cost)
+        down.estimate_normals(o3d.geometry.KDTreeSearchParamRadius(radius=config.normal_radius * v))
         down.orient_normals_towards_camera_location(np.zeros(3))
     return PreparedCloud(down, v, config.fpfh_radius * v)
 
@@ -156,6 +170,15 @@ def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
     return result
 
 
+def normal_spread(prepared: PreparedCloud) -> float:
+    """Smallest eigenvalue of the mean n n^T of the cloud's normals: 0 when all normals are parallel
+    (parallel planes: point-to-plane ICP cannot fix the translation along them), 1/3 at most."""
+    n = np.asarray(prepared.cloud.normals)
+    if len(n) < 3:
+        return 0.0
+    return float(np.linalg.eigvalsh(n.T @ n / len(n))[0])
+
+
 def _accept(result, config: RegistrationConfig) -> bool:
     return (result.fitness >= config.min_fitness
             and result.inlier_rmse <= config.max_rmse * config.voxel and len(result.correspondence_set) >= 3)
@@ -166,6 +189,8 @@ def register(source: PreparedCloud, target: PreparedCloud, config: RegistrationC
              expected_fitness: float | None = None) -> PairRegistration:
     """Register ``source`` onto ``target``.
 
+    A source whose normals all point one way (``normal_spread`` < ``config.min_normal_spread``) is
+    only refined and flagged (``ok`` False): its pose is not determined by its geometry.
     ``init``: a transform to refine first (e.g. the previous instant's); when ICP from it is
     accepted (and keeps at least 90 % of ``expected_fitness``, the fitness it had before),
     nothing else runs. Otherwise every one of ``hints`` (initial transforms, or callables returning
@@ -173,6 +198,11 @@ def register(source: PreparedCloud, target: PreparedCloud, config: RegistrationC
     and the best accepted result wins; FPFH + RANSAC global registration runs only when none is
     accepted.
     """
+    if normal_spread(source) < config.min_normal_spread:  # degenerate: refine only, and flag
+        r = refine(source, target, np.eye(4) if init is None else np.asarray(init, dtype=np.float64), config, False)
+        return PairRegistration(np.asarray(r.transformation).copy(), float(r.fitness), float(r.inlier_rmse),
+                                False, False)
+
     def result_of(r, used_global: bool) -> PairRegistration:
         return PairRegistration(np.asarray(r.transformation).copy(), float(r.fitness),
                                 float(r.inlier_rmse), _accept(r, config), used_global)
