@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,10 +48,10 @@ class FuseConfig:
     intrinsics: str | None = None                         # file, "auto", or None = find or estimate
     frames: str | None = None                             # "START:END:STEP" over sync.json rows
     voxel: float = 0.02                                   # fused.ply voxel (m)
-    frame_voxel: float = 0.025                            # frames/*.ply voxel (m), 0 = none
+    frame_voxel: float = 0.03                             # frames/*.ply voxel (m), 0 = none
     outlier_neighbors: int = 12                           # statistical outlier removal
     outlier_std: float = 2.5
-    clean_frames: bool = True                             # outlier removal per instant (else on fused.ply only)
+    clean_frames: bool = False                            # outlier removal per instant too (slow: 3x the time)
     chain_instants: bool = True                           # register instant t onto t-1 for fused.ply
     mesh: bool = False
     tsdf_voxel: float = 0.02
@@ -308,6 +309,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
     _lap(timings, "setup", t_start)
     readers = {n: FrameReader(v.path) for n, v in videos.items()}
     inputs = None
+    writes = []
     rc = config.registration
     records: list[FrameRecord] = []
     previous: dict[str, np.ndarray] = {}          # last accepted camera-to-reference per video
@@ -326,7 +328,9 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
     out_dir = Path(out_dir)
     mesh_path = None
     try:
-        with atomic_dir(out_dir) as tmp:
+        # frames/*.ply are written by a thread (Open3D's writer releases the GIL); leaving the block
+        # waits for the writes before the folder is renamed or removed
+        with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
             (tmp / "frames").mkdir()
             instants = []   # (row index, row, frames, names): the rows with the reference view
@@ -334,19 +338,40 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                 frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
                 if reference in frames:
                     instants.append((row_index, row, frames, [reference] + [n for n in frames if n != reference]))
-            # measured depth is read with the frames one instant ahead, in a thread (decoding releases
-            # the GIL); other backends may keep state between instants and run here, in order
-            inputs = _read_ahead([(f, n) for _, _, f, n in instants], readers, backend, config.depth == "rgbd")
+            stateless = config.depth == "rgbd"
+
+            def read(item):
+                """Frames (and measured depth, lifted and prepared for registration) of one instant."""
+                frames, names = item
+                tick = time.perf_counter()
+                images = {n: readers[n].get(frames[n]) for n in names}
+                intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
+                tick = _lap(timings, "read", tick)
+                return (images, intr) + (views(images, intr, frames, names, tick) if stateless else ())
+
+            def views(images, intr, frames, names, tick):
+                depths = backend.depths({n: frames[n] for n in names}, images)
+                tick = _lap(timings, "depth", tick)
+                # each view downsampled to frame_voxel at once (in the thread): registration and the
+                # instant's cloud start from these, and the merged cloud needs one cheap pass more
+                clouds = {n: voxel_down(*view_points(depths[n], images[n], intr[n], config), config.frame_voxel)
+                          for n in names}
+                tick = _lap(timings, "lift", tick)
+                prepared = {n: prepare(clouds[n], rc) for n in names}
+                _lap(timings, "prepare", tick)
+                return depths, clouds, prepared
+
+            # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
+            # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
+            # other depth backends may keep state between instants and run here, in order.
+            inputs = _one_ahead(read, [(f, n) for _, _, f, n in instants])
             for row_index, row, frames, names in tqdm(instants, desc="fuse", unit="instant",
                                                       disable=not config.progress):
                 tick = time.perf_counter()
-                images, depths = next(inputs)
-                intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
-                tick = _lap(timings, "read+depth", tick)
-                clouds = {n: view_points(depths[n], images[n], intr[n], config) for n in names}
-                tick = _lap(timings, "lift", tick)
-                prepared = {n: prepare(clouds[n], rc) for n in names}
-                tick = _lap(timings, "prepare", tick)
+                images, intr, *rest = next(inputs)
+                tick = _lap(timings, "wait for input", tick)
+                depths, clouds, prepared = rest if rest else views(images, intr, frames, names, tick)
+                tick = time.perf_counter()
                 T = {reference: np.eye(4)}
                 fit, rmse, glob = {reference: 1.0}, {reference: 0.0}, {reference: False}
                 vok = {reference: len(prepared[reference].cloud.points) >= 10}
@@ -377,8 +402,8 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                 if config.clean_frames:
                     keep = remove_outliers(frame_points, config.outlier_neighbors, config.outlier_std)
                     frame_points, frame_colors = frame_points[keep], frame_colors[keep]
-                frame_cloud = to_cloud(frame_points, frame_colors)
-                o3d.io.write_point_cloud(str(tmp / "frames" / f"{row_index:06d}.ply"), frame_cloud)
+                writes.append(writer.submit(_write_cloud, tmp / "frames" / f"{row_index:06d}.ply",
+                                            frame_points, frame_colors))
                 tick = _lap(timings, "frame cloud", tick)
                 ok = all(vok.values())
                 wfr = None
@@ -414,6 +439,8 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                 records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
                                            wfr, len(frame_points), ok and wfr is not None))
             tick = time.perf_counter()
+            for w in writes:
+                w.result()  # raises a failed write's error
             fused_points, fused_colors = _downsampled(fused_parts, config.voxel)
             if not config.clean_frames:
                 keep = remove_outliers(fused_points, config.outlier_neighbors, config.outlier_std)
@@ -445,7 +472,7 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
             _lap(timings, "finish", tick)
     finally:
         if inputs is not None:
-            inputs.close()  # waits for a read in flight before the readers close
+            inputs.close()  # waits for the read in flight before the readers close
         for r in readers.values():
             r.close()
     bad = [r.index for r in records if not r.ok]
@@ -462,26 +489,21 @@ def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tu
     return voxel_down(np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts]), voxel)
 
 
-def _read_ahead(instants: list[tuple[dict[str, int], list[str]]], readers: dict[str, FrameReader], backend,
-                threaded_depth: bool):
-    """Yield (images, depths) per instant ((frames per view, view names)), name -> (H, W, 3) uint8 RGB and
-    (H, W) metres, reading the next instant's frames (and depths with ``threaded_depth``) in a
-    background thread while the caller works on the current one."""
-    from concurrent.futures import ThreadPoolExecutor
+def _write_cloud(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
+    """(N, 3) points and (N, 3) colours in [0, 1] -> binary PLY (none for N = 0: Open3D writes none)."""
+    if len(points) and not o3d.io.write_point_cloud(str(path), to_cloud(points, colors)):
+        raise OSError(f"could not write {path}")
 
-    def read(frames, names):
-        images = {n: readers[n].get(frames[n]) for n in names}
-        depths = backend.depths({n: frames[n] for n in names}, images) if threaded_depth else None
-        return images, depths
 
+def _one_ahead(work, items: list):
+    """Yield ``work(item)`` for each item in order, computing the next item's in a background thread
+    while the caller uses the current one (one item ahead at most)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read, *instants[0]) if instants else None
-        for k, (frames, names) in enumerate(instants):
-            images, depths = pending.result()
-            pending = pool.submit(read, *instants[k + 1]) if k + 1 < len(instants) else None
-            if depths is None:
-                depths = backend.depths({n: frames[n] for n in names}, images)
-            yield images, depths
+        pending = pool.submit(work, items[0]) if items else None
+        for k in range(len(items)):
+            done = pending.result()
+            pending = pool.submit(work, items[k + 1]) if k + 1 < len(items) else None
+            yield done
 
 
 def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
