@@ -51,7 +51,7 @@ class FuseConfig:
     frame_voxel: float = 0.03                             # frames/*.ply voxel (m), 0 = none
     outlier_neighbors: int = 12                           # statistical outlier removal
     outlier_std: float = 2.5
-    clean_frames: bool = False                            # outlier removal per instant too (slow: 3x the time)
+    clean_frames: bool = False                            # outlier removal per instant (+40-70 % CPU) instead of on fused.ply
     chain_instants: bool = True                           # register instant t onto t-1 for fused.ply
     mesh: bool = False
     tsdf_voxel: float = 0.02
