@@ -3,6 +3,7 @@
     python bench/bench_align.py accuracy --scenes 30            # held-out motions, OpenPose folders
     python bench/bench_align.py speed                           # 3 x 300 frames, keypoints -> offsets
     python bench/bench_align.py fit-confidence --scenes 40      # training motions -> CONFIDENCE_MODEL
+    python bench/bench_align.py accuracy --arm-errors 1.0       # MediaPipe-like arm errors in cam1..
 
 Scenes: 3 moving cameras, 6 s windows at 30 fps, offsets uniform in +-2 s relative to cam0
 (``synnet_recon.synth.simulate_scene``), from motion files of the held-out split of
@@ -53,9 +54,42 @@ def simulate(motions, n_scenes: int, seed: int, seconds=6.0, max_offset=2.0, cam
         yield simulate_scene(cfg, motion)
 
 
-def run_scene(scene, config: AlignConfig, via_folders: bool = True):
-    """Align one scene; returns (result, truth offsets by name, seconds spent in align)."""
+def mediapipe_arm_errors(kp, rng):
+    """MediaPipe's errors in side views, on a Keypoints track: the arms of the two sides exchanged
+    (elbow+wrist, or whole arms) in random 5-30-frame runs, about half of the frames, and one arm's
+    elbow+wrist shifted by a constant 10-26 px."""
+    from synnet_recon.keypoints import Keypoints
+    from synnet_recon.skeleton import JOINT_INDEX as J
+
+    right = [J["r_shoulder"], J["r_elbow"], J["r_wrist"]]
+    left = [J["l_shoulder"], J["l_elbow"], J["l_wrist"]]
+    xy = np.array(kp.xy, dtype=np.float64)
+    t = int(rng.integers(0, 10))
+    while t < len(xy):
+        run = int(rng.integers(5, 30))
+        if rng.random() < 0.5:
+            k = 1 if rng.random() < 0.6 else 0
+            a, b = right[k:], left[k:]
+            xy[t:t + run, a + b] = xy[t:t + run, b + a]
+        t += run + int(rng.integers(5, 30))
+    arm = right if rng.random() < 0.5 else left
+    angle = rng.uniform(0, 2 * np.pi)
+    xy[:, arm[1:]] += rng.uniform(10, 26) * np.array([np.cos(angle), np.sin(angle)])
+    return Keypoints(xy, kp.conf, kp.times, kp.image_size, kp.name)
+
+
+def run_scene(scene, config: AlignConfig, via_folders: bool = True, arm_errors: float = 0.0, rng=None):
+    """Align one scene; returns (result, truth offsets by name, seconds spent in align).
+
+    ``arm_errors``: probability that each camera but cam0 gets ``mediapipe_arm_errors`` (then the
+    keypoints are aligned directly, not through OpenPose folders)."""
     truth = {c.name: c.offset_seconds for c in scene.cameras}
+    if arm_errors > 0:
+        kps = [c.keypoints if k == 0 or rng.random() >= arm_errors else mediapipe_arm_errors(c.keypoints, rng)
+               for k, c in enumerate(scene.cameras)]
+        t = time.perf_counter()
+        res = align(kps, config)
+        return res, truth, time.perf_counter() - t
     if via_folders:
         from synnet_recon.synth.scene import write_scene
 
@@ -86,11 +120,14 @@ def accuracy(args):
     if args.synnet:
         variants["with SynNet"] = "on"
     for label, synnet in variants.items():
+        rng = np.random.default_rng(args.seed + 7)
         errors, confs, times = [], [], []
         pair_conf, pair_ok = [], []
         pair_err = {"epipolar": [], "trajectory": [], "speed": [], "affine": []}
         for scene in simulate(motions, args.scenes, args.seed, max_offset=max_offset):
-            res, truth, dt = run_scene(scene, AlignConfig(progress=False, synnet=synnet, device=args.device))
+            res, truth, dt = run_scene(scene, AlignConfig(progress=False, synnet=synnet, device=args.device,
+                                                          fine_swaps=args.fine_swaps),
+                                       arm_errors=args.arm_errors, rng=rng)
             times.append(dt)
             for v in res.videos:
                 if v.name == res.reference:
@@ -168,8 +205,10 @@ def fit_confidence(args):
 
     motions = scene_motions("train", 6.0 + 2 * 2.0 + 0.5)
     X, y = [], []
+    rng = np.random.default_rng(args.seed + 2000)
     for scene in simulate(motions, args.scenes, args.seed + 1000):
-        res, truth, _ = run_scene(scene, AlignConfig(progress=False, synnet="off"), via_folders=False)
+        res, truth, _ = run_scene(scene, AlignConfig(progress=False, synnet="off"), via_folders=False,
+                                  arm_errors=args.arm_errors, rng=rng)
         for p in res.pairs:
             if p.offset_seconds is None:
                 continue
@@ -201,6 +240,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--synnet", action="store_true", help="also run with SynNet (needs the matcher and weights)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--fine-swaps", action="store_true", help="AlignConfig(fine_swaps=True)")
+    ap.add_argument("--arm-errors", type=float, default=0.0,
+                    help="probability that each camera but cam0 gets MediaPipe-like arm errors")
     ap.add_argument("--shared-motion", action="store_true", help="speed: use the shared default clip")
     args = ap.parse_args()
     {"accuracy": accuracy, "speed": speed, "fit-confidence": fit_confidence}[args.what](args)

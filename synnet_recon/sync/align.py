@@ -86,6 +86,7 @@ class AlignConfig:
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
     inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair (frames of the fastest input)
     min_pair_confidence: float = 0.3   # weaker pairs are not used (an input left without pairs gets no offset)
+    fine_swaps: bool = False           # fine stage also tries b's arms swapped per frame pair (~2x slower fine stage)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     max_people: int = 3                # people per input considered (multi-subject scenes)
@@ -379,6 +380,7 @@ class FineScorer:
         self.norm_a = B._track_normalisation(self.xa)
         self.norm_b = B._track_normalisation(self.xb_raw)
         self.joint_weights = None  # (18,) per-joint reliability of this pair (``learn_joint_weights``)
+        self.swap_arms = False     # also try b's arms swapped per frame pair (AlignConfig.fine_swaps)
 
     def _b_at(self, offsets_seconds: np.ndarray):
         """b's smoothed joints at a's used frames for each offset: (k_idx, n_idx, xb (P, 18, 2))."""
@@ -414,7 +416,8 @@ class FineScorer:
                 out[k_idx, n_idx] = B.static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
                                                             self.norm_a, self.norm_b)
             else:
-                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights)
+                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights,
+                                                          swap_arms=self.swap_arms)
         return out
 
     def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
@@ -556,6 +559,7 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rat
 
     # fine stage: integer neighbourhood of each candidate first, then a fine grid around the winner
     fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap)
+    fine.swap_arms = bool(config.fine_swaps)
     step = 1.0 / rate
     near = (cand_s[:, None] + np.array([-1, 0, 1])[None, :] * step)
     near_cost = fine.costs(near.ravel()).reshape(near.shape)

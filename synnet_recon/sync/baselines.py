@@ -258,6 +258,10 @@ ARM_SWAP = np.arange(NUM_JOINTS)
 for _r, _l in (("r_shoulder", "l_shoulder"), ("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
     ARM_SWAP[J[_r]], ARM_SWAP[J[_l]] = J[_l], J[_r]
 TRIM_JOINTS = 2  # worst joints dropped per frame pair (a misplaced arm: elbow + wrist)
+# Other labellings of b tried per frame pair (besides its own). The whole-body mirror
+# (skeleton.LEFT_RIGHT_SWAP, also seen from MediaPipe in side views) can be added; it did not
+# help on the rendered demos and costs a third evaluation.
+SWAP_HYPOTHESES = (ARM_SWAP,)
 
 
 def _affine_moments(ca, va, cb, vb):
@@ -384,7 +388,7 @@ def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int) -> np.nd
 
 
 def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS, trim: int = TRIM_JOINTS,
-                       swap_arms: bool = True) -> np.ndarray:
+                       swap_arms: bool = True, swaps=SWAP_HYPOTHESES) -> np.ndarray:
     """Robust rank-3 residual of every frame pair: (Ta, 18, 2), (Tb, 18, 2) -> (Ta, Tb), NaN if too few joints.
 
     For frames i of a and j of b, the joints seen in both are centred and scaled per view; the cost
@@ -399,8 +403,8 @@ def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS, trim: int = TR
     cb, vb = _normalise_frames(as_xy(b))
     cost = _affine_hypothesis_cost(ca, va, cb, vb, min_joints, trim)
     if swap_arms:
-        alt = _affine_hypothesis_cost(ca, va, cb[:, ARM_SWAP], vb[:, ARM_SWAP], min_joints, trim)
-        cost = np.fmin(cost, alt)
+        for perm in swaps:
+            cost = np.fmin(cost, _affine_hypothesis_cost(ca, va, cb[:, perm], vb[:, perm], min_joints, trim))
     return cost
 
 
@@ -480,7 +484,7 @@ _PERSPECTIVE[[0, 1, 3, 4]] = 1.0
 def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, scale: float = 0.05,
                         iters: int = 3, min_joints: int = 8, swap_arms: bool = False,
                         trim: int = 0, joint_weights: np.ndarray | None = None,
-                        return_joint_losses: bool = False):
+                        return_joint_losses: bool = False, swaps=SWAP_HYPOTHESES):
     """Robust epipolar residual of frame pairs: xa[p] vs xb[p], each (P, 18, 2) NaN where missing -> (P,).
 
     Per pair, a fundamental matrix is fitted to the joints seen in both views (coordinates
@@ -490,15 +494,21 @@ def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, sca
     freedom, but leaves room for the perspective of close cameras (which biases a purely affine
     test by up to a few frames). The cost is the mean Cauchy loss of the residuals without the
     ``trim`` largest (a misplaced arm would otherwise set a floor that hides the timing signal).
-    With ``swap_arms`` it is the lower of b's labelling and b with its arms swapped (detector swaps).
+    With ``swap_arms`` it is the lower of b's labelling and b with its arms swapped (detector swaps),
+    the swapped labelling being tried only for the pairs that fit worse than the median pair of
+    the call (the others cannot be swaps; halves the extra work).
     ``joint_weights`` (18,) scales each joint's part in the fit and the cost (``joint_reliability``).
     With ``return_joint_losses`` also returns the per-joint Cauchy losses of b's own labelling
     (P, 18), NaN where a joint is not seen in both views.
     """
     cost, losses = _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, joint_weights)
     if swap_arms:
-        alt, _ = _epipolar_hypothesis_costs(xa, xb[:, ARM_SWAP], ridge, scale, iters, min_joints, trim, joint_weights)
-        cost = np.fmin(cost, alt)
+        for perm in swaps:
+            # only frame pairs that fit badly as labelled can be swaps: the others keep their cost
+            bad = ~(cost <= np.nanmedian(cost)) if np.isfinite(cost).any() else np.ones(len(cost), bool)
+            alt, _ = _epipolar_hypothesis_costs(xa[bad], xb[bad][:, perm], ridge, scale, iters, min_joints, trim,
+                                                joint_weights)
+            cost[bad] = np.fmin(cost[bad], alt)
     return (cost, losses) if return_joint_losses else cost
 
 
