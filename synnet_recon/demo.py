@@ -45,6 +45,9 @@ DEMO_MIN_DISTANCE = 3.0  # nearer, a 50 deg lens cuts the feet off
 # non-periodic motion that pins the offset down. The packaged walk (131_02) is periodic, and under
 # MediaPipe's arm errors align matched it a step cycle off (docs/benchmarks.md, Demo).
 DEMO_MOTION = Path(__file__).resolve().parent / "data" / "mocap" / "05_02.bvh"
+# The dancer stands still for the clip's first 2 s (mean joint speed 0.1 m/s, then 0.3-1.3 m/s):
+# the demo films only the clip from here on, so that every camera sees her move.
+DEMO_MOTION_START = 2.0
 
 
 @dataclass
@@ -196,6 +199,14 @@ def demo_camera_path(config: DemoConfig):
                    close_up_prob=0.0)
 
 
+def demo_motion():
+    """``DEMO_MOTION`` from ``DEMO_MOTION_START`` on (clip clock kept, so truth.json's times are the file's)."""
+    from .motion import load_motion
+
+    motion = load_motion(DEMO_MOTION)
+    return motion.resample(motion.fps, start=DEMO_MOTION_START)
+
+
 def fuse_frames_spec(sync_doc: dict, instants: int) -> str | None:
     """"START:END:STEP" over sync.json rows picking about ``instants`` rows that every video covers
     (None when no row has them all)."""
@@ -273,7 +284,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
                                max_offset=config.max_offset, motion=config.motion or str(DEMO_MOTION),
                                seed=config.seed, width=config.width, height=config.height,
                                camera_path=demo_camera_path(config))
-    scene = timed("simulate", simulate_scene, scene_config)
+    scene = timed("simulate", simulate_scene, scene_config, demo_motion() if config.motion is None else None)
 
     say(f"[2/5] render: {config.cameras} x {n_frames} frames (videos + depth) -> {scene_dir}")
     from .synth.render import RenderConfig

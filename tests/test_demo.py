@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synnet_recon.demo import (DEMO_MOTION, CameraResult, DemoConfig, DemoReport, demo_camera_path,
-                               format_report, fuse_frames_spec, registration_errors)
+from synnet_recon.demo import (CameraResult, DemoConfig, DemoReport, demo_camera_path,
+                               demo_motion, format_report, fuse_frames_spec, registration_errors)
 
 # Stated tolerance of the demo: every estimated offset within 1 frame of the truth.
 OFFSET_TOLERANCE_FRAMES = 1.0
@@ -34,10 +34,11 @@ def test_quick_config_and_overrides():
 def test_demo_cameras_keep_the_person_large_and_in_view(config):
     from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
+    motion = demo_motion()
     for seed in range(2):
         scene = simulate_scene(SceneConfig(cameras=3, seconds=config.seconds, max_offset=config.max_offset,
-                                           motion=str(DEMO_MOTION), seed=seed, width=config.width,
-                                           height=config.height, camera_path=demo_camera_path(config)))
+                                           seed=seed, width=config.width,
+                                           height=config.height, camera_path=demo_camera_path(config)), motion)
         for cam in scene.cameras:
             xy = cam.clean_xy  # (T, 18, 2) exact projections
             inside = ((xy >= 0) & (xy < [config.width, config.height])).all(axis=-1)
