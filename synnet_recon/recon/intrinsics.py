@@ -5,50 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError
+from ..pinhole import Intrinsics  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Intrinsics:
-    """Pinhole camera. ``dist``: OpenCV distortion (k1, k2, p1, p2), zeros when none."""
-
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    dist: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-
-    @property
-    def K(self) -> np.ndarray:
-        """(3, 3) float64 camera matrix."""
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
-
-    @property
-    def distorted(self) -> bool:
-        return any(abs(d) > 0 for d in self.dist)
-
-    def scaled(self, width: int, height: int) -> "Intrinsics":
-        """The same camera at another image size (e.g. a downscaled video)."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(width, height, self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
-                          (self.cy + 0.5) * sy - 0.5, self.dist)
-
-    def to_json(self) -> dict:
-        d = {"width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy,
-             "cx": self.cx, "cy": self.cy}
-        if self.distorted:
-            d["dist"] = list(self.dist)
-        return d
 
 
 def _from_colmap_params(model: str, width: int, height: int, p: list[float], path) -> Intrinsics:

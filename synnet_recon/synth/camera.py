@@ -10,49 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from ..pinhole import Intrinsics  # noqa: F401  (re-exported: part of the simulator API)
+
 WORLD_UP = np.array([0.0, 1.0, 0.0])
-
-
-@dataclass
-class Intrinsics:
-    """Pinhole intrinsics in pixels; the principal point is measured from the image's top-left corner."""
-
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    @property
-    def K(self) -> np.ndarray:
-        """(3, 3) calibration matrix."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return (int(self.width), int(self.height))
-
-    @property
-    def hfov_deg(self) -> float:
-        return float(np.degrees(2.0 * np.arctan(self.width / (2.0 * self.fx))))
-
-    @classmethod
-    def from_fov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
-        """Square pixels, principal point at the image centre, horizontal field of view ``hfov_deg``."""
-        if not 0.0 < hfov_deg < 180.0:
-            raise ValueError(f"hfov_deg must be in (0, 180), got {hfov_deg}")
-        f = (width / 2.0) / np.tan(np.radians(hfov_deg) / 2.0)
-        return cls(int(width), int(height), float(f), float(f), width / 2.0, height / 2.0)
-
-    def to_dict(self) -> dict:
-        return {"width": int(self.width), "height": int(self.height), "fx": float(self.fx),
-                "fy": float(self.fy), "cx": float(self.cx), "cy": float(self.cy)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Intrinsics":
-        return cls(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
-                   float(d["cx"]), float(d["cy"]))
 
 
 @dataclass
