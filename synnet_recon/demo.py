@@ -38,7 +38,7 @@ REPORT_SCHEMA, REPORT_VERSION = "synnet-recon/demo-report", 1
 # MediaPipe finds people reliably once they are about 80+ px tall (docs/benchmarks.md, rendering):
 # the demo's cameras stand close enough for ~110 px at the narrowest lens and farthest distance.
 MIN_PERSON_PX = 110.0
-PERSON_HEIGHT_M = 1.7
+PERSON_HEIGHT_M = 1.35  # vertical extent of the demo dancer's COCO joints (nose to ankle): 1.27-1.44 m
 DEMO_HFOV_DEG = (50.0, 70.0)
 DEMO_MIN_DISTANCE = 3.0  # nearer, a 50 deg lens cuts the feet off
 # CMU 05_02, "dance - expressive arms, pirouette" (synnet_recon/data/mocap/README.md): articulated,
