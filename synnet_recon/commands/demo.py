@@ -28,8 +28,8 @@ import click
 def command(out, quick, cameras, seconds, width, height, seed, max_offset, instants, quiet):
     """Run the whole pipeline on data built into the package and compare it with the truth.
 
-    Simulates moving cameras (hand-held, following, orbiting) filming a CMU motion-capture clip
-    shipped in the package, each starting at a random, unknown offset; renders their videos and
+    Simulates moving cameras (hand-held, following, orbiting) filming a CMU motion-capture dance
+    shipped in the package (05_02, expressive arms and pirouettes), each starting at a random, unknown offset; renders their videos and
     depth maps; synchronizes the videos with `synrecon align` (MediaPipe pose + SynNet); fuses a few
     synchronized instants with `synrecon fuse` (rendered depth, true intrinsics); and writes a
     screenshot of the fused cloud. Prints true vs estimated offsets (error in frames), the
