@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synnet_recon.demo import (CameraResult, DemoConfig, DemoReport, demo_camera_path,
+from synnet_recon.demo import (MIN_PERSON_PX, CameraResult, DemoConfig, DemoReport, demo_camera_path,
                                demo_motion, format_report, fuse_frames_spec, registration_errors)
 
 # Stated tolerance of the demo: every estimated offset within 1 frame of the truth.
@@ -43,9 +43,10 @@ def test_demo_cameras_keep_the_person_large_and_in_view(config):
             xy = cam.clean_xy  # (T, 18, 2) exact projections
             inside = ((xy >= 0) & (xy < [config.width, config.height])).all(axis=-1)
             assert inside.mean() > 0.97, cam.name
-            # nose to ankle, px: MediaPipe misses people below about 70-80 px (docs/benchmarks.md)
+            # nose to ankle, px: MediaPipe misses people below about 70-80 px (docs/benchmarks.md);
+            # the default setting keeps the dancer >= MIN_PERSON_PX (110), --quick's 240 px frame cannot
             height = np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1)
-            assert height.min() >= 70, (cam.name, height.min())
+            assert height.min() >= (MIN_PERSON_PX if config.height >= 360 else 70), (cam.name, height.min())
 
 
 def test_fuse_frames_spec_picks_rows_every_video_covers():
@@ -176,9 +177,9 @@ def test_quick_demo_writes_everything(quick_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="align does not yet synchronize MediaPipe keypoints of rendered videos reliably "
-                          "(MediaPipe left/right arm swaps in side views break the pair matching); "
-                          "see docs/benchmarks.md, Demo", strict=False)
+@pytest.mark.xfail(reason="align synchronizes MediaPipe keypoints of the rendered dance within 1 frame "
+                          "for some scene seeds only (e.g. --quick seed 0); others are off by 1-2 frames "
+                          "or left unsynchronized: see docs/benchmarks.md, Demo", strict=False)
 def test_quick_demo_offsets_match_the_truth(quick_demo):
     out, _ = quick_demo
     report = json.loads((out / "demo_report.json").read_text())
