@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from . import parse_pairs
 
 
 class _ExportCommand(click.Command):
@@ -24,16 +25,6 @@ class _ExportCommand(click.Command):
         with formatter.section("Formats"):
             formatter.write_dl(rows)
         super().format_epilog(ctx, formatter)
-
-
-def _pairs(values, option: str) -> dict[str, str]:
-    out = {}
-    for v in values:
-        key, sep, value = v.partition("=")
-        if not sep or not key or not value:
-            raise InputError(None, f"{option} expects NAME=VALUE, got {v!r}")
-        out[key] = value
-    return out
 
 
 @click.command("export", cls=_ExportCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,8 +66,8 @@ def command(format_name, sync_json, recon, out, depth_dir, intrinsics, every, im
         raise InputError(intrinsics, "intrinsics file not found")
     if not sync_json.is_file():
         raise InputError(sync_json, "file not found")
-    config = ExportConfig(depth_dirs={k: Path(v) for k, v in _pairs(depth_dir, "--depth-dir").items()},
+    config = ExportConfig(depth_dirs={k: Path(v) for k, v in parse_pairs(depth_dir, "--depth-dir").items()},
                           intrinsics=intrinsics, every=every,
-                          image_ext=image_format, max_points=max_points, options=_pairs(options, "--option"))
+                          image_ext=image_format, max_points=max_points, options=parse_pairs(options, "--option"))
     result = exporter(sync_json, recon, out, config)
     click.echo(f"{exporter.name}: wrote {result}")

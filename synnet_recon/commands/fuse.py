@@ -4,16 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
-
-
-def _pairs(values, option: str) -> dict[str, str]:
-    out = {}
-    for v in values:
-        name, sep, path = v.partition("=")
-        if not sep or not name or not path:
-            raise InputError(option, f"{v!r} is not NAME=PATH")
-        out[name] = path
-    return out
+from . import parse_pairs
 
 
 @click.command("fuse")
@@ -50,8 +41,8 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
 
     if voxel <= 0 or registration_voxel <= 0:
         raise InputError("--voxel", "voxel sizes must be positive")
-    config = FuseConfig(depth=depth, depth_dirs=_pairs(depth_dir, "--depth-dir"),
-                        keypoint_dirs=_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
+    config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
+                        keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
                         intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet,
                         registration=RegistrationConfig(voxel=registration_voxel))
     result = fuse(sync, config, out_dir)
