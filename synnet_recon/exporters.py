@@ -17,7 +17,6 @@ camera-to-world is ``world_from_reference @ camera_to_reference``.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import InputError
+from .fileio import read_schema_json
 
 ENTRY_POINT_GROUP = "synnet_recon.exporters"
 SYNC_SCHEMA, REGISTRATION_SCHEMA, SCHEMA_VERSION = "synnet-recon/sync", "synnet-recon/registration", 1
@@ -154,18 +154,7 @@ class ExportScene:
 
 
 def _read_json(path: Path, schema: str) -> dict:
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict) or data.get("schema") != schema:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise InputError(path, f"expected schema {schema!r}, got {got!r}")
-    if data.get("version") != SCHEMA_VERSION:
-        raise InputError(path, f"unsupported {schema} version {data.get('version')!r} (expected {SCHEMA_VERSION})")
-    return data
+    return read_schema_json(path, schema, SCHEMA_VERSION)
 
 
 def read_sync(path: str | Path) -> dict:

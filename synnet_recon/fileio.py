@@ -55,3 +55,29 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def check_schema(data: Any, where, schema: str, version: int) -> dict:
+    """``data`` if it is a dict of ``schema`` at ``version``; else InputError naming ``where``."""
+    from .errors import InputError
+
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(where, f"schema is {got!r}, expected schema {schema!r}")
+    if data.get("version") != version:
+        raise InputError(where, f"version {data.get('version')!r} of {schema} is not supported (expected {version})")
+    return data
+
+
+def read_schema_json(path: str | os.PathLike, schema: str, version: int) -> dict:
+    """Read one of our versioned JSON files; a missing file, bad JSON or other schema is an InputError."""
+    from .errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc.__class__.__name__})") from None
+    return check_schema(data, path, schema, version)

@@ -6,7 +6,6 @@ PATH is a ``synrecon fuse`` output folder or a single ``.ply``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .fileio import read_schema_json
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,7 @@ def load_view(path: str | Path) -> ViewData:
     data = ViewData(frames, fused)
     reg_path = path / "registration.json"
     if reg_path.is_file():
-        try:
-            reg = json.loads(reg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise InputError(reg_path, "not JSON") from None
-        if reg.get("schema") != "synnet-recon/registration" or reg.get("version") != 1:
-            raise InputError(reg_path, "not a synnet-recon/registration v1 file")
+        reg = read_schema_json(reg_path, "synnet-recon/registration", 1)
         intr = {v["name"]: v["intrinsics"] for v in reg.get("videos", [])}
         by_index = {int(p.stem): k for k, p in enumerate(frames) if p.stem.isdigit()}
         for rec in reg.get("frames", []):

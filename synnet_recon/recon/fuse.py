@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import atomic_dir
+from ..fileio import atomic_dir, check_schema, read_schema_json
 from ..o3d import o3d
 from .depth import DepthContext, FrameReader, VideoSource, load_backend
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
@@ -111,22 +111,10 @@ class FuseResult:
 def load_sync(sync: str | Path | dict) -> tuple[dict, Path]:
     """sync.json (path or parsed dict) -> (dict, folder that relative paths are resolved against)."""
     if isinstance(sync, dict):
-        data, base, where = sync, Path.cwd(), "sync"
+        data, base = check_schema(sync, "sync", SYNC_SCHEMA, SYNC_VERSION), Path.cwd()
     else:
-        where = Path(sync)
-        if not where.is_file():
-            raise InputError(where, "sync file not found")
-        try:
-            data = json.loads(where.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(where, f"not JSON ({exc.__class__.__name__})") from None
-        base = where.resolve().parent
-    if not isinstance(data, dict) or data.get("schema") != SYNC_SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise InputError(where, f"schema is {got!r}, expected {SYNC_SCHEMA!r}")
-    if data.get("version") != SYNC_VERSION:
-        raise InputError(where, f"version {data.get('version')!r} of {SYNC_SCHEMA} is not supported "
-                                f"(expected {SYNC_VERSION})")
+        data, base = read_schema_json(sync, SYNC_SCHEMA, SYNC_VERSION), Path(sync).resolve().parent
+    where = "sync" if isinstance(sync, dict) else Path(sync)
     if not data.get("videos") or not isinstance(data.get("frames"), list):
         raise InputError(where, "sync.json has no videos or no frames")
     return data, base
