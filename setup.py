@@ -34,7 +34,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.6", "hypothesis>=6"],
     },
     entry_points={
         "console_scripts": ["synrecon=synnet_recon.cli:main"],

@@ -47,7 +47,7 @@ def simulate(motions, n_scenes: int, seed: int, seconds=6.0, max_offset=2.0, cam
     from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
     rng = np.random.default_rng(seed)
-    for k in range(n_scenes):
+    for _k in range(n_scenes):
         motion = motions[int(rng.integers(len(motions)))]
         cfg = SceneConfig(cameras=cameras, seconds=seconds, fps=30.0, max_offset=max_offset,
                           seed=int(rng.integers(1 << 30)), noise=noise)

@@ -87,7 +87,7 @@ def main():
         for name in ("nerfstudio", "colmap", "open3d"):
             exporter = get_exporter(name)
             best = float("inf")
-            for r in range(args.repeats):
+            for _r in range(args.repeats):
                 t = time.perf_counter()
                 exporter(sync, recon, Path(tmp) / f"out_{name}", config)
                 best = min(best, time.perf_counter() - t)

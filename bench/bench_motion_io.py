@@ -45,7 +45,7 @@ def main():
     args = parser.parse_args()
 
     for label, rel in MOTION_CASES:
-        seconds, motion = best_time(lambda: load_motion(args.shared / rel), args.repeats)
+        seconds, motion = best_time(lambda rel=rel: load_motion(args.shared / rel), args.repeats)
         print(f"{label:32s} {len(motion):5d} frames  {seconds * 1000:7.1f} ms  {len(motion) / seconds:9.0f} frames/s")
     files = list_motion_files(args.shared / "mocap")
     t = time.perf_counter()
@@ -53,7 +53,7 @@ def main():
     seconds = time.perf_counter() - t
     print(f"{'all ' + str(len(files)) + ' mocap files':32s} {total:5d} frames  {seconds * 1000:7.1f} ms  {total / seconds:9.0f} frames/s")
     for label, rel in OPENPOSE_CASES:
-        seconds, tracks = best_time(lambda: read_openpose_tracks(args.shared / rel, fps=60.0), args.repeats)
+        seconds, tracks = best_time(lambda rel=rel: read_openpose_tracks(args.shared / rel, fps=60.0), args.repeats)
         print(f"{label:32s} {len(tracks[0]):5d} frames  {seconds * 1000:7.1f} ms  {len(tracks[0]) / seconds:9.0f} frames/s"
               f"  ({len(tracks)} tracks)")
 

@@ -60,8 +60,15 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_simulate"))
     args = parser.parse_args()
 
-    from synnet_recon.synth.scene import (SceneConfig, default_motion_path, load_scene_motion, sample_pair,
-                                          sample_pair_batch, simulate_scene, write_scene)
+    from synnet_recon.synth.scene import (
+        SceneConfig,
+        default_motion_path,
+        load_scene_motion,
+        sample_pair,
+        sample_pair_batch,
+        simulate_scene,
+        write_scene,
+    )
 
     motion_path = Path(args.motion) if args.motion else default_motion_path()
     motion, _ = load_scene_motion(motion_path)
@@ -94,7 +101,7 @@ def main():
     rows.append(("`sample_pair`, 2 x 32 frames, per pair", f"{1000 * wall / n:.2f} ms", f"{1000 * cpu / n:.2f} ms"))
     for batch in (64, 256):
         reps = max(1, n // batch)
-        wall, cpu = timed(lambda: [sample_pair_batch(motion30, batch, 32, 30.0, rng.uniform(-16, 12, batch), rng)
+        wall, cpu = timed(lambda batch=batch, reps=reps: [sample_pair_batch(motion30, batch, 32, 30.0, rng.uniform(-16, 12, batch), rng)
                                    for _ in range(reps)], args.repeats)
         rows.append((f"`sample_pair_batch`, {batch} pairs per call, per pair",
                      f"{1000 * wall / (reps * batch):.3f} ms", f"{1000 * cpu / (reps * batch):.3f} ms"))

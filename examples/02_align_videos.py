@@ -22,7 +22,7 @@ args = parser.parse_args()
 try:
     result = sr.align(args.videos, sr.AlignConfig(max_offset=args.max_offset, reference=args.reference))
 except sr.InputError as exc:  # a corrupt video, nobody in view, too short, ...
-    raise SystemExit(f"error: {exc}")
+    raise SystemExit(f"error: {exc}") from None
 result.save(args.out)
 
 # offset_seconds: when the video's first frame was captured, on the reference video's clock.

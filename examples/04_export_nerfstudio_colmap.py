@@ -27,7 +27,7 @@ for name in args.formats:
     try:
         written = exporter(args.sync, args.recon, args.out / name, config)
     except InputError as exc:  # e.g. no registered instant in RECON, a video that moved
-        raise SystemExit(f"error: {exc}")
+        raise SystemExit(f"error: {exc}") from None
     files = sorted(p for p in written.rglob("*") if p.is_file())
     print(f"{name}: {len(files)} files in {written}")
     for p in files[:4]:

@@ -24,8 +24,15 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from synnet_recon.exporters import (ExportConfig, Exporter, intrinsics_for_image, iter_view_images, load_scene,
-                                    timestamps, write_image)
+from synnet_recon.exporters import (
+    ExportConfig,
+    Exporter,
+    intrinsics_for_image,
+    iter_view_images,
+    load_scene,
+    timestamps,
+    write_image,
+)
 from synnet_recon.fileio import atomic_dir
 
 

@@ -29,8 +29,18 @@ import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_sources, intrinsics_for_image, iter_view_images,
-                                    load_scene, timestamps, view_depth, write_depth_png, write_image)
+from synnet_recon.exporters import (
+    ExportConfig,
+    Exporter,
+    depth_sources,
+    intrinsics_for_image,
+    iter_view_images,
+    load_scene,
+    timestamps,
+    view_depth,
+    write_depth_png,
+    write_image,
+)
 from synnet_recon.fileio import atomic_dir
 
 # OpenCV camera (x right, y down, z forward) -> OpenGL / nerfstudio camera (x right, y up, z back).

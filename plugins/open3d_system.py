@@ -25,8 +25,18 @@ import numpy as np
 from tqdm import tqdm
 
 from synnet_recon.errors import InputError
-from synnet_recon.exporters import (ExportConfig, Exporter, depth_sources, intrinsics_for_image, iter_view_images,
-                                    load_scene, timestamps, view_depth, write_depth_png, write_image)
+from synnet_recon.exporters import (
+    ExportConfig,
+    Exporter,
+    depth_sources,
+    intrinsics_for_image,
+    iter_view_images,
+    load_scene,
+    timestamps,
+    view_depth,
+    write_depth_png,
+    write_image,
+)
 from synnet_recon.fileio import atomic_dir
 
 DEPTH_SCALE = 1000.0  # our depth PNGs are millimetres

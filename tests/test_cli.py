@@ -27,7 +27,6 @@ def test_each_command_has_help(name):
 
 
 def test_input_error_is_one_line_exit_2(monkeypatch, capsys):
-    import click
 
     @cli.command("boom", hidden=True)
     def boom():

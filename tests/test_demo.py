@@ -2,14 +2,22 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synnet_recon.demo import (MIN_PERSON_PX, CameraResult, DemoConfig, DemoReport, demo_camera_path,
-                               demo_motion, format_report, fuse_frames_spec, registration_errors)
+from synnet_recon.demo import (
+    MIN_PERSON_PX,
+    CameraResult,
+    DemoConfig,
+    DemoReport,
+    demo_camera_path,
+    demo_motion,
+    format_report,
+    fuse_frames_spec,
+    registration_errors,
+)
 
 # Stated tolerance of the demo: every estimated offset within 1 frame of the truth.
 OFFSET_TOLERANCE_FRAMES = 1.0
@@ -96,7 +104,7 @@ def test_registration_errors_against_true_poses():
     rot, trans = np.array(per_camera["cam2"]).T
     assert np.allclose(rot, 2.0, atol=1e-4)
     # the nudge's rotation also moves the translation: compare with the exact difference
-    for (r, t), rec in zip(per_camera["cam2"], [records[0], records[2]]):
+    for (_r, t), rec in zip(per_camera["cam2"], [records[0], records[2]]):
         true = w2c["cam0"][rec.frames["cam0"]] @ np.linalg.inv(w2c["cam2"][rec.frames["cam2"]])
         assert t == pytest.approx(np.linalg.norm(rec.camera_to_reference["cam2"][:3, 3] - true[:3, 3]))
     assert len(chain) == 2 and np.allclose(chain, 0.0, atol=1e-5)

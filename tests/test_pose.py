@@ -9,8 +9,14 @@ import pytest
 from synnet_recon.errors import InputError
 from synnet_recon.keypoints import Keypoints
 from synnet_recon.pose import (
-    MediaPipeBackend, PoseBackend, PoseConfig, available_pose_backends, estimate_pose, get_pose_backend,
-    pose_landmarker_bundle, track_people,
+    MediaPipeBackend,
+    PoseBackend,
+    PoseConfig,
+    available_pose_backends,
+    estimate_pose,
+    get_pose_backend,
+    pose_landmarker_bundle,
+    track_people,
 )
 from synnet_recon.skeleton import JOINT_INDEX
 
@@ -214,8 +220,8 @@ def test_estimate_pose_subset_of_frames():
 
 
 def test_pose_landmarker_bundle_is_built_from_the_wheel():
-    import zipfile
     import io
+    import zipfile
 
     with zipfile.ZipFile(io.BytesIO(pose_landmarker_bundle())) as bundle:
         assert sorted(bundle.namelist()) == ["pose_detector.tflite", "pose_landmarks_detector.tflite"]

@@ -853,7 +853,7 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     if ref_name not in names:
         raise InputError(None, f"unknown --reference {ref_name!r} (inputs: {', '.join(names)})")
     ref = names.index(ref_name)
-    for s, item in zip(sources, inputs):
+    for s, _item in zip(sources, inputs):
         duration = s.times[-1] if len(s.times) else 0.0
         frames = int(np.floor(duration * rate + 1e-6)) + 1
         if frames < config.window_frames:

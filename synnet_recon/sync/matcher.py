@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
 from ..paths import WEIGHTS_DIR
 from ..skeleton import LEFT_RIGHT_SWAP
 from .model import SynNetConfig, pool_to_classes

@@ -6,11 +6,27 @@
   fast training pair samplers ``sample_pair`` and ``sample_pair_batch`` (vectorized over pairs).
 - ``render``: videos and depth maps of a scene (imported only when rendering).
 """
-from .camera import (CameraPathConfig, Intrinsics, project, random_intrinsics, random_intrinsics_array,
-                     sample_camera_path, sample_camera_paths)
+from .camera import (
+                     CameraPathConfig,
+                     Intrinsics,
+                     project,
+                     random_intrinsics,
+                     random_intrinsics_array,
+                     sample_camera_path,
+                     sample_camera_paths,
+)
 from .noise import DetectorNoise, apply_detector_noise
-from .scene import (PairBatch, Scene, SceneConfig, SimCamera, default_motion_path, sample_pair, sample_pair_batch,
-                    simulate_scene, write_scene)
+from .scene import (
+                     PairBatch,
+                     Scene,
+                     SceneConfig,
+                     SimCamera,
+                     default_motion_path,
+                     sample_pair,
+                     sample_pair_batch,
+                     simulate_scene,
+                     write_scene,
+)
 
 __all__ = [
     "CameraPathConfig", "Intrinsics", "project", "random_intrinsics", "random_intrinsics_array",

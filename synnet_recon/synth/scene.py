@@ -16,8 +16,14 @@ from ..keypoints import Keypoints
 from ..motion import Motion
 from ..paths import PACKAGE_DATA, shared_data_dir
 from ..skeleton import JOINT_INDEX
-from .camera import (CameraPathConfig, Intrinsics, project, random_intrinsics, random_intrinsics_array,
-                     sample_camera_paths)
+from .camera import (
+    CameraPathConfig,
+    Intrinsics,
+    project,
+    random_intrinsics,
+    random_intrinsics_array,
+    sample_camera_paths,
+)
 from .noise import DetectorNoise, apply_detector_noise
 
 TRUTH_SCHEMA = "synnet-recon/truth"

@@ -192,9 +192,9 @@ def test_dataparser_is_lazy():
         assert dp.synnet_dataparser.config.data is not None
     else:
         with pytest.raises(ImportError, match="needs nerfstudio"):
-            dp.synnet_dataparser
+            _ = dp.synnet_dataparser
     with pytest.raises(AttributeError):
-        dp.no_such_thing
+        _ = dp.no_such_thing
 
 
 # ------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_open3d_roundtrip(world, tmp_path):
         traj = o3d.io.read_pinhole_camera_trajectory(str(d / "trajectory.log"))
         frames = json.loads((d / "frames.json").read_text())["frames"]
         assert len(traj.parameters) == n == len(frames)
-        for i, (p, row) in enumerate(zip(traj.parameters, frames)):
+        for _i, (p, row) in enumerate(zip(traj.parameters, frames)):
             np.testing.assert_allclose(p.extrinsic, world["poses"][cam][row["frame"]], atol=1e-6)
         # Lift the exported RGB-D with the exported pose: it lands on the room's surfaces.
         color = o3d.io.read_image(str(d / "color" / "000001.jpg"))
@@ -470,7 +470,7 @@ def test_dataparser_wrapper_with_stub_nerfstudio(world, ns_export, monkeypatch):
         "nerfstudio.data.scene_box": {"SceneBox": Recorder},
         "nerfstudio.plugins.registry_dataparser": {"DataParserSpecification": DataParserSpecification},
     }
-    for mod, attrs in names.items():
+    for mod in names:
         parts = mod.split(".")
         for i in range(1, len(parts)):
             monkeypatch.setitem(sys.modules, ".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))

@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 
 from synnet_recon.errors import InputError
-from synnet_recon.io import (COCO18_FROM_BODY25, COCO18_FROM_MEDIAPIPE33, guess_openpose_25, read_openpose_folder,
-                             read_openpose_tracks, to_coco18, write_openpose_folder)
+from synnet_recon.io import (
+    COCO18_FROM_BODY25,
+    COCO18_FROM_MEDIAPIPE33,
+    guess_openpose_25,
+    read_openpose_folder,
+    read_openpose_tracks,
+    to_coco18,
+    write_openpose_folder,
+)
 from synnet_recon.keypoints import Keypoints
 from synnet_recon.skeleton import JOINT_INDEX as J
 
-POSE2SIM = Path(__file__).parent / "data" / "pose2sim" / "cam01_json"
+POSE2SIM = Path(__file__).resolve().parents[1] / "data" / "pose2sim" / "cam01_json"
 
 
 def random_track(rng, T=12, size=(640, 480), start=0.0, fps=30.0, offset=(0.0, 0.0)) -> Keypoints:

@@ -18,8 +18,7 @@ from synnet_recon.recon import depth as depth_mod
 from synnet_recon.recon.fuse import FuseConfig, fuse, parse_range
 from synnet_recon.recon.intrinsics import Intrinsics, load_intrinsics, read_colmap_cameras
 from synnet_recon.recon.lift import LiftConfig, lift
-from synnet_recon.recon.register import (RegistrationConfig, prepare, register, rotation_error_deg,
-                                         translation_error)
+from synnet_recon.recon.register import RegistrationConfig, prepare, register, rotation_error_deg, translation_error
 
 W, H = 320, 240
 INTR = Intrinsics(W, H, 260.0, 260.0, (W - 1) / 2, (H - 1) / 2)

@@ -12,8 +12,16 @@ from synnet_recon.paths import PACKAGE_DATA
 from synnet_recon.skeleton import JOINT_INDEX as J
 from synnet_recon.synth.body import BodyMesh, standing_pose
 from synnet_recon.synth.camera import Intrinsics, look_at, project
-from synnet_recon.synth.render import (Environment, Renderer, RenderConfig, VideoWriter, read_depth_png,
-                                       render_scene, render_views, write_depth_png)
+from synnet_recon.synth.render import (
+    Environment,
+    RenderConfig,
+    Renderer,
+    VideoWriter,
+    read_depth_png,
+    render_scene,
+    render_views,
+    write_depth_png,
+)
 
 WALK = PACKAGE_DATA / "mocap" / "131_02.bvh"  # CMU subject 131 walk, shipped with the package
 

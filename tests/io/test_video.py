@@ -8,11 +8,16 @@ import pytest
 
 from synnet_recon.errors import InputError
 from synnet_recon.io.video import (
-    frame_times, iter_frames, probe_video, read_frame, rotate_upright,
-    rotation_from_display_matrix, scaled_size,
+    frame_times,
+    iter_frames,
+    probe_video,
+    read_frame,
+    rotate_upright,
+    rotation_from_display_matrix,
+    scaled_size,
 )
 
-DATA = Path(__file__).parent / "data" / "video"
+DATA = Path(__file__).resolve().parents[1] / "data" / "video"
 CLIP = DATA / "single_cam01.mp4"  # 360x640, 60 fps, 100 frames (Pose2Sim demo, BSD-3-Clause)
 
 # iPhone-style portrait matrix (16.16 fixed point): pixels stored sideways, shown turned 90 deg clockwise.

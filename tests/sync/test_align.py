@@ -12,8 +12,15 @@ from synnet_recon.cli import main
 from synnet_recon.errors import InputError
 from synnet_recon.io.openpose import write_openpose_folder
 from synnet_recon.keypoints import Keypoints
-from synnet_recon.sync.align import (AlignConfig, FineScorer, SyncResult, VideoSync, _parabola_vertex, align,
-                                     pair_confidence)
+from synnet_recon.sync.align import (
+    AlignConfig,
+    FineScorer,
+    SyncResult,
+    VideoSync,
+    _parabola_vertex,
+    align,
+    pair_confidence,
+)
 from synnet_recon.sync.solve import PairObservation, solve_offsets
 from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
 
@@ -314,7 +321,7 @@ def test_video_and_keypoint_folder_mixed(shared_data, tmp_path):
     """A video (MediaPipe pose, its own timestamps) against another camera's OpenPose folder cut
     by 3 frames. Two different detectors disagree on joint positions (hips, face), so the tolerance
     is 1.5 frames here (measured: 4.2 frames for 3)."""
-    video = Path(__file__).parent / "data" / "video" / "single_cam01.mp4"
+    video = Path(__file__).resolve().parents[1] / "data" / "video" / "single_cam01.mp4"
     trial = shared_data / "multiview" / "pose2sim_demo" / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial"
     if not (video.is_file() and trial.is_dir()):
         pytest.skip("test clip or Pose2Sim demo missing")
@@ -334,8 +341,8 @@ def _mediapipe_like(kp: Keypoints, seed: int) -> Keypoints:
     rng = np.random.default_rng(seed)
     xy = np.array(kp.xy, dtype=np.float64)
     for start in range(int(rng.integers(0, 15)), len(xy), 30):
-        for r, l in (("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
-            xy[start:start + 15, [J[r], J[l]]] = xy[start:start + 15, [J[l], J[r]]]
+        for right, left in (("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
+            xy[start:start + 15, [J[right], J[left]]] = xy[start:start + 15, [J[left], J[right]]]
     xy[:, [J["l_elbow"], J["l_wrist"]]] += 18.0 * np.array([np.cos(seed), np.sin(seed)])
     return Keypoints(xy, kp.conf, kp.times, kp.image_size, kp.name)
 

@@ -9,11 +9,26 @@ import pytest
 from synnet_recon.errors import InputError
 from synnet_recon.motion import Motion
 from synnet_recon.skeleton import JOINT_INDEX as J
-from synnet_recon.synth.camera import (MODES, CameraPathConfig, Intrinsics, camera_centers, look_at, project,
-                                       random_intrinsics, sample_camera_path)
+from synnet_recon.synth.camera import (
+    MODES,
+    CameraPathConfig,
+    Intrinsics,
+    camera_centers,
+    look_at,
+    project,
+    random_intrinsics,
+    sample_camera_path,
+)
 from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise, body_size_px
-from synnet_recon.synth.scene import (PACKAGED_MOTION, SceneConfig, film, sample_pair, sample_pair_batch,
-                                      simulate_scene, subject_track)
+from synnet_recon.synth.scene import (
+    PACKAGED_MOTION,
+    SceneConfig,
+    film,
+    sample_pair,
+    sample_pair_batch,
+    simulate_scene,
+    subject_track,
+)
 
 
 def walker(seconds=12.0, fps=60.0, radius=3.0, speed=1.2, step_hz=1.8) -> Motion:
@@ -188,7 +203,7 @@ def _filmed(motion, noise, seed=0, n=6):
 
 
 def test_noise_level_zero_is_exact(motion):
-    for clean, depth, xy, conf in _filmed(motion, DetectorNoise(level=0.0), n=3):
+    for clean, _depth, xy, conf in _filmed(motion, DetectorNoise(level=0.0), n=3):
         seen = conf > 0
         assert seen.mean() > 0.5
         np.testing.assert_allclose(xy[seen], clean[seen], atol=1e-3)
@@ -198,7 +213,7 @@ def test_noise_level_zero_is_exact(motion):
 
 def test_noise_jitter_statistics_match_real_detector(motion):
     residuals, confs = [], []
-    for clean, depth, xy, conf in _filmed(motion, DetectorNoise(), n=10):
+    for clean, _depth, xy, conf in _filmed(motion, DetectorNoise(), n=10):
         r = np.linalg.norm(xy - clean, axis=2) / body_size_px(clean)[:, None]
         seen = conf > 0
         residuals.append(r[seen])
