@@ -164,8 +164,7 @@ PROBE = np.array([0.3, 0.9, -0.2])  # a world point in front of every camera
 # ------------------------------------------------------------------------------------------
 def test_entry_points_resolve():
     eps = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    if not eps:
-        pytest.skip("package metadata not installed (pip install -e .)")
+    assert eps, "package metadata not installed (pip install -e .)"
     for name in ("nerfstudio", "colmap", "open3d"):
         assert isinstance(eps[name].load(), Exporter)
         assert get_exporter(name).name == name
@@ -549,8 +548,7 @@ def test_real_fuse_output_round_trips(world, tmp_path):
     result = fuse(world["sync"], FuseConfig(intrinsics=str(intrinsics), progress=False,
                                             depth_dirs={c: str(p) for c, p in world["depth"].items()},
                                             registration=RegistrationConfig(colored_icp=False)), recon)
-    if result.num_ok == 0:
-        pytest.skip("fuse accepted no instant of the fixture")
+    assert result.num_ok > 0, "fuse accepted no instant of the fixture"
     out = get_exporter("open3d")(world["sync"], recon, tmp_path / "o3d", ExportConfig(depth_dirs=world["depth"]))
     fused = o3d.io.read_point_cloud(str(recon / "fused.ply"))
     lifted = 0
