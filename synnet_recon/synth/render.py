@@ -56,6 +56,7 @@ class RenderConfig:
     crf: int = 18                    # libx264 quality (lower = better)
     preset: str = "veryfast"         # libx264 speed preset
     bitrate: int = 4_000_000         # mpeg4 only
+    encode_threads: int = 1          # libx264 threads; fixed, as x264's output depends on the count
     png_compression: int = 1         # cv2 PNG level 0..9 for depth maps
     threads: int = 0                 # ray casting threads, 0 = all cores
     overwrite: bool = False          # re-render cameras whose outputs already exist
@@ -500,9 +501,14 @@ class VideoWriter:
         self.frame_time_base = 1 / rate       # frame i has pts i (the muxer picks its own time base)
         self.stream.time_base = self.frame_time_base
         if codec == "libx264":
-            self.stream.options = {"crf": str(config.crf), "preset": config.preset}
+            # x264's macroblock-tree rate control reads memory it did not set (same frames, different
+            # bitstreams from run to run), and its output depends on the thread count: turn the one off
+            # and pin the other so that one seed gives one video.
+            self.stream.options = {"crf": str(config.crf), "preset": config.preset, "mbtree": "0",
+                                   "threads": str(config.encode_threads)}
         else:
             self.stream.bit_rate = config.bitrate
+            self.stream.codec_context.thread_count = config.encode_threads
         self.count = 0
         self.seconds = 0.0
 
