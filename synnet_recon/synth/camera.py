@@ -29,8 +29,9 @@ class CameraPathConfig:
     hfov_deg: tuple[float, float] = (50.0, 100.0)  # field of view along the image's long side
     portrait_prob: float = 0.0  # chance that a camera is held upright (width and height swapped)
     principal_jitter: float = 0.02  # principal point offset, fraction of the image size
-    # Mix of motion modes: orbit the subject, follow behind / beside / in front, roughly static.
-    mode_weights: tuple[float, float, float] = (0.35, 0.4, 0.25)
+    # Mix of motion modes: orbit the subject, follow behind / beside / in front, roughly static
+    # (hand-held), and optionally a 4th weight for tripods (fixed position and aim, no shake).
+    mode_weights: tuple[float, ...] = (0.35, 0.4, 0.25)
     distance: tuple[float, float] = (2.0, 8.0)  # camera to subject, horizontal
     distance_wobble: float = 0.12  # slow relative change of the distance
     camera_height: tuple[float, float] = (1.2, 2.0)
@@ -52,7 +53,7 @@ class CameraPathConfig:
     max_distance: float = 8.0
 
 
-MODES = ("orbit", "follow", "static")
+MODES = ("orbit", "follow", "static", "tripod")
 
 
 def random_intrinsics_array(rng: np.random.Generator, n: int, config: CameraPathConfig | None = None
@@ -202,11 +203,25 @@ def _static_spots(subject_xz: np.ndarray, config: CameraPathConfig, close_up: np
     return spots[np.arange(B), best], good.any(axis=1)
 
 
+def _tripods(tripod: np.ndarray, spot: np.ndarray, position: np.ndarray, aim: np.ndarray, roll: np.ndarray,
+             R: np.ndarray):
+    """Replace the rows ``tripod`` (B,) by fixed cameras: at their static spot and mean height, aimed at
+    the subject's mean torso position, with a constant roll. Returns (position (B, T, 3), R (B, T, 3, 3))."""
+    position, R = position.copy(), R.copy()
+    fixed = np.stack([spot[tripod, 0], position[tripod, :, 1].mean(axis=1), spot[tripod, 1]], axis=-1)
+    position[tripod] = fixed[:, None]
+    R_fixed = look_at(fixed, aim[tripod].mean(axis=1))
+    R_fixed = small_rotations(0.0 * roll[tripod, 0], 0.0 * roll[tripod, 0], roll[tripod].mean(axis=1)) @ R_fixed
+    R[tripod] = R_fixed[:, None]
+    return position, R
+
+
 def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config: CameraPathConfig | None,
                         rng: np.random.Generator, modes=None) -> np.ndarray:
     """Smooth hand-held or wearable camera trajectories filming moving subjects, B cameras at once.
 
-    Each operator orbits the subject, follows it (behind, beside or ahead), or stands roughly still,
+    Each operator orbits the subject, follows it (behind, beside or ahead), stands roughly still, or
+    (mode "tripod") leaves the camera fixed, aimed at the subject's mean position,
     at 2-8 m horizontal distance and 1.2-2.0 m height, with walking head-bob, smooth aim jitter,
     slowly varying roll, and an aim that trails the subject's torso; some film close-ups.
 
@@ -222,7 +237,7 @@ def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config
     t = times - times[0]
     if modes is None:
         w = np.asarray(config.mode_weights, dtype=np.float64)
-        mode = rng.choice(len(MODES), size=B, p=w / w.sum())
+        mode = rng.choice(len(w), size=B, p=w / w.sum())  # 3 weights: no tripods
     else:
         modes = [modes] * B if isinstance(modes, str) else list(modes)
         if len(modes) != B or any(m not in MODES for m in modes):
@@ -248,9 +263,9 @@ def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config
     radius = distance + _norm(centre - subject_xz)[..., 0]
     max_turn = config.orbit_max_speed / radius.mean(axis=1)  # rad/s at walking speed
 
-    # Static: a fixed spot with hand-held drift; falls back to following when no spot keeps 2-8 m.
+    # Static: a fixed spot with hand-held drift (tripod: none); falls back to following when no spot keeps 2-8 m.
     spot, spot_ok = _static_spots(subject_xz, config, close_up, rng)
-    mode = np.where((mode == 2) & ~spot_ok, 1, mode)
+    mode = np.where((mode >= 2) & ~spot_ok, 1, mode)  # static and tripod alike
     static_xz = spot[:, None, :] + 0.08 * smooth_noise(t, rng, B, 2, (0.05, 0.4))
     # Orbit: walk around the (lagging) subject at a steady angular speed.
     orbit_speed = np.minimum(np.radians(rng.uniform(*config.orbit_speed_deg, B)), max_turn)
@@ -262,8 +277,8 @@ def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config
     angle = (_travel_heading(subject_xz, dt, max_turn) + side[col]
              + 0.4 / radius * smooth_noise(t, rng, B, 1, (0.03, 0.15))[..., 0])
     follow_xz = centre + radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
-    cam_xz = np.choose(mode[:, None, None], [orbit_xz, follow_xz, static_xz])
-    walking = mode != 2
+    cam_xz = np.choose(mode[:, None, None], [orbit_xz, follow_xz, static_xz, static_xz])
+    walking = mode < 2
 
     # Height, head-bob (vertical at the step rate) and sideways sway (half the step rate).
     h_lo, h_hi = config.camera_height
@@ -292,6 +307,8 @@ def sample_camera_paths(subject_positions: np.ndarray, times: np.ndarray, config
     roll = roll_max[col] * np.clip(rng.uniform(-0.6, 0.6, B)[col]
                                    + 0.4 * smooth_noise(t, rng, B, 1, (0.03, 0.25))[..., 0], -1, 1)
     R = small_rotations(jitter[..., 0], jitter[..., 1], roll) @ R
+    if np.any(mode == 3):
+        position, R = _tripods(mode == 3, spot, position, aim, roll, R)
 
     world_to_camera = np.zeros((B, T, 4, 4))
     world_to_camera[..., :3, :3] = R
