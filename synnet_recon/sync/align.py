@@ -8,7 +8,7 @@ Pipeline (``align(inputs, AlignConfig()) -> SyncResult``):
    given directly. An input's own clock starts at its first frame.
 2. **Pairs**: for every pair of inputs (and every matched pair of people, see 4):
    a. *coarse*: both tracks resampled to the analysis rate (30 fps, or the SynNet model's);
-      the affine rank-3 residual of every frame pair (``baselines.affine_cost_matrix``) averaged
+      the affine rank-3 residual of every frame pair (``affine.affine_cost_matrix``) averaged
       in the log domain along every candidate offset of the whole search range; the ``candidates``
       best local maxima are kept. The view-invariant trajectory and speed correlations are
       computed too (agreement feature, the plot, and the baselines).
@@ -16,7 +16,7 @@ Pipeline (``align(inputs, AlignConfig()) -> SyncResult``):
       log-probabilities summed over the windows (longer context = more reliable), added to the
       candidates' evidence; it breaks ties between candidates such as half-cycle ambiguities.
    c. *fine*: around the best candidates, a robust per-frame-pair epipolar residual
-      (``baselines.epipolar_pair_costs``) on Gaussian-smoothed tracks read at fractional times, on a
+      (``epipolar.epipolar_pair_costs``) on Gaussian-smoothed tracks read at fractional times, on a
       grid of ``fine_step`` analysis frames; the minimum is refined by a least-squares parabola
       (sub-frame offsets).
    d. *drift*: the fine offset fitted in windows along the overlap; a clock-rate difference is
@@ -47,7 +47,10 @@ from ..errors import InputError
 from ..fileio import write_json
 from ..keypoints import Keypoints
 from . import baselines as B
+from .affine import coarse_scores
+from .epipolar import FineScorer, parabola_vertex, refine_offset
 from .solve import PairObservation, solve_offsets
+from .tracks import MIN_COMMON_JOINTS, resample_track
 
 SCHEMA = "synnet-recon/sync"
 VERSION = 1
@@ -234,7 +237,7 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _usable_frames(kp: Keypoints, min_joints: int = B.MIN_COMMON_JOINTS) -> int:
+def _usable_frames(kp: Keypoints, min_joints: int = MIN_COMMON_JOINTS) -> int:
     return int((np.isfinite(kp.xy).all(axis=2).sum(axis=1) >= min_joints).sum())
 
 
@@ -327,182 +330,6 @@ def _robust_z(scores: np.ndarray, value: float) -> float:
     return float((value - med) / mad)
 
 
-def coarse_scores(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, min_overlap: int,
-                  max_pairs: int = 2_000_000) -> np.ndarray:
-    """Geometric coarse score per offset: minus the mean log affine residual along the offset.
-
-    xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames -> (K,). Rows of xa are
-    strided when Ta * Tb exceeds ``max_pairs`` (long inputs), and processed in chunks.
-    """
-    stride = max(1, int(math.ceil(len(xa) * len(xb) / max_pairs)))
-    rows = np.arange(0, len(xa), stride)
-    sums = np.zeros(len(offsets))
-    counts = np.zeros(len(offsets))
-    chunk = max(1, 400_000 // max(len(xb), 1))
-    for start in range(0, len(rows), chunk):
-        r = rows[start:start + chunk]
-        cost = np.log(B.affine_cost_matrix(xa[r], xb) + 1e-5)
-        j = r[None, :] - offsets[:, None]
-        inside = (j >= 0) & (j < len(xb))
-        vals = cost[np.arange(len(r))[None, :], np.clip(j, 0, len(xb) - 1)]
-        ok = inside & np.isfinite(vals)
-        sums += np.where(ok, vals, 0.0).sum(axis=1)
-        counts += ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = -sums / counts
-    out[counts * stride < min_overlap] = np.nan
-    return out
-
-
-class FineScorer:
-    """Epipolar cost of two native-rate tracks at arbitrary (fractional) offsets in seconds.
-
-    a is read at its own frames (strided to ``max_samples``), b at the matching fractional frame
-    positions; both smoothed by a Gaussian of ``sigma_seconds``.
-    """
-
-    def __init__(self, ka: Keypoints, kb: Keypoints, sigma_seconds: float, max_samples: int, min_overlap: int):
-        self.ta = ka.times - ka.times[0]
-        self.tb = kb.times - kb.times[0]
-        stride = max(1, int(math.ceil(len(self.ta) / max_samples)))
-        self.ia = np.arange(0, len(self.ta), stride)
-        fps_a = ka.fps if np.isfinite(ka.fps) else 30.0
-        self.fps_b = kb.fps if np.isfinite(kb.fps) else 30.0
-        self.xa = B.gaussian_sample(np.asarray(ka.xy, np.float64), self.ia.astype(float), sigma_seconds * fps_a)
-        self.xb_raw = np.asarray(kb.xy, np.float64)
-        self.sigma_b = sigma_seconds * self.fps_b
-        # b smoothed once at its own frames; fractional positions interpolate linearly between
-        # smoothed frames (after smoothing, neighbours are strongly correlated, so this adds no
-        # noticeable noise difference between integer and half-frame positions)
-        self.xb_smooth = B.gaussian_sample(self.xb_raw, np.arange(len(self.xb_raw), dtype=np.float64), self.sigma_b)
-        self.min_overlap = max(3, int(min_overlap // stride))
-        self.static = False  # True: one fundamental matrix for all frames (cameras standing still)
-        self.norm_a = B._track_normalisation(self.xa)
-        self.norm_b = B._track_normalisation(self.xb_raw)
-        self.joint_weights = None  # (18,) per-joint reliability of this pair (``learn_joint_weights``)
-        self.swap_arms = False     # also try b's arms swapped per frame pair (AlignConfig.fine_swaps)
-
-    def _b_at(self, offsets_seconds: np.ndarray):
-        """b's smoothed joints at a's used frames for each offset: (k_idx, n_idx, xb (P, 18, 2))."""
-        t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]
-        inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
-        idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
-        k_idx, n_idx = np.nonzero(inside)
-        pos = idx_b[k_idx, n_idx]
-        i0 = np.clip(np.floor(pos).astype(int), 0, len(self.xb_smooth) - 1)
-        i1 = np.minimum(i0 + 1, len(self.xb_smooth) - 1)
-        w = (pos - i0)[:, None, None]
-        return k_idx, n_idx, (1.0 - w) * self.xb_smooth[i0] + w * self.xb_smooth[i1]
-
-    def learn_joint_weights(self, offset_seconds: float) -> np.ndarray:
-        """Per-joint reliability (18,) from the per-joint epipolar losses at ``offset_seconds``:
-        joints that fit much worse than the others all along (a detector that misplaces an arm in
-        one view) are weighted down for this pair from then on."""
-        self.joint_weights = None
-        k_idx, n_idx, xb = self._b_at(np.array([float(offset_seconds)]))
-        if len(n_idx) >= 3:
-            _, losses = B.epipolar_pair_costs(self.xa[n_idx], xb, return_joint_losses=True)
-            self.joint_weights = B.joint_reliability(losses)
-        return self.joint_weights
-
-    def frame_costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
-        """(K,) offsets (b's first frame on a's clock) -> (K, N) robust epipolar cost of each used
-        frame of a with the matching instant of b (NaN: outside b, or too few joints)."""
-        offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
-        out = np.full((len(offsets_seconds), len(self.ia)), np.nan)
-        k_idx, n_idx, xb = self._b_at(offsets_seconds)
-        if len(k_idx):
-            if self.static:
-                out[k_idx, n_idx] = B.static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
-                                                            self.norm_a, self.norm_b)
-            else:
-                out[k_idx, n_idx] = B.epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights,
-                                                          swap_arms=self.swap_arms)
-        return out
-
-    def costs(self, offsets_seconds: np.ndarray) -> np.ndarray:
-        """(K,) offsets -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
-        return self._mean(self.frame_costs(offsets_seconds))
-
-    def _mean(self, fc: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(fc)
-        cnt = ok.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(ok, fc, 0.0).sum(axis=1) / cnt
-        out[cnt < self.min_overlap] = np.nan
-        return out
-
-    def refine(self, grid: np.ndarray, blocks: int = 8, half_width: int = 3) -> tuple[float, float, np.ndarray]:
-        """Sub-frame minimum of the cost over ``grid`` (seconds, regular) and its standard error.
-
-        Returns (offset, standard error (s), mean cost curve (K,)). The error is a block jackknife:
-        the minimum is recomputed leaving out each of ``blocks`` contiguous runs of frames.
-        """
-        fc = self.frame_costs(grid)
-        curve = self._mean(fc)
-        if not np.isfinite(curve).any():
-            return float("nan"), float("inf"), curve
-        offset = _curve_minimum(grid, curve, half_width)
-        used = np.flatnonzero(np.isfinite(fc).any(axis=0))
-        if len(used) < 2 * blocks:
-            return offset, float("inf"), curve
-        vals = []
-        for part in np.array_split(used, blocks):
-            keep = fc.copy()
-            keep[:, part] = np.nan
-            c = self._mean(keep)
-            if np.isfinite(c).any():
-                vals.append(_curve_minimum(grid, c, half_width))
-        if len(vals) < 3:
-            return offset, float("inf"), curve
-        vals = np.array(vals)
-        se = math.sqrt((len(vals) - 1) / len(vals) * np.sum((vals - vals.mean()) ** 2))
-        return offset, se, curve
-
-
-def _curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> float:
-    i = int(np.nanargmin(curve))
-    return _parabola_vertex(grid, curve, i, half_width)
-
-
-def _refine_around(fine: "FineScorer", center: float, config: "AlignConfig", step: float):
-    """Sub-frame minimum of ``fine``'s cost near ``center`` (s): (offset, stderr, fine curve) or None.
-
-    A half-frame grid over +-fine_radius finds the basin (re-centred while the minimum sits on its
-    edge), then a ``fine_step`` grid over +-0.6 frames around it gives the sub-frame minimum.
-    """
-    half_width = max(2, int(round(0.35 / config.fine_step)))
-    coarse_grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, 0.5) * step
-    for _ in range(4):
-        c = fine.costs(coarse_grid)
-        if not np.isfinite(c).any():
-            return None
-        imin = int(np.nanargmin(c))
-        if 0 < imin < len(coarse_grid) - 1:
-            break
-        coarse_grid = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
-    grid = coarse_grid[imin] + np.arange(-0.6, 0.6 + 1e-9, config.fine_step) * step
-    offset, se, curve = fine.refine(grid, half_width=half_width)
-    if not np.isfinite(offset):
-        return None
-    return offset, se, curve
-
-
-def _parabola_vertex(x: np.ndarray, y: np.ndarray, center: int, half_width: int) -> float:
-    """Least-squares parabola through y around index ``center``; its minimum (x units) if convex and inside."""
-    lo, hi = max(0, center - half_width), min(len(x), center + half_width + 1)
-    xs, ys = x[lo:hi], y[lo:hi]
-    ok = np.isfinite(ys)
-    if ok.sum() < 3:
-        return float(x[center])
-    c2, c1, _ = np.polyfit(xs[ok] - x[center], ys[ok], 2)
-    if c2 <= 0:
-        return float(x[center])
-    v = -c1 / (2 * c2)
-    step = abs(x[1] - x[0]) if len(x) > 1 else 1.0
-    return float(x[center] + np.clip(v, -step * half_width, step * half_width))
-
-
 def _sigmoid(z: float) -> float:
     return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
 
@@ -523,109 +350,143 @@ def pair_confidence(features: dict, model: dict | None = None) -> float:
     return _sigmoid(z)
 
 
-def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rate: float,
-                          matcher=None, want_baselines: bool = True) -> SubjectEstimate | None:
-    """Offset of track kb relative to ka (seconds), with features, or None when they cannot overlap."""
-    xa = B.resample_track(ka, rate)
-    xb = B.resample_track(kb, rate)
-    min_overlap = int(config.window_frames)
-    lo, hi = -(len(xb) - min_overlap), len(xa) - min_overlap
+def search_range(len_a: int, len_b: int, config: AlignConfig, rate: float) -> np.ndarray | None:
+    """Candidate offsets (frames at ``rate``) leaving at least one window of overlap, within
+    ``max_offset``: (K,) integers, or None when there are none."""
+    lo, hi = -(len_b - config.window_frames), len_a - config.window_frames
     if config.max_offset is not None:
         m = int(math.ceil(config.max_offset * rate)) + 1
         lo, hi = max(lo, -m), min(hi, m)
     if lo > hi:
         return None
-    offsets = np.arange(lo, hi + 1)
-    coarse = coarse_scores(xa, xb, offsets, min_overlap, config.max_coarse_pairs)
-    if not np.isfinite(coarse).any():
-        return None
-    peaks = _local_maxima(coarse, max(1, config.candidates))
-    if not peaks:
-        return None  # no interior peak: e.g. a person standing still says nothing about time
-    baseline_offsets = {}
-    traj = None
-    if want_baselines:
-        traj = B.trajectory_correlation_scores(xa, xb, offsets, min_overlap)
-        speed = B.speed_correlation_scores(xa, xb, offsets, min_overlap)
-        for key, s in (("trajectory", traj), ("speed", speed), ("affine", coarse)):
-            if np.isfinite(s).any():
-                baseline_offsets[key] = float(offsets[int(np.nanargmax(s))] / rate)
+    return np.arange(lo, hi + 1)
 
-    # SynNet evidence per candidate (mean log-probability of "aligned" over windows)
-    cand_s = np.array([offsets[p] / rate for p in peaks])
-    synnet = np.zeros(len(peaks))
-    if matcher is not None:
-        synnet = synnet_candidate_evidence(matcher, ka, kb, cand_s)
 
-    # fine stage: integer neighbourhood of each candidate first, then a fine grid around the winner
-    fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap)
-    fine.swap_arms = bool(config.fine_swaps)
-    step = 1.0 / rate
+def _correlation_curves(xa, xb, offsets, min_overlap, coarse, rate) -> tuple[np.ndarray, dict]:
+    """Trajectory-correlation curve (K,) and the best offset (s) of each baseline and of the affine curve."""
+    traj = B.trajectory_correlation_scores(xa, xb, offsets, min_overlap)
+    speed = B.speed_correlation_scores(xa, xb, offsets, min_overlap)
+    best = {}
+    for key, s in (("trajectory", traj), ("speed", speed), ("affine", coarse)):
+        if np.isfinite(s).any():
+            best[key] = float(offsets[int(np.nanargmax(s))] / rate)
+    return traj, best
+
+
+def _pick_candidate(fine: FineScorer, cand_s: np.ndarray, synnet: np.ndarray, step: float):
+    """Index of the most likely coarse candidate and the candidates' epipolar costs (K,).
+
+    Evidence: the candidate's best epipolar cost within one frame, relative to the lowest one (log,
+    x20), plus SynNet's mean log-probability."""
     near = (cand_s[:, None] + np.array([-1, 0, 1])[None, :] * step)
     near_cost = fine.costs(near.ravel()).reshape(near.shape)
     cand_cost = np.nanmin(np.where(np.isfinite(near_cost), near_cost, np.inf), axis=1)
-    # candidate evidence: lower epipolar cost (relative) and SynNet log-probability
-    rel = cand_cost / max(np.min(cand_cost[np.isfinite(cand_cost)], initial=np.inf), 1e-12) if np.isfinite(cand_cost).any() else np.ones(len(peaks))
+    if np.isfinite(cand_cost).any():
+        rel = cand_cost / max(np.min(cand_cost[np.isfinite(cand_cost)], initial=np.inf), 1e-12)
+    else:
+        rel = np.ones(len(cand_s))
     evidence = -np.log(np.where(np.isfinite(rel), rel, 1e6)) * 20.0 + synnet
-    best = int(np.argmax(evidence))
-    center = cand_s[best]
-    grid = center + np.arange(-config.fine_radius, config.fine_radius + 1e-9, config.fine_step) * step
-    fine.static = False
-    fine.learn_joint_weights(center)
-    refined = _refine_around(fine, center, config, step)
-    if refined is None:
+    return int(np.argmax(evidence)), cand_cost
+
+
+def _static_refinement(fine: FineScorer, offset: float, se: float, config: AlignConfig, step: float, frame: float):
+    """Cameras standing still: one fundamental matrix for the whole overlap is far more precise.
+
+    Used when it fits almost as well as one F per frame (``static_ratio``) AND agrees with the
+    per-frame estimate (hand-held "still" cameras shake: there a single F is biased).
+    Returns (offset, stderr, curve) of the static fit, or None when it is not used."""
+    if not config.static_ratio > 0:
         return None
-    offset, se, curve = refined
-    # cameras standing still: one fundamental matrix for the whole overlap is far more precise.
-    # Used when it fits almost as well as one F per frame AND agrees with the per-frame estimate
-    # (hand-held "still" cameras shake: there a single F is biased).
     probe = offset + np.array([-1.0, 0.0, 1.0]) * step
     moving_cost = np.nanmin(fine.costs(probe))
-    fine.static = True
-    static_cost = np.nanmin(fine.costs(probe))
-    if config.static_ratio > 0 and static_cost < config.static_ratio * moving_cost:
-        static = _refine_around(fine, offset, config, step)
-        frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
-        if static is not None and abs(static[0] - offset) <= max(frame, 3.0 * se):
-            offset, se, curve = static
-        else:
-            fine.static = False
-    else:
-        fine.static = False
+    static_cost = np.nanmin(fine.costs(probe, static=True))
+    if not static_cost < config.static_ratio * moving_cost:
+        return None
+    static = refine_offset(fine, offset, step, config.fine_radius, config.fine_step, static=True)
+    if static is not None and abs(static[0] - offset) <= max(frame, 3.0 * se):
+        return static
+    return None
 
-    # features
-    peak_score = coarse[peaks[best]]
-    others = [coarse[p] for k, p in enumerate(peaks) if k != best]
+
+def _pair_features(coarse, peaks, best, cand_cost, fine, static, offset, se, curve, traj, offsets,
+                   synnet, ka, kb, rate, step) -> dict:
+    """The confidence features of one track pair's estimate (see ``PAIR_FEATURES``)."""
     z = lambda v: _robust_z(coarse, v)
-    prominence = z(peak_score)
+    others = [coarse[p] for k, p in enumerate(peaks) if k != best]
+    prominence = z(coarse[peaks[best]])
     margin = prominence - (max(z(v) for v in others) if others else 0.0)
     cmin = float(np.nanmin(curve))
-    around = [fine.costs(np.array([offset - step, offset + step]))]
-    sharp = float(np.nanmean(around[0]) / max(cmin, 1e-12) - 1.0) if np.isfinite(around[0]).any() else 0.0
+    around = fine.costs(np.array([offset - step, offset + step]), static)
+    sharp = float(np.nanmean(around) / max(cmin, 1e-12) - 1.0) if np.isfinite(around).any() else 0.0
     finite_cand = np.sort(cand_cost[np.isfinite(cand_cost)])
     fine_margin = float(finite_cand[1] / max(finite_cand[0], 1e-12) - 1.0) if len(finite_cand) > 1 else 1.0
     agreement = 0.0
     if traj is not None and np.isfinite(traj).any():
         agreement = float(abs(offsets[int(np.nanargmax(traj))] / rate - offset) <= 2.0 * step)
     overlap = min(ka.times[-1] - ka.times[0], offset + kb.times[-1] - kb.times[0]) - max(0.0, offset)
-    features = {"prominence": prominence, "margin": margin, "sharpness": sharp, "fine_margin": min(fine_margin, 5.0),
-                "agreement": agreement, "overlap_s": float(max(overlap, 0.0)),
-                "stderr_frames": float(min(se * rate, 10.0)), "static": float(fine.static),
-                "synnet": float(synnet[best]) if matcher is not None else float("nan")}
+    return {"prominence": prominence, "margin": margin, "sharpness": sharp, "fine_margin": min(fine_margin, 5.0),
+            "agreement": agreement, "overlap_s": float(max(overlap, 0.0)),
+            "stderr_frames": float(min(se * rate, 10.0)), "static": float(static),
+            "synnet": float(synnet[best]) if synnet is not None else float("nan")}
+
+
+def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config: AlignConfig, rate: float,
+                          matcher=None, want_baselines: bool = True) -> SubjectEstimate | None:
+    """Offset of track kb relative to ka (seconds), with features, or None when they cannot overlap.
+
+    Steps: coarse affine curve and its peaks; correlation curves; SynNet evidence per peak; the
+    epipolar pick among the peaks; sub-frame refinement (per-frame F, then one static F when the
+    cameras stand still); features and confidence; drift."""
+    xa = resample_track(ka, rate)
+    xb = resample_track(kb, rate)
+    min_overlap = int(config.window_frames)
+    offsets = search_range(len(xa), len(xb), config, rate)
+    if offsets is None:
+        return None
+    coarse = coarse_scores(xa, xb, offsets, min_overlap, config.max_coarse_pairs)
+    if not np.isfinite(coarse).any():
+        return None
+    peaks = _local_maxima(coarse, max(1, config.candidates))
+    if not peaks:
+        return None  # no interior peak: e.g. a person standing still says nothing about time
+    traj, baseline_offsets = None, {}
+    if want_baselines:
+        traj, baseline_offsets = _correlation_curves(xa, xb, offsets, min_overlap, coarse, rate)
+
+    cand_s = np.array([offsets[p] / rate for p in peaks])
+    synnet = synnet_candidate_evidence(matcher, ka, kb, cand_s) if matcher is not None else None
+    fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap,
+                      swap_arms=bool(config.fine_swaps))
+    step = 1.0 / rate
+    best, cand_cost = _pick_candidate(fine, cand_s, np.zeros(len(peaks)) if synnet is None else synnet, step)
+    fine.learn_joint_weights(cand_s[best])
+    refined = refine_offset(fine, cand_s[best], step, config.fine_radius, config.fine_step)
+    if refined is None:
+        return None
+    offset, se, curve = refined
+    frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
+    static_fit = _static_refinement(fine, offset, se, config, step, frame)
+    static = static_fit is not None
+    if static:
+        offset, se, curve = static_fit
+
+    features = _pair_features(coarse, peaks, best, cand_cost, fine, static, offset, se, curve, traj, offsets,
+                              synnet, ka, kb, rate, step)
     est = SubjectEstimate(float(offset), pair_confidence(features), features, offsets / rate, coarse, baseline_offsets,
                           stderr=float(se))
     if config.drift != "off":
-        est.drift_ppm, est.drift_significant = fit_drift(fine, offset, ka, step, config)
+        est.drift_ppm, est.drift_significant = fit_drift(fine, offset, step, config, static=static)
     return est
 
 
-def fit_drift(fine: FineScorer, offset: float, ka: Keypoints, step: float, config: AlignConfig,
-              window_seconds: float = 2.0) -> tuple[float, bool]:
+def fit_drift(fine: FineScorer, offset: float, step: float, config: AlignConfig,
+              window_seconds: float = 2.0, static: bool = False) -> tuple[float, bool]:
     """Clock-rate difference (ppm) from offsets fitted in windows along the overlap.
 
-    Each window of a's frames gets its own fine minimum (grid of ``fine_step`` within ±1.5 frames);
-    a weighted line through (window centre, offset) gives the slope. Significant when the slope
-    exceeds 3 standard errors and moves the offset by more than half a frame over the overlap.
+    Each window of a's frames gets its own fine minimum (grid of a quarter frame within ±1 frame);
+    a line through (window centre, offset) gives the slope. Significant when the slope exceeds 3
+    standard errors and moves the offset by more than half a frame over the overlap. ``static``:
+    the cost with one fundamental matrix per offset (cameras standing still).
     """
     t = fine.ta[fine.ia]
     t_local = t - offset
@@ -638,26 +499,20 @@ def fit_drift(fine: FineScorer, offset: float, ka: Keypoints, step: float, confi
         return float("nan"), False
     grid = offset + np.arange(-1.0, 1.0 + 1e-9, 0.25) * step
     centres, local = [], []
-    full = (fine.ia, fine.xa, fine.min_overlap)
-    try:
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            sel = (t >= lo) & (t < hi)
-            if sel.sum() < config.window_frames // 2:
-                continue
-            fine.ia, fine.xa, fine.min_overlap = full[0][sel], full[1][sel], max(3, int(sel.sum() // 2))
-            c = fine.costs(grid)
-            if not np.isfinite(c).any():
-                continue
-            i = int(np.nanargmin(c))
-            centres.append(0.5 * (lo + hi))
-            local.append(_parabola_vertex(grid, c, i, 2))
-    finally:
-        fine.ia, fine.xa, fine.min_overlap = full
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (t >= lo) & (t < hi)
+        if sel.sum() < config.window_frames // 2:
+            continue
+        c = fine.restricted(sel, max(3, int(sel.sum() // 2))).costs(grid, static)
+        if not np.isfinite(c).any():
+            continue
+        centres.append(0.5 * (lo + hi))
+        local.append(parabola_vertex(grid, c, int(np.nanargmin(c)), 2))
     if len(centres) < 3:
         return float("nan"), False
     x, y = np.array(centres), np.array(local)
     A = np.stack([x - x.mean(), np.ones_like(x)], 1)
-    coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     dof = max(len(x) - 2, 1)
     sigma2 = float(np.sum((y - A @ coef) ** 2) / dof)
     se = math.sqrt(sigma2 / max(np.sum((x - x.mean()) ** 2), 1e-12))
@@ -675,8 +530,8 @@ def synnet_candidate_evidence(matcher, ka: Keypoints, kb: Keypoints, candidates_
     """
     fps = float(matcher.config.fps)
     W = int(matcher.window_frames)
-    xa = B.resample_track(ka, fps)
-    xb = B.resample_track(kb, fps)
+    xa = resample_track(ka, fps)
+    xb = resample_track(kb, fps)
     ca = np.isfinite(xa).all(-1).astype(np.float32)
     cb = np.isfinite(xb).all(-1).astype(np.float32)
     M = int(matcher.config.M)
@@ -716,16 +571,13 @@ def _match_subjects(sa: Source, sb: Source, config: AlignConfig, rate: float) ->
 
     affinity = np.full((len(sa.tracks), len(sb.tracks)), -np.inf)
     for i, ka in enumerate(sa.tracks):
-        xa = B.resample_track(ka, rate)
+        xa = resample_track(ka, rate)
         for j, kb in enumerate(sb.tracks):
-            xb = B.resample_track(kb, rate)
-            lo, hi = -(len(xb) - config.window_frames), len(xa) - config.window_frames
-            if config.max_offset is not None:
-                m = int(math.ceil(config.max_offset * rate)) + 1
-                lo, hi = max(lo, -m), min(hi, m)
-            if lo > hi:
+            xb = resample_track(kb, rate)
+            offsets = search_range(len(xa), len(xb), config, rate)
+            if offsets is None:
                 continue
-            s = coarse_scores(xa, xb, np.arange(lo, hi + 1), config.window_frames, config.max_coarse_pairs // 4)
+            s = coarse_scores(xa, xb, offsets, config.window_frames, config.max_coarse_pairs // 4)
             if np.isfinite(s).any():
                 affinity[i, j] = np.nanmax(s)
     if not np.isfinite(affinity).any():
@@ -821,16 +673,7 @@ def _progress(iterable, desc: str, total: int, enabled: bool):
     return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=False, unit="item")
 
 
-def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
-    """Synchronize inputs (video paths, OpenPose folders or Keypoints); see the module docstring.
-
-    Raises InputError for bad inputs: fewer than 2, unreadable, nobody found, shorter than one
-    window, a non-positive ``max_offset``, an unknown ``reference``.
-    """
-    from dataclasses import replace
-
-    config = replace(config) if config is not None else AlignConfig()  # never mutate the caller's config
-    inputs = list(inputs)
+def _check_config(inputs: list, config: AlignConfig) -> None:
     if len(inputs) < 2:
         raise InputError(inputs[0] if inputs and not isinstance(inputs[0], Keypoints) else None,
                          f"need at least 2 inputs to synchronize, got {len(inputs)}")
@@ -840,11 +683,11 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
         raise InputError(None, f"--fps must be positive, got {config.fps:g}")
     if config.drift not in ("off", "auto", "on"):
         raise ValueError(f"drift must be off, auto or on, got {config.drift!r}")
-    matcher = _make_matcher(config)
-    rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
-    if matcher is not None:
-        config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
 
+
+def _load_sources(inputs: list, config: AlignConfig, rate: float) -> tuple[list[Source], int]:
+    """Every input loaded and uniquely named, and the reference's index. Raises InputError for an
+    unknown reference, an input shorter than one window, or one without a visible body."""
     sources = [load_source(item, config) for item in _progress(inputs, "load inputs", len(inputs), config.progress)]
     names = _unique_names([s.name for s in sources])
     for s, n in zip(sources, names):
@@ -852,26 +695,31 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     ref_name = config.reference if config.reference is not None else names[0]
     if ref_name not in names:
         raise InputError(None, f"unknown --reference {ref_name!r} (inputs: {', '.join(names)})")
-    ref = names.index(ref_name)
-    for s, _item in zip(sources, inputs):
+    for s in sources:
+        where = s.path if s.path is not None else s.name
         duration = s.times[-1] if len(s.times) else 0.0
         frames = int(np.floor(duration * rate + 1e-6)) + 1
         if frames < config.window_frames:
-            where = s.path if s.path is not None else s.name
             raise InputError(where, f"only {frames} frames at {rate:g} fps ({duration:.2f} s), shorter than one "
                                     f"window of {config.window_frames} frames")
         if max(_usable_frames(t) for t in s.tracks) < config.window_frames // 2:
-            raise InputError(s.path if s.path is not None else s.name, "no person found (too few frames with a visible body)")
+            raise InputError(where, "no person found (too few frames with a visible body)")
+    return sources, names.index(ref_name)
 
-    index_pairs = list(combinations(range(len(sources)), 2))
+
+def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rate: float, matcher) -> list[PairSync]:
     pairs: list[PairSync] = []
     for i, j in _progress(index_pairs, "align pairs", len(index_pairs), config.progress):
         # each pair is computed in name order, so the result does not depend on the input order
-        if names[i] <= names[j]:
+        if sources[i].name <= sources[j].name:
             pairs.append(estimate_pair(sources[i], sources[j], config, rate, matcher))
         else:
             pairs.append(_flipped(estimate_pair(sources[j], sources[i], config, rate, matcher)))
+    return pairs
 
+
+def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], config: AlignConfig, rate: float):
+    """Joint solve over the confident pairs; marks each pair inlier or not, with its residual."""
     obs, obs_pair = [], []
     for k, ((i, j), p) in enumerate(zip(index_pairs, pairs)):
         if p.offset_seconds is not None and p.confidence >= config.min_pair_confidence:
@@ -888,7 +736,10 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     for k, p in enumerate(pairs):
         if k not in used:
             p.inlier = False
+    return sol
 
+
+def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], sol) -> SyncResult:
     warnings = []
     fps_ref = sources[ref].fps
     videos = []
@@ -903,7 +754,29 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     for p in pairs:
         if p.drift_significant:
             warnings.append(f"{p.a}/{p.b}: clocks drift by about {p.drift_ppm:.0f} ppm (offset given at the overlap's centre)")
-    return SyncResult(names[ref], videos, pairs, warnings)
+    return SyncResult(sources[ref].name, videos, pairs, warnings)
+
+
+def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
+    """Synchronize inputs (video paths, OpenPose folders or Keypoints); see the module docstring.
+
+    Raises InputError for bad inputs: fewer than 2, unreadable, nobody found, shorter than one
+    window, a non-positive ``max_offset``, an unknown ``reference``.
+    """
+    from dataclasses import replace
+
+    config = replace(config) if config is not None else AlignConfig()  # never mutate the caller's config
+    inputs = list(inputs)
+    _check_config(inputs, config)
+    matcher = _make_matcher(config)
+    rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
+    if matcher is not None:
+        config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
+    sources, ref = _load_sources(inputs, config, rate)
+    index_pairs = list(combinations(range(len(sources)), 2))
+    pairs = _estimate_pairs(sources, index_pairs, config, rate, matcher)
+    sol = _solve(sources, ref, index_pairs, pairs, config, rate)
+    return _result(sources, ref, index_pairs, pairs, sol)
 
 
 def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:

@@ -14,13 +14,12 @@ from synnet_recon.io.openpose import write_openpose_folder
 from synnet_recon.keypoints import Keypoints
 from synnet_recon.sync.align import (
     AlignConfig,
-    FineScorer,
     SyncResult,
     VideoSync,
-    _parabola_vertex,
     align,
     pair_confidence,
 )
+from synnet_recon.sync.epipolar import FineScorer, parabola_vertex
 from synnet_recon.sync.solve import PairObservation, solve_offsets
 from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
 
@@ -127,7 +126,7 @@ def test_solver_leaves_unconnected_inputs_empty():
 def test_parabola_vertex_recovers_a_fractional_minimum():
     x = np.arange(-10, 11) * 0.1
     y = 3.0 * (x - 0.137) ** 2 + 1.0
-    assert _parabola_vertex(x, y, int(np.argmin(y)), 3) == pytest.approx(0.137, abs=1e-9)
+    assert parabola_vertex(x, y, int(np.argmin(y)), 3) == pytest.approx(0.137, abs=1e-9)
 
 
 def test_fine_stage_recovers_a_fractional_shift(motion):
@@ -207,7 +206,7 @@ def test_input_with_too_little_overlap_is_marked_not_invented(motion):
 
 def test_clock_drift_is_detected_and_reported(motion):
     """b's frames are really 1% further apart than its timestamps say: ~ +10000 ppm, flagged."""
-    from synnet_recon.sync.baselines import gaussian_sample
+    from synnet_recon.sync.tracks import gaussian_sample
 
     sc = _scene(motion, seconds=8.0, seed=3, noise=0.3)
     a, b = sc.cameras[0].keypoints, sc.cameras[1].keypoints

@@ -1,0 +1,301 @@
+"""Epipolar consistency of two tracks, and the sub-frame offset it gives.
+
+- ``epipolar_pair_costs``: one fundamental matrix per frame pair (moving cameras), robust (Cauchy
+  IRLS, ridge toward the affine geometry, trimmed joints, optional arm-swap hypotheses).
+- ``static_epipolar_costs``: one fundamental matrix per group of frame pairs (cameras standing still).
+- ``FineScorer``: both costs of two native-rate tracks at arbitrary fractional offsets (seconds),
+  on Gaussian-smoothed tracks; ``refine_offset`` finds the sub-frame minimum and its standard error.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from ..keypoints import Keypoints
+from .tracks import SWAP_HYPOTHESES, gaussian_sample, normalise_frames, track_normalisation
+
+# Perspective entries (upper-left 2x2) of the fundamental matrix, in vec(F) order of kron(b, a).
+_PERSPECTIVE = np.zeros(9)
+_PERSPECTIVE[[0, 1, 3, 4]] = 1.0
+
+
+def epipolar_pair_costs(xa: np.ndarray, xb: np.ndarray, ridge: float = 0.03, scale: float = 0.05,
+                        iters: int = 3, min_joints: int = 8, swap_arms: bool = False,
+                        trim: int = 0, joint_weights: np.ndarray | None = None,
+                        return_joint_losses: bool = False, swaps=SWAP_HYPOTHESES):
+    """Robust epipolar residual of frame pairs: xa[p] vs xb[p], each (P, 18, 2) NaN where missing -> (P,).
+
+    Per pair, a fundamental matrix is fitted to the joints seen in both views (coordinates
+    centred and scaled per frame) by iteratively reweighted least squares with a Cauchy loss of
+    width ``scale``. The perspective block of F is ridge-penalised (``ridge``), which pulls the fit
+    toward the affine epipolar geometry when 13-18 noisy joints cannot support all 8 degrees of
+    freedom, but leaves room for the perspective of close cameras (which biases a purely affine
+    test by up to a few frames). The cost is the mean Cauchy loss of the residuals without the
+    ``trim`` largest (a misplaced arm would otherwise set a floor that hides the timing signal).
+    With ``swap_arms`` it is the lower of b's labelling and b with its arms swapped (detector swaps),
+    the swapped labelling being tried only for the pairs that fit worse than the median pair of
+    the call (the others cannot be swaps; halves the extra work).
+    ``joint_weights`` (18,) scales each joint's part in the fit and the cost (``joint_reliability``).
+    With ``return_joint_losses`` also returns the per-joint Cauchy losses of b's own labelling
+    (P, 18), NaN where a joint is not seen in both views.
+    """
+    cost, losses = _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, joint_weights)
+    if swap_arms:
+        for perm in swaps:
+            # only frame pairs that fit badly as labelled can be swaps: the others keep their cost
+            bad = ~(cost <= np.nanmedian(cost)) if np.isfinite(cost).any() else np.ones(len(cost), bool)
+            alt, _ = _epipolar_hypothesis_costs(xa[bad], xb[bad][:, perm], ridge, scale, iters, min_joints, trim,
+                                                joint_weights)
+            cost[bad] = np.fmin(cost[bad], alt)
+    return (cost, losses) if return_joint_losses else cost
+
+
+def joint_reliability(losses: np.ndarray, tolerance: float = 2.0) -> np.ndarray:
+    """Per-joint weights (18,) from per-joint losses (P, 18) of one track pair near its offset.
+
+    A joint whose median loss over the frames is more than ``tolerance`` times the median joint's
+    (a detector that misplaces one arm all along) is weighted down by the squared ratio.
+    """
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(losses, axis=0)
+    ok = np.isfinite(med)
+    if ok.sum() < 3:
+        return np.ones(losses.shape[1])
+    ratio = med / max(float(np.median(med[ok])), 1e-12)
+    w = np.where(ok & (ratio > tolerance), (tolerance / np.where(ok, ratio, 1.0)) ** 2, 1.0)
+    return w
+
+
+def _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, joint_weights=None):
+    ca, va = normalise_frames(xa)
+    cb, vb = normalise_frames(xb)
+    seen = va * vb
+    count = seen.sum(axis=1)
+    w0 = seen if joint_weights is None else seen * joint_weights[None, :]
+    n = w0.sum(axis=1)
+    ones = np.ones(ca.shape[:2] + (1,))
+    ah = np.concatenate([ca, ones], -1)
+    bh = np.concatenate([cb, ones], -1)
+    A = (bh[..., :, None] * ah[..., None, :]).reshape(len(ca), ca.shape[1], 9)
+    penalty = ridge * np.diag(_PERSPECTIVE)
+    w = w0.copy()
+    nn = np.maximum(n, 1e-9)[:, None, None]
+    for _ in range(iters + 1):
+        S = np.matmul((A * w[..., None]).transpose(0, 2, 1), A) / nn
+        _, V = np.linalg.eigh(S + penalty)
+        r = np.einsum("pkq,pq->pk", A, V[..., 0])
+        w = w0 / (1.0 + (r / scale) ** 2)
+    joint_loss = np.log1p((r / scale) ** 2)
+    loss = w0 * joint_loss
+    total = loss.sum(axis=1)
+    if trim > 0:  # drop the trim largest losses (when enough joints are left)
+        can = count >= min_joints + trim
+        worst = np.sort(np.where(seen > 0, joint_loss, -np.inf), axis=1)[:, -trim:]
+        wk = np.take_along_axis(w0, np.argsort(np.where(seen > 0, joint_loss, -np.inf), axis=1)[:, -trim:], 1)
+        total = np.where(can, total - (np.where(np.isfinite(worst), worst, 0) * wk).sum(1), total)
+        n = np.where(can, n - wk.sum(1), n)
+    cost = total / np.maximum(n, 1e-9)
+    cost[count < min_joints] = np.nan
+    return cost, np.where(seen > 0, joint_loss, np.nan)
+
+def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_groups: int,
+                          norm_a=None, norm_b=None, scale: float = 0.05, iters: int = 3,
+                          min_joints: int = 8) -> np.ndarray:
+    """Epipolar residuals when both cameras stand still: ONE fundamental matrix per group.
+
+    xa, xb: (P, 18, 2) matched frame pairs (NaN where missing); groups: (P,) group index in
+    [0, n_groups) (e.g. the candidate offset each pair belongs to). Coordinates are normalised
+    once per track (``norm_a``/``norm_b`` = (centre, scale), default from the pairs themselves),
+    an F is fitted per group by IRLS (Cauchy, width ``scale``) over all its joints, and each pair
+    gets the mean Cauchy loss of its joints: (P,), NaN with fewer than ``min_joints`` joints.
+    """
+    na = norm_a or track_normalisation(xa)
+    nb = norm_b or track_normalisation(xb)
+    ca = (xa - na[0]) / na[1]
+    cb = (xb - nb[0]) / nb[1]
+    va = np.isfinite(ca).all(-1)
+    vb = np.isfinite(cb).all(-1)
+    w0 = (va & vb).astype(np.float64)
+    ca = np.where(w0[..., None] > 0, ca, 0.0)
+    cb = np.where(w0[..., None] > 0, cb, 0.0)
+    ones = np.ones(ca.shape[:2] + (1,))
+    ah = np.concatenate([ca, ones], -1)
+    bh = np.concatenate([cb, ones], -1)
+    A = (bh[..., :, None] * ah[..., None, :]).reshape(len(ca), ca.shape[1], 9)
+    w = w0.copy()
+    per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
+    for _ in range(iters + 1):
+        per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
+        S = np.zeros((n_groups, 9, 9))
+        np.add.at(S, groups, per_pair)
+        _, V = np.linalg.eigh(S)
+        f = V[:, :, 0][groups]
+        r = np.einsum("pkq,pq->pk", A, f)
+        w = w0 / (1.0 + (r / scale) ** 2)
+    n = w0.sum(axis=1)
+    cost = (w0 * np.log1p((r / scale) ** 2)).sum(axis=1) / np.maximum(n, 1e-9)
+    cost[n < min_joints] = np.nan
+    return cost
+
+
+class FineScorer:
+    """Epipolar cost of two native-rate tracks at arbitrary (fractional) offsets in seconds.
+
+    a is read at its own frames (strided to ``max_samples``), b at the matching fractional frame
+    positions; both smoothed by a Gaussian of ``sigma_seconds``.
+    """
+
+    def __init__(self, ka: Keypoints, kb: Keypoints, sigma_seconds: float, max_samples: int, min_overlap: int,
+                 swap_arms: bool = False):
+        self.ta = ka.times - ka.times[0]
+        self.tb = kb.times - kb.times[0]
+        stride = max(1, int(math.ceil(len(self.ta) / max_samples)))
+        self.ia = np.arange(0, len(self.ta), stride)
+        fps_a = ka.fps if np.isfinite(ka.fps) else 30.0
+        self.fps_b = kb.fps if np.isfinite(kb.fps) else 30.0
+        self.xa = gaussian_sample(np.asarray(ka.xy, np.float64), self.ia.astype(float), sigma_seconds * fps_a)
+        self.xb_raw = np.asarray(kb.xy, np.float64)
+        self.sigma_b = sigma_seconds * self.fps_b
+        # b smoothed once at its own frames; fractional positions interpolate linearly between
+        # smoothed frames (after smoothing, neighbours are strongly correlated, so this adds no
+        # noticeable noise difference between integer and half-frame positions)
+        self.xb_smooth = gaussian_sample(self.xb_raw, np.arange(len(self.xb_raw), dtype=np.float64), self.sigma_b)
+        self.min_overlap = max(3, int(min_overlap // stride))
+        self.norm_a = track_normalisation(self.xa)
+        self.norm_b = track_normalisation(self.xb_raw)
+        self.joint_weights = None  # (18,) per-joint reliability of this pair (``learn_joint_weights``)
+        self.swap_arms = swap_arms  # also try b's arms swapped per frame pair (AlignConfig.fine_swaps)
+
+    def restricted(self, keep: np.ndarray, min_overlap: int) -> "FineScorer":
+        """The same scorer on a subset of a's used frames (``keep``: (N,) bool), e.g. one window."""
+        part = copy.copy(self)
+        part.ia, part.xa, part.min_overlap = self.ia[keep], self.xa[keep], min_overlap
+        return part
+
+    def _b_at(self, offsets_seconds: np.ndarray):
+        """b's smoothed joints at a's used frames for each offset: (k_idx, n_idx, xb (P, 18, 2))."""
+        t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]
+        inside = (t_local >= self.tb[0]) & (t_local <= self.tb[-1])
+        idx_b = np.interp(t_local, self.tb, np.arange(len(self.tb), dtype=np.float64))
+        k_idx, n_idx = np.nonzero(inside)
+        pos = idx_b[k_idx, n_idx]
+        i0 = np.clip(np.floor(pos).astype(int), 0, len(self.xb_smooth) - 1)
+        i1 = np.minimum(i0 + 1, len(self.xb_smooth) - 1)
+        w = (pos - i0)[:, None, None]
+        return k_idx, n_idx, (1.0 - w) * self.xb_smooth[i0] + w * self.xb_smooth[i1]
+
+    def learn_joint_weights(self, offset_seconds: float) -> np.ndarray:
+        """Per-joint reliability (18,) from the per-joint epipolar losses at ``offset_seconds``:
+        joints that fit much worse than the others all along (a detector that misplaces an arm in
+        one view) are weighted down for this pair from then on."""
+        self.joint_weights = None
+        k_idx, n_idx, xb = self._b_at(np.array([float(offset_seconds)]))
+        if len(n_idx) >= 3:
+            _, losses = epipolar_pair_costs(self.xa[n_idx], xb, return_joint_losses=True)
+            self.joint_weights = joint_reliability(losses)
+        return self.joint_weights
+
+    def frame_costs(self, offsets_seconds: np.ndarray, static: bool = False) -> np.ndarray:
+        """(K,) offsets (b's first frame on a's clock) -> (K, N) robust epipolar cost of each used
+        frame of a with the matching instant of b (NaN: outside b, or too few joints).
+        ``static``: one fundamental matrix per offset for all frames (cameras standing still)."""
+        offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
+        out = np.full((len(offsets_seconds), len(self.ia)), np.nan)
+        k_idx, n_idx, xb = self._b_at(offsets_seconds)
+        if len(k_idx):
+            if static:
+                out[k_idx, n_idx] = static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
+                                                          self.norm_a, self.norm_b)
+            else:
+                out[k_idx, n_idx] = epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights,
+                                                        swap_arms=self.swap_arms)
+        return out
+
+    def costs(self, offsets_seconds: np.ndarray, static: bool = False) -> np.ndarray:
+        """(K,) offsets -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
+        return self._mean(self.frame_costs(offsets_seconds, static))
+
+    def _mean(self, fc: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(fc)
+        cnt = ok.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(ok, fc, 0.0).sum(axis=1) / cnt
+        out[cnt < self.min_overlap] = np.nan
+        return out
+
+    def refine(self, grid: np.ndarray, blocks: int = 8, half_width: int = 3,
+               static: bool = False) -> tuple[float, float, np.ndarray]:
+        """Sub-frame minimum of the cost over ``grid`` (seconds, regular) and its standard error.
+
+        Returns (offset, standard error (s), mean cost curve (K,)). The error is a block jackknife:
+        the minimum is recomputed leaving out each of ``blocks`` contiguous runs of frames.
+        """
+        fc = self.frame_costs(grid, static)
+        curve = self._mean(fc)
+        if not np.isfinite(curve).any():
+            return float("nan"), float("inf"), curve
+        offset = curve_minimum(grid, curve, half_width)
+        used = np.flatnonzero(np.isfinite(fc).any(axis=0))
+        if len(used) < 2 * blocks:
+            return offset, float("inf"), curve
+        vals = []
+        for part in np.array_split(used, blocks):
+            keep = fc.copy()
+            keep[:, part] = np.nan
+            c = self._mean(keep)
+            if np.isfinite(c).any():
+                vals.append(curve_minimum(grid, c, half_width))
+        if len(vals) < 3:
+            return offset, float("inf"), curve
+        vals = np.array(vals)
+        se = math.sqrt((len(vals) - 1) / len(vals) * np.sum((vals - vals.mean()) ** 2))
+        return offset, se, curve
+
+
+def curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> float:
+    i = int(np.nanargmin(curve))
+    return parabola_vertex(grid, curve, i, half_width)
+
+
+def refine_offset(fine: FineScorer, center: float, step: float, radius: float, fine_step: float,
+                  static: bool = False):
+    """Sub-frame minimum of ``fine``'s cost near ``center`` (s): (offset, stderr, fine curve) or None.
+
+    ``step``: one analysis frame (s). A half-frame grid over +-``radius`` frames finds the basin
+    (re-centred while the minimum sits on its edge), then a ``fine_step`` grid (frames) over
+    +-0.6 frames around it gives the sub-frame minimum.
+    """
+    half_width = max(2, int(round(0.35 / fine_step)))
+    coarse_grid = center + np.arange(-radius, radius + 1e-9, 0.5) * step
+    for _ in range(4):
+        c = fine.costs(coarse_grid, static)
+        if not np.isfinite(c).any():
+            return None
+        imin = int(np.nanargmin(c))
+        if 0 < imin < len(coarse_grid) - 1:
+            break
+        coarse_grid = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
+    grid = coarse_grid[imin] + np.arange(-0.6, 0.6 + 1e-9, fine_step) * step
+    offset, se, curve = fine.refine(grid, half_width=half_width, static=static)
+    if not np.isfinite(offset):
+        return None
+    return offset, se, curve
+
+
+def parabola_vertex(x: np.ndarray, y: np.ndarray, center: int, half_width: int) -> float:
+    """Least-squares parabola through y around index ``center``; its minimum (x units) if convex and inside."""
+    lo, hi = max(0, center - half_width), min(len(x), center + half_width + 1)
+    xs, ys = x[lo:hi], y[lo:hi]
+    ok = np.isfinite(ys)
+    if ok.sum() < 3:
+        return float(x[center])
+    c2, c1, _ = np.polyfit(xs[ok] - x[center], ys[ok], 2)
+    if c2 <= 0:
+        return float(x[center])
+    v = -c1 / (2 * c2)
+    step = abs(x[1] - x[0]) if len(x) > 1 else 1.0
+    return float(x[center] + np.clip(v, -step * half_width, step * half_width))

@@ -1,0 +1,145 @@
+"""2D keypoint tracks as arrays: resampling onto a regular clock, per-frame and per-track
+normalisation, smoothed reads at fractional frame positions, and joint relabellings.
+
+A track is ``Keypoints`` or an array (T, 18, 2) of pixels with NaN where a joint is missing.
+Offset convention (the same as ``synnet_recon.sync.model``): offset ``d`` means b's first frame
+was captured ``d`` frames after a's, so frame ``i`` of a shows the same instant as frame ``i - d``
+of b.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..keypoints import Keypoints
+from ..skeleton import JOINT_INDEX as J
+from ..skeleton import NUM_JOINTS
+
+MIN_OVERLAP_FRAMES = 8  # scores need at least this many frames in common
+MIN_COMMON_JOINTS = 7   # a frame pair needs this many joints seen in both views for the rank test
+
+
+def as_xy(track) -> np.ndarray:
+    """Keypoints or array -> (T, 18, 2) float64 with NaN for missing joints."""
+    xy = track.xy if isinstance(track, Keypoints) else track
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.ndim != 3 or xy.shape[1:] != (NUM_JOINTS, 2):
+        raise ValueError(f"expected (T, {NUM_JOINTS}, 2) keypoints, got {xy.shape}")
+    return xy
+
+
+def resample_track(kp: Keypoints, rate: float, min_conf: float = 0.0) -> np.ndarray:
+    """Keypoints on a regular clock starting at the track's first frame: ``times[0] + k / rate``.
+
+    Linear interpolation per joint between the two input frames around each sample; a sample is
+    NaN when a needed neighbour is missing, when the input has a gap (> 1.5 median frame
+    intervals) there, or past the last frame. Input frames exactly on the clock are copied as is
+    (no smoothing), so resampling a constant-rate track at its own rate is the identity.
+    Joints with confidence below ``min_conf`` count as missing.
+
+    Returns (K, 18, 2) float64, K = floor((times[-1] - times[0]) * rate) + 1.
+    """
+    xy = np.array(kp.xy, dtype=np.float64)
+    if min_conf > 0:
+        xy[kp.conf < min_conf] = np.nan
+    times = kp.times
+    if len(times) < 2:
+        return xy.copy()
+    t0 = times[0]
+    n_out = int(np.floor((times[-1] - t0) * rate + 1e-6)) + 1
+    t = t0 + np.arange(n_out) / rate
+    dt = np.diff(times)
+    gap = 1.5 * np.median(dt)
+    i1 = np.clip(np.searchsorted(times, t, side="left"), 0, len(times) - 1)
+    # exact hits (within a microsecond) copy the frame
+    exact = np.abs(times[i1] - t) < 1e-6
+    i0 = np.clip(i1 - 1, 0, len(times) - 1)
+    span = times[i1] - times[i0]
+    w = np.where(span > 0, (t - times[i0]) / np.where(span > 0, span, 1.0), 0.0)
+    out = (1.0 - w)[:, None, None] * xy[i0] + w[:, None, None] * xy[i1]
+    out[exact] = xy[i1[exact]]
+    bad = (~exact) & ((span > gap) | (span <= 0))
+    out[bad] = np.nan
+    return out
+
+
+def body_scale(xy: np.ndarray) -> np.ndarray:
+    """Per-frame body size: RMS distance of the visible joints to their centroid. (T, 18, 2) -> (T,)."""
+    with np.errstate(invalid="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmean(xy, axis=1, keepdims=True)
+            return np.sqrt(np.nanmean(np.sum((xy - centre) ** 2, axis=2), axis=1))
+
+
+def robust_track_scale(xy: np.ndarray) -> np.ndarray:
+    """Body size per frame, smoothed by a running median of 15 frames (NaN-aware). -> (T,)."""
+    s = body_scale(xy)
+    from scipy.ndimage import median_filter
+    filled = s.copy()
+    ok = np.isfinite(filled)
+    if not ok.any():
+        return s
+    filled[~ok] = np.median(filled[ok])
+    return median_filter(filled, size=15, mode="nearest")
+
+def normalise_frames(xy: np.ndarray):
+    """Centre each frame on its visible joints and divide by its body size.
+
+    Returns (coords (T, 18, 2) with 0 where missing, visible (T, 18) float)."""
+    vis = np.isfinite(xy).all(axis=2)
+    cnt = np.maximum(vis.sum(axis=1), 1)[:, None]
+    x0 = np.where(vis[..., None], xy, 0.0)
+    centre = x0.sum(axis=1) / cnt
+    c = np.where(vis[..., None], x0 - centre[:, None], 0.0)
+    s = np.sqrt((c ** 2).sum(axis=(1, 2)) / cnt[:, 0])
+    s = np.where(s > 0, s, 1.0)
+    return c / s[:, None, None], vis.astype(np.float64)
+
+
+# Left/right swap of the arms (shoulder, elbow, wrist): pose detectors (MediaPipe in side views)
+# often exchange the two arms for runs of frames. Swapping the shoulders too also covers swapped
+# forearms (the two wrong shoulders are then trimmed).
+ARM_SWAP = np.arange(NUM_JOINTS)
+for _r, _l in (("r_shoulder", "l_shoulder"), ("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
+    ARM_SWAP[J[_r]], ARM_SWAP[J[_l]] = J[_l], J[_r]
+# Other labellings of b tried per frame pair (besides its own). The whole-body mirror
+# (skeleton.LEFT_RIGHT_SWAP, also seen from MediaPipe in side views) can be added; it did not
+# help on the rendered demos and costs a third evaluation.
+SWAP_HYPOTHESES = (ARM_SWAP,)
+
+
+def gaussian_sample(xy: np.ndarray, index: np.ndarray, sigma: float = 1.0, min_weight: float = 0.6) -> np.ndarray:
+    """A track smoothed by a Gaussian of ``sigma`` frames, read at fractional frame indices.
+
+    xy: (T, 18, 2) NaN where missing; index: (N,) fractional frame positions -> (N, 18, 2).
+    Missing samples are left out of the weighted mean; a joint is NaN when the samples seen carry
+    less than ``min_weight`` of the kernel's weight, or ``index`` is outside [0, T-1]. For
+    sigma >= 1 frame the noise of the result barely depends on the fractional part of ``index``,
+    so comparing offsets a fraction of a frame apart is not biased toward half-frame positions
+    (plain linear interpolation would average two noisy frames there and look cleaner).
+    """
+    index = np.asarray(index, dtype=np.float64)
+    radius = int(np.ceil(4 * sigma))
+    ks = np.floor(index).astype(int)[:, None] + np.arange(-radius, radius + 2)[None, :]
+    g = np.exp(-0.5 * ((ks - index[:, None]) / sigma) ** 2)
+    inside = (ks >= 0) & (ks < len(xy))
+    g = np.where(inside, g, 0.0)
+    X = xy[np.clip(ks, 0, len(xy) - 1)]  # (N, K, 18, 2)
+    seen = np.isfinite(X).all(axis=-1) & inside[..., None]
+    w = g[..., None] * seen
+    den = w.sum(axis=1)
+    num = (np.where(seen[..., None], X, 0.0) * w[..., None]).sum(axis=1)
+    out = num / np.maximum(den, 1e-12)[..., None]
+    out[den < min_weight * g.sum(axis=1)[:, None]] = np.nan
+    out[(index < 0) | (index > len(xy) - 1)] = np.nan
+    return out
+
+def track_normalisation(xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """One similarity normalisation for a whole track (centroid, RMS spread of all visible joints)."""
+    pts = xy[np.isfinite(xy).all(axis=-1)]
+    if len(pts) == 0:
+        return np.zeros(2), 1.0
+    centre = pts.mean(axis=0)
+    scale = float(np.sqrt(np.mean(np.sum((pts - centre) ** 2, axis=1)))) or 1.0
+    return centre, scale
