@@ -114,7 +114,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
         posed = []  # (image_id, view, K, name)
         for image_id, (view, rgb) in enumerate(
                 tqdm(iter_view_images(scene), total=len(scene.views), desc="colmap", unit="img"), start=1):
-            K = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
+            K = intrinsics_for_image(view, rgb, scene.video_path(view.camera))
             cameras.setdefault(view.camera, K)
             name = view.image_name(ext)
             write_image(tmp / "images" / name, rgb, config.jpeg_quality)

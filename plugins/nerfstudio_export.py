@@ -76,7 +76,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
         frames = []
         views = {id(v): i for i, v in enumerate(scene.views)}
         for view, rgb in tqdm(iter_view_images(scene), total=len(scene.views), desc="nerfstudio", unit="img"):
-            K = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
+            K = intrinsics_for_image(view, rgb, scene.video_path(view.camera))
             h, w = rgb.shape[:2]
             name = view.image_name(ext)
             write_image(tmp / "images" / name, rgb, config.jpeg_quality)

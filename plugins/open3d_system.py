@@ -90,7 +90,7 @@ def export(sync_json: Path, recon_dir: Path | None, out_dir: Path, config: Expor
             if not rows:
                 (cam_dir / "color").mkdir(parents=True)
                 (cam_dir / "depth").mkdir()
-            intrinsics[view.camera] = intrinsics_for_image(view, rgb, scene.videos[view.camera]["path"])
+            intrinsics[view.camera] = intrinsics_for_image(view, rgb, scene.video_path(view.camera))
             i = len(rows)
             write_image(cam_dir / "color" / f"{i:06d}.{config.image_ext.lower()}", rgb, config.jpeg_quality)
             write_depth_png(cam_dir / "depth" / f"{i:06d}.png", view_depth(depth, view, rgb))

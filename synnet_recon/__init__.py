@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _API = {
     "align": "synnet_recon.sync.align",
     "AlignConfig": "synnet_recon.sync.align",
-    "SyncResult": "synnet_recon.sync.align",
+    "SyncResult": "synnet_recon.sync.result",
     "fuse": "synnet_recon.recon.fuse",
     "FuseConfig": "synnet_recon.recon.fuse",
     "FuseResult": "synnet_recon.recon.fuse",

@@ -28,13 +28,17 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .errors import InputError
+from .schemas import DEMO_REPORT as REPORT_SCHEMA
+from .schemas import DEMO_REPORT_VERSION as REPORT_VERSION
 
-REPORT_SCHEMA, REPORT_VERSION = "synnet-recon/demo-report", 1
+if TYPE_CHECKING:
+    from .sync.result import SyncResult
+
 # MediaPipe finds people reliably once they are about 80+ px tall (docs/benchmarks.md, rendering):
 # the demo's cameras stand close enough for ~110 px at the narrowest lens and farthest distance.
 MIN_PERSON_PX = 110.0
@@ -207,11 +211,11 @@ def demo_motion():
     return motion.resample(motion.fps, start=DEMO_MOTION_START)
 
 
-def fuse_frames_spec(sync_doc: dict, instants: int) -> str | None:
+def fuse_frames_spec(sync: "SyncResult", instants: int) -> str | None:
     """"START:END:STEP" over sync.json rows picking about ``instants`` rows that every video covers
     (None when no row has them all)."""
-    names = [v["name"] for v in sync_doc["videos"] if v.get("offset_seconds") is not None]
-    full = [i for i, r in enumerate(sync_doc["frames"]) if all(n in r["frames"] for n in names)]
+    names = [v.name for v in sync.videos if v.offset_seconds is not None]
+    full = [i for i, r in enumerate(sync.frames_table()) if all(n in r["frames"] for n in names)]
     if not full:
         return None
     start, end = full[0], full[-1] + 1
@@ -309,9 +313,9 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
 
     say(f"[4/5] fuse: rgbd depth + true intrinsics, {config.fuse_instants} instants -> {recon_dir}")
     from .recon.fuse import FuseConfig, fuse
+    from .sync.result import SyncResult
 
-    sync_doc = json.loads(sync_path.read_text(encoding="utf-8"))
-    frames = fuse_frames_spec(sync_doc, config.fuse_instants)
+    frames = fuse_frames_spec(SyncResult.load(sync_path), config.fuse_instants)
     if frames is None:
         raise InputError(sync_path, "the estimated offsets leave no instant that every camera covers")
     fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,

@@ -20,15 +20,18 @@ import importlib
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from .errors import InputError
-from .fileio import read_schema_json
+from .schemas import TIMESTAMPS, TIMESTAMPS_VERSION
+
+if TYPE_CHECKING:
+    from .recon.registration import Registration
+    from .sync.result import SyncResult, VideoSync
 
 ENTRY_POINT_GROUP = "synnet_recon.exporters"
-SYNC_SCHEMA, REGISTRATION_SCHEMA, SCHEMA_VERSION = "synnet-recon/sync", "synnet-recon/registration", 1
 
 # Ours, found even without installed package metadata: name -> "module:attribute".
 BUILTIN_EXPORTERS = {
@@ -133,12 +136,12 @@ class View:
 @dataclass
 class ExportScene:
     sync_path: Path
-    sync: dict
+    sync: "SyncResult"
     reference: str
-    videos: dict[str, dict]  # name -> sync.json video entry, with "path" resolved
+    videos: dict[str, "VideoSync"]  # name -> sync.json video entry
     views: list[View]
     recon_dir: Path | None = None
-    registration: dict | None = None
+    registration: "Registration | None" = None
 
     @property
     def fused_ply(self) -> Path | None:
@@ -152,85 +155,34 @@ class ExportScene:
         used = {v.camera for v in self.views}
         return [n for n in self.videos if n in used]
 
-
-def _read_json(path: Path, schema: str) -> dict:
-    return read_schema_json(path, schema, SCHEMA_VERSION)
-
-
-def read_sync(path: str | Path) -> dict:
-    """sync.json, checked: schema, version, videos, frames. Video paths resolved against its folder."""
-    path = Path(path)
-    data = _read_json(path, SYNC_SCHEMA)
-    try:
-        videos = {v["name"]: dict(v) for v in data["videos"]}
-        for v in videos.values():
-            if v.get("path"):
-                p = Path(v["path"])
-                v["path"] = str(p if p.is_absolute() else (path.parent / p))
-        for row in data["frames"]:
-            float(row["time"])
-            for cam, idx in row["frames"].items():
-                if cam not in videos:
-                    raise KeyError(f"frames name unknown video {cam!r}")
-                int(idx)
-        data["reference"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(path, f"malformed sync.json ({exc})") from None
-    data["videos"] = list(videos.values())
-    return data
+    def video_path(self, name: str) -> Path:
+        """The video file of camera ``name`` (relative paths of sync.json resolved against its folder)."""
+        return self.sync.resolve(self.videos[name].path)
 
 
-def _matrix(value, where: Path, what: str) -> np.ndarray:
-    m = np.asarray(value, dtype=np.float64)
-    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
-        raise InputError(where, f"{what} is not a finite 4x4 matrix")
-    return m
+def read_sync(path: str | Path) -> "SyncResult":
+    """sync.json, checked (``SyncResult.load``)."""
+    from .sync.result import SyncResult
+
+    return SyncResult.load(path)
 
 
-def read_registration(path: str | Path) -> dict:
-    """registration.json (written by `synrecon fuse`, see synnet_recon/recon/fuse.py), normalized to::
+def read_registration(path: str | Path) -> "Registration":
+    """registration.json, checked (``Registration.load``). An instant's ``registered()`` views are
+    placed; ``world_from_reference`` places the instant's reference camera in the frame of
+    fused.ply (fuse chains the instants); flagged instants have none."""
+    from .recon.registration import Registration
 
-        {"reference": str, "intrinsics": {name: dict},
-         "instants": [{"index": int, "time": float, "frames": {name: int},
-                       "camera_to_reference": {name: (4, 4)},   # only views that registered
-                       "world_from_reference": (4, 4) | None, "ok": bool}]}
-
-    ``world_from_reference`` places the instant's reference camera in the frame of fused.ply
-    (fuse chains the instants); flagged instants have none.
-    """
-    path = Path(path)
-    data = _read_json(path, REGISTRATION_SCHEMA)
-    try:
-        rows = data["frames"]
-        if not isinstance(rows, list):
-            raise TypeError("frames is not a list")
-        intrinsics = {v["name"]: v["intrinsics"] for v in data.get("videos", []) if v.get("intrinsics")}
-        instants = []
-        for k, row in enumerate(rows):
-            view_ok = row.get("view_ok", {})
-            wfr = row.get("world_from_reference")
-            instants.append({
-                "index": int(row.get("index", k)),
-                "time": float(row["time"]),
-                "frames": {n: int(i) for n, i in row["frames"].items()},
-                "camera_to_reference": {n: _matrix(m, path, f"camera_to_reference[{n}]")
-                                        for n, m in row["camera_to_reference"].items()
-                                        if m is not None and view_ok.get(n, True)},
-                "world_from_reference": None if wfr is None else _matrix(wfr, path, "world_from_reference"),
-                "ok": bool(row.get("ok", True)),
-            })
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(path, f"malformed registration.json ({exc.__class__.__name__}: {exc})") from None
-    return {"reference": data.get("reference"), "intrinsics": intrinsics, "instants": instants}
+    return Registration.load(path)
 
 
-def _intrinsics_for(names: list[str], registration: dict | None, config: ExportConfig,
+def _intrinsics_for(names: list[str], registration: "Registration | None", config: ExportConfig,
                     required: bool, where: Path) -> dict[str, object]:
-    from .recon.intrinsics import _from_dict, load_intrinsics
+    from .recon.intrinsics import load_intrinsics
 
     out = {}
     if registration is not None:
-        out = {n: _from_dict(d, where) for n, d in registration["intrinsics"].items() if n in names}
+        out = {n: K for n, K in registration.intrinsics.items() if n in names}
     missing = [n for n in names if n not in out]
     if missing and config.intrinsics is not None:
         out.update(load_intrinsics(config.intrinsics, missing))
@@ -248,8 +200,8 @@ def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: Expo
     """
     sync_path = Path(sync_json)
     sync = read_sync(sync_path)
-    videos = {v["name"]: v for v in sync["videos"]}
-    image_videos = [n for n, v in videos.items() if v.get("kind", "video") == "video" and v.get("path")]
+    videos = {v.name: v for v in sync.videos}
+    image_videos = [n for n, v in videos.items() if v.kind == "video" and v.path]
     if not image_videos:
         raise InputError(sync_path, "no video inputs to export (keypoint folders have no images)")
 
@@ -259,33 +211,33 @@ def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: Expo
         reg_path = recon_dir / "registration.json"
         registration = read_registration(reg_path)
         # Flagged instants (ok false) have no world pose: they cannot be placed, so they are left out.
-        rows = [r for r in registration["instants"] if r["ok"] and r["world_from_reference"] is not None]
+        rows = [(r.index, r.time, r.frames, r.registered(), r.world_from_reference) for r in registration.frames
+                if r.ok and r.world_from_reference is not None]
         if not rows:
             raise InputError(reg_path, "no registered instants to export (every instant is flagged ok: false)")
     else:
-        rows = [{"index": k, "time": float(r["time"]), "frames": r["frames"], "camera_to_reference": None,
-                 "world_from_reference": None} for k, r in enumerate(sync["frames"])]
+        rows = [(k, r["time"], r["frames"], None, None) for k, r in enumerate(sync.frames_table())]
     rows = rows[:: max(1, int(config.every))]
     intrinsics = _intrinsics_for(image_videos, registration, config, need_intrinsics,
                                  recon_dir / "registration.json" if recon_dir else sync_path)
 
     views = []
-    for row in rows:
-        for cam, frame in row["frames"].items():
+    for index, time, frames, camera_to_reference, world_from_reference in rows:
+        for cam, frame in frames.items():
             if cam not in image_videos:
                 continue
             w2c = None
-            if row["camera_to_reference"] is not None:
-                if cam not in row["camera_to_reference"]:
+            if camera_to_reference is not None:
+                if cam not in camera_to_reference:
                     continue  # this view did not register at this instant
-                w2c = np.linalg.inv(row["world_from_reference"] @ row["camera_to_reference"][cam])
+                w2c = np.linalg.inv(world_from_reference @ camera_to_reference[cam])
             video = videos[cam]
-            fps = float(video.get("fps") or 0.0)
-            capture = float(video.get("offset_seconds", 0.0)) + (frame / fps if fps > 0 else 0.0)
-            views.append(View(cam, int(frame), row["index"], float(row["time"]), capture, intrinsics.get(cam), w2c))
+            fps = float(video.fps or 0.0)
+            capture = float(video.offset_seconds or 0.0) + (frame / fps if fps > 0 else 0.0)
+            views.append(View(cam, int(frame), index, float(time), capture, intrinsics.get(cam), w2c))
     if not views:
         raise InputError(sync_path, "no frames to export")
-    return ExportScene(sync_path, sync, sync["reference"], videos, views, recon_dir, registration)
+    return ExportScene(sync_path, sync, sync.reference, videos, views, recon_dir, registration)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,7 +258,7 @@ def iter_view_images(scene: ExportScene, views: Iterable[View] | None = None) ->
     for v in views:
         by_cam.setdefault(v.camera, []).append(v)
     for cam, cam_views in by_cam.items():
-        path = Path(scene.videos[cam]["path"])
+        path = scene.video_path(cam)
         if not path.is_file():
             raise InputError(path, f"video of {cam!r} not found")
         wanted = {v.frame for v in cam_views}
@@ -347,7 +299,7 @@ def depth_sources(scene: ExportScene, config: ExportConfig) -> dict[str, object]
             raise InputError(d, f"--depth-dir names unknown video {n!r} (videos: {', '.join(scene.videos)})")
     sources = {}
     for n in scene.cameras():
-        path = config.depth_dirs.get(n) or default_depth_path(VideoSource(n, Path(scene.videos[n]["path"])))
+        path = config.depth_dirs.get(n) or default_depth_path(VideoSource(n, scene.video_path(n)))
         if path is not None:
             sources[n] = DepthSource(path)
     return sources
@@ -389,5 +341,5 @@ def timestamps(scene: ExportScene, names: list[str] | None = None) -> dict:
     names = names or [v.image_name() for v in scene.views]
     rows = [{"image": n, "camera": v.camera, "frame": v.frame, "instant": v.instant, "time": v.time,
              "capture_time": v.capture_time} for n, v in zip(names, scene.views)]
-    return {"schema": "synnet-recon/timestamps", "version": 1, "reference": scene.reference,
+    return {"schema": TIMESTAMPS, "version": TIMESTAMPS_VERSION, "reference": scene.reference,
             "sync": str(scene.sync_path.resolve()), "images": rows}

@@ -57,27 +57,77 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return Path(path)
 
 
-def check_schema(data: Any, where, schema: str, version: int) -> dict:
-    """``data`` if it is a dict of ``schema`` at ``version``; else InputError naming ``where``."""
+def check_schema(data: Any, where, schema: str, version: int | tuple[int, ...] | None = None) -> dict:
+    """``data`` if it is a dict of ``schema`` at ``version`` (an int, a tuple of accepted ones, or
+    None: those of ``schemas.READABLE``); else InputError naming ``where``."""
     from .errors import InputError
+    from .schemas import READABLE
 
     if not isinstance(data, dict) or data.get("schema") != schema:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise InputError(where, f"schema is {got!r}, expected schema {schema!r}")
-    if data.get("version") != version:
-        raise InputError(where, f"version {data.get('version')!r} of {schema} is not supported (expected {version})")
+    versions = READABLE.get(schema, ()) if version is None else (version,) if isinstance(version, int) else version
+    got = data.get("version")
+    if isinstance(got, bool) or got not in versions:
+        expected = " or ".join(str(v) for v in versions)
+        raise InputError(where, f"version {got!r} of {schema} is not supported (expected {expected})")
     return data
 
 
-def read_schema_json(path: str | os.PathLike, schema: str, version: int) -> dict:
-    """Read one of our versioned JSON files; a missing file, bad JSON or other schema is an InputError."""
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; a missing or unreadable file or bad JSON is an InputError naming it."""
     from .errors import InputError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc.__class__.__name__})") from None
-    return check_schema(data, path, schema, version)
+    except RecursionError:
+        raise InputError(path, "not valid JSON (nested too deeply)") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.__class__.__name__})") from None
+
+
+def read_schema_json(path: str | os.PathLike, schema: str, version: int | tuple[int, ...] | None = None) -> dict:
+    """Read one of our versioned JSON files; a missing file, bad JSON or other schema is an InputError.
+    Only the readers beside the formats' dataclasses call this (docs/formats.md)."""
+    return check_schema(read_json(path), Path(path), schema, version)
+
+
+_MISSING = object()
+_KINDS = {"str": "a string", "number": "a number", "int": "an integer", "bool": "true or false",
+          "list": "a list", "dict": "an object"}
+
+
+def json_field(obj: dict, key: str, kind: str, where, context: str = "", default: Any = _MISSING) -> Any:
+    """``obj[key]`` checked to be of ``kind`` (str, number, int, bool, list, dict; a trailing ``?``
+    also allows null); numbers must be finite (bools are not numbers). Returns ints and numbers as
+    int and float. A missing key gives ``default`` when one is given; anything else is an InputError
+    naming ``where`` and ``context.key``."""
+    import math
+
+    from .errors import InputError
+
+    name = f"{context}.{key}" if context else key
+    if key not in obj:
+        if default is not _MISSING:
+            return default
+        raise InputError(where, f"{name} is missing")
+    value = obj[key]
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if value is None and optional:
+        return None
+    ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
+          "list": isinstance(value, list), "dict": isinstance(value, dict),
+          "int": isinstance(value, int) and not isinstance(value, bool),
+          "number": isinstance(value, (int, float)) and not isinstance(value, bool)}[kind]
+    if ok and kind == "number" and not math.isfinite(value):
+        raise InputError(where, f"{name} is {value!r}, expected a finite number")
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 40 else type(value).__name__
+        raise InputError(where, f"{name} is {shown}, expected {_KINDS[kind]}{' or null' if optional else ''}")
+    return float(value) if kind == "number" else value

@@ -62,7 +62,26 @@ class Intrinsics:
     to_json = to_dict
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Intrinsics":
-        dist = tuple(float(v) for v in d.get("dist", (0.0, 0.0, 0.0, 0.0)))
-        return cls(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
-                   float(d["cx"]), float(d["cy"]), dist)
+    def from_json(cls, d, where=None, context: str = "intrinsics") -> "Intrinsics":
+        """{width, height, fx, fy, cx, cy[, dist]} -> Intrinsics, checked: positive whole sizes,
+        positive focal lengths, finite numbers, at most 4 distortion numbers (padded with zeros).
+        Anything else is an InputError naming ``where``."""
+        from .errors import InputError
+        from .fileio import json_field
+
+        if not isinstance(d, dict):
+            raise InputError(where, f"{context} is not an object")
+        need = "intrinsics need width, height, fx, fy, cx, cy"
+        if any(k not in d for k in ("width", "height", "fx", "fy", "cx", "cy")):
+            raise InputError(where, f"{need} ({context} has {', '.join(sorted(map(str, d))) or 'nothing'})")
+        v = {k: json_field(d, k, "number", where, context) for k in ("width", "height", "fx", "fy", "cx", "cy")}
+        if not all(v[k] > 0 and v[k] == int(v[k]) for k in ("width", "height")) or not (v["fx"] > 0 and v["fy"] > 0):
+            raise InputError(where, f"{context}: width, height must be positive integers and fx, fy positive")
+        dist = json_field(d, "dist", "list", where, context, default=[])
+        if len(dist) > 4:
+            raise InputError(where, f"{context}.dist has {len(dist)} numbers, at most 4 (k1, k2, p1, p2)")
+        dist = tuple(json_field({"dist": x}, "dist", "number", where, context) for x in dist)
+        return cls(int(v["width"]), int(v["height"]), v["fx"], v["fy"], v["cx"], v["cy"],
+                   (dist + (0.0,) * 4)[:4])
+
+    from_dict = from_json

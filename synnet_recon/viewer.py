@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .fileio import read_schema_json
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +58,17 @@ def load_view(path: str | Path) -> ViewData:
     data = ViewData(frames, fused)
     reg_path = path / "registration.json"
     if reg_path.is_file():
-        reg = read_schema_json(reg_path, "synnet-recon/registration", 1)
-        intr = {v["name"]: v["intrinsics"] for v in reg.get("videos", [])}
+        from .recon.registration import Registration
+
+        reg = Registration.load(reg_path)
+        intr = reg.intrinsics
         by_index = {int(p.stem): k for k, p in enumerate(frames) if p.stem.isdigit()}
-        for rec in reg.get("frames", []):
-            k = by_index.get(int(rec["index"]))
+        for rec in reg.frames:
+            k = by_index.get(rec.index)
             if k is None:
                 continue
-            data.frusta[k] = [Frustum(n, np.asarray(T, float), int(intr[n]["width"]), int(intr[n]["height"]),
-                                      float(intr[n]["fy"]))
-                              for n, T in rec["camera_to_reference"].items()
-                              if n in intr and rec.get("view_ok", {}).get(n, True)]
+            data.frusta[k] = [Frustum(n, T, intr[n].width, intr[n].height, intr[n].fy)
+                              for n, T in rec.registered().items() if n in intr]
     return data
 
 

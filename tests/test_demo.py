@@ -66,17 +66,19 @@ def test_fuse_frames_spec_picks_rows_every_video_covers():
         if i < 50:
             frames["cam2"] = i + 3
         rows.append({"time": i / 30, "frames": frames})
-    doc = {"videos": [{"name": n, "offset_seconds": 0.0} for n in ("cam0", "cam1", "cam2")], "frames": rows}
-    spec = fuse_frames_spec(doc, 4)
+    from synnet_recon.sync.result import SyncResult, VideoSync
+
+    def sync(offsets, rows):
+        return SyncResult("cam0", [VideoSync(f"cam{k}", f"cam{k}.mp4", "video", 30.0, 60, o, o, 1.0)
+                                   for k, o in enumerate(offsets)], [], frame_rows=rows)
+
+    spec = fuse_frames_spec(sync([0.0, 0.0, 0.0], rows), 4)
     picked = list(range(60))[slice(*[int(p) for p in spec.split(":")])]
     assert len(picked) == 4 and picked[0] == 10 and picked[-1] <= 49
     assert all(len(rows[i]["frames"]) == 3 for i in picked)
     # an unsynchronized video (offset None) does not count; no common row at all -> None
-    doc["videos"][2]["offset_seconds"] = None
-    assert fuse_frames_spec(doc, 2).startswith("10:")
-    doc["videos"][2]["offset_seconds"] = 0.0
-    doc["frames"] = [{"time": 0, "frames": {"cam0": 0}}]
-    assert fuse_frames_spec(doc, 3) is None
+    assert fuse_frames_spec(sync([0.0, 0.0, None], rows), 2).startswith("10:")
+    assert fuse_frames_spec(sync([0.0, 0.0, 0.0], [{"time": 0, "frames": {"cam0": 0}}]), 3) is None
 
 
 def test_registration_errors_against_true_poses():

@@ -6,12 +6,11 @@ Outputs (written into a temporary folder renamed onto ``out_dir`` only on succes
                         in the reference camera's frame at that instant
     fused.ply           all accepted instants chained into the first one's reference frame,
                         voxel-downsampled
-    registration.json   schema synnet-recon/registration v1 (docs/formats.md, docs/fuse.md)
+    registration.json   ``registration.Registration`` (docs/formats.md, docs/fuse.md)
     mesh.ply            with ``mesh=True``: TSDF mesh (Open3D ScalableTSDFVolume, trimesh export)
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -23,17 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import atomic_dir, check_schema, read_schema_json
+from ..fileio import atomic_dir
 from ..o3d import o3d
+from ..sync.result import SyncResult
 from .depth import DepthContext, FrameReader, VideoSource, load_backend
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
 from .lift import LiftConfig, lift, remove_outliers, to_cloud, voxel_down
 from .register import PairRegistration, PreparedCloud, RegistrationConfig, prepare, register
+from .registration import FrameRecord, RegisteredVideo, Registration  # noqa: F401  (FrameRecord re-exported)
 
 log = logging.getLogger(__name__)
 
-SYNC_SCHEMA, SYNC_VERSION = "synnet-recon/sync", 1
-REGISTRATION_SCHEMA, REGISTRATION_VERSION = "synnet-recon/registration", 1
 
 
 @dataclass
@@ -62,34 +61,6 @@ class FuseConfig:
 
 
 @dataclass
-class FrameRecord:
-    """One synchronized instant: camera_to_reference[name] is (4, 4) camera -> reference camera."""
-
-    index: int
-    time: float
-    frames: dict[str, int]
-    camera_to_reference: dict[str, np.ndarray]
-    fitness: dict[str, float]
-    inlier_rmse: dict[str, float]
-    view_ok: dict[str, bool]
-    global_registration: dict[str, bool]
-    world_from_reference: np.ndarray | None
-    num_points: int
-    ok: bool
-
-    def to_json(self) -> dict:
-        return {
-            "index": self.index, "time": self.time, "frames": self.frames,
-            "camera_to_reference": {n: np.asarray(T).round(8).tolist() for n, T in self.camera_to_reference.items()},
-            "fitness": self.fitness, "inlier_rmse": self.inlier_rmse, "view_ok": self.view_ok,
-            "global_registration": self.global_registration,
-            "world_from_reference": None if self.world_from_reference is None
-            else np.asarray(self.world_from_reference).round(8).tolist(),
-            "num_points": self.num_points, "ok": self.ok, "ply": f"frames/{self.index:06d}.ply",
-        }
-
-
-@dataclass
 class FuseResult:
     out_dir: Path
     frames: list[FrameRecord]
@@ -108,16 +79,18 @@ class FuseResult:
 # Inputs
 
 
-def load_sync(sync: str | Path | dict) -> tuple[dict, Path]:
-    """sync.json (path or parsed dict) -> (dict, folder that relative paths are resolved against)."""
-    if isinstance(sync, dict):
-        data, base = check_schema(sync, "sync", SYNC_SCHEMA, SYNC_VERSION), Path.cwd()
+def load_sync(sync: str | Path | dict | SyncResult) -> SyncResult:
+    """sync.json (path, parsed dict or SyncResult) -> SyncResult, checked (``SyncResult.load``);
+    relative paths in it resolve against its folder (``SyncResult.resolve``)."""
+    if isinstance(sync, SyncResult):
+        result = sync
+    elif isinstance(sync, dict):
+        result = SyncResult.from_json(sync, "sync")
     else:
-        data, base = read_schema_json(sync, SYNC_SCHEMA, SYNC_VERSION), Path(sync).resolve().parent
-    where = "sync" if isinstance(sync, dict) else Path(sync)
-    if not data.get("videos") or not isinstance(data.get("frames"), list):
-        raise InputError(where, "sync.json has no videos or no frames")
-    return data, base
+        result = SyncResult.load(sync)
+    if not result.frames_table():
+        raise InputError(result.source or "sync", "sync.json has no frames")
+    return result
 
 
 def parse_range(spec: str | None, n: int, where="--frames") -> list[int]:
@@ -136,14 +109,14 @@ def parse_range(spec: str | None, n: int, where="--frames") -> list[int]:
     return list(range(n))[slice(*vals)]
 
 
-def _videos(data: dict, base: Path) -> dict[str, VideoSource]:
+def _videos(sync: SyncResult) -> dict[str, VideoSource]:
     out = {}
-    for v in data["videos"]:
-        if v.get("kind", "video") != "video":
-            raise InputError(v.get("path"), f"video {v.get('name')!r} is {v.get('kind')!r}; fuse needs videos")
-        p = Path(v["path"])
-        out[v["name"]] = VideoSource(v["name"], p if p.is_absolute() else base / p,
-                                     float(v.get("fps", 30.0)), v.get("num_frames"))
+    for v in sync.videos:
+        if v.kind != "video":
+            raise InputError(v.path, f"video {v.name!r} is {v.kind!r}; fuse needs videos")
+        if v.path is None:
+            raise InputError(sync.source or "sync", f"video {v.name!r} has no path")
+        out[v.name] = VideoSource(v.name, sync.resolve(v.path), float(v.fps), v.num_frames)
     return out
 
 
@@ -264,7 +237,7 @@ def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 2
     return volume.extract_triangle_mesh()
 
 
-def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
+def fuse(sync: str | Path | dict | SyncResult, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
     """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``
     (default settings when ``config`` is None)."""
     from tqdm import tqdm
@@ -273,12 +246,11 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    data, base = load_sync(sync)
-    videos = _videos(data, base)
-    reference = data.get("reference") or next(iter(videos))
-    if reference not in videos:
-        raise InputError(sync if not isinstance(sync, dict) else "sync", f"reference {reference!r} is not a video")
-    all_rows = data["frames"]
+    sync_result = load_sync(sync)
+    base = sync_result.base
+    videos = _videos(sync_result)
+    reference = sync_result.reference
+    all_rows = sync_result.frames_table()
     picked = parse_range(config.frames, len(all_rows))
     if not picked:
         raise InputError("--frames", f"{config.frames!r} selects no frames of {len(all_rows)}")
@@ -445,18 +417,13 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
                 _export_mesh(mesh, tmp / "mesh.ply")
                 shutil.rmtree(tmp / ".tsdf", ignore_errors=True)
                 mesh_path = out_dir / "mesh.ply"
-            doc = {
-                "schema": REGISTRATION_SCHEMA, "version": REGISTRATION_VERSION,
-                "sync": None if isinstance(sync, dict) else str(Path(sync).resolve()),
-                "reference": reference, "depth": config.depth,
-                "videos": [{"name": n, "path": str(v.path), "intrinsics": intrinsics[n].to_json()}
-                           for n, v in videos.items()],
-                "config": {"voxel": config.voxel, "frame_voxel": config.frame_voxel,
-                           "registration": asdict(rc), "lift": asdict(config.lift)},
-                "frames": [r.to_json() for r in records],
-                "num_ok": sum(r.ok for r in records), "fused_points": len(fused.points),
-            }
-            (tmp / "registration.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            Registration(
+                reference=reference, depth=config.depth,
+                sync=None if sync_result.source is None else str(Path(sync_result.source).resolve()),
+                videos=[RegisteredVideo(n, str(v.path), intrinsics[n]) for n, v in videos.items()],
+                config={"voxel": config.voxel, "frame_voxel": config.frame_voxel,
+                        "registration": asdict(rc), "lift": asdict(config.lift)},
+                frames=records, fused_points=len(fused.points)).save(tmp / "registration.json")
             _lap(timings, "finish", tick)
     finally:
         if inputs is not None:

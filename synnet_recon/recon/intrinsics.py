@@ -56,13 +56,7 @@ def read_colmap_cameras(path: str | Path) -> dict[int, Intrinsics]:
 
 
 def _from_dict(d: dict, path) -> Intrinsics:
-    try:
-        dist = tuple(float(x) for x in d.get("dist", (0, 0, 0, 0)))
-        dist = (dist + (0.0,) * 4)[:4]
-        return Intrinsics(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
-                          float(d["cx"]), float(d["cy"]), dist)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(path, f"intrinsics need width, height, fx, fy, cx, cy ({exc})") from None
+    return Intrinsics.from_json(d, path)
 
 
 def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrinsics]:

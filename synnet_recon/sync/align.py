@@ -36,7 +36,7 @@ was captured. A pair's offset is b's first frame on a's clock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Sequence
@@ -44,16 +44,14 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import write_json
 from ..keypoints import Keypoints
 from . import baselines as B
 from .affine import coarse_scores
 from .epipolar import FineScorer, parabola_vertex, refine_offset
+from .result import SCHEMA, VERSION, PairSync, SyncResult, VideoSync  # noqa: F401  (re-exported)
 from .solve import PairObservation, solve_offsets
 from .tracks import MIN_COMMON_JOINTS, resample_track
 
-SCHEMA = "synnet-recon/sync"
-VERSION = 1
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
 ANALYSIS_RATE = 30.0
 
@@ -96,113 +94,6 @@ class AlignConfig:
     video_people: int = 1              # people the pose detector looks for in videos (>1 is slower)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
     progress: bool = True
-
-
-# ---------------------------------------------------------------------------------- results
-
-@dataclass
-class VideoSync:
-    """One input in the result. ``times`` (T,) seconds of its frames on its own clock, first = 0."""
-
-    name: str
-    path: str | None
-    kind: str
-    fps: float
-    num_frames: int
-    offset_seconds: float | None
-    offset_frames: float | None
-    confidence: float
-    times: np.ndarray = field(repr=False, default=None)
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "path": self.path, "kind": self.kind, "fps": float(self.fps),
-                "num_frames": int(self.num_frames),
-                "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
-                "offset_frames": None if self.offset_frames is None else float(self.offset_frames),
-                "confidence": float(self.confidence)}
-
-
-@dataclass
-class PairSync:
-    """Offset of input ``b`` relative to ``a`` (b's first frame on a's clock), with evidence.
-
-    curve_offsets: (K,) seconds and curve_scores: (K,) the coarse score curve (for plots);
-    features: the confidence features; drift_ppm: fitted clock-rate difference (NaN: not fitted).
-    """
-
-    a: str
-    b: str
-    offset_seconds: float | None
-    confidence: float
-    method: str
-    inlier: bool = True
-    stderr: float = float("inf")
-    residual_seconds: float = 0.0
-    features: dict = field(default_factory=dict)
-    drift_ppm: float = float("nan")
-    drift_significant: bool = False
-    subjects: int = 1
-    curve_offsets: np.ndarray = field(repr=False, default=None)
-    curve_scores: np.ndarray = field(repr=False, default=None)
-    baseline_offsets: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b,
-                "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
-                "confidence": float(self.confidence), "method": self.method, "inlier": bool(self.inlier)}
-
-
-@dataclass
-class SyncResult:
-    """Offsets of every input on the reference clock (docs/formats.md, ``sync.json``)."""
-
-    reference: str
-    videos: list[VideoSync]
-    pairs: list[PairSync]
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def offsets(self) -> dict[str, float | None]:
-        return {v.name: v.offset_seconds for v in self.videos}
-
-    def video(self, name: str) -> VideoSync:
-        for v in self.videos:
-            if v.name == name:
-                return v
-        raise KeyError(name)
-
-    def frames_table(self) -> list[dict]:
-        """For each reference frame: nearest frame of every video covering that instant, and residual."""
-        ref = self.video(self.reference)
-        rows = []
-        others = [v for v in self.videos if v.offset_seconds is not None]
-        for i, t in enumerate(ref.times):
-            frames, resid = {}, {}
-            for v in others:
-                if v.name == ref.name:
-                    frames[v.name], resid[v.name] = i, 0.0
-                    continue
-                local = t - v.offset_seconds
-                half = 0.5 / v.fps if v.fps > 0 else 0.0
-                if local < v.times[0] - half or local > v.times[-1] + half:
-                    continue
-                j = int(np.searchsorted(v.times, local))
-                cands = [k for k in (j - 1, j) if 0 <= k < len(v.times)]
-                k = min(cands, key=lambda c: abs(v.times[c] - local))
-                frames[v.name] = k
-                resid[v.name] = round(float(abs(v.times[k] - local)), 9)
-            rows.append({"time": round(float(t), 9), "frames": frames, "residual_seconds": resid})
-        return rows
-
-    def to_json(self) -> dict:
-        return {"schema": SCHEMA, "version": VERSION, "reference": self.reference,
-                "videos": [v.to_json() for v in self.videos],
-                "pairs": [p.to_json() for p in self.pairs],
-                "frames": self.frames_table()}
-
-    def save(self, path) -> Path:
-        """Write sync.json atomically."""
-        return write_json(path, self.to_json())
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -747,10 +638,12 @@ def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync],
         off = sol.offsets[k]
         if not np.isfinite(off):
             warnings.append(f"{s.name}: too little overlap with the other inputs to synchronize; offset left empty")
-            videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, None, None, 0.0, s.times))
+            videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, None, None, 0.0, s.times,
+                                    **_keypoints_of(s)))
             continue
         conf = 1.0 if k == ref else _video_confidence(k, ref, index_pairs, pairs)
-        videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, float(off), float(off * fps_ref), conf, s.times))
+        videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, float(off), float(off * fps_ref), conf,
+                                s.times, **_keypoints_of(s)))
     for p in pairs:
         if p.drift_significant:
             warnings.append(f"{p.a}/{p.b}: clocks drift by about {p.drift_ppm:.0f} ppm (offset given at the overlap's centre)")
@@ -777,6 +670,14 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     pairs = _estimate_pairs(sources, index_pairs, config, rate, matcher)
     sol = _solve(sources, ref, index_pairs, pairs, config, rate)
     return _result(sources, ref, index_pairs, pairs, sol)
+
+
+def _keypoints_of(s: Source) -> dict:
+    """Where a result's input keeps its keypoints: an OpenPose folder input is its own; the tracks
+    computed from a video (or given in memory) are held for ``SyncResult.save`` to write."""
+    if s.kind == "keypoints" and s.path is not None:
+        return {"keypoints": s.path}
+    return {"tracks": list(s.tracks)}
 
 
 def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:

@@ -526,7 +526,7 @@ def _bad_sync(scene, tmp_path, **changes) -> Path:
 
 @pytest.mark.parametrize("case, message", [
     ("schema", "schema is 'synnet-recon/other'"),
-    ("version", "version 2 of synnet-recon/sync is not supported"),
+    ("version", "version 3 of synnet-recon/sync is not supported"),
     ("missing_depth", "no depth for video 'cam1'"),
     ("wrong_size", "depth is 160x120 but the video frame is 320x240"),
     ("no_intrinsics", "no intrinsics and none estimable"),
@@ -538,7 +538,7 @@ def test_fuse_bad_input_is_one_line_exit_2_and_no_outdir(scene, tmp_path, capsys
     if case == "schema":
         args[1] = str(_bad_sync(scene, tmp_path, schema="synnet-recon/other"))
     elif case == "version":
-        args[1] = str(_bad_sync(scene, tmp_path, version=2))
+        args[1] = str(_bad_sync(scene, tmp_path, version=3))
     elif case == "missing_depth":
         args += ["--depth-dir", f"cam0={scene['root'] / 'depth' / 'cam0'}"]
         sync = json.loads(scene["sync"].read_text())

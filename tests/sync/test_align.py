@@ -64,8 +64,9 @@ def test_sign_convention_end_to_end_cli(tmp_path, motion, capsys):
                      "--plot", str(tmp_path / "sync.png")], capsys)
     assert code == 0, io.err
     data = json.loads(out.read_text())
-    assert data["schema"] == "synnet-recon/sync" and data["version"] == 1 and data["reference"] == "front"
+    assert data["schema"] == "synnet-recon/sync" and data["version"] == 2 and data["reference"] == "front"
     late = data["videos"][1]
+    assert late["keypoints"] == str((tmp_path / "late").resolve())  # an OpenPose input's keypoints: its folder
     assert late["name"] == "late" and late["kind"] == "keypoints" and late["num_frames"] == len(b) - k
     assert abs(late["offset_seconds"] - k / FPS) < 0.5 / FPS
     assert abs(late["offset_frames"] - late["offset_seconds"] * FPS) < 1e-9

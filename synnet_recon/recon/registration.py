@@ -1,0 +1,165 @@
+"""``registration.json``: how ``fuse`` placed every view at every synchronized instant, as
+dataclasses with their one writer (``Registration.save``) and one reader (``Registration.load``).
+
+Schema ``synnet-recon/registration`` (docs/formats.md, docs/fuse.md). A malformed file is one
+InputError naming it and the problem.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..fileio import check_schema, json_field, read_schema_json, write_json
+from ..pinhole import Intrinsics
+from ..schemas import REGISTRATION, REGISTRATION_VERSION
+
+SCHEMA, VERSION = REGISTRATION, REGISTRATION_VERSION
+
+
+def _matrix(value, where, what: str) -> np.ndarray:
+    """A JSON 4x4 list -> (4, 4) float64; InputError when it is not a finite 4x4 matrix."""
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        m = None
+    if m is None or m.shape != (4, 4) or not np.all(np.isfinite(m)):
+        raise InputError(where, f"{what} is not a finite 4x4 matrix")
+    return m
+
+
+def _names_to(kind: str, d: dict, where, context: str) -> dict:
+    return {n: json_field(d, n, kind, where, context) for n in d}
+
+
+@dataclass
+class FrameRecord:
+    """One synchronized instant: camera_to_reference[name] is (4, 4) camera -> reference camera
+    (None: never placed); view_ok[name] false: that view did not register (its transform is a
+    guess); ok false: the instant is flagged and not fused."""
+
+    index: int
+    time: float
+    frames: dict[str, int]
+    camera_to_reference: dict[str, np.ndarray | None]
+    fitness: dict[str, float]
+    inlier_rmse: dict[str, float]
+    view_ok: dict[str, bool]
+    global_registration: dict[str, bool]
+    world_from_reference: np.ndarray | None
+    num_points: int
+    ok: bool
+
+    def registered(self) -> dict[str, np.ndarray]:
+        """camera_to_reference of the views that registered (view_ok, or not recorded)."""
+        return {n: T for n, T in self.camera_to_reference.items() if T is not None and self.view_ok.get(n, True)}
+
+    def to_json(self) -> dict:
+        return {
+            "index": self.index, "time": self.time, "frames": self.frames,
+            "camera_to_reference": {n: None if T is None else np.asarray(T).round(8).tolist()
+                                    for n, T in self.camera_to_reference.items()},
+            "fitness": self.fitness, "inlier_rmse": self.inlier_rmse, "view_ok": self.view_ok,
+            "global_registration": self.global_registration,
+            "world_from_reference": None if self.world_from_reference is None
+            else np.asarray(self.world_from_reference).round(8).tolist(),
+            "num_points": self.num_points, "ok": self.ok, "ply": f"frames/{self.index:06d}.ply",
+        }
+
+    @classmethod
+    def from_json(cls, d, where, position: int = 0) -> "FrameRecord":
+        context = f"frames[{position}]"
+        if not isinstance(d, dict):
+            raise InputError(where, f"{context} is not an object")
+        c2r = json_field(d, "camera_to_reference", "dict", where, context)
+        wfr = json_field(d, "world_from_reference", "list?", where, context, default=None)
+
+        def per_view(key: str, kind: str) -> dict:
+            return _names_to(kind, json_field(d, key, "dict", where, context, default={}), where, f"{context}.{key}")
+
+        return cls(
+            index=json_field(d, "index", "int", where, context, default=position),
+            time=json_field(d, "time", "number", where, context),
+            frames=per_view("frames", "int"),
+            camera_to_reference={n: None if m is None else _matrix(m, where, f"{context}.camera_to_reference.{n}")
+                                 for n, m in c2r.items()},
+            fitness=per_view("fitness", "number"), inlier_rmse=per_view("inlier_rmse", "number"),
+            view_ok=per_view("view_ok", "bool"), global_registration=per_view("global_registration", "bool"),
+            world_from_reference=None if wfr is None else _matrix(wfr, where, f"{context}.world_from_reference"),
+            num_points=json_field(d, "num_points", "int", where, context, default=0),
+            ok=json_field(d, "ok", "bool", where, context, default=True))
+
+
+@dataclass
+class RegisteredVideo:
+    """A video of the registration: its name, path (None when not recorded) and intrinsics."""
+
+    name: str
+    path: str | None
+    intrinsics: Intrinsics | None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "path": self.path,
+                "intrinsics": None if self.intrinsics is None else self.intrinsics.to_json()}
+
+    @classmethod
+    def from_json(cls, d, where, position: int = 0) -> "RegisteredVideo":
+        context = f"videos[{position}]"
+        if not isinstance(d, dict):
+            raise InputError(where, f"{context} is not an object")
+        intr = json_field(d, "intrinsics", "dict?", where, context, default=None)
+        return cls(json_field(d, "name", "str", where, context), json_field(d, "path", "str?", where, context,
+                                                                          default=None),
+                   None if intr is None else Intrinsics.from_json(intr, where, f"{context}.intrinsics"))
+
+
+@dataclass
+class Registration:
+    """What ``registration.json`` holds; ``frames`` in the order fuse processed the instants."""
+
+    reference: str
+    videos: list[RegisteredVideo]
+    frames: list[FrameRecord]
+    depth: str = ""
+    sync: str | None = None                        # absolute path of the sync.json fused
+    config: dict = field(default_factory=dict)     # fuse settings that shaped the result (informative)
+    fused_points: int = 0
+
+    @property
+    def num_ok(self) -> int:
+        return sum(f.ok for f in self.frames)
+
+    @property
+    def intrinsics(self) -> dict[str, Intrinsics]:
+        return {v.name: v.intrinsics for v in self.videos if v.intrinsics is not None}
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "version": VERSION, "sync": self.sync, "reference": self.reference,
+                "depth": self.depth, "videos": [v.to_json() for v in self.videos], "config": self.config,
+                "frames": [f.to_json() for f in self.frames], "num_ok": self.num_ok,
+                "fused_points": int(self.fused_points)}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write registration.json atomically."""
+        return write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, data, where="registration.json") -> "Registration":
+        data = check_schema(data, where, SCHEMA)
+        videos = [RegisteredVideo.from_json(v, where, k)
+                  for k, v in enumerate(json_field(data, "videos", "list", where, default=[]))]
+        frames = [FrameRecord.from_json(f, where, k) for k, f in enumerate(json_field(data, "frames", "list", where))]
+        return cls(reference=json_field(data, "reference", "str", where), videos=videos, frames=frames,
+                   depth=json_field(data, "depth", "str", where, default=""),
+                   sync=json_field(data, "sync", "str?", where, default=None),
+                   config=json_field(data, "config", "dict", where, default={}),
+                   fused_points=json_field(data, "fused_points", "int", where, default=0))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Registration":
+        """Read registration.json; a missing file, bad JSON, another schema or a malformed field is an InputError."""
+        path = Path(path)
+        return cls.from_json(read_schema_json(path, SCHEMA), path)
