@@ -18,9 +18,7 @@ their own) with a built-in table as fallback for an uninstalled checkout:
 """
 from __future__ import annotations
 
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 from importlib import import_module, metadata
 from pathlib import Path
@@ -29,7 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError
+from .features import sift_matches
+from .frames import FrameReader, VideoSource, _frame_files, _indexed
 from .intrinsics import Intrinsics
+from .lift import backproject
+from .person import read_openpose_frame
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +43,8 @@ BUILTIN_BACKENDS = {
 }
 DEPTH_PNG_SCALE = 1000.0  # PNG / depth-video units per metre
 ASSUMED_BODY_HEIGHT = 1.7  # metres, for the stereo backend's scale
-
-
-@dataclass
-class VideoSource:
-    """One video of sync.json: its name, colour frames (a video file or an image folder)."""
-
-    name: str
-    path: Path
-    fps: float = 30.0
-    num_frames: int | None = None
+__all__ = ["DepthContext", "DepthSource", "FrameReader", "MonoDepth", "RGBDDepth", "StereoDepth", "VideoSource",
+           "available_backends", "load_backend", "sift_matches", "two_view_stereo"]
 
 
 @dataclass
@@ -90,92 +84,6 @@ def load_backend(name: str, context: DepthContext) -> DepthBackend:
         raise InputError(None, f"unknown depth backend {name!r} (available: {', '.join(sorted(table))})")
     module, _, attr = table[name].partition(":")
     return getattr(import_module(module), attr)(context)
-
-
-# ----------------------------------------------------------------------------------------------
-# Frames of videos and image folders
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
-
-
-def _frame_files(folder: Path, suffixes) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
-
-
-def _indexed(files: list[Path]) -> dict[int, Path]:
-    """Frame index -> file: the last number in each name when they are all distinct, else the order."""
-    nums = [re.findall(r"\d+", p.stem) for p in files]
-    if all(nums):
-        idx = [int(n[-1]) for n in nums]
-        if len(set(idx)) == len(idx):
-            return dict(zip(idx, files))
-    return dict(enumerate(files))
-
-
-class FrameReader:
-    """Random access (cheap when increasing) to the frames of a video file or an image folder.
-
-    ``get(i)`` -> (H, W, 3) uint8 RGB, or with ``gray16=True`` (H, W) uint16 (depth videos).
-    """
-
-    def __init__(self, path: str | Path, gray16: bool = False):
-        self.path = Path(path)
-        self.gray16 = gray16
-        self._files = None
-        self._container = None
-        self._iter = None
-        self._next = 0
-        if self.path.is_dir():
-            self._files = _indexed(_frame_files(self.path, IMAGE_SUFFIXES))
-            if not self._files:
-                raise InputError(self.path, "no images in folder")
-        elif not self.path.is_file():
-            raise InputError(self.path, "video not found")
-
-    def _open(self):
-        import av
-
-        self.close()
-        try:
-            self._container = av.open(str(self.path))
-        except Exception as exc:
-            raise InputError(self.path, f"cannot open video ({exc.__class__.__name__})") from None
-        self._container.streams.video[0].thread_type = "AUTO"
-        self._iter = self._container.decode(video=0)
-        self._next = 0
-
-    def get(self, index: int) -> np.ndarray:
-        if self._files is not None:
-            import cv2
-
-            if index not in self._files:
-                raise InputError(self.path, f"no frame {index}")
-            img = cv2.imread(str(self._files[index]), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise InputError(self._files[index], "unreadable image")
-            if self.gray16:
-                return img if img.ndim == 2 else img[..., 0]
-            if img.ndim == 2:
-                img = np.repeat(img[..., None], 3, axis=2)
-            return np.ascontiguousarray(img[..., 2::-1][..., :3]) if img.shape[2] >= 3 else img
-        if self._iter is None or index < self._next:
-            self._open()
-        frame = None
-        while self._next <= index:
-            try:
-                frame = next(self._iter)
-            except StopIteration:
-                raise InputError(self.path, f"video has no frame {index} (only {self._next})") from None
-            self._next += 1
-        if self.gray16:
-            return frame.to_ndarray(format="gray16le")
-        return frame.to_ndarray(format="rgb24")
-
-    def close(self):
-        if self._container is not None:
-            self._container.close()
-            self._container = None
-            self._iter = None
 
 
 def _check_size(depth: np.ndarray, image: np.ndarray, where) -> np.ndarray:
@@ -376,20 +284,6 @@ class MonoDepth:
 ANKLE_TO_NECK_FRACTION = 0.779
 
 
-def read_openpose_frame(folder: Path, index: int) -> np.ndarray | None:
-    """(18, 3) x, y, confidence of the first person in frame ``index`` of an OpenPose folder."""
-    hits = sorted(folder.glob(f"*_{index:012d}_keypoints.json"))
-    if not hits:
-        return None
-    people = json.loads(hits[0].read_text(encoding="utf-8")).get("people", [])
-    if not people:
-        return None
-    kp = np.asarray(people[0].get("pose_keypoints_2d", []), dtype=np.float64)
-    if kp.size < 54:
-        return None
-    return kp[:54].reshape(18, 3)
-
-
 def body_chain_length(joints: np.ndarray) -> float:
     """joints (18, 3) 3D (NaN = missing) -> mean over sides of |ankle-knee|+|knee-hip|+|hip-neck|."""
     from ..skeleton import JOINT_INDEX as J
@@ -426,29 +320,6 @@ class StereoResult:
     t: np.ndarray
     points: np.ndarray
     inliers: int
-
-
-def sift_matches(img1: np.ndarray, img2: np.ndarray, max_features: int = 0, ratio: float = 0.8,
-                 contrast_threshold: float = 0.01):
-    """(N, 2), (N, 2) matched pixel coordinates by SIFT + Lowe's ratio test.
-
-    A low contrast threshold (OpenCV's default is 0.04) finds enough features on the weak textures
-    of rendered rooms and indoor scenes for wide-baseline pairs.
-    """
-    import cv2
-
-    sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold)
-    g1 = cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY)
-    g2 = cv2.cvtColor(img2, cv2.COLOR_RGB2GRAY)
-    k1, d1 = sift.detectAndCompute(g1, None)
-    k2, d2 = sift.detectAndCompute(g2, None)
-    if d1 is None or d2 is None or len(k1) < 8 or len(k2) < 8:
-        return np.zeros((0, 2)), np.zeros((0, 2))
-    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d1, d2, k=2)
-    good = [m for m, n in (p for p in pairs if len(p) == 2) if m.distance < ratio * n.distance]
-    p1 = np.float64([k1[m.queryIdx].pt for m in good]).reshape(-1, 2)
-    p2 = np.float64([k2[m.trainIdx].pt for m in good]).reshape(-1, 2)
-    return p1, p2
 
 
 def two_view_stereo(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarray,
@@ -524,8 +395,7 @@ def plane_sweep(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarr
         best[better], best_z[better] = zncc[better], depth
     valid = best > min_zncc
     v, u = np.nonzero(valid)
-    zz = best_z[valid].astype(np.float64)
-    return np.stack([(u - K1[0, 2]) * zz / K1[0, 0], (v - K1[1, 2]) * zz / K1[1, 1], zz], 1)
+    return backproject(np.stack([u, v], 1), best_z[valid], K1)
 
 
 def _rectified_sgbm(img1, img2, K1, K2, R, t, p1, p2, max_disparities: int) -> np.ndarray:

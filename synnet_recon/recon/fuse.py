@@ -25,7 +25,8 @@ from ..errors import InputError
 from ..fileio import atomic_dir
 from ..o3d import o3d
 from ..sync.result import SyncResult
-from .depth import DepthContext, FrameReader, VideoSource, load_backend
+from .depth import DepthContext, load_backend
+from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
 from .lift import LiftConfig, lift, remove_outliers, to_cloud, voxel_down
 from .register import PairRegistration, PreparedCloud, RegistrationConfig, prepare, register
@@ -237,15 +238,31 @@ def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 2
     return volume.extract_triangle_mesh()
 
 
-def fuse(sync: str | Path | dict | SyncResult, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
-    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``
-    (default settings when ``config`` is None)."""
-    from tqdm import tqdm
+@dataclass
+class Instant:
+    """A row of sync.json's frames that has the reference view: names[0] is the reference."""
 
-    config = FuseConfig() if config is None else config
+    row_index: int
+    row: dict
+    frames: dict[str, int]          # video name -> frame index
+    names: list[str]
 
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
+
+@dataclass
+class FuseInputs:
+    """What fuse reads and resolves before the first instant."""
+
+    sync: SyncResult
+    videos: dict[str, VideoSource]
+    reference: str
+    instants: list[Instant]
+    intrinsics: dict[str, Intrinsics]
+    backend: object
+    keypoint_dirs: dict[str, Path]
+
+
+def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> FuseInputs:
+    """sync.json, the videos, the picked instants, intrinsics, the depth backend, keypoint folders."""
     sync_result = load_sync(sync)
     base = sync_result.base
     videos = _videos(sync_result)
@@ -256,185 +273,300 @@ def fuse(sync: str | Path | dict | SyncResult, config: FuseConfig | None = None,
         raise InputError("--frames", f"{config.frames!r} selects no frames of {len(all_rows)}")
     rows = [(i, all_rows[i]) for i in picked]
     for name, video in videos.items():
-        if video.path.is_dir():
-            continue
-        if not video.path.is_file():
+        if not video.path.is_dir() and not video.path.is_file():
             raise InputError(video.path, f"video {name!r} not found")
     intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
     context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()},
                            {k: Path(v) for k, v in config.keypoint_dirs.items()},
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference)
     backend = load_backend(config.depth, context)
-    keypoint_dirs = _keypoint_dirs(config, videos)
+    instants = []
+    for row_index, row in rows:
+        frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
+        if reference in frames:
+            instants.append(Instant(row_index, row, frames, [reference] + [n for n in frames if n != reference]))
+    return FuseInputs(sync_result, videos, reference, instants, intrinsics,
+                      backend, _keypoint_dirs(config, videos))
+
+
+@dataclass
+class InstantViews:
+    """The views of one instant: colour (H, W, 3), intrinsics, depth (H, W) metres, the cloud of
+    each view downsampled to frame_voxel (points, colours) and its registration cloud."""
+
+    images: dict[str, np.ndarray]
+    intrinsics: dict[str, Intrinsics]
+    depths: dict[str, np.ndarray] | None = None
+    clouds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    prepared: dict[str, PreparedCloud] | None = None
+
+
+class ViewLoader:
+    """Frames of an instant (``read``), then depth, lifting and registration clouds (``complete``)."""
+
+    def __init__(self, inputs: FuseInputs, config: FuseConfig, timings: dict[str, float]):
+        self.inputs, self.config, self.timings = inputs, config, timings
+        self.readers = {n: FrameReader(v.path) for n, v in inputs.videos.items()}
+        self.stateless = config.depth == "rgbd"   # measured depth: safe to compute ahead, in a thread
+
+    def read(self, instant: Instant) -> InstantViews:
+        """Frames (and with measured depth, everything else) of one instant."""
+        tick = time.perf_counter()
+        images = {n: self.readers[n].get(instant.frames[n]) for n in instant.names}
+        intr = {n: _intrinsics_for(self.inputs.intrinsics[n], images[n], self.inputs.videos[n].path)
+                for n in instant.names}
+        tick = _lap(self.timings, "read", tick)
+        views = InstantViews(images, intr)
+        return self.complete(views, instant, tick) if self.stateless else views
+
+    def complete(self, views: InstantViews, instant: Instant, tick: float) -> InstantViews:
+        names, config = instant.names, self.config
+        views.depths = self.inputs.backend.depths({n: instant.frames[n] for n in names}, views.images)
+        tick = _lap(self.timings, "depth", tick)
+        # each view downsampled to frame_voxel at once (in the thread): registration and the
+        # instant's cloud start from these, and the merged cloud needs one cheap pass more
+        views.clouds = {n: voxel_down(*view_points(views.depths[n], views.images[n], views.intrinsics[n], config),
+                                      config.frame_voxel) for n in names}
+        tick = _lap(self.timings, "lift", tick)
+        views.prepared = {n: prepare(views.clouds[n], config.registration) for n in names}
+        _lap(self.timings, "prepare", tick)
+        return views
+
+    def close(self):
+        for r in self.readers.values():
+            r.close()
+
+
+@dataclass
+class Tracking:
+    """Per video, its last accepted camera-to-reference (4, 4) and that registration's fitness."""
+
+    transform: dict[str, np.ndarray] = field(default_factory=dict)
+    fitness: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class InstantRegistration:
+    """Every view of an instant registered onto the reference view."""
+
+    transform: dict[str, np.ndarray]
+    fitness: dict[str, float]
+    inlier_rmse: dict[str, float]
+    view_ok: dict[str, bool]
+    global_registration: dict[str, bool]
+
+    @property
+    def ok(self) -> bool:
+        return all(self.view_ok.values())
+
+
+def register_instant(instant: Instant, views: InstantViews, inputs: FuseInputs, tracking: Tracking,
+                     config: RegistrationConfig) -> InstantRegistration:
+    """Register each other view of ``instant`` onto the reference view (``register``'s order:
+    tracking from the previous instant, then hints, then global registration); updates ``tracking``."""
+    reference, prepared = inputs.reference, views.prepared
+    out = InstantRegistration({reference: np.eye(4)}, {reference: 1.0}, {reference: 0.0},
+                              {reference: len(prepared[reference].cloud.points) >= 10}, {reference: False})
+    for n in instant.names[1:]:
+        if len(prepared[n].cloud.points) < 10 or not out.view_ok[reference]:
+            res = PairRegistration(tracking.transform.get(n, np.eye(4)), 0.0, float("inf"), False, False)
+        else:
+            res = register(prepared[n], prepared[reference], config, init=tracking.transform.get(n),
+                           hints=_hints(instant, views, inputs, n, config),
+                           expected_fitness=tracking.fitness.get(n))
+        out.transform[n], out.fitness[n], out.inlier_rmse[n] = res.transform, res.fitness, res.inlier_rmse
+        out.view_ok[n], out.global_registration[n] = res.ok, res.global_registration
+        if res.ok:
+            tracking.transform[n], tracking.fitness[n] = res.transform, res.fitness
+        else:
+            log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
+                        instant.row_index, n, res.fitness, res.inlier_rmse)
+    return out
+
+
+def _hints(instant: Instant, views: InstantViews, inputs: FuseInputs, n: str, config: RegistrationConfig) -> list:
+    """Initial alignments of view ``n`` onto the reference: the backend's pose, the person's
+    keypoints, SIFT matches (callables: computed only when needed)."""
+    backend, reference, intr = inputs.backend, inputs.reference, views.intrinsics
+    hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
+    if n in inputs.keypoint_dirs and reference in inputs.keypoint_dirs:
+        hints.append(_keypoint_hint(inputs.keypoint_dirs, instant.frames, n, reference, views.depths, intr, config))
+    hints.append(_feature_hint(views.images[n], views.depths[n], intr[n], views.images[reference],
+                               views.depths[reference], intr[reference], config))
+    return hints
+
+
+def frame_cloud(views: InstantViews, reg_: InstantRegistration, names: list[str],
+                config: FuseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The accepted views of an instant in the reference frame, downsampled to frame_voxel:
+    points (N, 3), colours (N, 3)."""
+    fused_views = [n for n in names if reg_.view_ok[n]]
+    T, clouds = reg_.transform, views.clouds
+    points, colors = voxel_down(
+        np.concatenate([clouds[n][0] @ T[n][:3, :3].T + T[n][:3, 3] for n in fused_views] or [np.zeros((0, 3))]),
+        np.concatenate([clouds[n][1] for n in fused_views] or [np.zeros((0, 3))]), config.frame_voxel)
+    if config.clean_frames:
+        keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
+        points, colors = points[keep], colors[keep]
+    return points, colors
+
+
+class Fusion:
+    """Chains accepted instants into the first one's reference frame and gathers fused.ply (and
+    the TSDF views for mesh.ply)."""
+
+    def __init__(self, config: FuseConfig, tmp: Path):
+        self.config, self.tmp = config, tmp
+        self.prev_frame: PreparedCloud | None = None
+        self.world_from_ref = np.eye(4)
+        self.motion = np.eye(4)  # last reference-camera motion between accepted instants
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []   # accepted instants' points, colours
+        self.size = 0
+        self.volume = None
+        self.tsdf_views: list[tuple[Path, Path, Intrinsics, np.ndarray]] = []
+        if config.mesh:
+            self.volume = o3d.pipelines.integration.ScalableTSDFVolume(
+                voxel_length=config.tsdf_voxel, sdf_trunc=4 * config.tsdf_voxel,
+                color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
+
+    def chain(self, instant: Instant, views: InstantViews, reg_: InstantRegistration) -> np.ndarray | None:
+        """world_from_reference (4, 4) of an accepted instant, or None when it does not chain."""
+        config = self.config
+        current = merge_prepared([(views.prepared[n], reg_.transform[n]) for n in instant.names])
+        if not config.chain_instants:
+            wfr = np.eye(4)
+        elif self.prev_frame is None:
+            wfr = self.world_from_ref.copy()
+        else:
+            step = register(current, self.prev_frame, config.registration, init=self.motion)
+            if not step.ok:
+                log.warning("instant %d: not chained to the previous instant (fitness %.3f)",
+                            instant.row_index, step.fitness)
+                return None
+            self.motion = step.transform
+            self.world_from_ref = self.world_from_ref @ step.transform
+            wfr = self.world_from_ref.copy()
+        self.prev_frame = current
+        return wfr
+
+    def add(self, instant: Instant, views: InstantViews, reg_: InstantRegistration, wfr: np.ndarray,
+            points: np.ndarray, colors: np.ndarray) -> None:
+        pts = points @ wfr[:3, :3].T + wfr[:3, 3]
+        self.parts.append((pts, colors))
+        self.size += len(pts)
+        if self.size > 4_000_000:  # bound memory: downsample what there is so far
+            self.parts = [_downsampled(self.parts, self.config.voxel)]
+            self.size = len(self.parts[0][0])
+        if self.volume is not None:
+            for n in instant.names:
+                c2w = wfr @ reg_.transform[n]
+                _integrate(self.volume, views.depths[n], views.images[n], views.intrinsics[n], c2w, self.config)
+                self.tsdf_views.append(_cache_view(self.tmp / ".tsdf", len(self.tsdf_views), views.depths[n],
+                                                   views.images[n], views.intrinsics[n], c2w))
+
+    def write(self) -> tuple[int, bool]:
+        """fused.ply (and mesh.ply) into the temporary folder -> (fused points, mesh written)."""
+        config = self.config
+        points, colors = _downsampled(self.parts, config.voxel)
+        if not config.clean_frames:
+            keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
+            points, colors = points[keep], colors[keep]
+        fused = to_cloud(points, colors)
+        o3d.io.write_point_cloud(str(self.tmp / "fused.ply"), fused)
+        if self.volume is None:
+            return len(fused.points), False
+        mesh = self.volume.extract_triangle_mesh()
+        if len(mesh.triangles) == 0 and self.tsdf_views and len(fused.points):
+            # ScalableTSDFVolume of some Open3D builds (open3d-cpu 0.20 here) extracts nothing:
+            # integrate the cached views again into a UniformTSDFVolume around the cloud.
+            log.info("ScalableTSDFVolume gave an empty mesh; using a UniformTSDFVolume")
+            mesh = _uniform_tsdf_mesh(self.tsdf_views, fused, config)
+        _export_mesh(mesh, self.tmp / "mesh.ply")
+        shutil.rmtree(self.tmp / ".tsdf", ignore_errors=True)
+        return len(fused.points), True
+
+
+def registration(inputs: FuseInputs, config: FuseConfig, records: list[FrameRecord], fused_points: int) -> Registration:
+    """What registration.json holds."""
+    source = inputs.sync.source
+    return Registration(
+        reference=inputs.reference, depth=config.depth, sync=None if source is None else str(Path(source).resolve()),
+        videos=[RegisteredVideo(n, str(v.path), inputs.intrinsics[n]) for n, v in inputs.videos.items()],
+        config={"voxel": config.voxel, "frame_voxel": config.frame_voxel,
+                "registration": asdict(config.registration), "lift": asdict(config.lift)},
+        frames=records, fused_points=fused_points)
+
+
+def fuse(sync: str | Path | dict | SyncResult, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
+    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``
+    (default settings when ``config`` is None)."""
+    config = FuseConfig() if config is None else config
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    inputs = read_inputs(sync, config)
     _lap(timings, "setup", t_start)
-    readers = {n: FrameReader(v.path) for n, v in videos.items()}
-    inputs = None
-    writes = []
-    rc = config.registration
-    records: list[FrameRecord] = []
-    previous: dict[str, np.ndarray] = {}          # last accepted camera-to-reference per video
-    previous_fitness: dict[str, float] = {}
-    prev_frame: PreparedCloud | None = None
-    world_from_ref = np.eye(4)
-    motion = np.eye(4)  # last reference-camera motion between accepted instants
-    fused_parts: list[tuple[np.ndarray, np.ndarray]] = []   # accepted instants' points, colours
-    fused_size = 0
-    volume = None
-    tsdf_views: list[tuple[Path, Path, Intrinsics, np.ndarray]] = []
-    if config.mesh:
-        volume = o3d.pipelines.integration.ScalableTSDFVolume(
-            voxel_length=config.tsdf_voxel, sdf_trunc=4 * config.tsdf_voxel,
-            color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
     out_dir = Path(out_dir)
-    mesh_path = None
+    loader = ViewLoader(inputs, config, timings)
+    try:
+        records, fused_points, mesh = _fuse_instants(inputs, config, loader, out_dir, timings)
+    finally:
+        loader.close()
+    bad = [r.index for r in records if not r.ok]
+    if bad:
+        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
+    return FuseResult(out_dir, records, inputs.intrinsics, fused_points, out_dir / "mesh.ply" if mesh else None,
+                      time.perf_counter() - t_start, timings)
+
+
+def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, out_dir: Path,
+                   timings: dict[str, float]) -> tuple[list[FrameRecord], int, bool]:
+    """Every instant: views, registration, frame cloud, chaining; then fused.ply and
+    registration.json, all in a temporary folder renamed onto ``out_dir`` at the end."""
+    from tqdm import tqdm
+
+    records: list[FrameRecord] = []
+    tracking = Tracking()
+    writes = []
+    # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
+    # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
+    # other depth backends may keep state between instants and run here, in order.
+    ahead = _one_ahead(loader.read, inputs.instants)
     try:
         # frames/*.ply are written by a thread (Open3D's writer releases the GIL); leaving the block
         # waits for the writes before the folder is renamed or removed
         with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
             (tmp / "frames").mkdir()
-            instants = []   # (row index, row, frames, names): the rows with the reference view
-            for row_index, row in rows:
-                frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
-                if reference in frames:
-                    instants.append((row_index, row, frames, [reference] + [n for n in frames if n != reference]))
-            stateless = config.depth == "rgbd"
-
-            def read(item):
-                """Frames (and measured depth, lifted and prepared for registration) of one instant."""
-                frames, names = item
+            fusion = Fusion(config, tmp)
+            for instant in tqdm(inputs.instants, desc="fuse", unit="instant", disable=not config.progress):
                 tick = time.perf_counter()
-                images = {n: readers[n].get(frames[n]) for n in names}
-                intr = {n: _intrinsics_for(intrinsics[n], images[n], videos[n].path) for n in names}
-                tick = _lap(timings, "read", tick)
-                return (images, intr) + (views(images, intr, frames, names, tick) if stateless else ())
-
-            def views(images, intr, frames, names, tick):
-                depths = backend.depths({n: frames[n] for n in names}, images)
-                tick = _lap(timings, "depth", tick)
-                # each view downsampled to frame_voxel at once (in the thread): registration and the
-                # instant's cloud start from these, and the merged cloud needs one cheap pass more
-                clouds = {n: voxel_down(*view_points(depths[n], images[n], intr[n], config), config.frame_voxel)
-                          for n in names}
-                tick = _lap(timings, "lift", tick)
-                prepared = {n: prepare(clouds[n], rc) for n in names}
-                _lap(timings, "prepare", tick)
-                return depths, clouds, prepared
-
-            # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
-            # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
-            # other depth backends may keep state between instants and run here, in order.
-            inputs = _one_ahead(read, [(f, n) for _, _, f, n in instants])
-            for row_index, row, frames, names in tqdm(instants, desc="fuse", unit="instant",
-                                                      disable=not config.progress):
-                tick = time.perf_counter()
-                images, intr, *rest = next(inputs)
+                views = next(ahead)
                 tick = _lap(timings, "wait for input", tick)
-                depths, clouds, prepared = rest if rest else views(images, intr, frames, names, tick)
+                if views.prepared is None:
+                    views = loader.complete(views, instant, tick)
                 tick = time.perf_counter()
-                T = {reference: np.eye(4)}
-                fit, rmse, glob = {reference: 1.0}, {reference: 0.0}, {reference: False}
-                vok = {reference: len(prepared[reference].cloud.points) >= 10}
-                for n in names[1:]:
-                    if len(prepared[n].cloud.points) < 10 or not vok[reference]:
-                        res = PairRegistration(previous.get(n, np.eye(4)), 0.0, float("inf"), False, False)
-                    else:
-                        hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
-                        if n in keypoint_dirs and reference in keypoint_dirs:
-                            hints.append(_keypoint_hint(keypoint_dirs, frames, n, reference, depths, intr, rc))
-                        hints.append(_feature_hint(images[n], depths[n], intr[n], images[reference],
-                                                   depths[reference], intr[reference], rc))
-                        res = register(prepared[n], prepared[reference], rc, init=previous.get(n), hints=hints,
-                                       expected_fitness=previous_fitness.get(n))
-                    T[n], fit[n], rmse[n], vok[n], glob[n] = (res.transform, res.fitness, res.inlier_rmse,
-                                                              res.ok, res.global_registration)
-                    if res.ok:
-                        previous[n], previous_fitness[n] = res.transform, res.fitness
-                    else:
-                        log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
-                                    row_index, n, res.fitness, res.inlier_rmse)
+                reg_ = register_instant(instant, views, inputs, tracking, config.registration)
                 tick = _lap(timings, "register", tick)
-                fused_views = [n for n in names if vok[n]]
-                frame_points, frame_colors = voxel_down(
-                    np.concatenate([clouds[n][0] @ T[n][:3, :3].T + T[n][:3, 3] for n in fused_views]
-                                   or [np.zeros((0, 3))]),
-                    np.concatenate([clouds[n][1] for n in fused_views] or [np.zeros((0, 3))]), config.frame_voxel)
-                if config.clean_frames:
-                    keep = remove_outliers(frame_points, config.outlier_neighbors, config.outlier_std)
-                    frame_points, frame_colors = frame_points[keep], frame_colors[keep]
-                writes.append(writer.submit(_write_cloud, tmp / "frames" / f"{row_index:06d}.ply",
-                                            frame_points, frame_colors))
+                points, colors = frame_cloud(views, reg_, instant.names, config)
+                writes.append(writer.submit(_write_cloud, tmp / "frames" / f"{instant.row_index:06d}.ply",
+                                            points, colors))
                 tick = _lap(timings, "frame cloud", tick)
-                ok = all(vok.values())
-                wfr = None
-                if ok:
-                    current = merge_prepared([(prepared[n], T[n]) for n in names])
-                    if not config.chain_instants or prev_frame is None:
-                        wfr = world_from_ref.copy() if prev_frame is None else None
-                        if not config.chain_instants:
-                            wfr = np.eye(4)
-                    else:
-                        step = register(current, prev_frame, rc, init=motion)
-                        if step.ok:
-                            motion = step.transform
-                            world_from_ref = world_from_ref @ step.transform
-                            wfr = world_from_ref.copy()
-                        else:
-                            log.warning("instant %d: not chained to the previous instant (fitness %.3f)",
-                                        row_index, step.fitness)
-                    if wfr is not None:
-                        prev_frame = current
-                        pts = frame_points @ wfr[:3, :3].T + wfr[:3, 3]
-                        fused_parts.append((pts, frame_colors))
-                        fused_size += len(pts)
-                        if fused_size > 4_000_000:  # bound memory: downsample what there is so far
-                            fused_parts = [_downsampled(fused_parts, config.voxel)]
-                            fused_size = len(fused_parts[0][0])
-                        if volume is not None:
-                            for n in names:
-                                _integrate(volume, depths[n], images[n], intr[n], wfr @ T[n], config)
-                                tsdf_views.append(_cache_view(tmp / ".tsdf", len(tsdf_views), depths[n],
-                                                              images[n], intr[n], wfr @ T[n]))
-                tick = _lap(timings, "chain+fuse", tick)
-                records.append(FrameRecord(row_index, float(row.get("time", 0.0)), frames, T, fit, rmse, vok, glob,
-                                           wfr, len(frame_points), ok and wfr is not None))
+                wfr = fusion.chain(instant, views, reg_) if reg_.ok else None
+                if wfr is not None:
+                    fusion.add(instant, views, reg_, wfr, points, colors)
+                _lap(timings, "chain+fuse", tick)
+                records.append(FrameRecord(instant.row_index, float(instant.row.get("time", 0.0)), instant.frames,
+                                           reg_.transform, reg_.fitness, reg_.inlier_rmse, reg_.view_ok,
+                                           reg_.global_registration, wfr, len(points), wfr is not None))
             tick = time.perf_counter()
             for w in writes:
                 w.result()  # raises a failed write's error
-            fused_points, fused_colors = _downsampled(fused_parts, config.voxel)
-            if not config.clean_frames:
-                keep = remove_outliers(fused_points, config.outlier_neighbors, config.outlier_std)
-                fused_points, fused_colors = fused_points[keep], fused_colors[keep]
-            fused = to_cloud(fused_points, fused_colors)
-            o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
-            if volume is not None:
-                mesh = volume.extract_triangle_mesh()
-                if len(mesh.triangles) == 0 and tsdf_views and len(fused.points):
-                    # ScalableTSDFVolume of some Open3D builds (open3d-cpu 0.20 here) extracts nothing:
-                    # integrate the cached views again into a UniformTSDFVolume around the cloud.
-                    log.info("ScalableTSDFVolume gave an empty mesh; using a UniformTSDFVolume")
-                    mesh = _uniform_tsdf_mesh(tsdf_views, fused, config)
-                _export_mesh(mesh, tmp / "mesh.ply")
-                shutil.rmtree(tmp / ".tsdf", ignore_errors=True)
-                mesh_path = out_dir / "mesh.ply"
-            Registration(
-                reference=reference, depth=config.depth,
-                sync=None if sync_result.source is None else str(Path(sync_result.source).resolve()),
-                videos=[RegisteredVideo(n, str(v.path), intrinsics[n]) for n, v in videos.items()],
-                config={"voxel": config.voxel, "frame_voxel": config.frame_voxel,
-                        "registration": asdict(rc), "lift": asdict(config.lift)},
-                frames=records, fused_points=len(fused.points)).save(tmp / "registration.json")
+            fused_points, mesh = fusion.write()
+            registration(inputs, config, records, fused_points).save(tmp / "registration.json")
             _lap(timings, "finish", tick)
     finally:
-        if inputs is not None:
-            inputs.close()  # waits for the read in flight before the readers close
-        for r in readers.values():
-            r.close()
-    bad = [r.index for r in records if not r.ok]
-    if bad:
-        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
-    return FuseResult(out_dir, records, intrinsics, len(fused.points), mesh_path, time.perf_counter() - t_start,
-                      timings)
+        ahead.close()  # waits for the read in flight before the readers close
+    return records, fused_points, mesh
 
 
 def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:
@@ -477,30 +609,9 @@ def _keypoint_dirs(config: FuseConfig, videos: dict[str, VideoSource]) -> dict[s
     return out
 
 
-def lift_keypoints(keypoints: np.ndarray, depth: np.ndarray, K: np.ndarray, min_conf: float = 0.3,
-                   window: int = 2) -> np.ndarray:
-    """keypoints (J, 3) x, y, confidence + depth (H, W) -> (J, 3) camera points, NaN where unknown.
-
-    The depth of a joint is the median of the valid depths in a (2 window + 1)^2 patch around it.
-    """
-    out = np.full((len(keypoints), 3), np.nan)
-    h, w = depth.shape
-    for j, (x, y, c) in enumerate(keypoints):
-        if c < min_conf or not np.isfinite(x + y):
-            continue
-        u, v = int(round(x)), int(round(y))
-        patch = depth[max(v - window, 0):v + window + 1, max(u - window, 0):u + window + 1]
-        z = patch[patch > 0]
-        if z.size == 0:
-            continue
-        z = float(np.median(z))
-        out[j] = ((x - K[0, 2]) * z / K[0, 0], (y - K[1, 2]) * z / K[1, 1], z)
-    return out
-
-
 def _keypoint_hint(keypoint_dirs, frames, source: str, target: str, depths, intr, config: RegistrationConfig):
     """A callable: the person's 2D keypoints lifted with depth in both views -> RANSAC transform."""
-    from .depth import read_openpose_frame
+    from .person import lift_keypoints, read_openpose_frame
     from .register import correspondence_registration
 
     def hint():

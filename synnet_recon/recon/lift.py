@@ -53,6 +53,21 @@ def _pixel_grid(height: int, width: int, K):
     return _GRIDS[key]
 
 
+def backproject(pixels: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) x, y (sub-pixel allowed) at z-depths (N,) metres -> (N, 3) float64 camera points
+    (kornia's ``unproject_points``; OpenCV axes). NaN depths give NaN points. ``lift`` is the same
+    for a whole depth map, through kornia's pixel grid."""
+    import torch
+    from kornia.geometry.camera import unproject_points
+
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+    z = np.asarray(z, dtype=np.float64).reshape(-1, 1)
+    if len(pixels) == 0:
+        return np.zeros((0, 3))
+    K = torch.from_numpy(np.asarray(K, dtype=np.float64))
+    return unproject_points(torch.from_numpy(pixels), torch.from_numpy(z), K, normalize=False).numpy()
+
+
 def lift(depth: np.ndarray, K: np.ndarray, color: np.ndarray | None = None,
          config: LiftConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Back-project a depth map with kornia's unprojected pixel grid (``depth_to_3d_v2``'s, applied

@@ -128,7 +128,8 @@ def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K:
 
     images (H, W, 3) uint8 RGB, depths (H, W) metres (0 = none), K (3, 3).
     """
-    from .depth import sift_matches
+    from .features import sift_matches
+    from .lift import backproject
 
     p1, p2 = sift_matches(src_image, tgt_image, max_features=max_features, ratio=0.8)
 
@@ -136,8 +137,7 @@ def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K:
         u = np.clip(np.round(p[:, 0]).astype(int), 0, depth.shape[1] - 1)
         v = np.clip(np.round(p[:, 1]).astype(int), 0, depth.shape[0] - 1)
         z = depth[v, u].astype(np.float64)
-        z = np.where(z > 0, z, np.nan)
-        return np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
+        return backproject(np.stack([u, v], 1), np.where(z > 0, z, np.nan), K)
 
     return lift_pixels(p1, src_depth, src_K), lift_pixels(p2, tgt_depth, tgt_K)
 

@@ -214,7 +214,7 @@ def test_register_tracks_from_the_previous_transform():
 
 
 def test_correspondence_registration_and_keypoint_lifting():
-    from synnet_recon.recon.fuse import lift_keypoints
+    from synnet_recon.recon.person import lift_keypoints
     from synnet_recon.recon.register import correspondence_registration
 
     rng = np.random.default_rng(1)
