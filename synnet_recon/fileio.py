@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+# Schema names and current versions of the JSON files we write (readers check both).
+SKELETON3D_SCHEMA, SKELETON3D_VERSION = "synnet-recon/skeleton3d", 1  # recon/skeleton3d.py
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
