@@ -42,6 +42,7 @@ setup(
             "nerfstudio = plugins.nerfstudio_export:exporter",
             "colmap = plugins.colmap_export:exporter",
             "open3d = plugins.open3d_system:exporter",
+            "trc = plugins.trc_export:exporter",
         ],
         "nerfstudio.dataparser_configs": ["synnet-recon = plugins.nerfstudio_dataparser:synnet_dataparser"],
         "synnet_recon.pose_backends": ["mediapipe = synnet_recon.pose:MediaPipeBackend"],

@@ -38,6 +38,7 @@ BUILTIN_EXPORTERS = {
     "nerfstudio": "plugins.nerfstudio_export:exporter",
     "colmap": "plugins.colmap_export:exporter",
     "open3d": "plugins.open3d_system:exporter",
+    "trc": "plugins.trc_export:exporter",
 }
 
 

@@ -62,6 +62,14 @@ class Skeleton3D:
     def __len__(self) -> int:
         return len(self.joints)
 
+    def every(self, n: int) -> "Skeleton3D":
+        """Every n-th instant."""
+        pick = slice(None, None, n)
+        return Skeleton3D(self.reference, self.joints[pick], self.confidence[pick], self.times[pick],
+                          self.frames[pick], self.method, None if self.fps is None else self.fps / n,
+                          None if self.reprojection_px is None else self.reprojection_px[pick],
+                          None if self.views is None else self.views[pick], dict(self.meta))
+
     @property
     def known(self) -> np.ndarray:
         """(T, 18) bool: joints with a position."""

@@ -176,7 +176,7 @@ def test_builtin_table_and_unknown_format(monkeypatch):
     import synnet_recon.exporters as ex
 
     monkeypatch.setattr(ex, "_entry_points", lambda: {})  # an uninstalled checkout
-    assert set(list_exporters()) == {"nerfstudio", "colmap", "open3d"}
+    assert set(list_exporters()) == {"nerfstudio", "colmap", "open3d", "trc"}
     assert get_exporter("colmap").needs_recon
     with pytest.raises(InputError, match="unknown export format 'ply'"):
         get_exporter("ply")
