@@ -1,0 +1,53 @@
+"""The realistic sync benchmark's harness runs end to end on a tiny size (so it cannot rot)."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_sync_real", REPO / "bench" / "bench_sync_real.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_metrics_count_the_worst_outcome(bench):
+    rows = [{"estimate": 0.0, "error": 0.0, "error_frames": 0.0, "confidence": 0.95},
+            {"estimate": 0.2, "error": 0.2, "error_frames": 6.0, "confidence": 0.95},  # wrong and sure
+            {"estimate": 0.2, "error": 0.2, "error_frames": 6.0, "confidence": 0.5},   # wrong, unsure
+            {"estimate": None, "error": None, "error_frames": None, "confidence": 0.0}]
+    m = bench.metrics([{"rows": rows, "seconds": 1.0}])
+    assert m["offsets"] == 4 and m["within_half"] == 0.25 and m["within_2"] == 0.25
+    assert m["null"] == 0.25 and m["wrong_at_0.9"] == 1
+    assert m["mean_abs_s"] == pytest.approx(0.4 / 3)
+
+
+def test_trials_have_the_truth(bench):
+    """Simulated trials: the truth is what the simulator used (cameras' windows really are offset)."""
+    rng = np.random.default_rng(0)
+    motions = bench.heldout_motions(10.2, limit=1)
+    trial = next(bench.long_trials(1, rng, motions))
+    assert len(trial.inputs) == 3 and trial.truth[0] == 0.0 and max(map(abs, trial.truth)) <= 2.0
+    rows = bench.score(trial, {"offsets": trial.truth, "confidences": [1.0] * 3})
+    assert all(r["error"] == 0.0 for r in rows)
+
+
+@pytest.mark.slow
+def test_harness_tiny_run(bench, tmp_path, shared_data):
+    conditions = ["paper", "pose2sim_openpose"]
+    report = bench.run(conditions, seed=0, quick=True, trials=1, progress=False, max_motions=1)
+    out = tmp_path / "report.json"
+    out.write_text(json.dumps(report))
+    assert set(report["summary"]) == set(conditions)
+    for cond in conditions:
+        assert {"align", "speed", "trajectory"} <= set(report["summary"][cond])
+    text = bench.markdown(json.loads(out.read_text()))
+    assert text.count("| method |") == len(conditions) and "| speed |" in text
