@@ -546,11 +546,12 @@ def run_baselines(trial: Trial) -> dict[str, dict]:
     """Speed and trajectory correlation, pair (input 0, input k), argmax over |offset| <= ``trial.search``
     (the range the truth was drawn from: a head start over align, which searches its default range)."""
     from synnet_recon.sync import baselines as B
+    from synnet_recon.sync.tracks import resample_track
 
     tracks = main_tracks(trial)
     if tracks is None:
         return {}
-    xs = [B.resample_track(kp, FPS) for kp in tracks]
+    xs = [resample_track(kp, FPS) for kp in tracks]
     out = {}
     for name, scorer in (("speed", B.speed_correlation_scores), ("trajectory", B.trajectory_correlation_scores)):
         t = time.perf_counter()
@@ -609,14 +610,19 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
     """Every trial of every condition through every method. Returns the JSON report."""
     from tqdm import tqdm
 
-    simulated = any(c in SIMULATED for c in conditions)
-    motions = heldout_motions(6.0 + 2 * 2.0 + 0.2, max_motions) if simulated else []
+    # The paper protocol needs 32 frames (every held-out clip); the 6 s windows with +-2 s need 10.2 s clips.
+    short = heldout_motions(32 / FPS + 0.1, max_motions) if "paper" in conditions else []
+    simulated = any(c in SIMULATED and c != "paper" for c in conditions)
+    long = [m for m in (short or heldout_motions(10.2, max_motions)) if m.duration >= 10.2] if simulated else []
+    if simulated and not long:
+        long = heldout_motions(10.2, max_motions)
     variants = align_variants()
     ablation = set(CONDITIONS if ablation is None else ablation)
     records = []
     for cond in conditions:
         n = trials if trials is not None else SIZES[cond][1 if quick else 0]
         rng = np.random.default_rng([seed, list(CONDITIONS).index(cond)])  # a condition's trials do not depend on the others
+        motions = short if cond == "paper" else long
         for trial in tqdm(CONDITIONS[cond](n, rng, motions), total=n, desc=cond, unit="trial", disable=not progress):
             chosen = variants if cond in ablation and not trial.cli else {"align": {}}
             answers = {name: run_align(trial, over) for name, over in chosen.items()}
@@ -691,22 +697,30 @@ def _pct(v):
     return "-" if v is None else f"{100 * v:.0f} %"
 
 
-def markdown(report: dict) -> str:
-    """One markdown table per condition (methods as rows)."""
+def _row(label: str, m: dict) -> str:
+    mean = "-" if m["mean_abs_s"] is None else f"{m['mean_abs_s']:.3f} s"
+    wrong = str(m["wrong_at_0.9"]) if m["has_confidence"] else "n/a"
+    secs = "-" if m["seconds_per_trial"] is None else f"{m['seconds_per_trial']:.1f}"
+    return (f"| {label} | {m['offsets']} | {_pct(m['within_half'])} | {_pct(m['within_2'])} | {mean} | "
+            f"{_pct(m['null'])} | {wrong} | {secs} |")
+
+
+def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
+    """One markdown table per condition: methods as rows (one block of rows per report when several)."""
+    reports = [report] if isinstance(report, dict) else list(report)
+    labels = labels or [""] * len(reports)
+    conditions = list(dict.fromkeys(c for r in reports for c in r["summary"]))
     lines = []
-    for cond, by_method in report["summary"].items():
+    for cond in conditions:
         lines += [f"**{TITLES.get(cond, cond)}**", "",
-                  "| method | offsets | within 0.5 frame | within 2 frames | mean abs error | null | wrong at conf >= 0.9 | s / trial |",
+                  "| method | offsets | within 0.5 frame | within 2 frames | mean abs error (answered) | null | "
+                  "wrong at conf >= 0.9 | s / trial |",
                   "|---|---|---|---|---|---|---|---|"]
-        for method in report["methods"]:
-            m = by_method.get(method)
-            if m is None:
-                continue
-            mean = "-" if m["mean_abs_s"] is None else f"{m['mean_abs_s']:.3f} s"
-            wrong = str(m["wrong_at_0.9"]) if m["has_confidence"] else "n/a"
-            secs = "-" if m["seconds_per_trial"] is None else f"{m['seconds_per_trial']:.1f}"
-            lines.append(f"| {method} | {m['offsets']} | {_pct(m['within_half'])} | {_pct(m['within_2'])} | {mean} | "
-                         f"{_pct(m['null'])} | {wrong} | {secs} |")
+        for rep, label in zip(reports, labels):
+            for method in rep["methods"]:
+                m = rep["summary"].get(cond, {}).get(method)
+                if m is not None:
+                    lines.append(_row(f"{label} {method}".strip(), m))
         lines.append("")
     return "\n".join(lines)
 
@@ -744,15 +758,17 @@ def main(argv=None):
     r.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     r.add_argument("--ablation", default=None, help="conditions that also run the cue ablation (default: all)")
     r.add_argument("--no-progress", action="store_true")
-    t = sub.add_parser("tables", help="markdown tables of a report")
-    t.add_argument("report", type=Path)
+    t = sub.add_parser("tables", help="markdown tables of one or more reports")
+    t.add_argument("reports", type=Path, nargs="+")
+    t.add_argument("--labels", default=None, help="comma-separated, one per report (e.g. before,after)")
     sub.add_parser("cache-mediapipe", help=f"run MediaPipe on the Pose2Sim videos once -> {MEDIAPIPE_CACHE.relative_to(REPO)}")
     args = ap.parse_args(argv)
     if args.what == "cache-mediapipe":
         print(cache_mediapipe())
         return
     if args.what == "tables":
-        print(markdown(json.loads(args.report.read_text())))
+        labels = args.labels.split(",") if args.labels else None
+        print(markdown([json.loads(p.read_text()) for p in args.reports], labels))
         return
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     unknown = [c for c in conditions if c not in CONDITIONS]
