@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import abc
 import io
-import math
 import os
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 
 from .errors import InputError
 from .keypoints import Keypoints
-from .skeleton import NUM_JOINTS
+from .tracking import track_people
 
 ENTRY_POINT_GROUP = "synnet_recon.pose_backends"
 BUILTIN_BACKENDS = {"mediapipe": "synnet_recon.pose:MediaPipeBackend"}
@@ -40,6 +38,7 @@ class PoseBackend(abc.ABC):
     keypoint_format: str = "coco18"
 
     def __init__(self, num_people: int = 1, min_detection_confidence: float = 0.5):
+        self.closed = False
         self.num_people = int(num_people)
         self.min_detection_confidence = float(min_detection_confidence)
 
@@ -53,7 +52,8 @@ class PoseBackend(abc.ABC):
         """
 
     def close(self) -> None:
-        """Release the detector."""
+        """Release the detector (subclasses holding resources extend this); closing twice is harmless."""
+        self.closed = True
 
     def __enter__(self):
         return self
@@ -191,6 +191,7 @@ class MediaPipeBackend(PoseBackend):
         return out
 
     def close(self) -> None:
+        super().close()
         if self._pose is not None:
             self._pose.close()
             self._pose = None
@@ -230,87 +231,6 @@ class PoseConfig:
     gate_growth: float = 1.0
     min_track_frames: int = 0
     progress: bool = True
-
-
-# ---------------------------------------------------------------------------------- tracking
-def _pose_distance(a_xy: np.ndarray, b_xy: np.ndarray) -> float:
-    """Median distance (px) of the joints both (18, 2) poses have; centroid distance otherwise."""
-    both = ~np.isnan(a_xy[:, 0]) & ~np.isnan(b_xy[:, 0])
-    if both.sum() >= 3:
-        return float(np.median(np.linalg.norm(a_xy[both] - b_xy[both], axis=1)))
-    return float(np.linalg.norm(np.nanmean(a_xy, axis=0) - np.nanmean(b_xy, axis=0)))
-
-
-def _body_size(xy: np.ndarray) -> float:
-    """Bounding-box diagonal (px) of the detected joints of one (18, 2) pose."""
-    pts = xy[~np.isnan(xy[:, 0])]
-    if len(pts) < 2:
-        return 1.0
-    return max(float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0))), 1.0)
-
-
-def _drop_duplicates(xy: np.ndarray, conf: np.ndarray, tol: float = 0.1):
-    """Remove detections that repeat an earlier one (median joint distance < tol * body size)."""
-    keep: list[int] = []
-    for d in range(len(xy)):
-        if not np.isnan(xy[d, :, 0]).all() and all(
-                _pose_distance(xy[d], xy[k]) >= tol * _body_size(xy[k]) for k in keep):
-            keep.append(d)
-    return xy[keep], conf[keep]
-
-
-def track_people(xy_per_frame: Sequence[np.ndarray], conf_per_frame: Sequence[np.ndarray],
-                 times: np.ndarray, max_gap_seconds: float = 0.5, gate: float = 0.5,
-                 gate_growth: float = 1.0, min_track_frames: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Link per-frame detections into person tracks (Hungarian assignment with gating).
-
-    xy_per_frame[t]: (P_t, 18, 2) px, NaN where missing; conf_per_frame[t]: (P_t, 18); times: (T,) s.
-    A detection may continue a track when its median joint distance to the track's last pose,
-    in units of that pose's body size (bounding-box diagonal), is at most
-    ``gate + gate_growth * seconds since the track was last seen`` (people move about one body
-    size per second). A track ends when unseen for more than ``max_gap_seconds`` of processed
-    video; jumps in a sparse frame selection count as one ordinary frame step there.
-    Returns [(xy (T, 18, 2), conf (T, 18))], NaN/0 in frames without the person, sorted by the
-    number of frames covered (most first); tracks shorter than ``min_track_frames`` are dropped
-    (0: 10% of T, at least 3, at most T).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    times = np.asarray(times, dtype=np.float64)
-    T = len(times)
-    steps = np.diff(times)
-    typical = float(np.median(steps)) if len(steps) else 0.0
-    clock = np.concatenate([[0.0], np.cumsum(np.minimum(steps, 2 * typical))])  # jumps compressed
-    tracks: list[dict] = []
-    for t in range(T):
-        det_xy, det_conf = _drop_duplicates(np.asarray(xy_per_frame[t]), np.asarray(conf_per_frame[t]))
-        live = [k for k, tr in enumerate(tracks) if clock[t] - clock[tr["last"]] <= max_gap_seconds]
-        matched: dict[int, int] = {}
-        if live and len(det_xy):
-            cost = np.empty((len(live), len(det_xy)))
-            limit = np.empty(len(live))
-            for i, k in enumerate(live):
-                last = tracks[k]["xy"][tracks[k]["last"]]
-                scale = _body_size(last)
-                limit[i] = gate + gate_growth * (times[t] - times[tracks[k]["last"]])
-                for d in range(len(det_xy)):
-                    cost[i, d] = _pose_distance(last, det_xy[d]) / scale
-            allowed = cost <= limit[:, None]
-            rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
-            matched = {int(c): live[r] for r, c in zip(rows, cols) if allowed[r, c]}
-        for d in range(len(det_xy)):
-            if d in matched:
-                tr = tracks[matched[d]]
-            else:
-                tr = {"xy": np.full((T, NUM_JOINTS, 2), np.nan, np.float32),
-                      "conf": np.zeros((T, NUM_JOINTS), np.float32), "count": 0}
-                tracks.append(tr)
-            tr["xy"][t], tr["conf"][t] = det_xy[d], det_conf[d]
-            tr["last"] = t
-            tr["count"] += 1
-    min_frames = min_track_frames or min(T, max(3, math.ceil(0.1 * T)))
-    kept = sorted((tr for tr in tracks if tr["count"] >= min_frames), key=lambda tr: -tr["count"])
-    return [(tr["xy"], tr["conf"]) for tr in kept]
 
 
 # -------------------------------------------------------------------------------- estimation
@@ -411,13 +331,11 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     if not indices:
         raise InputError(path, "no frames to run pose on")
     times_arr = np.asarray(times, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN poses
-        tracks = track_people(xys, confs, times_arr, config.max_gap_seconds, config.gate,
-                              config.gate_growth, config.min_track_frames)
+    tracks = track_people(xys, confs, times_arr, config.max_gap_seconds, config.gate,
+                          config.gate_growth, config.min_track_frames)
     if not tracks:
         raise InputError(path, "no person found")
-    return [Keypoints(xy, conf, times_arr, (info.width, info.height), name=path.stem,
+    return [Keypoints(tr.xy, tr.conf, times_arr, (info.width, info.height), name=path.stem,
                       meta={"video": str(path), "frames": np.asarray(indices), "backend": config.backend,
-                            "track": rank, "max_side": config.max_side})
-            for rank, (xy, conf) in enumerate(tracks)]
+                            "track": rank, "max_side": config.max_side, **tr.stats()})
+            for rank, tr in enumerate(tracks)]

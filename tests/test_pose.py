@@ -16,7 +16,6 @@ from synnet_recon.pose import (
     estimate_pose,
     get_pose_backend,
     pose_landmarker_bundle,
-    track_people,
 )
 from synnet_recon.skeleton import JOINT_INDEX
 
@@ -101,52 +100,6 @@ def test_plugin_backend_through_entry_points(monkeypatch, tmp_path):
     np.testing.assert_allclose(kp.xy[0, J["nose"]], [0.3 * 48, 0.1 * 64], rtol=1e-5)
     assert np.isnan(kp.xy[:, J["l_ear"]]).all() and (kp.conf[:, J["l_ear"]] == 0).all()
     assert np.isfinite(kp.xy[:, J["r_ear"]]).all()
-
-
-# ----------------------------------------------------------------------------------- tracking
-_SHAPE = np.random.default_rng(3).uniform(-0.5, 0.5, (18, 2))
-_SHAPE -= _SHAPE.mean(axis=0)
-
-
-def person(center_x, center_y=100.0, size=100.0):
-    """A fixed (18, 2) joint layout of the given size whose joints average to the centre."""
-    return (_SHAPE * size + [center_x, center_y]).astype(np.float32)
-
-
-def test_track_people_follows_people_through_order_swaps_and_gaps():
-    times = np.arange(12) / 10.0
-    a_xs = 100 + 5 * np.arange(12)    # walks right
-    b_xs = 400 - 5 * np.arange(12)    # walks left
-    xy, conf = [], []
-    for t in range(12):
-        dets = [person(a_xs[t])]
-        if t not in (5, 6):           # b hidden for two frames (0.2 s < max gap)
-            dets.append(person(b_xs[t]))
-        if t % 2:
-            dets = dets[::-1]         # detection order changes
-        if t == 3:
-            dets.append(person(900, 500))  # a one-frame false positive
-        xy.append(np.stack(dets))
-        conf.append(np.ones((len(dets), 18)))
-    tracks = track_people(xy, conf, times, max_gap_seconds=0.5, gate=0.5)
-    assert len(tracks) == 2  # the false positive is too short to keep
-    (xy_a, conf_a), (xy_b, conf_b) = tracks
-    assert (conf_a > 0).all(axis=1).sum() == 12 and (conf_b > 0).all(axis=1).sum() == 10
-    np.testing.assert_allclose(np.nanmean(xy_a[:, :, 0], axis=1), a_xs, atol=1e-3)
-    seen_b = ~np.isnan(xy_b[:, 0, 0])
-    np.testing.assert_array_equal(np.flatnonzero(~seen_b), [5, 6])
-    np.testing.assert_allclose(np.nanmean(xy_b[seen_b, :, 0], axis=1), b_xs[seen_b], atol=1e-3)
-
-
-def test_track_people_long_gap_and_jump_start_new_tracks():
-    times = np.arange(10) / 10.0
-    xy = [np.stack([person(100)])] * 4 + [np.zeros((0, 18, 2))] * 2 + [np.stack([person(100)])] * 4
-    conf = [np.ones((len(x), 18)) for x in xy]
-    assert len(track_people(xy, conf, times, max_gap_seconds=0.5, min_track_frames=1)) == 1
-    assert len(track_people(xy, conf, times, max_gap_seconds=0.15, min_track_frames=1)) == 2
-    jump = [np.stack([person(100)])] * 5 + [np.stack([person(300)])] * 3
-    tracks = track_people(jump, [np.ones((1, 18))] * 8, np.arange(8) / 10.0, min_track_frames=1)
-    assert [int((c > 0).any(axis=1).sum()) for _, c in tracks] == [5, 3]  # sorted by coverage
 
 
 # ----------------------------------------------------------------------------- real MediaPipe

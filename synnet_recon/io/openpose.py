@@ -8,9 +8,7 @@ missing from the folder become undetected frames.
 
 Several people per frame are split into tracks: with OpenPose's ``person_id`` when every person
 carries a distinct non-negative id (files written by ``write_openpose_folder`` do), otherwise by
-greedy frame-to-frame association of each detection to the nearest track centroid (mean of the
-detected keypoints), accepted when closer than ``max_jump`` times the larger of the two people's
-bounding-box diagonals; unmatched detections start new tracks.
+the project's one person tracker (``synnet_recon.tracking``, also used on video pose).
 
 The files written here add two keys to OpenPose's ``version`` and ``people``: ``image_size``
 [w, h] and ``time`` (seconds), which the reader uses when present.
@@ -29,6 +27,7 @@ from ..errors import InputError
 from ..fileio import atomic_dir
 from ..keypoints import Keypoints
 from ..skeleton import NUM_JOINTS
+from ..tracking import PersonTrack, build_track, link_detections, rank_order
 from .formats import guess_openpose_25, to_coco18
 
 OPENPOSE_VERSION = 1.3
@@ -104,41 +103,6 @@ def _read_frame(number: int, path: Path) -> _Frame:
     return frame
 
 
-def _centroid_and_size(xy: np.ndarray) -> tuple[np.ndarray, float]:
-    """(18, 2) with NaN -> centroid (2,), bounding-box diagonal (at least 1 px)."""
-    pts = xy[np.isfinite(xy).all(axis=1)]
-    return pts.mean(axis=0), max(float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0))), 1.0)
-
-
-def _associate(detections: list[list[tuple]], max_jump: float) -> list[dict[int, int]]:
-    """Greedy nearest-centroid tracking.
-
-    detections[f]: list of (xy (18, 2), conf (18,), person_id) in frame f.
-    Returns tracks as {frame index: detection index}.
-    """
-    tracks: list[dict] = []  # {"frames": {f: d}, "centroid", "size"}
-    for f, dets in enumerate(detections):
-        stats = [_centroid_and_size(xy) for xy, _, _ in dets]
-        pairs = []
-        for t, track in enumerate(tracks):
-            for d, (c, s) in enumerate(stats):
-                dist = float(np.linalg.norm(c - track["centroid"]))
-                if dist <= max_jump * max(s, track["size"]):
-                    pairs.append((dist, t, d))
-        used_t, used_d = set(), set()
-        for _, t, d in sorted(pairs):
-            if t in used_t or d in used_d:
-                continue
-            used_t.add(t)
-            used_d.add(d)
-            tracks[t]["frames"][f] = d
-            tracks[t]["centroid"], tracks[t]["size"] = stats[d]
-        for d, (c, s) in enumerate(stats):
-            if d not in used_d:
-                tracks.append({"frames": {f: d}, "centroid": c, "size": s})
-    return [t["frames"] for t in tracks]
-
-
 def _guess_image_size(xy: np.ndarray) -> tuple[int, int]:
     """Smallest common video resolution holding every keypoint (2% slack: codecs pad 1080 to
     1088), else the points' extent. Only a guess: pass the real size when it is known."""
@@ -152,22 +116,8 @@ def _guess_image_size(xy: np.ndarray) -> tuple[int, int]:
     return (w_min, h_min)
 
 
-def read_openpose_tracks(folder: str | Path, fps: float | None = None, image_size: tuple[int, int] | None = None,
-                         fmt: str = "auto", max_jump: float = 1.0) -> list[Keypoints]:
-    """Every person of an OpenPose folder as a COCO-18 track, main subject first.
-
-    fps: frame rate; frame n is at n / fps. None: the files' own ``time`` keys when all have one,
-         else 30 fps.
-    image_size: (w, h); None: the files' ``image_size`` key, else the smallest common video
-         resolution that contains every keypoint (a guess, flagged in ``meta["image_size_guessed"]``).
-    fmt: "auto", "coco18", "body25" or "body25b" (75-number files are ambiguous; "auto" guesses).
-    Tracks cover every frame number from the first to the last file (T frames); a person's
-    undetected frames are NaN with confidence 0. Order: largest total presence first (sum over
-    frames of the person's bounding-box diagonal), so a big, always visible subject beats a small
-    or intermittent bystander.
-    """
-    folder = Path(folder)
-    frames = [_read_frame(n, p) for n, p in list_keypoint_files(folder)]
+def _point_count(frames: list[_Frame]) -> int:
+    """Keypoints per person (18 or 25), the same in every file of the folder (18 when empty)."""
     n_points = None
     for fr in frames:
         for _, kp in fr.people:
@@ -176,82 +126,115 @@ def read_openpose_tracks(folder: str | Path, fps: float | None = None, image_siz
             elif kp.shape[0] != n_points:
                 raise InputError(fr.path, f"pose_keypoints_2d has {3 * kp.shape[0]} numbers, "
                                           f"earlier files in the folder have {3 * n_points}")
-    n_points = n_points or 18
-    all_kp = [kp for fr in frames for _, kp in fr.people]
+    return n_points or 18
+
+
+def _resolve_format(all_kp: list[np.ndarray], n_points: int, fmt: str) -> str:
     if n_points == 18:
-        fmt_used = "coco18"
-    elif fmt in ("body25", "body25b"):
-        fmt_used = fmt
-    elif fmt == "auto":
-        fmt_used = guess_openpose_25(np.stack(all_kp)) if all_kp else "body25"
-    else:
-        raise ValueError(f"fmt must be 'auto', 'coco18', 'body25' or 'body25b' for 75-number files, got {fmt!r}")
+        return "coco18"
+    if fmt in ("body25", "body25b"):
+        return fmt
+    if fmt == "auto":
+        return guess_openpose_25(np.stack(all_kp)) if all_kp else "body25"
+    raise ValueError(f"fmt must be 'auto', 'coco18', 'body25' or 'body25b' for 75-number files, got {fmt!r}")
 
+
+def _detections(frames: list[_Frame], fmt: str, T: int):
+    """Per frame of the span: COCO-18 xy (P, 18, 2), conf (P, 18) and person ids of the detections
+    with at least one detected point."""
     first = frames[0].number
-    T = frames[-1].number - first + 1
-    detections: list[list[tuple]] = [[] for _ in range(T)]
-    if all_kp:
-        xy_all, conf_all = to_coco18(np.stack(all_kp), fmt_used)
-        n = 0
-        for fr in frames:
-            for pid, _ in fr.people:
-                if conf_all[n].max() > 0:
-                    detections[fr.number - first].append((xy_all[n], conf_all[n], pid))
-                n += 1
+    xys = [np.zeros((0, NUM_JOINTS, 2))] * T
+    confs = [np.zeros((0, NUM_JOINTS))] * T
+    ids: list[list] = [[] for _ in range(T)]
+    all_kp = [kp for fr in frames for _, kp in fr.people]
+    if not all_kp:
+        return xys, confs, ids
+    xy_all, conf_all = to_coco18(np.stack(all_kp), fmt)
+    n = 0
+    for fr in frames:
+        rows = [n + i for i, _ in enumerate(fr.people) if conf_all[n + i].max() > 0]
+        f = fr.number - first
+        xys[f], confs[f] = xy_all[rows], conf_all[rows]
+        ids[f] = [fr.people[r - n][0] for r in rows]
+        n += len(fr.people)
+    return xys, confs, ids
 
-    ids = [[pid for _, _, pid in dets] for dets in detections]
-    use_ids = all(pid is not None for row in ids for pid in row) and all(len(set(row)) == len(row) for row in ids)
-    if use_ids:
-        by_id: dict[int, dict[int, int]] = {}
-        for f, row in enumerate(ids):
-            for d, pid in enumerate(row):
-                by_id.setdefault(pid, {})[f] = d
-        track_frames = [by_id[k] for k in sorted(by_id)]
-    else:
-        track_frames = _associate(detections, max_jump)
 
+def _link_by_ids(ids: list[list]) -> dict[int, dict[int, int]] | None:
+    """{person_id: {frame: detection index}} when every detection carries an id, distinct within
+    its frame; None otherwise."""
+    if not all(pid is not None for row in ids for pid in row) or not all(len(set(row)) == len(row) for row in ids):
+        return None
+    by_id: dict[int, dict[int, int]] = {}
+    for f, row in enumerate(ids):
+        for d, pid in enumerate(row):
+            by_id.setdefault(pid, {})[f] = d
+    return dict(sorted(by_id.items()))
+
+
+def _frame_times(frames: list[_Frame], fps: float | None, T: int) -> tuple[np.ndarray, float | None]:
+    """(T,) seconds of the span's frames, and the frame rate used (None: the files' own times)."""
+    first = frames[0].number
     if fps is None:
-        times = np.array([fr.time for fr in frames], dtype=object)
-        if len(frames) == T and all(t is not None for t in times):
-            frame_times, fps_used = np.array(times, dtype=np.float64), None
-        else:
-            fps_used = DEFAULT_FPS
-            frame_times = (first + np.arange(T)) / fps_used
-    else:
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        fps_used = float(fps)
-        frame_times = (first + np.arange(T)) / fps_used
+        if len(frames) == T and all(fr.time is not None for fr in frames):
+            return np.array([fr.time for fr in frames], dtype=np.float64), None
+        fps = DEFAULT_FPS
+    elif not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return (first + np.arange(T)) / float(fps), float(fps)
 
-    tracks = []
-    for k, tf in enumerate(track_frames):
-        xy = np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32)
-        conf = np.zeros((T, NUM_JOINTS), dtype=np.float32)
-        for f, d in tf.items():
-            xy[f], conf[f] = detections[f][d][0], detections[f][d][1]
-        presence = sum(_centroid_and_size(xy[f])[1] for f in tf)
-        meta = {"source": str(folder), "format": fmt_used, "detections": len(tf), "presence": presence,
-                "first_frame_number": first}
-        if use_ids:
-            meta["person_id"] = sorted(by_id)[k]
-        tracks.append((presence, xy, conf, meta))
-    tracks.sort(key=lambda t: -t[0])
 
-    stored_sizes = {fr.image_size for fr in frames if fr.image_size}
+def _image_size(frames: list[_Frame], tracks: list[PersonTrack]) -> tuple[tuple[int, int], bool]:
+    """(w, h) from the files' ``image_size`` key, else guessed from the points; and whether guessed."""
+    stored = {fr.image_size for fr in frames if fr.image_size}
+    if len(stored) == 1:
+        return stored.pop(), False
+    points = np.concatenate([t.xy for t in tracks]) if tracks else np.zeros((0, NUM_JOINTS, 2))
+    return _guess_image_size(points), True
+
+
+def read_openpose_tracks(folder: str | Path, fps: float | None = None, image_size: tuple[int, int] | None = None,
+                         fmt: str = "auto") -> list[Keypoints]:
+    """Every person of an OpenPose folder as a COCO-18 track, the one who moves most first.
+
+    fps: frame rate; frame n is at n / fps. None: the files' own ``time`` keys when all have one,
+         else 30 fps.
+    image_size: (w, h); None: the files' ``image_size`` key, else the smallest common video
+         resolution that contains every keypoint (a guess, flagged in ``meta["image_size_guessed"]``).
+    fmt: "auto", "coco18", "body25" or "body25b" (75-number files are ambiguous; "auto" guesses).
+    Tracks cover every frame number from the first to the last file (T frames); a person's
+    undetected frames are NaN with confidence 0. People are told apart by ``person_id`` when every
+    detection has a distinct one, else by ``tracking.link_detections`` (the tracker video pose
+    uses); every track is kept. Order: ``tracking.rank_tracks`` (pixels of motion seen, most
+    first), so bystanders who barely move come last. meta: source, format, detections, motion,
+    body_size, presence (see ``tracking.PersonTrack``), first_frame_number, track, person_id (when
+    the files give ids), image_size_guessed, fps.
+    """
+    folder = Path(folder)
+    frames = [_read_frame(n, p) for n, p in list_keypoint_files(folder)]
+    n_points = _point_count(frames)
+    fmt_used = _resolve_format([kp for fr in frames for _, kp in fr.people], n_points, fmt)
+    T = frames[-1].number - frames[0].number + 1
+    xys, confs, ids = _detections(frames, fmt_used, T)
+    frame_times, fps_used = _frame_times(frames, fps, T)
+    by_id = _link_by_ids(ids)
+    linked = list(by_id.values()) if by_id is not None else link_detections(xys, frame_times)
+    person_ids = list(by_id) if by_id is not None else [None] * len(linked)
+    built = [build_track(frames_of, xys, confs, T) for frames_of in linked]
+    order = rank_order(built)
+    tracks = [built[k] for k in order]
     guessed = False
     if image_size is None:
-        if len(stored_sizes) == 1:
-            image_size = stored_sizes.pop()
-        else:
-            guessed = True
-            image_size = _guess_image_size(np.concatenate([t[1] for t in tracks]) if tracks
-                                           else np.zeros((0, NUM_JOINTS, 2)))
+        image_size, guessed = _image_size(frames, tracks)
     out = []
-    for i, (_, xy, conf, meta) in enumerate(tracks):
-        meta.update(track=i, image_size_guessed=guessed)
+    for i, tr in enumerate(tracks):
+        meta = {"source": str(folder), "format": fmt_used, **tr.stats(), "first_frame_number": frames[0].number,
+                "track": i, "image_size_guessed": guessed}
+        if person_ids[order[i]] is not None:
+            meta["person_id"] = person_ids[order[i]]
         if fps_used is not None:
             meta["fps"] = fps_used
-        out.append(Keypoints(xy, conf, frame_times.copy(), tuple(image_size), folder.name, meta))
+        out.append(Keypoints(tr.xy, tr.conf, frame_times.copy(), tuple(image_size), folder.name, meta))
     return out
 
 
@@ -259,8 +242,8 @@ def read_openpose_folder(folder: str | Path, fps: float | None = None, image_siz
                          person: str | int = "largest", fmt: str = "auto") -> Keypoints:
     """One person's COCO-18 track from an OpenPose folder (see ``read_openpose_tracks``).
 
-    person: "largest" (the main subject: greatest summed bounding-box diagonal over its frames),
-            "most" (most frames detected), or an int index into ``read_openpose_tracks``' order.
+    person: "largest" (greatest summed bounding-box diagonal over its frames), "most" (most frames
+            detected), or an int index into ``read_openpose_tracks``' order (0: moves most).
     A folder whose files have no people at all gives one all-NaN track.
     """
     tracks = read_openpose_tracks(folder, fps, image_size, fmt)
@@ -273,7 +256,7 @@ def read_openpose_folder(folder: str | Path, fps: float | None = None, image_siz
                          (first + np.arange(T)) / rate, tuple(image_size or (0, 0)), Path(folder).name,
                          {"source": str(folder), "detections": 0, "image_size_guessed": image_size is None})
     if person == "largest":
-        return tracks[0]
+        return max(tracks, key=lambda t: t.meta["presence"])
     if person == "most":
         return max(tracks, key=lambda t: t.meta["detections"])
     if isinstance(person, int) and not isinstance(person, bool):

@@ -302,89 +302,111 @@ def read_frame(path: str | os.PathLike, index: int, max_side: int | None = None)
     raise InputError(path, f"frame {index} could not be decoded")
 
 
-def _decode(info: VideoInfo, table: _FrameTable, wanted: list[int], max_side: int | None) -> Iterator[Frame]:
-    path = info.path
+def _converter(info: VideoInfo, max_side: int | None):
+    """frame -> upright (H, W, 3) uint8 RGB array, scaled by FFmpeg to ``max_side``."""
     stored_w, stored_h = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
     up_w, up_h = scaled_size(info.width, info.height, max_side)
     out_w, out_h = (up_h, up_w) if info.rotation in (90, 270) else (up_w, up_h)
     resize = (out_w, out_h) != (stored_w, stored_h)
-    tb = float(info.time_base)
-    pts_index = table.index_of() if table.seekable else None
-    pts0 = int(table.pts[0]) if table.seekable else None
-    key_idx = np.flatnonzero(table.keyframe) if table.seekable else np.zeros(0, int)
 
     def convert(frame) -> np.ndarray:
         if resize:
-            frame = frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA")
-            rgb = frame.to_ndarray()
+            rgb = frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
         else:
             rgb = frame.to_ndarray(format="rgb24")
         return np.ascontiguousarray(rotate_upright(rgb, info.rotation))
 
-    container = _open(path)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        w = 0                # position in `wanted`
-        position = -1        # index of the last decoded frame
-        first_pts = None
-        while w < len(wanted):
-            target = wanted[w]
-            # Seek when a keyframe lies between the decoder's position and the next wanted frame.
-            if pts_index is not None and len(key_idx):
-                k = key_idx[np.searchsorted(key_idx, target, side="right") - 1] if key_idx[0] <= target else -1
-                if k > position + 1 and k > 0:
-                    container.seek(int(table.pts[k]), stream=stream, backward=True, any_frame=False)
-                    position = -2  # unknown until the first frame arrives
-            frames_done = False
-            for frame in _decode_frames(container, stream, path):
-                if pts_index is not None and frame.pts is not None:
-                    idx = pts_index.get(int(frame.pts))
-                    if idx is None:  # decoder invented a timestamp: give up on pts indexing
-                        raise _Restart()
-                    if position == -2 and idx > target:
-                        raise _Restart()  # the seek overshot
-                    t = (int(frame.pts) - pts0) * tb
-                else:
-                    if position == -2:
-                        raise _Restart()
-                    idx = position + 1
-                    if frame.pts is not None:
-                        if first_pts is None:
-                            first_pts = int(frame.pts)
-                        t = (int(frame.pts) - first_pts) * tb
-                    else:
-                        t = idx / info.fps
-                position = idx
-                while w < len(wanted) and wanted[w] < idx:
-                    w += 1  # frame missing from the decoder output: skip it
-                if w < len(wanted) and wanted[w] == idx:
-                    yield Frame(idx, float(t), convert(frame))
-                    w += 1
-                    if w == len(wanted):
-                        return
-                    nxt = wanted[w]
-                    if len(key_idx) and pts_index is not None:
-                        k = key_idx[np.searchsorted(key_idx, nxt, side="right") - 1] if key_idx[0] <= nxt else -1
-                        if k > position + 1:
-                            break  # seek ahead
-                else:
-                    continue
-            else:
-                frames_done = True
-            if frames_done:
-                return
-    except _Restart:
-        # Timestamps did not line up with the packet table: decode from the start instead.
-        container.close()
-        yield from _sequential(info, wanted[w:], convert)
-        return
-    finally:
-        container.close()
+    return convert
 
 
 class _Restart(Exception):
-    pass
+    """Decoded timestamps do not line up with the packet table: decode from the start instead."""
+
+
+class _Cursor:
+    """Where the decoder is: the index of the last decoded frame and the next wanted one.
+
+    With a seekable frame table a frame's index comes from its pts; otherwise frames are counted.
+    position -1: before the first frame; -2: just after a seek, unknown until a frame arrives.
+    """
+
+    def __init__(self, info: VideoInfo, table: _FrameTable, wanted: list[int]):
+        self.info, self.wanted = info, wanted
+        self.tb = float(info.time_base)
+        self.pts_index = table.index_of() if table.seekable else None
+        self.pts0 = int(table.pts[0]) if table.seekable else None
+        self.key_idx = np.flatnonzero(table.keyframe) if table.seekable else np.zeros(0, int)
+        self.table = table
+        self.w = 0             # position in `wanted`
+        self.position = -1
+        self.first_pts = None  # first decoded pts, when counting frames
+
+    @property
+    def done(self) -> bool:
+        return self.w >= len(self.wanted)
+
+    def seek_keyframe(self) -> int | None:
+        """Index of the keyframe to seek to before decoding the next wanted frame; None: decode on."""
+        if self.pts_index is None or not len(self.key_idx) or self.done:
+            return None
+        target = self.wanted[self.w]
+        if self.key_idx[0] > target:
+            return None
+        k = int(self.key_idx[np.searchsorted(self.key_idx, target, side="right") - 1])
+        return k if k > self.position + 1 and k > 0 else None
+
+    def locate(self, frame) -> tuple[int, float]:
+        """(index, seconds) of a decoded frame; advances the cursor. Raises _Restart on a mismatch."""
+        if self.pts_index is not None and frame.pts is not None:
+            idx = self.pts_index.get(int(frame.pts))
+            if idx is None or (self.position == -2 and idx > self.wanted[self.w]):
+                raise _Restart()  # an invented timestamp, or the seek overshot
+            t = (int(frame.pts) - self.pts0) * self.tb
+        else:
+            if self.position == -2:
+                raise _Restart()
+            idx = self.position + 1
+            if frame.pts is not None:
+                self.first_pts = int(frame.pts) if self.first_pts is None else self.first_pts
+                t = (int(frame.pts) - self.first_pts) * self.tb
+            else:
+                t = idx / self.info.fps
+        self.position = idx
+        while not self.done and self.wanted[self.w] < idx:
+            self.w += 1  # frame missing from the decoder output: skip it
+        return idx, float(t)
+
+
+def _decode(info: VideoInfo, table: _FrameTable, wanted: list[int], max_side: int | None) -> Iterator[Frame]:
+    """Decode the ``wanted`` frame indices (sorted), seeking over long gaps."""
+    convert = _converter(info, max_side)
+    cursor = _Cursor(info, table, wanted)
+    container = _open(info.path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        while not cursor.done:
+            k = cursor.seek_keyframe()
+            if k is not None:
+                container.seek(int(table.pts[k]), stream=stream, backward=True, any_frame=False)
+                cursor.position = -2
+            exhausted = True
+            for frame in _decode_frames(container, stream, info.path):
+                idx, t = cursor.locate(frame)
+                if cursor.done or wanted[cursor.w] != idx:
+                    continue
+                yield Frame(idx, t, convert(frame))
+                cursor.w += 1
+                if cursor.done or cursor.seek_keyframe() is not None:
+                    exhausted = False
+                    break  # finished, or seek ahead
+            if exhausted:
+                return
+    except _Restart:
+        container.close()
+        yield from _sequential(info, wanted[cursor.w:], convert)
+    finally:
+        container.close()
 
 
 def _sequential(info: VideoInfo, wanted: list[int], convert) -> Iterator[Frame]:
