@@ -13,6 +13,9 @@ from __future__ import annotations
 import abc
 import io
 import os
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +29,59 @@ from .tracking import track_people
 
 ENTRY_POINT_GROUP = "synnet_recon.pose_backends"
 BUILTIN_BACKENDS = {"mediapipe": "synnet_recon.pose:MediaPipeBackend"}
+KEEP_NATIVE_LOGS = "SYNRECON_NATIVE_LOGS"  # set to 1 to let C++ log lines through (debugging)
+
+
+# ------------------------------------------------------------------------------ native logs
+_silence_lock = threading.Lock()
+_silence_depth = 0
+_saved_stderr_fd: int | None = None
+
+
+def _flush_c_stdio() -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextmanager
+def native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null while native code runs.
+
+    MediaPipe, TFLite and absl log from C++ straight to fd 2 (``inference_feedback_manager``,
+    "All log messages before absl::InitializeLog()", XNNPACK notes), past Python's sys.stderr and
+    any environment switch. Python's own writes in other threads during the call are lost too, so
+    wrap only native calls. Nested and concurrent uses share one redirection (counted under a lock).
+    ``SYNRECON_NATIVE_LOGS=1`` turns this off.
+    """
+    global _silence_depth, _saved_stderr_fd
+    if os.environ.get(KEEP_NATIVE_LOGS, "") not in ("", "0"):
+        yield
+        return
+    with _silence_lock:
+        if _silence_depth == 0:
+            try:
+                sys.stderr.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+            _saved_stderr_fd = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        _silence_depth += 1
+    try:
+        yield
+    finally:
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0:
+                _flush_c_stdio()  # C-level stderr may be buffered: empty it into /dev/null first
+                os.dup2(_saved_stderr_fd, 2)
+                os.close(_saved_stderr_fd)
+                _saved_stderr_fd = None
 
 
 # ----------------------------------------------------------------------------------- backends
@@ -148,56 +204,62 @@ class MediaPipeBackend(PoseBackend):
         os.environ.setdefault("GLOG_minloglevel", "2")
         self._had_person = False
         self._last_ms = -1
-        if self.num_people == 1:
-            import mediapipe as mp
+        self._pose = self._landmarker = None
+        with native_stderr_silenced():
+            if self.num_people == 1:
+                import mediapipe as mp
 
-            self._pose = mp.solutions.pose.Pose(
-                static_image_mode=False, model_complexity=1, smooth_landmarks=False,
-                enable_segmentation=False, min_detection_confidence=self.min_detection_confidence)
-            self._landmarker = None
-        else:
-            from mediapipe.tasks.python import BaseOptions, vision
+                self._pose = mp.solutions.pose.Pose(
+                    static_image_mode=False, model_complexity=1, smooth_landmarks=False,
+                    enable_segmentation=False, min_detection_confidence=self.min_detection_confidence)
+            else:
+                from mediapipe.tasks.python import BaseOptions, vision
 
-            options = vision.PoseLandmarkerOptions(
-                base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
-                running_mode=vision.RunningMode.VIDEO, num_poses=self.num_people,
-                min_pose_detection_confidence=self.min_detection_confidence)
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
-            self._pose = None
+                options = vision.PoseLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+                    running_mode=vision.RunningMode.VIDEO, num_poses=self.num_people,
+                    min_pose_detection_confidence=self.min_detection_confidence)
+                self._landmarker = vision.PoseLandmarker.create_from_options(options)
+            # The graph opens its models in its own threads, which log when they get to it: wait
+            # for them here, while fd 2 is silenced (a blank frame finds nobody and leaves no state).
+            self._landmarks(np.zeros((64, 64, 3), np.uint8), 0.0)
 
-    def detect(self, image: np.ndarray, time: float) -> np.ndarray:
-        image = np.ascontiguousarray(image, dtype=np.uint8)
+    def _landmarks(self, image: np.ndarray, time: float) -> list:
+        """MediaPipe's landmark lists, one per person found."""
         if self._pose is not None:
             result = self._pose.process(image)
             if result.pose_landmarks is None and self._had_person:
                 # Tracking lost (e.g. a jump between far-apart frames): detect afresh.
                 self._pose.reset()
                 result = self._pose.process(image)
-            people = [] if result.pose_landmarks is None else [result.pose_landmarks.landmark]
-        else:
-            import mediapipe as mp
+            return [] if result.pose_landmarks is None else [result.pose_landmarks.landmark]
+        import mediapipe as mp
 
-            ms = max(int(round(time * 1000)), self._last_ms + 1)  # strictly increasing
-            self._last_ms = ms
-            result = self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), ms)
-            people = result.pose_landmarks
+        ms = max(int(round(time * 1000)), self._last_ms + 1)  # strictly increasing
+        self._last_ms = ms
+        return self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), ms).pose_landmarks
+
+    def detect(self, image: np.ndarray, time: float) -> np.ndarray:
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        with native_stderr_silenced():
+            people = self._landmarks(image, time)
         self._had_person = bool(people)
+        tasks = self._landmarker is not None
         out = np.zeros((len(people), 33, 3))
         for p, landmarks in enumerate(people):
-            for k, lm in enumerate(landmarks):
-                vis = lm.visibility if lm.visibility is not None else 1.0
-                presence = lm.presence if (lm.presence is not None and self._landmarker is not None) else 1.0
-                out[p, k] = lm.x, lm.y, vis * presence
+            out[p] = [(lm.x, lm.y, (1.0 if lm.visibility is None else lm.visibility)
+                       * (lm.presence if tasks and lm.presence is not None else 1.0)) for lm in landmarks]
         return out
 
     def close(self) -> None:
         super().close()
-        if self._pose is not None:
-            self._pose.close()
-            self._pose = None
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
+        with native_stderr_silenced():
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+            if self._landmarker is not None:
+                self._landmarker.close()
+                self._landmarker = None
 
 
 # ------------------------------------------------------------------------------------ config
