@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import io
+import math
 import os
 import sys
 import threading
@@ -270,8 +271,11 @@ class PoseConfig:
     backend:       name in the ``synnet_recon.pose_backends`` registry.
     max_side:      run pose on frames shrunk to this longer side (None: full resolution).
     every:         run pose on frames 0, every, 2*every, ... (ignored when ``frames`` is given).
+    max_rate:      pose at no more than about this many frames per second: the stride ``every`` grows
+                   to the largest k with fps / k >= max_rate (5% slack), e.g. every 2nd frame of a
+                   60 fps video for 30; None: no limit. align's analysis rate is 30 fps.
     frames:        run pose only on these frame indices.
-    num_people:    1: single-person tracker; >1: up to this many people per frame.
+    num_people:    1: MediaPipe's single-person graph; >1: up to this many people per frame.
     min_confidence: points below it count as undetected (NaN); points outside the frame too.
     min_detection_confidence: person detector threshold.
     max_gap_seconds: a track unseen for longer than this ends; a reappearing person starts a new one.
@@ -284,8 +288,9 @@ class PoseConfig:
     backend: str = "mediapipe"
     max_side: int | None = 480
     every: int = 1
+    max_rate: float | None = 30.0
     frames: Sequence[int] | None = None
-    num_people: int = 1
+    num_people: int = 4
     min_confidence: float = 0.1
     min_detection_confidence: float = 0.5
     max_gap_seconds: float = 0.5
@@ -293,6 +298,19 @@ class PoseConfig:
     gate_growth: float = 1.0
     min_track_frames: int = 0
     progress: bool = True
+
+    def stride(self, fps: float) -> int:
+        """The frame stride for a video of ``fps`` frames per second (``every`` and ``max_rate``)."""
+        every = max(1, int(self.every))
+        if self.max_rate and fps > 0:
+            every = max(every, int(math.floor(fps / float(self.max_rate) + 0.05)))
+        return every
+
+    def frame_indices(self, num_frames: int, fps: float) -> list[int]:
+        """The frame indices to run pose on, sorted."""
+        if self.frames is not None:
+            return sorted({int(i) for i in self.frames if 0 <= int(i) < num_frames})
+        return list(range(0, num_frames, self.stride(fps)))
 
 
 # -------------------------------------------------------------------------------- estimation
@@ -360,8 +378,11 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     (s, first frame of the video = 0), xy (T, 18, 2) are pixels of the full upright frame
     (image_size = upright width, height) with NaN where the person is not seen.
     meta: video, frames ((T,) int frame indices of the rows; Keypoints.slice does not cut it),
-    backend, track (rank), max_side.
-    Tracks are sorted by the number of frames they cover. Raises InputError when the video is
+    backend, track (rank), max_side, and the tracker's detections, motion, body_size, presence.
+    Pose runs on ``config.frame_indices`` (at most ``max_rate`` frames per second); frames are
+    decoded, scaled and posed one at a time (memory does not grow with the video beyond the
+    keypoints). Tracks come from ``tracking.track_people``, ranked by the motion seen (most
+    first), so bystanders who barely move come last. Raises InputError when the video is
     unreadable or nobody is found in it.
     """
     from tqdm import tqdm
@@ -372,13 +393,9 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     path = Path(video_path)
     info = probe_video(path)
     backend_cls = get_pose_backend(config.backend)
-    if config.frames is not None:
-        wanted = sorted({int(i) for i in config.frames if 0 <= int(i) < info.num_frames})
-        total = len(wanted)
-        frames = iter_frames(path, max_side=config.max_side, indices=wanted)
-    else:
-        total = len(range(0, info.num_frames, config.every))
-        frames = iter_frames(path, every=config.every, max_side=config.max_side)
+    wanted = config.frame_indices(info.num_frames, info.fps)
+    total = len(wanted)
+    frames = iter_frames(path, max_side=config.max_side, indices=wanted)
     indices, times, xys, confs = [], [], [], []
     with backend_cls(num_people=config.num_people,
                      min_detection_confidence=config.min_detection_confidence) as backend:
@@ -388,8 +405,8 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
             xy, conf = _to_pixels(raw, info.width, info.height, backend.keypoint_format, config.min_confidence)
             indices.append(frame.index)
             times.append(frame.time)
-            xys.append(xy)
-            confs.append(conf)
+            xys.append(xy.astype(np.float32))
+            confs.append(conf.astype(np.float32))
     if not indices:
         raise InputError(path, "no frames to run pose on")
     times_arr = np.asarray(times, dtype=np.float64)

@@ -91,7 +91,7 @@ class AlignConfig:
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     max_people: int = 3                # people per input considered (multi-subject scenes)
-    video_people: int = 1              # people the pose detector looks for in videos (>1 is slower)
+    video_people: int = 4              # people the pose detector looks for in videos (1: single-person graph)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
     progress: bool = True
 
