@@ -51,11 +51,11 @@ def command(checkpoint, pairs, seed, out, ablations, noise, motions, no_baseline
         raise InputError(motions, "motion folder or cache not found")
 
     from ..sync.evaluate import EvalConfig, main
-    from ..sync.train import build_model, load_checkpoint
+    from ..sync.model import load_synnet
 
     for path in [checkpoint, *abl.values()]:  # fail fast on unreadable checkpoints
         if path is not None:
-            build_model(load_checkpoint(path), path)
+            load_synnet(path)
 
     conf = EvalConfig(pairs=pairs, seed=seed, noise=noise, motions=str(motions) if motions else None,
                       device=device, baselines=not no_baselines, ablations=abl,

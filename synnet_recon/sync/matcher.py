@@ -6,12 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..paths import WEIGHTS_DIR
 from ..skeleton import LEFT_RIGHT_SWAP
-from .model import SynNetConfig, pool_to_classes
-from .train import build_model, load_checkpoint
-
-DEFAULT_CHECKPOINT = WEIGHTS_DIR / "synnet_default.pt"
+from .model import DEFAULT_CHECKPOINT, SynNetConfig, load_synnet, pool_to_classes
 
 
 class SynNetMatcher:
@@ -28,10 +24,9 @@ class SynNetMatcher:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
                  mirror_tta: bool = False, min_valid_fraction: float = 0.5):
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-        state = load_checkpoint(path)
         self.checkpoint = path
         self.device = torch.device(device)
-        self.model = build_model(state, path).to(self.device)
+        self.model, state = load_synnet(path, self.device)
         self.config: SynNetConfig = self.model.cfg
         self.window_frames: int = self.config.window_frames
         self.frame_shifts = (self.config.shifts * self.config.shift_step).numpy()

@@ -26,11 +26,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import InputError
+from ..paths import WEIGHTS_DIR
 from .heatmaps import render_heatmaps
 
 BACKBONES = ("resnet50", "resnet18", "lite")
@@ -53,7 +56,7 @@ class SynNetConfig:
     sigma: float = 1.5         # Gaussian std in heatmap cells
     lstm_hidden: int = 64      # ConvLSTM hidden channels per direction
     head: str = "shift"        # "paper" (BatchNorm + 3 FC) or "shift" (shared pair scorer)
-    head_hidden: int = 128
+    head_hidden: int = 128     # hidden units of the head's FC layers (shift head: per frame pair)
     # Ablation switches (paper Table 4).
     bidirectional: bool = True   # False: one-direction ConvLSTM ("w/o bi-convLSTM")
     temporal: bool = True        # False: no temporal encoding
@@ -61,8 +64,8 @@ class SynNetConfig:
     cost_volume: bool = True     # False: plain concatenation of the two clips' features
     penalty: bool = True         # False: cross-entropy only
     alpha: float = 0.5           # loss = alpha * CE + (1 - alpha) * penalty
-    name: str = "custom"
-    extra: dict = field(default_factory=dict)
+    name: str = "custom"         # preset the config came from (recorded in checkpoints)
+    extra: dict = field(default_factory=dict)  # free-form notes kept with the config; unused by the model
 
     def __post_init__(self):
         self.validate()
@@ -554,3 +557,45 @@ def synnet_loss(frame_logits: torch.Tensor, offset_frames: torch.Tensor, cfg: Sy
     alpha = cfg.alpha if cfg.penalty else 1.0
     loss = alpha * ce + (1 - alpha) * penalty
     return loss, {"ce": float(ce.detach()), "penalty": float(penalty.detach())}
+
+
+# ---- weights -----------------------------------------------------------------------------------
+
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "synnet_default.pt"  # the shipped weights (docs/model_card.md)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Read a checkpoint dict {"config", "model" (state dict), "step", "metrics", ...}.
+
+    InputError when the file is missing, unreadable or not a SynNet checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # torch raises many types on corrupt files
+        raise InputError(path, f"not a readable SynNet checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise InputError(path, "not a SynNet checkpoint (no config / model inside)")
+    return state
+
+
+def model_from_checkpoint(state: dict, path: str | Path = "checkpoint") -> SynNet:
+    """A SynNet in eval mode (float32 weights) from a loaded checkpoint dict; ``path`` names it
+    in the InputError raised when the weights do not fit the config."""
+    try:
+        cfg = SynNetConfig.from_dict(dict(state["config"]))
+        model = SynNet(cfg)
+        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise InputError(path, f"checkpoint does not fit SynNet: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def load_synnet(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[SynNet, dict]:
+    """The trained SynNet at ``path`` (default: the shipped weights) on ``device``, in eval mode,
+    and its checkpoint dict (for "metrics", "step")."""
+    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    state = load_checkpoint(path)
+    return model_from_checkpoint(state, path).to(device), state

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..fileio import atomic_path
 from .data import DataConfig, PairStream, fixed_pairs
-from .model import SynNet, SynNetConfig, shift_targets, synnet_loss
+from .model import SynNet, SynNetConfig, load_checkpoint, shift_targets, synnet_loss
 
 
 @dataclass
@@ -71,31 +71,6 @@ def save_checkpoint(path: Path, model: nn.Module, cfg: SynNetConfig, step: int, 
         state.update(extra)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Read a checkpoint; InputError when missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # torch raises many types on corrupt files
-        raise InputError(path, f"not a readable SynNet checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise InputError(path, "not a SynNet checkpoint (no config / model inside)")
-    return state
-
-
-def build_model(state: dict, path: str | Path = "checkpoint") -> SynNet:
-    """A SynNet in eval mode from a loaded checkpoint dict."""
-    try:
-        cfg = SynNetConfig.from_dict(dict(state["config"]))
-        model = SynNet(cfg)
-        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
-    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
-        raise InputError(path, f"checkpoint does not fit SynNet: {str(exc).splitlines()[0]}") from None
-    return model.eval()
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Path:
@@ -146,157 +121,205 @@ def _dist_info() -> tuple[int, int, int]:
     return world, rank, local
 
 
-def main(model_cfg: SynNetConfig, train: TrainConfig, out_dir: str | Path,
-         data: DataConfig | None = None) -> Path:
-    """Train; returns the path of the best checkpoint (``out_dir/best.pt``)."""
-    out_dir = Path(out_dir)
+@dataclass
+class TrainState:
+    """What the training steps share: the model, its optimizer and the counters a checkpoint keeps."""
+
+    model: SynNet
+    net: nn.Module                # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    world: int = 1                # processes taking part (torchrun)
+    rank: int = 0
+    step: int = 0
+    pairs_seen: int = 0
+    best_accuracy: float = -1.0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_device(train: TrainConfig) -> tuple[torch.device, int, int]:
+    """The device of this process, the world size and the rank; joins the process group under
+    torchrun."""
     world, rank, local = _dist_info()
-    distributed = world > 1
-    if distributed:
+    if world > 1:
         import torch.distributed as dist
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         device = torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
         if device.type == "cuda":
             torch.cuda.set_device(device)
     else:
         device = resolve_device(train.device)
-    is_main = rank == 0
     if train.threads:
         torch.set_num_threads(train.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return device, world, rank
 
+
+def build_state(model_cfg: SynNetConfig, train: TrainConfig, last_path: Path, device: torch.device,
+                world: int, rank: int) -> TrainState:
+    """A fresh model, or the one in ``last_path`` (``train.resume``), or one initialised from
+    ``train.init`` (fine-tuning: its weights and config, a fresh optimizer)."""
+    resume = load_checkpoint(last_path) if train.resume and last_path.is_file() else None
+    init = load_checkpoint(train.init) if train.init and resume is None else None
+    source = resume or init
+    if source is not None:
+        model_cfg = SynNetConfig.from_dict(dict(source["config"]))
+    model = SynNet(model_cfg).to(device)
+    if source is not None:
+        model.load_state_dict({k: v.float() for k, v in source["model"].items()})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    net: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    state = TrainState(model, net, optimizer, device, world, rank)
+    if resume is not None:
+        if "optimizer" in resume:
+            optimizer.load_state_dict(resume["optimizer"])
+        state.step = int(resume["step"])
+        state.pairs_seen = int(resume.get("pairs_seen", state.step * train.batch_size * world))
+        state.best_accuracy = float(resume.get("best_accuracy", -1.0))
+    return state
+
+
+def build_data(state: TrainState, train: TrainConfig, data: DataConfig):
+    """(training DataLoader over ``PairStream``, fixed held-out validation pairs or None)."""
+    cfg = state.model.cfg
+    stream = PairStream(cfg, dataclasses.replace(data, split="train"), seed=train.seed, rank=state.rank,
+                        start_pairs=state.pairs_seen)
+    stream.motions()  # loaded once here; DataLoader workers fork and share them
+    val = None
+    if state.is_main and train.val_pairs > 0:
+        val_data = dataclasses.replace(data, split="heldout", augment=False)
+        val = fixed_pairs(cfg, train.val_pairs, seed=12345, data=val_data)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=train.batch_size, num_workers=train.workers,
+        pin_memory=state.device.type == "cuda", persistent_workers=train.workers > 0,
+        prefetch_factor=4 if train.workers > 0 else None)
+    return loader, val
+
+
+def learning_rate(step: int, progress: float, train: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine to 0 at ``progress`` = 1."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    return train.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_step(state: TrainState, batch: dict, lr: float) -> tuple[float, float, dict]:
+    """One optimizer step on a PairStream batch; returns (loss, class accuracy, loss terms)."""
+    model, cfg = state.model, state.model.cfg
+    batch = {k: v.to(state.device, non_blocking=True) for k, v in batch.items()}
+    for g in state.optimizer.param_groups:
+        g["lr"] = lr
+    with torch.no_grad():
+        heat_a = model.heatmaps(batch["a_xy"], batch["a_conf"])
+        heat_b = model.heatmaps(batch["b_xy"], batch["b_conf"])
+    with autocast(state.device):
+        out = state.net(heat_a, heat_b)
+    loss, stats = synnet_loss(out["frame_logits"], batch["offset"], cfg)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    state.optimizer.step()
+    state.step += 1
+    state.pairs_seen += len(batch["offset"]) * state.world
+    _, cls = shift_targets(batch["offset"], cfg)
+    acc = float((out["class_logits"].detach().argmax(-1) == cls).float().mean())
+    return float(loss.detach()), acc, stats
+
+
+def validate_and_save(state: TrainState, val: dict | None, train: TrainConfig, out_dir: Path) -> dict:
+    """Held-out metrics of the current model; writes last.pt, and best.pt when the accuracy is the
+    best so far."""
+    metrics = evaluate_batch(state.model, val, state.device) if val is not None else {}
+    state.model.train()
+    acc = metrics.get("accuracy", -1.0)
+    extra = {"pairs_seen": state.pairs_seen, "best_accuracy": max(state.best_accuracy, acc)}
+    cfg = state.model.cfg
+    save_checkpoint(out_dir / "last.pt", state.model, cfg, state.step, metrics, state.optimizer, train, extra)
+    if acc > state.best_accuracy:
+        state.best_accuracy = acc
+        save_checkpoint(out_dir / "best.pt", state.model, cfg, state.step, metrics, None, train, extra)
+    return metrics
+
+
+def write_metrics(out_dir: Path, record: dict) -> None:
+    with open(out_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train_loop(state: TrainState, loader, val: dict | None, train: TrainConfig, out_dir: Path) -> dict:
+    """Optimizer steps until ``train.steps`` or the time limit, validating and checkpointing every
+    ``ckpt_every`` steps and at the end. Returns the last held-out metrics."""
+    t0 = time.time()
+    deadline = t0 + train.max_minutes * 60 if train.max_minutes else None
+
+    def progress() -> float:
+        p = state.step / max(train.steps, 1)
+        if deadline is not None:
+            p = max(p, (time.time() - t0) / (deadline - t0))
+        return min(p, 1.0)
+
+    def event(**rec) -> dict:
+        return {"step": state.step, "pairs": state.pairs_seen, "time_s": round(time.time() - t0, 1), **rec}
+
+    bar = tqdm(total=train.steps, initial=state.step, disable=not state.is_main, desc="train", dynamic_ncols=True)
+    state.model.train()
+    run_loss = run_acc = None
+    metrics: dict = {}
+    validated_at = None
+    data_iter = iter(loader)
+    while state.step < train.steps and (deadline is None or time.time() < deadline):
+        lr = learning_rate(state.step, progress(), train)
+        loss, acc, stats = train_step(state, next(data_iter), lr)
+        run_loss = loss if run_loss is None else 0.95 * run_loss + 0.05 * loss
+        run_acc = acc if run_acc is None else 0.95 * run_acc + 0.05 * acc
+        if not state.is_main:
+            continue
+        bar.update(1)
+        bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}")
+        if state.step % train.log_every == 0:
+            write_metrics(out_dir, event(lr=learning_rate(state.step, progress(), train), loss=run_loss,
+                                         acc=run_acc, **stats))
+        if state.step % train.ckpt_every == 0:
+            metrics = validate_and_save(state, val, train, out_dir)
+            validated_at = state.step
+            write_metrics(out_dir, event(val=metrics))
+            bar.write(f"step {state.step}: held-out {json.dumps(metrics)}")
+    bar.close()
+    if state.is_main and validated_at != state.step:  # not validated at this step yet
+        metrics = validate_and_save(state, val, train, out_dir)
+        write_metrics(out_dir, event(val=metrics, final=True))
+    return metrics
+
+
+def main(model_cfg: SynNetConfig, train: TrainConfig, out_dir: str | Path,
+         data: DataConfig | None = None) -> Path:
+    """Train; returns the path of the best checkpoint (``out_dir/best.pt``)."""
+    out_dir = Path(out_dir)
+    device, world, rank = setup_device(train)
     data = data or DataConfig()
     if train.noise_ramp_pairs is not None:
         data = dataclasses.replace(data, noise_ramp_pairs=train.noise_ramp_pairs)
     torch.manual_seed(train.seed + rank)
     np.random.seed(train.seed + rank)
-
-    step, pairs_seen, best_acc, resume_state = 0, 0, -1.0, None
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if train.resume and last_path.is_file():
-        resume_state = load_checkpoint(last_path)
-        model_cfg = SynNetConfig.from_dict(dict(resume_state["config"]))
-        step = int(resume_state["step"])
-        pairs_seen = int(resume_state.get("pairs_seen", step * train.batch_size * world))
-        best_acc = float(resume_state.get("best_accuracy", -1.0))
-
-    init_state = None
-    if train.init and resume_state is None:
-        init_state = load_checkpoint(train.init)
-        model_cfg = SynNetConfig.from_dict(dict(init_state["config"]))
-    model = SynNet(model_cfg).to(device)
-    if init_state is not None:
-        model.load_state_dict({k: v.float() for k, v in init_state["model"].items()})
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        if "optimizer" in resume_state:
-            optimizer.load_state_dict(resume_state["optimizer"])
-    net = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    # Motions are loaded once here; DataLoader workers fork and share them.
-    stream = PairStream(model_cfg, dataclasses.replace(data, split="train"), seed=train.seed, rank=rank,
-                        start_pairs=pairs_seen)
-    stream.motions()
-    val = None
-    if is_main and train.val_pairs > 0:
-        val_data = dataclasses.replace(data, split="heldout", augment=False)
-        val = fixed_pairs(model_cfg, train.val_pairs, seed=12345, data=val_data)
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=train.batch_size, num_workers=train.workers,
-        pin_memory=device.type == "cuda", persistent_workers=train.workers > 0,
-        prefetch_factor=4 if train.workers > 0 else None)
-
-    if is_main:
+    state = build_state(model_cfg, train, out_dir / "last.pt", device, world, rank)
+    loader, val = build_data(state, train, data)
+    if state.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(
-            {"model": model_cfg.to_dict(), "train": dataclasses.asdict(train),
+            {"model": state.model.cfg.to_dict(), "train": dataclasses.asdict(train),
              "data": dataclasses.asdict(data)}, indent=2) + "\n")
-    t0 = time.time()
-    deadline = t0 + train.max_minutes * 60 if train.max_minutes else None
-
-    def progress() -> float:
-        p = step / max(train.steps, 1)
-        if deadline is not None:
-            p = max(p, (time.time() - t0) / (deadline - t0))
-        return min(p, 1.0)
-
-    def lr_at() -> float:
-        if step < train.warmup_steps:
-            return train.lr * (step + 1) / train.warmup_steps
-        return train.lr * 0.5 * (1 + math.cos(math.pi * progress()))
-
-    def write_metrics(rec: dict) -> None:
-        with open(out_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-
-    def checkpoint(metrics: dict) -> None:
-        nonlocal best_acc
-        extra = {"pairs_seen": pairs_seen, "best_accuracy": max(best_acc, metrics.get("accuracy", -1.0))}
-        save_checkpoint(last_path, model, model_cfg, step, metrics, optimizer, train, extra)
-        if metrics.get("accuracy", -1.0) > best_acc:
-            best_acc = metrics["accuracy"]
-            save_checkpoint(best_path, model, model_cfg, step, metrics, None, train, extra)
-
-    def validate() -> dict:
-        metrics = evaluate_batch(model, val, device) if val is not None else {}
-        model.train()
-        return metrics
-
-    bar = tqdm(total=train.steps, initial=step, disable=not is_main, desc="train", dynamic_ncols=True)
-    model.train()
-    run_loss = run_acc = None
-    last_metrics: dict = {}
-    data_iter = iter(loader)
-    while step < train.steps and (deadline is None or time.time() < deadline):
-        batch = next(data_iter)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        for g in optimizer.param_groups:
-            g["lr"] = lr_at()
-        with torch.no_grad():
-            heat_a = model.heatmaps(batch["a_xy"], batch["a_conf"])
-            heat_b = model.heatmaps(batch["b_xy"], batch["b_conf"])
-        with autocast(device):
-            out = net(heat_a, heat_b)
-        loss, stats = synnet_loss(out["frame_logits"], batch["offset"], model_cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        step += 1
-        pairs_seen += len(batch["offset"]) * world
-        _, cls = shift_targets(batch["offset"], model_cfg)
-        acc = float((out["class_logits"].detach().argmax(-1) == cls).float().mean())
-        lv = float(loss.detach())
-        run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
-        run_acc = acc if run_acc is None else 0.95 * run_acc + 0.05 * acc
-        if is_main:
-            bar.update(1)
-            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}")
-            if step % train.log_every == 0:
-                write_metrics({"step": step, "pairs": pairs_seen, "time_s": round(time.time() - t0, 1),
-                               "lr": lr_at(), "loss": run_loss, "acc": run_acc, **stats})
-            if step % train.ckpt_every == 0:
-                last_metrics = validate()
-                write_metrics({"step": step, "pairs": pairs_seen, "time_s": round(time.time() - t0, 1),
-                               "val": last_metrics})
-                bar.write(f"step {step}: held-out {json.dumps(last_metrics)}")
-                checkpoint(last_metrics)
-    bar.close()
-    if is_main and not (step % train.ckpt_every == 0 and last_metrics):  # not validated at this step yet
-        last_metrics = validate()
-        write_metrics({"step": step, "pairs": pairs_seen, "time_s": round(time.time() - t0, 1),
-                       "val": last_metrics, "final": True})
-        checkpoint(last_metrics)
-    if distributed:
+    train_loop(state, loader, val, train, out_dir)
+    if world > 1:
         import torch.distributed as dist
         dist.barrier()
         dist.destroy_process_group()
-    return best_path
+    return out_dir / "best.pt"
