@@ -1,6 +1,8 @@
-"""SynNet throughput: pair generation (per data worker), inference and training steps.
+"""SynNet throughput: pair generation (per data worker), inference and training steps, and the
+whole-track evidence of ``SynNetMatcher.offset_evidence`` (shipped weights).
 
   python bench/bench_synnet.py                       # CPU, 2 threads, shipped default config
+  python bench/bench_synnet.py --tracks-only --threads 1   # only the whole-track evidence
   python bench/bench_synnet.py --device cuda --batch 128 --config default
   python bench/bench_synnet.py --append-docs         # also append a section to docs/benchmarks.md
 """
@@ -73,6 +75,44 @@ def bench_model(cfg: SynNetConfig, batch: int, device: torch.device, train: bool
     return n * batch / (time.perf_counter() - t0)
 
 
+def bench_tracks(frames: int = 300, max_offset_s: float = 2.0, repeats: int = 3) -> dict:
+    """Seconds (wall and CPU of this process) for the SynNet evidence of one pair of ``frames``-frame
+    tracks over every offset within +-``max_offset_s`` at the model's fps: features of both tracks
+    (encoder + bi-ConvLSTM, once per track), then the pair head along every diagonal. Best of
+    ``repeats``; the features are recomputed each time (the cache is cleared)."""
+    import numpy as np
+
+    from synnet_recon.motion import load_motion
+    from synnet_recon.paths import PACKAGE_DATA
+    from synnet_recon.sync.matcher import SynNetMatcher
+    from synnet_recon.synth.noise import DetectorNoise
+    from synnet_recon.synth.scene import sample_pair
+
+    matcher = SynNetMatcher()
+    fps = matcher.config.fps
+    motion = load_motion(PACKAGE_DATA / "mocap" / "131_02.bvh").resample(fps)
+    a, b = sample_pair(motion, frames, fps, 10.0, np.random.default_rng(0), DetectorNoise())
+    offsets = np.arange(-round(max_offset_s * fps), round(max_offset_s * fps) + 1) / fps
+    out = {"frames": frames, "offsets": len(offsets)}
+    for context in (None, matcher.window_frames):
+        matcher.context = context
+        best = {"wall_s": float("inf"), "cpu_s": float("inf"), "features_cpu_s": float("inf")}
+        for _ in range(repeats):
+            matcher._cache.clear()
+            w0, c0 = time.perf_counter(), time.process_time()
+            matcher.track_features(a)
+            matcher.track_features(b)
+            c1 = time.process_time()
+            scores, _ = matcher.offset_evidence(a, b, offsets)
+            best = {"wall_s": min(best["wall_s"], time.perf_counter() - w0),
+                    "cpu_s": min(best["cpu_s"], time.process_time() - c0),
+                    "features_cpu_s": min(best["features_cpu_s"], c1 - c0)}
+        best["best_offset_frames"] = float(offsets[np.nanargmax(scores)] * fps)
+        out["context_track" if context is None else f"context_{context}"] = {k: round(v, 3) if isinstance(v, float)
+                                                                             else v for k, v in best.items()}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="default")
@@ -82,8 +122,14 @@ def main():
     ap.add_argument("--motions", default=None, help="motion folder or cache .npz")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--append-docs", action="store_true")
+    ap.add_argument("--tracks-only", action="store_true", help="only the whole-track evidence")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    tracks = bench_tracks()
+    tracks["threads"] = args.threads
+    print(json.dumps({"offset_evidence_pair_of_300_frame_tracks": tracks}))
+    if args.tracks_only:
+        return
     device = torch.device(args.device)
     cfg = SynNetConfig.parse(args.config)
     res = {"config": cfg.name, "device": args.device, "threads": args.threads, "batch": args.batch,

@@ -12,12 +12,18 @@ Augmentation (training only): mirroring (the 3D motion reflected with left/right
 so both cameras see a consistent mirrored world), playback speed 0.8-1.25x, a detector-noise
 curriculum (level ramps from ``noise_start`` to ``noise_end`` over ``noise_ramp_pairs`` pairs),
 offsets uniform over the 2M classes plus uniform sub-class jitter at full rate.
+
+Realistic conditions (``DataConfig.conditions``, a ``Conditions``): each camera of a pair may frame
+the upper body only, be held upright or lie sideways, sit on a tripod, have per-camera correlated
+detector errors; a window may show the person only in part (entering, leaving) or follow another
+person for a while (an identity switch of the tracker). They are the array transforms of
+``synnet_recon.synth.conditions``, applied to ``chunk`` pairs at once (``sample_pair_batch``).
 """
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +36,26 @@ from ..paths import shared_data_dir
 from .model import SynNetConfig
 
 MOTION_SUFFIXES = (".bvh", ".amc")
+
+
+@dataclass
+class Conditions:
+    """Chances of realistic recording conditions in the pairs (per camera unless said otherwise)."""
+
+    upper_body: float = 0.25        # the camera frames the upper body only (a webcam: 10-12 joints)
+    portrait: float = 0.1           # the camera is held upright (a tall, narrow view)
+    sideways: float = 0.05          # upright footage read without its rotation: the person lies sideways
+    tripod: float = 0.15            # camera mode weight of a fixed camera (others: orbit, follow, hand-held)
+    correlated_errors: float = 0.5  # slowly drifting per-joint bias, long arm swaps (level U(0.3, 1.2))
+    partial: float = 0.1            # per pair: one window sees the person in only 18-28 of its frames
+    identity_switch: float = 0.05   # per pair: one window follows someone else for 6-16 frames
+
+    def camera_config(self):
+        """CameraPathConfig with the tripod mode mixed in (when the simulator has it)."""
+        from ..synth.camera import MODES, CameraPathConfig
+        if "tripod" not in MODES or self.tripod <= 0:
+            return None
+        return CameraPathConfig(mode_weights=(0.35, 0.4, 0.25, self.tripod / (1 - self.tripod)))
 
 
 @dataclass
@@ -49,6 +75,9 @@ class DataConfig:
     augment: bool = True             # False for evaluation: no mirror, speed 1, fixed noise
     eval_noise: float = 1.0          # noise level when augment is False
     max_files: int | None = None     # cap the number of files (tests, quick runs)
+    conditions: Conditions | None = None  # realistic conditions mixed in (None: the plain simulator)
+    chunk: int = 1                   # pairs simulated at once per motion draw (vectorized); 1 = one by one
+    extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
 
 
 def default_motion_root() -> Path:
@@ -213,10 +242,43 @@ class PairStream(IterableDataset):
         level = d.noise_start + (d.noise_end - d.noise_start) * ramp
         return level * rng.uniform(*d.noise_spread)
 
-    def __iter__(self):
-        from ..synth.noise import DetectorNoise
-        from ..synth.scene import sample_pair
+    def _draw_motion(self, rng: np.random.Generator, motions: list[Motion], weights: np.ndarray,
+                     mirrored: dict[int, Motion]) -> tuple[int, Motion]:
+        """A motion (index, Motion), mirrored and re-timed when augmenting."""
+        d = self.data
+        i = int(rng.choice(len(motions), p=weights))
+        motion = motions[i]
+        if d.augment and d.mirror and rng.random() < 0.5:
+            if i not in mirrored:
+                mirrored[i] = mirror_motion(motion)
+            motion = mirrored[i]
+        if d.augment and d.speed_range != (1.0, 1.0):
+            # log-uniform speed: a clip played `speed` times faster.
+            speed = math.exp(rng.uniform(math.log(d.speed_range[0]), math.log(d.speed_range[1])))
+            motion = Motion(motion.joints, motion.fps * speed, motion.name, motion.source, 0.0)
+        return i, motion
 
+    def _chunk(self, motion: Motion, rng: np.random.Generator, level: float) -> dict[str, np.ndarray] | None:
+        """``data.chunk`` pairs of one motion, conditions applied: arrays (N, 2, W, 18, 2) xy,
+        (N, 2, W, 18) conf, (N,) offsets; None when the clip is too short."""
+        from ..synth.noise import DetectorNoise
+        from ..synth.scene import sample_pair_batch
+
+        cfg, d = self.cfg, self.data
+        n = max(1, d.chunk)
+        offsets = np.array([sample_offset(cfg, rng, d.jitter and d.augment) for _ in range(n)])
+        cam = d.conditions.camera_config() if d.conditions is not None else None
+        try:
+            batch = sample_pair_batch(motion, n, cfg.window_frames, cfg.fps, offsets, rng,
+                                      DetectorNoise(level=level), cam)
+        except InputError:  # clip too short for this speed/offset: draw again
+            return None
+        xy, conf = batch.xy, batch.conf
+        if d.conditions is not None:
+            xy, conf = apply_conditions(xy, conf, batch.image_size, d.conditions, rng)
+        return {"xy": xy, "conf": conf, "offset": offsets}
+
+    def __iter__(self):
         info = get_worker_info()
         wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.rank, wid]))
@@ -224,19 +286,36 @@ class PairStream(IterableDataset):
         weights = np.sqrt([m.duration for m in motions])
         weights /= weights.sum()
         mirrored: dict[int, Motion] = {}
+        if self.data.chunk <= 1 and self.data.conditions is None:
+            yield from self._one_by_one(rng, motions, weights, mirrored, nworkers)
+            return
+        count = 0
+        while True:
+            i, motion = self._draw_motion(rng, motions, weights, mirrored)
+            chunk = self._chunk(motion, rng, self.noise_level(self.start_pairs + count * nworkers, rng))
+            if chunk is None:
+                continue
+            for k in range(len(chunk["offset"])):
+                count += 1
+                yield {
+                    "a_xy": torch.from_numpy(np.ascontiguousarray(chunk["xy"][k, 0], np.float32)),
+                    "a_conf": torch.from_numpy(np.ascontiguousarray(chunk["conf"][k, 0], np.float32)),
+                    "b_xy": torch.from_numpy(np.ascontiguousarray(chunk["xy"][k, 1], np.float32)),
+                    "b_conf": torch.from_numpy(np.ascontiguousarray(chunk["conf"][k, 1], np.float32)),
+                    "offset": torch.tensor(int(chunk["offset"][k]), dtype=torch.long),
+                    "motion": torch.tensor(i, dtype=torch.long),
+                }
+
+    def _one_by_one(self, rng, motions, weights, mirrored, nworkers):
+        """The plain stream, one pair per motion draw (the sequence the shipped model's evaluation
+        pairs come from; kept bit for bit)."""
+        from ..synth.noise import DetectorNoise
+        from ..synth.scene import sample_pair
+
         cfg, d = self.cfg, self.data
         count = 0
         while True:
-            i = int(rng.choice(len(motions), p=weights))
-            motion = motions[i]
-            if d.augment and d.mirror and rng.random() < 0.5:
-                if i not in mirrored:
-                    mirrored[i] = mirror_motion(motion)
-                motion = mirrored[i]
-            if d.augment and d.speed_range != (1.0, 1.0):
-                # log-uniform speed: a clip played `speed` times faster.
-                speed = math.exp(rng.uniform(math.log(d.speed_range[0]), math.log(d.speed_range[1])))
-                motion = Motion(motion.joints, motion.fps * speed, motion.name, motion.source, 0.0)
+            i, motion = self._draw_motion(rng, motions, weights, mirrored)
             offset = sample_offset(cfg, rng, d.jitter and d.augment)
             level = self.noise_level(self.start_pairs + count * nworkers, rng)
             try:
@@ -251,6 +330,79 @@ class PairStream(IterableDataset):
                 "offset": torch.tensor(offset, dtype=torch.long),
                 "motion": torch.tensor(i, dtype=torch.long),  # index into self.motions()
             }
+
+
+def _where(mask: np.ndarray, new: tuple, old: tuple) -> tuple:
+    """Per clip: ``new`` where ``mask`` (N,) else ``old`` (arrays with N leading)."""
+    return tuple(np.where(mask.reshape((-1,) + (1,) * (o.ndim - 1)), n, o) for n, o in zip(new, old))
+
+
+def apply_conditions(xy: np.ndarray, conf: np.ndarray, image_size: np.ndarray, cond: Conditions,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Realistic conditions on a batch of pairs (``Conditions``; ``synth.conditions``).
+
+    xy (N, 2, W, 18, 2) px, NaN = missing; conf (N, 2, W, 18); image_size (N, 2, 2).
+    Returns new (xy, conf), same shapes, float32. Each condition is drawn per camera (or pair).
+    """
+    from ..synth import conditions as C
+
+    n, _, w = xy.shape[:3]
+    x, c = xy.reshape(2 * n, w, 18, 2), conf.reshape(2 * n, w, 18)
+    size = image_size.reshape(2 * n, 2).astype(np.float64)
+    if cond.upper_body > 0:
+        nx, nc, _ = C.upper_body_view(x, c, size, rng)
+        x, c = _where(rng.random(2 * n) < cond.upper_body, (nx, nc), (x, c))
+    if cond.portrait > 0 or cond.sideways > 0:
+        u = rng.random(2 * n)
+        px, pc, psize = C.portrait_view(x, c, size, rng)
+        turn = np.where(rng.random(2 * n) < 0.5, 1, -1)
+        sx, sc, _ = C.rotate_view(px, pc, psize, 1)
+        ax, ac, _ = C.rotate_view(px, pc, psize, -1)
+        sx, sc = _where(turn > 0, (sx, sc), (ax, ac))
+        x, c = _where(u < cond.portrait + cond.sideways, (px, pc), (x, c))
+        x, c = _where(u < cond.sideways, (sx, sc), (x, c))
+    if cond.correlated_errors > 0:
+        level = rng.uniform(0.3, 1.2)
+        ex, ec = C.correlated_detector_errors(x, c, size, rng, level=level)
+        x, c = _where(rng.random(2 * n) < cond.correlated_errors, (ex, ec), (x, c))
+    x, c = x.reshape(n, 2, w, 18, 2).copy(), c.reshape(n, 2, w, 18).copy()
+    _partial_windows(x, c, cond.partial, rng)
+    _identity_switches(x, c, size.reshape(n, 2, 2), cond.identity_switch, rng)
+    return x.astype(np.float32), c.astype(np.float32)
+
+
+def _partial_windows(x: np.ndarray, c: np.ndarray, chance: float, rng: np.random.Generator) -> None:
+    """In place: for ``chance`` of the pairs, one window loses its first or last 4-14 frames (the
+    person walks in or out). x (N, 2, W, 18, 2), c (N, 2, W, 18)."""
+    n, _, w = x.shape[:3]
+    for k in np.flatnonzero(rng.random(n) < chance):
+        cam, lost = int(rng.integers(0, 2)), int(rng.integers(4, min(15, w // 2)))
+        sl = slice(0, lost) if rng.random() < 0.5 else slice(w - lost, w)
+        x[k, cam, sl], c[k, cam, sl] = np.nan, 0.0
+
+
+def _identity_switches(x: np.ndarray, c: np.ndarray, size: np.ndarray, chance: float,
+                       rng: np.random.Generator) -> None:
+    """In place: for ``chance`` of the pairs, one window follows another person for 6-16 frames:
+    a bystander who barely moves (``bystander_2d``) or another pair's person (different time of
+    the motion). x (N, 2, W, 18, 2), c (N, 2, W, 18), size (N, 2, 2)."""
+    from ..synth.conditions import bystander_2d
+
+    n, _, w = x.shape[:3]
+    picks = np.flatnonzero(rng.random(n) < chance)
+    if not len(picks):
+        return
+    cams = rng.integers(0, 2, len(picks))
+    bx, bc = bystander_2d(x[picks, cams], c[picks, cams], size[picks, cams], rng)
+    for j, (k, cam) in enumerate(zip(picks, cams)):
+        length = int(rng.integers(6, 17))
+        t0 = int(rng.integers(0, w - length + 1))
+        sl = slice(t0, t0 + length)
+        if n > 1 and rng.random() < 0.5:
+            other = (k + 1 + int(rng.integers(0, n - 1))) % n
+            x[k, cam, sl], c[k, cam, sl] = x[other, 1 - cam, sl], c[other, 1 - cam, sl]
+        else:
+            x[k, cam, sl], c[k, cam, sl] = bx[j, sl], bc[j, sl]
 
 
 def fixed_pairs(cfg: SynNetConfig, n_pairs: int, seed: int = 0, data: DataConfig | None = None,

@@ -1,13 +1,44 @@
-"""Inference API for SynNet: score the temporal offset of keypoint windows (used by ``align``)."""
+"""Inference API for SynNet: the evidence of temporal offsets between keypoint tracks (used by ``align``).
+
+Two ways to use the network:
+  * whole tracks (``offset_evidence``, ``track_features``): each track's per-frame features are
+    computed once (encoder, then the bi-ConvLSTM), and every offset of a search range is scored at
+    once through the shift-equivariant pair head: the mean pair score along each offset's diagonal
+    of the Ta x Tb matrix of frame pairs. This is the fast path (shipped "shift" head only).
+  * window pairs (``score_windows``, ``score_windows_frames``): the paper's protocol, two windows
+    of ``window_frames`` frames, a distribution over the 2M offset classes.
+"""
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..keypoints import Keypoints
 from ..skeleton import LEFT_RIGHT_SWAP
 from .model import DEFAULT_CHECKPOINT, SynNetConfig, load_synnet, pool_to_classes
+from .model import track_features as _track_features
+
+
+@dataclass
+class TrackFeatures:
+    """One track's per-frame SynNet features, on the model's clock from the track's first frame.
+
+    features: (T, F) float32, frame k at ``times[0] + k / fps`` of the track it came from.
+    valid: (T,) bool, the frame shows a body (at least MIN_JOINTS joints).
+    fps: the model's frame rate.
+    """
+
+    features: torch.Tensor
+    valid: np.ndarray
+    fps: float
+
+    def __len__(self) -> int:
+        return len(self.valid)
 
 
 class SynNetMatcher:
@@ -22,11 +53,14 @@ class SynNetMatcher:
     """
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
-                 mirror_tta: bool = False, min_valid_fraction: float = 0.5):
+                 mirror_tta: bool = False, min_valid_fraction: float = 0.5, context: int | None = None,
+                 cache_size: int = 64):
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         self.checkpoint = path
         self.device = torch.device(device)
         self.model, state = load_synnet(path, self.device)
+        if self.device.type == "cpu":
+            self.model.features.use_channels_last()
         self.config: SynNetConfig = self.model.cfg
         self.window_frames: int = self.config.window_frames
         self.frame_shifts = (self.config.shifts * self.config.shift_step).numpy()
@@ -40,6 +74,11 @@ class SynNetMatcher:
         # on its own window-position cues (it prefers m = 0 on empty input), so such pairs get a
         # uniform distribution instead.
         self.min_valid_fraction = min_valid_fraction
+        # Whole-track features (``track_features``): None runs the bi-ConvLSTM over the whole track;
+        # an integer W encodes overlapping windows of W frames, as in training (see model.track_features).
+        self.context = context
+        self._cache: OrderedDict[str, TrackFeatures] = OrderedDict()
+        self.cache_size = cache_size
 
     def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
         w = self.window_frames
@@ -121,7 +160,93 @@ class SynNetMatcher:
         return self._run(a_xy, a_conf, b_xy, b_conf)["frame"]
 
 
+    # ---- whole tracks -------------------------------------------------------------------------
+    @torch.no_grad()
+    def track_features(self, k: Keypoints) -> TrackFeatures:
+        """Per-frame features of track ``k`` at the model's fps, computed once per track content
+        (cached, ``cache_size`` tracks). Needs the shift head (the shipped default)."""
+        if self.config.head != "shift" or not self.config.cost_volume or not self.config.full_rate:
+            raise ValueError("whole-track scoring needs a full-rate model with the shift head")
+        key = _track_key(k, self.context)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        xy, conf = resample_keypoints(k, self.config.fps)
+        valid = (np.isfinite(xy).all(-1) & (conf > 0)).sum(-1) >= MIN_JOINTS
+        feats = _track_features(self.model, torch.from_numpy(xy).to(self.device),
+                                torch.from_numpy(conf).to(self.device), self.context)
+        out = TrackFeatures(feats, valid, float(self.config.fps))
+        self._cache[key] = out
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    @torch.no_grad()
+    def diagonal_scores(self, fa: TrackFeatures, fb: TrackFeatures, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean pair score and number of valid frame pairs along integer diagonals.
+
+        shifts: (D,) integers in model frames: a's frame i pairs with b's frame i - s.
+        Returns (scores (D,) float64, NaN where no pair is valid; n_pairs (D,) int64).
+        """
+        shifts_t = torch.as_tensor(np.asarray(shifts, dtype=np.int64))
+        va, vb = torch.from_numpy(fa.valid).to(self.device), torch.from_numpy(fb.valid).to(self.device)
+        sums, counts = self.model.head.diagonal_sums(fa.features, fb.features, shifts_t.to(self.device), va, vb)
+        sums, counts = sums.double().cpu().numpy(), counts.cpu().numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / counts, np.nan), counts
+
+    def offset_evidence(self, ka: Keypoints, kb: Keypoints, offsets_s) -> tuple[np.ndarray, np.ndarray]:
+        """SynNet's evidence for each candidate offset of track kb relative to ka.
+
+        offsets_s: (L,) seconds; offset o means b's first frame is o seconds after a's on the shared
+            clock, so a's frame at ``ka.times[0] + t`` shows the instant of b's at ``kb.times[0] + t - o``
+            (the sign of ``score_windows``' classes). Sub-frame offsets interpolate linearly between
+            the two nearest diagonals at the model's fps.
+        Returns (scores (L,) float64: the mean pair logit of the shift head over the offset's
+        overlapping frame pairs, higher = more likely, NaN where no valid pair; n_pairs (L,)
+        float64: how many frame pairs at the model's fps took part, interpolated like the scores).
+        The mean over a shorter overlap is noisier: compare offsets with their n_pairs in mind.
+        """
+        offsets = np.atleast_1d(np.asarray(offsets_s, dtype=np.float64))
+        fa, fb = self.track_features(ka), self.track_features(kb)
+        d = offsets * self.config.fps
+        lo = np.floor(d + 1e-9)
+        w = np.clip(d - lo, 0.0, 1.0)
+        shifts = np.unique(np.concatenate([lo, lo + 1]).astype(np.int64)) if len(d) else np.zeros(0, np.int64)
+        mean, count = self.diagonal_scores(fa, fb, shifts)
+        i0 = np.searchsorted(shifts, lo.astype(np.int64))
+        i1 = np.minimum(i0 + 1, len(shifts) - 1)
+        m0, m1, c0, c1 = mean[i0], mean[i1], count[i0].astype(np.float64), count[i1].astype(np.float64)
+        near = w < 1e-6  # on a diagonal: no neighbour needed
+        scores = np.where(near, m0, (1 - w) * m0 + w * m1)
+        n_pairs = np.where(near, c0, (1 - w) * c0 + w * c1)
+        return scores, n_pairs
+
+
 MIN_JOINTS = 5  # joints a frame needs to count as showing the body
+
+
+def _track_key(k: Keypoints, context) -> str:
+    h = hashlib.sha1()
+    for a in (k.xy, k.conf, k.times):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr(context).encode())
+    return h.hexdigest()
+
+
+def resample_keypoints(k: Keypoints, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Track ``k`` on a regular clock at ``fps`` from its first frame: (xy (T, 18, 2) float32,
+    NaN where missing; conf (T, 18) float32, 0 where missing), interpolated linearly (gaps and
+    missing neighbours give missing joints; see ``resample_track``)."""
+    try:
+        from .tracks import resample_track
+    except ImportError:  # before the geometry moved out of baselines
+        from .baselines import resample_track
+    xy = resample_track(k, fps)
+    c = resample_track(Keypoints(np.stack([k.conf, k.conf], -1), k.conf, k.times, k.image_size), fps)[..., 0]
+    ok = np.isfinite(xy).all(-1) & np.isfinite(c) & (c > 0)
+    return np.where(ok[..., None], xy, np.nan).astype(np.float32), np.where(ok, c, 0.0).astype(np.float32)
 
 
 def body_fraction(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:

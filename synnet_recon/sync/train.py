@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,8 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (and finish the LR schedule) after this wall time
     resume: bool = False
     log_every: int = 20
-    ckpt_every: int = 500
+    ckpt_every: int = 500         # write last.pt every N steps
+    val_every: int | None = None  # validate (and update best.pt) every N steps; None = ckpt_every
     val_pairs: int = 256
     threads: int | None = None    # torch CPU threads (None = torch default)
     noise_ramp_pairs: int | None = None  # override DataConfig.noise_ramp_pairs
@@ -134,6 +135,7 @@ class TrainState:
     step: int = 0
     pairs_seen: int = 0
     best_accuracy: float = -1.0
+    started: float = field(default_factory=time.time)  # Unix time the run (and its LR schedule) began
 
     @property
     def is_main(self) -> bool:
@@ -185,19 +187,26 @@ def build_state(model_cfg: SynNetConfig, train: TrainConfig, last_path: Path, de
         state.step = int(resume["step"])
         state.pairs_seen = int(resume.get("pairs_seen", state.step * train.batch_size * world))
         state.best_accuracy = float(resume.get("best_accuracy", -1.0))
+        state.started = float(resume.get("started", state.started))
     return state
 
 
 def build_data(state: TrainState, train: TrainConfig, data: DataConfig):
-    """(training DataLoader over ``PairStream``, fixed held-out validation pairs or None)."""
+    """(training DataLoader over ``PairStream``, fixed held-out validation pairs or None).
+
+    Validation pairs: {"plain": the paper protocol} and, when ``data.conditions`` is set,
+    {"conditions": the same realistic conditions as in training}, on held-out motions only."""
     cfg = state.model.cfg
     stream = PairStream(cfg, dataclasses.replace(data, split="train"), seed=train.seed, rank=state.rank,
                         start_pairs=state.pairs_seen)
     stream.motions()  # loaded once here; DataLoader workers fork and share them
     val = None
     if state.is_main and train.val_pairs > 0:
-        val_data = dataclasses.replace(data, split="heldout", augment=False)
-        val = fixed_pairs(cfg, train.val_pairs, seed=12345, data=val_data)
+        plain = dataclasses.replace(data, split="heldout", augment=False, conditions=None, chunk=1)
+        val = {"plain": fixed_pairs(cfg, train.val_pairs, seed=12345, data=plain)}
+        if data.conditions is not None:
+            cond = dataclasses.replace(data, split="heldout", augment=False, chunk=max(data.chunk, 8))
+            val["conditions"] = fixed_pairs(cfg, train.val_pairs, seed=12346, data=cond)
     loader = torch.utils.data.DataLoader(
         stream, batch_size=train.batch_size, num_workers=train.workers,
         pin_memory=state.device.type == "cuda", persistent_workers=train.workers > 0,
@@ -235,16 +244,32 @@ def train_step(state: TrainState, batch: dict, lr: float) -> tuple[float, float,
     return float(loss.detach()), acc, stats
 
 
-def validate_and_save(state: TrainState, val: dict | None, train: TrainConfig, out_dir: Path) -> dict:
-    """Held-out metrics of the current model; writes last.pt, and best.pt when the accuracy is the
-    best so far."""
-    metrics = evaluate_batch(state.model, val, state.device) if val is not None else {}
+def validation_metrics(model: SynNet, val: dict | None, device: torch.device) -> dict:
+    """``evaluate_batch`` on each validation set. With one set its metrics; with several their
+    means (the model selection score) plus each set's, prefixed by its name ("conditions_accuracy")."""
+    if not val:
+        return {}
+    per_set = {name: evaluate_batch(model, batch, device) for name, batch in val.items()}
+    if len(per_set) == 1:
+        return next(iter(per_set.values()))
+    out = {k: float(np.mean([m[k] for m in per_set.values()])) for k in next(iter(per_set.values()))}
+    for name, m in per_set.items():
+        out.update({f"{name}_{k}": v for k, v in m.items()})
+    return out
+
+
+def validate_and_save(state: TrainState, val: dict | None, train: TrainConfig, out_dir: Path,
+                      validate: bool = True) -> dict:
+    """Held-out metrics of the current model (when ``validate``); writes last.pt, and best.pt when
+    the accuracy is the best so far."""
+    metrics = validation_metrics(state.model, val, state.device) if validate else {}
     state.model.train()
     acc = metrics.get("accuracy", -1.0)
-    extra = {"pairs_seen": state.pairs_seen, "best_accuracy": max(state.best_accuracy, acc)}
+    extra = {"pairs_seen": state.pairs_seen, "best_accuracy": max(state.best_accuracy, acc),
+             "started": state.started}
     cfg = state.model.cfg
     save_checkpoint(out_dir / "last.pt", state.model, cfg, state.step, metrics, state.optimizer, train, extra)
-    if acc > state.best_accuracy:
+    if validate and acc > state.best_accuracy:
         state.best_accuracy = acc
         save_checkpoint(out_dir / "best.pt", state.model, cfg, state.step, metrics, None, train, extra)
     return metrics
@@ -258,8 +283,9 @@ def write_metrics(out_dir: Path, record: dict) -> None:
 def train_loop(state: TrainState, loader, val: dict | None, train: TrainConfig, out_dir: Path) -> dict:
     """Optimizer steps until ``train.steps`` or the time limit, validating and checkpointing every
     ``ckpt_every`` steps and at the end. Returns the last held-out metrics."""
-    t0 = time.time()
+    t0 = state.started
     deadline = t0 + train.max_minutes * 60 if train.max_minutes else None
+    val_every = train.val_every or train.ckpt_every
 
     def progress() -> float:
         p = state.step / max(train.steps, 1)
@@ -288,11 +314,13 @@ def train_loop(state: TrainState, loader, val: dict | None, train: TrainConfig, 
         if state.step % train.log_every == 0:
             write_metrics(out_dir, event(lr=learning_rate(state.step, progress(), train), loss=run_loss,
                                          acc=run_acc, **stats))
-        if state.step % train.ckpt_every == 0:
+        if state.step % val_every == 0:
             metrics = validate_and_save(state, val, train, out_dir)
             validated_at = state.step
             write_metrics(out_dir, event(val=metrics))
             bar.write(f"step {state.step}: held-out {json.dumps(metrics)}")
+        elif state.step % train.ckpt_every == 0:
+            validate_and_save(state, val, train, out_dir, validate=False)
     bar.close()
     if state.is_main and validated_at != state.step:  # not validated at this step yet
         metrics = validate_and_save(state, val, train, out_dir)
