@@ -45,7 +45,7 @@ class Conditions:
     upper_body: float = 0.25        # the camera frames the upper body only (a webcam: 10-12 joints)
     portrait: float = 0.1           # the camera is held upright (a tall, narrow view)
     sideways: float = 0.05          # upright footage read without its rotation: the person lies sideways
-    tripod: float = 0.15            # camera mode weight of a fixed camera (others: orbit, follow, hand-held)
+    tripod: float = 0.15            # the camera is fixed (tripod); the rest orbit, follow or are hand-held
     correlated_errors: float = 0.5  # slowly drifting per-joint bias, long arm swaps (level U(0.3, 1.2))
     partial: float = 0.1            # per pair: one window sees the person in only 18-28 of its frames
     identity_switch: float = 0.05   # per pair: one window follows someone else for 6-16 frames
@@ -55,7 +55,8 @@ class Conditions:
         from ..synth.camera import MODES, CameraPathConfig
         if "tripod" not in MODES or self.tripod <= 0:
             return None
-        return CameraPathConfig(mode_weights=(0.35, 0.4, 0.25, self.tripod / (1 - self.tripod)))
+        rest = 1.0 - min(self.tripod, 1.0)
+        return CameraPathConfig(mode_weights=(0.35 * rest, 0.4 * rest, 0.25 * rest, min(self.tripod, 1.0)))
 
 
 @dataclass
