@@ -43,9 +43,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synnet_recon.keypoints import Keypoints  # noqa: E402
+from synnet_recon.paths import shared_data_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = shared_data_dir() or REPO.parent / "shared" / "data"
 POSE2SIM = SHARED / "multiview" / "pose2sim_demo"
 CALISCOPE = SHARED / "multiview" / "caliscope_4cam_A_rec4"
 MEDIAPIPE_CACHE = REPO / "bench" / "data" / "pose2sim_mediapipe.npz"
@@ -57,7 +58,8 @@ FPS = 30.0
 # Trials per condition: full run, --quick.
 SIZES = {
     "paper": (40, 4), "long": (10, 1), "static": (6, 1), "upper_body": (6, 1), "portrait_sideways": (6, 1),
-    "frame_rates": (5, 1), "dropped_frames": (6, 1), "people": (3, 1), "pose2sim_openpose": (8, 1),
+    "frame_rates": (5, 1), "dropped_frames": (6, 1), "people": (3, 1), "people_one_detection": (4, 1),
+    "people_static_10fps": (4, 1), "pose2sim_openpose": (8, 1),
     "pose2sim_mediapipe": (8, 1), "pose2sim_cli": (2, 1), "caliscope": (10, 1), "caliscope_upper_body": (10, 1),
 }
 
@@ -78,6 +80,16 @@ class Trial:
 
 
 # ------------------------------------------------------------------------------ simulated scenes
+
+_TMP: list = []
+
+
+def _tmpdir(prefix: str) -> Path:
+    """A fresh folder under one temporary root, removed when the process ends."""
+    if not _TMP:
+        _TMP.append(tempfile.TemporaryDirectory(prefix="sync_real_"))
+    return Path(tempfile.mkdtemp(prefix=prefix + "_", dir=_TMP[0].name))
+
 
 def heldout_motions(min_seconds: float, limit: int | None = None):
     """The held-out motion files (never used to train SynNet) at least ``min_seconds`` long
@@ -302,22 +314,35 @@ def _other_people(motions):
     return make
 
 
-def people_trials(n, rng, motions):
-    """3 moving cameras following the main person, with a bystander who barely moves and a second person
-    walking another motion in view; written as OpenPose folders with every person (order shuffled)."""
+def largest_person(people: list[Keypoints]) -> Keypoints:
+    """What a one-person detector reports: per frame, the person who looks largest (may switch)."""
+    from synnet_recon.synth.noise import body_size_px
+
+    size = np.stack([np.nan_to_num(body_size_px(p.xy)) * ((p.conf > 0).sum(axis=1) >= 5) for p in people])  # (P, T)
+    pick = np.argmax(size, axis=0)
+    xy = np.stack([p.xy for p in people])[pick, np.arange(len(pick))]
+    conf = np.stack([p.conf for p in people])[pick, np.arange(len(pick))]
+    return _with_xy(people[0], xy, conf)
+
+
+def people_trials(n, rng, motions, condition="people", modes=None, fps=(FPS,), one_detection=False):
+    """3 cameras following the main person, with a bystander who barely moves and a second person
+    walking another motion in view; written as OpenPose folders with every person (order shuffled),
+    or (``one_detection``) with the one person a single-person detector would report per frame."""
     from synnet_recon.io.openpose import write_openpose_folder
 
-    tmp = Path(tempfile.mkdtemp(prefix="sync_real_people_"))
+    tmp = _tmpdir(condition)
     for i in range(n):
-        views, offsets, name = simulate(motions, rng, others=_other_people(motions))
+        views, offsets, name = simulate(motions, rng, others=_other_people(motions), modes=modes, fps=fps)
         folders = []
         for k, people in enumerate(views):
             people = [correlated(p, rng) for p in people]
             order = rng.permutation(len(people))
             folder = tmp / f"t{i}" / f"cam{k}"
-            write_openpose_folder(folder, [people[j] for j in order], f"cam{k}")
+            written = [largest_person(people)] if one_detection else [people[j] for j in order]
+            write_openpose_folder(folder, written, f"cam{k}")
             folders.append(str(folder))
-        yield Trial("people", i, folders, [float(o) for o in offsets], info={"motion": name})
+        yield Trial(condition, i, folders, [float(o) for o in offsets], fps=fps[0], info={"motion": name})
 
 
 # ------------------------------------------------------------------------------ conditions: real
@@ -354,7 +379,7 @@ def pose2sim_trials(n, rng, source: str, window: int = 84, max_start: int = 16):
     person; truth = start / 60."""
     from synnet_recon.io.openpose import write_openpose_folder
 
-    tmp = Path(tempfile.mkdtemp(prefix=f"sync_real_{source}_"))
+    tmp = _tmpdir(f"pose2sim_{source}")
     tracks = {t: _pose2sim_tracks(t, source) for t in POSE2SIM_TRIALS}
     for i in range(n):
         trial = list(POSE2SIM_TRIALS)[i % len(POSE2SIM_TRIALS)]
@@ -376,7 +401,7 @@ def pose2sim_cli_trials(n, rng, window: int = 84, max_start: int = 16):
     """The Pose2Sim demo videos cut at known frames and synchronized by `synrecon align` (MediaPipe inside)."""
     import cv2
 
-    tmp = Path(tempfile.mkdtemp(prefix="sync_real_cli_"))
+    tmp = _tmpdir("cli")
     for i in range(n):
         trial = list(POSE2SIM_TRIALS)[(i + 1) % len(POSE2SIM_TRIALS)]
         videos = sorted((POSE2SIM / POSE2SIM_TRIALS[trial] / POSE2SIM_VIDEOS[trial]).glob("*.mp4"))
@@ -484,12 +509,32 @@ def caliscope_trials(n, rng, seconds: float = 5.0, max_offset: float = 2.0, uppe
 # ------------------------------------------------------------------------------ methods
 
 def align_variants() -> dict[str, dict]:
-    """align's default, plus the cue ablation when AlignConfig has a ``cues`` field."""
+    """align's default (every cue fused), plus the cue ablation when AlignConfig has a ``cues`` field."""
     from synnet_recon.sync.align import AlignConfig
 
     if "cues" not in {f.name for f in fields(AlignConfig)}:
         return {"align": {}}
-    return {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet"}, "fused": {"cues": "all"}}
+    return {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet"}}
+
+
+def timing(motions, seed: int, repeats: int = 3) -> dict:
+    """Keypoints to offsets for 3 moving cameras x 300 frames (10 s at 30 fps): wall and CPU seconds."""
+    from synnet_recon.sync.align import AlignConfig, align
+
+    rng = np.random.default_rng([seed, 99])
+    views, _, name = simulate(motions, rng, seconds=299 / FPS, max_offset=1.0)
+    kps = named([v[0] for v in views])
+    align(kps, AlignConfig(progress=False))  # warm-up: imports, weights
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        align(kps, AlignConfig(progress=False))
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    import os
+
+    return {"frames": [len(k) for k in kps], "motion": name, "wall_median_s": float(np.median(wall)),
+            "cpu_median_s": float(np.median(cpu)), "load_1min": os.getloadavg()[0]}
 
 
 def run_align(trial: Trial, overrides: dict) -> dict:
@@ -596,13 +641,17 @@ CONDITIONS = {
     "long": long_trials, "static": static_trials, "upper_body": upper_body_trials,
     "portrait_sideways": portrait_trials, "frame_rates": frame_rate_trials, "dropped_frames": dropped_trials,
     "people": people_trials,
+    "people_one_detection": lambda n, rng, m: people_trials(n, rng, m, "people_one_detection", one_detection=True),
+    "people_static_10fps": lambda n, rng, m: people_trials(n, rng, m, "people_static_10fps", modes=["tripod"],
+                                                           fps=(10.0,)),
     "pose2sim_openpose": lambda n, rng, m: pose2sim_trials(n, rng, "openpose"),
     "pose2sim_mediapipe": lambda n, rng, m: pose2sim_trials(n, rng, "mediapipe"),
     "pose2sim_cli": lambda n, rng, m: pose2sim_cli_trials(n, rng),
     "caliscope": lambda n, rng, m: caliscope_trials(n, rng),
     "caliscope_upper_body": lambda n, rng, m: caliscope_trials(n, rng, upper_body=True),
 }
-SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "frame_rates", "dropped_frames", "people")
+SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "frame_rates", "dropped_frames", "people",
+             "people_one_detection", "people_static_10fps")
 
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
@@ -632,8 +681,9 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
                                 "seconds": ans.get("seconds"), "error": ans.get("error"), "warnings": ans.get("warnings"),
                                 "info": _jsonable(trial.info),
                                 "rows": score(trial, ans)})
+    speed = timing(long, seed) if long and not quick else None
     return {"schema": "synnet-recon/bench-sync-real", "version": 1, "seed": seed, "quick": quick,
-            "conditions": conditions, "methods": list(variants) + ["speed", "trajectory"],
+            "conditions": conditions, "methods": list(variants) + ["speed", "trajectory"], "timing_3x300": speed,
             "machine": machine(), "records": records, "summary": summarize(records)}
 
 
@@ -685,6 +735,9 @@ TITLES = {
     "frame_rates": "Frame rates: 4 moving cameras at 30 / 29.97 / 25 / 10 fps, 6 s, +-2 s, correlated errors",
     "dropped_frames": "Dropped frames: 3 moving cameras losing 3-10 % of frames in bursts (timestamps kept), 6 s, +-2 s",
     "people": "Several people: main person + a bystander who barely moves + a second person walking, 3 moving cameras, 6 s, +-2 s",
+    "people_one_detection": "Several people, one detection per frame: as above, but each camera reports only the person "
+                            "who looks largest in each frame (a one-person detector: identities may switch)",
+    "people_static_10fps": "Several people, static cameras at 10 fps: 3 tripods, main person + bystander + second walker, 6 s, +-2 s",
     "pose2sim_openpose": "Real detections: Pose2Sim demo, its OpenPose JSON, 4 static cameras, 84-frame (1.4 s) cuts at 60 fps, offsets up to +-0.27 s (16 frames)",
     "pose2sim_mediapipe": "Real detections: Pose2Sim demo, MediaPipe on its videos (cached), same cuts",
     "pose2sim_cli": "Real video through the CLI: `synrecon align` on cut Pose2Sim videos (MediaPipe inside), same cuts",
