@@ -650,6 +650,10 @@ CONDITIONS = {
     "caliscope": lambda n, rng, m: caliscope_trials(n, rng),
     "caliscope_upper_body": lambda n, rng, m: caliscope_trials(n, rng, upper_body=True),
 }
+# Random stream of each condition (fixed: the published runs used these; never renumber).
+STREAMS = {"paper": 0, "long": 1, "static": 2, "upper_body": 3, "portrait_sideways": 4, "frame_rates": 5,
+           "dropped_frames": 6, "people": 7, "pose2sim_openpose": 8, "pose2sim_mediapipe": 9, "pose2sim_cli": 10,
+           "caliscope": 11, "caliscope_upper_body": 12, "people_one_detection": 8, "people_static_10fps": 9}
 SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "frame_rates", "dropped_frames", "people",
              "people_one_detection", "people_static_10fps")
 
@@ -670,7 +674,7 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
     records = []
     for cond in conditions:
         n = trials if trials is not None else SIZES[cond][1 if quick else 0]
-        rng = np.random.default_rng([seed, list(CONDITIONS).index(cond)])  # a condition's trials do not depend on the others
+        rng = np.random.default_rng([seed, STREAMS[cond]])  # a condition's trials do not depend on the others
         motions = short if cond == "paper" else long
         for trial in tqdm(CONDITIONS[cond](n, rng, motions), total=n, desc=cond, unit="trial", disable=not progress):
             chosen = variants if cond in ablation and not trial.cli else {"align": {}}
@@ -762,6 +766,8 @@ def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
     """One markdown table per condition: methods as rows (one block of rows per report when several)."""
     reports = [report] if isinstance(report, dict) else list(report)
     labels = labels or [""] * len(reports)
+    if len(reports) > 1:
+        reports = common_trials(reports)
     conditions = list(dict.fromkeys(c for r in reports for c in r["summary"]))
     lines = []
     for cond in conditions:
@@ -775,7 +781,49 @@ def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
                 if m is not None:
                     lines.append(_row(f"{label} {method}".strip(), m))
         lines.append("")
+    for rep, label in zip(reports, labels):
+        lines += reliability_table(rep, label)
     return "\n".join(lines)
+
+
+RELIABILITY_BINS = (0.0, 0.3, 0.6, 0.8, 0.9, 1.0001)
+
+
+def common_trials(reports: list[dict]) -> list[dict]:
+    """The reports restricted to the (condition, trial) pairs they all ran, summaries recomputed, so
+    that a shorter run compares with the same trials of a longer one (a condition's trials are drawn
+    in order from its own seed)."""
+    keys = set.intersection(*({(r["condition"], r["trial"]) for r in rep["records"]} for rep in reports))
+    truths: dict = {}
+    for rep in reports:
+        for r in rep["records"]:
+            key = (r["condition"], r["trial"])
+            truth = [round(x["truth"], 9) for x in r["rows"]]
+            if key in keys and truths.setdefault(key, truth) != truth:
+                raise SystemExit(f"trial {key} differs between the reports (different seeds or code): cannot compare")
+    out = []
+    for rep in reports:
+        records = [r for r in rep["records"] if (r["condition"], r["trial"]) in keys]
+        out.append(dict(rep, records=records, summary=summarize(records)))
+    return out
+
+
+def reliability_table(report: dict, label: str = "") -> list[str]:
+    """Answered offsets of every condition pooled, by align's confidence: how often they are right."""
+    rows = [r for rec in report["records"] if rec["method"] == "align" for r in rec["rows"]
+            if r["estimate"] is not None]
+    if not rows:
+        return []
+    conf = np.array([r["confidence"] for r in rows])
+    err = np.abs(np.array([r["error_frames"] for r in rows]))
+    lines = [f"**Reliability{' (' + label + ')' if label else ''}: align's answered offsets, all conditions pooled**", "",
+             "| confidence | offsets | mean confidence | within 1 frame | within 2 frames |", "|---|---|---|---|---|"]
+    for lo, hi in zip(RELIABILITY_BINS[:-1], RELIABILITY_BINS[1:]):
+        sel = (conf >= lo) & (conf < hi)
+        if sel.any():
+            lines.append(f"| [{lo:.1f}, {min(hi, 1.0):.1f}{']' if hi > 1 else ')'} | {int(sel.sum())} | {conf[sel].mean():.2f} | "
+                         f"{_pct(float(np.mean(err[sel] <= 1)))} | {_pct(float(np.mean(err[sel] <= 2)))} |")
+    return lines + [""]
 
 
 # ------------------------------------------------------------------------------ MediaPipe cache

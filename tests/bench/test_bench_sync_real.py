@@ -51,3 +51,20 @@ def test_harness_tiny_run(bench, tmp_path, shared_data):
         assert {"align", "speed", "trajectory"} <= set(report["summary"][cond])
     text = bench.markdown(json.loads(out.read_text()))
     assert text.count("| method |") == len(conditions) and "| speed |" in text
+
+
+@pytest.mark.parametrize("same_truth", [True, False])
+def test_comparison_uses_the_same_trials(bench, same_truth):
+    def rec(trial, truth, est):
+        row = {"truth": truth, "estimate": est, "error": est - truth, "error_frames": (est - truth) * 30,
+               "confidence": 0.5}
+        return {"condition": "long", "trial": trial, "method": "align", "rows": [row], "seconds": 1.0}
+
+    before = {"records": [rec(0, 1.0, 1.0), rec(1, 0.5, 0.0)], "methods": ["align"]}
+    after = {"records": [rec(0, 1.0 if same_truth else 0.7, 1.0)], "methods": ["align"]}
+    if not same_truth:
+        with pytest.raises(SystemExit):
+            bench.common_trials([before, after])
+        return
+    b, a = bench.common_trials([before, after])
+    assert len(b["records"]) == 1 and b["summary"]["long"]["align"]["within_half"] == 1.0
