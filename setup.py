@@ -32,6 +32,7 @@ setup(
         "tqdm>=4.60",
         "scipy>=1.10",
         "matplotlib>=3.7",
+        "dask[distributed]>=2024.1",  # synrecon batch: one task per recording, local or remote cluster
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.6", "hypothesis>=6"],

@@ -16,6 +16,7 @@ COMMANDS = {
     "align": "Synchronize videos or OpenPose keypoint folders; write sync.json.",
     "fuse": "Lift synchronized frames to point clouds, register them and fuse them.",
     "view": "Look at fused point clouds in the browser, a window, or a PNG screenshot.",
+    "batch": "Synchronize (and fuse) many recordings on a Dask cluster; resumable.",
     "export": "Export synchronized frames to nerfstudio, COLMAP or Open3D layouts.",
     "train": "Train SynNet on simulated moving-camera pairs from motion capture.",
     "eval": "Evaluate SynNet and baselines with the paper's Accuracy and SynError.",

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,15 +14,61 @@ from typing import Any, Iterator
 # Schema names and current versions of the JSON files we write (readers check both).
 SKELETON3D_SCHEMA, SKELETON3D_VERSION = "synnet-recon/skeleton3d", 1  # recon/skeleton3d.py
 
+# Temp names: .<name>.<host>-<pid>.<random>.tmp[<suffix>], so that a later run can tell the
+# leftovers of a killed process (same host, pid gone) from the work of one still running.
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp(\.[^.]*)?$")
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{_HOST}-{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp(folder: str | os.PathLike, name: str | None = None, recursive: bool = False) -> list[Path]:
+    """Remove the temp files and folders that killed processes of this host left in ``folder``
+    (only those of output ``name`` when given; ``recursive``: in its subfolders too). Returns them."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        m = _TEMP.match(e.name)
+        if m and (name is None or m["name"] == name) and m["host"] == _HOST and not _pid_alive(int(m["pid"])):
+            p = Path(e.path)
+            shutil.rmtree(p, ignore_errors=True) if e.is_dir(follow_symlinks=False) else p.unlink(missing_ok=True)
+            removed.append(p)
+        elif (e.name.startswith(".") and e.name.endswith(".old") and e.is_dir(follow_symlinks=False)
+              and (name is None or e.name == f".{name}.old") and (folder / e.name[1:-4]).exists()):
+            shutil.rmtree(e.path, ignore_errors=True)   # the previous output, replaced but not yet removed
+            removed.append(Path(e.path))
+        elif recursive and e.is_dir(follow_symlinks=False) and not e.name.startswith("."):
+            removed += remove_stale_temp(e.path, name, recursive)
+    return removed
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)
@@ -31,10 +79,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; move it onto ``path`` only if the block succeeds."""
+    """Yield a temporary directory beside ``path``; move it onto ``path`` only if the block succeeds.
+    Temp folders of ``path`` left by killed earlier runs are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temp(path.parent, path.name)
+    old = path.with_name(f".{path.name}.old")
+    if old.is_dir() and not path.exists():   # killed between the two renames below: the old output is whole
+        os.replace(old, path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
