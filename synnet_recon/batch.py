@@ -263,7 +263,7 @@ def outputs_complete(recording: Recording, out_dir: Path, settings: dict) -> boo
     rec_dir = Path(out_dir) / recording.name
     try:
         sync = read_sync(rec_dir / "sync.json")
-        if sorted(v.get("path") or "" for v in sync["videos"]) != sorted(recording.inputs):
+        if sorted(str(sync.resolve(v.path)) for v in sync.videos) != sorted(recording.inputs):
             return False
         if settings.get("fuse") is not None:
             read_registration(rec_dir / "recon" / "registration.json")
