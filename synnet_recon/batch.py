@@ -257,7 +257,7 @@ def run_recording(recording: Recording, out_dir: str, settings: dict) -> Recordi
 
 def outputs_complete(recording: Recording, out_dir: Path, settings: dict) -> bool:
     """Whether ``out_dir/<name>/`` holds valid outputs of this recording: a readable sync.json of
-    the same inputs, and with fuse settings a readable registration.json and fused.ply."""
+    the same inputs, and with fuse settings a readable recon/registration.json."""
     from .exporters import read_registration, read_sync
 
     rec_dir = Path(out_dir) / recording.name
@@ -266,10 +266,7 @@ def outputs_complete(recording: Recording, out_dir: Path, settings: dict) -> boo
         if sorted(str(sync.resolve(v.path)) for v in sync.videos) != sorted(recording.inputs):
             return False
         if settings.get("fuse") is not None:
-            read_registration(rec_dir / "recon" / "registration.json")
-            fused = rec_dir / "recon" / "fused.ply"
-            if not fused.is_file() or fused.stat().st_size == 0:
-                return False
+            read_registration(rec_dir / "recon" / "registration.json")   # recon/ is written whole or not at all
     except (InputError, OSError, KeyError, TypeError, ValueError):
         return False
     return True

@@ -58,6 +58,24 @@ def remove_stale_temp(folder: str | os.PathLike, name: str | None = None, recurs
     return removed
 
 
+def check_output_path(path: str | os.PathLike, option: str = "--out", folder: bool = True) -> Path:
+    """InputError unless ``path`` (a folder, or a file when not ``folder``) can be created or replaced:
+    it is not the wrong kind, and its nearest existing ancestor is a writable folder."""
+    from .errors import InputError
+
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise InputError(path, f"{option} exists and is not a {'folder' if folder else 'file'}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(parent, f"not a folder, so {option} {path} cannot be written under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(parent, f"not writable, so {option} {path} cannot be written")
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""

@@ -66,6 +66,9 @@ def load_view(path: str | Path) -> ViewData:
         for rec in reg.frames:
             k = by_index.get(rec.index)
             if k is None:
+                if rec.num_points > 0:
+                    missing = path / "frames" / f"{rec.index:06d}.ply"
+                    raise InputError(missing, "listed in registration.json but missing")
                 continue
             data.frusta[k] = [Frustum(n, T, intr[n].width, intr[n].height, intr[n].fy)
                               for n, T in rec.registered().items() if n in intr]

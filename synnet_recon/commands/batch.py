@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..fileio import check_output_path
 
 
 @click.command("batch", context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,8 +50,7 @@ def command(root, out_dir, fps, max_offset, workers, scheduler, fuse, force, qui
         raise InputError(None, f"--max-offset must be positive, got {max_offset:g}")
     if scheduler is None and workers < 1:
         raise InputError(None, f"--workers must be at least 1, got {workers}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "--out exists and is not a folder")
+    check_output_path(out_dir, "--out")
     recordings = find_recordings(root, exclude=out_dir)
     config = BatchConfig(fps=fps, max_offset=max_offset, workers=workers, scheduler=scheduler,
                          fuse=parse_fuse_settings(fuse) if fuse else None, force=force, progress=not quiet)

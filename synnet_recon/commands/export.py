@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..fileio import check_output_path
 from . import parse_pairs
 
 
@@ -66,6 +67,7 @@ def command(format_name, sync_json, recon, out, depth_dir, intrinsics, every, im
         raise InputError(intrinsics, "intrinsics file not found")
     if not sync_json.is_file():
         raise InputError(sync_json, "file not found")
+    check_output_path(out, "--out")
     config = ExportConfig(depth_dirs={k: Path(v) for k, v in parse_pairs(depth_dir, "--depth-dir").items()},
                           intrinsics=intrinsics, every=every,
                           image_ext=image_format, max_points=max_points, options=parse_pairs(options, "--option"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from ..fileio import check_output_path
 from . import parse_pairs
 
 
@@ -41,6 +42,7 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
 
     if voxel <= 0 or registration_voxel <= 0:
         raise InputError("--voxel", "voxel sizes must be positive")
+    check_output_path(out_dir, "--out")
     config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
                         keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
                         intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet,

@@ -3,6 +3,21 @@ from __future__ import annotations
 
 import click
 
+from ..errors import InputError
+
+
+def _check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """InputError when the viewer's port is taken or invalid (viser would quietly move to another)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port}", "not a TCP port (1..65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise InputError(f"--port {port}", f"{host}:{port} is in use; pick another port") from None
+
 
 @click.command("view")
 @click.argument("path", type=click.Path())
@@ -18,6 +33,16 @@ def command(path, frame, screenshot, port, window):
     """
     from .. import viewer
 
+    if screenshot:
+        from pathlib import Path
+
+        from ..fileio import check_output_path
+
+        if Path(screenshot).suffix.lower() != ".png":
+            raise InputError(screenshot, "--screenshot writes a PNG: give a .png file name")
+        check_output_path(screenshot, "--screenshot", folder=False)
+    elif not window:
+        _check_port_free(port)
     data = viewer.load_view(path)
     if screenshot:
         used = viewer.screenshot(data, screenshot, frame)

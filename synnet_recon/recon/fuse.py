@@ -107,6 +107,8 @@ def parse_range(spec: str | None, n: int, where="--frames") -> list[int]:
         raise InputError(where, f"{spec!r} is not START:END:STEP") from None
     if vals[2] is not None and vals[2] <= 0:
         raise InputError(where, "STEP must be positive")
+    if any(v is not None and not -n <= v <= n for v in vals[:2]):
+        raise InputError(where, f"{spec!r} is out of bounds: sync.json has {n} rows")
     return list(range(n))[slice(*vals)]
 
 
@@ -275,6 +277,10 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
     for name, video in videos.items():
         if not video.path.is_dir() and not video.path.is_file():
             raise InputError(video.path, f"video {name!r} not found")
+    for option, given in (("--depth-dir", config.depth_dirs), ("--keypoints", config.keypoint_dirs)):
+        for name in given:
+            if name not in videos:
+                raise InputError(option, f"{name!r} is not a video of sync.json ({', '.join(videos)})")
     intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
     context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()},
                            {k: Path(v) for k, v in config.keypoint_dirs.items()},

@@ -530,7 +530,7 @@ def _bad_sync(scene, tmp_path, **changes) -> Path:
     ("missing_depth", "no depth for video 'cam1'"),
     ("wrong_size", "depth is 160x120 but the video frame is 320x240"),
     ("no_intrinsics", "no intrinsics and none estimable"),
-    ("empty_range", "selects no frames"),
+    ("empty_range", "is out of bounds: sync.json has 3 rows"),
 ])
 def test_fuse_bad_input_is_one_line_exit_2_and_no_outdir(scene, tmp_path, capsys, case, message):
     out = tmp_path / "out"
