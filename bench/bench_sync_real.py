@@ -659,7 +659,8 @@ SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "fram
 
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
-        max_motions: int | None = None, ablation: tuple[str, ...] | None = None) -> dict:
+        max_motions: int | None = None, ablation: tuple[str, ...] | None = None, sizes: dict | None = None,
+        ablation_only: bool = False) -> dict:
     """Every trial of every condition through every method. Returns the JSON report."""
     from tqdm import tqdm
 
@@ -673,11 +674,13 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
     ablation = set(CONDITIONS if ablation is None else ablation)
     records = []
     for cond in conditions:
-        n = trials if trials is not None else SIZES[cond][1 if quick else 0]
+        n = (sizes or {}).get(cond, trials if trials is not None else SIZES[cond][1 if quick else 0])
         rng = np.random.default_rng([seed, STREAMS[cond]])  # a condition's trials do not depend on the others
         motions = short if cond == "paper" else long
         for trial in tqdm(CONDITIONS[cond](n, rng, motions), total=n, desc=cond, unit="trial", disable=not progress):
             chosen = variants if cond in ablation and not trial.cli else {"align": {}}
+            if ablation_only and len(chosen) > 1:
+                chosen = {k: v for k, v in chosen.items() if k != "align"}
             answers = {name: run_align(trial, over) for name, over in chosen.items()}
             answers |= run_baselines(trial)
             for method, ans in answers.items():
@@ -858,6 +861,8 @@ def main(argv=None):
     r.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated, from {', '.join(CONDITIONS)}")
     r.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     r.add_argument("--ablation", default=None, help="conditions that also run the cue ablation (default: all)")
+    r.add_argument("--ablation-only", action="store_true", help="run only the ablation variants, not align's default")
+    r.add_argument("--sizes", default=None, help="trials per condition, e.g. long=4,people=2 (overrides the others)")
     r.add_argument("--no-progress", action="store_true")
     t = sub.add_parser("tables", help="markdown tables of one or more reports")
     t.add_argument("reports", type=Path, nargs="+")
@@ -877,7 +882,9 @@ def main(argv=None):
         ap.error(f"unknown conditions {unknown}; choose from {', '.join(CONDITIONS)}")
     t0 = time.perf_counter()
     ablation = None if args.ablation is None else tuple(c.strip() for c in args.ablation.split(",") if c.strip())
-    report = run(conditions, args.seed, args.quick, args.trials, progress=not args.no_progress, ablation=ablation)
+    sizes = {k: int(v) for k, v in (item.split("=") for item in args.sizes.split(","))} if args.sizes else None
+    report = run(conditions, args.seed, args.quick, args.trials, progress=not args.no_progress, ablation=ablation,
+                 sizes=sizes, ablation_only=args.ablation_only)
     report["wall_seconds"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
