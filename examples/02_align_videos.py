@@ -2,9 +2,11 @@
 
     python examples/02_align_videos.py phone.mp4 gopro.mp4 bodycam.mov --out sync.json
 
-The same as `synrecon align ... --out sync.json`, from Python: every video goes through MediaPipe
-pose (COCO-18 keypoints, per-frame timestamps), then the pairs are matched (SynNet and the fine
-epipolar stage) and solved jointly. The first video is the reference clock.
+The same as `synrecon align ... --out sync.json`, from Python: every video goes through 2D pose
+(MediaPipe by default; COCO-18 keypoints, per-frame timestamps), then the pairs are matched (the
+coarse and fine epipolar stages, plus SynNet when the config turns it on) and solved jointly. The
+script prints what ran, from the result. The first video is the reference clock; the keypoints
+align computed are written beside sync.json (`<stem>_keypoints/`).
 """
 import argparse
 from pathlib import Path
@@ -24,6 +26,7 @@ try:
 except sr.InputError as exc:  # a corrupt video, nobody in view, too short, ...
     raise SystemExit(f"error: {exc}") from None
 result.save(args.out)
+print("align ran:", result.cues())
 
 # offset_seconds: when the video's first frame was captured, on the reference video's clock.
 for v in result.videos:

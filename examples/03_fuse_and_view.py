@@ -9,7 +9,6 @@ with the true intrinsics, registers every view onto the reference camera (FPFH +
 fuses them; the estimated camera poses are compared with the true ones.
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 import synnet_recon as sr
 from synnet_recon.demo import registration_errors
 from synnet_recon.sync.align import SyncResult, VideoSync
+from synnet_recon.synth.scene import read_truth
 from synnet_recon.viewer import load_view, screenshot
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,7 +27,7 @@ parser.add_argument("--every", type=int, default=10, help="fuse every n-th synch
 parser.add_argument("--png", type=Path, default=None, help="screenshot (default: OUT/fused.png)")
 args = parser.parse_args()
 
-truth = json.loads((args.scene / "truth.json").read_text())
+truth = read_truth(args.scene / "truth.json")
 out = args.out or args.scene / "recon"
 videos = [args.scene / cam["video"] for cam in truth["cameras"]]
 
@@ -36,7 +36,8 @@ if args.true_offsets:
     fps = truth["fps"]
     result = SyncResult(truth["reference"], [
         VideoSync(cam["name"], str(args.scene / cam["video"]), "video", fps, cam["num_frames"],
-                  cam["offset_seconds"], cam["offset_seconds"] * fps, 1.0, np.arange(cam["num_frames"]) / fps)
+                  cam["offset_seconds"], cam["offset_seconds"] * fps, 1.0, np.arange(cam["num_frames"]) / fps,
+                  keypoints=str(args.scene / cam["keypoints"]))  # the simulator's 2D detections
         for cam in truth["cameras"]], pairs=[])
 else:
     result = sr.align([str(v) for v in videos], sr.AlignConfig(progress=False))

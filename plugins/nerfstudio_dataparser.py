@@ -29,6 +29,8 @@ def _build() -> dict:
         raise ImportError(f"the synnet-recon dataparser needs nerfstudio ({exc})") from exc
     import torch
 
+    from synnet_recon.io.depth_png import DEPTH_PNG_SCALE
+
     from .nerfstudio_export import parse_transforms
 
     @dataclass
@@ -41,7 +43,7 @@ def _build() -> dict:
         auto_scale_poses: bool = True  # scale camera centres into [-1, 1]
         scale_factor: float = 1.0
         scene_scale: float = 1.0  # half side of the scene box
-        depth_unit_scale_factor: float = 1e-3  # our depth PNGs are millimetres
+        depth_unit_scale_factor: float = 1.0 / DEPTH_PNG_SCALE  # our depth PNGs are millimetres
 
     class SynnetDataParser(DataParser):
         config: SynnetDataParserConfig

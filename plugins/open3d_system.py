@@ -38,8 +38,7 @@ from synnet_recon.exporters import (
     write_image,
 )
 from synnet_recon.fileio import atomic_dir
-
-DEPTH_SCALE = 1000.0  # our depth PNGs are millimetres
+from synnet_recon.io.depth_png import DEPTH_PNG_SCALE  # our depth PNGs are millimetres
 
 
 def system_config(path_dataset: Path, n_frames: int, max_depth: float, min_depth: float,
@@ -50,7 +49,7 @@ def system_config(path_dataset: Path, n_frames: int, max_depth: float, min_depth
         "path_dataset": str(path_dataset),
         "path_intrinsic": str(path_dataset / "camera_intrinsic.json"),
         "depth_map_type": "redwood",
-        "depth_scale": DEPTH_SCALE,
+        "depth_scale": DEPTH_PNG_SCALE,
         "min_depth": min_depth,
         "max_depth": max_depth,
         "voxel_size": voxel_size,
@@ -140,7 +139,7 @@ def _depth_range(folder: Path, percentile: float = 99.0) -> float:
     v = np.concatenate(values) if values else np.zeros(0)
     if not len(v):
         return 3.0
-    return float(np.ceil(np.percentile(v, percentile) / DEPTH_SCALE * 2.0) / 2.0)
+    return float(np.ceil(np.percentile(v, percentile) / DEPTH_PNG_SCALE * 2.0) / 2.0)
 
 
 exporter = Exporter("open3d", "Open3D reconstruction-system RGB-D datasets (one per camera), with poses",

@@ -5,13 +5,14 @@
 1. **simulate**: moving cameras film ``DEMO_MOTION``, a CMU modern-dance clip shipped in the package
    (``synth.scene``), each starting at a random, sub-frame offset that the later stages are not told;
 2. **render**: RGB videos and depth maps of every camera (``synth.render``, CPU ray casting);
-3. **align**: ``sync.align`` on the rendered *videos* (MediaPipe pose, then SynNet and the fine
-   epipolar stage) -> ``sync.json``; its offsets are compared with ``truth.json``;
+3. **align**: ``sync.align`` with its default ``AlignConfig`` on the rendered *videos* (2D pose,
+   then the pair stages; SynNet runs when that config turns it on: the demo prints what ran, from
+   the pairs' ``method``) -> ``sync.json``; its offsets are compared with ``truth.json``;
 4. **fuse**: ``recon.fuse`` with the rendered depth (``rgbd``) and the true intrinsics, on a few
    evenly spread synchronized instants -> ``recon/``; the estimated camera-to-reference transforms
-   are compared with the true camera poses. fuse also finds ``scene/keypoints/`` beside the
-   videos (the simulator's noisy 2D detections, as OpenPose would write them) and uses the
-   person's lifted keypoints as extra registration hints;
+   are compared with the true camera poses. fuse is given ``scene/keypoints/`` (``--keypoints``:
+   the simulator's noisy 2D detections, as OpenPose would write them) and uses the person's
+   lifted keypoints as extra registration hints;
 5. **view**: a PNG screenshot of ``recon/fused.ply`` (``viewer.screenshot``, no display needed).
 
 Layout of ``out_dir``::
@@ -24,7 +25,6 @@ Layout of ``out_dir``::
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -294,14 +294,17 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
     from .synth.render import RenderConfig
 
     timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
-    truth = json.loads((scene_dir / "truth.json").read_text(encoding="utf-8"))
+    from .synth.scene import read_truth
+
+    truth = read_truth(scene_dir / "truth.json")
     videos = [scene_dir / c["video"] for c in truth["cameras"]]
 
-    say("[3/5] align: pose (MediaPipe) + SynNet on the rendered videos, offsets unknown")
+    say("[3/5] align: 2D pose on the rendered videos, then pair matching; offsets unknown")
     from .sync.align import AlignConfig, align
 
     result = timed("align", align, [str(v) for v in videos], AlignConfig(progress=config.progress))
     result.save(sync_path)
+    say(f"      align ran: {result.cues()}")
     fps = float(truth["fps"])
     cameras = []
     for cam in truth["cameras"]:
@@ -320,6 +323,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
         raise InputError(sync_path, "the estimated offsets leave no instant that every camera covers")
     fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,
                              depth_dirs={c["name"]: str(scene_dir / c["depth"]) for c in truth["cameras"]},
+                             keypoint_dirs={c["name"]: str(scene_dir / c["keypoints"]) for c in truth["cameras"]},
                              progress=config.progress)
     fused = timed("fuse", fuse, sync_path, fuse_config, recon_dir)
     per_camera, chain = registration_errors(fused.frames, truth, result.reference)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import InputError
+from .io.depth_png import write_depth_png  # noqa: F401  (the depth codec; plugins import it from here)
 from .schemas import TIMESTAMPS, TIMESTAMPS_VERSION
 
 if TYPE_CHECKING:
@@ -314,15 +315,6 @@ def view_depth(sources: dict[str, object], view: View, rgb: np.ndarray) -> np.nd
         raise InputError(source.path, f"depth of frame {view.frame} is {depth.shape[1]}x{depth.shape[0]} but the "
                                       f"video frame is {rgb.shape[1]}x{rgb.shape[0]}")
     return depth
-
-
-def write_depth_png(path: Path, metres: np.ndarray) -> None:
-    """(H, W) metres -> 16-bit PNG in millimetres (0 = none; beyond 65.535 m clipped to none)."""
-    from PIL import Image
-
-    mm = np.round(np.nan_to_num(np.asarray(metres, dtype=np.float64), nan=0.0) * 1000.0)
-    mm[(mm < 0) | (mm > 65535)] = 0
-    Image.fromarray(mm.astype(np.uint16)).save(path)
 
 
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:

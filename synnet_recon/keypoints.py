@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +179,9 @@ def read_tracks(path: str | os.PathLike) -> "list[Keypoints]":
             arrays = {m: npz[m] for m in members}
     except InputError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError,
-            RuntimeError, zipfile.LargeZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error,
+            KeyError, NotImplementedError, RuntimeError, SyntaxError, TypeError, OverflowError, MemoryError) as exc:
+        # NumPy and zipfile raise all of these for corrupt archives, headers and member data
         raise InputError(path, f"not a keypoints file ({exc.__class__.__name__})") from None
     return _tracks_from_arrays(arrays, path)
 

@@ -205,7 +205,7 @@ class _Rig:
 def _detect_family(names, path) -> str:
     names = set(names)
     for family, spec in _SKELETONS.items():
-        if all(n in names for n in spec["detect"]) and all(n in names for n in spec["joints"]):
+        if all(n in names for n in spec["detect"] + spec["joints"] + spec["feet"] + (spec["head"],)):
             return family
     raise InputError(path, "unrecognised skeleton (expected CMU MotionBuilder, 3dsMax, DAZ or ASF joint names)")
 
@@ -316,7 +316,10 @@ def _parse_bvh_hierarchy(tokens: list[str], path) -> tuple[list[_BvhNode], int]:
                 stack.pop()
                 i += 1
             elif up == "OFFSET":
-                nodes[stack[-1]].offset = np.array([float(t) for t in tokens[i + 1:i + 4]])
+                offset = np.array([float(t) for t in tokens[i + 1:i + 4]])
+                if offset.shape != (3,) or not np.isfinite(offset).all():
+                    raise InputError(path, f"malformed BVH: bad OFFSET of {nodes[stack[-1]].name}")
+                nodes[stack[-1]].offset = offset
                 i += 4
             elif up == "CHANNELS":
                 k = int(tokens[i + 1])
@@ -324,6 +327,8 @@ def _parse_bvh_hierarchy(tokens: list[str], path) -> tuple[list[_BvhNode], int]:
                 if len(chans) != k or any(c not in _BVH_AXES and c not in _BVH_POS for c in chans):
                     raise InputError(path, f"malformed BVH: bad CHANNELS line for {nodes[stack[-1]].name}")
                 node = nodes[stack[-1]]
+                if node.channels:
+                    raise InputError(path, f"malformed BVH: several CHANNELS lines for {node.name}")
                 node.channels, node.first_channel = chans, n_channels
                 n_channels += k
                 i += 2 + k
@@ -456,16 +461,16 @@ def _find_asf(amc: Path) -> Path:
     raise InputError(amc, f"no skeleton file {candidate.name} beside the AMC")
 
 
-def _parse_asf(path: Path) -> _Asf:
+def _asf_sections(path: Path) -> dict[str, list[str]]:
+    """An ASF file -> section name (lower case, without ':') -> its lines, comments dropped."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror}") from None
     lines = [ln.split("#", 1)[0].strip() for ln in lines]
-    lines = [ln for ln in lines if ln]
     sections: dict[str, list[str]] = {}
     current = None
-    for ln in lines:
+    for ln in filter(None, lines):
         if ln.startswith(":"):
             key, _, rest = ln[1:].partition(" ")
             current = key.lower()
@@ -474,35 +479,71 @@ def _parse_asf(path: Path) -> _Asf:
             sections[current].append(ln)
     if "bonedata" not in sections or "hierarchy" not in sections or "root" not in sections:
         raise InputError(path, "malformed ASF: missing :root, :bonedata or :hierarchy")
+    return sections
 
+
+def _asf_units(lines: list[str], path: Path) -> tuple[float | None, bool]:
+    """':units' lines -> (length unit or None, angles in degrees)."""
     length_unit, degrees = None, True
-    for ln in sections.get("units", []):
+    for ln in lines:
         parts = ln.split()
         if len(parts) == 2 and parts[0].lower() == "length":
             try:
                 length_unit = float(parts[1])
             except ValueError:
                 raise InputError(path, f"malformed ASF: bad ':units length {parts[1]}'") from None
-            if length_unit <= 0:
+            if not length_unit > 0 or not np.isfinite(length_unit):
                 raise InputError(path, f"malformed ASF: ':units length {parts[1]}' must be positive")
         if len(parts) == 2 and parts[0].lower() == "angle":
             degrees = parts[1].lower().startswith("deg")
+    return length_unit, degrees
 
+
+def _asf_rotation(values: list[str], axes: str, to_deg: float) -> np.ndarray:
+    """Three angles and an axis order like "XYZ" (X applied first) -> (3, 3) C = Rz @ Ry @ Rx.
+    ValueError for anything else."""
+    angles = np.array([float(v) for v in values], dtype=np.float64) * to_deg
+    axes = axes.upper()
+    if angles.shape != (3,) or len(axes) != 3 or set(axes) - set("XYZ") or not np.isfinite(angles).all():
+        raise ValueError(f"bad rotation {values} {axes}")
+    return _euler(angles[::-1][None], axes[::-1])[0]
+
+
+def _asf_root(lines: list[str], path: Path, to_deg: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """':root' lines -> (channel order, rest position (3,), rest rotation (3, 3))."""
     try:
-        root = {ln.split()[0].lower(): ln.split()[1:] for ln in sections["root"]}
+        root = {ln.split()[0].lower(): ln.split()[1:] for ln in lines}
         root_order = [t.lower() for t in root["order"]]
-        root_axes = root.get("axis", ["XYZ"])[0].upper()
         root_position = np.array([float(v) for v in root.get("position", [0, 0, 0])])
-        root_orient = np.array([float(v) for v in root.get("orientation", [0, 0, 0])])
+        if root_position.shape != (3,) or not np.isfinite(root_position).all():
+            raise ValueError("position")
+        root_C = _asf_rotation(root.get("orientation", [0, 0, 0]), root.get("axis", ["XYZ"])[0], to_deg)
     except (KeyError, IndexError, ValueError):
         raise InputError(path, "malformed ASF: bad :root section") from None
-    to_deg = 1.0 if degrees else 180.0 / np.pi
-    # ASF Euler order "XYZ" means X applied first: C = Rz @ Ry @ Rx.
-    root_C = _euler(root_orient[::-1][None] * to_deg, root_axes[::-1])[0]
+    return root_order, root_position, root_C
 
+
+def _asf_bone(block: dict, path: Path, to_deg: float) -> _AsfBone:
+    """One 'begin' ... 'end' block of ':bonedata' (key -> values) -> _AsfBone."""
+    try:
+        name = block["name"][0]
+        axis_vals = block.get("axis", ["0", "0", "0", "XYZ"])
+        direction = np.array([float(v) for v in block["direction"][:3]])
+        length = float(block["length"][0])
+        if direction.shape != (3,) or not np.isfinite(direction).all() or not np.isfinite(length):
+            raise ValueError("direction or length")
+        return _AsfBone(name=name, direction=direction / max(np.linalg.norm(direction), 1e-12), length=length,
+                        C=_asf_rotation(axis_vals[:3], axis_vals[3] if len(axis_vals) > 3 else "XYZ", to_deg),
+                        dof=[d.lower() for d in block.get("dof", [])])
+    except (KeyError, IndexError, ValueError):
+        raise InputError(path, "malformed ASF: bone without valid name/direction/length/axis") from None
+
+
+def _asf_bones(lines: list[str], path: Path, to_deg: float) -> dict[str, _AsfBone]:
+    """':bonedata' lines -> bone name -> _AsfBone."""
     bones: dict[str, _AsfBone] = {}
     block: dict | None = None
-    for ln in sections["bonedata"]:
+    for ln in lines:
         parts = ln.split()
         key = parts[0].lower()
         if key == "begin":
@@ -510,25 +551,18 @@ def _parse_asf(path: Path) -> _Asf:
         elif key == "end":
             if block is None:
                 raise InputError(path, "malformed ASF: 'end' without 'begin' in :bonedata")
-            try:
-                name = block["name"][0]
-                axis_vals = block.get("axis", ["0", "0", "0", "XYZ"])
-                angles = np.array([float(v) for v in axis_vals[:3]]) * to_deg
-                axes = axis_vals[3].upper() if len(axis_vals) > 3 else "XYZ"
-                direction = np.array([float(v) for v in block["direction"][:3]])
-                bones[name] = _AsfBone(
-                    name=name, direction=direction / max(np.linalg.norm(direction), 1e-12),
-                    length=float(block["length"][0]),
-                    C=_euler(angles[::-1][None], axes[::-1])[0],
-                    dof=[d.lower() for d in block.get("dof", [])])
-            except (KeyError, IndexError, ValueError):
-                raise InputError(path, "malformed ASF: bone without valid name/direction/length/axis") from None
+            bone = _asf_bone(block, path, to_deg)
+            bones[bone.name] = bone
             block = None
         elif block is not None and key != "limits" and not key.startswith("("):
             block[key] = parts[1:]
+    return bones
 
+
+def _asf_order(lines: list[str], bones: dict[str, _AsfBone], path: Path) -> list[str]:
+    """':hierarchy' lines -> bone names, parents first ("root" first); sets each bone's parent."""
     children: dict[str, list[str]] = {}
-    for ln in sections["hierarchy"]:
+    for ln in lines:
         parts = ln.split()
         if parts[0].lower() in ("begin", "end"):
             continue
@@ -539,9 +573,22 @@ def _parse_asf(path: Path) -> _Asf:
         for child in children.get(parent, []):
             if child not in bones:
                 raise InputError(path, f"malformed ASF: hierarchy names unknown bone {child!r}")
+            if child in order:
+                raise InputError(path, f"malformed ASF: bone {child!r} appears twice in the hierarchy")
             bones[child].parent = parent
             order.append(child)
             queue.append(child)
+    return order
+
+
+def _parse_asf(path: Path) -> _Asf:
+    """An ASF skeleton: its sections, units, root, bones and hierarchy."""
+    sections = _asf_sections(path)
+    length_unit, degrees = _asf_units(sections.get("units", []), path)
+    to_deg = 1.0 if degrees else 180.0 / np.pi
+    root_order, root_position, root_C = _asf_root(sections["root"], path, to_deg)
+    bones = _asf_bones(sections["bonedata"], path, to_deg)
+    order = _asf_order(sections["hierarchy"], bones, path)
     return _Asf(bones, order, root_order, root_position, root_C, length_unit, degrees)
 
 
@@ -594,8 +641,9 @@ def _dof_rotation(dof: list, vals: np.ndarray, to_deg: float) -> np.ndarray:
 def _load_asf_amc(path: Path) -> tuple[_Rig, float]:
     asf_path = _find_asf(path)
     asf = _parse_asf(asf_path)
-    missing = [n for n in _SKELETONS["asf"]["joints"] + (_SKELETONS["asf"]["head"],) if n not in asf.bones]
-    if missing:
+    spec = _SKELETONS["asf"]
+    missing = [n for n in spec["joints"] + spec["feet"] + (spec["head"],) if n not in asf.order]
+    if missing:  # not in bonedata, or not reached by the hierarchy
         raise InputError(asf_path, f"ASF lacks the CMU bones {missing}")
     amc = _parse_amc(path, asf)
     to_deg = 1.0 if asf.degrees else 180.0 / np.pi

@@ -1,11 +1,15 @@
 """load_motion on real CMU mocap of each format, plus Motion time sampling and bad inputs."""
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from synnet_recon.errors import InputError
 from synnet_recon.motion import MOTION_EXTENSIONS, Motion, list_motion_files, load_motion
+from synnet_recon.paths import PACKAGE_DATA
 from synnet_recon.skeleton import JOINT_INDEX as J
 
 # One clip per format: (path under mocap/, frames expected after dropping the T-pose, is a walk)
@@ -214,3 +218,86 @@ def test_z_up_rig_is_refused(tmp_path, shared_data):
     (tmp_path / "z_up.bvh").write_text(z_up)
     with pytest.raises(InputError, match="not Y up"):
         load_motion(tmp_path / "z_up.bvh")
+
+
+# ------------------------------------------------------------------ fuzzing the BVH and ASF/AMC loaders
+
+SMALL_ASF = Path(__file__).parent / "data" / "mocap"  # CMU subject 02 skeleton + 3 frames (README there)
+
+
+def _small_bvh() -> str:
+    """The packaged CMU walk cut to 4 frames: a valid BVH of 6.7 kB."""
+    lines = (PACKAGE_DATA / "mocap" / "131_02.bvh").read_text().splitlines()
+    i = lines.index("MOTION")
+    return "\n".join(lines[:i + 1] + ["Frames: 4", lines[i + 2]] + lines[i + 3:i + 7]) + "\n"
+
+
+_TOKENS = st.sampled_from(["", "0", "-1", "1e308", "-1e308", "nan", "inf", "-inf", "{", "}", "ROOT", "JOINT",
+                           "End", "Site", "OFFSET", "CHANNELS", "3", "6", "99", "MOTION", "Frames:", "begin", "end",
+                           ":root", ":bonedata", ":hierarchy", "root", "axis", "XYZ", "QQ", "dof", "rx", "length",
+                           "lfemur", "1"]) | st.text(max_size=6)
+
+
+@st.composite
+def _mutated_text(draw, text: str):
+    """``text`` with 1-3 edits: a line deleted, duplicated or inserted, a token replaced, or a cut."""
+    lines = text.splitlines()
+    for _ in range(draw(st.integers(1, 3))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "duplicate", "insert", "token", "token", "cut"]))
+        if op == "delete":
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "insert":
+            lines.insert(i, " ".join(draw(st.lists(_TOKENS, max_size=4))))
+        elif op == "token":
+            tokens = lines[i].split() or [""]
+            tokens[draw(st.integers(0, len(tokens) - 1))] = draw(_TOKENS)
+            lines[i] = " ".join(tokens)
+        else:
+            lines = lines[:i] + [lines[i][:draw(st.integers(0, len(lines[i])))]]
+    return "\n".join(lines) + "\n"
+
+
+def _check_motion(path: Path, fuzz_check) -> None:
+    motion, _ = fuzz_check(load_motion, path)
+    if motion is not None:  # what loads is a usable clip
+        assert np.isfinite(motion.joints).all() and motion.fps > 0
+        motion.resample(30.0)
+
+
+@pytest.mark.fuzz
+@given(data=st.data())
+def test_fuzz_bvh(data, fuzz_check):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip.bvh"
+        path.write_text(data.draw(_mutated_text(_small_bvh())))
+        _check_motion(path, fuzz_check)
+
+
+@pytest.mark.fuzz
+@given(data=st.data(), which=st.sampled_from(["asf", "amc"]))
+def test_fuzz_asf_amc(data, which, fuzz_check):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in ("02.asf", "02_01.amc"):
+            text = (SMALL_ASF / name).read_text()
+            (folder / name).write_text(data.draw(_mutated_text(text)) if name.endswith(which) else text)
+        _check_motion(folder / "02_01.amc", fuzz_check)
+
+
+@pytest.mark.fuzz
+@given(raw=st.binary(max_size=300), suffix=st.sampled_from([".bvh", ".amc"]))
+def test_fuzz_motion_bytes(raw, suffix, fuzz_check):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "02.asf").write_bytes(raw)
+        (folder / f"02_01{suffix}").write_bytes(raw)
+        _check_motion(folder / f"02_01{suffix}", fuzz_check)
+
+
+def test_small_files_load():
+    assert len(load_motion(SMALL_ASF / "02_01.amc")) == 3

@@ -46,6 +46,7 @@ def command(inputs, out, fps, max_offset, reference, device, plot, checkpoint, q
 
         plot_sync(result, plot)
     if not quiet:
+        click.echo(f"align ran: {result.cues()}")
         for v in result.videos:
             off = "unsynchronized" if v.offset_seconds is None else f"{v.offset_seconds:+.4f} s ({v.offset_frames:+.2f} frames)"
             click.echo(f"{v.name}: {off}, confidence {v.confidence:.2f}")

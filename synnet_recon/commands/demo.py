@@ -30,7 +30,8 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
 
     Simulates moving cameras (hand-held, following, orbiting) filming a CMU motion-capture dance
     shipped in the package (05_02, expressive arms and pirouettes), each starting at a random, unknown offset; renders their videos and
-    depth maps; synchronizes the videos with `synrecon align` (MediaPipe pose + SynNet); fuses a few
+    depth maps; synchronizes the videos with `synrecon align` (default settings; it prints what
+    ran: pose backend, pair methods, whether SynNet did); fuses a few
     synchronized instants with `synrecon fuse` (rendered depth, true intrinsics); and writes a
     screenshot of the fused cloud. Prints true vs estimated offsets (error in frames), the
     confidence, the registration error against the true camera poses and the time per stage.
@@ -38,7 +39,7 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
     \b
     Writes into OUT (default ./synrecon-demo):
       scene/            truth.json, videos/<cam>.mp4, depth/<cam>/, keypoints/<cam>/
-      sync.json         estimated offsets
+      sync.json         estimated offsets (sync_keypoints/: the keypoints align computed)
       recon/            frames/*.ply, fused.ply, registration.json
       fused.png         screenshot of recon/fused.ply
       demo_report.json  the table's numbers

@@ -27,11 +27,12 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError
+from ..io.depth_png import DEPTH_PNG_SCALE, decode_depth  # noqa: F401  (DEPTH_PNG_SCALE re-exported)
+from ..keypoints import Keypoints
 from .features import sift_matches
 from .frames import FrameReader, VideoSource, _frame_files, _indexed
 from .intrinsics import Intrinsics
 from .lift import backproject
-from .person import read_openpose_frame
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ BUILTIN_BACKENDS = {
     "stereo": "synnet_recon.recon.depth:StereoDepth",
     "mono": "synnet_recon.recon.depth:MonoDepth",
 }
-DEPTH_PNG_SCALE = 1000.0  # PNG / depth-video units per metre
 ASSUMED_BODY_HEIGHT = 1.7  # metres, for the stereo backend's scale
 __all__ = ["DepthContext", "DepthSource", "FrameReader", "MonoDepth", "RGBDDepth", "StereoDepth", "VideoSource",
            "available_backends", "load_backend", "sift_matches", "two_view_stereo"]
@@ -54,7 +54,7 @@ class DepthContext:
     videos: dict[str, VideoSource]
     intrinsics: dict[str, Intrinsics]
     depth_dirs: dict[str, Path] = field(default_factory=dict)
-    keypoint_dirs: dict[str, Path] = field(default_factory=dict)
+    keypoints: dict[str, Keypoints] = field(default_factory=dict)  # main person per video (may lack some)
     mono_model: Path | None = None
     scale: float | None = None
     reference: str = ""
@@ -126,7 +126,7 @@ class DepthSource:
         if a.ndim != 2:
             raise InputError(where, f"depth map must be single-channel, got shape {a.shape}")
         if a.dtype == np.uint16 or np.issubdtype(a.dtype, np.integer):
-            return a.astype(np.float32) / DEPTH_PNG_SCALE
+            return decode_depth(a)
         d = np.asarray(a, dtype=np.float32)
         return np.where(np.isfinite(d) & (d > 0), d, 0).astype(np.float32)
 
@@ -475,21 +475,15 @@ class StereoDepth:
     def __init__(self, context: DepthContext):
         self.context = context
         self.poses: dict[str, np.ndarray] = {}
-        self.keypoint_dirs = dict(context.keypoint_dirs)
-        for name, video in context.videos.items():
-            if name not in self.keypoint_dirs:
-                guess = video.path.parent.parent / "keypoints" / name
-                if guess.is_dir():
-                    self.keypoint_dirs[name] = guess
-        if context.scale is None and len(self.keypoint_dirs) < len(context.videos):
+        if context.scale is None and any(n not in context.keypoints for n in context.videos):
             raise InputError(None, "stereo depth needs a metric scale: give --scale (baseline in "
-                                   "metres) or OpenPose keypoints for every video")
+                                   "metres) or keypoints for every video (sync.json or --keypoints)")
 
     def _scale(self, ref, other, frames, res: StereoResult, K1, K2) -> float:
         if self.context.scale is not None:
             return float(self.context.scale)
-        k1 = read_openpose_frame(self.keypoint_dirs[ref], frames[ref])
-        k2 = read_openpose_frame(self.keypoint_dirs[other], frames[other])
+        k1 = self.context.keypoints[ref].at_frame(frames[ref])
+        k2 = self.context.keypoints[other].at_frame(frames[other])
         if k1 is None or k2 is None:
             raise ValueError("no keypoints for the scale")
         x1 = np.where(k1[:, 2:] > 0.1, k1[:, :2], np.nan)

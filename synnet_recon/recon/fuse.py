@@ -23,6 +23,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..fileio import atomic_dir
+from ..io.depth_png import read_depth_png, write_depth_png
+from ..keypoints import Keypoints
 from ..o3d import o3d
 from ..sync.result import SyncResult
 from .depth import DepthContext, load_backend
@@ -42,7 +44,8 @@ class FuseConfig:
 
     depth: str = "rgbd"                                   # backend: rgbd | stereo | mono | plugin
     depth_dirs: dict[str, str] = field(default_factory=dict)     # video name -> depth folder/file
-    keypoint_dirs: dict[str, str] = field(default_factory=dict)  # video name -> OpenPose folder
+    keypoint_dirs: dict[str, str] = field(default_factory=dict)  # video name -> OpenPose folder or tracks .npz
+    #                                                     (default: where sync.json says its keypoints are)
     mono_model: str | None = None
     scale: float | None = None                            # stereo baseline (m) / mono depth factor
     intrinsics: str | None = None                         # file, "auto", or None = find or estimate
@@ -216,8 +219,7 @@ def _cache_view(folder: Path, k: int, depth, image, intr: Intrinsics, camera_to_
 
     folder.mkdir(exist_ok=True)
     dp, cp = folder / f"{k:06d}_depth.png", folder / f"{k:06d}_color.png"
-    cv2.imwrite(str(dp), np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16),
-                [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    write_depth_png(dp, depth)
     cv2.imwrite(str(cp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     return dp, cp, intr, camera_to_world
 
@@ -234,7 +236,7 @@ def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 2
         length=length, resolution=resolution, sdf_trunc=4 * voxel,
         color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8, origin=lo.reshape(3, 1))
     for dp, cp, intr, c2w in views:
-        depth = cv2.imread(str(dp), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+        depth = read_depth_png(dp)
         image = cv2.cvtColor(cv2.imread(str(cp)), cv2.COLOR_BGR2RGB)
         _integrate(volume, depth, image, intr, c2w, config)
     return volume.extract_triangle_mesh()
@@ -260,11 +262,11 @@ class FuseInputs:
     instants: list[Instant]
     intrinsics: dict[str, Intrinsics]
     backend: object
-    keypoint_dirs: dict[str, Path]
+    keypoints: dict[str, Keypoints]     # main person per video, where known (``_keypoint_tracks``)
 
 
 def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> FuseInputs:
-    """sync.json, the videos, the picked instants, intrinsics, the depth backend, keypoint folders."""
+    """sync.json, the videos, the picked instants, intrinsics, the depth backend, keypoints."""
     sync_result = load_sync(sync)
     base = sync_result.base
     videos = _videos(sync_result)
@@ -282,8 +284,8 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
             if name not in videos:
                 raise InputError(option, f"{name!r} is not a video of sync.json ({', '.join(videos)})")
     intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
-    context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()},
-                           {k: Path(v) for k, v in config.keypoint_dirs.items()},
+    keypoints = _keypoint_tracks(config, sync_result, videos)
+    context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()}, keypoints,
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference)
     backend = load_backend(config.depth, context)
     instants = []
@@ -291,8 +293,7 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
         frames = {n: int(i) for n, i in row["frames"].items() if n in videos}
         if reference in frames:
             instants.append(Instant(row_index, row, frames, [reference] + [n for n in frames if n != reference]))
-    return FuseInputs(sync_result, videos, reference, instants, intrinsics,
-                      backend, _keypoint_dirs(config, videos))
+    return FuseInputs(sync_result, videos, reference, instants, intrinsics, backend, keypoints)
 
 
 @dataclass
@@ -395,8 +396,8 @@ def _hints(instant: Instant, views: InstantViews, inputs: FuseInputs, n: str, co
     keypoints, SIFT matches (callables: computed only when needed)."""
     backend, reference, intr = inputs.backend, inputs.reference, views.intrinsics
     hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
-    if n in inputs.keypoint_dirs and reference in inputs.keypoint_dirs:
-        hints.append(_keypoint_hint(inputs.keypoint_dirs, instant.frames, n, reference, views.depths, intr, config))
+    if n in inputs.keypoints and reference in inputs.keypoints:
+        hints.append(_keypoint_hint(inputs.keypoints, instant.frames, n, reference, views.depths, intr, config))
     hints.append(_feature_hint(views.images[n], views.depths[n], intr[n], views.images[reference],
                                views.depths[reference], intr[reference], config))
     return hints
@@ -605,24 +606,37 @@ def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
     return now
 
 
-def _keypoint_dirs(config: FuseConfig, videos: dict[str, VideoSource]) -> dict[str, Path]:
-    """OpenPose folders per video: given ones, else OUT/keypoints/<cam>/ of the simulate layout."""
-    out = {k: Path(v) for k, v in config.keypoint_dirs.items()}
+def _keypoint_tracks(config: FuseConfig, sync: SyncResult, videos: dict[str, VideoSource]) -> dict[str, Keypoints]:
+    """The main person's keypoints per video (``keypoints.load_tracks``): from ``--keypoints`` when
+    given, else from where sync.json says they are; videos with neither have none."""
+    from ..keypoints import load_tracks
+
+    for name in config.keypoint_dirs:
+        if name not in videos:
+            raise InputError(config.keypoint_dirs[name], f"--keypoints names unknown video {name!r}")
+    out = {}
     for name, video in videos.items():
-        guess = video.path.parent.parent / "keypoints" / name
-        if name not in out and guess.is_dir():
-            out[name] = guess
+        path = Path(config.keypoint_dirs[name]) if name in config.keypoint_dirs else sync.keypoints_path(name)
+        if path is None:
+            continue
+        if not path.exists() and name not in config.keypoint_dirs:
+            log.warning("keypoints of %s not found at %s (named in sync.json): no keypoint hints", name, path)
+            continue
+        tracks = load_tracks(path, fps=video.fps)
+        if tracks:
+            out[name] = tracks[0]
     return out
 
 
-def _keypoint_hint(keypoint_dirs, frames, source: str, target: str, depths, intr, config: RegistrationConfig):
+def _keypoint_hint(keypoints: dict[str, Keypoints], frames, source: str, target: str, depths, intr,
+                   config: RegistrationConfig):
     """A callable: the person's 2D keypoints lifted with depth in both views -> RANSAC transform."""
-    from .person import lift_keypoints, read_openpose_frame
+    from .person import lift_keypoints
     from .register import correspondence_registration
 
     def hint():
-        ks = read_openpose_frame(keypoint_dirs[source], frames[source])
-        kt = read_openpose_frame(keypoint_dirs[target], frames[target])
+        ks = keypoints[source].at_frame(frames[source])
+        kt = keypoints[target].at_frame(frames[target])
         if ks is None or kt is None:
             return None
         return correspondence_registration(lift_keypoints(ks, depths[source], intr[source].K),

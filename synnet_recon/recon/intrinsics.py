@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..pinhole import Intrinsics  # noqa: F401  (re-exported)
+from ..schemas import TRUTH
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrins
         raise InputError(path, f"not JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise InputError(path, "intrinsics JSON must be an object")
-    if data.get("schema") == "synnet-recon/truth":
+    if data.get("schema") == TRUTH:
         data = {c["name"]: c["intrinsics"] for c in data.get("cameras", [])}
     out = {}
     for n in names:

@@ -1,26 +1,10 @@
-"""The person at a synchronized instant: 2D joints of a view, lifted to 3D with its depth."""
+"""The person at a synchronized instant: 2D joints of a view (``Keypoints.at_frame``), lifted to 3D
+with its depth."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 
 from .lift import backproject
-
-
-def read_openpose_frame(folder: Path, index: int) -> np.ndarray | None:
-    """(18, 3) x, y, confidence of the first person in frame ``index`` of an OpenPose folder."""
-    hits = sorted(folder.glob(f"*_{index:012d}_keypoints.json"))
-    if not hits:
-        return None
-    people = json.loads(hits[0].read_text(encoding="utf-8")).get("people", [])
-    if not people:
-        return None
-    kp = np.asarray(people[0].get("pose_keypoints_2d", []), dtype=np.float64)
-    if kp.size < 54:
-        return None
-    return kp[:54].reshape(18, 3)
 
 
 def lift_keypoints(keypoints: np.ndarray, depth: np.ndarray, K: np.ndarray, min_conf: float = 0.3,

@@ -154,6 +154,21 @@ class SyncResult:
                 return v
         raise KeyError(name)
 
+    def cues(self) -> str:
+        """What ran, from the result itself: the pose backend of video inputs (when their tracks are
+        in memory) and each pair method with its count, e.g. ``pose mediapipe; synnet+epipolar (3
+        pairs)``, ending ``; SynNet did not run`` when no pair used it."""
+        from collections import Counter
+
+        backends = sorted({str(t.meta.get("backend")) for v in self.videos if v.kind == "video" and v.tracks
+                           for t in v.tracks[:1] if t.meta.get("backend")})
+        methods = Counter(p.method for p in self.pairs)
+        parts = [f"pose {', '.join(backends)}"] if backends else []
+        parts.append(", ".join(f"{m} ({n} pair{'s' if n != 1 else ''})" for m, n in sorted(methods.items()))
+                     or "no pairs")
+        text = "; ".join(parts)
+        return text if any("synnet" in m for m in methods) else text + "; SynNet did not run"
+
     @property
     def base(self) -> Path:
         """The folder relative paths of sync.json are resolved against (cwd for an unsaved result)."""

@@ -24,12 +24,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..fileio import atomic_dir, atomic_path
+from ..io.depth_png import read_depth_png, write_depth_png  # noqa: F401  (the depth codec; read re-exported)
 from ..o3d import o3d
 from .body import BodyMesh, BodyStyle
 
 log = logging.getLogger(__name__)
-
-DEPTH_SCALE = 1000.0  # depth PNG units per metre (millimetres)
 
 
 @dataclass
@@ -454,30 +453,6 @@ def render_views(joints_per_frame: np.ndarray | None, intrinsics, world_to_camer
 
 # ----------------------------------------------------------------------------------------------
 # Writing
-
-
-def depth_to_png_array(depth: np.ndarray) -> np.ndarray:
-    """Depth (H, W) metres (0 or non-finite = none) -> uint16 millimetres, clipped to 65535."""
-    mm = np.where(np.isfinite(depth) & (depth > 0), np.round(depth * DEPTH_SCALE), 0)
-    return np.clip(mm, 0, 65535).astype(np.uint16)
-
-
-def write_depth_png(path: str | Path, depth: np.ndarray, compression: int = 1) -> None:
-    """Write depth (H, W) metres as a 16-bit PNG in millimetres (0 = no depth)."""
-    import cv2
-
-    if not cv2.imwrite(str(path), depth_to_png_array(depth), [cv2.IMWRITE_PNG_COMPRESSION, compression]):
-        raise OSError(f"could not write {path}")
-
-
-def read_depth_png(path: str | Path) -> np.ndarray:
-    """Read a depth PNG written by ``write_depth_png``: (H, W) float32 metres, 0 = no depth."""
-    import cv2
-
-    mm = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mm is None or mm.dtype != np.uint16 or mm.ndim != 2:
-        raise InputError(path, "not a 16-bit single-channel depth PNG")
-    return mm.astype(np.float32) / DEPTH_SCALE
 
 
 def frame_rate(fps: float) -> Fraction:

@@ -15,6 +15,8 @@ from ..errors import InputError
 from ..keypoints import Keypoints
 from ..motion import Motion
 from ..paths import PACKAGE_DATA, shared_data_dir
+from ..schemas import TRUTH as TRUTH_SCHEMA
+from ..schemas import TRUTH_VERSION
 from ..skeleton import JOINT_INDEX
 from .camera import (
     CameraPathConfig,
@@ -26,8 +28,6 @@ from .camera import (
 )
 from .noise import DetectorNoise, apply_detector_noise
 
-TRUTH_SCHEMA = "synnet-recon/truth"
-TRUTH_VERSION = 1
 TORSO_JOINTS = np.array([JOINT_INDEX["neck"], JOINT_INDEX["r_hip"], JOINT_INDEX["l_hip"]])
 # Default clips: a dance from the shared data when present, else the walk shipped in the package.
 SHARED_DEFAULT_MOTION = Path("mocap") / "cmu_bvh_mb" / "05_18.bvh"
@@ -234,6 +234,42 @@ def simulate_scene(config: SceneConfig, motion: Motion | None = None) -> Scene:
         cameras.append(SimCamera(name, intrinsics, w2c, float(start), float(offset), float(config.fps),
                                  kp, clean_xy, depth))
     return Scene(motion, motion_path, config, cameras)
+
+
+def read_truth(path: str | Path) -> dict:
+    """truth.json (``Scene.truth``, written by ``write_scene``) -> its dict, checked: schema, version,
+    fps, reference, and every camera's name, offset, fps, num_frames, intrinsics and one
+    ``world_to_camera`` per frame. A malformed file is one InputError naming it."""
+    from ..fileio import json_field, read_schema_json
+    from ..pinhole import Intrinsics
+
+    path = Path(path)
+    data = read_schema_json(path, TRUTH_SCHEMA)
+    json_field(data, "fps", "number", path)
+    cams = json_field(data, "cameras", "list", path)
+    if not cams:
+        raise InputError(path, "truth.json has no cameras")
+    for k, cam in enumerate(cams):
+        where = f"cameras[{k}]"
+        if not isinstance(cam, dict):
+            raise InputError(path, f"{where} is not an object")
+        json_field(cam, "name", "str", path, where)
+        json_field(cam, "offset_seconds", "number", path, where)
+        json_field(cam, "fps", "number", path, where)
+        n = json_field(cam, "num_frames", "int", path, where)
+        Intrinsics.from_json(json_field(cam, "intrinsics", "dict", path, where), path, f"{where}.intrinsics")
+        w2c = json_field(cam, "world_to_camera", "list", path, where)
+        try:
+            ok = np.asarray(w2c, dtype=np.float64).shape == (n, 4, 4)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise InputError(path, f"{where}.world_to_camera must hold {n} 4x4 matrices of numbers")
+        for key in ("keypoints", "video", "depth"):
+            json_field(cam, key, "str?", path, where, default=None)
+    if json_field(data, "reference", "str", path) not in [c["name"] for c in cams]:
+        raise InputError(path, f"reference {data['reference']!r} is not one of the cameras")
+    return data
 
 
 def write_scene(scene: Scene, out_dir: str | Path, render: bool = False, render_config=None) -> Path:
