@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-# Schema names and current versions of the JSON files we write (readers check both).
-SKELETON3D_SCHEMA, SKELETON3D_VERSION = "synnet-recon/skeleton3d", 1  # recon/skeleton3d.py
+# Schema names and versions live in schemas.py (re-exported here for older imports).
+from .schemas import SKELETON3D as SKELETON3D_SCHEMA  # noqa: F401
+from .schemas import SKELETON3D_VERSION  # noqa: F401
 
 # Temp names: .<name>.<host>-<pid>.<random>.tmp[<suffix>], so that a later run can tell the
 # leftovers of a killed process (same host, pid gone) from the work of one still running.

@@ -15,6 +15,8 @@ TRUTH = "synnet-recon/truth"                   # truth.json           synnet_rec
 TRUTH_VERSION = 1
 DEMO_REPORT = "synnet-recon/demo-report"       # demo_report.json     synnet_recon.demo.DemoReport
 DEMO_REPORT_VERSION = 1
+SKELETON3D = "synnet-recon/skeleton3d"         # skeleton3d.json     synnet_recon.recon.skeleton3d.Skeleton3D
+SKELETON3D_VERSION = 1
 TIMESTAMPS = "synnet-recon/timestamps"         # timestamps.json      synnet_recon.exporters.timestamps
 TIMESTAMPS_VERSION = 1
 
@@ -26,4 +28,5 @@ READABLE: dict[str, tuple[int, ...]] = {
     TRUTH: (1,),
     DEMO_REPORT: (1,),
     TIMESTAMPS: (1,),
+    SKELETON3D: (1,),
 }

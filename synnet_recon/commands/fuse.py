@@ -18,7 +18,8 @@ from . import parse_pairs
               help="Depth of video NAME: 16-bit PNG folder (mm), .npy folder/file, or 16-bit depth video. "
                    "Default: OUT/depth/NAME beside OUT/videos/NAME.mp4.")
 @click.option("--keypoints", multiple=True, metavar="NAME=DIR",
-              help="OpenPose keypoint folder of video NAME (stereo scale from the person's height).")
+              help="Keypoints of video NAME: an OpenPose folder or a keypoints .npz (default: where sync.json "
+                   "says they are). Registration hints; the stereo scale from the person's height.")
 @click.option("--mono-model", type=click.Path(dir_okay=False), help="TorchScript or TinyDepthNet state dict.")
 @click.option("--scale", type=float, help="Stereo: baseline in metres. Mono: factor on the predicted depth.")
 @click.option("--intrinsics", help="COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,height}}, truth.json, "
@@ -40,8 +41,10 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
     from ..recon.fuse import FuseConfig, fuse
     from ..recon.register import RegistrationConfig
 
-    if voxel <= 0 or registration_voxel <= 0:
-        raise InputError("--voxel", "voxel sizes must be positive")
+    if not (0 < voxel < float("inf") and 0 < registration_voxel < float("inf")):
+        raise InputError("--voxel", "voxel sizes must be positive, finite numbers")
+    if scale is not None and not 0 < scale < float("inf"):
+        raise InputError("--scale", f"must be a positive, finite number, got {scale:g}")
     check_output_path(out_dir, "--out")
     config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
                         keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,

@@ -53,7 +53,7 @@ def read_depth_png(path: str | os.PathLike) -> np.ndarray:
         raise InputError(path, "depth PNG not found")
     mm = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mm is None:
-        raise InputError(path, "unreadable depth PNG")
+        raise InputError(path, "unreadable: not a 16-bit single-channel depth PNG")
     if mm.dtype != np.uint16 or mm.ndim != 2:
         raise InputError(path, f"not a 16-bit single-channel depth PNG (got {mm.dtype}, shape {mm.shape})")
     return decode_depth(mm)

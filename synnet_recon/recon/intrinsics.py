@@ -85,8 +85,15 @@ def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrins
         raise InputError(path, f"not JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise InputError(path, "intrinsics JSON must be an object")
-    if data.get("schema") == TRUTH:
-        data = {c["name"]: c["intrinsics"] for c in data.get("cameras", [])}
+    if data.get("schema") == TRUTH:  # only the cameras' names and intrinsics are needed
+        from ..fileio import json_field
+
+        cams = json_field(data, "cameras", "list", path)
+        if not all(isinstance(c, dict) for c in cams):
+            raise InputError(path, "cameras must be objects")
+        data = {json_field(c, "name", "str", path, f"cameras[{k}]"): json_field(c, "intrinsics", "dict", path,
+                                                                              f"cameras[{k}]")
+                for k, c in enumerate(cams)}
     out = {}
     for n in names:
         entry = data.get(n, data.get("*"))

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import SKELETON3D_SCHEMA, SKELETON3D_VERSION, check_schema, read_schema_json, write_json
+from ..fileio import check_schema, read_schema_json, write_json
+from ..schemas import SKELETON3D as SKELETON3D_SCHEMA
+from ..schemas import SKELETON3D_VERSION
 from ..skeleton import COCO18_NAMES, NUM_JOINTS
 
 AXES = "opencv"  # x right, y down, z forward, of the reference camera

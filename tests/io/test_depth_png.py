@@ -46,7 +46,7 @@ def test_png_file_round_trip_and_bad_files(tmp_path):
 
     cv2.imwrite(str(tmp_path / "rgb.png"), np.zeros((2, 2, 3), np.uint8))
     (tmp_path / "junk.png").write_bytes(b"not a png")
-    for name, message in [("rgb.png", "not a 16-bit single-channel depth PNG"), ("junk.png", "unreadable depth PNG"),
+    for name, message in [("rgb.png", "not a 16-bit single-channel depth PNG"), ("junk.png", "unreadable: not a 16-bit single-channel depth PNG"),
                           ("none.png", "depth PNG not found")]:
         with pytest.raises(InputError, match=message):
             read_depth_png(tmp_path / name)
