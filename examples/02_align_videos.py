@@ -26,7 +26,6 @@ try:
 except sr.InputError as exc:  # a corrupt video, nobody in view, too short, ...
     raise SystemExit(f"error: {exc}") from None
 result.save(args.out)
-print("align ran:", result.cues())
 
 # offset_seconds: when the video's first frame was captured, on the reference video's clock.
 for v in result.videos:
@@ -41,4 +40,5 @@ for pair in result.pairs:
     print(f"  pair {pair.a} -> {pair.b}: {offset} ({pair.method}, confidence {pair.confidence:.2f}, {state})")
 for warning in result.warnings:
     print("warning:", warning)
+print("align ran:", result.cues())  # what the result says was used: pose backend, pair methods, SynNet or not
 print(f"wrote {args.out}")
