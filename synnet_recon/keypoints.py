@@ -132,8 +132,11 @@ def _tracks_from_arrays(arrays: dict, where) -> "list[Keypoints]":
     from .errors import InputError
     from .fileio import check_schema, json_field
 
+    raw = np.asarray(arrays["header"])
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise InputError(where, "keypoints header is not valid JSON (not a byte string)")
     try:
-        header = json.loads(bytes(np.asarray(arrays["header"], dtype=np.uint8)).decode("utf-8"))
+        header = json.loads(bytes(raw).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InputError(where, "keypoints header is not valid JSON") from None
     from .schemas import KEYPOINTS
