@@ -1,7 +1,7 @@
 """Benchmark `synrecon batch`: 1 worker against 2 in one run, and the rerun of a finished batch.
 
-    python bench/bench_batch.py                     # 8 recordings x 3 keypoint inputs, 12 s each
-    python bench/bench_batch.py --recordings 8 --seconds 12 --repeat 2 --json bench/results/batch.json
+    python bench/bench_batch.py                     # 8 recordings x 3 keypoint inputs, 6 s each
+    python bench/bench_batch.py --recordings 8 --seconds 6 --repeat 2 --json bench/results/batch.json
 
 Recordings are simulated scenes (``synnet_recon.synth.simulate_scene``, seeds 500..) written as
 OpenPose JSON folders, ROOT/rec<k>/cam<i>/, the layout users give `synrecon batch`. Each run is
@@ -48,6 +48,7 @@ def timed_batch(recordings, workers: int, out: Path) -> dict:
     return {"workers": workers, "wall_s": round(wall, 2), "load_before": round(load_before, 2),
             "load_after": round(os.getloadavg()[0], 2),
             "task_s_sum": round(sum(r.seconds for r in result.recordings), 2),
+            "task_cpu_s_sum": round(sum(r.cpu_seconds for r in result.recordings), 2),
             "children_cpu_s": round((cpu1.children_user + cpu1.children_system)
                                     - (cpu0.children_user + cpu0.children_system), 2),
             "statuses": sorted(set(statuses)), "ok": statuses.count("ok"), "skipped": statuses.count("skipped")}
@@ -57,7 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recordings", type=int, default=8)
     ap.add_argument("--cameras", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--repeat", type=int, default=1, help="pairs of 1- and 2-worker runs (order alternates)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
@@ -74,6 +75,7 @@ def main() -> None:
                 run = timed_batch(recordings, workers, tmp / f"out_{workers}w_{rep}")
                 runs.append(run)
                 print(f"  {workers} worker(s): {run['wall_s']:.1f} s wall (tasks {run['task_s_sum']:.1f} s, "
+                      f"task CPU {run['task_cpu_s_sum']:.1f} s, "
                       f"load {run['load_before']:.1f} -> {run['load_after']:.1f}), {run['ok']} ok")
         rerun = timed_batch(recordings, 2, tmp / f"out_2w_{args.repeat - 1}")
         print(f"  rerun of a finished batch: {rerun['wall_s']:.2f} s, {rerun['skipped']} skipped")

@@ -77,6 +77,7 @@ class RecordingResult:
     error: str | None = None     # one line when failed
     seconds: float = 0.0
     inputs: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0     # CPU time of the worker process during the task
 
 
 @dataclass
@@ -229,7 +230,7 @@ def _announce(name: str) -> None:
 
 def run_recording(recording: Recording, out_dir: str, settings: dict) -> RecordingResult:
     """Align (and fuse) one recording into ``out_dir/<name>/``. Never raises for a bad recording."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     _quiet_worker()
     _announce(recording.name)
     rec_dir = Path(out_dir) / recording.name
@@ -252,7 +253,8 @@ def run_recording(recording: Recording, out_dir: str, settings: dict) -> Recordi
         status, error = "ok", None
     except Exception as exc:  # one recording's fault, whatever it is, stays in that recording
         status, error = "failed", _one_line(exc)
-    return RecordingResult(recording.name, status, error, round(time.perf_counter() - t0, 3), recording.inputs)
+    return RecordingResult(recording.name, status, error, round(time.perf_counter() - t0, 3), recording.inputs,
+                           round(time.process_time() - cpu0, 3))
 
 
 def outputs_complete(recording: Recording, out_dir: Path, settings: dict) -> bool:
@@ -345,8 +347,9 @@ def _client(config: BatchConfig, stack):
             return stack.enter_context(Client(config.scheduler, timeout="20s"))
         except OSError as exc:
             raise InputError(None, f"--scheduler {config.scheduler}: cannot connect ({_one_line(exc)})") from None
+    # dashboard on a free loopback port: with None the scheduler still serves HTTP on :8787 and warns when taken
     cluster = stack.enter_context(LocalCluster(
-        n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
         silence_logs=logging.CRITICAL))
     return stack.enter_context(Client(cluster))
 
