@@ -14,7 +14,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["synnet_recon", "synnet_recon.*", "plugins", "plugins.*"]),
     include_package_data=True,
-    package_data={"synnet_recon": ["weights/*.pt", "data/*", "data/**/*"]},
+    package_data={"synnet_recon": ["weights/*.pt", "weights/*.json", "data/*", "data/**/*"]},
     install_requires=[
         "torch>=2.2",
         "numpy>=1.24,<2",  # mediapipe 0.10.21 is built against numpy 1.x

@@ -2,18 +2,16 @@
 
     python bench/bench_align.py accuracy --scenes 30            # held-out motions, OpenPose folders
     python bench/bench_align.py speed                           # 3 x 300 frames, keypoints -> offsets
-    python bench/bench_align.py fit-confidence --scenes 40      # training motions -> CONFIDENCE_MODEL
     python bench/bench_align.py accuracy --arm-errors 1.0       # MediaPipe-like arm errors in cam1..
 
 Scenes: 3 moving cameras, 6 s windows at 30 fps, offsets uniform in +-2 s relative to cam0
 (``synnet_recon.synth.simulate_scene``), from motion files of the held-out split of
-``synnet_recon.sync.data`` (never used to train SynNet or to fit the confidence). Each scene is
+``synnet_recon.sync.data`` (never used to train SynNet or to fit the combiner: bench/fit_combiner.py). Each scene is
 written as OpenPose JSON folders and aligned from them, like a user would.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -24,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synnet_recon.sync.align import PAIR_FEATURES, AlignConfig, align, feature_vector  # noqa: E402
+from synnet_recon.sync.align import AlignConfig, align  # noqa: E402
 
 
 def scene_motions(split: str, min_seconds: float):
@@ -199,42 +197,9 @@ def speed(args):
               f"over {args.repeats} runs")
 
 
-def fit_confidence(args):
-    """Pair features + correctness on training-split scenes -> logistic model (printed as JSON)."""
-    from scipy.optimize import minimize
-
-    motions = scene_motions("train", 6.0 + 2 * 2.0 + 0.5)
-    X, y = [], []
-    rng = np.random.default_rng(args.seed + 2000)
-    for scene in simulate(motions, args.scenes, args.seed + 1000):
-        res, truth, _ = run_scene(scene, AlignConfig(progress=False, synnet="off"), via_folders=False,
-                                  arm_errors=args.arm_errors, rng=rng)
-        for p in res.pairs:
-            if p.offset_seconds is None:
-                continue
-            X.append(feature_vector(p.features))
-            y.append(abs(p.offset_seconds - (truth[p.b] - truth[p.a])) <= 1 / 30)
-    X, y = np.array(X), np.array(y, dtype=float)
-    mean, scale = X.mean(0), X.std(0) + 1e-9
-    Z = (X - mean) / scale
-    Z1 = np.c_[Z, np.ones(len(Z))]
-
-    def nll(w):
-        z = Z1 @ w
-        return np.sum(np.logaddexp(0, z) - y * z) + 0.5 * np.sum(w[:-1] ** 2)
-
-    w = minimize(nll, np.zeros(Z1.shape[1]), method="L-BFGS-B").x
-    model = {"mean": mean.round(5).tolist(), "scale": scale.round(5).tolist(),
-             "coef": w[:-1].round(5).tolist(), "intercept": round(float(w[-1]), 5)}
-    p = 1 / (1 + np.exp(-(Z1 @ w)))
-    print(f"{len(y)} pairs, {y.mean():.1%} right to within one frame; features {PAIR_FEATURES}")
-    reliability(p, y.astype(bool), "training pairs, fitted")
-    print(json.dumps(model))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["accuracy", "speed", "fit-confidence"])
+    ap.add_argument("what", choices=["accuracy", "speed"])
     ap.add_argument("--scenes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5)
@@ -245,7 +210,7 @@ def main():
                     help="probability that each camera but cam0 gets MediaPipe-like arm errors")
     ap.add_argument("--shared-motion", action="store_true", help="speed: use the shared default clip")
     args = ap.parse_args()
-    {"accuracy": accuracy, "speed": speed, "fit-confidence": fit_confidence}[args.what](args)
+    {"accuracy": accuracy, "speed": speed}[args.what](args)
 
 
 if __name__ == "__main__":

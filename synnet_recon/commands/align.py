@@ -16,10 +16,13 @@ from ..errors import InputError
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Device for SynNet.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
-              help="PNG with every pair's score curve and the chosen offset.")
+              help="PNG per pair: each cue's evidence against chance, the combined evidence, the chosen offset.")
 @click.option("--checkpoint", type=click.Path(), default=None, help="SynNet weights (default: packaged).")
+@click.option("--cues", default="no-synnet", show_default=True,
+              help="Evidence fused: all, geometry (affine+epipolar), synnet, correlation (speed+trajectory), "
+                   "no-synnet, or a comma-separated list of affine, epipolar, speed, trajectory, synnet.")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
-def command(inputs, out, fps, max_offset, reference, device, plot, checkpoint, quiet):
+def command(inputs, out, fps, max_offset, reference, device, plot, checkpoint, cues, quiet):
     """Synchronize INPUT... (videos: mp4/mov/avi/mkv, or folders of OpenPose JSON keypoints) by the
     pose of the person they film; write the offsets to sync.json (docs/formats.md).
 
@@ -37,8 +40,14 @@ def command(inputs, out, fps, max_offset, reference, device, plot, checkpoint, q
 
         if not Path(checkpoint).is_file():
             raise InputError(checkpoint, "checkpoint file not found")
+    from ..sync.evidence import parse_cues
+
+    try:
+        parse_cues(cues)
+    except ValueError as exc:
+        raise InputError(None, f"--cues: {exc}") from None
     config = AlignConfig(fps=fps, max_offset=max_offset, reference=reference, device=device,
-                         checkpoint=checkpoint, progress=not quiet)
+                         checkpoint=checkpoint, cues=cues, progress=not quiet)
     result = align(list(inputs), config)
     result.save(out)
     if plot:

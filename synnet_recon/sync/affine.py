@@ -201,28 +201,58 @@ def affine_consistency_scores(a, b, offsets_frames, min_overlap: int = MIN_OVERL
     means, _ = diagonal_means(cost, offsets_frames, min_overlap, clip)
     return -means
 
+def affine_diagonals(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, max_pairs: int = 2_000_000,
+                     clip_sigmas: float | None = None, null_frames=None):
+    """Mean log affine residual along every offset, and along the same offsets of mismatched pairings.
+
+    xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames. Returns (mean (K,),
+    pairs (K,), null mean (R, K), null pairs (R, K)): frame i of a against b's frame j = i - d, and
+    against b's frame ``null_frames[r][j]`` for each of R reorderings of b (default: b played
+    backwards), which break any common timing: chance for the same two tracks. Rows of xa
+    are strided when Ta * Tb exceeds ``max_pairs`` (long inputs), and processed in chunks; pair
+    counts are of the rows used. ``clip_sigmas``: single log residuals are first clipped to the
+    median +- that many robust standard deviations (light tails: a short mean is then not ruled by
+    a few extreme pairs).
+    """
+    offsets = np.asarray(offsets, dtype=int)
+    stride = max(1, int(math.ceil(len(xa) * len(xb) / max_pairs)))
+    rows = np.arange(0, len(xa), stride)
+    orders = [np.arange(len(xb))] + list(null_frames if null_frames is not None else [np.arange(len(xb))[::-1]])
+    sums, counts = np.zeros((len(orders), len(offsets))), np.zeros((len(orders), len(offsets)))
+    chunk = max(1, 400_000 // max(len(xb), 1))
+    limits = None
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk]
+        cost = np.log(affine_cost_matrix(xa[r], xb) + 1e-5)
+        if clip_sigmas is not None:
+            if limits is None:  # robust spread of single frame pairs, from the first chunk
+                finite = cost[np.isfinite(cost)]
+                med = float(np.median(finite)) if finite.size else 0.0
+                mad = 1.4826 * float(np.median(np.abs(finite - med))) if finite.size else 1.0
+                limits = (med - clip_sigmas * mad, med + clip_sigmas * mad)
+            cost = np.clip(cost, *limits)
+        j = r[None, :] - offsets[:, None]
+        inside = (j >= 0) & (j < len(xb))
+        jc = np.clip(j, 0, len(xb) - 1)
+        for k, order in enumerate(orders):
+            vals = cost[np.arange(len(r))[None, :], order[jc]]
+            ok = inside & np.isfinite(vals)
+            sums[k] += np.where(ok, vals, 0.0).sum(axis=1)
+            counts[k] += ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    return mean[0], counts[0], mean[1:], counts[1:]
+
+
 def coarse_scores(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, min_overlap: int,
                   max_pairs: int = 2_000_000) -> np.ndarray:
     """Geometric coarse score per offset: minus the mean log affine residual along the offset.
 
-    xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames -> (K,). Rows of xa are
-    strided when Ta * Tb exceeds ``max_pairs`` (long inputs), and processed in chunks.
+    xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames -> (K,), NaN below
+    ``min_overlap`` frames of overlap (see ``affine_diagonals``).
     """
     stride = max(1, int(math.ceil(len(xa) * len(xb) / max_pairs)))
-    rows = np.arange(0, len(xa), stride)
-    sums = np.zeros(len(offsets))
-    counts = np.zeros(len(offsets))
-    chunk = max(1, 400_000 // max(len(xb), 1))
-    for start in range(0, len(rows), chunk):
-        r = rows[start:start + chunk]
-        cost = np.log(affine_cost_matrix(xa[r], xb) + 1e-5)
-        j = r[None, :] - offsets[:, None]
-        inside = (j >= 0) & (j < len(xb))
-        vals = cost[np.arange(len(r))[None, :], np.clip(j, 0, len(xb) - 1)]
-        ok = inside & np.isfinite(vals)
-        sums += np.where(ok, vals, 0.0).sum(axis=1)
-        counts += ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = -sums / counts
+    mean, counts, _, _ = affine_diagonals(xa, xb, offsets, max_pairs)
+    out = -mean
     out[counts * stride < min_overlap] = np.nan
     return out

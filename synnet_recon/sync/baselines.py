@@ -37,10 +37,15 @@ _ANGLES = [(J[c], J[a], J[b]) for c, a, b in (
 
 
 def _overlap_pearson(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray, min_overlap: int) -> np.ndarray:
+    return _overlap_pearson_counts(fa, fb, offsets, min_overlap)[0]
+
+
+def _overlap_pearson_counts(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray,
+                            min_overlap: int) -> tuple[np.ndarray, np.ndarray]:
     """Pearson correlation of feature tracks over the overlap of each offset, averaged over features.
 
     fa: (Ta, F), fb: (Tb, F) with NaN where unknown -> (K,) (NaN where the overlap is too short).
-    All overlap sums (counts, sums, squares, cross products) for every offset come from six FFT
+    Also returns the frames of overlap (K,). All overlap sums (counts, sums, squares, cross products) for every offset come from six FFT
     cross-correlations, so the cost does not grow with the number of offsets.
     """
     from scipy.signal import fftconvolve
@@ -75,7 +80,7 @@ def _overlap_pearson(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray, min_ov
         warnings.simplefilter("ignore", RuntimeWarning)
         score = np.nanmean(r, axis=1)
     score[(np.round(frames) < min_overlap) | ~valid] = np.nan
-    return score
+    return score, np.where(valid, np.round(frames), 0.0)
 
 
 # ------------------------------------------------------------------------------ speed (Pose2Sim)
@@ -143,3 +148,17 @@ def trajectory_correlation_scores(a, b, offsets_frames, min_overlap: int = MIN_O
     fa = _zscore(pose_descriptors(as_xy(a)))
     fb = _zscore(pose_descriptors(as_xy(b)))
     return _overlap_pearson(fa, fb, np.asarray(offsets_frames, dtype=int), min_overlap)
+
+
+def speed_correlation_curve(a, b, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
+    """``speed_correlation_scores`` and the frames of overlap behind each: ((K,), (K,))."""
+    sa = speed_signal(as_xy(a))[:, None]
+    sb = speed_signal(as_xy(b))[:, None]
+    return _overlap_pearson_counts(sa, sb, np.asarray(offsets_frames, dtype=int), min_overlap)
+
+
+def trajectory_correlation_curve(a, b, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
+    """``trajectory_correlation_scores`` and the frames of overlap behind each: ((K,), (K,))."""
+    fa = _zscore(pose_descriptors(as_xy(a)))
+    fb = _zscore(pose_descriptors(as_xy(b)))
+    return _overlap_pearson_counts(fa, fb, np.asarray(offsets_frames, dtype=int), min_overlap)

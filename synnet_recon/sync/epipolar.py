@@ -219,6 +219,11 @@ class FineScorer:
         """(K,) offsets -> (K,) mean robust epipolar cost (NaN: too little overlap)."""
         return self._mean(self.frame_costs(offsets_seconds, static))
 
+    def costs_and_counts(self, offsets_seconds: np.ndarray, static: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(K,) offsets -> mean cost (K,) as ``costs`` and the frame pairs behind each (K,)."""
+        fc = self.frame_costs(offsets_seconds, static)
+        return self._mean(fc), np.isfinite(fc).sum(axis=1)
+
     def _mean(self, fc: np.ndarray) -> np.ndarray:
         ok = np.isfinite(fc)
         cnt = ok.sum(axis=1)

@@ -75,7 +75,10 @@ class PairSync:
 
     curve_offsets: (K,) seconds and curve_scores: (K,) the coarse score curve (for plots);
     features: the confidence features; drift_ppm: fitted clock-rate difference (NaN: not fitted).
-    Only a, b, offset_seconds, confidence, method and inlier go to sync.json.
+    cues: the cues that ran (``sync.evidence.CUES``); reason: why there is no offset, or why the
+    pair is flagged; loops: {"checked": n, "closed": m} loops of three inputs it is in;
+    cue_curves: {cue: (K,) z-score against chance} over curve_offsets (plots).
+    Only a, b, offset_seconds, confidence, method, inlier, cues, loops and reason go to sync.json.
     """
 
     a: str
@@ -93,11 +96,21 @@ class PairSync:
     curve_offsets: np.ndarray = field(repr=False, default=None)
     curve_scores: np.ndarray = field(repr=False, default=None)
     baseline_offsets: dict = field(default_factory=dict)
+    cues: tuple = ()
+    reason: str | None = None
+    loops: dict = field(default_factory=dict)
+    cue_curves: dict = field(repr=False, default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b,
-                "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
-                "confidence": float(self.confidence), "method": self.method, "inlier": bool(self.inlier)}
+        out = {"a": self.a, "b": self.b,
+               "offset_seconds": None if self.offset_seconds is None else float(self.offset_seconds),
+               "confidence": float(self.confidence), "method": self.method, "inlier": bool(self.inlier),
+               "cues": list(self.cues)}
+        if self.loops:
+            out["loops"] = {k: int(v) for k, v in self.loops.items()}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
     @classmethod
     def from_json(cls, d, where, context: str = "pair") -> "PairSync":
@@ -107,7 +120,10 @@ class PairSync:
                    json_field(d, "offset_seconds", "number?", where, context),
                    json_field(d, "confidence", "number", where, context),
                    json_field(d, "method", "str", where, context),
-                   json_field(d, "inlier", "bool", where, context, default=True))
+                   json_field(d, "inlier", "bool", where, context, default=True),
+                   cues=tuple(json_field(d, "cues", "list", where, context, default=[])),
+                   reason=json_field(d, "reason", "str?", where, context, default=None),
+                   loops=json_field(d, "loops", "dict", where, context, default={}))
 
 
 def _frame_row(row, where, context: str, names: set[str]) -> dict:

@@ -162,3 +162,75 @@ def solve_offsets(n: int, observations: list[PairObservation], reference: int = 
         sign = 1.0 if observations[k].i < observations[k].j else -1.0
         res[k] = sign * r[pos]
     return Solution(x, inlier, res)
+
+
+@dataclass
+class LoopCheck:
+    """Every loop of three inputs checked: offset(a,b) + offset(b,c) must equal offset(a,c).
+
+    Per observation (input order): checked (P,) loops it is in, broken (P,) of those that do not
+    close within the tolerance, excluded (P,) bool: it breaks more of its loops than any pair it
+    shares a broken loop with (identified as wrong), unresolved (P,) bool: it is in a broken loop
+    whose wrong pair cannot be told (e.g. three inputs: every pair breaks the one loop).
+    """
+
+    checked: np.ndarray
+    broken: np.ndarray
+    excluded: np.ndarray
+    unresolved: np.ndarray
+
+
+def _triangles(obs: list[PairObservation], active: np.ndarray, tolerance: float):
+    """(pair indices (3,), closes) for every loop of three active observations."""
+    by_pair = {}
+    for k, o in enumerate(obs):
+        if active[k]:
+            by_pair.setdefault((min(o.i, o.j), max(o.i, o.j)), k)
+    nodes = sorted({u for p in by_pair for u in p})
+    out = []
+    for a_pos, a in enumerate(nodes):
+        for b_pos in range(a_pos + 1, len(nodes)):
+            b = nodes[b_pos]
+            if (a, b) not in by_pair:
+                continue
+            for c in nodes[b_pos + 1:]:
+                if (a, c) in by_pair and (b, c) in by_pair:
+                    ks = [by_pair[(a, b)], by_pair[(b, c)], by_pair[(a, c)]]
+                    off = [obs[k].offset if obs[k].i < obs[k].j else -obs[k].offset for k in ks]
+                    out.append((ks, abs(off[0] + off[1] - off[2]) <= tolerance))
+    return out
+
+
+def check_loops(observations: list[PairObservation], tolerance: float) -> LoopCheck:
+    """Loop consistency of the pair estimates (``tolerance`` seconds per loop of three).
+
+    The pair breaking the largest share of its loops is excluded, when that share is larger than
+    that of every other pair in its broken loops; repeated until no broken loop can be explained.
+    """
+    P = len(observations)
+    active = np.ones(P, bool)
+    excluded = np.zeros(P, bool)
+    first = None
+    while True:
+        loops = _triangles(observations, active, tolerance)
+        checked, broken = np.zeros(P, int), np.zeros(P, int)
+        for ks, closes in loops:
+            for k in ks:
+                checked[k] += 1
+                broken[k] += 0 if closes else 1
+        if first is None:
+            first = (checked.copy(), broken.copy())
+        share = np.where(checked > 0, broken / np.maximum(checked, 1), 0.0)
+        worst = int(np.argmax(share))
+        if share[worst] == 0:
+            break
+        rivals = {k for ks, closes in loops if not closes and worst in ks for k in ks if k != worst}
+        if any(share[k] >= share[worst] for k in rivals):
+            break
+        active[worst] = False
+        excluded[worst] = True
+    unresolved = np.zeros(P, bool)
+    for ks, closes in _triangles(observations, active, tolerance):
+        if not closes:
+            unresolved[ks] = True
+    return LoopCheck(first[0], first[1], excluded, unresolved)

@@ -40,8 +40,6 @@ def test_no_native_log_lines_on_stderr(default_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="align does not yet leave out people who barely move (issue 12 item 5, "
-                                       "sync side): the still bystander's pair spoils the offset (measured: null)")
 def test_the_bystander_is_ignored_and_the_offset_is_right(default_run):
     _, sync = default_run
     late = sync["videos"][1]

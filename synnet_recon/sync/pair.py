@@ -1,0 +1,295 @@
+"""Offset of one track pair: every cue's evidence, fused by the learned combiner, then refined.
+
+Steps of ``estimate_subject_pair`` (tracks on their own clocks, resampled to the analysis rate):
+
+1. **Search range**: offsets leaving at least ``min_overlap`` frames in common, within
+   ``max_offset``; short clips (32 frames, offsets up to half a clip) are scored too.
+2. **Curve**: the whole-range cues (affine, speed, trajectory, SynNet when it has a whole-track
+   path), each as a z-score against chance for that overlap (``evidence``), fused into one logit
+   per offset by ``combine.EvidenceModel.curve``.
+3. **Pick**: the curve's best local maxima (the ends of the range included: chance is already
+   accounted for) get the epipolar z and SynNet's window evidence; ``pick`` chooses one.
+4. **Refine**: sub-frame epipolar minimum (one F per frame pair, or one F for cameras standing
+   still), block-jackknife standard error; drift in windows along the overlap.
+5. **Confidence**: ``confidence`` on the answer's features (``combine.CONFIDENCE_FEATURES``).
+
+A pair gives no offset (``NoOffset``, with the reason) only when nothing can be compared: no
+overlap within the range, or no frames where both views see a body.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..keypoints import Keypoints
+from .combine import EvidenceModel, model_for
+from .epipolar import FineScorer, parabola_vertex, refine_offset
+from .evidence import curve_evidence, epipolar_evidence, reversed_track
+from .tracks import resample_track
+
+
+class NoOffset(Exception):
+    """A track pair gives no offset; the message says why."""
+
+
+@dataclass
+class SubjectEstimate:
+    offset_seconds: float
+    confidence: float
+    features: dict
+    curve_offsets: np.ndarray          # (K,) seconds
+    curve_scores: np.ndarray           # (K,) combined logit per offset
+    baseline_offsets: dict             # best offset (s) of each cue on its own
+    stderr: float = float("inf")       # standard error of offset_seconds (block jackknife)
+    drift_ppm: float = float("nan")
+    drift_significant: bool = False
+    cue_curves: dict = field(default_factory=dict)  # {cue: (K,) chance z}
+    cues: tuple = ()
+
+
+def min_overlap_frames(config, len_a: int, len_b: int) -> int:
+    """Fewest frames in common an offset needs: ``config.min_overlap_frames``, at most a window,
+    and at least 8 (below that no cue has a usable mean)."""
+    return int(max(8, min(config.min_overlap_frames, config.window_frames, len_a, len_b)))
+
+
+def search_range(len_a: int, len_b: int, config, rate: float, min_overlap: int | None = None) -> np.ndarray | None:
+    """Candidate offsets (frames at ``rate``) leaving at least ``min_overlap`` frames of overlap
+    (default: one window), within ``max_offset``: (K,) integers, or None when there are none."""
+    m_o = config.window_frames if min_overlap is None else min_overlap
+    lo, hi = -(len_b - m_o), len_a - m_o
+    if config.max_offset is not None:
+        m = int(math.ceil(config.max_offset * rate - 1e-9)) + 1
+        lo, hi = max(lo, -m), min(hi, m)
+    if lo > hi:
+        return None
+    return np.arange(lo, hi + 1)
+
+
+def curve_candidates(curve: np.ndarray, k: int, separation: int = 3) -> list[int]:
+    """Indices of the ``k`` best local maxima of ``curve`` (range ends included), ``separation``
+    apart; at least two when the curve allows (the best value away from the first peak)."""
+    s = np.where(np.isfinite(curve), curve, -np.inf)
+    picked: list[int] = []
+    for i in np.argsort(-s, kind="stable"):
+        if not np.isfinite(s[i]) or len(picked) >= k:
+            break
+        left = s[i - 1] if i > 0 else -np.inf
+        right = s[i + 1] if i < len(s) - 1 else -np.inf
+        if s[i] >= left and s[i] >= right and all(abs(i - p) >= separation for p in picked):
+            picked.append(int(i))
+    if len(picked) == 1:
+        far = [int(i) for i in np.argsort(-s, kind="stable") if np.isfinite(s[i]) and abs(i - picked[0]) >= separation]
+        picked += far[:1]
+    return picked
+
+
+def _static_refinement(fine: FineScorer, offset: float, se: float, config, step: float, frame: float):
+    """Cameras standing still: one fundamental matrix for the whole overlap is far more precise.
+
+    Used when it fits almost as well as one F per frame (``static_ratio``) AND agrees with the
+    per-frame estimate (hand-held "still" cameras shake: there a single F is biased).
+    Returns (offset, stderr, curve) of the static fit, or None when it is not used."""
+    if not config.static_ratio > 0:
+        return None
+    probe = offset + np.array([-1.0, 0.0, 1.0]) * step
+    moving_cost = np.nanmin(fine.costs(probe))
+    static_cost = np.nanmin(fine.costs(probe, static=True))
+    if not static_cost < config.static_ratio * moving_cost:
+        return None
+    static = refine_offset(fine, offset, step, config.fine_radius, config.fine_step, static=True)
+    if static is not None and abs(static[0] - offset) <= max(frame, 3.0 * se):
+        return static
+    return None
+
+
+def _refine(fine: FineScorer | None, center: float, config, step: float, frame: float,
+            offsets: np.ndarray, curve: np.ndarray, best_index: int):
+    """(offset, stderr, static) around the chosen candidate ``center`` (s).
+
+    With the epipolar cue: its sub-frame minimum (and the static fit when it holds). Without it
+    (ablations): the vertex of a parabola through the curve around the candidate, no error bar."""
+    if fine is None:
+        return parabola_vertex(offsets * step, -curve, best_index, 2), float("inf"), False
+    fine.learn_joint_weights(center)
+    refined = refine_offset(fine, center, step, config.fine_radius, config.fine_step)
+    if refined is None:
+        return center, float("inf"), False
+    offset, se, _ = refined
+    static_fit = _static_refinement(fine, offset, se, config, step, frame)
+    if static_fit is not None:
+        return static_fit[0], static_fit[1], True
+    return offset, se, False
+
+
+def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb) -> dict:
+    """The confidence features (``combine.CONFIDENCE_FEATURES``) of the refined answer."""
+    d = offset * rate
+    others = [pick[k] for k in range(len(cand)) if k != best]
+    away = np.abs(offsets - d) > 3
+    curve_away = curve[away & np.isfinite(curve)]
+    agree = [float(abs(offsets[int(np.nanargmax(v))] - d) <= 2.0) for v in z.values() if np.isfinite(v).any()]
+    overlap = min(ka.times[-1] - ka.times[0], offset + kb.times[-1] - kb.times[0]) - max(0.0, offset)
+    return {"pick": float(pick[best]),
+            "pick_margin": float(pick[best] - max(others)) if others else float("nan"),
+            "curve_margin": float(curve[cand[best]] - curve_away.max()) if curve_away.size else float("nan"),
+            "agree": float(np.mean(agree)) if agree else float("nan"),
+            "log_stderr_frames": math.log(min(se * rate, 10.0) + 0.01) if np.isfinite(se) else math.log(10.01),
+            "static": float(static), "log_overlap_frames": math.log(max(overlap * rate, 1.0)),
+            "stderr_frames": float(min(se * rate, 10.0)), "overlap_s": float(max(overlap, 0.0))}
+
+
+def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap):
+    """Pick features at the candidates ({name: (C,)}) and the pick logits (C,)."""
+    cand_s = offsets[cand] / rate
+    x = {"curve": curve[cand]}
+    if fine is not None:
+        # chance for the epipolar cue: b backwards at 10 offsets over the whole range, a strided
+        # (the spread law in the overlap length carries it to the candidates' overlaps)
+        fine_null = FineScorer(ka, reversed_track(kb), config.smooth_frames / rate,
+                               max(60, config.max_fine_samples // 4), min_overlap)
+        shortest = min_overlap / rate
+        null_s = np.linspace(-(fine.tb[-1] - shortest), fine.ta[-1] - shortest, 10)
+        x["epipolar"] = epipolar_evidence(fine, fine_null, cand_s, 1.0 / rate, null_s)
+    if "synnet" in cues and matcher is not None and not hasattr(matcher, "offset_evidence"):
+        x["synnet_windows"] = synnet_candidate_evidence(matcher, ka, kb, cand_s)
+    return x, model.pick.logit(x)
+
+
+def pair_curves(ka: Keypoints, kb: Keypoints, config, rate: float, cues, matcher=None):
+    """Steps 1-2 without the fusion: (offsets (K,) frames, {cue: chance z (K,)}, min_overlap).
+
+    Raises NoOffset when the tracks cannot share ``min_overlap`` frames within the range, or when
+    no cue can compare them anywhere."""
+    xa, xb = resample_track(ka, rate), resample_track(kb, rate)
+    min_overlap = min_overlap_frames(config, len(xa), len(xb))
+    offsets = search_range(len(xa), len(xb), config, rate, min_overlap)
+    if offsets is None:
+        raise NoOffset(f"the inputs cannot share {min_overlap} frames within the offset range")
+    z, _ = curve_evidence(cues, xa, xb, offsets, min_overlap, config.max_coarse_pairs, rate, matcher, ka, kb)
+    if not any(np.isfinite(v).any() for v in z.values()):
+        raise NoOffset("no stretch where both views see enough of a body to compare")
+    return offsets, z, min_overlap
+
+
+def combined_curve(model: EvidenceModel, z: dict) -> np.ndarray:
+    """The curve stage's logit per offset (K,), NaN where no cue is known."""
+    known = np.zeros(len(next(iter(z.values()))), bool)
+    for v in z.values():
+        known |= np.isfinite(v)
+    return np.where(known, model.curve.logit(z), np.nan)
+
+
+def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, matcher=None,
+                          cues: tuple = ("affine", "epipolar", "speed", "trajectory"),
+                          model: EvidenceModel | None = None, trace: dict | None = None) -> SubjectEstimate:
+    """Offset of track kb relative to ka (seconds), with features and confidence; see the module
+    docstring. Raises NoOffset (with the reason) when the tracks cannot be compared. ``trace``
+    (a dict) receives the intermediate evidence (for fitting the combiner and for plots)."""
+    model = model or model_for(cues)
+    offsets, z, min_overlap = pair_curves(ka, kb, config, rate, cues, matcher)
+    curve = combined_curve(model, z)
+    cand = curve_candidates(curve, max(1, config.candidates))
+    step = 1.0 / rate
+    fine = None
+    if "epipolar" in cues:
+        fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap,
+                          swap_arms=bool(config.fine_swaps))
+    x, pick = pick_evidence(cues, model, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap)
+    best = int(np.argmax(pick))
+    frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
+    offset, se, static = _refine(fine, offsets[cand[best]] / rate, config, step, frame, offsets, curve, cand[best])
+    features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb)
+    confidence = float(model.confidence.prob(features)[0])
+    if not model.trained:
+        confidence = min(confidence, 0.5)
+    if trace is not None:
+        trace.update(offsets=offsets, z=z, curve=curve, candidates=cand, pick_x=x, pick=pick, best=best,
+                     features=features, min_overlap=min_overlap)
+    best_of = {k: float(offsets[int(np.nanargmax(v))] / rate) for k, v in z.items() if np.isfinite(v).any()}
+    est = SubjectEstimate(float(offset), confidence, features, offsets / rate, curve, best_of, stderr=float(se),
+                          cue_curves=z, cues=tuple(cues))
+    if fine is not None and config.drift != "off":
+        est.drift_ppm, est.drift_significant = fit_drift(fine, offset, step, config, static=static)
+    return est
+
+
+def fit_drift(fine: FineScorer, offset: float, step: float, config, window_seconds: float = 2.0,
+              static: bool = False) -> tuple[float, bool]:
+    """Clock-rate difference (ppm) from offsets fitted in windows along the overlap.
+
+    Each window of a's frames gets its own fine minimum (grid of a quarter frame within ±1 frame);
+    a line through (window centre, offset) gives the slope. Significant when the slope exceeds 3
+    standard errors and moves the offset by more than half a frame over the overlap. ``static``:
+    the cost with one fundamental matrix per offset (cameras standing still).
+    """
+    t = fine.ta[fine.ia]
+    t_local = t - offset
+    inside = (t_local >= fine.tb[0]) & (t_local <= fine.tb[-1])
+    if inside.sum() < 3 * config.window_frames:
+        return float("nan"), False
+    span = t[inside]
+    edges = np.arange(span[0], span[-1] + 1e-9, window_seconds)
+    if len(edges) < 4:
+        return float("nan"), False
+    grid = offset + np.arange(-1.0, 1.0 + 1e-9, 0.25) * step
+    centres, local = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (t >= lo) & (t < hi)
+        if sel.sum() < config.window_frames // 2:
+            continue
+        c = fine.restricted(sel, max(3, int(sel.sum() // 2))).costs(grid, static)
+        if not np.isfinite(c).any():
+            continue
+        centres.append(0.5 * (lo + hi))
+        local.append(parabola_vertex(grid, c, int(np.nanargmin(c)), 2))
+    if len(centres) < 3:
+        return float("nan"), False
+    x, y = np.array(centres), np.array(local)
+    A = np.stack([x - x.mean(), np.ones_like(x)], 1)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    dof = max(len(x) - 2, 1)
+    sigma2 = float(np.sum((y - A @ coef) ** 2) / dof)
+    se = math.sqrt(sigma2 / max(np.sum((x - x.mean()) ** 2), 1e-12))
+    slope = float(coef[0])  # seconds of offset per second = -(rate_b - rate_a)
+    significant = abs(slope) > 3 * se and abs(slope) * (x[-1] - x[0]) > 0.5 * step
+    return slope * 1e6, bool(significant)
+
+
+def synnet_candidate_evidence(matcher, ka: Keypoints, kb: Keypoints, candidates_seconds: np.ndarray) -> np.ndarray:
+    """Mean over sliding windows of SynNet's log-probability that the two windows are aligned.
+
+    For each candidate offset, windows of ``matcher.window_frames`` frames at the model's fps slide
+    over the overlap with half-window steps; b's window is the one that the candidate says is
+    simultaneous, so the class of offset 0 should win. Returns (K,) mean log-probabilities.
+    """
+    fps = float(matcher.config.fps)
+    W = int(matcher.window_frames)
+    xa = resample_track(ka, fps)
+    xb = resample_track(kb, fps)
+    ca = np.isfinite(xa).all(-1).astype(np.float32)
+    cb = np.isfinite(xb).all(-1).astype(np.float32)
+    M = int(matcher.config.M)
+    out = np.full(len(candidates_seconds), -np.log(2 * M))
+    batches = []
+    for k, off in enumerate(candidates_seconds):
+        d = int(round(off * fps))
+        starts = np.arange(max(0, d), min(len(xa), len(xb) + d) - W + 1, max(1, W // 2))
+        for s in starts:
+            batches.append((k, s, s - d))
+    if not batches:
+        return out
+    a_xy = np.stack([xa[s:s + W] for _, s, _ in batches]).astype(np.float32)
+    b_xy = np.stack([xb[t:t + W] for _, _, t in batches]).astype(np.float32)
+    a_cf = np.stack([ca[s:s + W] for _, s, _ in batches])
+    b_cf = np.stack([cb[t:t + W] for _, _, t in batches])
+    logp = np.asarray(matcher.score_windows(a_xy, a_cf, b_xy, b_cf,
+                                            ka.image_size, kb.image_size), dtype=np.float64)
+    aligned = logp[:, M]  # class m = 0
+    ks = np.array([k for k, _, _ in batches])
+    for k in range(len(candidates_seconds)):
+        if (ks == k).any():
+            out[k] = float(aligned[ks == k].mean())
+    return out
