@@ -354,13 +354,15 @@ def two_view_stereo(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.n
 
 def plane_sweep(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarray, R: np.ndarray,
                 t: np.ndarray, x1: np.ndarray, x2: np.ndarray, planes: int = 96, window: int = 11,
-                min_zncc: float = 0.85) -> np.ndarray:
+                min_zncc: float = 0.85, min_margin: float = 0.05, gap: int = 3) -> np.ndarray:
     """Fronto-parallel plane sweep in view 1 (works with the epipole inside the image).
 
     For each depth z of ``planes`` samples uniform in 1/z (range from the triangulated matches
     x1, x2 (N, 2)), view 2 is warped into view 1 by the plane's homography
     K2 (R + t n^T / z) K1^-1 with n = (0, 0, 1), and scored by zero-mean normalised cross-correlation
-    over ``window`` x ``window`` pixels; each pixel keeps its best plane if its ZNCC > ``min_zncc``.
+    over ``window`` x ``window`` pixels; each pixel keeps its best plane if its ZNCC > ``min_zncc``
+    and beats every plane more than ``gap`` planes away by ``min_margin`` (repetitive texture
+    matches several depths: such ambiguous pixels are dropped).
     Returns (N, 3) points in view 1's frame (unit baseline).
     """
     import cv2
@@ -377,11 +379,10 @@ def plane_sweep(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarr
     box = (window, window)
     m1 = cv2.blur(g1, box)
     s1 = np.sqrt(np.maximum(cv2.blur(g1 * g1, box) - m1 * m1, 0))
-    best = np.full((h, w), -1.0, np.float32)
-    best_z = np.zeros((h, w), np.float32)
+    scores = np.full((planes, h, w), -1.0, np.float16)
     K1inv = np.linalg.inv(K1)
     n = np.array([[0.0, 0.0, 1.0]])
-    for depth in depths:
+    for i, depth in enumerate(depths):
         H = K2 @ (R + t.reshape(3, 1) @ n / depth) @ K1inv     # view-1 pixel -> view-2 pixel
         warped = cv2.warpPerspective(g2, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                      borderValue=np.nan)
@@ -391,11 +392,14 @@ def plane_sweep(img1: np.ndarray, img2: np.ndarray, K1: np.ndarray, K2: np.ndarr
         s2 = np.sqrt(np.maximum(cv2.blur(warped * warped, box) - m2 * m2, 0))
         zncc = (cv2.blur(g1 * warped, box) - m1 * m2) / np.maximum(s1 * s2, 1e-3)
         zncc[(cv2.blur(inside.astype(np.float32), box) < 0.999) | (s1 < 2) | (s2 < 2)] = -1
-        better = zncc > best
-        best[better], best_z[better] = zncc[better], depth
-    valid = best > min_zncc
+        scores[i] = zncc
+    best_plane = scores.argmax(0)
+    best = np.take_along_axis(scores, best_plane[None], 0)[0]
+    far_planes = np.abs(np.arange(planes)[:, None, None] - best_plane[None]) > gap
+    runner_up = np.where(far_planes, scores, -1).max(0)
+    valid = (best > min_zncc) & (best - runner_up > min_margin)
     v, u = np.nonzero(valid)
-    return backproject(np.stack([u, v], 1), best_z[valid], K1)
+    return backproject(np.stack([u, v], 1), depths[best_plane[valid]].astype(np.float32), K1)
 
 
 def _rectified_sgbm(img1, img2, K1, K2, R, t, p1, p2, max_disparities: int) -> np.ndarray:
