@@ -47,6 +47,9 @@ print("offsets (s):", {name: None if o is None else round(o, 4) for name, o in r
 # 2. Fuse: rendered depth for every camera (16-bit mm PNGs), intrinsics read from truth.json.
 config = sr.FuseConfig(depth="rgbd", intrinsics=str(args.scene / "truth.json"), frames=f"::{args.every}",
                        depth_dirs={cam["name"]: str(args.scene / cam["depth"]) for cam in truth["cameras"]},
+                       # the person's keypoints anchor the registration (align's sync.json names them;
+                       # the true-offset sync.json made here does not, so give the simulator's)
+                       keypoint_dirs={cam["name"]: str(args.scene / cam["keypoints"]) for cam in truth["cameras"]},
                        progress=False)
 recon = sr.fuse(sync_path, config, out)
 print(f"fused {recon.num_ok}/{len(recon.frames)} instants, {recon.fused_points} points in {out / 'fused.ply'}")

@@ -136,6 +136,8 @@ class DemoReport:
     chain_translation_cm: float | None = None
     screenshot_renderer: str | None = None
     warnings: list[str] = field(default_factory=list)
+    verdict: dict = field(default_factory=dict)        # ``registration_verdict``: the self-check
+    skeleton_error_cm: float | None = None              # mean joint error of skeleton3d.json vs the truth
 
     @property
     def max_error_frames(self) -> float | None:
@@ -156,7 +158,8 @@ class DemoReport:
             "max_error_frames": self.max_error_frames,
             "fused_points": self.fused_points, "instants": self.instants, "instants_ok": self.instants_ok,
             "chain_rotation_deg": self.chain_rotation_deg, "chain_translation_cm": self.chain_translation_cm,
-            "screenshot_renderer": self.screenshot_renderer,
+            "screenshot_renderer": self.screenshot_renderer, "verdict": self.verdict,
+            "skeleton_error_cm": self.skeleton_error_cm,
             "stage_seconds": self.stage_seconds, "total_seconds": self.total_seconds,
             "paths": self.paths, "warnings": self.warnings,
         }
@@ -184,7 +187,73 @@ def format_report(report: DemoReport) -> str:
                      f"{report.chain_rotation_deg:.2f} ° / {report.chain_translation_cm:.1f} cm")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     lines.append(f"time: {stages}; total {report.total_seconds:.1f} s")
+    if report.verdict:
+        lines.append(verdict_line(report.verdict, report.skeleton_error_cm))
     return "\n".join(lines)
+
+
+def registration_verdict(records, truth: dict, reference: str, max_deg: float = 1.0,
+                         max_cm: float = 2.0) -> dict:
+    """The demo's self-check: every non-reference view at every fused instant against the truth.
+
+    A view is right within ``max_deg`` and ``max_cm``; a wrong view that fuse did not flag
+    (view_ok) is a failure. Returns counts, the worst errors of the accepted views and the list
+    of unflagged wrong ones (instant, camera, degrees, cm)."""
+    from .recon.register import rotation_error_deg, translation_error
+
+    w2c = {c["name"]: np.asarray(c["world_to_camera"], dtype=np.float64) for c in truth["cameras"]}
+    out = {"views": 0, "accepted": 0, "flagged": 0, "wrong_flagged": 0, "wrong_unflagged": [],
+           "max_rotation_deg": None, "max_translation_cm": None, "max_deg": max_deg, "max_cm": max_cm}
+    for rec in records:
+        ref_w2c = w2c[reference][rec.frames[reference]]
+        for name, T in rec.camera_to_reference.items():
+            if name == reference or T is None:
+                continue
+            true = ref_w2c @ np.linalg.inv(w2c[name][rec.frames[name]])
+            deg, cm = rotation_error_deg(T, true), 100 * translation_error(T, true)
+            wrong = deg > max_deg or cm > max_cm
+            out["views"] += 1
+            if rec.view_ok.get(name, False):
+                out["accepted"] += 1
+                out["max_rotation_deg"] = max(out["max_rotation_deg"] or 0.0, round(deg, 3))
+                out["max_translation_cm"] = max(out["max_translation_cm"] or 0.0, round(cm, 2))
+                if wrong:
+                    out["wrong_unflagged"].append((rec.index, name, round(deg, 2), round(cm, 1)))
+            else:
+                out["flagged"] += 1
+                out["wrong_flagged"] += wrong
+    out["passed"] = not out["wrong_unflagged"]
+    return out
+
+
+def verdict_line(verdict: dict, skeleton_cm: float | None = None) -> str:
+    """PASS/FAIL, said plainly: registrations against the truth, and the skeleton's error."""
+    bound = f"{verdict['max_deg']:g} ° and {verdict['max_cm']:g} cm"
+    skel = "" if skeleton_cm is None else f"; skeleton3d.json mean joint error {skeleton_cm:.1f} cm"
+    if verdict["passed"]:
+        worst = "" if verdict["max_rotation_deg"] is None else \
+            f" (worst {verdict['max_rotation_deg']:.2f} ° / {verdict['max_translation_cm']:.1f} cm)"
+        return (f"PASS: {verdict['accepted']} of {verdict['views']} registered views within {bound} of the "
+                f"truth{worst}, {verdict['flagged']} flagged ({verdict['wrong_flagged']} of them wrong){skel}")
+    wrong = ", ".join(f"{n} at instant {i}: {d:.1f} ° / {c:.1f} cm" for i, n, d, c in verdict["wrong_unflagged"][:5])
+    return (f"FAIL: {len(verdict['wrong_unflagged'])} registered views are wrong (beyond {bound}) and were not "
+            f"flagged: {wrong}{skel}")
+
+
+def skeleton_error_cm(skeleton, scene, truth: dict, reference: str) -> float | None:
+    """Mean distance (cm) of skeleton3d.json's known joints to the true joint centres."""
+    if skeleton is None or not len(skeleton):
+        return None
+    cam = scene.camera(reference)
+    w2c = np.asarray(next(c for c in truth["cameras"] if c["name"] == reference)["world_to_camera"])
+    errors = []
+    for i, frames in enumerate(skeleton.frames):
+        j = frames[reference]
+        world = scene.motion.at(np.array([cam.motion_times[j]]))[0]
+        true = world @ w2c[j][:3, :3].T + w2c[j][:3, 3]
+        d = np.linalg.norm(skeleton.joints[i] - true, axis=1)
+        errors.extend(d[np.isfinite(d)])
+    return float(100 * np.mean(errors)) if errors else None
 
 
 def demo_camera_path(config: DemoConfig):
@@ -324,7 +393,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
     fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,
                              depth_dirs={c["name"]: str(scene_dir / c["depth"]) for c in truth["cameras"]},
                              keypoint_dirs={c["name"]: str(scene_dir / c["keypoints"]) for c in truth["cameras"]},
-                             progress=config.progress)
+                             progress=config.progress, seed=config.seed)
     fused = timed("fuse", fuse, sync_path, fuse_config, recon_dir)
     per_camera, chain = registration_errors(fused.frames, truth, result.reference)
     for c in cameras:
@@ -353,6 +422,8 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
         instants_ok=int(fused.num_ok), instants=len(fused.frames),
         chain_rotation_deg=_median([e[0] for e in chain]),
         chain_translation_cm=None if not chain else 100 * _median([e[1] for e in chain]),
-        screenshot_renderer=renderer, warnings=warnings)
+        screenshot_renderer=renderer, warnings=warnings,
+        verdict=registration_verdict(fused.frames, truth, result.reference),
+        skeleton_error_cm=skeleton_error_cm(fused.skeleton, scene, truth, result.reference))
     write_json(report_path, report.to_json())
     return report

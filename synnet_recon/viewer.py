@@ -1,6 +1,9 @@
-"""Look at fused point clouds: a browser viewer (viser, 127.0.0.1 only) with a time slider over
-``frames/NNNNNN.ply`` and the camera frusta of every video at each instant, an Open3D window when a
-display exists, or a PNG screenshot without one (Open3D offscreen, else a matplotlib scatter).
+"""Look at fused point clouds: a browser viewer (viser, 127.0.0.1 only) with a time slider: the
+person moving (``person/NNNNNN.ply`` and the skeleton of ``skeleton3d.json``) inside the fixed
+static background (``fused.ply``), with every video's camera frustum at each instant, opened framed
+on the cloud; an Open3D window when a display exists, or a PNG screenshot without one (Open3D
+offscreen, else a matplotlib scatter). Output folders without a world pose per instant show
+``frames/NNNNNN.ply`` instead.
 
 PATH is a ``synrecon fuse`` output folder or a single ``.ply``.
 """
@@ -31,11 +34,16 @@ class Frustum:
 
 @dataclass
 class ViewData:
-    """What there is to show: per-instant clouds (lazy paths), fused.ply and the frusta."""
+    """What there is to show: per-instant clouds (lazy paths), fused.ply and the frusta; per
+    position in ``frames``: the person's cloud, its world pose (4, 4) world_from_reference, and
+    the skeleton (18, 3) in that instant's reference frame (NaN = unknown)."""
 
     frames: list[Path]
     fused: Path | None
     frusta: dict[int, list[Frustum]] = field(default_factory=dict)   # position in ``frames`` -> frusta
+    person: dict[int, Path] = field(default_factory=dict)
+    world: dict[int, np.ndarray] = field(default_factory=dict)
+    skeleton: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def clouds(self) -> list[Path]:
@@ -72,7 +80,34 @@ def load_view(path: str | Path) -> ViewData:
                 continue
             data.frusta[k] = [Frustum(n, T, intr[n].width, intr[n].height, intr[n].fy)
                               for n, T in rec.registered().items() if n in intr]
+            if rec.world_from_reference is not None:
+                data.world[k] = rec.world_from_reference
+            person = path / "person" / f"{rec.index:06d}.ply"
+            if person.is_file():
+                data.person[k] = person
+    if (path / "skeleton3d.json").is_file():
+        from .recon.skeleton3d import read_skeleton3d
+
+        skeleton = read_skeleton3d(path / "skeleton3d.json")
+        rows = {tuple(sorted(f.items())): i for i, f in enumerate(skeleton.frames)}
+        if reg_path.is_file():
+            for rec in reg.frames:
+                k, i = by_index.get(rec.index), rows.get(tuple(sorted(rec.frames.items())))
+                if k is not None and i is not None:
+                    data.skeleton[k] = skeleton.joints[i]
     return data
+
+
+def _moved(points: np.ndarray, T: np.ndarray) -> np.ndarray:
+    return (points @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
+
+
+def skeleton_segments(joints: np.ndarray) -> np.ndarray:
+    """(18, 3) joints (NaN = unknown) -> (S, 2, 3) bone segments between known joints."""
+    from .skeleton import LIMBS
+
+    segs = [(joints[a], joints[b]) for a, b in LIMBS if np.isfinite(joints[a]).all() and np.isfinite(joints[b]).all()]
+    return np.array(segs, dtype=np.float32).reshape(-1, 2, 3)
 
 
 def read_cloud(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -111,40 +146,75 @@ class BrowserViewer:
 
 
 def serve(data: ViewData, port: int = 8080, host: str = "127.0.0.1", point_size: float = 0.02) -> BrowserViewer:
-    """Start the viser server, bound to loopback by default."""
+    """Start the viser server, bound to loopback by default. With a world pose per instant: the
+    background (fused.ply) stays, the person and the skeleton move with the slider."""
     import viser
 
     server = viser.ViserServer(host=host, port=port, verbose=False)
     server.scene.set_up_direction("-y")  # clouds are in OpenCV camera coordinates (y down)
-    clouds = data.clouds
+    steps = sorted(data.world) if data.world and data.fused is not None else list(range(len(data.clouds)))
+    in_world = bool(data.world) and data.fused is not None
     names = sorted({f.name for fr in data.frusta.values() for f in fr})
     colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    framing = None
+    if in_world:
+        pts, cols = read_cloud(data.fused)
+        server.scene.add_point_cloud("/background", pts, cols, point_size=point_size)
+        framing = pts
+    elif steps:
+        framing = read_cloud(data.clouds[steps[0]])[0]
+    if framing is not None and len(framing):
+        _frame_on(server, framing)
 
     def show(k: int) -> None:
-        pts, cols = read_cloud(clouds[k])
-        server.scene.add_point_cloud("/cloud", pts, cols, point_size=point_size)
+        world = data.world.get(k, np.eye(4)) if in_world else np.eye(4)
+        if in_world:
+            pts, cols = read_cloud(data.person[k]) if k in data.person else (np.zeros((0, 3), np.float32),
+                                                                              np.zeros((0, 3), np.uint8))
+            server.scene.add_point_cloud("/person", _moved(pts, world), cols, point_size=point_size * 0.75)
+        else:
+            pts, cols = read_cloud(data.clouds[k])
+            server.scene.add_point_cloud("/cloud", pts, cols, point_size=point_size)
+        segs = skeleton_segments(data.skeleton[k]) if k in data.skeleton else np.zeros((0, 2, 3), np.float32)
+        if len(segs):
+            server.scene.add_line_segments("/skeleton", _moved(segs.reshape(-1, 3), world).reshape(-1, 2, 3),
+                                           colors=(255, 40, 40), line_width=4.0)
+        else:
+            server.scene.add_frame("/skeleton", show_axes=False, visible=False)
         for n in names:
             fr = next((f for f in data.frusta.get(k, []) if f.name == n), None)
             if fr is None:
                 server.scene.add_frame(f"/cameras/{n}", show_axes=False, visible=False)
                 continue
+            c2w = world @ fr.camera_to_cloud
             fov = 2 * np.arctan2(fr.height / 2, fr.fy)
             server.scene.add_camera_frustum(f"/cameras/{n}", fov=float(fov), aspect=fr.width / fr.height,
-                                            scale=0.3, color=colour[n], wxyz=_quat_wxyz(fr.camera_to_cloud[:3, :3]),
-                                            position=fr.camera_to_cloud[:3, 3])
+                                            scale=0.3, color=colour[n], wxyz=_quat_wxyz(c2w[:3, :3]),
+                                            position=c2w[:3, 3])
 
     slider = None
-    if len(clouds) > 1:
-        slider = server.gui.add_slider("instant", min=0, max=len(clouds) - 1, step=1, initial_value=0)
-        label = server.gui.add_text("file", initial_value=clouds[0].name, disabled=True)
+    if len(steps) > 1:
+        slider = server.gui.add_slider("instant", min=0, max=len(steps) - 1, step=1, initial_value=0)
+        label = server.gui.add_text("file", initial_value=data.clouds[steps[0]].name, disabled=True)
 
         @slider.on_update
         def _(_event) -> None:
-            label.value = clouds[slider.value].name
-            show(int(slider.value))
-    if clouds:
-        show(0)
+            label.value = data.clouds[steps[int(slider.value)]].name
+            show(steps[int(slider.value)])
+    if steps:
+        show(steps[0])
     return BrowserViewer(server, show, slider)
+
+
+def _frame_on(server, points: np.ndarray) -> None:
+    """Open framed on the cloud: from behind and above its centre, far enough to see it whole."""
+    centre = np.median(points, axis=0)
+    span = float(np.percentile(np.linalg.norm(points - centre, axis=1), 90))
+    # OpenCV axes: -y is up, +z forward from the reference camera at the first instant
+    position = centre + np.array([0.0, -0.8, -1.6]) * max(span, 0.5)
+    server.initial_camera.position = tuple(float(v) for v in position)
+    server.initial_camera.look_at = tuple(float(v) for v in centre)
+    server.initial_camera.up = (0.0, -1.0, 0.0)
 
 
 def has_display() -> bool:

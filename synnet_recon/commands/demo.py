@@ -60,3 +60,5 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {out}/ (report: {report.paths['report']}, cloud: {report.paths['ply']}"
                + (f", screenshot: {report.paths['screenshot']})" if report.paths["screenshot"] else ")"))
+    if report.verdict and not report.verdict["passed"]:
+        raise SystemExit(1)  # a wrong registration fuse did not flag: the demo failed (said above)

@@ -1,13 +1,16 @@
-"""Stage ``fuse``: synchronized frames (sync.json) -> depth -> coloured clouds per view ->
-registered onto the reference view per instant -> fused clouds (and optionally a TSDF mesh).
+"""Stage ``fuse``: synchronized frames (sync.json) -> depth -> coloured clouds per view, split into
+the static background and the person -> each view placed onto the reference view by the person's
+joints and the background, verified or flagged -> a pose graph over time -> clouds and skeletons.
 
 Outputs (written into a temporary folder renamed onto ``out_dir`` only on success):
-    frames/NNNNNN.ply   fused cloud of synchronized instant NNNNNN (row of sync.json "frames"),
-                        in the reference camera's frame at that instant
-    fused.ply           all accepted instants chained into the first one's reference frame,
-                        voxel-downsampled
-    registration.json   ``registration.Registration`` (docs/formats.md, docs/fuse.md)
-    mesh.ply            with ``mesh=True``: TSDF mesh (Open3D ScalableTSDFVolume, trimesh export)
+    frames/NNNNNN.ply   background + person of synchronized instant NNNNNN (row of sync.json
+                        "frames"), in the reference camera's frame at that instant
+    person/NNNNNN.ply   the person alone at that instant, same frame
+    fused.ply           the static background of every ok instant, in the world frame (the
+                        reference camera at the first fused instant), voxel-downsampled
+    skeleton3d.json     the person's 18 joints per instant (recon/skeleton3d.py, docs/formats.md)
+    registration.json   schema synnet-recon/registration (docs/formats.md, docs/fuse.md)
+    mesh.ply            with ``mesh=True``: TSDF mesh of the background (Open3D, trimesh export)
 """
 from __future__ import annotations
 
@@ -23,16 +26,28 @@ import numpy as np
 
 from ..errors import InputError
 from ..fileio import atomic_dir
-from ..io.depth_png import read_depth_png, write_depth_png
 from ..keypoints import Keypoints
 from ..o3d import o3d
 from ..sync.result import SyncResult
+from .anchored import AnchorConfig, ViewInputs, place_view
 from .depth import DepthContext, load_backend
 from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
-from .lift import LiftConfig, lift, remove_outliers, to_cloud, voxel_down
-from .register import PairRegistration, PreparedCloud, RegistrationConfig, prepare, register
-from .registration import FrameRecord, RegisteredVideo, Registration  # noqa: F401  (FrameRecord re-exported)
+from .lift import LiftConfig, backproject, lift, remove_outliers, to_cloud, voxel_down
+from .mesh import cache_view, export_mesh, tsdf_mesh
+from .person import PersonConfig, lift_joints, person_points
+from .posegraph import Edge, PoseGraph, PoseGraphConfig, information
+from .register import (
+    PreparedCloud,
+    RegistrationConfig,
+    normal_spread,
+    prepare,
+    register,
+    settle,
+    visibility_agreement,
+)
+from .registration import FrameRecord, RegisteredVideo, Registration
+from .verify import ViewCheck
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +70,16 @@ class FuseConfig:
     outlier_neighbors: int = 12                           # statistical outlier removal
     outlier_std: float = 2.5
     clean_frames: bool = False                            # outlier removal per instant (+40-70 % CPU) instead of on fused.ply
-    chain_instants: bool = True                           # register instant t onto t-1 for fused.ply
+    pose_graph: bool = True                               # optimize all poses over time (else: instants apart)
     mesh: bool = False
     tsdf_voxel: float = 0.02
     autocalib_frames: int = 8                             # frames per video for intrinsics="auto"
+    seed: int = 0                                         # every RANSAC (Open3D's and ours)
     lift: LiftConfig = field(default_factory=LiftConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    person: PersonConfig = field(default_factory=PersonConfig)
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
+    graph: PoseGraphConfig = field(default_factory=PoseGraphConfig)
     progress: bool = True
 
 
@@ -73,12 +92,11 @@ class FuseResult:
     mesh: Path | None
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)   # seconds per stage, summed
+    skeleton: object = None                                    # Skeleton3D of the instants
 
     @property
     def num_ok(self) -> int:
         return sum(f.ok for f in self.frames)
-
-
 # ----------------------------------------------------------------------------------------------
 # Inputs
 
@@ -181,20 +199,6 @@ def view_points(depth: np.ndarray, image: np.ndarray, intr: Intrinsics,
     return lift(depth, intr.K, image, config.lift)
 
 
-def view_cloud(depth: np.ndarray, image: np.ndarray, intr: Intrinsics, config: FuseConfig):
-    """``view_points`` as an Open3D cloud."""
-    return to_cloud(*view_points(depth, image, intr, config))
-
-
-def merge_prepared(parts: list[tuple[PreparedCloud, np.ndarray]]) -> PreparedCloud:
-    """Registration clouds (with normals) of the views of one instant, moved by their (4, 4)
-    transforms into one frame and concatenated (no new downsampling or normal estimation)."""
-    merged = o3d.geometry.PointCloud()
-    for prep, T in parts:
-        merged += o3d.geometry.PointCloud(prep.cloud).transform(T)
-    return PreparedCloud(merged, parts[0][0].voxel, parts[0][0].fpfh_radius)
-
-
 def _intrinsics_for(intr: Intrinsics, image: np.ndarray, where) -> Intrinsics:
     h, w = image.shape[:2]
     if (w, h) == (intr.width, intr.height):
@@ -202,44 +206,6 @@ def _intrinsics_for(intr: Intrinsics, image: np.ndarray, where) -> Intrinsics:
     if abs(w / h - intr.width / intr.height) > 0.01:
         raise InputError(where, f"frames are {w}x{h} but the intrinsics are for {intr.width}x{intr.height}")
     return intr.scaled(w, h)
-
-
-def _export_mesh(m, path: Path) -> None:
-    """Open3D TriangleMesh -> PLY with vertex colours, written by trimesh."""
-    import trimesh
-
-    colors = (np.asarray(m.vertex_colors) * 255).clip(0, 255).astype(np.uint8) if m.has_vertex_colors() else None
-    mesh = trimesh.Trimesh(np.asarray(m.vertices), np.asarray(m.triangles), vertex_colors=colors, process=False)
-    mesh.export(path)
-
-
-def _cache_view(folder: Path, k: int, depth, image, intr: Intrinsics, camera_to_world: np.ndarray):
-    """Keep a view for a second TSDF pass: depth as 16-bit mm PNG, colour as PNG."""
-    import cv2
-
-    folder.mkdir(exist_ok=True)
-    dp, cp = folder / f"{k:06d}_depth.png", folder / f"{k:06d}_color.png"
-    write_depth_png(dp, depth)
-    cv2.imwrite(str(cp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    return dp, cp, intr, camera_to_world
-
-
-def _uniform_tsdf_mesh(views, cloud, config: FuseConfig, max_resolution: int = 256):
-    """TSDF of the cached views in a cube around ``cloud`` (voxel >= tsdf_voxel, <= 256^3 voxels)."""
-    import cv2
-
-    lo, hi = cloud.get_min_bound() - 0.1, cloud.get_max_bound() + 0.1
-    length = float((hi - lo).max())
-    resolution = int(min(max_resolution, np.ceil(length / config.tsdf_voxel)))
-    voxel = length / resolution
-    volume = o3d.pipelines.integration.UniformTSDFVolume(
-        length=length, resolution=resolution, sdf_trunc=4 * voxel,
-        color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8, origin=lo.reshape(3, 1))
-    for dp, cp, intr, c2w in views:
-        depth = read_depth_png(dp)
-        image = cv2.cvtColor(cv2.imread(str(cp)), cv2.COLOR_BGR2RGB)
-        _integrate(volume, depth, image, intr, c2w, config)
-    return volume.extract_triangle_mesh()
 
 
 @dataclass
@@ -262,7 +228,7 @@ class FuseInputs:
     instants: list[Instant]
     intrinsics: dict[str, Intrinsics]
     backend: object
-    keypoints: dict[str, Keypoints]     # main person per video, where known (``_keypoint_tracks``)
+    keypoints: dict[str, Keypoints]          # video name -> the person's 2D joints
 
 
 def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> FuseInputs:
@@ -298,18 +264,24 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
 
 @dataclass
 class InstantViews:
-    """The views of one instant: colour (H, W, 3), intrinsics, depth (H, W) metres, the cloud of
-    each view downsampled to frame_voxel (points, colours) and its registration cloud."""
+    """The views of one instant: colour (H, W, 3), intrinsics, depth (H, W) metres, 2D joints
+    (18, 3) x, y, confidence (None: none), joint centres (18, 3) in each camera (NaN = unknown),
+    each view's cloud split into background and person (points, colours; frame_voxel), and the
+    background's registration cloud."""
 
     images: dict[str, np.ndarray]
     intrinsics: dict[str, Intrinsics]
     depths: dict[str, np.ndarray] | None = None
-    clouds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    keypoints: dict[str, np.ndarray | None] | None = None
+    joints: dict[str, np.ndarray] | None = None
+    background: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    person: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     prepared: dict[str, PreparedCloud] | None = None
 
 
 class ViewLoader:
-    """Frames of an instant (``read``), then depth, lifting and registration clouds (``complete``)."""
+    """Frames of an instant (``read``), then depth, the person, lifting and registration clouds
+    (``complete``)."""
 
     def __init__(self, inputs: FuseInputs, config: FuseConfig, timings: dict[str, float]):
         self.inputs, self.config, self.timings = inputs, config, timings
@@ -330,14 +302,24 @@ class ViewLoader:
         names, config = instant.names, self.config
         views.depths = self.inputs.backend.depths({n: instant.frames[n] for n in names}, views.images)
         tick = _lap(self.timings, "depth", tick)
-        # each view downsampled to frame_voxel at once (in the thread): registration and the
-        # instant's cloud start from these, and the merged cloud needs one cheap pass more
-        views.clouds = {n: voxel_down(*view_points(views.depths[n], views.images[n], views.intrinsics[n], config),
-                                      config.frame_voxel) for n in names}
+        views.keypoints = {n: self.keypoints(n, instant.frames[n]) for n in names}
+        views.joints = {n: lift_joints(views.keypoints[n], views.depths[n], views.intrinsics[n].K, config.person)
+                        for n in names}
+        views.background, views.person = {}, {}
+        for n in names:
+            points, colors = view_points(views.depths[n], views.images[n], views.intrinsics[n], config)
+            body = person_points(points, views.joints[n], config.person)
+            views.background[n] = voxel_down(points[~body], colors[~body], config.frame_voxel)
+            views.person[n] = voxel_down(points[body], colors[body], config.frame_voxel)
         tick = _lap(self.timings, "lift", tick)
-        views.prepared = {n: prepare(views.clouds[n], config.registration) for n in names}
+        views.prepared = {n: prepare(views.background[n], config.registration) for n in names}
         _lap(self.timings, "prepare", tick)
         return views
+
+    def keypoints(self, name: str, frame: int) -> np.ndarray | None:
+        """The person's 2D joints (18, 3) in frame ``frame`` of video ``name`` (None: not known)."""
+        track = self.inputs.keypoints.get(name)
+        return None if track is None else track.at_frame(frame)
 
     def close(self):
         for r in self.readers.values():
@@ -346,151 +328,369 @@ class ViewLoader:
 
 @dataclass
 class Tracking:
-    """Per video, its last accepted camera-to-reference (4, 4) and that registration's fitness."""
+    """Per video, its last verified camera-to-reference (4, 4)."""
 
     transform: dict[str, np.ndarray] = field(default_factory=dict)
-    fitness: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class InstantRegistration:
-    """Every view of an instant registered onto the reference view."""
-
-    transform: dict[str, np.ndarray]
-    fitness: dict[str, float]
-    inlier_rmse: dict[str, float]
-    view_ok: dict[str, bool]
-    global_registration: dict[str, bool]
-
-    @property
-    def ok(self) -> bool:
-        return all(self.view_ok.values())
 
 
 def register_instant(instant: Instant, views: InstantViews, inputs: FuseInputs, tracking: Tracking,
-                     config: RegistrationConfig) -> InstantRegistration:
-    """Register each other view of ``instant`` onto the reference view (``register``'s order:
-    tracking from the previous instant, then hints, then global registration); updates ``tracking``."""
-    reference, prepared = inputs.reference, views.prepared
-    out = InstantRegistration({reference: np.eye(4)}, {reference: 1.0}, {reference: 0.0},
-                              {reference: len(prepared[reference].cloud.points) >= 10}, {reference: False})
+                     config: FuseConfig) -> dict[str, ViewCheck]:
+    """Place each other view of ``instant`` onto the reference view (``anchored.place_view``:
+    joints, tracking, stereo pose, image features, FPFH; verified or flagged); updates ``tracking``."""
+    reference = inputs.reference
+    target = _view_inputs(views, reference)
+    checks = {}
     for n in instant.names[1:]:
-        if len(prepared[n].cloud.points) < 10 or not out.view_ok[reference]:
-            res = PairRegistration(tracking.transform.get(n, np.eye(4)), 0.0, float("inf"), False, False)
+        if len(views.prepared[n].cloud.points) < 10 or len(views.prepared[reference].cloud.points) < 10:
+            checks[n] = ViewCheck(tracking.transform.get(n, np.eye(4)), "none", 0.0, float("inf"), float("inf"), 0,
+                                  0.0, 0, False, "too few background points")
         else:
-            res = register(prepared[n], prepared[reference], config, init=tracking.transform.get(n),
-                           hints=_hints(instant, views, inputs, n, config),
-                           expected_fitness=tracking.fitness.get(n))
-        out.transform[n], out.fitness[n], out.inlier_rmse[n] = res.transform, res.fitness, res.inlier_rmse
-        out.view_ok[n], out.global_registration[n] = res.ok, res.global_registration
-        if res.ok:
-            tracking.transform[n], tracking.fitness[n] = res.transform, res.fitness
+            stereo = getattr(inputs.backend, "poses", {}).get(n)
+            checks[n] = place_view(_view_inputs(views, n), target, config.registration, config.anchor,
+                                   track=tracking.transform.get(n), stereo=stereo)
+        if checks[n].ok:
+            tracking.transform[n] = checks[n].transform
         else:
-            log.warning("instant %d: %s not registered (fitness %.3f, rmse %.4f); not fused",
-                        instant.row_index, n, res.fitness, res.inlier_rmse)
+            log.warning("instant %d: %s flagged (%s); not fused", instant.row_index, n, checks[n].reason)
+    return checks
+
+
+def _view_inputs(views: InstantViews, n: str) -> ViewInputs:
+    return ViewInputs(views.prepared[n], views.background[n], views.joints[n], views.images[n], views.depths[n],
+                      views.intrinsics[n].K)
+
+
+@dataclass
+class Kept:
+    """What the end of fuse needs of an instant once its poses are final."""
+
+    instant: Instant
+    checks: dict[str, ViewCheck]
+    background: dict[str, tuple[np.ndarray, np.ndarray]]
+    person: dict[str, tuple[np.ndarray, np.ndarray]]
+    keypoints: dict[str, np.ndarray | None]
+    intrinsics: dict[str, Intrinsics]
+    tsdf: dict[str, tuple] = field(default_factory=dict)
+
+
+class Odometry:
+    """The pose graph's nodes and edges as instants come: cross-camera edges from the verified
+    views, odometry edges per camera from ICP of its background onto its previous instant's.
+
+    Odometry is checked against the verified registrations before it becomes an edge: each camera
+    registered at both instants implies a motion of the reference camera (its own odometry moved
+    by its two registrations); the odometries whose implied motions agree (2 degrees, 5 cm) are
+    kept; when none agree, none is (ICP sliding along a floor that fills a view passes the
+    background checks, and which one slid cannot be told): the instant is then not connected to the
+    previous one, and stays out of fused.ply unless a later camera links it."""
+
+    def __init__(self, reference: str, config: FuseConfig):
+        self.reference, self.config = reference, config
+        self.graph = PoseGraph(reference, config.graph)
+        self.last: dict[str, tuple[int, PreparedCloud, np.ndarray, np.ndarray]] = {}  # camera -> (k, cloud, depth, K)
+        self.last_checks: dict[str, ViewCheck] = {}
+        self.motion: dict[str, np.ndarray] = {}
+        self.world_from_reference = np.eye(4)
+        self.rejected = 0
+
+    def add(self, k: int, instant: Instant, views: InstantViews, checks: dict[str, ViewCheck]) -> None:
+        rc = self.config.registration
+        steps = {n: self._odometry(k, n, views) for n in instant.names}
+        steps = {n: s for n, s in steps.items() if s is not None}
+        implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
+        for n, (T, _, _) in steps.items():
+            if n == self.reference:
+                implied[n] = T
+            elif n in checks and checks[n].ok and n in self.last_checks and self.last_checks[n].ok:
+                implied[n] = self.last_checks[n].transform @ T @ np.linalg.inv(checks[n].transform)
+        kept = _agreeing(implied, {n: steps[n][2] for n in implied})
+        self.rejected += len(steps) - len(kept)
+        wfr = None
+        if kept:
+            best = max(kept, key=lambda n: steps[n][2])
+            wfr = self._world(k - 1, self.reference) @ implied[best]
+        self.world_from_reference = self.world_from_reference if wfr is None else wfr
+        self.graph.add_node((k, self.reference), self.world_from_reference)
+        for n in kept:
+            T, info, _ = steps[n]
+            self.graph.add_edge(Edge((k, n), (k - 1, n), T, info, uncertain=False))
+        for n, check in checks.items():
+            self.graph.add_node((k, n), self.world_from_reference @ check.transform)
+            if check.ok:
+                info = information(views.prepared[n].cloud, views.prepared[self.reference].cloud, check.transform,
+                                   rc.icp_distance * rc.voxel)
+                self.graph.add_edge(Edge((k, n), (k, self.reference), check.transform, info,
+                                         uncertain=self.config.graph.cross_uncertain))
+        for n in instant.names:
+            self.last[n] = (k, views.prepared[n], views.depths[n], views.intrinsics[n].K)
+        self.last_checks = checks
+
+    def _world(self, k: int, n: str) -> np.ndarray:
+        return self.graph.initial[(k, n)]
+
+    def _odometry(self, k: int, n: str, views: InstantViews):
+        """ICP of camera n's background at instant k onto its previous instant's ->
+        ((4, 4) camera n at k -> camera n at k - 1, information (6, 6), fitness), or None."""
+        if n not in self.last or self.last[n][0] != k - 1:
+            return None
+        _, previous, depth, K = self.last[n]
+        current = views.prepared[n]
+        if len(current.cloud.points) < 10 or len(previous.cloud.points) < 10:
+            return None
+        rc = self.config.registration
+        step = register(current, previous, rc, init=self.motion.get(n, np.eye(4)), hints=[np.eye(4)])
+        seen_fraction, seen = visibility_agreement(np.asarray(current.cloud.points), step.transform, depth, K,
+                                                   self.config.anchor.verify.visibility_tolerance)
+        if not step.ok or seen_fraction < self.config.anchor.verify.min_visibility:
+            log.info("instant %d: no odometry for %s (fitness %.2f, visibility %.2f)", k, n, step.fitness,
+                     seen_fraction)
+            return None
+        T = settle(step.transform)
+        self.motion[n] = T
+        score = step.fitness * normal_spread(current)
+        return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel), score
+
+
+def _agreeing(motions: dict[str, np.ndarray], fitness: dict[str, float], max_deg: float = 2.0,
+              max_m: float = 0.05) -> list[str]:
+    """The largest group (two at least, unless there is one motion only) of (4, 4) motions that agree
+    with each other (ties: the best summed score)."""
+    from .register import rotation_error_deg, translation_error
+
+    best: list[str] = []
+    for T in motions.values():
+        group = [m for m, U in motions.items()
+                 if rotation_error_deg(T, U) <= max_deg and translation_error(T, U) <= max_m]
+        key = (len(group), sum(fitness[m] for m in group))
+        if not best or key > (len(best), sum(fitness[m] for m in best)):
+            best = group
+    return best if len(best) > 1 or len(motions) <= 1 else []
+
+
+def final_poses(kept: list[Kept], odometry: Odometry, reference: str,
+                use_graph: bool) -> list[tuple[dict[str, np.ndarray], np.ndarray | None, set[str]]]:
+    """Per kept instant: (camera_to_reference per view, world_from_reference or None, views the
+    pose graph pruned). Without the graph: the per-instant poses, world = the reference at each."""
+    if not use_graph:
+        return [({reference: np.eye(4), **{n: c.transform for n, c in k.checks.items()}}, np.eye(4), set())
+                for k in kept]
+    result = odometry.graph.optimize()
+    world = {key: settle(T) for key, T in result.world_from_camera.items()}
+    out = []
+    for k, item in enumerate(kept):
+        wfr = world.get((k, reference))
+        c2r = {reference: np.eye(4)}
+        for n, check in item.checks.items():
+            c2r[n] = check.transform if wfr is None or (k, n) not in world else settle(np.linalg.inv(wfr) @ world[(k, n)])
+        out.append((c2r, wfr, {n for (i, n) in result.pruned if i == k}))
+    log.info("pose graph: %d nodes, %d edges kept, %d cross-camera edges pruned; %d odometry edges rejected",
+             result.nodes, result.edges, len(result.pruned), odometry.rejected)
     return out
 
 
-def _hints(instant: Instant, views: InstantViews, inputs: FuseInputs, n: str, config: RegistrationConfig) -> list:
-    """Initial alignments of view ``n`` onto the reference: the backend's pose, the person's
-    keypoints, SIFT matches (callables: computed only when needed)."""
-    backend, reference, intr = inputs.backend, inputs.reference, views.intrinsics
-    hints = [backend.poses[n]] if n in getattr(backend, "poses", {}) else []
-    if n in inputs.keypoints and reference in inputs.keypoints:
-        hints.append(_keypoint_hint(inputs.keypoints, instant.frames, n, reference, views.depths, intr, config))
-    hints.append(_feature_hint(views.images[n], views.depths[n], intr[n], views.images[reference],
-                               views.depths[reference], intr[reference], config))
-    return hints
+def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
+    """Fuse the synchronized instants of ``sync`` into point clouds and skeletons under ``out_dir``
+    (default settings when ``config`` is None)."""
+    config = FuseConfig() if config is None else config
+    _seed(config)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    inputs = read_inputs(sync, config)
+    _lap(timings, "setup", t_start)
+    out_dir = Path(out_dir)
+    loader = ViewLoader(inputs, config, timings)
+    try:
+        records, fused_points, mesh, skeleton = _fuse_instants(inputs, config, loader, out_dir, timings)
+    finally:
+        loader.close()
+    bad = [r.index for r in records if not r.ok]
+    if bad:
+        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
+    return FuseResult(out_dir, records, inputs.intrinsics, fused_points, out_dir / "mesh.ply" if mesh else None,
+                      time.perf_counter() - t_start, timings, skeleton)
 
 
-def frame_cloud(views: InstantViews, reg_: InstantRegistration, names: list[str],
-                config: FuseConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The accepted views of an instant in the reference frame, downsampled to frame_voxel:
-    points (N, 3), colours (N, 3)."""
-    fused_views = [n for n in names if reg_.view_ok[n]]
-    T, clouds = reg_.transform, views.clouds
-    points, colors = voxel_down(
-        np.concatenate([clouds[n][0] @ T[n][:3, :3].T + T[n][:3, 3] for n in fused_views] or [np.zeros((0, 3))]),
-        np.concatenate([clouds[n][1] for n in fused_views] or [np.zeros((0, 3))]), config.frame_voxel)
-    if config.clean_frames:
+def _seed(config: FuseConfig) -> None:
+    """Every RNG fuse uses: Open3D's (RANSAC) and ours (joint RANSAC)."""
+    o3d.utility.random.seed(int(config.seed))
+    config.registration.seed = int(config.seed)
+    config.anchor.seed = int(config.seed)
+
+
+def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, out_dir: Path,
+                   timings: dict[str, float]):
+    """Every instant: views, placement, odometry; then the pose graph and every output, all in a
+    temporary folder renamed onto ``out_dir`` at the end."""
+    from tqdm import tqdm
+
+    tracking = Tracking()
+    odometry = Odometry(inputs.reference, config)
+    kept: list[Kept] = []
+    # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
+    # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
+    # other depth backends may keep state between instants and run here, in order.
+    ahead = _one_ahead(loader.read, inputs.instants)
+    try:
+        with atomic_dir(out_dir) as tmp:
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
+            for k, instant in enumerate(tqdm(inputs.instants, desc="fuse", unit="instant",
+                                             disable=not config.progress)):
+                tick = time.perf_counter()
+                views = next(ahead)
+                tick = _lap(timings, "wait for input", tick)
+                if views.prepared is None:
+                    views = loader.complete(views, instant, tick)
+                tick = time.perf_counter()
+                checks = register_instant(instant, views, inputs, tracking, config)
+                tick = _lap(timings, "register", tick)
+                odometry.add(k, instant, views, checks)
+                tick = _lap(timings, "odometry", tick)
+                item = Kept(instant, checks, views.background, views.person, views.keypoints, views.intrinsics)
+                if config.mesh:
+                    folder = tmp / ".tsdf"
+                    item.tsdf = {n: cache_view(folder, len(kept) * 64 + j, _without_person(views, n), views.images[n],
+                                               views.intrinsics[n]) for j, n in enumerate(instant.names)}
+                kept.append(item)
+                _lap(timings, "keep", tick)
+            tick = time.perf_counter()
+            poses = final_poses(kept, odometry, inputs.reference, config.pose_graph)
+            tick = _lap(timings, "pose graph", tick)
+            records, fused_points, mesh, skeleton = write_outputs(tmp, inputs, config, kept, poses)
+            _lap(timings, "finish", tick)
+    finally:
+        ahead.close()  # waits for the read in flight before the readers close
+    return records, fused_points, mesh, skeleton
+
+
+def _without_person(views: InstantViews, n: str) -> np.ndarray:
+    """View n's depth with the person's pixels cleared (the TSDF mesh holds the static scene)."""
+    depth = views.depths[n].copy()
+    v, u = np.nonzero(depth > 0)
+    points = backproject(np.stack([u, v], 1), depth[v, u], views.intrinsics[n].K)
+    body = person_points(points, views.joints[n])
+    depth[v[body], u[body]] = 0
+    return depth
+
+
+def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[Kept], poses):
+    """frames/, person/, fused.ply, skeleton3d.json, registration.json (and mesh.ply) into ``tmp``."""
+    from .skeleton3d import write_skeleton3d
+
+    (tmp / "frames").mkdir()
+    (tmp / "person").mkdir()
+    records, fused_parts, tsdf_views = [], [], []
+    skeleton_rows = []
+    # frames/*.ply are written by a thread (Open3D's writer releases the GIL); leaving the block
+    # waits for the writes
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        writes = []
+        for item, (c2r, wfr, pruned) in zip(kept, poses):
+            record, background, person = _record(item, c2r, wfr, pruned, inputs.reference, config)
+            name = f"{item.instant.row_index:06d}.ply"
+            writes.append(writer.submit(_write_cloud, tmp / "frames" / name, *_stack([background, person])))
+            if record.person_points:
+                writes.append(writer.submit(_write_cloud, tmp / "person" / name, *person))
+            if record.ok:
+                fused_parts.append(((background[0] @ wfr[:3, :3].T + wfr[:3, 3]), background[1]))
+                if len(fused_parts) > 1 and sum(len(p) for p, _ in fused_parts) > 4_000_000:  # bound memory
+                    fused_parts = [_downsampled(fused_parts, config.voxel)]
+                tsdf_views += [(*item.tsdf[n], wfr @ c2r[n]) for n in item.tsdf]
+            skeleton_rows.append(_skeleton_row(item, c2r, record))
+            records.append(record)
+        for w in writes:
+            w.result()  # raises a failed write's error
+    points, colors = _downsampled(fused_parts, config.voxel)
+    if not config.clean_frames:
+        keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
+        points, colors = points[keep], colors[keep]
+    fused = to_cloud(points, colors)
+    o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
+    mesh = False
+    if config.mesh:
+        export_mesh(tsdf_mesh(tsdf_views, fused, config.tsdf_voxel, config.lift.max_depth), tmp / "mesh.ply")
+        shutil.rmtree(tmp / ".tsdf", ignore_errors=True)
+        mesh = True
+    skeleton = _skeleton(inputs, kept, skeleton_rows)
+    write_skeleton3d(tmp / "skeleton3d.json", skeleton)
+    registration(inputs, config, records, len(fused.points)).save(tmp / "registration.json")
+    return records, len(fused.points), mesh, skeleton
+
+
+def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, pruned: set[str], reference: str,
+            config: FuseConfig) -> tuple[FrameRecord, tuple, tuple]:
+    """The instant's FrameRecord and its background and person clouds in the reference frame."""
+    names = item.instant.names
+    checks = item.checks
+    view_ok = {reference: len(item.background[reference][0]) >= 10}
+    reason = {reference: None if view_ok[reference] else "too few background points"}
+    for n, c in checks.items():
+        view_ok[n] = c.ok and n not in pruned
+        reason[n] = c.reason if not c.ok else "pruned by the pose graph: inconsistent with the cameras' motion" \
+            if n in pruned else None
+    if wfr is None and all(view_ok.values()):
+        for n in names:
+            reason[n] = reason[n] or "not connected over time (no odometry to the first instant)"
+    used = [n for n in names if view_ok[n]]
+    background = _moved([item.background[n] for n in used], [c2r[n] for n in used], config)
+    person = _moved([item.person[n] for n in used], [c2r[n] for n in used], config)
+    ok = all(view_ok.values()) and wfr is not None
+    record = FrameRecord(
+        item.instant.row_index, float(item.instant.row.get("time", 0.0)), item.instant.frames, c2r,
+        {reference: 1.0, **{n: c.fitness for n, c in checks.items()}},
+        {reference: 0.0, **{n: c.inlier_rmse for n, c in checks.items()}}, view_ok,
+        {reference: False, **{n: c.method == "fpfh" for n, c in checks.items()}}, wfr if ok else None,
+        len(background[0]) + len(person[0]), ok,
+        method={reference: "reference", **{n: c.method for n, c in checks.items()}},
+        joint_error={reference: 0.0, **{n: c.joint_error if np.isfinite(c.joint_error) else None
+                                        for n, c in checks.items()}},
+        visibility={reference: 1.0, **{n: c.visibility for n, c in checks.items()}}, reason=reason,
+        person_points=len(person[0]))
+    return record, background, person
+
+
+def _moved(parts: list[tuple[np.ndarray, np.ndarray]], transforms: list[np.ndarray], config: FuseConfig):
+    """Clouds of several views moved into one frame, downsampled to frame_voxel (cleaned with clean_frames)."""
+    points = [p @ T[:3, :3].T + T[:3, 3] for (p, _), T in zip(parts, transforms)]
+    points, colors = voxel_down(np.concatenate(points or [np.zeros((0, 3))]),
+                                np.concatenate([c for _, c in parts] or [np.zeros((0, 3))]), config.frame_voxel)
+    if config.clean_frames and len(points):
         keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
         points, colors = points[keep], colors[keep]
     return points, colors
 
 
-class Fusion:
-    """Chains accepted instants into the first one's reference frame and gathers fused.ply (and
-    the TSDF views for mesh.ply)."""
+def _stack(parts):
+    return np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts])
 
-    def __init__(self, config: FuseConfig, tmp: Path):
-        self.config, self.tmp = config, tmp
-        self.prev_frame: PreparedCloud | None = None
-        self.world_from_ref = np.eye(4)
-        self.motion = np.eye(4)  # last reference-camera motion between accepted instants
-        self.parts: list[tuple[np.ndarray, np.ndarray]] = []   # accepted instants' points, colours
-        self.size = 0
-        self.volume = None
-        self.tsdf_views: list[tuple[Path, Path, Intrinsics, np.ndarray]] = []
-        if config.mesh:
-            self.volume = o3d.pipelines.integration.ScalableTSDFVolume(
-                voxel_length=config.tsdf_voxel, sdf_trunc=4 * config.tsdf_voxel,
-                color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
 
-    def chain(self, instant: Instant, views: InstantViews, reg_: InstantRegistration) -> np.ndarray | None:
-        """world_from_reference (4, 4) of an accepted instant, or None when it does not chain."""
-        config = self.config
-        current = merge_prepared([(views.prepared[n], reg_.transform[n]) for n in instant.names])
-        if not config.chain_instants:
-            wfr = np.eye(4)
-        elif self.prev_frame is None:
-            wfr = self.world_from_ref.copy()
-        else:
-            step = register(current, self.prev_frame, config.registration, init=self.motion)
-            if not step.ok:
-                log.warning("instant %d: not chained to the previous instant (fitness %.3f)",
-                            instant.row_index, step.fitness)
-                return None
-            self.motion = step.transform
-            self.world_from_ref = self.world_from_ref @ step.transform
-            wfr = self.world_from_ref.copy()
-        self.prev_frame = current
-        return wfr
+def _skeleton_row(item: Kept, c2r: dict[str, np.ndarray], record: FrameRecord):
+    """The person's joints at an instant in the reference camera's frame: triangulated from the
+    2D joints of the ok views (``triangulate``, robust over views), which avoids the skin-surface
+    bias of depth at a joint's pixel. (18, 3) NaN where unknown, (18,) confidence, (18,) px."""
+    from ..skeleton import LEFT_RIGHT_SWAP, NUM_JOINTS
+    from .triangulate import triangulate
 
-    def add(self, instant: Instant, views: InstantViews, reg_: InstantRegistration, wfr: np.ndarray,
-            points: np.ndarray, colors: np.ndarray) -> None:
-        pts = points @ wfr[:3, :3].T + wfr[:3, 3]
-        self.parts.append((pts, colors))
-        self.size += len(pts)
-        if self.size > 4_000_000:  # bound memory: downsample what there is so far
-            self.parts = [_downsampled(self.parts, self.config.voxel)]
-            self.size = len(self.parts[0][0])
-        if self.volume is not None:
-            for n in instant.names:
-                c2w = wfr @ reg_.transform[n]
-                _integrate(self.volume, views.depths[n], views.images[n], views.intrinsics[n], c2w, self.config)
-                self.tsdf_views.append(_cache_view(self.tmp / ".tsdf", len(self.tsdf_views), views.depths[n],
-                                                   views.images[n], views.intrinsics[n], c2w))
+    used = [n for n in item.instant.names if record.view_ok[n] and item.keypoints.get(n) is not None]
+    if len(used) < 2:
+        return np.full((NUM_JOINTS, 3), np.nan), np.zeros(NUM_JOINTS), np.full(NUM_JOINTS, np.nan), []
+    P = np.stack([item.intrinsics[n].K @ np.linalg.inv(c2r[n])[:3] for n in used])
+    kp = np.stack([item.keypoints[n][LEFT_RIGHT_SWAP] if n in item.checks and item.checks[n].method == "joints-swapped"
+                   else item.keypoints[n] for n in used])
+    tri = triangulate(P, kp[..., :2], kp[..., 2])
+    views = [[used[v] for v in np.flatnonzero(tri.inliers[:, j])] for j in range(NUM_JOINTS)]
+    return tri.points, tri.confidence, tri.reprojection_px, views
 
-    def write(self) -> tuple[int, bool]:
-        """fused.ply (and mesh.ply) into the temporary folder -> (fused points, mesh written)."""
-        config = self.config
-        points, colors = _downsampled(self.parts, config.voxel)
-        if not config.clean_frames:
-            keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
-            points, colors = points[keep], colors[keep]
-        fused = to_cloud(points, colors)
-        o3d.io.write_point_cloud(str(self.tmp / "fused.ply"), fused)
-        if self.volume is None:
-            return len(fused.points), False
-        mesh = self.volume.extract_triangle_mesh()
-        if len(mesh.triangles) == 0 and self.tsdf_views and len(fused.points):
-            # ScalableTSDFVolume of some Open3D builds (open3d-cpu 0.20 here) extracts nothing:
-            # integrate the cached views again into a UniformTSDFVolume around the cloud.
-            log.info("ScalableTSDFVolume gave an empty mesh; using a UniformTSDFVolume")
-            mesh = _uniform_tsdf_mesh(self.tsdf_views, fused, config)
-        _export_mesh(mesh, self.tmp / "mesh.ply")
-        shutil.rmtree(self.tmp / ".tsdf", ignore_errors=True)
-        return len(fused.points), True
+
+def _skeleton(inputs: FuseInputs, kept: list[Kept], rows):
+    from .skeleton3d import Skeleton3D
+
+    fps = inputs.videos[inputs.reference].fps
+    return Skeleton3D(inputs.reference, np.array([r[0] for r in rows]).reshape(len(rows), -1, 3),
+                      np.array([r[1] for r in rows]).reshape(len(rows), -1),
+                      np.array([float(k.instant.row.get("time", 0.0)) for k in kept]),
+                      [dict(k.instant.frames) for k in kept], method="triangulate", fps=fps,
+                      reprojection_px=np.array([r[2] for r in rows]).reshape(len(rows), -1),
+                      views=[r[3] if r[3] else [[] for _ in range(18)] for r in rows])
 
 
 def registration(inputs: FuseInputs, config: FuseConfig, records: list[FrameRecord], fused_points: int) -> Registration:
@@ -499,81 +699,11 @@ def registration(inputs: FuseInputs, config: FuseConfig, records: list[FrameReco
     return Registration(
         reference=inputs.reference, depth=config.depth, sync=None if source is None else str(Path(source).resolve()),
         videos=[RegisteredVideo(n, str(v.path), inputs.intrinsics[n]) for n, v in inputs.videos.items()],
-        config={"voxel": config.voxel, "frame_voxel": config.frame_voxel,
-                "registration": asdict(config.registration), "lift": asdict(config.lift)},
+        config={"voxel": config.voxel, "frame_voxel": config.frame_voxel, "seed": config.seed,
+                "pose_graph": config.pose_graph, "registration": asdict(config.registration),
+                "lift": asdict(config.lift), "person": asdict(config.person), "anchor": asdict(config.anchor),
+                "graph": asdict(config.graph)},
         frames=records, fused_points=fused_points)
-
-
-def fuse(sync: str | Path | dict | SyncResult, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:
-    """Fuse the synchronized instants of ``sync`` into point clouds under ``out_dir``
-    (default settings when ``config`` is None)."""
-    config = FuseConfig() if config is None else config
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    inputs = read_inputs(sync, config)
-    _lap(timings, "setup", t_start)
-    out_dir = Path(out_dir)
-    loader = ViewLoader(inputs, config, timings)
-    try:
-        records, fused_points, mesh = _fuse_instants(inputs, config, loader, out_dir, timings)
-    finally:
-        loader.close()
-    bad = [r.index for r in records if not r.ok]
-    if bad:
-        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
-    return FuseResult(out_dir, records, inputs.intrinsics, fused_points, out_dir / "mesh.ply" if mesh else None,
-                      time.perf_counter() - t_start, timings)
-
-
-def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, out_dir: Path,
-                   timings: dict[str, float]) -> tuple[list[FrameRecord], int, bool]:
-    """Every instant: views, registration, frame cloud, chaining; then fused.ply and
-    registration.json, all in a temporary folder renamed onto ``out_dir`` at the end."""
-    from tqdm import tqdm
-
-    records: list[FrameRecord] = []
-    tracking = Tracking()
-    writes = []
-    # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
-    # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
-    # other depth backends may keep state between instants and run here, in order.
-    ahead = _one_ahead(loader.read, inputs.instants)
-    try:
-        # frames/*.ply are written by a thread (Open3D's writer releases the GIL); leaving the block
-        # waits for the writes before the folder is renamed or removed
-        with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
-            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
-            (tmp / "frames").mkdir()
-            fusion = Fusion(config, tmp)
-            for instant in tqdm(inputs.instants, desc="fuse", unit="instant", disable=not config.progress):
-                tick = time.perf_counter()
-                views = next(ahead)
-                tick = _lap(timings, "wait for input", tick)
-                if views.prepared is None:
-                    views = loader.complete(views, instant, tick)
-                tick = time.perf_counter()
-                reg_ = register_instant(instant, views, inputs, tracking, config.registration)
-                tick = _lap(timings, "register", tick)
-                points, colors = frame_cloud(views, reg_, instant.names, config)
-                writes.append(writer.submit(_write_cloud, tmp / "frames" / f"{instant.row_index:06d}.ply",
-                                            points, colors))
-                tick = _lap(timings, "frame cloud", tick)
-                wfr = fusion.chain(instant, views, reg_) if reg_.ok else None
-                if wfr is not None:
-                    fusion.add(instant, views, reg_, wfr, points, colors)
-                _lap(timings, "chain+fuse", tick)
-                records.append(FrameRecord(instant.row_index, float(instant.row.get("time", 0.0)), instant.frames,
-                                           reg_.transform, reg_.fitness, reg_.inlier_rmse, reg_.view_ok,
-                                           reg_.global_registration, wfr, len(points), wfr is not None))
-            tick = time.perf_counter()
-            for w in writes:
-                w.result()  # raises a failed write's error
-            fused_points, mesh = fusion.write()
-            registration(inputs, config, records, fused_points).save(tmp / "registration.json")
-            _lap(timings, "finish", tick)
-    finally:
-        ahead.close()  # waits for the read in flight before the readers close
-    return records, fused_points, mesh
 
 
 def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:
@@ -626,39 +756,3 @@ def _keypoint_tracks(config: FuseConfig, sync: SyncResult, videos: dict[str, Vid
         if tracks:
             out[name] = tracks[0]
     return out
-
-
-def _keypoint_hint(keypoints: dict[str, Keypoints], frames, source: str, target: str, depths, intr,
-                   config: RegistrationConfig):
-    """A callable: the person's 2D keypoints lifted with depth in both views -> RANSAC transform."""
-    from .person import lift_keypoints
-    from .register import correspondence_registration
-
-    def hint():
-        ks = keypoints[source].at_frame(frames[source])
-        kt = keypoints[target].at_frame(frames[target])
-        if ks is None or kt is None:
-            return None
-        return correspondence_registration(lift_keypoints(ks, depths[source], intr[source].K),
-                                           lift_keypoints(kt, depths[target], intr[target].K), config)
-    return hint
-
-
-def _feature_hint(src_image, src_depth, src_intr: Intrinsics, tgt_image, tgt_depth, tgt_intr: Intrinsics,
-                  config: RegistrationConfig):
-    """A callable: SIFT matches lifted to 3D -> RANSAC source-to-target transform (or None)."""
-    from .register import correspondence_registration, feature_correspondences
-
-    def hint():
-        src, tgt = feature_correspondences(src_image, src_depth, src_intr.K, tgt_image, tgt_depth, tgt_intr.K)
-        return correspondence_registration(src, tgt, config)
-    return hint
-
-
-def _integrate(volume, depth: np.ndarray, image: np.ndarray, intr: Intrinsics, camera_to_world: np.ndarray,
-               config: FuseConfig) -> None:
-    rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
-        o3d.geometry.Image(np.ascontiguousarray(image)), o3d.geometry.Image(depth.astype(np.float32)),
-        depth_scale=1.0, depth_trunc=config.lift.max_depth, convert_rgb_to_intensity=False)
-    cam = o3d.camera.PinholeCameraIntrinsic(intr.width, intr.height, intr.fx, intr.fy, intr.cx, intr.cy)
-    volume.integrate(rgbd, cam, np.linalg.inv(camera_to_world))

@@ -92,10 +92,7 @@ def prepare(pcd, config: RegistrationConfig) -> PreparedCloud:
 def global_registration(source: PreparedCloud, target: PreparedCloud, config: RegistrationConfig) -> np.ndarray:
     """FPFH feature matching + RANSAC -> (4, 4) source-to-target."""
     d = config.ransac_distance * config.voxel
-    try:
-        o3d.utility.random.seed(config.seed)
-    except AttributeError:
-        pass
+    o3d.utility.random.seed(config.seed)
     result = reg.registration_ransac_based_on_feature_matching(
         source.cloud, target.cloud, source.fpfh, target.fpfh, True, d,
         reg.TransformationEstimationPointToPoint(False), 3,
@@ -114,6 +111,7 @@ def correspondence_registration(source_points: np.ndarray, target_points: np.nda
     src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(source_points[ok]))
     tgt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target_points[ok]))
     corr = o3d.utility.Vector2iVector(np.repeat(np.arange(int(ok.sum()))[:, None], 2, axis=1))
+    o3d.utility.random.seed(config.seed)
     result = reg.registration_ransac_based_on_correspondence(
         src, tgt, corr, config.ransac_distance * config.voxel,
         reg.TransformationEstimationPointToPoint(False), 3, [],
@@ -143,12 +141,20 @@ def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K:
 
 
 def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
-           config: RegistrationConfig, colored: bool | None = None) -> "reg.RegistrationResult":
+           config: RegistrationConfig, colored: bool | None = None, coarse: float = 0.0) -> "reg.RegistrationResult":
     """Point-to-plane ICP from ``init``, then (``colored``, default ``config.colored_icp``)
     coloured ICP when both clouds have colours; its result is kept only when it has at least the
-    fitness and at most the inlier RMSE of the point-to-plane result."""
+    fitness and at most the inlier RMSE of the point-to-plane result. ``coarse`` > 0: a first ICP
+    pass with that correspondence distance (metres), for initial poses tens of cm off (the
+    person's joints give those); a pass that loses every correspondence is undone."""
     colored = config.colored_icp if colored is None else colored
     d = config.icp_distance * config.voxel
+    if coarse > d:
+        first = reg.registration_icp(
+            source.cloud, target.cloud, coarse, init, reg.TransformationEstimationPointToPlane(),
+            reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6, max_iteration=config.icp_iterations))
+        if first.fitness > 0:
+            init = np.asarray(first.transformation)
     result = reg.registration_icp(
         source.cloud, target.cloud, d, init, reg.TransformationEstimationPointToPlane(),
         reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6,
@@ -167,6 +173,8 @@ def refine(source: PreparedCloud, target: PreparedCloud, init: np.ndarray,
         # does not lose geometric agreement.
         if final.fitness >= result.fitness and final.inlier_rmse <= result.inlier_rmse:
             result = final
+    if result.fitness == 0:  # diverged: keep the initial pose
+        return reg.evaluate_registration(source.cloud, target.cloud, d, init)
     return result
 
 
@@ -229,6 +237,142 @@ def register(source: PreparedCloud, target: PreparedCloud, config: RegistrationC
     coarse = global_registration(source, target, config)
     tried += from_hints + [refine(source, target, coarse, config)]
     return result_of(best_of(tried), True)
+
+
+def settle(value, digits: int = 9):
+    """Round a transform (or fitness, RMSE) to 1e-9: Open3D's parallel reductions differ between
+    runs in the last bits (1e-16), which would otherwise make the outputs differ run to run."""
+    return np.round(np.asarray(value, dtype=np.float64), digits) + 0.0 if np.ndim(value) else round(float(value), digits) + 0.0
+
+
+def kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The rigid (4, 4) T minimising sum w |T source - target|^2 (no scale, no reflection);
+    source, target (N, 3), N >= 3."""
+    w = np.ones(len(source)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    cs, ct = w @ source, w @ target
+    H = (source - cs).T @ ((target - ct) * w[:, None])
+    U, _, Vt = np.linalg.svd(H)
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, ct - R @ cs
+    return T
+
+
+@dataclass
+class JointAlignment:
+    """Robust Kabsch over corresponding joints: transform (4, 4) source -> target, the inlier
+    joints (J,) bool and their median residual (metres; inf when none)."""
+
+    transform: np.ndarray | None
+    inliers: np.ndarray
+    median_error: float
+
+
+def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1, iterations: int = 300,
+                  seed: int = 0, min_inliers: int = 4) -> JointAlignment:
+    """RANSAC over corresponding 3D joints (J, 3) (NaN = unknown): minimal sets of 3, the hypothesis
+    with the most inliers (distance < ``threshold``; ties: the smaller summed error) refit on them.
+    The joints are labelled, so a symmetric room cannot fool it; a mirrored person (left/right
+    swapped in one view) gives few inliers. ``transform`` is None with fewer than ``min_inliers``."""
+    both = np.isfinite(source).all(1) & np.isfinite(target).all(1)
+    idx = np.flatnonzero(both)
+    none = JointAlignment(None, np.zeros(len(source), bool), float("inf"))
+    if len(idx) < max(3, min_inliers):
+        return none
+    s, t = source[idx], target[idx]
+    rng = np.random.default_rng(seed)
+    best, best_key = None, (-1, 0.0)
+    for _ in range(iterations):
+        pick = rng.choice(len(idx), 3, replace=False)
+        a, b = s[pick], t[pick]
+        if np.linalg.norm(np.cross(a[1] - a[0], a[2] - a[0])) < 1e-4:   # collinear
+            continue
+        T = kabsch(a, b)
+        err = np.linalg.norm(s @ T[:3, :3].T + T[:3, 3] - t, axis=1)
+        ok = err < threshold
+        key = (int(ok.sum()), -float(np.minimum(err, threshold).sum()))
+        if key > best_key:
+            best, best_key = ok, key
+    if best is None or best.sum() < min_inliers:
+        return none
+    T = kabsch(s[best], t[best])
+    err = np.linalg.norm(s @ T[:3, :3].T + T[:3, 3] - t, axis=1)
+    ok = err < threshold
+    if ok.sum() >= min_inliers:
+        T = kabsch(s[ok], t[ok])
+        err = np.linalg.norm(s @ T[:3, :3].T + T[:3, 3] - t, axis=1)
+        ok = err < threshold
+    inliers = np.zeros(len(source), bool)
+    inliers[idx[ok]] = True
+    return JointAlignment(T, inliers, float(np.median(err[ok])) if ok.any() else float("inf"))
+
+
+def _depth_at(points: np.ndarray, depth: np.ndarray, K: np.ndarray, window: int = 2) -> np.ndarray:
+    """Measured depth (median of a patch, NaN where none or outside) at the pixels of points (N, 3)."""
+    out = np.full(len(points), np.nan)
+    h, w = depth.shape
+    for i, (x, y, z) in enumerate(points):
+        if not np.isfinite(z) or z <= 0.05:
+            continue
+        u, v = int(round(K[0, 0] * x / z + K[0, 2])), int(round(K[1, 1] * y / z + K[1, 2]))
+        if 0 <= u < w and 0 <= v < h:
+            patch = depth[max(v - window, 0):v + window + 1, max(u - window, 0):u + window + 1]
+            patch = patch[patch > 0]
+            if patch.size:
+                out[i] = float(np.median(patch))
+    return out
+
+
+def joint_error(T: np.ndarray, source: np.ndarray, target: np.ndarray, views=None,
+                occlusion_margin: float | np.ndarray = 0.15) -> tuple[float, int]:
+    """Median distance (metres) between target joints and source joints moved by T, and over how
+    many joints (inf, 0 when none). Joints are (18, 3) in each camera (NaN = unknown).
+
+    ``views`` = (source depth, source K, target depth, target K): a joint that, placed by T, lies
+    behind what the other camera measured at its pixel by more than ``occlusion_margin`` (scalar or
+    (18,) per joint) is hidden there (that camera's depth at its pixel is the occluder's, not the
+    joint's) and is left out."""
+    both = np.isfinite(source).all(1) & np.isfinite(target).all(1)
+    if views is not None and both.any():
+        sd, sK, td, tK = views
+        moved = source @ T[:3, :3].T + T[:3, 3]
+        Ti = np.linalg.inv(T)
+        back = target @ Ti[:3, :3].T + Ti[:3, 3]
+        with np.errstate(invalid="ignore"):
+            hidden_t = moved[:, 2] > _depth_at(moved, td, tK) + occlusion_margin
+            hidden_s = back[:, 2] > _depth_at(back, sd, sK) + occlusion_margin
+        both &= ~hidden_t & ~hidden_s
+    if not both.any():
+        return float("inf"), 0
+    d = np.linalg.norm(source[both] @ T[:3, :3].T + T[:3, 3] - target[both], axis=1)
+    return float(np.median(d)), int(both.sum())
+
+
+def visibility_agreement(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                         tolerance: float = 0.1) -> tuple[float, int]:
+    """Do a source view's points (N, 3), moved by T into a target camera, agree with what that camera
+    measured (depth (H, W), K)? Each point projecting into the image onto a measured depth d at
+    z is "seen" when |z - d| < tolerance + 3 % of d, "in free space" when z is in front of d by
+    more (a wrong pose puts walls where the target sees through), and occluded when behind.
+    Returns (seen / (seen + in free space), seen); (0, 0) when none projects."""
+    p = points @ T[:3, :3].T + T[:3, 3]
+    z = p[:, 2]
+    front = z > 0.05
+    p, z = p[front], z[front]
+    h, w = depth.shape
+    u = np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64)
+    v = np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    d = depth[v[inside], u[inside]]
+    z = z[inside]
+    measured = d > 0
+    d, z = d[measured], z[measured]
+    tol = tolerance + 0.03 * d
+    seen = int((np.abs(z - d) < tol).sum())
+    free = int((z < d - tol).sum())
+    return (seen / (seen + free) if seen + free else 0.0), seen
 
 
 def rotation_error_deg(A: np.ndarray, B: np.ndarray) -> float:

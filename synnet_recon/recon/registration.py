@@ -38,8 +38,12 @@ def _names_to(kind: str, d: dict, where, context: str) -> dict:
 @dataclass
 class FrameRecord:
     """One synchronized instant: camera_to_reference[name] is (4, 4) camera -> reference camera
-    (None: never placed); view_ok[name] false: that view did not register (its transform is a
-    guess); ok false: the instant is flagged and not fused."""
+    (None: never placed); view_ok[name] false: that view is flagged (reason[name] says why; its
+    transform is a guess) and not fused; ok false: the instant is flagged and not in fused.ply.
+    method[name]: the hypothesis that placed the view (joints, track, stereo, features, fpfh);
+    joint_error[name]: median distance (m) of its joints to the reference's (None: unknown);
+    visibility[name]: the fraction of its background points that agree with the reference's
+    depth; person_points: points in person/NNNNNN.ply."""
 
     index: int
     time: float
@@ -52,6 +56,11 @@ class FrameRecord:
     world_from_reference: np.ndarray | None
     num_points: int
     ok: bool
+    method: dict[str, str] = field(default_factory=dict)
+    joint_error: dict[str, float | None] = field(default_factory=dict)
+    visibility: dict[str, float] = field(default_factory=dict)
+    reason: dict[str, str | None] = field(default_factory=dict)
+    person_points: int = 0
 
     def registered(self) -> dict[str, np.ndarray]:
         """camera_to_reference of the views that registered (view_ok, or not recorded)."""
@@ -67,6 +76,10 @@ class FrameRecord:
             "world_from_reference": None if self.world_from_reference is None
             else np.asarray(self.world_from_reference).round(8).tolist(),
             "num_points": self.num_points, "ok": self.ok, "ply": f"frames/{self.index:06d}.ply",
+            "person_ply": f"person/{self.index:06d}.ply" if self.person_points else None,
+            "person_points": self.person_points, "method": self.method,
+            "joint_error_m": {n: None if e is None else round(float(e), 5) for n, e in self.joint_error.items()},
+            "visibility": {n: round(float(v), 4) for n, v in self.visibility.items()}, "reason": self.reason,
         }
 
     @classmethod
@@ -90,7 +103,10 @@ class FrameRecord:
             view_ok=per_view("view_ok", "bool"), global_registration=per_view("global_registration", "bool"),
             world_from_reference=None if wfr is None else _matrix(wfr, where, f"{context}.world_from_reference"),
             num_points=json_field(d, "num_points", "int", where, context, default=0),
-            ok=json_field(d, "ok", "bool", where, context, default=True))
+            ok=json_field(d, "ok", "bool", where, context, default=True),
+            method=per_view("method", "str"), joint_error=per_view("joint_error_m", "number?"),
+            visibility=per_view("visibility", "number"), reason=per_view("reason", "str?"),
+            person_points=json_field(d, "person_points", "int", where, context, default=0))
 
 
 @dataclass

@@ -176,6 +176,10 @@ class Environment:
     """A textured room: floor, four walls, boxes. Axis-aligned; built once, shared by all cameras.
 
     centre: (x, z) of the room centre; half_size: half the room's side in metres.
+    layout: "room" (four different walls, boxes anywhere along them); "symmetric" (four identical
+    walls and boxes repeating every 90 degrees about the centre: turns of 90 or 180 degrees fit
+    the geometry as well as the truth); "open" (no walls: a tiled floor and the boxes); "plain"
+    (little texture anywhere). Used by ``synth.wide`` to test registration.
     """
 
     centre: tuple[float, float] = (0.0, 0.0)
@@ -183,6 +187,7 @@ class Environment:
     wall_height: float = 4.0
     num_boxes: int = 10
     seed: int = 0
+    layout: str = "room"
 
     def __post_init__(self):
         rng = np.random.default_rng(self.seed)
@@ -210,27 +215,41 @@ class Environment:
             quad([(x0, y0, z0), (x0, y0, z1), (x0, y1, z1), (x0, y1, z0)], mat, (2, 1))  # -x
             quad([(x1, y0, z0), (x1, y0, z1), (x1, y1, z1), (x1, y1, z0)], mat, (2, 1))  # +x
 
-        floor = material(TILES, (0.62, 0.60, 0.55), (0.85, 0.83, 0.78), 0.5)
+        plain = self.layout == "plain"
+        floor = material(TILES, (0.62, 0.60, 0.55), (0.66, 0.64, 0.59) if plain else (0.85, 0.83, 0.78), 0.5)
         quad([(cx - hs, 0, cz - hs), (cx + hs, 0, cz - hs), (cx + hs, 0, cz + hs), (cx - hs, 0, cz + hs)],
              floor, (0, 2))
         self.num_floor_faces = 2   # the floor is the first quad: triangles 0 and 1
-        walls = [
-            material(BRICKS, (0.62, 0.30, 0.22), (0.85, 0.82, 0.76), 0.42),
-            material(PANELS, (0.80, 0.84, 0.70), (0.35, 0.35, 0.38), 1.2),
-            material(PLANKS, (0.55, 0.38, 0.22), (0.75, 0.58, 0.38), 0.18),
-            material(PANELS, (0.80, 0.74, 0.66), (0.30, 0.28, 0.28), 1.0),
-        ]
+        if plain:
+            walls = [material(PANELS, (0.78, 0.78, 0.74), (0.74, 0.74, 0.70), 1.2)] * 4
+        elif self.layout == "symmetric":
+            walls = [material(PANELS, (0.80, 0.84, 0.70), (0.35, 0.35, 0.38), 1.2)] * 4
+        else:
+            walls = [
+                material(BRICKS, (0.62, 0.30, 0.22), (0.85, 0.82, 0.76), 0.42),
+                material(PANELS, (0.80, 0.84, 0.70), (0.35, 0.35, 0.38), 1.2),
+                material(PLANKS, (0.55, 0.38, 0.22), (0.75, 0.58, 0.38), 0.18),
+                material(PANELS, (0.80, 0.74, 0.66), (0.30, 0.28, 0.28), 1.0),
+            ]
         x0, x1, z0, z1 = cx - hs, cx + hs, cz - hs, cz + hs
-        quad([(x0, 0, z0), (x1, 0, z0), (x1, hgt, z0), (x0, hgt, z0)], walls[0], (0, 1))
-        quad([(x1, 0, z0), (x1, 0, z1), (x1, hgt, z1), (x1, hgt, z0)], walls[1], (2, 1))
-        quad([(x0, 0, z1), (x1, 0, z1), (x1, hgt, z1), (x0, hgt, z1)], walls[2], (0, 1))
-        quad([(x0, 0, z0), (x0, 0, z1), (x0, hgt, z1), (x0, hgt, z0)], walls[3], (2, 1))
+        if self.layout != "open":
+            quad([(x0, 0, z0), (x1, 0, z0), (x1, hgt, z0), (x0, hgt, z0)], walls[0], (0, 1))
+            quad([(x1, 0, z0), (x1, 0, z1), (x1, hgt, z1), (x1, hgt, z0)], walls[1], (2, 1))
+            quad([(x0, 0, z1), (x1, 0, z1), (x1, hgt, z1), (x0, hgt, z1)], walls[2], (0, 1))
+            quad([(x0, 0, z0), (x0, 0, z1), (x0, hgt, z1), (x0, hgt, z0)], walls[3], (2, 1))
         # Boxes along the walls, leaving the middle of the room free for the person and cameras.
+        first = None
         for k in range(self.num_boxes):
             size = rng.uniform([0.4, 0.3, 0.4], [1.3, 1.6, 1.3])
             side = k % 4
             along = rng.uniform(-hs + 1.0, hs - 1.0)
             inset = rng.uniform(0.2, 1.0) + size[0] / 2
+            colours = rng.uniform(0.15, 0.9, size=(2, 3))
+            if self.layout == "symmetric":   # the first box, turned by 90 degrees k times
+                first = (size, along, inset, colours) if first is None else first
+                size, along, inset, colours = first
+                size = np.array([size[0], size[1], size[0]])
+                along = along if side < 2 else -along
             if side == 0:
                 px, pz = cx + along, z0 + inset
             elif side == 1:
@@ -239,8 +258,9 @@ class Environment:
                 px, pz = cx + along, z1 - inset
             else:
                 px, pz = x0 + inset, cz + along
-            colours = rng.uniform(0.15, 0.9, size=(2, 3))
-            kind = CHECKER if k % 2 == 0 else TILES
+            if plain:
+                colours[1] = colours[0] * 0.95
+            kind = CHECKER if k % 2 == 0 or self.layout == "symmetric" else TILES
             mat = material(kind, colours[0], colours[1], rng.uniform(0.1, 0.25))
             box((px - size[0] / 2, 0.0, pz - size[2] / 2), (px + size[0] / 2, size[1], pz + size[2] / 2), mat)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -451,40 +449,26 @@ def test_body_chain_length():
 
 
 @pytest.mark.slow
-def test_fuse_registers_and_fuses_the_rendered_scene(scene, tmp_path):
+def test_fuse_flags_every_instant_of_a_scene_without_a_person(scene, tmp_path):
+    """Without a person nothing verifies a view's pose (the background alone can be fooled by a
+    symmetric room): every instant is flagged, with the reason, and nothing is fused. The poses
+    fuse found are still recorded (here right: this room is not symmetric)."""
     out = tmp_path / "recon"
     # This room is small and its images are 320x240: register at 4 cm voxels (default 8 cm).
-    config = FuseConfig(progress=False, mesh=True, registration=RegistrationConfig(voxel=0.04))
+    config = FuseConfig(progress=False, registration=RegistrationConfig(voxel=0.04))
     result = fuse(scene["sync"], config, out)
-    assert result.num_ok == scene["n"]
+    assert result.num_ok == 0
     for rec in result.frames:
+        assert not rec.view_ok["cam1"] and "joints" in rec.reason["cam1"]
         true = true_cam1_to_cam0(scene["poses"], rec.frames["cam0"])
         assert rotation_error_deg(rec.camera_to_reference["cam1"], true) < 0.5
         assert translation_error(rec.camera_to_reference["cam1"], true) < 0.01
-        # Chaining instants (odometry of the reference camera from instant 0; drift accumulates).
-        true_w = scene["poses"]["cam0"][0] @ np.linalg.inv(scene["poses"]["cam0"][rec.frames["cam0"]])
-        assert rotation_error_deg(rec.world_from_reference, true_w) < 0.5
-        assert translation_error(rec.world_from_reference, true_w) < 0.02
     reg = json.loads((out / "registration.json").read_text())
     assert reg["schema"] == "synnet-recon/registration" and reg["version"] == 1
     f0 = reg["frames"][0]
-    assert f0["frames"] == {"cam0": 0, "cam1": 0} and f0["ok"] is True
-    assert np.asarray(f0["camera_to_reference"]["cam1"]).shape == (4, 4)
-    assert 0.3 < f0["fitness"]["cam1"] <= 1 and f0["inlier_rmse"]["cam1"] < 0.05
+    assert f0["frames"] == {"cam0": 0, "cam1": 0} and f0["ok"] is False and f0["reason"]["cam1"]
     assert sorted(p.name for p in (out / "frames").iterdir()) == ["000000.ply", "000001.ply", "000002.ply"]
-    fused = o3d.io.read_point_cloud(str(out / "fused.ply"))
-    assert len(fused.points) > 1000 and fused.has_colors()
-    # Fused points (in cam0's frame at instant 0) lie on the scene's surfaces.
-    w2c0 = scene["poses"]["cam0"][0]
-    world = (np.asarray(fused.points) - w2c0[:3, 3]) @ w2c0[:3, :3]
-    rs = o3d.t.geometry.RaycastingScene()
-    rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(scene_mesh()))
-    dist = rs.compute_distance(o3d.core.Tensor(world.astype(np.float32))).numpy()
-    assert np.median(dist) < 0.01
-    import trimesh
-
-    mesh = trimesh.load(out / "mesh.ply")
-    assert len(mesh.faces) > 100
+    assert len(o3d.io.read_point_cloud(str(out / "fused.ply")).points) == 0
     assert not list(tmp_path.glob(".recon*"))  # no temporary folders left behind
 
 
@@ -574,16 +558,6 @@ def test_fuse_bad_input_is_one_line_exit_2_and_no_outdir(scene, tmp_path, capsys
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
-@pytest.mark.slow
-def test_fuse_cli_end_to_end_in_a_subprocess(scene, tmp_path):
-    out = tmp_path / "cli"
-    r = subprocess.run([sys.executable, "-m", "synnet_recon.cli", "fuse", str(scene["sync"]), "--out", str(out),
-                        "--frames", "0:2", "--quiet"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "fused 2 of 2 instants (0 flagged)" in r.stdout
-    assert (out / "registration.json").is_file() and (out / "frames" / "000001.ply").is_file()
-
-
 # ----------------------------------------------------------------------------------------------
 # Integration with `synrecon simulate --render`
 
@@ -595,21 +569,23 @@ def sync_from_truth(truth_path: Path) -> dict:
     ref = cams[0]
     videos = [{"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
                "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
-               "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0} for c in cams]
+               "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0,
+               "keypoints": str(root / c["keypoints"])} for c in cams]
     frames = []
     for i in range(ref["num_frames"]):
         t = i / ref["fps"]
         row = {c["name"]: int(round((t - c["offset_seconds"]) * c["fps"])) for c in cams}
         row = {n: j for n, j in row.items() if 0 <= j < next(c["num_frames"] for c in cams if c["name"] == n)}
         frames.append({"time": t, "frames": row, "residual_seconds": {n: 0.0 for n in row}})
-    return {"schema": "synnet-recon/sync", "version": 1, "reference": ref["name"], "videos": videos,
+    return {"schema": "synnet-recon/sync", "version": 2, "reference": ref["name"], "videos": videos,
             "pairs": [], "frames": frames}
 
 
 @pytest.mark.slow
 def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
     """`synrecon simulate --render` (2 cameras, 0.5 s, 320x240), a sync.json from its truth, then
-    `synrecon fuse` finds intrinsics in truth.json and depth in depth/<cam>/ by itself."""
+    `synrecon fuse` finds intrinsics in truth.json and depth in depth/<cam>/ by itself, and the
+    keypoints where sync.json says they are."""
     sim = tmp_path / "sim"
     with pytest.raises(SystemExit) as exc:
         cli_main(["simulate", str(sim), "--cameras", "2", "--seconds", "0.5", "--width", "320", "--height", "240",

@@ -1,0 +1,99 @@
+"""Person-anchored registration of the views of one synchronized instant.
+
+Each other view is placed onto the reference view from several hypotheses, each refined by ICP on
+the static background and checked by ``verify.check_view``:
+
+- ``joints``: robust Kabsch (RANSAC over the joints) between the two views' lifted joint centres:
+  the same 3D points in both views at a synchronized instant, so a symmetric room cannot fool it;
+  ``joints-swapped`` the same with this view's left and right joints exchanged (detectors swap
+  them on people seen from behind);
+- ``track``: the pose this view had at the previous instant (cameras move smoothly);
+- ``stereo``: the stereo depth backend's relative pose, when it gives one;
+- ``features``: SIFT matches lifted to 3D with RANSAC (only when none of the above verifies);
+- ``fpfh``: FPFH + RANSAC global registration of the backgrounds (last resort).
+
+The best by ``ViewCheck.score`` (background agreement and joint agreement, not fitness alone)
+wins; it is ok only when it passes both checks, else the view is flagged with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..skeleton import LEFT_RIGHT_SWAP
+from .register import (
+    RegistrationConfig,
+    correspondence_registration,
+    feature_correspondences,
+    global_registration,
+    normal_spread,
+    ransac_kabsch,
+    refine,
+    settle,
+)
+from .verify import VerifyConfig, ViewCheck, check_view
+
+
+@dataclass
+class AnchorConfig:
+    """Robust Kabsch over the joints."""
+
+    ransac_threshold: float = 0.12    # metres: a joint is an inlier of a pose within this
+    ransac_iterations: int = 200
+    min_inliers: int = 4
+    coarse_distance: float = 0.0      # metres: a first, wider ICP pass from a joint/feature pose (0 = none;
+    #                                   on the demo's rooms wider passes slid to symmetric turns)
+    seed: int = 0
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+
+@dataclass
+class ViewInputs:
+    """What placing one view needs: its registration cloud (background, with normals), joint
+    centres (18, 3) in its camera (NaN = unknown), and colour, depth (H, W) and K for image hints."""
+
+    prepared: object
+    background: tuple[np.ndarray, np.ndarray]   # (N, 3) points, (N, 3) colours of the background
+    joints: np.ndarray
+    image: np.ndarray
+    depth: np.ndarray
+    K: np.ndarray
+
+
+def place_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
+               track: np.ndarray | None = None, stereo: np.ndarray | None = None) -> ViewCheck:
+    """Place ``source`` onto ``target`` (the reference view): the best checked hypothesis."""
+    spread = normal_spread(source.prepared)
+    points = np.asarray(source.prepared.cloud.points)
+    checks: list[ViewCheck] = []
+
+    def attempt(method: str, init: np.ndarray | None, joints: np.ndarray = source.joints) -> None:
+        if init is None:
+            return
+        coarse = 0.0 if method == "track" else config.coarse_distance
+        r = refine(source.prepared, target.prepared, np.asarray(init, dtype=np.float64), registration, coarse=coarse)
+        checks.append(check_view(settle(r.transformation), method, settle(r.fitness), settle(r.inlier_rmse),
+                                 joints,
+                                 target.joints, points, source.depth, source.K, target.depth, target.K, spread,
+                                 registration.voxel, config.verify))
+
+    kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
+                           config.seed, config.min_inliers)
+    attempt("joints", kabsch.transform)
+    attempt("track", track)
+    attempt("stereo", stereo)
+    if not any(c.ok for c in checks):
+        # a detector may swap left and right in one view (people seen from behind): the joints
+        # relabelled are the same person, and the swap is recorded in the method
+        swapped = source.joints[LEFT_RIGHT_SWAP]
+        kabsch = ransac_kabsch(swapped, target.joints, config.ransac_threshold, config.ransac_iterations,
+                               config.seed, config.min_inliers)
+        attempt("joints-swapped", kabsch.transform, swapped)
+    if not any(c.ok for c in checks):
+        src, tgt = feature_correspondences(source.image, source.depth, source.K, target.image, target.depth,
+                                           target.K)
+        attempt("features", correspondence_registration(src, tgt, registration))
+    if not any(c.ok for c in checks):
+        attempt("fpfh", global_registration(source.prepared, target.prepared, registration))
+    return max(checks, key=lambda c: (c.ok, c.score))

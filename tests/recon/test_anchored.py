@@ -1,0 +1,235 @@
+"""fuse anchored on the person: a symmetric room that fools background-only ICP, planted wrong
+registrations, background/person separation, skeleton3d.json against the truth, determinism.
+
+Scenes are rendered by ``synth.wide`` (the simulator's renderer: a clothed dancer in a room)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synnet_recon.recon.fuse import FuseConfig, ViewLoader, fuse, read_inputs
+from synnet_recon.recon.person import BODY_BONES, distance_to_bones
+from synnet_recon.recon.posegraph import Edge, PoseGraph
+from synnet_recon.recon.register import (
+    RegistrationConfig,
+    kabsch,
+    ransac_kabsch,
+    refine,
+    register,
+    rotation_error_deg,
+    translation_error,
+)
+from synnet_recon.recon.skeleton3d import read_skeleton3d
+from synnet_recon.recon.verify import VerifyConfig, check_view
+from synnet_recon.synth.wide import (
+    WideSceneConfig,
+    render_wide_scene,
+    truth_camera_to_reference,
+    truth_joints_in_reference,
+)
+
+
+@pytest.fixture(scope="module")
+def symmetric(tmp_path_factory) -> dict:
+    """Two cameras 90 degrees apart in a room that repeats every 90 degrees, fused once."""
+    root = tmp_path_factory.mktemp("symmetric")
+    sync = render_wide_scene(WideSceneConfig(layout="symmetric", separation_deg=90.0, instants=3), root)
+    result = fuse(sync, FuseConfig(progress=False), root / "recon")
+    return {"root": root, "sync": sync, "truth": json.loads((root / "truth.json").read_text()), "result": result}
+
+
+def _turn(deg: float) -> np.ndarray:
+    """(4, 4) rotation about the camera's vertical (y) axis."""
+    a = np.radians(deg)
+    T = np.eye(4)
+    T[[0, 0, 2, 2], [0, 2, 0, 2]] = np.cos(a), np.sin(a), -np.sin(a), np.cos(a)
+    return T
+
+
+def _views(sync: Path, k: int = 0):
+    inputs = read_inputs(sync, FuseConfig(progress=False))
+    loader = ViewLoader(inputs, FuseConfig(progress=False), {})
+    try:
+        return loader.read(inputs.instants[k]), inputs.instants[k]
+    finally:
+        loader.close()
+
+
+def test_icp_alone_picks_a_wrong_turn_and_the_person_gets_it_right(symmetric):
+    views, instant = _views(symmetric["sync"])
+    true = truth_camera_to_reference(symmetric["truth"], instant.frames, "cam0")["cam1"]
+    rc = RegistrationConfig()
+    # background only, from no knowledge (identity): ICP settles on a turn of the symmetric room
+    icp = register(views.prepared["cam1"], views.prepared["cam0"], rc, init=np.eye(4))
+    assert icp.ok, "background-only registration accepts its result"
+    assert rotation_error_deg(icp.transform, true) > 45
+    # the person-anchored registration of fuse: right, and verified
+    record = symmetric["result"].frames[0]
+    assert record.ok and record.view_ok["cam1"]
+    assert rotation_error_deg(record.camera_to_reference["cam1"], true) < 1.0
+    assert translation_error(record.camera_to_reference["cam1"], true) < 0.03  # 10 m room: 0.3 cm per metre
+    # the wrong turn ICP found is flagged by the joints
+    bad = refine(views.prepared["cam1"], views.prepared["cam0"], icp.transform, rc)
+    check = check_view(np.asarray(bad.transformation), "track", bad.fitness, bad.inlier_rmse, views.joints["cam1"],
+                       views.joints["cam0"], np.asarray(views.prepared["cam1"].cloud.points), views.depths["cam1"],
+                       views.intrinsics["cam1"].K, views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, rc.voxel,
+                       VerifyConfig())
+    assert not check.ok and "joints disagree" in check.reason
+
+
+@pytest.mark.parametrize("turn", [90.0, 180.0, -90.0, 20.0])
+def test_a_planted_wrong_registration_is_flagged(symmetric, turn):
+    """The true pose turned about the room's vertical through the person, or slid 30 cm: flagged."""
+    views, instant = _views(symmetric["sync"])
+    true = truth_camera_to_reference(symmetric["truth"], instant.frames, "cam0")["cam1"]
+    centre = np.nanmean(views.joints["cam0"], axis=0)
+    about = np.eye(4)
+    about[:3, 3] = centre
+    wrong = about @ _turn(turn) @ np.linalg.inv(about) @ true
+    check = check_view(wrong, "planted", 0.9, 0.01, views.joints["cam1"], views.joints["cam0"],
+                       np.asarray(views.prepared["cam1"].cloud.points), views.depths["cam1"],
+                       views.intrinsics["cam1"].K, views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08,
+                       VerifyConfig())
+    assert not check.ok and check.reason
+    right = check_view(true, "truth", 0.9, 0.01, views.joints["cam1"], views.joints["cam0"],
+                       np.asarray(views.prepared["cam1"].cloud.points), views.depths["cam1"],
+                       views.intrinsics["cam1"].K, views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08,
+                       VerifyConfig())
+    assert right.ok, right.reason
+
+
+def test_the_pose_graph_prunes_a_planted_wrong_cross_camera_edge():
+    """Two cameras over 4 instants, consistent odometry; one cross-camera edge turned by 90 degrees."""
+    rng = np.random.default_rng(0)
+    world = {}
+    for k in range(4):
+        for n, offset in (("cam0", 0.0), ("cam1", 90.0)):
+            T = _turn(offset + 3 * k)
+            T[:3, 3] = rng.normal(0, 0.5, 3)
+            world[(k, n)] = T
+    graph = PoseGraph("cam0")
+    info = np.eye(6) * 1000
+    for key, T in world.items():
+        graph.add_node(key, T)
+    for k in range(4):
+        for n in ("cam0", "cam1"):
+            if k:
+                graph.add_edge(Edge((k, n), (k - 1, n), np.linalg.inv(world[(k - 1, n)]) @ world[(k, n)], info, False))
+        cross = np.linalg.inv(world[(k, "cam0")]) @ world[(k, "cam1")]
+        graph.add_edge(Edge((k, "cam1"), (k, "cam0"), _turn(90) @ cross if k == 2 else cross, info, True))
+    result = graph.optimize()
+    assert result.pruned == {(2, "cam1")}
+    for k in range(4):
+        est = np.linalg.inv(result.world_from_camera[(k, "cam0")]) @ result.world_from_camera[(k, "cam1")]
+        true = np.linalg.inv(world[(k, "cam0")]) @ world[(k, "cam1")]
+        assert rotation_error_deg(est, true) < 0.1 and translation_error(est, true) < 1e-3
+
+
+def test_odometry_that_disagrees_with_the_verified_registrations_is_dropped():
+    from synnet_recon.recon.fuse import _agreeing
+
+    move = _turn(5)
+    move[:3, 3] = (0.2, 0.0, 0.1)
+    slid = move.copy()
+    slid[:3, 3] += (0.3, 0.0, 0.0)
+    assert sorted(_agreeing({"cam0": move, "cam1": move.copy(), "cam2": slid},
+                            {"cam0": 0.9, "cam1": 0.8, "cam2": 0.95})) == ["cam0", "cam1"]
+    assert _agreeing({"cam0": move, "cam1": slid}, {"cam0": 0.9, "cam1": 0.6}) == []
+    assert _agreeing({"cam0": slid}, {"cam0": 0.9}) == ["cam0"]
+
+
+def test_ransac_kabsch_ignores_outlier_joints():
+    rng = np.random.default_rng(1)
+    src = rng.normal(0, 0.5, (18, 3))
+    T = _turn(120)
+    T[:3, 3] = (1.0, -0.2, 3.0)
+    tgt = src @ T[:3, :3].T + T[:3, 3] + rng.normal(0, 0.01, (18, 3))
+    tgt[[2, 7, 11]] += 0.5           # hidden joints lifted at the occluder
+    src[5] = np.nan
+    fit = ransac_kabsch(src, tgt, 0.1, 200, seed=0)
+    assert rotation_error_deg(fit.transform, T) < 2 and translation_error(fit.transform, T) < 0.03
+    assert not fit.inliers[[2, 5, 7, 11]].any() and fit.inliers.sum() == 14
+    assert np.allclose(kabsch(src[:4], src[:4] @ T[:3, :3].T + T[:3, 3]), T, atol=1e-9)
+
+
+def test_no_person_points_in_fused_ply_and_the_person_apart(symmetric):
+    from synnet_recon.o3d import o3d
+
+    root, truth, result = symmetric["root"], symmetric["truth"], symmetric["result"]
+    fused = np.asarray(o3d.io.read_point_cloud(str(root / "recon" / "fused.ply")).points)
+    assert len(fused) > 1000
+    first = result.frames[0]
+    for rec in result.frames:
+        assert rec.ok
+        # true joints of this instant in the world frame (the reference camera at the first instant)
+        joints = truth_joints_in_reference(truth, rec.frames["cam0"])
+        joints = joints @ rec.world_from_reference[:3, :3].T + rec.world_from_reference[:3, 3]
+        near = distance_to_bones(fused, joints).min(1)
+        assert (near < 0.1).sum() == 0, f"instant {rec.index}: {(near < 0.1).sum()} person points in fused.ply"
+        person = np.asarray(o3d.io.read_point_cloud(str(root / "recon" / "person" / f"{rec.index:06d}.ply")).points)
+        local = truth_joints_in_reference(truth, rec.frames["cam0"])
+        assert len(person) > 200 and np.median(distance_to_bones(person, local).min(1)) < 0.12
+        frame = np.asarray(o3d.io.read_point_cloud(str(root / "recon" / "frames" / f"{rec.index:06d}.ply")).points)
+        assert len(frame) >= len(person)
+    assert np.allclose(first.world_from_reference, np.eye(4))
+    assert len(BODY_BONES) > 17
+
+
+def test_skeleton3d_json_against_the_truth(symmetric):
+    root, truth = symmetric["root"], symmetric["truth"]
+    skeleton = read_skeleton3d(root / "recon" / "skeleton3d.json")
+    assert skeleton.reference == "cam0" and len(skeleton) == 3
+    errors = []
+    for i, frames in enumerate(skeleton.frames):
+        d = np.linalg.norm(skeleton.joints[i] - truth_joints_in_reference(truth, frames["cam0"]), axis=1)
+        assert skeleton.known[i].sum() >= 14
+        errors.extend(d[np.isfinite(d)])
+    assert np.mean(errors) < 0.05, f"mean joint error {100 * np.mean(errors):.1f} cm"
+    assert ((skeleton.confidence > 0) == skeleton.known).all()
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_identical_outputs(symmetric, tmp_path):
+    root = symmetric["root"]
+    again = fuse(symmetric["sync"], FuseConfig(progress=False), tmp_path / "again")
+    for name in ["registration.json", "skeleton3d.json", "fused.ply", "frames/000001.ply", "person/000002.ply"]:
+        assert (root / "recon" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    assert again.num_ok == symmetric["result"].num_ok
+
+
+@pytest.mark.slow
+def test_fuse_cli_end_to_end_in_a_subprocess(symmetric, tmp_path):
+    out = tmp_path / "cli"
+    r = subprocess.run([sys.executable, "-m", "synnet_recon.cli", "fuse", str(symmetric["sync"]), "--out", str(out),
+                        "--frames", "0:2", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "fused 2 of 2 instants (0 flagged)" in r.stdout
+    for name in ("registration.json", "skeleton3d.json", "fused.ply", "frames/000001.ply", "person/000001.ply"):
+        assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_fused_background_lies_on_the_room_and_the_mesh_holds_it(tmp_path):
+    """The simulator's textured room, cameras 60 degrees apart at different heights; --mesh."""
+    from synnet_recon.o3d import o3d
+    from synnet_recon.synth.render import Environment, RenderConfig
+
+    config = WideSceneConfig(layout="room", separation_deg=60.0, heights=(1.2, 1.9), instants=2)
+    sync = render_wide_scene(config, tmp_path / "scene")
+    result = fuse(sync, FuseConfig(progress=False, mesh=True), tmp_path / "recon")
+    assert result.num_ok == 2
+    truth = json.loads((tmp_path / "scene" / "truth.json").read_text())
+    env = Environment((0.0, 0.0), config.room_half_size, RenderConfig().wall_height, 10, config.seed, layout="room")
+    w2c0 = np.asarray(truth["cameras"][0]["world_to_camera"][0])
+    fused = np.asarray(o3d.io.read_point_cloud(str(tmp_path / "recon" / "fused.ply")).points)
+    world = (fused - w2c0[:3, 3]) @ w2c0[:3, :3]
+    dist = env.scene.compute_distance(o3d.core.Tensor(world.astype(np.float32))).numpy()
+    assert len(fused) > 1000 and np.median(dist) < 0.01
+    import trimesh
+
+    assert len(trimesh.load(tmp_path / "recon" / "mesh.ply").faces) > 100
