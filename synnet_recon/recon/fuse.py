@@ -379,7 +379,7 @@ class Odometry:
 
     Odometry is checked against the verified registrations before it becomes an edge: each camera
     registered at both instants implies a motion of the reference camera (its own odometry moved
-    by its two registrations); the odometries whose implied motions agree (2 degrees, 5 cm) are
+    by its two registrations); the odometries whose implied motions agree (3 degrees, 8 cm) are
     kept; when none agree, none is (ICP sliding along a floor that fills a view passes the
     background checks, and which one slid cannot be told): the instant is then not connected to the
     previous one, and stays out of fused.ply unless a later camera links it."""
@@ -451,8 +451,8 @@ class Odometry:
         return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel), score
 
 
-def _agreeing(motions: dict[str, np.ndarray], fitness: dict[str, float], max_deg: float = 2.0,
-              max_m: float = 0.05) -> list[str]:
+def _agreeing(motions: dict[str, np.ndarray], fitness: dict[str, float], max_deg: float = 3.0,
+              max_m: float = 0.08) -> list[str]:
     """The largest group (two at least, unless there is one motion only) of (4, 4) motions that agree
     with each other (ties: the best summed score)."""
     from .register import rotation_error_deg, translation_error
