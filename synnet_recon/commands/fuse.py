@@ -11,7 +11,7 @@ from . import parse_pairs
 @click.command("fuse")
 @click.argument("sync", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder (frames/, fused.ply, registration.json, mesh.ply); written atomically.")
+              help="Output folder (frames/, person/, fused.ply, skeleton3d.json, registration.json, mesh.ply); written atomically.")
 @click.option("--depth", default="rgbd", show_default=True,
               help="Depth backend: rgbd (given depth), stereo (two views), mono (--mono-model), or a plugin.")
 @click.option("--depth-dir", multiple=True, metavar="NAME=DIR",
@@ -29,12 +29,15 @@ from . import parse_pairs
 @click.option("--voxel", type=float, default=0.02, show_default=True, help="Voxel size of fused.ply (metres).")
 @click.option("--registration-voxel", type=float, default=0.08, show_default=True,
               help="Voxel size the views are registered at (metres).")
-@click.option("--mesh", is_flag=True, help="Also integrate a TSDF and write mesh.ply.")
+@click.option("--mesh", is_flag=True, help="Also integrate a TSDF of the static background and write mesh.ply.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every RANSAC (same seed, same outputs).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, frames, voxel,
-            registration_voxel, mesh, quiet):
-    """Lift synchronized frames to point clouds, register each instant's views onto the reference
-    video and fuse them.
+            registration_voxel, mesh, seed, quiet):
+    """Lift synchronized frames to point clouds, split the person from the static background, place
+    each instant's views on the reference video by the person's joints and the background (verified,
+    or flagged with the reason and never fused), optimize all poses over time in a pose graph, and
+    write the background (fused.ply), each instant (frames/, person/) and the skeleton (skeleton3d.json).
 
     Example: synrecon fuse sync.json --out recon/ --frames 0:60:2 --mesh
     """
@@ -48,7 +51,7 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
     check_output_path(out_dir, "--out")
     config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
                         keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
-                        intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet,
+                        intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
                         registration=RegistrationConfig(voxel=registration_voxel))
     result = fuse(sync, config, out_dir)
     flagged = len(result.frames) - result.num_ok

