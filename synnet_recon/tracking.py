@@ -115,24 +115,28 @@ def link_detections(xy_per_frame: Sequence[np.ndarray], times: np.ndarray, max_g
     A detection may continue a track when its median joint distance to the track's last pose, in
     units of that pose's body size, is at most ``gate + gate_growth * seconds since the track was
     last seen`` (people move about one body size per second). A track ends when unseen for more
-    than ``max_gap_seconds`` of processed video; jumps in a sparse frame selection count as one
-    ordinary frame step there. Empty and repeated detections (``distinct_detections``) are skipped.
+    than ``max_gap_seconds`` of processed video (at least 1.5 typical frame steps, so that frames
+    sampled sparsely, e.g. one a second, still link); jumps in a sparse frame selection count as
+    one ordinary frame step there. Empty and repeated detections (``distinct_detections``) are skipped.
     """
     times = np.asarray(times, dtype=np.float64)
     steps = np.diff(times)
     typical = float(np.median(steps)) if len(steps) else 0.0
     clock = np.concatenate([[0.0], np.cumsum(np.minimum(steps, 2 * typical))])  # jumps compressed
+    max_gap = max(max_gap_seconds, 1.5 * typical)  # sparse sampling: a track may skip no frame
     tracks: list[dict] = []
+    live: list[int] = []  # tracks that may still continue (a track, once ended, stays ended)
     for t in range(len(times)):
         det_xy = np.asarray(xy_per_frame[t], dtype=np.float64).reshape(-1, NUM_JOINTS, 2)
         keep = distinct_detections(det_xy)
-        live = [k for k, tr in enumerate(tracks) if clock[t] - clock[tr["last"]] <= max_gap_seconds]
+        live = [k for k in live if clock[t] - clock[tracks[k]["last"]] <= max_gap]
         matched = _assign(tracks, live, det_xy[keep], times[t], times, gate, gate_growth)
         for j, d in enumerate(keep):
             if j in matched:
                 tr = tracks[matched[j]]
             else:
                 tr = {"frames": {}}
+                live.append(len(tracks))
                 tracks.append(tr)
             tr["frames"][t] = d
             tr["last"], tr["last_xy"] = t, det_xy[d]

@@ -112,3 +112,12 @@ def test_openpose_reader_uses_the_same_tracker(tmp_path):
         np.testing.assert_allclose(kp.xy, tr.xy, atol=1e-4)
         assert kp.meta["motion"] == pytest.approx(tr.motion, rel=1e-5)
     assert np.nanmean(from_files[0].xy[..., 0]) < 400  # the walker first, the one standing still last
+
+
+@pytest.mark.parametrize("step", [1 / 30, 1.0, 2.0])
+def test_sparse_sampling_still_links(step):
+    """Frames posed one a second (or rarer) are further apart than max_gap_seconds: one track."""
+    times = np.arange(8) * step
+    xy = [np.stack([person(100 + 20 * t)]) for t in range(8)]
+    tracks = track_people(xy, [np.ones((1, 18))] * 8, times, max_gap_seconds=0.5)
+    assert [tr.detections for tr in tracks] == [8]

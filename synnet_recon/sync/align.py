@@ -29,6 +29,7 @@ was captured. A pair's offset is b's first frame on a's clock.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -353,7 +354,16 @@ def _check_config(inputs: list, config: AlignConfig) -> None:
 def _load_sources(inputs: list, config: AlignConfig, rate: float) -> tuple[list[Source], int]:
     """Every input loaded and uniquely named, and the reference's index. Raises InputError for an
     unknown reference, an input shorter than ``min_overlap_frames``, or one without a visible body."""
-    sources = [load_source(item, config) for item in _progress(inputs, "load inputs", len(inputs), config.progress)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Two inputs at a time: video pose (decode and MediaPipe release the GIL) fills both cores.
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(inputs))) as pool:
+        loaded = pool.map(lambda item: load_source(item, config), inputs)
+        try:
+            sources = list(_progress(loaded, "load inputs", len(inputs), config.progress))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # the first bad input (in order) is reported
+            raise
     names = _unique_names([s.name for s in sources])
     for s, n in zip(sources, names):
         s.name = n
