@@ -1,0 +1,450 @@
+"""Camera poses from the people: the body as the calibration pattern.
+
+Once videos are synchronized, a person's 2D joints at the same instant are correspondences across
+views. For static cameras every instant is pooled:
+1. every pair of cameras: an essential matrix from the shared joints (RANSAC on normalized
+   coordinates, given intrinsics), its relative pose and inlier count;
+2. the best pair (most inliers) starts the reconstruction: its joints are triangulated;
+3. the other cameras are added one by one, most shared points first, by PnP with RANSAC on the
+   triangulated joints; after each, the joints are triangulated again over all posed cameras with
+   outlier views rejected per joint (``recon.triangulate``);
+4. bundle adjustment over cameras and joints (scipy least_squares, Huber loss in pixels, sparse
+   Jacobian), the first camera held fixed;
+5. every pair's shared joints check the solution: under its relative pose, at least half as many
+   of them must lie within ``essential_px`` of their epipolar lines as under the pair's own
+   essential matrix; a pair that fails is reported in ``warnings``.
+
+Poses come out in the reference camera's frame (OpenCV axes). Scale: with ``person_height`` the
+skeleton's ankle-knee-hip-neck chain is fitted to that height (ratio from ``synth.body.standing_pose``);
+otherwise the reference camera's distance to the first other posed camera is 1 (``scale`` says which).
+A camera that cannot be posed is named with the reason and the frames it had detections in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .bundle import bundle_adjust
+from .triangulate import TriangulateConf, reproject, triangulate
+
+# Ankle-knee-hip-neck chain length of a standing person per metre of height: recon.depth.body_chain_length of
+# synth.body.standing_pose(1.0) (tests/recon/test_people_calib.py checks it).
+CHAIN_PER_HEIGHT = 0.7977
+
+
+@dataclass
+class PeopleCalibConf:
+    min_confidence: float = 0.3  # 2D joints below this are not correspondences
+    essential_px: float = 3.0  # RANSAC threshold of the essential matrix, pixels
+    ransac_confidence: float = 0.9999
+    pnp_px: float = 6.0  # RANSAC threshold of PnP when a camera is added, pixels
+    triangulate_px: float = 12.0  # views further than this from a joint are rejected for it
+    min_shared: int = 40  # a pair needs this many shared joint detections to propose a pose
+    min_inliers: int = 30  # a camera needs this many inlier joints to be posed
+    bundle_adjust: bool = True
+    ba_rounds: int = 4  # bundle adjustments, each on the inliers under the previous one's poses
+    weighted: bool = True  # bundle adjustment weighs each joint by its detector confidence
+    huber_px: float = 2.0  # scale of the bundle adjustment's Huber loss, pixels
+    max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
+    joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
+    person_height: float | None = None  # metres; None: unit distance between the first two cameras
+    seed: int = 0
+
+
+@dataclass
+class CameraPose:
+    """One camera's pose from the people. world_to_camera: (4, 4) in the reference camera's frame."""
+
+    name: str
+    world_to_camera: np.ndarray | None
+    ok: bool
+    reason: str = ""
+    inliers: int = 0  # joint observations within triangulate_px after bundle adjustment
+    observations: int = 0  # joint observations above min_confidence
+    reprojection_px: float = float("nan")  # median over its inliers
+    confidence: float = 0.0
+    unsupported_frames: list[int] = field(default_factory=list)  # frames with detections but no inlier
+
+
+@dataclass
+class PeopleCalibration:
+    reference: str
+    cameras: dict[str, CameraPose]
+    points: np.ndarray  # (T, J, 3) joints in the reference frame, NaN where unknown
+    scale: str  # "person_height" or "unit_baseline"
+    pairs: list[dict]  # per camera pair: shared joints, essential inliers, disagreement with the result
+    warnings: list[str] = field(default_factory=list)
+
+    def relative(self, a: str, b: str) -> np.ndarray:
+        """(4, 4) transform from camera a's frame to camera b's."""
+        return self.cameras[b].world_to_camera @ np.linalg.inv(self.cameras[a].world_to_camera)
+
+
+def rotation_angle_deg(R: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def direction_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    return float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
+
+
+def _normalized(xy: np.ndarray, K: np.ndarray) -> np.ndarray:
+    return (xy - K[:2, 2]) / np.array([K[0, 0], K[1, 1]])
+
+
+def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    W = np.eye(4)
+    W[:3, :3], W[:3, 3] = R, np.ravel(t)
+    return W
+
+
+def _pair_pose(xa, xb, Ka, Kb, conf: PeopleCalibConf, max_points: int = 0, max_iters: int = 5000):
+    """Relative pose b <- a from shared joints: (4, 4) with unit translation and the inlier count
+    (of at most ``max_points`` correspondences, evenly strided, when it is not 0)."""
+    import cv2
+
+    if max_points and len(xa) > max_points:
+        pick = np.linspace(0, len(xa) - 1, max_points).astype(int)
+        xa, xb = xa[pick], xb[pick]
+    na, nb = _normalized(xa, Ka), _normalized(xb, Kb)
+    f = 0.5 * (Ka[0, 0] + Kb[0, 0])
+    E, mask = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.RANSAC, prob=conf.ransac_confidence,
+                                   threshold=conf.essential_px / f, maxIters=max_iters)
+    if E is None or E.shape != (3, 3):
+        return None, 0
+    n, R, t, mask = cv2.recoverPose(E, na, nb, np.eye(3), mask=mask)
+    return _pose(R, t), int(n)
+
+
+def _projections(poses: dict[int, np.ndarray], Ks: list[np.ndarray]) -> tuple[list[int], np.ndarray]:
+    cams = sorted(poses)
+    return cams, np.stack([Ks[c] @ poses[c][:3] for c in cams])
+
+
+def _triangulate_all(poses, Ks, xy, valid, conf: PeopleCalibConf):
+    """Joints (N, 3) over the posed cameras, and the (V, N) inlier views of each."""
+    cams, P = _projections(poses, Ks)
+    tri = triangulate(P, xy[cams], valid[cams].astype(float),
+                      TriangulateConf(min_confidence=0.5, max_reprojection_px=conf.triangulate_px))
+    inliers = np.zeros(valid.shape, dtype=bool)
+    inliers[cams] = tri.inliers
+    return tri.points, inliers
+
+
+def _reprojection_errors(poses, Ks, xy, points) -> np.ndarray:
+    """(V, N) pixel error of the points in every camera; inf for cameras without a pose or unknown points."""
+    err = np.full(xy.shape[:2], np.inf)
+    cams, P = _projections(poses, Ks)
+    proj, depth = reproject(P, points)
+    e = np.linalg.norm(proj - xy[cams], axis=-1)
+    err[cams] = np.where(np.isfinite(e) & (depth > 0), e, np.inf)
+    return err
+
+
+def _add_camera(c, points, xy, valid, K, conf: PeopleCalibConf):
+    """Pose of camera c from the known joints by PnP + RANSAC; (pose or None, inliers, reason)."""
+    import cv2
+
+    use = valid[c] & np.isfinite(points).all(axis=1)
+    if use.sum() < max(conf.min_inliers, 6):
+        return None, int(use.sum()), f"only {int(use.sum())} of its joints are triangulated by the posed cameras"
+    ok, rvec, tvec, inl = cv2.solvePnPRansac(points[use], xy[c][use], K, None, reprojectionError=conf.pnp_px,
+                                             iterationsCount=2000, confidence=0.9999, flags=cv2.SOLVEPNP_EPNP)
+    n = 0 if inl is None else len(inl)
+    if not ok or n < conf.min_inliers:
+        return None, n, f"PnP found {n} inlier joints (< {conf.min_inliers})"
+    idx = inl.ravel()
+    rvec, tvec = cv2.solvePnPRefineLM(points[use][idx], xy[c][use][idx], K, None, rvec, tvec)
+    return _pose(cv2.Rodrigues(rvec)[0], tvec), n, ""
+
+
+def _bundle_adjust(poses, Ks, xy, obs, points, fixed: int, conf: PeopleCalibConf, weights=None):
+    """Refine poses (all but ``fixed``) and points on the observations ``obs`` (V, N) bool, each
+    weighted by ``weights`` (V, N) (detector confidence) when given. Returns (poses, points)."""
+    cams = sorted(poses)
+    pts = np.nonzero(np.isfinite(points).all(axis=1) & (obs[cams].sum(axis=0) >= 2))[0]
+    if len(pts) > conf.max_points:
+        pts = pts[np.linspace(0, len(pts) - 1, conf.max_points).astype(int)]
+    index = {c: i for i, c in enumerate(cams)}
+    vv, pp = np.nonzero(obs[cams][:, pts])
+    fit = bundle_adjust(np.stack([poses[c][:3, :3] for c in cams]), np.stack([poses[c][:3, 3] for c in cams]),
+                        points[pts], np.stack([Ks[c] for c in cams]), vv, pp, xy[np.array(cams)[vv], pts[pp]],
+                        None if weights is None else weights[np.array(cams)[vv], pts[pp]],
+                        fixed=index[fixed], huber_px=conf.huber_px)
+    out = {c: _pose(fit.rotations[i], fit.translations[i]) for c, i in index.items()}
+    refined = points.copy()
+    refined[pts] = fit.points
+    return out, refined
+
+
+def _pairs(xy, valid, Ks, conf: PeopleCalibConf) -> list[dict]:
+    pairs = []
+    for a, b in combinations(range(len(xy)), 2):
+        shared = valid[a] & valid[b]
+        row = {"a": a, "b": b, "shared": int(shared.sum()), "inliers": 0, "pose": None}
+        if shared.sum() >= conf.min_shared:
+            row["pose"], row["inliers"] = _pair_pose(xy[a][shared], xy[b][shared], Ks[a], Ks[b], conf)
+        pairs.append(row)
+    return pairs
+
+
+def _scale(points: np.ndarray, poses: dict, ref: int, conf: PeopleCalibConf) -> tuple[float, str]:
+    """Factor that makes the reconstruction metric (person_height) or the first baseline 1."""
+    from .depth import body_chain_length
+
+    if conf.person_height:
+        chain = [body_chain_length(p) for p in points]
+        chain = np.array([c for c in chain if np.isfinite(c)])
+        if len(chain):
+            return conf.person_height * CHAIN_PER_HEIGHT / float(np.median(chain)), "person_height"
+    others = [c for c in sorted(poses) if c != ref]
+    centers = {c: -poses[c][:3, :3].T @ poses[c][:3, 3] for c in poses}
+    d = np.linalg.norm(centers[others[0]] - centers[ref]) if others else 1.0
+    return (1.0 / d if d > 0 else 1.0), "unit_baseline"
+
+
+def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarray, Ks: list[np.ndarray],
+                          frames: np.ndarray | None = None, reference: int = 0,
+                          conf: PeopleCalibConf | None = None) -> PeopleCalibration:
+    """Poses of V static cameras from one person's joints at T synchronized instants.
+
+    xy: (V, T, J, 2) undistorted pixels, NaN where not detected; confidence: (V, T, J);
+    Ks: V (3, 3) intrinsics; frames: (V, T) each camera's frame index at each instant (for reports;
+    default the instant index); reference: index of the camera whose frame the result is in.
+    """
+    import cv2
+
+    conf = conf or PeopleCalibConf()
+    cv2.setRNGSeed(conf.seed)
+    V, T, J = xy.shape[:3]
+    frames = np.tile(np.arange(T), (V, 1)) if frames is None else np.asarray(frames)
+    flat = xy.reshape(V, T * J, 2).astype(np.float64)
+    valid = np.isfinite(flat).all(axis=-1) & (np.nan_to_num(confidence.reshape(V, T * J)) >= conf.min_confidence)
+    if conf.joints is not None:
+        valid &= np.isin(np.arange(T * J) % J, conf.joints)
+    pairs = _pairs(flat, valid, Ks, conf)
+    usable = [p for p in pairs if p["pose"] is not None and p["inliers"] >= conf.min_inliers]
+    cameras: dict[str, CameraPose] = {}
+    if not usable:
+        for v in range(V):
+            cameras[names[v]] = CameraPose(names[v], None, False, "no camera pair shares enough consistent joints",
+                                           observations=int(valid[v].sum()),
+                                           unsupported_frames=_frames_with(valid[v], frames[v], J))
+        return PeopleCalibration(names[reference], cameras, np.full((T, J, 3), np.nan), "none", _pair_rows(pairs, names))
+    best = max(usable, key=lambda p: p["inliers"])
+    poses = {best["a"]: np.eye(4), best["b"]: best["pose"]}
+    reasons: dict[int, str] = {}
+    points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
+    todo = [v for v in range(V) if v not in poses]
+    while todo:
+        known = np.isfinite(points).all(axis=1)
+        todo.sort(key=lambda v: -(valid[v] & known).sum())
+        c = todo.pop(0)
+        pose, n, reason = _add_camera(c, points, flat, valid, Ks[c], conf)
+        if pose is None:
+            reasons[c] = reason
+            continue
+        poses[c] = pose
+        points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
+    if conf.bundle_adjust and len(poses) >= 2:
+        weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
+        # Observations are chosen by their reprojection error, loosely first (a camera outvoted by the
+        # others must still see its own joints to be corrected), then down to triangulate_px.
+        for thr in np.geomspace(4 * conf.triangulate_px, conf.triangulate_px, max(conf.ba_rounds, 1)):
+            obs = valid & (_reprojection_errors(poses, Ks, flat, points) < thr)
+            poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
+        points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
+    return _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J)
+
+
+def _frames_with(mask: np.ndarray, frames: np.ndarray, J: int) -> list[int]:
+    return [int(f) for f in frames[mask.reshape(-1, J).any(axis=1)]]
+
+
+def _pair_rows(pairs: list[dict], names: list[str]) -> list[dict]:
+    return [{"a": names[p["a"]], "b": names[p["b"]], "shared": p["shared"], "inliers": p["inliers"]} for p in pairs]
+
+
+def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J):
+    warnings = []
+    ref = reference if reference in poses else min(poses)
+    if ref != reference:
+        warnings.append(f"reference camera {names[reference]} could not be posed; poses are in {names[ref]}'s frame")
+    W_ref = poses[ref]
+    to_ref = np.linalg.inv(W_ref)
+    poses = {c: W @ to_ref for c, W in poses.items()}
+    points = (points @ W_ref[:3, :3].T + W_ref[:3, 3]) if len(points) else points
+    s, scale_kind = _scale(points.reshape(T, J, 3), poses, ref, conf)
+    for c in poses:
+        poses[c] = poses[c].copy()
+        poses[c][:3, 3] *= s
+    points = points * s
+    rows = _pair_rows(pairs, names)
+    for p, row in zip(pairs, rows):
+        a, b = p["a"], p["b"]
+        if p["pose"] is None or a not in poses or b not in poses:
+            continue
+        rel = poses[b] @ np.linalg.inv(poses[a])
+        row["rotation_vs_two_view_deg"] = rotation_angle_deg(rel[:3, :3] @ p["pose"][:3, :3].T)
+        shared = valid[a] & valid[b]
+        row["joint_solution_inliers"] = int((epipolar_px(flat[a][shared], flat[b][shared], Ks[a], Ks[b], rel)
+                                             < conf.essential_px).sum())
+        if row["joint_solution_inliers"] < 0.5 * p["inliers"]:
+            warnings.append(f"{names[a]}-{names[b]}: the solution explains {row['joint_solution_inliers']} of their "
+                            f"shared joints, their own essential matrix {p['inliers']}")
+    err = _reprojection_errors(poses, Ks, flat, points)
+    cameras = {}
+    for v in range(len(names)):
+        obs = int(valid[v].sum())
+        if v not in poses:
+            cameras[names[v]] = CameraPose(names[v], None, False, reasons.get(v, "not posed"), observations=obs,
+                                           unsupported_frames=_frames_with(valid[v], frames[v], J))
+            continue
+        good = valid[v] & (err[v] < conf.triangulate_px)
+        med = float(np.median(err[v][good])) if good.any() else float("nan")
+        frac = good.sum() / max(obs, 1)
+        c = frac * np.exp(-(med / conf.triangulate_px) ** 2) * min(1.0, good.sum() / 200.0) if good.any() else 0.0
+        seen = valid[v].reshape(T, J).any(axis=1) & ~good.reshape(T, J).any(axis=1)
+        cameras[names[v]] = CameraPose(names[v], poses[v], True, "", int(good.sum()), obs, med, float(c),
+                                       [int(f) for f in frames[v][seen]])
+    return PeopleCalibration(names[ref], cameras, points.reshape(T, J, 3), scale_kind, rows, warnings)
+
+
+def views_from_keypoints(tracks: list, Ks: list[np.ndarray], dists: list | None = None,
+                         length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stack synchronized ``Keypoints`` tracks (frame i of each = instant i) into (V, T, 18, 2)
+    undistorted pixels and (V, T, 18) confidences; T = the shortest track (or ``length``)."""
+    from .triangulate import undistort_pixels
+
+    T = min(len(k) for k in tracks) if length is None else length
+    xy = np.stack([np.asarray(k.xy[:T], dtype=np.float64) for k in tracks])
+    if dists is not None:
+        xy = np.stack([undistort_pixels(xy[v], Ks[v], dists[v]) for v in range(len(tracks))])
+    conf = np.stack([np.asarray(k.conf[:T], dtype=np.float64) for k in tracks])
+    return xy, conf
+
+
+def epipolar_px(xa: np.ndarray, xb: np.ndarray, Ka: np.ndarray, Kb: np.ndarray, b_from_a: np.ndarray) -> np.ndarray:
+    """(N,) distance in pixels of xb (N, 2) to the epipolar lines of xa (N, 2), cameras a -> b."""
+    t = b_from_a[:3, 3]
+    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    F = np.linalg.inv(Kb).T @ tx @ b_from_a[:3, :3] @ np.linalg.inv(Ka)
+    ha, hb = np.c_[xa, np.ones(len(xa))], np.c_[xb, np.ones(len(xb))]
+    lines = ha @ F.T
+    return np.abs((lines * hb).sum(axis=1)) / np.maximum(np.linalg.norm(lines[:, :2], axis=1), 1e-12)
+
+
+def associate_people(xy: list[np.ndarray], confidence: list[np.ndarray], Ks: list[np.ndarray], reference: int = 0,
+                     conf: PeopleCalibConf | None = None, poses: dict[int, np.ndarray] | None = None,
+                     max_epipolar_px: float = 12.0) -> list[list[int | None]]:
+    """Which track is which person in every camera.
+
+    xy[v]: (P_v, T, 18, 2) camera v's person tracks at the T synchronized instants (undistorted
+    pixels, NaN where missing); confidence[v]: (P_v, T, 18). Every reference track is tried against
+    every track of every other camera (Hungarian assignment per camera):
+    - without ``poses`` (no calibration yet): the score is the number of shared joints that fit one
+      essential matrix; pairings with fewer than ``min_inliers`` inliers or under half the best
+      pairing's are left out. The epipolar constraint is weak (a wrong person still fits 15-30 %),
+      so use this for the main subject and re-associate with poses;
+    - with ``poses`` ({camera: world_to_camera}): the median epipolar distance of the shared joints;
+      pairings over ``max_epipolar_px`` are left out.
+    Returns one row per reference track: the track index in every camera (None: not matched).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    conf = conf or PeopleCalibConf()
+    R = len(xy[reference])
+    rows: list[list[int | None]] = [[None] * len(xy) for _ in range(R)]
+    for r in range(R):
+        rows[r][reference] = r
+    ok = [(np.isfinite(x).all(axis=-1) & (np.nan_to_num(c) >= conf.min_confidence)).reshape(len(x), -1)
+          for x, c in zip(xy, confidence)]
+    for v in range(len(xy)):
+        if v == reference or not len(xy[v]) or not R:
+            continue
+        score = np.zeros((R, len(xy[v])))
+        for r in range(R):
+            for k in range(len(xy[v])):
+                shared = ok[reference][r] & ok[v][k]
+                if shared.sum() >= conf.min_shared:
+                    a = xy[reference][r].reshape(-1, 2)[shared]
+                    b = xy[v][k].reshape(-1, 2)[shared]
+                    if poses is None:
+                        score[r, k] = _pair_pose(a, b, Ks[reference], Ks[v], conf, max_points=400, max_iters=1000)[1]
+                    elif reference in poses and v in poses:
+                        rel = poses[v] @ np.linalg.inv(poses[reference])
+                        score[r, k] = -np.median(epipolar_px(a, b, Ks[reference], Ks[v], rel))
+                    else:
+                        score[r, k] = -np.inf
+                else:
+                    score[r, k] = 0.0 if poses is None else -np.inf
+        ri, ki = linear_sum_assignment(-np.where(np.isfinite(score), score, -1e9))
+        best = score.max() if score.size else 0
+        for r, k in zip(ri, ki):
+            if (score[r, k] >= max(conf.min_inliers, 0.5 * best)) if poses is None else (-score[r, k] <= max_epipolar_px):
+                rows[r][v] = int(k)
+    return rows
+
+
+def stack_people(xy: list[np.ndarray], confidence: list[np.ndarray], people: list[list[int | None]]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The associated people seen by at least two cameras, as extra instants: (V, P*T, 18, 2) and
+    (V, P*T, 18); a camera that did not match a person has NaN / 0 there."""
+    people = [row for row in people if sum(k is not None for k in row) >= 2]
+    V, T = len(xy), next(len(x[0]) for x in xy if len(x))
+    out = np.full((V, len(people) * T, 18, 2), np.nan)
+    c = np.zeros((V, len(people) * T, 18))
+    for p, row in enumerate(people):
+        for v, k in enumerate(row):
+            if k is not None:
+                out[v, p * T:(p + 1) * T] = xy[v][k]
+                c[v, p * T:(p + 1) * T] = confidence[v][k]
+    return out, c
+
+
+def calibrate_from_tracks(names: list[str], segments: list[tuple[list[np.ndarray], list[np.ndarray]]],
+                          Ks: list[np.ndarray], reference: int = 0, conf: PeopleCalibConf | None = None
+                          ) -> tuple[PeopleCalibration, list[list[list[int | None]]]]:
+    """Static camera poses from every person in every segment (synchronized recordings of one rig).
+
+    segments: per recording, (xy, confidence) as ``associate_people`` takes them (per camera, all
+    its person tracks). Two passes: people associated by essential-matrix inliers, poses solved;
+    then everyone re-associated by epipolar distance under those poses and the poses solved again
+    on all of them. Returns the calibration and the association used (per segment, per person, the
+    track index in each camera).
+    """
+    conf = conf or PeopleCalibConf()
+    people = [associate_people(xy, c, Ks, reference, conf) for xy, c in segments]
+    result = _calibrate_people(names, segments, people, Ks, reference, conf)
+    poses = {names.index(n): p.world_to_camera for n, p in result.cameras.items() if p.ok}
+    if len(poses) >= 2:
+        again = [associate_people(xy, c, Ks, reference, conf, poses=poses) for xy, c in segments]
+        if again != people:
+            people, result = again, _calibrate_people(names, segments, again, Ks, reference, conf)
+    return result, people
+
+
+def _calibrate_people(names, segments, people, Ks, reference, conf) -> PeopleCalibration:
+    stacked = [stack_people(xy, c, rows) for (xy, c), rows in zip(segments, people)]
+    xy = np.concatenate([s[0] for s in stacked], axis=1)
+    c = np.concatenate([s[1] for s in stacked], axis=1)
+    return calibrate_from_people(names, xy, c, Ks, reference=reference, conf=conf)
+
+
+def segment_from_openpose(folders: list, calibrations: list, fps: float | None = None
+                          ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One synchronized recording as ``associate_people`` takes it: every person track of each
+    camera's OpenPose folder (frame i of every folder = instant i), undistorted with that camera's
+    ``io.calibration.CameraCalibration``. Returns per camera (P_v, T, 18, 2) and (P_v, T, 18)."""
+    from ..io.openpose import read_openpose_tracks
+    from .triangulate import undistort_pixels
+
+    per_camera = [read_openpose_tracks(f, fps=fps, image_size=c.size) for f, c in zip(folders, calibrations)]
+    T = min(len(k) for tracks in per_camera for k in tracks)
+    xy = [np.stack([undistort_pixels(k.xy[:T].astype(np.float64), c.K, c.dist) for k in tracks])
+          for tracks, c in zip(per_camera, calibrations)]
+    conf = [np.stack([k.conf[:T].astype(np.float64) for k in tracks]) for tracks in per_camera]
+    return xy, conf

@@ -1,0 +1,156 @@
+"""Tests of synnet_recon.recon.people_calib (camera poses from the people) and recon.bundle:
+synthetic rigs with detector-like noise, cameras that cannot be posed, people associated across
+views, and the Pose2Sim demo's four calibrated cameras from their OpenPose keypoints alone."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synnet_recon.recon.bundle import _exp, bundle_adjust
+from synnet_recon.recon.depth import body_chain_length
+from synnet_recon.recon.people_calib import (
+    CHAIN_PER_HEIGHT,
+    PeopleCalibConf,
+    associate_people,
+    calibrate_from_people,
+    direction_angle_deg,
+    rotation_angle_deg,
+)
+from synnet_recon.recon.triangulate import reproject
+from synnet_recon.synth.body import standing_pose
+from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+
+_spec = importlib.util.spec_from_file_location("tri_helpers", Path(__file__).with_name("test_triangulate.py"))
+_tri = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_tri)
+K, ring, dance = _tri.K, _tri.ring, _tri.dance
+
+
+def _observe(P, X, rng, level=1.0):
+    """(V, T, 18, 2) detector-like 2D joints and confidences of joints X (T, 18, 3)."""
+    V, T = len(P), len(X)
+    xy, depth = reproject(P, X.reshape(-1, 3))
+    noisy, conf = apply_detector_noise(xy.reshape(V, T, 18, 2), depth.reshape(V, T, 18), _tri.SIZE,
+                                       DetectorNoise(level=level), rng)
+    return noisy.astype(np.float64), conf.astype(np.float64)
+
+
+def _relative_errors(result, P, names):
+    W = {n: np.vstack([np.linalg.inv(K) @ P[i], [0, 0, 0, 1]]) for i, n in enumerate(names)}
+    rot, dirs = [], []
+    for a in names:
+        for b in names:
+            if a < b:
+                true = W[b] @ np.linalg.inv(W[a])
+                est = result.relative(a, b)
+                rot.append(rotation_angle_deg(est[:3, :3] @ true[:3, :3].T))
+                dirs.append(direction_angle_deg(est[:3, 3], true[:3, 3]))
+    return np.array(rot), np.array(dirs)
+
+
+def test_chain_per_height_constant():
+    assert body_chain_length(standing_pose(1.0)) == pytest.approx(CHAIN_PER_HEIGHT, abs=1e-4)
+
+
+def test_bundle_adjust_recovers_perturbed_cameras(rng):
+    P = ring(4)
+    X = dance(20).reshape(-1, 3)
+    xy, _ = reproject(P, X)
+    W = np.stack([np.linalg.inv(K) @ p for p in P])
+    cam, pt = np.nonzero(np.isfinite(xy).all(axis=-1))
+    R0 = _exp(rng.normal(0, 0.03, (4, 3))) @ W[:, :, :3]
+    t0 = W[:, :, 3] + rng.normal(0, 0.05, (4, 3))
+    R0[0], t0[0] = W[0, :, :3], W[0, :, 3]
+    fit = bundle_adjust(R0, t0, X + rng.normal(0, 0.03, X.shape), np.stack([K] * 4), cam, pt, xy[cam, pt])
+    assert fit.cost < 1e-6 * fit.initial_cost
+    for v in range(4):
+        assert rotation_angle_deg(fit.rotations[v] @ W[v, :, :3].T) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("views, spread", [(3, 240.0), (4, 360.0), (5, 300.0)])
+def test_poses_from_noisy_joints(views, spread):
+    rng = np.random.default_rng(views)
+    P = ring(views, spread_deg=spread)
+    X = dance(60)
+    xy, conf = _observe(P, X, rng)
+    names = [f"cam{i}" for i in range(views)]
+    result = calibrate_from_people(names, xy, conf, [K] * views, conf=PeopleCalibConf(person_height=None))
+    assert all(c.ok for c in result.cameras.values()), [c.reason for c in result.cameras.values()]
+    rot, dirs = _relative_errors(result, P, names)
+    assert rot.max() < 2.0 and dirs.max() < 3.0, (rot, dirs)
+    assert result.reference == "cam0" and np.allclose(result.cameras["cam0"].world_to_camera, np.eye(4))
+    assert all(c.confidence > 0.3 for c in result.cameras.values())
+
+
+def test_person_height_gives_metric_scale(rng):
+    P = ring(4)
+    X = dance(40)
+    xy, conf = _observe(P, X, rng, level=0.3)
+    names = ["a", "b", "c", "d"]
+    height = 1.0 + np.median([body_chain_length(x) for x in X]) / CHAIN_PER_HEIGHT - 1.0
+    result = calibrate_from_people(names, xy, conf, [K] * 4, conf=PeopleCalibConf(person_height=height))
+    true = np.vstack([np.linalg.inv(K) @ P[1], [0, 0, 0, 1]]) @ np.linalg.inv(np.vstack([np.linalg.inv(K) @ P[0], [0, 0, 0, 1]]))
+    assert result.scale == "person_height"
+    assert np.linalg.norm(result.relative("a", "b")[:3, 3]) == pytest.approx(np.linalg.norm(true[:3, 3]), rel=0.05)
+
+
+@pytest.mark.parametrize("failure", ["never_sees", "few_frames"])
+def test_camera_without_pose_is_named_with_frames(failure):
+    rng = np.random.default_rng(3)
+    P = ring(4)
+    X = dance(40)
+    xy, conf = _observe(P, X, rng, level=0.5)
+    if failure == "never_sees":
+        xy[2], conf[2] = np.nan, 0.0
+    else:  # sees the person at two instants only
+        xy[2, 2:], conf[2, 2:] = np.nan, 0.0
+    frames = np.tile(100 + np.arange(40), (4, 1))
+    result = calibrate_from_people(["a", "b", "c", "d"], xy, conf, [K] * 4, frames=frames)
+    bad = result.cameras["c"]
+    assert not bad.ok and bad.world_to_camera is None and bad.reason
+    assert bad.unsupported_frames == ([] if failure == "never_sees" else [100, 101])
+    assert all(result.cameras[n].ok for n in "abd")
+
+
+def test_people_associated_across_views():
+    rng = np.random.default_rng(5)
+    P = ring(4)
+    A, B = dance(50), dance(50)[::-1] + [1.2, 0.0, 0.4]
+    obs = [_observe(P, person, rng, level=0.5) for person in (A, B)]
+    order = [(0, 1), (1, 0), (0, 1), (1, 0)]  # camera v lists the people in this order
+    xy = [np.stack([obs[p][0][v] for p in order[v]]) for v in range(4)]
+    conf = [np.stack([obs[p][1][v] for p in order[v]]) for v in range(4)]
+    rows = associate_people(xy, conf, [K] * 4)
+    assert rows == [[0, 1, 0, 1], [1, 0, 1, 0]]
+
+
+POSE2SIM = "multiview/pose2sim_demo"
+SINGLE_TRIALS = ("S00_P00_T00_StaticTrial", "S00_P00_T01_BalancingTrial", "S00_P01_T00_StaticTrialParticipant1",
+                 "S00_P01_T01_StaticTrialParticipant2")
+
+
+@pytest.mark.slow
+def test_pose2sim_demo_poses_against_calibration(shared_data):
+    """The demo's four calibrated cameras (49-174 degrees apart) from their OpenPose keypoints alone."""
+    from synnet_recon.io.calibration import read_calibration_toml
+    from synnet_recon.recon.people_calib import calibrate_from_tracks, segment_from_openpose
+
+    base = shared_data / POSE2SIM
+    cal = read_calibration_toml(base / "outputs_commit_a948c20/S00_Calibration/Calib_qualisys.toml")
+    names = list(cal)
+    assert names == ["cam_01", "cam_02", "cam_03", "cam_04"]
+    segments = [segment_from_openpose([next(base.glob(f"*/{trial}")) / "pose" / f"cam0{n[-1]}_json" for n in names],
+                                      [cal[n] for n in names], fps=60) for trial in SINGLE_TRIALS]
+    result, people = calibrate_from_tracks(names, segments, [cal[n].K for n in names])
+    assert all(c.ok for c in result.cameras.values())
+    for a in names:
+        for b in names:
+            if a < b:
+                true = cal[b].world_to_camera @ np.linalg.inv(cal[a].world_to_camera)
+                est = result.relative(a, b)
+                assert rotation_angle_deg(est[:3, :3] @ true[:3, :3].T) < 2.0, (a, b)
+                assert direction_angle_deg(est[:3, 3], true[:3, 3]) < 5.0, (a, b)
