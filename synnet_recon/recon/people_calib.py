@@ -295,6 +295,9 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
         if row["joint_solution_inliers"] < 0.5 * p["inliers"]:
             warnings.append(f"{names[a]}-{names[b]}: the solution explains {row['joint_solution_inliers']} of their "
                             f"shared joints, their own essential matrix {p['inliers']}")
+    if len(poses) == 2:
+        warnings.append("only two cameras posed: no third view checks their relative pose (with realistic detector "
+                        "noise 60 instants were 12.6 degrees off in our tests, 150 were 0.6 degrees off)")
     err = _reprojection_errors(poses, Ks, flat, points)
     cameras = {}
     for v in range(len(names)):

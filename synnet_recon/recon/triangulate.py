@@ -4,8 +4,9 @@ Per joint: every pair of views that detected it proposes a point (DLT); the pair
 other views agree with best wins (MSAC over views: each view costs min(error², threshold²)). The
 views within ``max_reprojection_px`` of that point are the joint's inliers; the rest are rejected
 for that joint (a left/right swap, a bystander's wrist, a misdetection). A confidence-weighted DLT
-over the inliers, then a robust nonlinear refinement of all joints together (scipy least_squares,
-Huber loss on the pixel residuals, analytic Jacobian) give the point.
+over the inliers, then a robust nonlinear refinement of every joint (Gauss-Newton on the pixel
+residuals with a Huber loss, iteratively reweighted, analytic Jacobian, vectorized over joints)
+give the point.
 
 Points come out in the frame the projection matrices map from (``P = K [R | t]`` maps that frame to
 pixels). Pixels are assumed undistorted; ``undistort_pixels`` removes OpenCV lens distortion first.
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.sparse import csr_matrix
 
 
 @dataclass
@@ -137,42 +136,60 @@ def _best_pairs(projections, xy, valid, threshold: float) -> np.ndarray:
     return best_inliers
 
 
-def _refine(projections, xy, weights, points, huber_px: float) -> np.ndarray:
-    """Huber-robust least squares of all points' reprojection errors over their weighted views."""
+def _refine(projections, xy, weights, points, huber_px: float, iterations: int = 10) -> np.ndarray:
+    """Huber-robust Gauss-Newton on every point's reprojection errors over its weighted views
+    (iteratively reweighted; a step that raises a point's cost is halved, up to 4 times)."""
+    from .bundle import _inv3
+
     todo = np.isfinite(points).all(axis=1) & ((weights > 0).sum(axis=0) >= 2)
     if not todo.any():
         return points
     idx = np.nonzero(todo)[0]
     vv, nn = np.nonzero(weights[:, idx] > 0)  # observation (view, point position in idx)
-    sw = np.sqrt(weights[vv, idx[nn]])
+    w0 = weights[vv, idx[nn]]
     target = xy[vv, idx[nn]]
     P = projections[vv]  # (M, 3, 4)
-    M = len(vv)
-    rows = np.arange(2 * M)
-    cols = (3 * np.repeat(nn, 2))[:, None] + np.arange(3)
-    shape = (2 * M, 3 * len(idx))
+    n = len(idx)
 
-    def project(x):
-        X = x.reshape(-1, 3)[nn]
-        p = np.einsum("mij,mj->mi", P[:, :, :3], X) + P[:, :, 3]
-        return p, X
+    def residual(X):
+        p = np.einsum("mij,mj->mi", P[:, :, :3], X[nn]) + P[:, :, 3]
+        return p, p[:, :2] / p[:, 2:3] - target
 
-    def residuals(x):
-        p, _ = project(x)
-        return ((p[:, :2] / p[:, 2:3] - target) * sw[:, None]).ravel()
+    def cost(X):
+        p, r = residual(X)
+        e = np.linalg.norm(r, axis=1)
+        rho = np.where(e <= huber_px, e**2, 2 * huber_px * e - huber_px**2) * w0
+        rho = np.where(p[:, 2] > 0, rho, np.inf)
+        return np.bincount(nn, rho, minlength=n)
 
-    def jacobian(x):
-        p, _ = project(x)
-        z = p[:, 2:3]
-        uv = p[:, :2] / z
-        d = (P[:, :2, :3] - uv[:, :, None] * P[:, None, 2, :3]) / z[:, :, None]  # (M, 2, 3)
-        d *= sw[:, None, None]
-        return csr_matrix((d.ravel(), (np.repeat(rows, 3), cols.ravel())), shape=shape)
-
-    fit = least_squares(residuals, points[idx].ravel(), jac=jacobian, loss="huber", f_scale=huber_px,
-                        method="trf", x_scale="jac", max_nfev=50)
+    X = points[idx].copy()
+    c = cost(X)
+    for _ in range(iterations):
+        p, r = residual(X)
+        e = np.linalg.norm(r, axis=1)
+        w = w0 * np.where(e <= huber_px, 1.0, huber_px / np.maximum(e, 1e-12))
+        uv = p[:, :2] / p[:, 2:3]
+        J = (P[:, :2, :3] - uv[:, :, None] * P[:, None, 2, :3]) / p[:, 2, None, None]  # (M, 2, 3)
+        JtJ = np.einsum("mki,m,mkj->mij", J, w, J).reshape(-1, 9)
+        Jtr = np.einsum("mki,m,mk->mi", J, w, r)
+        H = np.stack([np.bincount(nn, JtJ[:, k], minlength=n) for k in range(9)], axis=1).reshape(n, 3, 3)
+        g = np.stack([np.bincount(nn, Jtr[:, k], minlength=n) for k in range(3)], axis=1)
+        step = -np.einsum("nij,nj->ni", _inv3(H + 1e-9 * np.eye(3)), g)
+        step[~np.isfinite(step).all(axis=1)] = 0.0
+        scale = np.ones(n)
+        for _ in range(5):
+            new = cost(X + scale[:, None] * step)
+            worse = ~(new <= c)
+            if not worse.any():
+                break
+            scale[worse] *= 0.5
+        scale[worse] = 0.0
+        X = X + scale[:, None] * step
+        c = np.minimum(c, new)
+        if np.abs(scale[:, None] * step).max() < 1e-7:
+            break
     out = points.copy()
-    out[idx] = fit.x.reshape(-1, 3)
+    out[idx] = X
     return out
 
 

@@ -154,3 +154,36 @@ def test_pose2sim_demo_poses_against_calibration(shared_data):
                 est = result.relative(a, b)
                 assert rotation_angle_deg(est[:3, :3] @ true[:3, :3].T) < 2.0, (a, b)
                 assert direction_angle_deg(est[:3, 3], true[:3, 3]) < 5.0, (a, b)
+
+
+@pytest.mark.slow
+def test_two_cameras_end_to_end(tmp_path):
+    """docs/recon3d.md's path for two videos: poses from the person, triangulated joints,
+    skeleton3d.json, TRC."""
+    from synnet_recon.io.trc import read_trc, skeleton_to_trc, write_trc
+    from synnet_recon.recon.skeleton3d import Skeleton3D, read_skeleton3d, write_skeleton3d
+    from synnet_recon.recon.triangulate import triangulate_sequence
+
+    rng = np.random.default_rng(7)
+    P = ring(2, spread_deg=180.0)  # 90 degrees apart
+    X = dance(150)  # 60 instants were not enough: 12.6 degrees off (docs/benchmarks.md)
+    xy, conf = _observe(P, X, rng)
+    names = ["phone_a", "phone_b"]
+    height = np.median([body_chain_length(x) for x in X]) / CHAIN_PER_HEIGHT
+    calib = calibrate_from_people(names, xy, conf, [K, K], conf=PeopleCalibConf(person_height=height))
+    assert all(c.ok for c in calib.cameras.values())
+    assert any("only two cameras" in w for w in calib.warnings)
+    rot, dirs = _relative_errors(calib, P, names)
+    assert rot.max() < 2.0 and dirs.max() < 3.0
+    proj = np.stack([K @ calib.cameras[n].world_to_camera[:3] for n in names])
+    tri = triangulate_sequence(proj, xy.transpose(1, 0, 2, 3), conf.transpose(1, 0, 2))
+    sk = Skeleton3D("phone_a", np.stack([r.points for r in tri]), np.stack([r.confidence for r in tri]),
+                    np.arange(len(X)) / 30.0, [{"phone_a": i, "phone_b": i} for i in range(len(X))], fps=30.0)
+    write_skeleton3d(tmp_path / "skeleton3d.json", sk)
+    back = read_skeleton3d(tmp_path / "skeleton3d.json")
+    W0 = np.vstack([np.linalg.inv(K) @ P[0], [0, 0, 0, 1]])
+    truth = X @ W0[:3, :3].T + W0[:3, 3]  # in phone_a's frame
+    err = np.linalg.norm(back.joints - truth, axis=-1)
+    assert np.nanmedian(err) < 0.06 and back.known.mean() > 0.7
+    write_trc(tmp_path / "s.trc", skeleton_to_trc(back))
+    assert read_trc(tmp_path / "s.trc").positions.shape == (150, 18, 3)
