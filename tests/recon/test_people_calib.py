@@ -187,3 +187,12 @@ def test_two_cameras_end_to_end(tmp_path):
     assert np.nanmedian(err) < 0.06 and back.known.mean() > 0.7
     write_trc(tmp_path / "s.trc", skeleton_to_trc(back))
     assert read_trc(tmp_path / "s.trc").positions.shape == (150, 18, 3)
+
+
+def test_same_inputs_same_poses():
+    rng = np.random.default_rng(3)
+    P = ring(3, spread_deg=240.0)
+    xy, conf = _observe(P, dance(30), rng)
+    a, b = (calibrate_from_people(["a", "b", "c"], xy, conf, [K] * 3) for _ in range(2))
+    for n in "abc":
+        assert np.array_equal(a.cameras[n].world_to_camera, b.cameras[n].world_to_camera)
