@@ -474,15 +474,24 @@ def final_poses(kept: list[Kept], odometry: Odometry, reference: str,
     if not use_graph:
         return [({reference: np.eye(4), **{n: c.transform for n, c in k.checks.items()}}, np.eye(4), set())
                 for k in kept]
+    from .register import rotation_error_deg, translation_error
+
     result = odometry.graph.optimize()
     world = {key: settle(T) for key, T in result.world_from_camera.items()}
     out = []
     for k, item in enumerate(kept):
         wfr = world.get((k, reference))
         c2r = {reference: np.eye(4)}
+        moved = set()
         for n, check in item.checks.items():
-            c2r[n] = check.transform if wfr is None or (k, n) not in world else settle(np.linalg.inv(wfr) @ world[(k, n)])
-        out.append((c2r, wfr, {n for (i, n) in result.pruned if i == k}))
+            # the verified registration is what is written; the graph's own view of it must agree
+            # (within 1 degree and 2 cm), else the graph was pulled by a wrong edge: flagged
+            c2r[n] = check.transform
+            if wfr is not None and (k, n) in world and check.ok:
+                graph = np.linalg.inv(wfr) @ world[(k, n)]
+                if rotation_error_deg(graph, check.transform) > 1.0 or translation_error(graph, check.transform) > 0.02:
+                    moved.add(n)
+        out.append((c2r, wfr, {n for (i, n) in result.pruned if i == k} | moved))
     log.info("pose graph: %d nodes, %d edges kept, %d cross-camera edges pruned; %d odometry edges rejected",
              result.nodes, result.edges, len(result.pruned), odometry.rejected)
     return out
@@ -625,8 +634,8 @@ def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, prun
     reason = {reference: None if view_ok[reference] else "too few background points"}
     for n, c in checks.items():
         view_ok[n] = c.ok and n not in pruned
-        reason[n] = c.reason if not c.ok else "pruned by the pose graph: inconsistent with the cameras' motion" \
-            if n in pruned else None
+        reason[n] = c.reason if not c.ok else "pose graph: inconsistent with the cameras' motion (pruned, or " \
+            "the optimized poses disagree with the verified registration)" if n in pruned else None
     if wfr is None and all(view_ok.values()):
         for n in names:
             reason[n] = reason[n] or "not connected over time (no odometry to the first instant)"
