@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..pinhole import Intrinsics  # noqa: F401  (re-exported)
+from ..pinhole import Intrinsics
 from ..schemas import TRUTH
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,6 @@ def read_colmap_cameras(path: str | Path) -> dict[int, Intrinsics]:
     return cams
 
 
-def _from_dict(d: dict, path) -> Intrinsics:
-    return Intrinsics.from_json(d, path)
-
-
 def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrinsics]:
     """Intrinsics for each video name from a file.
 
@@ -99,7 +95,7 @@ def load_intrinsics(path: str | Path, names: Sequence[str]) -> dict[str, Intrins
         entry = data.get(n, data.get("*"))
         if entry is None:
             raise InputError(path, f"no intrinsics for video {n!r}")
-        out[n] = _from_dict(entry, path)
+        out[n] = Intrinsics.from_json(entry, path)
     return out
 
 
