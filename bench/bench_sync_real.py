@@ -509,12 +509,14 @@ def caliscope_trials(n, rng, seconds: float = 5.0, max_offset: float = 2.0, uppe
 # ------------------------------------------------------------------------------ methods
 
 def align_variants() -> dict[str, dict]:
-    """align's default (every cue fused), plus the cue ablation when AlignConfig has a ``cues`` field."""
+    """align's default, plus the cue ablation when AlignConfig has a ``cues`` field: geometry alone,
+    SynNet alone, every cue fused (SynNet switched on, also on a CPU)."""
     from synnet_recon.sync.align import AlignConfig
 
     if "cues" not in {f.name for f in fields(AlignConfig)}:
         return {"align": {}}
-    return {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet"}}
+    return {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet", "synnet": "on"},
+            "fused": {"cues": "all", "synnet": "on"}}
 
 
 def timing(motions, seed: int, repeats: int = 3) -> dict:
@@ -771,7 +773,8 @@ def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
     labels = labels or [""] * len(reports)
     if len(reports) > 1:
         reports = common_trials(reports)
-    conditions = list(dict.fromkeys(c for r in reports for c in r["summary"]))
+    conditions = sorted(dict.fromkeys(c for r in reports for c in r["summary"]),
+                        key=lambda c: list(CONDITIONS).index(c) if c in CONDITIONS else len(CONDITIONS))
     lines = []
     for cond in conditions:
         lines += [f"**{TITLES.get(cond, cond)}**", "",
