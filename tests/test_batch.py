@@ -275,8 +275,11 @@ def test_killed_batch_leaves_whole_files_and_a_rerun_finishes(tmp_path, sig):
     proc.send_signal(sig)
     proc.wait(timeout=120)
     assert proc.returncode == (-9 if sig == signal.SIGKILL else 130)
-    done = [name for name, s in statuses(out).items() if s == "ok"]
-    assert done and len(done) < 4, statuses(out)
+    reported = [name for name, s in statuses(out).items() if s == "ok"]
+    # A recording may have written its sync.json just before the kill, before batch.json said so:
+    # whole outputs count as done (a rerun skips them), whatever batch.json had time to record.
+    done = [f"rec{k}" for k in range(4) if (out / f"rec{k}" / "sync.json").exists()]
+    assert reported and set(reported) <= set(done) and len(done) < 4, statuses(out)
     for name in done:
         json.loads((out / name / "sync.json").read_text())
     if sig == signal.SIGINT:
