@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .errors import InputError
+from .paths import DANCE_CLIP
 from .schemas import DEMO_REPORT as REPORT_SCHEMA
 from .schemas import DEMO_REPORT_VERSION as REPORT_VERSION
 
@@ -48,7 +49,7 @@ DEMO_MIN_DISTANCE = 3.0  # nearer, a 50 deg lens cuts the feet off
 # CMU 05_02, "dance - expressive arms, pirouette" (synnet_recon/data/mocap/README.md): articulated,
 # non-periodic motion that pins the offset down. The packaged walk (131_02) is periodic, and under
 # MediaPipe's arm errors align matched it a step cycle off (docs/benchmarks.md, Demo).
-DEMO_MOTION = Path(__file__).resolve().parent / "data" / "mocap" / "05_02.bvh"
+DEMO_MOTION = DANCE_CLIP
 # The dancer stands still for the clip's first 2 s (mean joint speed 0.1 m/s, then 0.3-1.3 m/s):
 # the demo films only the clip from here on, so that every camera sees her move.
 DEMO_MOTION_START = 2.0

@@ -1,6 +1,6 @@
 """2D keypoint tracks: the data contract between pose estimation, simulation and sync, and their
-file: ``write_tracks`` / ``read_tracks`` (one input's tracks in a ``.npz``, docs/formats.md) and
-``load_tracks`` (that file or an OpenPose folder: what sync.json's ``keypoints`` names)."""
+file: ``write_tracks`` / ``read_tracks`` (one input's tracks in a ``.npz``, docs/formats.md).
+``synnet_recon.io.load_tracks`` reads that file or an OpenPose folder (what sync.json's ``keypoints`` names)."""
 from __future__ import annotations
 
 import json
@@ -187,14 +187,3 @@ def read_tracks(path: str | os.PathLike) -> "list[Keypoints]":
         # NumPy and zipfile raise all of these for corrupt archives, headers and member data
         raise InputError(path, f"not a keypoints file ({exc.__class__.__name__})") from None
     return _tracks_from_arrays(arrays, path)
-
-
-def load_tracks(path: str | os.PathLike, fps: float | None = None) -> "list[Keypoints]":
-    """The keypoint tracks at ``path``, main person first: a ``write_tracks`` .npz, or an OpenPose
-    folder (``io.openpose.read_openpose_tracks``, frame n at n / ``fps``)."""
-    path = Path(path)
-    if path.is_dir():
-        from .io.openpose import read_openpose_tracks
-
-        return read_openpose_tracks(path, fps=fps)
-    return read_tracks(path)

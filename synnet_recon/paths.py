@@ -7,6 +7,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 PACKAGE_DATA = PACKAGE_DIR / "data"
+DANCE_CLIP = PACKAGE_DATA / "mocap" / "05_02.bvh"  # CMU 05_02, the demo's dance (data/mocap/README.md)
 
 
 def shared_data_dir() -> Path | None:

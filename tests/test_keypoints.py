@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synnet_recon.errors import InputError
+from synnet_recon.io import load_tracks
 from synnet_recon.io.openpose import write_openpose_folder
-from synnet_recon.keypoints import Keypoints, load_tracks, read_tracks, write_tracks
+from synnet_recon.keypoints import Keypoints, read_tracks, write_tracks
 
 
 def _tracks(n=6, people=2, first=3, seed=0) -> list[Keypoints]:

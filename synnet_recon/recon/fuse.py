@@ -746,9 +746,9 @@ def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
 
 
 def _keypoint_tracks(config: FuseConfig, sync: SyncResult, videos: dict[str, VideoSource]) -> dict[str, Keypoints]:
-    """The main person's keypoints per video (``keypoints.load_tracks``): from ``--keypoints`` when
+    """The main person's keypoints per video (``io.load_tracks``): from ``--keypoints`` when
     given, else from where sync.json says they are; videos with neither have none."""
-    from ..keypoints import load_tracks
+    from ..io.tracks import load_tracks
 
     for name in config.keypoint_dirs:
         if name not in videos:

@@ -55,10 +55,10 @@ def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def person_motion(config: WideSceneConfig) -> np.ndarray:
     """(instants, 18, 3) joints of the packaged dance clip, centred on the room's middle."""
-    from ..demo import DEMO_MOTION
     from ..motion import load_motion
+    from ..paths import DANCE_CLIP
 
-    motion = load_motion(DEMO_MOTION)
+    motion = load_motion(DANCE_CLIP)
     motion = motion.resample(config.fps, start=2.0)
     joints = motion.joints[::config.step][:config.instants]
     if len(joints) < config.instants:

@@ -1,5 +1,5 @@
 """fuse reads each video's keypoints where sync.json says they are (or --keypoints), through
-keypoints.load_tracks: no guessing of folder layouts, no parser of its own."""
+io.load_tracks: no guessing of folder layouts, no parser of its own."""
 import numpy as np
 import pytest
 

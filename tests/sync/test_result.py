@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synnet_recon.errors import InputError
-from synnet_recon.keypoints import Keypoints, load_tracks
+from synnet_recon.io import load_tracks
+from synnet_recon.keypoints import Keypoints
 from synnet_recon.sync.result import PairSync, SyncResult, VideoSync
 
 
