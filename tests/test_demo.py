@@ -169,8 +169,14 @@ def test_quick_demo_writes_everything(quick_demo):
     for cam in truth["cameras"]:
         assert (out / "scene" / cam["video"]).stat().st_size > 0
         assert len(list((out / "scene" / cam["depth"]).glob("*.png"))) == cam["num_frames"]
-    assert (out / "recon" / "fused.ply").stat().st_size > 0 and report["fused_points"] > 1000
-    assert (out / "fused.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    registration = json.loads((out / "recon" / "registration.json").read_text())
+    assert (out / "recon" / "skeleton3d.json").is_file()
+    if registration["num_ok"]:
+        assert (out / "recon" / "fused.ply").stat().st_size > 0 and report["fused_points"] > 1000
+        assert (out / "fused.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:  # every instant flagged: nothing fused, and the demo says so instead of naming a cloud
+        assert report["fused_points"] == 0 and f"fused 0/{report['instants']} instants" in stdout
+        assert "cloud:" not in stdout
     assert report["instants"] == DemoConfig.quick().fuse_instants
     # the report's offsets are truth.json's and sync.json's
     est = {v["name"]: v["offset_seconds"] for v in sync["videos"]}

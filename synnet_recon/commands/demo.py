@@ -58,7 +58,8 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
     click.echo(format_report(report))
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out}/ (report: {report.paths['report']}, cloud: {report.paths['ply']}"
-               + (f", screenshot: {report.paths['screenshot']})" if report.paths["screenshot"] else ")"))
+    cloud = f", cloud: {report.paths['ply']}" if report.fused_points else ""
+    shot = f", screenshot: {report.paths['screenshot']}" if report.paths["screenshot"] else ""
+    click.echo(f"wrote {out}/ (report: {report.paths['report']}{cloud}{shot})")
     if report.verdict and not report.verdict["passed"]:
         raise SystemExit(1)  # a wrong registration fuse did not flag: the demo failed (said above)
