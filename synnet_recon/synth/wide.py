@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import camera
+
 LAYOUTS = ("room", "symmetric", "open", "plain")
 
 
@@ -43,11 +45,7 @@ class WideSceneConfig:
 
 def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(4, 4) world-to-camera (OpenCV axes, world Y up) of a camera at position looking at target."""
-    f = target - position
-    f = f / np.linalg.norm(f)
-    r = np.cross(f, [0.0, 1.0, 0.0])
-    r /= np.linalg.norm(r)
-    R = np.stack([r, np.cross(f, r), f])
+    R = camera.look_at(np.asarray(position, float), np.asarray(target, float))
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = R, -R @ position
     return T
