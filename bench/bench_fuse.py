@@ -21,19 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-
-def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(4, 4) world-to-camera (OpenCV axes, world Y up) of a camera at position looking at target."""
-    f = target - position
-    f /= np.linalg.norm(f)
-    r = np.cross(f, [0.0, 1.0, 0.0])
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
-    R = np.stack([r, d, f])
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = -R @ position
-    return T
+from synnet_recon.sync.result import SyncResult
+from synnet_recon.synth.scene import read_truth
+from synnet_recon.synth.wide import look_at
 
 
 def camera_paths(n: int, fps: float, separation_deg: float = 35.0, radius: float = 3.5,
@@ -79,32 +69,8 @@ def render_scene(out: Path, n: int, width: int, height: int, fps: float = 30.0, 
                      "video": f"videos/{name}.mp4", "depth": f"depth/{name}"})
     write_json(out / "truth.json", {"schema": "synnet-recon/truth", "version": 1, "motion": None, "seed": seed,
                                     "fps": fps, "seconds": n / fps, "reference": "cam0", "cameras": cams})
-    write_json(out / "sync.json", sync_from_truth(out / "truth.json"))
+    SyncResult.from_truth(read_truth(out / "truth.json"), out).save(out / "sync.json")
     return out / "sync.json"
-
-
-def sync_from_truth(truth_path: Path) -> dict:
-    """A sync.json (schema synnet-recon/sync v1) with the true offsets of a truth.json."""
-    truth = json.loads(Path(truth_path).read_text())
-    root = Path(truth_path).parent
-    cams = truth["cameras"]
-    ref = cams[0]
-    videos, frames = [], []
-    for c in cams:
-        videos.append({"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
-                       "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
-                       "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0})
-    for i in range(ref["num_frames"]):
-        t = i / ref["fps"]
-        row, res = {}, {}
-        for c in cams:
-            j = int(round((t - c["offset_seconds"]) * c["fps"]))
-            if 0 <= j < c["num_frames"]:
-                row[c["name"]] = j
-                res[c["name"]] = abs(c["offset_seconds"] + j / c["fps"] - t)
-        frames.append({"time": t, "frames": row, "residual_seconds": res})
-    return {"schema": "synnet-recon/sync", "version": 1, "reference": ref["name"], "videos": videos,
-            "pairs": [], "frames": frames}
 
 
 def true_camera_to_reference(truth: dict, frames: dict[str, int], ref: str) -> dict[str, np.ndarray]:
@@ -225,7 +191,6 @@ def simulated_scene(out: Path, seconds: float, width: int, height: int) -> None:
     import subprocess
     import sys
 
-    from synnet_recon.fileio import write_json
     from synnet_recon.recon.fuse import FuseConfig, fuse
 
     sim = out / f"simulate_{width}x{height}_{seconds:g}s"
@@ -235,7 +200,7 @@ def simulated_scene(out: Path, seconds: float, width: int, height: int) -> None:
                         "--seconds", str(seconds), "--width", str(width), "--height", str(height), "--render",
                         "--max-offset", "0.3", "--seed", "1"], check=True, capture_output=True)
         print(f"simulated and rendered {seconds} s x 2 cameras in {time.perf_counter() - t:.1f} s")
-    write_json(sim / "sync.json", sync_from_truth(sim / "truth.json"))
+    SyncResult.from_truth(read_truth(sim / "truth.json"), sim).save(sim / "sync.json")
     truth = json.loads((sim / "truth.json").read_text())
     t, cpu = time.perf_counter(), time.process_time()
     result = fuse(sim / "sync.json", FuseConfig(progress=False), out / "fused_simulate")

@@ -15,23 +15,8 @@ import numpy as np
 import pytest
 
 from synnet_recon.cli import main as cli_main
-
-
-def _sync_from_truth(root: Path) -> dict:
-    truth = json.loads((root / "truth.json").read_text())
-    cams, ref = truth["cameras"], truth["cameras"][0]
-    videos = [{"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
-               "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
-               "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0,
-               "keypoints": f"keypoints/{c['name']}"} for c in cams]
-    frames = []
-    for i in range(ref["num_frames"]):
-        t = i / ref["fps"]
-        row = {c["name"]: int(round((t - c["offset_seconds"]) * c["fps"])) for c in cams}
-        row = {n: j for n, j in row.items() if 0 <= j < next(c["num_frames"] for c in cams if c["name"] == n)}
-        frames.append({"time": t, "frames": row, "residual_seconds": {n: 0.0 for n in row}})
-    return {"schema": "synnet-recon/sync", "version": 2, "reference": ref["name"], "videos": videos,
-            "pairs": [], "frames": frames}
+from synnet_recon.sync.result import SyncResult
+from synnet_recon.synth.scene import read_truth
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +28,7 @@ def scene(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bad") / "scene"
     write_scene(simulate_scene(SceneConfig(cameras=2, seconds=0.6, fps=10, seed=1, width=320, height=240,
                                            max_offset=0.0)), root, render=True)
-    (root / "sync.json").write_text(json.dumps(_sync_from_truth(root)))
+    SyncResult.from_truth(read_truth(root / "truth.json"), root).save(root / "sync.json")
     with pytest.raises(SystemExit) as exc:
         cli_main(["fuse", str(root / "sync.json"), "--out", str(root / "recon"), "--quiet"])
     assert exc.value.code == 0
@@ -82,6 +67,7 @@ def _copy_scene(scene: Path, tmp: Path) -> Path:
     sync = json.loads((root / "sync.json").read_text())
     for v in sync["videos"]:
         v["path"] = v["path"].replace(str(scene), str(root))
+        v["keypoints"] = v["keypoints"].replace(str(scene), str(root))
     (root / "sync.json").write_text(json.dumps(sync))
     return root
 

@@ -271,6 +271,24 @@ class SyncResult:
         return cls(reference, videos, pairs, source=source, frame_rows=rows)
 
     @classmethod
+    def from_truth(cls, truth: dict, root: str | Path) -> "SyncResult":
+        """The true offsets of a simulated scene (a ``truth.json`` dict, read by
+        ``synth.scene.read_truth``, whose files lie under ``root``) as a result at confidence 1:
+        what ``fuse`` and the exporters get from a perfect ``align``. Paths stay absolute."""
+        root = Path(root)
+        cams = truth["cameras"]
+        ref_fps = next(c["fps"] for c in cams if c["name"] == truth["reference"])
+
+        def path(c, key):
+            return str(root / c[key]) if c.get(key) else None
+
+        videos = [VideoSync(c["name"], path(c, "video"), "video", c["fps"], c["num_frames"],
+                            c["offset_seconds"], c["offset_seconds"] * ref_fps, 1.0,
+                            times=np.arange(c["num_frames"]) / c["fps"], keypoints=path(c, "keypoints"))
+                  for c in cams]
+        return cls(truth["reference"], videos, [])
+
+    @classmethod
     def load(cls, path) -> "SyncResult":
         """Read sync.json; a missing file, bad JSON, another schema or a malformed field is an InputError."""
         path = Path(path)

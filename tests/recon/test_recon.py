@@ -17,6 +17,9 @@ from synnet_recon.recon.fuse import FuseConfig, fuse, parse_range
 from synnet_recon.recon.intrinsics import Intrinsics, load_intrinsics, read_colmap_cameras
 from synnet_recon.recon.lift import LiftConfig, lift
 from synnet_recon.recon.register import RegistrationConfig, prepare, register, rotation_error_deg, translation_error
+from synnet_recon.sync.result import SyncResult
+from synnet_recon.synth.scene import read_truth
+from synnet_recon.synth.wide import look_at
 
 W, H = 320, 240
 INTR = Intrinsics(W, H, 260.0, 260.0, (W - 1) / 2, (H - 1) / 2)
@@ -52,18 +55,6 @@ def texture(points: np.ndarray) -> np.ndarray:
     rng_cols = np.stack([(h >> s) & 0xFF for s in (0, 8, 16)], 1).astype(np.float64)
     stripes = 0.75 + 0.25 * np.sin(points.sum(1) * 40.0)[:, None]
     return np.clip(rng_cols * stripes, 0, 255).astype(np.uint8)
-
-
-def look_at(position, target) -> np.ndarray:
-    """(4, 4) world-to-camera, OpenCV axes, world Y up."""
-    position, target = np.asarray(position, float), np.asarray(target, float)
-    f = (target - position) / np.linalg.norm(target - position)
-    r = np.cross(f, [0, 1, 0])
-    r /= np.linalg.norm(r)
-    R = np.stack([r, np.cross(f, r), f])
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, -R @ position
-    return T
 
 
 def render(world_to_camera: np.ndarray, intr: Intrinsics = INTR):
@@ -562,25 +553,6 @@ def test_fuse_bad_input_is_one_line_exit_2_and_no_outdir(scene, tmp_path, capsys
 # Integration with `synrecon simulate --render`
 
 
-def sync_from_truth(truth_path: Path) -> dict:
-    """sync.json rows with each camera's nearest frame to every reference frame, from truth.json."""
-    truth = json.loads(truth_path.read_text())
-    cams, root = truth["cameras"], truth_path.parent
-    ref = cams[0]
-    videos = [{"name": c["name"], "path": str(root / c["video"]), "kind": "video", "fps": c["fps"],
-               "num_frames": c["num_frames"], "offset_seconds": c["offset_seconds"],
-               "offset_frames": c["offset_seconds"] * ref["fps"], "confidence": 1.0,
-               "keypoints": str(root / c["keypoints"])} for c in cams]
-    frames = []
-    for i in range(ref["num_frames"]):
-        t = i / ref["fps"]
-        row = {c["name"]: int(round((t - c["offset_seconds"]) * c["fps"])) for c in cams}
-        row = {n: j for n, j in row.items() if 0 <= j < next(c["num_frames"] for c in cams if c["name"] == n)}
-        frames.append({"time": t, "frames": row, "residual_seconds": {n: 0.0 for n in row}})
-    return {"schema": "synnet-recon/sync", "version": 2, "reference": ref["name"], "videos": videos,
-            "pairs": [], "frames": frames}
-
-
 @pytest.mark.slow
 def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
     """`synrecon simulate --render` (2 cameras, 0.5 s, 320x240), a sync.json from its truth, then
@@ -591,7 +563,7 @@ def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
         cli_main(["simulate", str(sim), "--cameras", "2", "--seconds", "0.5", "--width", "320", "--height", "240",
                   "--render", "--max-offset", "0.2", "--seed", "1"])
     assert exc.value.code == 0, capsys.readouterr().err
-    (sim / "sync.json").write_text(json.dumps(sync_from_truth(sim / "truth.json")))
+    SyncResult.from_truth(read_truth(sim / "truth.json"), sim).save(sim / "sync.json")
     out = tmp_path / "recon"
     with pytest.raises(SystemExit) as exc:
         cli_main(["fuse", str(sim / "sync.json"), "--out", str(out), "--frames", "0:15:5", "--quiet"])

@@ -168,3 +168,27 @@ def test_fuzz_sync_json_bytes(raw, fuzz_check):
         path = Path(tmp) / "sync.json"
         path.write_bytes(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
         fuzz_check(SyncResult.load, path)
+
+
+def test_from_truth_pairs_each_instant_with_the_true_frames(tmp_path):
+    """A simulated scene's true offsets as a sync result: at reference time t every camera's frame
+    is the one nearest to t - offset on its own clock, and the keypoints are the scene's."""
+    from synnet_recon.synth.scene import SceneConfig, read_truth, simulate_scene, write_scene
+
+    write_scene(simulate_scene(SceneConfig(cameras=3, seconds=1.0, fps=10, seed=3, max_offset=0.25)), tmp_path)
+    truth = read_truth(tmp_path / "truth.json")
+    result = SyncResult.from_truth(truth, tmp_path)
+    saved = SyncResult.load(result.save(tmp_path / "sync.json"))
+    assert saved.offsets == {c["name"]: c["offset_seconds"] for c in truth["cameras"]}
+    for cam in truth["cameras"]:
+        assert saved.keypoints_path(cam["name"]) == tmp_path / cam["keypoints"]
+    checked = 0
+    for row in saved.frames_table():
+        for cam in truth["cameras"]:
+            local = row["time"] - cam["offset_seconds"]
+            if cam["name"] in row["frames"]:
+                assert abs(row["frames"][cam["name"]] / cam["fps"] - local) <= 0.5 / cam["fps"] + 1e-9
+                checked += 1
+            else:
+                assert not 0 <= round(local * cam["fps"]) < cam["num_frames"]
+    assert checked >= 2 * len(saved.frames_table())
