@@ -17,6 +17,7 @@ import numpy as np
 from .tracks import MIN_COMMON_JOINTS, MIN_OVERLAP_FRAMES, SWAP_HYPOTHESES, as_xy, normalise_frames
 
 TRIM_JOINTS = 2  # worst joints dropped per frame pair (a misplaced arm: elbow + wrist)
+CHUNK_PAIRS = 100_000  # frame pairs scored at once by affine_diagonals (its peak memory, ~0.5 kB a pair)
 
 
 def _affine_moments(ca, va, cb, vb):
@@ -37,6 +38,23 @@ def _affine_moments(ca, va, cb, vb):
         for q in range(2):
             second[..., p, 2 + q] = second[..., 2 + q, p] = za[p] @ zb[q].T
     return n, first, second
+
+
+def _affine_pair_moments(ca, va, cb, vb):
+    """``_affine_moments`` of matched frame pairs only: ca, cb (P, 18, 2), va, vb (P, 18) ->
+    n (P, 1), first (P, 1, 4), second (P, 1, 4, 4) (the frame-pair axis of b has length 1)."""
+    n = np.einsum("pj,pj->p", va, vb)
+    za = [va * ca[..., k] for k in range(2)]
+    zb = [vb * cb[..., k] for k in range(2)]
+    first = np.stack([np.einsum("pj,pj->p", z, vb) for z in za] + [np.einsum("pj,pj->p", va, z) for z in zb], -1)
+    second = np.empty(n.shape + (4, 4))
+    for p in range(2):
+        for q in range(p, 2):
+            second[..., p, q] = second[..., q, p] = np.einsum("pj,pj->p", za[p] * ca[..., q], vb)
+            second[..., 2 + p, 2 + q] = second[..., 2 + q, 2 + p] = np.einsum("pj,pj->p", va, zb[p] * cb[..., q])
+        for q in range(2):
+            second[..., p, 2 + q] = second[..., 2 + q, p] = np.einsum("pj,pj->p", za[p], zb[q])
+    return n[:, None], first[:, None], second[:, None]
 
 
 def _affine_scatter(n, first, second):
@@ -101,14 +119,16 @@ def _null_vector_sym4(S: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return col / np.where(norm > 0, norm, 1.0)
 
 
-def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int) -> np.ndarray:
+def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int, paired: bool = False) -> np.ndarray:
     """Trimmed rank-3 residual of every frame pair for one joint labelling of b -> (Ta, Tb).
 
     The rank-3 subspace is fitted to all common joints, the ``trim`` joints farthest from it are
     dropped (their moments subtracted: one least-trimmed-squares step), and the scatter of the rest
     gives the cost. Pairs with fewer than ``min_joints + trim`` joints are not trimmed.
+    ``paired``: ca and cb hold P matched frames, frame p of a against frame p of b only -> (P, 1).
     """
-    n, first, second = _affine_moments(ca, va, cb, vb)
+    n, first, second = (_affine_pair_moments if paired else _affine_moments)(ca, va, cb, vb)
+    b_axis = (slice(None), None) if paired else (None, slice(None))  # b's frames along the pair axis 1
     S, d, mean = _affine_scatter(n, first, second)
     bad = (n < min_joints) | ~np.isfinite(S).all(axis=(-2, -1))
     S[bad] = np.eye(4)
@@ -118,8 +138,9 @@ def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int) -> np.nd
         v = np.where(np.isfinite(v), v, 0.0)
         off = (v * mean).sum(-1)[..., None]
         r = (v[..., 0, None] * ca[:, None, :, 0] + v[..., 1, None] * ca[:, None, :, 1]
-             + v[..., 2, None] * cb[None, :, :, 0] + v[..., 3, None] * cb[None, :, :, 1] - off)
-        r2 = np.where((va[:, None, :] * vb[None, :, :]) > 0, r * r, -1.0)  # unseen joints never dropped
+             + v[..., 2, None] * cb[b_axis + (slice(None), 0)] + v[..., 3, None] * cb[b_axis + (slice(None), 1)]
+             - off)
+        r2 = np.where((va[:, None, :] * vb[b_axis]) > 0, r * r, -1.0)  # unseen joints never dropped
         worst = []
         for _ in range(trim):
             k = np.argmax(r2, -1)[..., None]
@@ -129,7 +150,7 @@ def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int) -> np.nd
         use = ((n >= min_joints + trim)[..., None]
                & (np.take_along_axis(r2, worst, -1) == -2.0)).astype(np.float64)
         ia = np.arange(len(ca))[:, None, None]
-        ib = np.arange(len(cb))[None, :, None]
+        ib = np.arange(len(cb))[b_axis + (None,)]
         z = np.concatenate([ca[ia, worst], cb[ib, worst]], -1) * use[..., None]  # (Ta, Tb, trim, 4)
         n = n - use.sum(-1)
         first = first - z.sum(-2)
@@ -160,6 +181,17 @@ def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS, trim: int = TR
     if swap_arms:
         for perm in swaps:
             cost = np.fmin(cost, _affine_hypothesis_cost(ca, va, cb[:, perm], vb[:, perm], min_joints, trim))
+    return cost
+
+
+def affine_pair_costs(ca, va, cb, vb, min_joints: int = MIN_COMMON_JOINTS, trim: int = TRIM_JOINTS,
+                      swaps=SWAP_HYPOTHESES) -> np.ndarray:
+    """``affine_cost_matrix`` of matched frame pairs only, with arm swaps: frames already through
+    ``normalise_frames``, ca / cb (P, 18, 2), va / vb (P, 18) -> (P,) (frame p of a with frame p of b)."""
+    cost = _affine_hypothesis_cost(ca, va, cb, vb, min_joints, trim, paired=True)[:, 0]
+    for perm in swaps:
+        cost = np.fmin(cost, _affine_hypothesis_cost(ca, va, cb[:, perm], vb[:, perm], min_joints, trim,
+                                                     paired=True)[:, 0])
     return cost
 
 
@@ -202,46 +234,71 @@ def affine_consistency_scores(a, b, offsets_frames, min_overlap: int = MIN_OVERL
     return -means
 
 def affine_diagonals(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, max_pairs: int = 2_000_000,
-                     clip_sigmas: float | None = None, null_frames=None):
-    """Mean log affine residual along every offset, and along the same offsets of mismatched pairings.
+                     clip_sigmas: float | None = None, null_frames=None, null_offsets=None):
+    """Mean log affine residual along every offset, and along offsets of mismatched pairings.
 
     xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames. Returns (mean (K,),
-    pairs (K,), null mean (R, K), null pairs (R, K)): frame i of a against b's frame j = i - d, and
+    pairs (K,), null mean (R, L), null pairs (R, L)): frame i of a against b's frame j = i - d, and
     against b's frame ``null_frames[r][j]`` for each of R reorderings of b (default: b played
-    backwards), which break any common timing: chance for the same two tracks. Rows of xa
-    are strided when Ta * Tb exceeds ``max_pairs`` (long inputs), and processed in chunks; pair
-    counts are of the rows used. ``clip_sigmas``: single log residuals are first clipped to the
+    backwards) at the L ``null_offsets`` (default: ``offsets``), which break any common timing:
+    chance for the same two tracks. ``clip_sigmas``: single log residuals are first clipped to the
     median +- that many robust standard deviations (light tails: a short mean is then not ruled by
     a few extreme pairs).
+
+    Two ways, the same numbers for the pairs they score: when the K + R L pairs a row of a needs
+    are fewer than b's frames (long tracks with a bounded ``--max-offset``), only those pairs are
+    scored (``_banded_costs``); otherwise whole rows of the Ta x Tb matrix. Either way rows of xa
+    are strided to keep the pairs scored under ``max_pairs``, and processed in chunks of about
+    ``CHUNK_PAIRS`` pairs (memory does not grow with the tracks' length); pair counts are of the
+    rows used.
     """
     offsets = np.asarray(offsets, dtype=int)
-    stride = max(1, int(math.ceil(len(xa) * len(xb) / max_pairs)))
-    rows = np.arange(0, len(xa), stride)
+    null_offsets = offsets if null_offsets is None else np.asarray(null_offsets, dtype=int)
     orders = [np.arange(len(xb))] + list(null_frames if null_frames is not None else [np.arange(len(xb))[::-1]])
-    sums, counts = np.zeros((len(orders), len(offsets))), np.zeros((len(orders), len(offsets)))
-    chunk = max(1, 400_000 // max(len(xb), 1))
+    sets = [offsets] + [null_offsets] * (len(orders) - 1)  # the offsets each ordering is read at
+    banded = sum(len(o) for o in sets) < len(xb)
+    per_row = sum(len(o) for o in sets) if banded else len(xb)
+    stride = max(1, int(math.ceil(len(xa) * per_row / max_pairs)))
+    rows = np.arange(0, len(xa), stride)
+    sums, counts = [np.zeros(len(o)) for o in sets], [np.zeros(len(o)) for o in sets]
+    chunk = max(1, CHUNK_PAIRS // max(per_row, 1))
     limits = None
+    if banded:
+        na, nb = normalise_frames(xa), normalise_frames(xb)
     for start in range(0, len(rows), chunk):
         r = rows[start:start + chunk]
-        cost = np.log(affine_cost_matrix(xa[r], xb) + 1e-5)
+        js = [r[None, :] - o[:, None] for o in sets]
+        jc = [np.clip(j, 0, len(xb) - 1) for j in js]
+        if banded:  # cost[k][o, i]: row r[i] against b's frame orders[k][jc[k][o, i]]
+            cost = [_banded_costs(na, nb, r, order[j]) for order, j in zip(orders, jc)]
+        else:
+            full = np.log(affine_cost_matrix(xa[r], xb) + 1e-5)
+            cost = [full[np.arange(len(r))[None, :], order[j]] for order, j in zip(orders, jc)]
         if clip_sigmas is not None:
             if limits is None:  # robust spread of single frame pairs, from the first chunk
-                finite = cost[np.isfinite(cost)]
+                finite = np.concatenate([full.ravel()] if not banded else [c.ravel() for c in cost])
+                finite = finite[np.isfinite(finite)]
                 med = float(np.median(finite)) if finite.size else 0.0
                 mad = 1.4826 * float(np.median(np.abs(finite - med))) if finite.size else 1.0
                 limits = (med - clip_sigmas * mad, med + clip_sigmas * mad)
-            cost = np.clip(cost, *limits)
-        j = r[None, :] - offsets[:, None]
-        inside = (j >= 0) & (j < len(xb))
-        jc = np.clip(j, 0, len(xb) - 1)
-        for k, order in enumerate(orders):
-            vals = cost[np.arange(len(r))[None, :], order[jc]]
-            ok = inside & np.isfinite(vals)
+            cost = [np.clip(c, *limits) for c in cost]
+        for k, (vals, j) in enumerate(zip(cost, js)):
+            ok = (j >= 0) & (j < len(xb)) & np.isfinite(vals)
             sums[k] += np.where(ok, vals, 0.0).sum(axis=1)
             counts[k] += ok.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
-    return mean[0], counts[0], mean[1:], counts[1:]
+        mean = [sm / c for sm, c in zip(sums, counts)]
+    null = np.array(mean[1:]).reshape(len(orders) - 1, len(null_offsets))
+    null_count = np.array(counts[1:]).reshape(len(orders) - 1, len(null_offsets))
+    return mean[0], counts[0], null, null_count
+
+
+def _banded_costs(na, nb, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Log affine residual of frame pairs (rows[i], cols[o, i]) of two normalised tracks -> (O, I)."""
+    (ca, va), (cb, vb) = na, nb
+    ia = np.broadcast_to(rows[None, :], cols.shape).ravel()
+    ib = cols.ravel()
+    return np.log(affine_pair_costs(ca[ia], va[ia], cb[ib], vb[ib]) + 1e-5).reshape(cols.shape)
 
 
 def coarse_scores(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, min_overlap: int,

@@ -45,27 +45,53 @@ def _overlap_pearson_counts(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray,
     """Pearson correlation of feature tracks over the overlap of each offset, averaged over features.
 
     fa: (Ta, F), fb: (Tb, F) with NaN where unknown -> (K,) (NaN where the overlap is too short).
-    Also returns the frames of overlap (K,). All overlap sums (counts, sums, squares, cross products) for every offset come from six FFT
-    cross-correlations, so the cost does not grow with the number of offsets.
+    Also returns the frames of overlap (K,). All overlap sums (counts, sums, squares, cross
+    products) for every offset come from FFT cross-correlations, so the cost does not grow with the
+    number of offsets; features are taken in blocks so that memory stays flat in the tracks' length.
     """
-    from scipy.signal import fftconvolve
-
     offsets = np.asarray(offsets, dtype=int)
+    k = offsets + len(fb) - 1
+    valid = (k >= 0) & (k < len(fa) + len(fb) - 1)
+    kk = np.clip(k, 0, len(fa) + len(fb) - 2)
+    block = max(1, _FFT_BLOCK // max(len(fa) + len(fb), 1))
+    r = np.concatenate([_block_pearson(fa[:, c:c + block], fb[:, c:c + block], kk, min_overlap)
+                        for c in range(0, fa.shape[1], block)], axis=1)
+    r[~valid] = np.nan
+    frames = _xcorr_at(np.isfinite(fa).any(axis=1, keepdims=True).astype(np.float64),
+                       np.isfinite(fb).any(axis=1, keepdims=True).astype(np.float64), kk)[0][:, 0]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        score = np.nanmean(r, axis=1)
+    score[(np.round(frames) < min_overlap) | ~valid] = np.nan
+    return score, np.where(valid, np.round(frames), 0.0)
+
+
+_FFT_BLOCK = 1 << 19  # (frames of a + b) x features correlated at once (memory flat in length)
+
+
+def _xcorr_at(x: np.ndarray, y: np.ndarray, kk: np.ndarray, pairs=((0, 0),)) -> list[np.ndarray]:
+    """Cross-correlations c[d] = sum_i x[p][i] y[q][i - d] of column blocks, read at full-output
+    indices kk (index k <-> d = k - (len(y) - 1)), for each (p, q) of ``pairs``; x, y: arrays or
+    lists of arrays (T, F). The same numbers as scipy.signal.fftconvolve(x, y[::-1], "full", axes=0),
+    with each input's spectrum computed once."""
+    from scipy import fft as sp_fft
+
+    xs, ys = (v if isinstance(v, (list, tuple)) else [v] for v in (x, y))
+    n = len(xs[0]) + len(ys[0]) - 1
+    fshape = [sp_fft.next_fast_len(n, True)]
+    spx = [sp_fft.rfftn(v, fshape, axes=[0]) for v in xs]
+    spy = [sp_fft.rfftn(v[::-1], fshape, axes=[0]) for v in ys]
+    return [sp_fft.irfftn(spx[p] * spy[q], fshape, axes=[0])[:n][kk] for p, q in pairs]
+
+
+def _block_pearson(fa: np.ndarray, fb: np.ndarray, kk: np.ndarray, min_overlap: int) -> np.ndarray:
+    """Per-feature Pearson correlations (K, F) at full-output indices kk (see ``_xcorr_at``)."""
     ma, mb = np.isfinite(fa).astype(np.float64), np.isfinite(fb).astype(np.float64)
     a0, b0 = np.where(ma > 0, fa, 0.0), np.where(mb > 0, fb, 0.0)
-
-    def xcorr(x, y):
-        # c[d] = sum_i x[i] y[i - d]; full output index k <-> d = k - (len(y) - 1)
-        return fftconvolve(x, y[::-1], mode="full", axes=0)
-
-    n = xcorr(ma, mb)
-    sa, sb = xcorr(a0, mb), xcorr(ma, b0)
-    saa, sbb = xcorr(a0 * a0, mb), xcorr(ma, b0 * b0)
-    sab = xcorr(a0, b0)
-    k = offsets + len(fb) - 1
-    valid = (k >= 0) & (k < len(n))
-    kk = np.clip(k, 0, len(n) - 1)
-    n, sa, sb, saa, sbb, sab = (x[kk] for x in (n, sa, sb, saa, sbb, sab))
+    # pairs: n = ma*mb, sa = a0*mb, sb = ma*b0, saa = a0^2*mb, sbb = ma*b0^2, sab = a0*b0
+    n, sa, sb, saa, sbb, sab = _xcorr_at([ma, a0, a0 * a0], [mb, b0, b0 * b0], kk,
+                                         ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)))
     n = np.round(n)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sab - sa * sb / n
@@ -73,14 +99,7 @@ def _overlap_pearson_counts(fa: np.ndarray, fb: np.ndarray, offsets: np.ndarray,
         vb = sbb - sb * sb / n
         r = cov / np.sqrt(np.maximum(va, 0) * np.maximum(vb, 0))
     r[(n < min_overlap) | ~np.isfinite(r) | (va <= 1e-9 * np.maximum(saa, 1e-12)) | (vb <= 1e-9 * np.maximum(sbb, 1e-12))] = np.nan
-    r[~valid] = np.nan
-    frames = xcorr(ma.any(axis=1, keepdims=True).astype(np.float64), mb.any(axis=1, keepdims=True).astype(np.float64))[kk, 0]
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        score = np.nanmean(r, axis=1)
-    score[(np.round(frames) < min_overlap) | ~valid] = np.nan
-    return score, np.where(valid, np.round(frames), 0.0)
+    return r
 
 
 # ------------------------------------------------------------------------------ speed (Pose2Sim)
@@ -152,13 +171,26 @@ def trajectory_correlation_scores(a, b, offsets_frames, min_overlap: int = MIN_O
 
 def speed_correlation_curve(a, b, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
     """``speed_correlation_scores`` and the frames of overlap behind each: ((K,), (K,))."""
-    sa = speed_signal(as_xy(a))[:, None]
-    sb = speed_signal(as_xy(b))[:, None]
-    return _overlap_pearson_counts(sa, sb, np.asarray(offsets_frames, dtype=int), min_overlap)
+    return _overlap_pearson_counts(speed_features(a), speed_features(b), np.asarray(offsets_frames, dtype=int),
+                                   min_overlap)
 
 
 def trajectory_correlation_curve(a, b, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
     """``trajectory_correlation_scores`` and the frames of overlap behind each: ((K,), (K,))."""
-    fa = _zscore(pose_descriptors(as_xy(a)))
-    fb = _zscore(pose_descriptors(as_xy(b)))
+    return _overlap_pearson_counts(trajectory_features(a), trajectory_features(b),
+                                   np.asarray(offsets_frames, dtype=int), min_overlap)
+
+
+def speed_features(a) -> np.ndarray:
+    """The speed correlation's per-frame signal of a track: (T, 1)."""
+    return speed_signal(as_xy(a))[:, None]
+
+
+def trajectory_features(a) -> np.ndarray:
+    """The trajectory correlation's per-frame descriptors of a track, z-scored: (T, F)."""
+    return _zscore(pose_descriptors(as_xy(a)))
+
+
+def correlation_curve_of_features(fa: np.ndarray, fb: np.ndarray, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
+    """A correlation curve from features already computed (``speed_features`` / ``trajectory_features``)."""
     return _overlap_pearson_counts(fa, fb, np.asarray(offsets_frames, dtype=int), min_overlap)

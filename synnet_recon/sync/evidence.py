@@ -124,22 +124,21 @@ def null_orders(length: int) -> list[np.ndarray]:
 
 def affine_evidence(xa, xb, offsets, null_offsets, min_overlap: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """z of minus the mean log affine residual at each offset (K,), and the raw curve (K,)."""
-    both = np.union1d(offsets, null_offsets)
-    mean, count, null, null_count = affine_diagonals(xa, xb, both, max_pairs, clip_sigmas=2.5,
-                                                     null_frames=null_orders(len(xb)))
+    mean, count, null, null_count = affine_diagonals(xa, xb, offsets, max_pairs, clip_sigmas=2.5,
+                                                     null_frames=null_orders(len(xb)), null_offsets=null_offsets)
     mean[count < min_overlap] = np.nan
     null[null_count < min_overlap] = np.nan
-    keep, chance = np.isin(both, offsets), np.isin(both, null_offsets)
-    z = chance_z(mean[keep], count[keep], null[:, chance].ravel(), null_count[:, chance].ravel(),
-                 higher_is_better=False)
-    return z, -mean[keep]
+    z = chance_z(mean, count, null.ravel(), null_count.ravel(), higher_is_better=False)
+    return z, -mean
 
 
 def correlation_evidence(kind: str, xa, xb, offsets, null_offsets, min_overlap: int) -> tuple[np.ndarray, np.ndarray]:
     """z of the speed or trajectory correlation at each offset (K,), and the raw curve (K,)."""
-    fn = {"speed": B.speed_correlation_curve, "trajectory": B.trajectory_correlation_curve}[kind]
-    value, count = fn(xa, xb, offsets, min_overlap)
-    nulls = [fn(xa, xb[order], null_offsets, min_overlap) for order in null_orders(len(xb))]
+    features = {"speed": B.speed_features, "trajectory": B.trajectory_features}[kind]
+    fa = features(xa)  # a's features once for the curve and every null ordering of b
+    value, count = B.correlation_curve_of_features(fa, features(xb), offsets, min_overlap)
+    nulls = [B.correlation_curve_of_features(fa, features(xb[order]), null_offsets, min_overlap)
+             for order in null_orders(len(xb))]
     null = np.concatenate([v for v, _ in nulls])
     null_count = np.concatenate([c for _, c in nulls])
     return chance_z(value, count, null, null_count), value

@@ -16,6 +16,7 @@ from ..skeleton import NUM_JOINTS
 
 MIN_OVERLAP_FRAMES = 8  # scores need at least this many frames in common
 MIN_COMMON_JOINTS = 7   # a frame pair needs this many joints seen in both views for the rank test
+_SAMPLE_CHUNK = 2048    # gaussian_sample reads at most this many positions at once (memory flat in length)
 
 
 def as_xy(track) -> np.ndarray:
@@ -120,6 +121,9 @@ def gaussian_sample(xy: np.ndarray, index: np.ndarray, sigma: float = 1.0, min_w
     (plain linear interpolation would average two noisy frames there and look cleaner).
     """
     index = np.asarray(index, dtype=np.float64)
+    if len(index) > _SAMPLE_CHUNK:  # long tracks: bounded temporaries (N x taps x 18 x 2 per chunk)
+        return np.concatenate([gaussian_sample(xy, index[s:s + _SAMPLE_CHUNK], sigma, min_weight)
+                               for s in range(0, len(index), _SAMPLE_CHUNK)])
     radius = int(np.ceil(4 * sigma))
     ks = np.floor(index).astype(int)[:, None] + np.arange(-radius, radius + 2)[None, :]
     g = np.exp(-0.5 * ((ks - index[:, None]) / sigma) ** 2)

@@ -49,3 +49,27 @@ def test_affine_cost_survives_swapped_and_misplaced_arms(rng):
     # the other frame pairs (different poses) stay far from consistent
     off = ~np.eye(6, dtype=bool)
     assert np.all(robust[off] > 1e-4) and np.all(exact[off] > 1e-4)
+
+
+def test_banded_diagonals_score_the_same_pairs_as_the_full_matrix(rng, monkeypatch):
+    """Long tracks with a bounded search: only the pairs of the asked offsets are scored, in
+    chunks; the means are those of the whole Ta x Tb matrix (up to rounding)."""
+    xa, xb = rng.normal(size=(60, 18, 2)), rng.normal(size=(70, 18, 2))
+    xa[5, 3:9] = np.nan
+    xb[11] = np.nan
+    orders = [np.arange(70)[::-1], np.roll(np.arange(70), 23)]
+    offsets, nulls = np.array([-4, 0, 3]), np.array([-20, 5, 30])
+    banded = A.affine_diagonals(xa, xb, offsets, clip_sigmas=2.5, null_frames=orders, null_offsets=nulls)
+    # the same offsets inside a range too wide for the banded path: whole rows
+    wide = np.arange(-50, 51)
+    full = A.affine_diagonals(xa, xb, wide, clip_sigmas=None, null_frames=orders)
+    plain = A.affine_diagonals(xa, xb, offsets, clip_sigmas=None, null_frames=orders, null_offsets=nulls)
+    keep, chance = np.isin(wide, offsets), np.isin(wide, nulls)
+    np.testing.assert_allclose(plain[0], full[0][keep], rtol=1e-12)
+    np.testing.assert_array_equal(plain[1], full[1][keep])
+    np.testing.assert_allclose(plain[2], full[2][:, chance], rtol=1e-12)
+    assert banded[2].shape == (2, 3) and np.isfinite(banded[0]).all()
+    # chunking does not change the sums
+    monkeypatch.setattr(A, "CHUNK_PAIRS", 40)
+    np.testing.assert_allclose(A.affine_diagonals(xa, xb, offsets, clip_sigmas=None, null_frames=orders,
+                                                  null_offsets=nulls)[2], plain[2], rtol=1e-12)

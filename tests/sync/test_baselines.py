@@ -53,3 +53,24 @@ def test_scores_are_nan_safe(scene):
         s = fn(a, b, offsets)
         assert np.isnan(s[0]) and np.isnan(s[-1])        # no overlap at the extremes
         assert np.isfinite(s[200]) and np.all(np.isfinite(s) | np.isnan(s))
+
+
+def test_overlap_correlations_match_direct_sums_in_feature_blocks(rng, monkeypatch):
+    """The FFT sums (features taken in blocks for long tracks) give the Pearson correlation of each
+    offset's overlap, as computed directly."""
+    fa, fb = rng.normal(size=(50, 5)), rng.normal(size=(40, 5))
+    fa[3, 1] = np.nan
+    fb[:6, 4] = np.nan
+    offsets = np.arange(-30, 41, 7)
+    monkeypatch.setattr(B, "_FFT_BLOCK", 2 * 90)  # two features per block
+    score, frames = B._overlap_pearson_counts(fa, fb, offsets, 8)
+    for d, s, n in zip(offsets, score, frames):
+        i = np.arange(max(0, d), min(50, 40 + d))
+        assert n == len(i)
+        rs = []
+        for f in range(5):
+            x, y = fa[i, f], fb[i - d, f]
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() >= 8:
+                rs.append(np.corrcoef(x[ok], y[ok])[0, 1])
+        assert (np.isnan(s) and (len(i) < 8 or not rs)) or abs(s - np.mean(rs)) < 1e-9

@@ -27,3 +27,12 @@ def test_gaussian_sample_reads_fractional_positions(rng):
     out = T.gaussian_sample(xy, np.array([10.25, 20.5, 30.75]), sigma=1.0)
     np.testing.assert_allclose(out[:, 0, 0], [30.75, 61.5, 92.25], atol=1e-4)
     assert np.isnan(T.gaussian_sample(xy, np.array([-1.0, 49.5]), 1.0)).all()
+
+
+def test_gaussian_sample_in_chunks_is_the_same(rng, monkeypatch):
+    xy = rng.normal(size=(50, 18, 2))
+    xy[10:13, 4] = np.nan
+    index = np.linspace(-1, 50, 97)
+    whole = T.gaussian_sample(xy, index, 1.5)
+    monkeypatch.setattr(T, "_SAMPLE_CHUNK", 10)
+    np.testing.assert_array_equal(T.gaussian_sample(xy, index, 1.5), whole)
