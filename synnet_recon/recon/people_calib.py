@@ -191,15 +191,24 @@ def _pairs(xy, valid, Ks, conf: PeopleCalibConf) -> list[dict]:
     return pairs
 
 
-def _scale(points: np.ndarray, poses: dict, ref: int, conf: PeopleCalibConf) -> tuple[float, str]:
-    """Factor that makes the reconstruction metric (person_height) or the first baseline 1."""
+def height_scale(points: np.ndarray, person_height: float) -> float | None:
+    """Factor that makes a person of ``person_height`` metres out of joints (T, 18, 3): the median
+    over instants of the ankle-knee-hip-neck chain is fitted. None when no instant has a chain."""
     from .depth import body_chain_length
 
+    chain = [body_chain_length(p) for p in points]
+    chain = np.array([c for c in chain if np.isfinite(c)])
+    if not len(chain) or not np.median(chain) > 0:
+        return None
+    return person_height * CHAIN_PER_HEIGHT / float(np.median(chain))
+
+
+def _scale(points: np.ndarray, poses: dict, ref: int, conf: PeopleCalibConf) -> tuple[float, str]:
+    """Factor that makes the reconstruction metric (person_height) or the first baseline 1."""
     if conf.person_height:
-        chain = [body_chain_length(p) for p in points]
-        chain = np.array([c for c in chain if np.isfinite(c)])
-        if len(chain):
-            return conf.person_height * CHAIN_PER_HEIGHT / float(np.median(chain)), "person_height"
+        s = height_scale(points, conf.person_height)
+        if s is not None:
+            return s, "person_height"
     others = [c for c in sorted(poses) if c != ref]
     centers = {c: -poses[c][:3, :3].T @ poses[c][:3, 3] for c in poses}
     d = np.linalg.norm(centers[others[0]] - centers[ref]) if others else 1.0
