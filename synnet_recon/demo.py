@@ -131,8 +131,9 @@ class DemoReport:
     reference: str
     fps: float
     fused_points: int = 0
-    instants_ok: int = 0
+    instants_ok: int = 0                       # fused with every view verified
     instants: int = 0
+    instants_fused: int = 0                    # in fused.ply: every view, or the reference and the verified others
     chain_rotation_deg: float | None = None    # median error of world_from_reference (instant chaining)
     chain_translation_cm: float | None = None
     screenshot_renderer: str | None = None
@@ -158,6 +159,7 @@ class DemoReport:
             "cameras": [asdict(c) for c in self.cameras],
             "max_error_frames": self.max_error_frames,
             "fused_points": self.fused_points, "instants": self.instants, "instants_ok": self.instants_ok,
+            "instants_fused": self.instants_fused,
             "chain_rotation_deg": self.chain_rotation_deg, "chain_translation_cm": self.chain_translation_cm,
             "screenshot_renderer": self.screenshot_renderer, "verdict": self.verdict,
             "skeleton_error_cm": self.skeleton_error_cm,
@@ -181,7 +183,9 @@ def format_report(report: DemoReport) -> str:
             f"{_fmt(c.error_frames, '+7.2f', '      -'):>7} fr{c.confidence:>6.2f}{reg:>12}"
             f"{_fmt(c.rotation_deg, '7.2f'):>7} °{_fmt(c.translation_cm, '8.1f'):>8} cm")
     lines.append(f"offset error: at most {_fmt(report.max_error_frames, '.2f', 'n/a')} frames "
-                 f"at {report.fps:g} fps; fused {report.instants_ok}/{report.instants} instants, "
+                 f"at {report.fps:g} fps; fused {report.instants_fused}/{report.instants} instants "
+                 f"({report.instants_ok} with every view, {report.instants_fused - report.instants_ok} with the "
+                 f"verified views only), "
                  f"{report.fused_points:,} points")
     if report.chain_rotation_deg is not None:
         lines.append(f"reference camera motion between fused instants: median error "
@@ -314,7 +318,7 @@ def registration_errors(records, truth: dict, reference: str) -> tuple[dict[str,
                 continue
             true = ref_w2c @ np.linalg.inv(w2c[name][rec.frames[name]])
             per_camera.setdefault(name, []).append((rotation_error_deg(T, true), translation_error(T, true)))
-        if rec.ok and rec.world_from_reference is not None:
+        if rec.fused and rec.world_from_reference is not None:
             if first is None:
                 first = (ref_w2c, rec.world_from_reference)
             else:
@@ -420,7 +424,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
                "sync": str(sync_path), "recon": str(recon_dir), "ply": str(recon_dir / "fused.ply"),
                "screenshot": str(png_path) if renderer else None, "report": str(report_path)},
         reference=result.reference, fps=fps, fused_points=int(fused.fused_points),
-        instants_ok=int(fused.num_ok), instants=len(fused.frames),
+        instants_ok=int(fused.num_ok), instants=len(fused.frames), instants_fused=int(fused.num_fused),
         chain_rotation_deg=_median([e[0] for e in chain]),
         chain_translation_cm=None if not chain else 100 * _median([e[1] for e in chain]),
         screenshot_renderer=renderer, warnings=warnings,

@@ -214,7 +214,7 @@ def load_scene(sync_json: str | Path, recon_dir: str | Path | None, config: Expo
         registration = read_registration(reg_path)
         # Flagged instants (ok false) have no world pose: they cannot be placed, so they are left out.
         rows = [(r.index, r.time, r.frames, r.registered(), r.world_from_reference) for r in registration.frames
-                if r.ok and r.world_from_reference is not None]
+                if r.fused and r.world_from_reference is not None]
         if not rows:
             raise InputError(reg_path, "no registered instants to export (every instant is flagged ok: false)")
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 SYNC = "synnet-recon/sync"                    # sync.json            synnet_recon.sync.result.SyncResult
 SYNC_VERSION = 2                               # 2: videos[].keypoints (1 is still read)
 REGISTRATION = "synnet-recon/registration"     # registration.json    synnet_recon.recon.registration.Registration
-REGISTRATION_VERSION = 1
+REGISTRATION_VERSION = 2
 KEYPOINTS = "synnet-recon/keypoints"           # <sync>_keypoints/<name>.npz  synnet_recon.keypoints
 KEYPOINTS_VERSION = 1
 TRUTH = "synnet-recon/truth"                   # truth.json           synnet_recon.synth.scene
@@ -23,7 +23,7 @@ TIMESTAMPS_VERSION = 1
 # versions each reader accepts
 READABLE: dict[str, tuple[int, ...]] = {
     SYNC: (1, 2),
-    REGISTRATION: (1,),
+    REGISTRATION: (1, 2),
     KEYPOINTS: (1,),
     TRUTH: (1,),
     DEMO_REPORT: (1,),

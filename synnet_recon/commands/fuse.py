@@ -54,6 +54,17 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
                         intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
                         registration=RegistrationConfig(voxel=registration_voxel))
     result = fuse(sync, config, out_dir)
-    flagged = len(result.frames) - result.num_ok
-    click.echo(f"fused {result.num_ok} of {len(result.frames)} instants ({flagged} flagged) into "
-               f"{result.out_dir} ({result.fused_points} points, {result.seconds:.1f} s)")
+    click.echo(fuse_summary(result))
+
+
+def fuse_summary(result) -> str:
+    """One line: how many instants were fused whole, partially (which views flagged how often), not at all."""
+    n, whole, fused = len(result.frames), result.num_ok, result.num_fused
+    parts = [f"{whole} with every view"]
+    if fused > whole:
+        flagged = ", ".join(f"{v} flagged at {c}" for v, c in sorted(result.flagged_views().items()))
+        parts.append(f"{fused - whole} partially ({flagged}; only verified views fused)")
+    if n > fused:
+        parts.append(f"{n - fused} not fused")
+    return (f"fused {fused} of {n} instants ({'; '.join(parts)}) into {result.out_dir} "
+            f"({result.fused_points} points, {result.seconds:.1f} s)")

@@ -66,6 +66,10 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     """Place ``source`` onto ``target`` (the reference view): the best checked hypothesis."""
     spread = normal_spread(source.prepared)
     points = np.asarray(source.prepared.cloud.points)
+    normals = np.asarray(source.prepared.cloud.normals) if source.prepared.cloud.has_normals() else None
+    target_cloud = target.prepared.cloud
+    target_points = np.asarray(target_cloud.points)
+    target_normals = np.asarray(target_cloud.normals) if target_cloud.has_normals() else None
     checks: list[ViewCheck] = []
 
     def attempt(method: str, init: np.ndarray | None, joints: np.ndarray = source.joints) -> None:
@@ -76,7 +80,7 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
         checks.append(check_view(settle(r.transformation), method, settle(r.fitness), settle(r.inlier_rmse),
                                  joints,
                                  target.joints, points, source.depth, source.K, target.depth, target.K, spread,
-                                 registration.voxel, config.verify))
+                                 registration.voxel, config.verify, normals, target_points, target_normals))
 
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)

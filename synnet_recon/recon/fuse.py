@@ -96,7 +96,22 @@ class FuseResult:
 
     @property
     def num_ok(self) -> int:
+        """Instants fused with every view verified."""
         return sum(f.ok for f in self.frames)
+
+    @property
+    def num_fused(self) -> int:
+        """Instants in fused.ply (every view verified, or the reference and some others)."""
+        return sum(bool(f.fused) for f in self.frames)
+
+    def flagged_views(self) -> dict[str, int]:
+        """View -> at how many instants it was flagged (not verified), for the views flagged at least once."""
+        out: dict[str, int] = {}
+        for f in self.frames:
+            for n, status in f.status.items():
+                if status == "flagged":
+                    out[n] = out.get(n, 0) + 1
+        return out
 # ----------------------------------------------------------------------------------------------
 # Inputs
 
@@ -512,9 +527,12 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
         records, fused_points, mesh, skeleton = _fuse_instants(inputs, config, loader, out_dir, timings)
     finally:
         loader.close()
-    bad = [r.index for r in records if not r.ok]
+    partial = [r.index for r in records if r.fused and not r.ok]
+    bad = [r.index for r in records if not r.fused]
+    if partial:
+        log.warning("%d of %d instants fused with some views flagged: %s", len(partial), len(records), partial[:20])
     if bad:
-        log.warning("%d of %d instants flagged (ok: false): %s", len(bad), len(records), bad[:20])
+        log.warning("%d of %d instants not fused: %s", len(bad), len(records), bad[:20])
     return FuseResult(out_dir, records, inputs.intrinsics, fused_points, out_dir / "mesh.ply" if mesh else None,
                       time.perf_counter() - t_start, timings, skeleton)
 
@@ -599,11 +617,11 @@ def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[
             writes.append(writer.submit(_write_cloud, tmp / "frames" / name, *_stack([background, person])))
             if record.person_points:
                 writes.append(writer.submit(_write_cloud, tmp / "person" / name, *person))
-            if record.ok:
+            if record.fused:  # the verified views only (``background`` holds those)
                 fused_parts.append(((background[0] @ wfr[:3, :3].T + wfr[:3, 3]), background[1]))
                 if len(fused_parts) > 1 and sum(len(p) for p, _ in fused_parts) > 4_000_000:  # bound memory
                     fused_parts = [_downsampled(fused_parts, config.voxel)]
-                tsdf_views += [(*item.tsdf[n], wfr @ c2r[n]) for n in item.tsdf]
+                tsdf_views += [(*item.tsdf[n], wfr @ c2r[n]) for n in item.tsdf if record.view_ok[n]]
             skeleton_rows.append(_skeleton_row(item, c2r, record))
             records.append(record)
         for w in writes:
@@ -636,24 +654,26 @@ def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, prun
         view_ok[n] = c.ok and n not in pruned
         reason[n] = c.reason if not c.ok else "pose graph: inconsistent with the cameras' motion (pruned, or " \
             "the optimized poses disagree with the verified registration)" if n in pruned else None
-    if wfr is None and all(view_ok.values()):
+    if wfr is None:
         for n in names:
             reason[n] = reason[n] or "not connected over time (no odometry to the first instant)"
     used = [n for n in names if view_ok[n]]
     background = _moved([item.background[n] for n in used], [c2r[n] for n in used], config)
     person = _moved([item.person[n] for n in used], [c2r[n] for n in used], config)
-    ok = all(view_ok.values()) and wfr is not None
+    # the verified views are fused (the reference and the others that passed); ok: all of them
+    fused = view_ok[reference] and wfr is not None
+    ok = fused and all(view_ok.values())
     record = FrameRecord(
         item.instant.row_index, float(item.instant.row.get("time", 0.0)), item.instant.frames, c2r,
         {reference: 1.0, **{n: c.fitness for n, c in checks.items()}},
         {reference: 0.0, **{n: c.inlier_rmse for n, c in checks.items()}}, view_ok,
-        {reference: False, **{n: c.method == "fpfh" for n, c in checks.items()}}, wfr if ok else None,
+        {reference: False, **{n: c.method == "fpfh" for n, c in checks.items()}}, wfr if fused else None,
         len(background[0]) + len(person[0]), ok,
         method={reference: "reference", **{n: c.method for n, c in checks.items()}},
         joint_error={reference: 0.0, **{n: c.joint_error if np.isfinite(c.joint_error) else None
                                         for n, c in checks.items()}},
         visibility={reference: 1.0, **{n: c.visibility for n, c in checks.items()}}, reason=reason,
-        person_points=len(person[0]))
+        person_points=len(person[0]), fused=fused)
     return record, background, person
 
 

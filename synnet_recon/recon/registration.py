@@ -39,7 +39,9 @@ def _names_to(kind: str, d: dict, where, context: str) -> dict:
 class FrameRecord:
     """One synchronized instant: camera_to_reference[name] is (4, 4) camera -> reference camera
     (None: never placed); view_ok[name] false: that view is flagged (reason[name] says why; its
-    transform is a guess) and not fused; ok false: the instant is flagged and not in fused.ply.
+    transform is a guess) and not fused; fused: the instant's verified views (the reference and
+    the others whose view_ok is true) are in fused.ply, placed by world_from_reference (None when
+    not fused); ok: fused with every view verified (false: flagged, or fused partially).
     method[name]: the hypothesis that placed the view (joints, track, stereo, features, fpfh);
     joint_error[name]: median distance (m) of its joints to the reference's (None: unknown);
     visibility[name]: the fraction of its background points that agree with the reference's
@@ -61,6 +63,18 @@ class FrameRecord:
     visibility: dict[str, float] = field(default_factory=dict)
     reason: dict[str, str | None] = field(default_factory=dict)
     person_points: int = 0
+    fused: bool | None = None      # None: as ``ok`` (version 1 files, where only ok instants were fused)
+
+    def __post_init__(self):
+        if self.fused is None:
+            self.fused = bool(self.ok)
+
+    @property
+    def status(self) -> dict[str, str]:
+        """Per view: "fused" (verified and in fused.ply), "flagged" (not verified: ``reason``) or
+        "not fused" (verified, but the instant is not connected to the first over time)."""
+        return {n: ("fused" if self.fused else "not fused") if self.view_ok.get(n, True) else "flagged"
+                for n in self.camera_to_reference}
 
     def registered(self) -> dict[str, np.ndarray]:
         """camera_to_reference of the views that registered (view_ok, or not recorded)."""
@@ -75,7 +89,7 @@ class FrameRecord:
             "global_registration": self.global_registration,
             "world_from_reference": None if self.world_from_reference is None
             else np.asarray(self.world_from_reference).round(8).tolist(),
-            "num_points": self.num_points, "ok": self.ok, "ply": f"frames/{self.index:06d}.ply",
+            "num_points": self.num_points, "ok": self.ok, "fused": self.fused, "status": self.status, "ply": f"frames/{self.index:06d}.ply",
             "person_ply": f"person/{self.index:06d}.ply" if self.person_points else None,
             "person_points": self.person_points, "method": self.method,
             "joint_error_m": {n: None if e is None else round(float(e), 5) for n, e in self.joint_error.items()},
@@ -106,7 +120,8 @@ class FrameRecord:
             ok=json_field(d, "ok", "bool", where, context, default=True),
             method=per_view("method", "str"), joint_error=per_view("joint_error_m", "number?"),
             visibility=per_view("visibility", "number"), reason=per_view("reason", "str?"),
-            person_points=json_field(d, "person_points", "int", where, context, default=0))
+            person_points=json_field(d, "person_points", "int", where, context, default=0),
+            fused=json_field(d, "fused", "bool?", where, context, default=None))
 
 
 @dataclass
@@ -149,6 +164,10 @@ class Registration:
         return sum(f.ok for f in self.frames)
 
     @property
+    def num_fused(self) -> int:
+        return sum(bool(f.fused) for f in self.frames)
+
+    @property
     def intrinsics(self) -> dict[str, Intrinsics]:
         return {v.name: v.intrinsics for v in self.videos if v.intrinsics is not None}
 
@@ -156,6 +175,7 @@ class Registration:
         return {"schema": SCHEMA, "version": VERSION, "sync": self.sync, "reference": self.reference,
                 "depth": self.depth, "videos": [v.to_json() for v in self.videos], "config": self.config,
                 "frames": [f.to_json() for f in self.frames], "num_ok": self.num_ok,
+                "num_fused": self.num_fused,
                 "fused_points": int(self.fused_points)}
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -8,6 +8,14 @@
    agree with what that camera measured (``register.visibility_agreement``: seen where it sees a
    surface, never in the free space in front of one), and the ICP overlap must be sane.
 
+3. The turn about the person: a rotation about the person's own vertical axis (with the
+   translation that keeps the person in place) moves the joints little (the body is thin about
+   that axis: 17.7 degrees left the median joint 3.8 cm off on an open floor), and leaves a floor,
+   which fills many views, on itself. The background points it does move off their surface (by
+   at least ``turn_lever`` metres per radian: far from the person, on surfaces not facing up or
+   down) must agree with the reference's depth as a right pose's do (``min_turn_visibility``), and
+   there must be enough of them for the background to pin that turn at all.
+
 A room's symmetry can fool the background (a turn of 90 or 180 degrees fits a box room almost as
 well as the truth) but not the labelled joints; a mistaken person (a left/right swap, a bystander)
 can fool the joints but not the background. Anything that fails is flagged, with the reason.
@@ -18,8 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..skeleton import JOINT_INDEX
 from .person import JOINT_DEPTH_OFFSET
 from .register import joint_error, visibility_agreement
+
+J_NECK, J_R_HIP, J_L_HIP = JOINT_INDEX["neck"], JOINT_INDEX["r_hip"], JOINT_INDEX["l_hip"]
 
 
 @dataclass
@@ -39,6 +50,11 @@ class VerifyConfig:
     min_overlap: float = 0.1        # ICP fitness (fraction of background points matched) at least
     max_rmse: float = 1.0           # ICP inlier RMSE at most, in registration voxels
     min_normal_spread: float = 0.01  # background that pins all 6 DoF (not parallel planes only)
+    turn_lever: float = 1.0         # m/rad: background points a turn about the person's vertical moves off their
+    #                                 surface by >= this (1 m/rad = 1.7 cm per degree) are the ones that pin it
+    min_turn_visibility: float = 0.95  # of those, seen / (seen + in free space) at least (right poses on the
+    #                                 rendered grid: 1.000; the open floor's wrong 17.7 degree pose: 0.78)
+    min_turn_seen: int = 50         # of those, seen at least (else the turn is not pinned: flagged)
 
 
 @dataclass
@@ -56,6 +72,8 @@ class ViewCheck:
     seen: int
     ok: bool
     reason: str | None
+    turn_visibility: float = 0.0    # the turn check's agreement (points that pin a turn about the person)
+    turn_seen: int = 0
 
     @property
     def score(self) -> float:
@@ -67,17 +85,23 @@ class ViewCheck:
 def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: float, source_joints: np.ndarray,
                target_joints: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
                target_depth: np.ndarray, target_K: np.ndarray, spread: float, voxel: float,
-               config: VerifyConfig) -> ViewCheck:
+               config: VerifyConfig, source_normals: np.ndarray | None = None,
+               target_points: np.ndarray | None = None, target_normals: np.ndarray | None = None) -> ViewCheck:
     """Both checks for a view's candidate pose ``transform`` (4, 4) source camera -> reference camera.
 
     source_joints, target_joints: (18, 3) joint centres in each camera (NaN = unknown);
     source_points: (N, 3) the source view's background (registration cloud) in its camera;
     source/target depth (H, W) and K (3, 3): what each camera measured (joints hidden behind
     something in the other view are left out of the joint check); spread: the
-    source's ``normal_spread``; voxel: the registration voxel."""
+    source's ``normal_spread``; voxel: the registration voxel; source_normals: (N, 3) unit normals
+    of source_points (estimated within 2 voxels when None); target_points, target_normals: the
+    reference view's background and normals, for the turn check the other way round."""
     err, n = joint_error(transform, source_joints, target_joints, (source_depth, source_K, target_depth, target_K),
                          JOINT_DEPTH_OFFSET + config.occlusion_margin)
     vis, seen = visibility_agreement(source_points, transform, target_depth, target_K, config.visibility_tolerance)
+    turn_vis, turn_seen = turn_agreement(transform, source_points, source_normals, source_depth, source_K,
+                                         target_joints, target_depth, target_K, voxel, config, target_points,
+                                         target_normals)
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -90,7 +114,83 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                  f"{100 * config.min_visibility:.0f} %)"
     elif fitness < config.min_overlap or inlier_rmse > config.max_rmse * voxel:
         reason = f"background overlap too small (fitness {fitness:.2f}, rmse {100 * inlier_rmse:.1f} cm)"
+    elif turn_seen < config.min_turn_seen:
+        reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
+                 f"it would move are seen (need {config.min_turn_seen})"
+    elif turn_vis < config.min_turn_visibility:
+        reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
+                 f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
-                     vis, seen, reason is None, reason)
+                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen))
+
+
+def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
+                   source_depth: np.ndarray, source_K: np.ndarray, target_joints: np.ndarray,
+                   target_depth: np.ndarray, target_K: np.ndarray, voxel: float, config: VerifyConfig,
+                   target_points: np.ndarray | None = None,
+                   target_normals: np.ndarray | None = None) -> tuple[float, int]:
+    """The turn check: the background points that pin a turn about the person (``turn_pinning``),
+    moved into the other camera, against what it measured (``visibility_agreement``), both ways
+    when the target's background is given: a turn one way hides the source's far points behind the
+    reference's surfaces (occluded: no evidence), the target's then land in the free space of the
+    source's view. Returns (the smaller agreement, the smaller count of seen points)."""
+    if source_normals is None:
+        source_normals = estimate_normals(source_points, 2 * voxel)
+    pins = turn_pinning(source_points, source_normals, transform, target_joints, config.turn_lever)
+    out = [visibility_agreement(source_points[pins], transform, target_depth, target_K, config.visibility_tolerance)]
+    if target_points is not None and len(target_points):
+        if target_normals is None:
+            target_normals = estimate_normals(target_points, 2 * voxel)
+        inverse = np.linalg.inv(transform)
+        moved = target_joints @ inverse[:3, :3].T + inverse[:3, 3]   # the person's axis in the source camera
+        pins = turn_pinning(target_points, target_normals, inverse, moved, config.turn_lever)
+        out.append(visibility_agreement(target_points[pins], inverse, source_depth, source_K,
+                                        config.visibility_tolerance))
+    return min(v for v, _ in out), min(n for _, n in out)
+
+
+def person_axis(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The person's vertical axis from (18, 3) joints (NaN = unknown): (unit direction from the
+    hips' middle to the neck, the joints' median point), or None when neck or hips are unknown."""
+    neck, hips = joints[J_NECK], joints[[J_R_HIP, J_L_HIP]]
+    if not (np.isfinite(neck).all() and np.isfinite(hips).all()):
+        return None
+    up = neck - hips.mean(axis=0)
+    norm = np.linalg.norm(up)
+    if norm < 1e-6:
+        return None
+    return up / norm, np.nanmedian(joints, axis=0)
+
+
+def turn_pinning(points: np.ndarray, normals: np.ndarray, transform: np.ndarray, target_joints: np.ndarray,
+                 lever: float) -> np.ndarray:
+    """(N,) bool: the source points (N, 3) with normals (N, 3) that a small rotation about the
+    person's vertical axis (in the target camera: ``person_axis`` of target_joints; the camera's
+    -y through the joints' median, or the optical axis's point at 3 m, when unknown) moves off
+    their surface by at least ``lever`` metres per radian, once placed by ``transform``."""
+    R, t = transform[:3, :3], transform[:3, 3]
+    p, n = points @ R.T + t, normals @ R.T
+    axis = person_axis(target_joints)
+    if axis is None:
+        centre = np.nanmedian(target_joints, axis=0) if np.isfinite(target_joints).any() else np.array([0, 0, 3.0])
+        axis = (np.array([0.0, -1.0, 0.0]), np.nan_to_num(centre, nan=0.0))
+    up, centre = axis
+    # the floor's normal, where the background has one near the person's axis (a dancer leans: a
+    # tilted axis would make the far floor, which a turn about the vertical leaves in place, count)
+    cos = n @ up
+    level = np.abs(cos) > np.cos(np.radians(25.0))
+    if level.sum() >= 20:
+        floor = (n[level] * np.sign(cos[level])[:, None]).sum(axis=0)
+        up = floor / np.linalg.norm(floor)
+    return np.abs(np.einsum("ij,ij->i", n, np.cross(up, p - centre))) >= lever
+
+
+def estimate_normals(points: np.ndarray, radius: float) -> np.ndarray:
+    """(N, 3) unit normals of points (N, 3) from their neighbours within ``radius`` (Open3D)."""
+    from ..o3d import o3d
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
+    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamRadius(radius=radius))
+    return np.asarray(cloud.normals)
 
 

@@ -16,7 +16,14 @@ from synnet_recon.recon import depth as depth_mod
 from synnet_recon.recon.fuse import FuseConfig, fuse, parse_range
 from synnet_recon.recon.intrinsics import Intrinsics, load_intrinsics, read_colmap_cameras
 from synnet_recon.recon.lift import LiftConfig, lift
-from synnet_recon.recon.register import RegistrationConfig, prepare, register, rotation_error_deg, translation_error
+from synnet_recon.recon.register import (
+    RegistrationConfig,
+    prepare,
+    register,
+    rotation_error_deg,
+    translation_error,
+    visibility_agreement,
+)
 from synnet_recon.sync.result import SyncResult
 from synnet_recon.synth.scene import read_truth
 from synnet_recon.synth.wide import look_at
@@ -442,24 +449,28 @@ def test_body_chain_length():
 @pytest.mark.slow
 def test_fuse_flags_every_instant_of_a_scene_without_a_person(scene, tmp_path):
     """Without a person nothing verifies a view's pose (the background alone can be fooled by a
-    symmetric room): every instant is flagged, with the reason, and nothing is fused. The poses
-    fuse found are still recorded (here right: this room is not symmetric)."""
+    symmetric room): every instant is flagged, with the reason, and only the reference view is
+    fused. The poses fuse found are still recorded (here right: this room is not symmetric)."""
     out = tmp_path / "recon"
     # This room is small and its images are 320x240: register at 4 cm voxels (default 8 cm).
     config = FuseConfig(progress=False, registration=RegistrationConfig(voxel=0.04))
     result = fuse(scene["sync"], config, out)
-    assert result.num_ok == 0
+    assert result.num_ok == 0 and result.num_fused == len(result.frames)
     for rec in result.frames:
         assert not rec.view_ok["cam1"] and "joints" in rec.reason["cam1"]
+        assert rec.status == {"cam0": "fused", "cam1": "flagged"}
         true = true_cam1_to_cam0(scene["poses"], rec.frames["cam0"])
         assert rotation_error_deg(rec.camera_to_reference["cam1"], true) < 0.5
         assert translation_error(rec.camera_to_reference["cam1"], true) < 0.01
     reg = json.loads((out / "registration.json").read_text())
-    assert reg["schema"] == "synnet-recon/registration" and reg["version"] == 1
+    assert reg["schema"] == "synnet-recon/registration" and reg["version"] == 2
     f0 = reg["frames"][0]
     assert f0["frames"] == {"cam0": 0, "cam1": 0} and f0["ok"] is False and f0["reason"]["cam1"]
+    assert f0["fused"] is True and f0["status"] == {"cam0": "fused", "cam1": "flagged"}
     assert sorted(p.name for p in (out / "frames").iterdir()) == ["000000.ply", "000001.ply", "000002.ply"]
-    assert len(o3d.io.read_point_cloud(str(out / "fused.ply")).points) == 0
+    # fused.ply holds the reference camera's background only: within its view, nothing from cam1
+    fused_points = np.asarray(o3d.io.read_point_cloud(str(out / "fused.ply")).points)
+    assert len(fused_points) > 100 and (fused_points[:, 2] > 0).all()
     assert not list(tmp_path.glob(".recon*"))  # no temporary folders left behind
 
 
@@ -473,10 +484,16 @@ def test_fuse_flags_views_that_do_not_register(scene, tmp_path):
         cv2.imwrite(str(bad / f"{i:06d}.png"), plane)
     result = fuse(scene["sync"], FuseConfig(progress=False, frames="0:1", depth_dirs={"cam1": str(bad)}), tmp_path / "r")
     rec = result.frames[0]
-    assert not rec.ok and not rec.view_ok["cam1"] and rec.view_ok["cam0"]
+    assert not rec.ok and not rec.view_ok["cam1"] and rec.view_ok["cam0"] and rec.fused
     reg = json.loads((tmp_path / "r" / "registration.json").read_text())
-    assert reg["frames"][0]["ok"] is False and reg["num_ok"] == 0
-    assert len(o3d.io.read_point_cloud(str(tmp_path / "r" / "fused.ply")).points) == 0
+    assert reg["frames"][0]["ok"] is False and reg["num_ok"] == 0 and reg["num_fused"] == 1
+    assert reg["frames"][0]["status"] == {"cam0": "fused", "cam1": "flagged"}
+    # the instant is fused partially: the reference's background only (every point on what cam0
+    # measured), none of cam1's plane
+    fused_points = np.asarray(o3d.io.read_point_cloud(str(tmp_path / "r" / "fused.ply")).points)
+    depth0 = cv2.imread(str(scene["root"] / "depth" / "cam0" / "000000.png"), cv2.IMREAD_UNCHANGED) / 1000.0
+    agree, seen = visibility_agreement(fused_points, np.eye(4), depth0, INTR.K, tolerance=0.03)
+    assert len(fused_points) > 100 and agree == 1.0 and seen >= 0.98 * len(fused_points)
 
 
 def test_parse_range():

@@ -32,11 +32,36 @@ def test_save_load_round_trip(tmp_path):
     reg = _registration()
     path = reg.save(tmp_path / "registration.json")
     doc = json.loads(path.read_text())
-    assert doc["schema"] == "synnet-recon/registration" and doc["version"] == 1 and doc["num_ok"] == 2
+    assert doc["schema"] == "synnet-recon/registration" and doc["version"] == 2 and doc["num_ok"] == 2
     back = Registration.load(path)
     assert back.to_json() == doc and back.num_ok == 2 and back.intrinsics["cam1"] == reg.videos[1].intrinsics
     assert set(back.frames[1].registered()) == {"cam0"} and set(back.frames[0].registered()) == {"cam0", "cam1"}
     np.testing.assert_allclose(back.frames[2].camera_to_reference["cam1"][0, 3], 0.7)
+
+
+def test_a_partially_fused_instant_records_each_view():
+    """The reference and the verified views fused, the flagged one left out, said per view."""
+    reg = _registration()
+    f = reg.frames[1]
+    f.camera_to_reference["cam2"], f.view_ok["cam2"] = np.eye(4), True
+    f.world_from_reference, f.fused = np.eye(4), True
+    doc = reg.to_json()["frames"][1]
+    assert doc["ok"] is False and doc["fused"] is True
+    assert doc["status"] == {"cam0": "fused", "cam1": "flagged", "cam2": "fused"}
+    back = FrameRecord.from_json(doc, "registration.json")
+    assert back.fused and not back.ok and back.status == doc["status"] and reg.num_fused == 3
+    f.fused, f.world_from_reference = False, None
+    assert reg.to_json()["frames"][1]["status"] == {"cam0": "not fused", "cam1": "flagged", "cam2": "not fused"}
+
+
+def test_a_version_1_file_reads_fused_as_ok():
+    """Version 1 fused only the instants whose every view was verified (ok)."""
+    doc = _registration().to_json()
+    doc["version"] = 1
+    for f in doc["frames"]:
+        del f["fused"], f["status"]
+    back = Registration.from_json(doc)
+    assert [f.fused for f in back.frames] == [f.ok for f in back.frames] and back.num_fused == back.num_ok
 
 
 def test_optional_fields_take_their_defaults():
