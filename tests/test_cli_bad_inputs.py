@@ -51,7 +51,7 @@ def _register_with_truth(root: Path) -> None:
         frame["camera_to_reference"] = {n: (at[ref] @ np.linalg.inv(T)).tolist() for n, T in at.items()}
         frame["view_ok"] = {n: True for n in at}
         frame["world_from_reference"] = np.linalg.inv(at[ref]).tolist()
-        frame["ok"] = True
+        frame["ok"] = frame["fused"] = True
     doc["num_ok"] = len(doc["frames"])
     path.write_text(json.dumps(doc))
 
