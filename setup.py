@@ -51,6 +51,7 @@ setup(
             "rgbd = synnet_recon.recon.depth:RGBDDepth",
             "stereo = synnet_recon.recon.depth:StereoDepth",
             "mono = synnet_recon.recon.depth:MonoDepth",
+            "mvs = synnet_recon.recon.mvs:MVSDepth",
         ],
     },
 )

@@ -13,7 +13,8 @@ from . import parse_pairs
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder (frames/, person/, fused.ply, skeleton3d.json, registration.json, mesh.ply); written atomically.")
 @click.option("--depth", default="rgbd", show_default=True,
-              help="Depth backend: rgbd (given depth), stereo (two views), mono (--mono-model), or a plugin.")
+              help="Depth backend: rgbd (given depth), stereo (two views), mono (--mono-model), mvs (multi-view "
+                   "stereo with camera poses from --calibration or from the people), or a plugin.")
 @click.option("--depth-dir", multiple=True, metavar="NAME=DIR",
               help="Depth of video NAME: 16-bit PNG folder (mm), .npy folder/file, or 16-bit depth video. "
                    "Default: OUT/depth/NAME beside OUT/videos/NAME.mp4.")
@@ -25,6 +26,10 @@ from . import parse_pairs
 @click.option("--intrinsics", help="COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,height}}, truth.json, "
                                    "or 'auto' (pycolmap SfM). Default: truth.json/intrinsics.json/cameras.txt "
                                    "found beside the inputs, else auto.")
+@click.option("--calibration", type=click.Path(dir_okay=False),
+              help="mvs: camera poses (Pose2Sim / caliscope TOML). Default: static cameras posed from the people.")
+@click.option("--person-height", type=float, help="mvs: the person's height in metres, the scale of the poses "
+                                                  "from the people (default: assumed 1.7).")
 @click.option("--frames", "frames", metavar="START:END:STEP", help="Rows of sync.json's frames to fuse.")
 @click.option("--voxel", type=float, default=0.02, show_default=True, help="Voxel size of fused.ply (metres).")
 @click.option("--registration-voxel", type=float, default=0.08, show_default=True,
@@ -32,8 +37,8 @@ from . import parse_pairs
 @click.option("--mesh", is_flag=True, help="Also integrate a TSDF of the static background and write mesh.ply.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every RANSAC (same seed, same outputs).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, frames, voxel,
-            registration_voxel, mesh, seed, quiet):
+def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, calibration, person_height,
+            frames, voxel, registration_voxel, mesh, seed, quiet):
     """Lift synchronized frames to point clouds, split the person from the static background, place
     each instant's views on the reference video by the person's joints and the background (verified,
     or flagged with the reason and never fused), optimize all poses over time in a pose graph, and
@@ -48,10 +53,13 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
         raise InputError("--voxel", "voxel sizes must be positive, finite numbers")
     if scale is not None and not 0 < scale < float("inf"):
         raise InputError("--scale", f"must be a positive, finite number, got {scale:g}")
+    if person_height is not None and not 0.5 < person_height < 2.8:
+        raise InputError("--person-height", f"must be a height in metres (0.5 to 2.8), got {person_height:g}")
     check_output_path(out_dir, "--out")
     config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
                         keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
-                        intrinsics=intrinsics, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
+                        intrinsics=intrinsics, calibration=calibration,
+                        person_height=person_height, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
                         registration=RegistrationConfig(voxel=registration_voxel))
     result = fuse(sync, config, out_dir)
     click.echo(fuse_summary(result))

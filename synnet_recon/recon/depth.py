@@ -15,6 +15,8 @@ their own) with a built-in table as fallback for an uninstalled checkout:
   (assumed body height 1.7 m) or from ``scale`` (the baseline in metres).
 - ``mono``: a user-supplied monocular depth network (TorchScript file, or a ``TinyDepthNet``
   state dict), run on CPU; no downloads.
+- ``mvs``: multi-view plane-sweep stereo over all views of the instant with known camera poses
+  (``recon.mvs``: given ``camera_poses``, a calibration, or poses from the people).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ BUILTIN_BACKENDS = {
     "rgbd": "synnet_recon.recon.depth:RGBDDepth",
     "stereo": "synnet_recon.recon.depth:StereoDepth",
     "mono": "synnet_recon.recon.depth:MonoDepth",
+    "mvs": "synnet_recon.recon.mvs:MVSDepth",
 }
 ASSUMED_BODY_HEIGHT = 1.7  # metres, for the stereo backend's scale
 __all__ = ["DepthContext", "DepthSource", "FrameReader", "MonoDepth", "RGBDDepth", "StereoDepth", "VideoSource",
@@ -58,6 +61,10 @@ class DepthContext:
     mono_model: Path | None = None
     scale: float | None = None
     reference: str = ""
+    instants: list[dict[str, int]] = field(default_factory=list)  # every synchronized row: name -> frame
+    calibration: Path | None = None          # camera poses (Pose2Sim / caliscope TOML), for mvs
+    person_height: float | None = None       # metres, the scale of poses from the people (mvs)
+    camera_poses: object | None = None       # a recon.mvs.CameraPoses (e.g. from SfM), for mvs
 
 
 class DepthBackend(Protocol):

@@ -57,13 +57,16 @@ log = logging.getLogger(__name__)
 class FuseConfig:
     """Everything ``fuse`` can be told; the CLI fills it from its options."""
 
-    depth: str = "rgbd"                                   # backend: rgbd | stereo | mono | plugin
+    depth: str = "rgbd"                                   # backend: rgbd | stereo | mono | mvs | plugin
     depth_dirs: dict[str, str] = field(default_factory=dict)     # video name -> depth folder/file
     keypoint_dirs: dict[str, str] = field(default_factory=dict)  # video name -> OpenPose folder or tracks .npz
     #                                                     (default: where sync.json says its keypoints are)
     mono_model: str | None = None
     scale: float | None = None                            # stereo baseline (m) / mono depth factor
     intrinsics: str | None = None                         # file, "auto", or None = find or estimate
+    calibration: str | None = None                        # mvs: camera poses (Pose2Sim / caliscope TOML)
+    person_height: float | None = None                    # mvs: metres, scale of the poses from the people
+    camera_poses: object | None = None                    # mvs: a recon.mvs.CameraPoses (e.g. SfM), first choice
     frames: str | None = None                             # "START:END:STEP" over sync.json rows
     voxel: float = 0.02                                   # fused.ply voxel (m)
     frame_voxel: float = 0.03                             # frames/*.ply voxel (m), 0 = none
@@ -267,7 +270,10 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
     intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
     keypoints = _keypoint_tracks(config, sync_result, videos)
     context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()}, keypoints,
-                           Path(config.mono_model) if config.mono_model else None, config.scale, reference)
+                           Path(config.mono_model) if config.mono_model else None, config.scale, reference,
+                           [{n: int(i) for n, i in r["frames"].items() if n in videos} for r in all_rows],
+                           Path(config.calibration) if config.calibration else None, config.person_height,
+                           config.camera_poses)
     backend = load_backend(config.depth, context)
     instants = []
     for row_index, row in rows:
