@@ -15,6 +15,7 @@ COMMANDS = {
     "simulate": "Simulate moving cameras filming real motion capture (keypoints, videos, depth, truth).",
     "align": "Synchronize videos or OpenPose keypoint folders; write sync.json.",
     "fuse": "Lift synchronized frames to point clouds, register them and fuse them.",
+    "triangulate": "Camera poses from the people (or a calibration), the person's joints in 3D; TRC.",
     "view": "Look at fused point clouds in the browser, a window, or a PNG screenshot.",
     "batch": "Synchronize (and fuse) many recordings on a Dask cluster; resumable.",
     "export": "Export synchronized frames to nerfstudio, COLMAP or Open3D layouts.",

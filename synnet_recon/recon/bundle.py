@@ -155,3 +155,72 @@ def bundle_adjust(rotations: np.ndarray, translations: np.ndarray, points: np.nd
         if done:
             break
     return BundleResult(R, t, X, cost, initial, iterations)
+
+
+@dataclass
+class PoseUncertainty:
+    """Standard deviations of each camera's pose at a bundle-adjustment solution (Laplace
+    approximation: the inverse of the Gauss-Newton Hessian with the points eliminated, times the
+    residual variance). The gauge is the fixed camera and the overall scale.
+
+    rotation_deg: (V,) largest rotation standard deviation (degrees), 0 for the fixed camera;
+    direction_deg: (V,) standard deviation of the direction of the camera's translation (degrees);
+    sigma_px: the residual standard deviation the covariance is scaled by.
+    """
+
+    rotation_deg: np.ndarray
+    direction_deg: np.ndarray
+    sigma_px: float
+
+
+def pose_uncertainty(rotations: np.ndarray, translations: np.ndarray, points: np.ndarray, Ks: np.ndarray,
+                     cam: np.ndarray, pt: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None,
+                     fixed: int = 0, huber_px: float = 2.0) -> PoseUncertainty:
+    """How well the observations pin each camera down (arguments as ``bundle_adjust``'s).
+
+    Independent residuals are assumed, so this is a lower bound on the real uncertainty: a camera
+    with a large value is not determined by the data; a small value does not prove it right.
+    """
+    R, t, X = np.asarray(rotations, float), np.asarray(translations, float), np.asarray(points, float)
+    Ks = np.asarray(Ks, dtype=np.float64)
+    V, P = len(R), len(X)
+    sw = np.ones(len(cam)) if weights is None else np.asarray(weights, dtype=np.float64)
+    res, Jc, Jp, _ = _linearize(R, t, X, Ks, cam, pt, target)
+    e = np.linalg.norm(res, axis=1)
+    w = _huber(e, huber_px)[1] * sw
+    dof = max(2 * len(cam) - 6 * (V - 1) - 3 * P + 1, 1)
+    sigma2 = float(np.sum(w * e**2) / dof)
+    w3 = w[:, None, None]
+    JcT, JpT = Jc.transpose(0, 2, 1), Jp.transpose(0, 2, 1)
+    Hpp = _sum_by(pt, JpT @ (w3 * Jp), P)
+    Hcc = _sum_by(cam, JcT @ (w3 * Jc), V)
+    n = 6 * V
+    B = _sum_by(pt * V + cam, JcT @ (w3 * Jp), P * V).reshape(P, V, 6, 3)
+    Bf = B.transpose(1, 2, 0, 3).reshape(n, 3 * P)
+    Hinv = _inv3(Hpp + 1e-9 * (np.trace(Hpp, axis1=1, axis2=2)[:, None, None] + 1e-12) * np.eye(3))
+    S = -((B @ Hinv[:, None]).transpose(1, 2, 0, 3).reshape(n, 3 * P) @ Bf.T)
+    for c in range(V):
+        S[6 * c:6 * c + 6, 6 * c:6 * c + 6] += Hcc[c]
+    keep = np.ones(n, dtype=bool)
+    keep[6 * fixed:6 * fixed + 6] = False
+    u = np.zeros((V, 6))
+    u[:, 3:] = t  # scaling the scene moves every translation along itself
+    u = u.reshape(-1)[keep]
+    Q = np.eye(int(keep.sum()))
+    if np.linalg.norm(u) > 0:
+        u = u / np.linalg.norm(u)
+        Q -= np.outer(u, u)
+    cov = np.zeros((n, n))
+    cov[np.ix_(keep, keep)] = Q @ np.linalg.pinv(Q @ S[keep][:, keep] @ Q, rcond=1e-12, hermitian=True) @ Q * sigma2
+    rot, direction = np.zeros(V), np.zeros(V)
+    for c in range(V):
+        if c == fixed:
+            continue
+        rot[c] = np.degrees(np.sqrt(max(np.linalg.eigvalsh(cov[6 * c:6 * c + 3, 6 * c:6 * c + 3]).max(), 0.0)))
+        norm = np.linalg.norm(t[c])
+        if norm > 0:
+            d = t[c] / norm
+            perp = np.eye(3) - np.outer(d, d)
+            Ct = perp @ cov[6 * c + 3:6 * c + 6, 6 * c + 3:6 * c + 6] @ perp
+            direction[c] = np.degrees(np.sqrt(max(np.linalg.eigvalsh(Ct).max(), 0.0)) / norm)
+    return PoseUncertainty(rot, direction, float(np.sqrt(sigma2)))

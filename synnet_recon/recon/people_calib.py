@@ -26,7 +26,7 @@ from itertools import combinations
 
 import numpy as np
 
-from .bundle import bundle_adjust
+from .bundle import bundle_adjust, pose_uncertainty
 from .triangulate import TriangulateConf, reproject, triangulate
 
 # Ankle-knee-hip-neck chain length of a standing person per metre of height: recon.depth.body_chain_length of
@@ -50,6 +50,12 @@ class PeopleCalibConf:
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
     person_height: float | None = None  # metres; None: unit distance between the first two cameras
+    # A camera whose pose the joints do not pin down is flagged (ok=False): the bundle adjustment's
+    # standard deviation of its rotation / translation direction (recon.bundle.pose_uncertainty)
+    # must stay under these. Synthetic pairs 90 deg apart with detector-like noise: 150 instants
+    # 0.4 deg (errors 0.4-0.7 deg), 60 instants 2.2-3.2 deg (errors 2.4-16 deg).
+    max_rotation_std_deg: float = 0.7
+    max_direction_std_deg: float = 1.5
     seed: int = 0
 
 
@@ -65,6 +71,8 @@ class CameraPose:
     observations: int = 0  # joint observations above min_confidence
     reprojection_px: float = float("nan")  # median over its inliers
     confidence: float = 0.0
+    rotation_std_deg: float = float("nan")  # how well the joints pin its rotation down (relative to ``anchor``)
+    direction_std_deg: float = float("nan")  # same for the direction of its translation
     unsupported_frames: list[int] = field(default_factory=list)  # frames with detections but no inlier
 
 
@@ -76,6 +84,7 @@ class PeopleCalibration:
     scale: str  # "person_height" or "unit_baseline"
     pairs: list[dict]  # per camera pair: shared joints, essential inliers, disagreement with the result
     warnings: list[str] = field(default_factory=list)
+    anchor: str = ""  # the camera held fixed in the bundle adjustment (uncertainties are relative to it)
 
     def relative(self, a: str, b: str) -> np.ndarray:
         """(4, 4) transform from camera a's frame to camera b's."""
@@ -266,7 +275,29 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < thr)
             poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
-    return _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J)
+    weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
+    spread = _uncertainty(poses, Ks, flat, valid, points, best["a"], conf, weights)
+    return _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
+                   spread, best["a"])
+
+
+def _uncertainty(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, weights=None) -> dict:
+    """{camera: (rotation std, direction std)} in degrees at the solution, relative to ``fixed``
+    (``recon.bundle.pose_uncertainty`` on the inlier observations of the triangulated joints)."""
+    cams = sorted(poses)
+    if len(cams) < 2:
+        return {c: (np.inf, np.inf) for c in cams}
+    obs = valid & (_reprojection_errors(poses, Ks, xy, points) < conf.triangulate_px)
+    pts = np.nonzero(np.isfinite(points).all(axis=1) & (obs[cams].sum(axis=0) >= 2))[0]
+    if not len(pts):
+        return {c: (np.inf, np.inf) for c in cams}
+    index = {c: i for i, c in enumerate(cams)}
+    vv, pp = np.nonzero(obs[cams][:, pts])
+    cv = np.array(cams)[vv]
+    u = pose_uncertainty(np.stack([poses[c][:3, :3] for c in cams]), np.stack([poses[c][:3, 3] for c in cams]),
+                         points[pts], np.stack([Ks[c] for c in cams]), vv, pp, xy[cv, pts[pp]],
+                         None if weights is None else weights[cv, pts[pp]], fixed=index[fixed], huber_px=conf.huber_px)
+    return {c: (float(u.rotation_deg[i]), float(u.direction_deg[i])) for c, i in index.items()}
 
 
 def _frames_with(mask: np.ndarray, frames: np.ndarray, J: int) -> list[int]:
@@ -277,7 +308,8 @@ def _pair_rows(pairs: list[dict], names: list[str]) -> list[dict]:
     return [{"a": names[p["a"]], "b": names[p["b"]], "shared": p["shared"], "inliers": p["inliers"]} for p in pairs]
 
 
-def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J):
+def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
+            spread=None, anchor=None):
     warnings = []
     ref = reference if reference in poses else min(poses)
     if ref != reference:
@@ -305,8 +337,19 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
             warnings.append(f"{names[a]}-{names[b]}: the solution explains {row['joint_solution_inliers']} of their "
                             f"shared joints, their own essential matrix {p['inliers']}")
     if len(poses) == 2:
-        warnings.append("only two cameras posed: no third view checks their relative pose (with realistic detector "
-                        "noise 60 instants were 12.6 degrees off in our tests, 150 were 0.6 degrees off)")
+        warnings.append("only two cameras posed: no third view checks their relative pose; it is flagged unless "
+                        "the joints pin it down (rotation_std_deg)")
+    cameras = _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread or {}, anchor)
+    flagged = [n for n, c in cameras.items() if not c.ok and c.world_to_camera is not None]
+    if flagged:
+        warnings.append(f"not verified (pose kept for inspection, ok=False): {', '.join(flagged)}")
+    return PeopleCalibration(names[ref], cameras, points.reshape(T, J, 3), scale_kind, rows, warnings,
+                             names[anchor] if anchor is not None else names[ref])
+
+
+def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread, anchor) -> dict:
+    """One CameraPose per camera: unposed ones with their reason and frames; posed ones with their
+    inliers, reprojection error, confidence and uncertainty, flagged when it is too large."""
     err = _reprojection_errors(poses, Ks, flat, points)
     cameras = {}
     for v in range(len(names)):
@@ -319,10 +362,20 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
         med = float(np.median(err[v][good])) if good.any() else float("nan")
         frac = good.sum() / max(obs, 1)
         c = frac * np.exp(-(med / conf.triangulate_px) ** 2) * min(1.0, good.sum() / 200.0) if good.any() else 0.0
-        seen = valid[v].reshape(T, J).any(axis=1) & ~good.reshape(T, J).any(axis=1)
-        cameras[names[v]] = CameraPose(names[v], poses[v], True, "", int(good.sum()), obs, med, float(c),
-                                       [int(f) for f in frames[v][seen]])
-    return PeopleCalibration(names[ref], cameras, points.reshape(T, J, 3), scale_kind, rows, warnings)
+        seen = valid[v].reshape(-1, J).any(axis=1) & ~good.reshape(-1, J).any(axis=1)
+        rot, direction = spread.get(v, (float("nan"), float("nan")))
+        reason = ""
+        if v != anchor and not (rot <= conf.max_rotation_std_deg and direction <= conf.max_direction_std_deg):
+            reason = (f"not pinned down by the joints: rotation std {rot:.2f} deg (max {conf.max_rotation_std_deg:g}), "
+                      f"direction std {direction:.2f} deg (max {conf.max_direction_std_deg:g}) relative to "
+                      f"{names[anchor]}; film more varied motion or give a calibration")
+        cameras[names[v]] = CameraPose(names[v], poses[v], not reason, reason, int(good.sum()), obs, med, float(c),
+                                       unsupported_frames=[int(f) for f in frames[v][seen]],
+                                       rotation_std_deg=rot, direction_std_deg=direction)
+    if anchor in poses and not any(cam.ok for v, cam in enumerate(cameras.values()) if v != anchor):
+        a = cameras[names[anchor]]
+        a.ok, a.reason = False, "no other camera's pose relative to it is verified"
+    return cameras
 
 
 def views_from_keypoints(tracks: list, Ks: list[np.ndarray], dists: list | None = None,

@@ -1,0 +1,370 @@
+"""Stage ``triangulate``: sync.json -> camera poses -> the person's joints in 3D at every synchronized instant.
+
+Reads sync.json (``sync.result.SyncResult``), the keypoints it names for each video
+(``io.load_tracks``) and its frames table; the camera intrinsics from a calibration TOML
+(``io.calibration``), an intrinsics file (``recon.intrinsics.load_intrinsics``) or a field of view.
+Camera poses come from that calibration when it has them, else from the people
+(``recon.people_calib.calibrate_from_tracks``: every person track of every camera, associated across
+the views); a camera whose pose the joints do not pin down is flagged and not used. The main person
+(the reference video's first track) is triangulated at every instant over the verified cameras
+(``recon.triangulate``).
+
+Outputs (one folder, written atomically):
+    skeleton3d.json   the person's 18 joints per instant, metres, in the reference camera's frame
+    triangulate.json  per camera: ok / reason, pose, reprojection error, uncertainty, confidence;
+                      the scale and where it came from; warnings; timings
+    skeleton.trc      with ``trc=True``: the same joints as TRC markers (OpenSim, Pose2Sim)
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..fileio import atomic_dir, write_json
+from ..pinhole import Intrinsics
+from ..skeleton import NUM_JOINTS
+from ..sync.result import SyncResult
+from .people_calib import PeopleCalibConf, associate_people, calibrate_from_tracks
+from .skeleton3d import Skeleton3D, write_skeleton3d
+from .triangulate import TriangulateConf, triangulate_sequence, undistort_pixels
+
+log = logging.getLogger(__name__)
+
+ASSUMED_HEIGHT_M = 1.70  # body height assumed for the scale when none is given and no calibration has one
+SUMMARY_SCHEMA = "synnet-recon/triangulate-summary"
+
+
+@dataclass
+class TriangulateStageConfig:
+    """Everything the stage can be told; the CLI fills it from its options."""
+
+    calibration: str | None = None  # Pose2Sim / caliscope TOML: intrinsics, distortion and poses
+    intrinsics: str | None = None  # COLMAP cameras.txt, intrinsics JSON or truth.json (poses from the people)
+    fov_deg: float | None = None  # horizontal field of view of every camera (poses from the people)
+    person_height: float | None = None  # metres; None: ASSUMED_HEIGHT_M (unless the calibration is metric)
+    frames: str | None = None  # "START:END:STEP" over sync.json's frames rows
+    use_calibration_poses: bool = True  # False: only intrinsics from --calibration, poses from the people
+    allow_unverified: bool = False  # triangulate with flagged cameras too (marked in the outputs)
+    trc: bool = False
+    progress: bool = True
+    people: PeopleCalibConf = field(default_factory=PeopleCalibConf)
+    triangulate: TriangulateConf = field(default_factory=TriangulateConf)
+
+
+@dataclass
+class Camera:
+    name: str
+    K: np.ndarray
+    dist: np.ndarray | None
+    size: tuple[int, int]
+    world_to_camera: np.ndarray | None = None  # from the calibration, its world frame
+
+
+@dataclass
+class Views:
+    """Every person track of every camera at the synchronized instants."""
+
+    names: list[str]  # videos with keypoints, reference first
+    rows: list[int]  # sync.json frames rows used
+    times: np.ndarray  # (T,) reference clock
+    frames: list[dict[str, int]]  # per instant, the frame of each video
+    xy: list[np.ndarray]  # per camera (P_v, T, 18, 2) undistorted pixels, NaN where missing
+    conf: list[np.ndarray]  # per camera (P_v, T, 18)
+    fps: float | None
+
+
+def _camera_number(name: str) -> int | None:
+    digits = re.findall(r"\d+", name)
+    return int(digits[-1]) if digits else None
+
+
+def match_calibration(names: list[str], cameras: dict, path) -> dict[str, object]:
+    """Calibration cameras for the videos: by name, else by the number in the name (cam01_json ->
+    cam_01), else by order when the counts match; an InputError names what is missing."""
+    if all(n in cameras for n in names):
+        return {n: cameras[n] for n in names}
+    by_number = {}
+    for key, cam in cameras.items():
+        by_number.setdefault(_camera_number(key), []).append(cam)
+    numbers = [_camera_number(n) for n in names]
+    if None not in numbers and len(set(numbers)) == len(numbers) and all(len(by_number.get(k, [])) == 1
+                                                                          for k in numbers):
+        return {n: by_number[k][0] for n, k in zip(names, numbers)}
+    raise InputError(path, f"cannot tell which camera is which video: cameras {', '.join(cameras)}, "
+                           f"videos {', '.join(names)} (name them alike, e.g. cam_01 for cam01_json)")
+
+
+def resolve_cameras(conf: TriangulateStageConfig, names: list[str], sizes: dict[str, tuple[int, int]],
+                    base: Path) -> dict[str, Camera]:
+    """Intrinsics (and calibration poses) of every video, from whichever source was given."""
+    given = [o for o, v in (("--calibration", conf.calibration), ("--intrinsics", conf.intrinsics),
+                            ("--fov", conf.fov_deg)) if v is not None]
+    if len(given) > 1:
+        raise InputError(given[1], f"give one of --calibration, --intrinsics, --fov (got {', '.join(given)})")
+    if conf.calibration is not None:
+        from ..io.calibration import read_calibration_toml
+
+        cal = match_calibration(names, read_calibration_toml(conf.calibration), conf.calibration)
+        out = {}
+        for n in names:
+            c = cal[n]
+            K = _fit_size(c.K, c.size, sizes[n], conf.calibration, n)
+            out[n] = Camera(n, K, c.dist, sizes[n], c.world_to_camera if conf.use_calibration_poses else None)
+        return out
+    if conf.fov_deg is not None:
+        if not 1.0 <= conf.fov_deg <= 170.0:
+            raise InputError("--fov", f"expected a horizontal field of view in degrees in [1, 170], got {conf.fov_deg:g}")
+        intr = {n: Intrinsics.from_fov(*sizes[n], conf.fov_deg) for n in names}
+    else:
+        from .intrinsics import load_intrinsics
+
+        spec = conf.intrinsics
+        if spec is None:
+            found = [p for p in (base / "intrinsics.json", base / "cameras.txt", base / "truth.json") if p.is_file()]
+            if not found:
+                raise InputError("--intrinsics", "no intrinsics: give --calibration TOML, --intrinsics FILE or "
+                                                 "--fov DEG (a phone's main camera is about 65-75 degrees wide)")
+            spec = found[0]
+            log.info("intrinsics from %s", spec)
+        intr = load_intrinsics(spec, names)
+    out = {}
+    for n in names:
+        K = _fit_size(intr[n].K, intr[n].image_size, sizes[n], conf.intrinsics or "--fov", n)
+        dist = np.array(intr[n].dist) if intr[n].distorted else None
+        out[n] = Camera(n, K, dist, sizes[n])
+    return out
+
+
+def _fit_size(K: np.ndarray, size, image_size, where, name: str) -> np.ndarray:
+    """K for the keypoints' image size (same aspect ratio: scaled)."""
+    (w, h), (W, H) = size, image_size
+    if (w, h) == (W, H) or not W or not H:
+        return np.asarray(K, dtype=np.float64)
+    if abs(w / h - W / H) > 0.01:
+        raise InputError(where, f"{name}: intrinsics are for {w}x{h} images but its keypoints are {W}x{H}")
+    return Intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2]).scaled(W, H).K
+
+
+def read_views(sync: SyncResult, frames: str | None, cameras: dict[str, Camera] | None,
+               tracks: dict[str, list]) -> Views:
+    """The person tracks of every video at the synchronized instants (rows with 2+ of the videos)."""
+    from .fuse import parse_range
+
+    table = sync.frames_table()
+    picked = parse_range(frames, len(table))
+    if not picked:
+        raise InputError("--frames", f"{frames!r} selects no rows of sync.json's {len(table)} frames")
+    names = [sync.reference] if sync.reference in tracks else []
+    names += [v.name for v in sync.videos if v.name in tracks and v.name not in names]
+    rows = [i for i in picked if sum(n in table[i]["frames"] for n in names) >= 2]
+    if not rows:
+        raise InputError(sync.source or "sync.json", "no synchronized instant has two videos with keypoints")
+    T = len(rows)
+    xy, conf = [], []
+    for n in names:
+        P = len(tracks[n])
+        x, c = np.full((P, T, NUM_JOINTS, 2), np.nan), np.zeros((P, T, NUM_JOINTS))
+        for p, track in enumerate(tracks[n]):
+            for t, r in enumerate(rows):
+                f = table[r]["frames"].get(n)
+                kp = None if f is None else track.at_frame(int(f))
+                if kp is not None:
+                    ok = kp[:, 2] > 0
+                    x[p, t, ok], c[p, t, ok] = kp[ok, :2], kp[ok, 2]
+        cam = cameras[n] if cameras else None
+        if cam is not None and cam.dist is not None:
+            x = undistort_pixels(x, cam.K, cam.dist)
+        xy.append(x)
+        conf.append(c)
+    ref_fps = next((v.fps for v in sync.videos if v.name == names[0] and v.fps), None)
+    return Views(names, rows, np.array([float(table[r].get("time", r)) for r in rows]),
+                 [{n: int(table[r]["frames"][n]) for n in names if n in table[r]["frames"]} for r in rows],
+                 xy, conf, float(ref_fps) if ref_fps else None)
+
+
+def load_keypoints(sync: SyncResult) -> tuple[dict[str, list], dict[str, str]]:
+    """Every video's person tracks (main person first) as sync.json names them; the reason a video has none."""
+    from ..io.tracks import load_tracks
+
+    tracks, missing = {}, {}
+    for v in sync.videos:
+        path = sync.keypoints_path(v.name)
+        if path is None:
+            missing[v.name] = "sync.json names no keypoints for it"
+        elif not path.exists():
+            missing[v.name] = f"its keypoints are not at {path}"
+        else:
+            found = load_tracks(path, fps=v.fps)
+            if found:
+                tracks[v.name] = found
+            else:
+                missing[v.name] = f"no person in its keypoints ({path})"
+    if len(tracks) < 2:
+        raise InputError(sync.source or "sync.json", "fewer than two videos have keypoints: "
+                         + "; ".join(f"{n}: {r}" for n, r in missing.items()))
+    return tracks, missing
+
+
+@dataclass
+class CameraResult:
+    """One camera's outcome, as triangulate.json reports it."""
+
+    name: str
+    ok: bool
+    reason: str = ""
+    source: str = ""  # "calibration" or "people"
+    world_to_camera: np.ndarray | None = None  # in the reference camera's frame, metres (or the scale's unit)
+    reprojection_px: float = float("nan")  # median over the joints it helped triangulate
+    confidence: float = 0.0
+    rotation_std_deg: float = float("nan")
+    direction_std_deg: float = float("nan")
+    inliers: int = 0
+    unsupported_frames: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        def num(v):
+            return None if not np.isfinite(v) else round(float(v), 4)
+
+        return {"ok": self.ok, "reason": self.reason, "source": self.source,
+                "world_to_camera": None if self.world_to_camera is None else np.round(self.world_to_camera, 7).tolist(),
+                "reprojection_px": num(self.reprojection_px), "confidence": round(float(self.confidence), 4),
+                "rotation_std_deg": num(self.rotation_std_deg), "direction_std_deg": num(self.direction_std_deg),
+                "inliers": int(self.inliers), "unsupported_frames": self.unsupported_frames[:200],
+                "unsupported_frames_count": len(self.unsupported_frames)}
+
+
+def poses_from_calibration(views: Views, cameras: dict[str, Camera]) -> tuple[dict[str, CameraResult], list]:
+    """Given poses, in the reference camera's frame; the main person associated by epipolar distance."""
+    ref = cameras[views.names[0]].world_to_camera
+    out = {n: CameraResult(n, True, source="calibration",
+                           world_to_camera=cameras[n].world_to_camera @ np.linalg.inv(ref)) for n in views.names}
+    poses = {i: out[n].world_to_camera for i, n in enumerate(views.names)}
+    people = associate_people(views.xy, views.conf, [cameras[n].K for n in views.names], 0, poses=poses)
+    return out, people
+
+
+def poses_from_people(views: Views, cameras: dict[str, Camera], conf: TriangulateStageConfig):
+    """Poses of static cameras from every person seen at the synchronized instants."""
+    from dataclasses import replace
+
+    height = conf.person_height or ASSUMED_HEIGHT_M
+    calib, people = calibrate_from_tracks(views.names, [(views.xy, views.conf)],
+                                          [cameras[n].K for n in views.names], 0,
+                                          replace(conf.people, person_height=height))
+    out = {}
+    for n, c in calib.cameras.items():
+        out[n] = CameraResult(n, c.ok, c.reason, "people", c.world_to_camera, c.reprojection_px, c.confidence,
+                              c.rotation_std_deg, c.direction_std_deg, c.inliers, c.unsupported_frames)
+    return out, people[0], calib
+
+
+def _main_person(views: Views, people: list) -> tuple[np.ndarray, np.ndarray]:
+    """(V, T, 18, 2) and (V, T, 18) of the reference video's first track and its matches."""
+    row = next((r for r in people if r[0] == 0), [0] + [None] * (len(views.names) - 1))
+    V, T = len(views.names), len(views.times)
+    xy, conf = np.full((V, T, NUM_JOINTS, 2), np.nan), np.zeros((V, T, NUM_JOINTS))
+    for v, k in enumerate(row):
+        if k is not None:
+            xy[v], conf[v] = views.xy[v][k], views.conf[v][k]
+    return xy, conf, row
+
+
+def _triangulate(views, cameras, results, xy, conf, config: TriangulateStageConfig, matched):
+    """The main person over the cameras that are ok (or posed, with allow_unverified)."""
+    use = [v for v, n in enumerate(views.names) if results[n].world_to_camera is not None and matched[v] is not None
+           and (results[n].ok or config.allow_unverified)]
+    if len(use) < 2:
+        return None, use
+    P = np.stack([cameras[views.names[v]].K @ results[views.names[v]].world_to_camera[:3] for v in use])
+    tri = triangulate_sequence(P, xy[use].transpose(1, 0, 2, 3), conf[use].transpose(1, 0, 2), config.triangulate,
+                               progress=config.progress)
+    return tri, use
+
+
+def _scale_note(config: TriangulateStageConfig, calibrated: bool) -> dict:
+    if calibrated:
+        return {"source": "calibration", "units": "m"}
+    if config.person_height:
+        return {"source": "person_height", "person_height_m": config.person_height, "units": "m"}
+    return {"source": "assumed_height", "person_height_m": ASSUMED_HEIGHT_M, "units": "m",
+            "note": f"metres only if the person is {ASSUMED_HEIGHT_M} m tall; give --person-height"}
+
+
+def _say(config: TriangulateStageConfig, text: str) -> None:
+    if config.progress:
+        import sys
+
+        print(f"triangulate: {text}", file=sys.stderr, flush=True)
+
+
+def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | Path) -> Path:
+    """Run the stage: sync.json -> OUT/skeleton3d.json, OUT/triangulate.json (+ OUT/skeleton.trc).
+    Returns the output folder."""
+    t0 = time.perf_counter()
+    sync = SyncResult.load(sync_json)
+    tracks, missing = load_keypoints(sync)
+    names = list(dict.fromkeys(n for n in [sync.reference] + [v.name for v in sync.videos] if n in tracks))
+    sizes = {n: tuple(int(s) for s in tracks[n][0].image_size) for n in names}
+    cameras = resolve_cameras(config, names, sizes, sync.base)
+    views = read_views(sync, config.frames, cameras, tracks)
+    calibrated = all(cameras[n].world_to_camera is not None for n in views.names)
+    calib = None
+    _say(config, f"{len(views.names)} videos with keypoints, {len(views.rows)} synchronized instants; camera poses "
+                 + ("from the calibration" if calibrated else "from the people (about a minute per 100 instants "
+                                                            "of four cameras on 2 cores)"))
+    if calibrated:
+        results, people = poses_from_calibration(views, cameras)
+    else:
+        results, people, calib = poses_from_people(views, cameras, config)
+    xy, conf, matched = _main_person(views, people)
+    t1 = time.perf_counter()
+    tri, used = _triangulate(views, cameras, results, xy, conf, config, matched)
+    warnings = list(calib.warnings) if calib is not None else []
+    if views.names[0] != sync.reference:
+        warnings.append(f"reference video {sync.reference} has no keypoints; the frame is {views.names[0]}'s")
+    for v, n in enumerate(views.names):
+        if matched[v] is None and results[n].ok:
+            results[n].ok, results[n].reason = False, "the main person was not matched in this view"
+    summary = {
+        "schema": SUMMARY_SCHEMA, "version": 1, "sync": str(sync_json), "reference": views.names[0],
+        "instants": len(views.rows), "triangulated": tri is not None,
+        "views_used": [views.names[v] for v in used] if tri is not None else [],
+        "unverified_used": bool(tri is not None and any(not results[views.names[v]].ok for v in used)),
+        "scale": _scale_note(config, calibrated),
+        "cameras": {n: results[n].to_json() for n in views.names} | {
+            n: {"ok": False, "reason": r} for n, r in missing.items()},
+        "warnings": warnings,
+        "seconds": {"poses": round(t1 - t0, 3), "triangulation": round(time.perf_counter() - t1, 3)},
+    }
+    return _write(config, out_dir, views, tri, used, summary)
+
+
+def _write(config, out_dir, views: Views, tri, used, summary) -> Path:
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        if tri is not None:
+            T = len(views.times)
+            names = [views.names[v] for v in used]
+            skeleton = Skeleton3D(
+                views.names[0], np.stack([r.points for r in tri]).reshape(T, NUM_JOINTS, 3),
+                np.stack([r.confidence for r in tri]), views.times, views.frames, "triangulate", views.fps,
+                np.stack([r.reprojection_px for r in tri]),
+                [[[names[v] for v in np.flatnonzero(r.inliers[:, j])] for j in range(NUM_JOINTS)] for r in tri],
+                meta={"scale": summary["scale"], "views": names, "unverified_used": summary["unverified_used"]})
+            summary["joints_known"] = round(float(skeleton.known.mean()), 4)
+            write_skeleton3d(tmp / "skeleton3d.json", skeleton)
+            if config.trc:
+                from ..io.trc import skeleton_to_trc, write_trc
+
+                write_trc(tmp / "skeleton.trc", skeleton_to_trc(skeleton))
+        else:
+            summary["reason"] = ("fewer than two verified cameras: nothing triangulated (see cameras[].reason; "
+                                 "--allow-unverified triangulates with the flagged ones)")
+        write_json(tmp / "triangulate.json", summary)
+    return out_dir
