@@ -197,9 +197,81 @@ def speed(args):
               f"over {args.repeats} runs")
 
 
+MEMORY_CHILD = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, {repo!r})
+import numpy as np
+from synnet_recon.keypoints import Keypoints
+from synnet_recon.motion import load_motion
+from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+from synnet_recon.sync.align import AlignConfig, align
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+frames, starts, cues, max_offset = {frames}, {starts}, {cues!r}, {max_offset}
+motion = load_motion(PACKAGED_MOTION)
+scene = simulate_scene(SceneConfig(cameras=len(starts), seconds=10.0, fps=30.0, max_offset=0.0, seed=0), motion)
+n = len(scene.cameras[0].keypoints)
+loop = np.r_[np.arange(n), np.arange(n - 2, 0, -1)]  # forward then backward: no jump in the motion
+idx = loop[np.arange(max(starts) + frames) % len(loop)]
+kps = []
+for cam, s in zip(scene.cameras, starts):
+    k = cam.keypoints
+    kps.append(Keypoints.from_fps(k.xy[idx[s:s + frames]], k.conf[idx[s:s + frames]], 30.0, k.image_size, cam.name))
+del scene
+truth = [(s - starts[0]) / 30.0 for s in starts]
+config = AlignConfig(progress=False, max_offset=max_offset, cues=cues, synnet="on" if "synnet" in cues.split(",") or cues == "all" else "auto")
+rss_inputs = rss_mb()
+w0, c0 = time.perf_counter(), time.process_time()
+res = align(kps, config)
+out = dict(frames=frames, wall=time.perf_counter() - w0, cpu=time.process_time() - c0, rss_inputs_mb=rss_inputs,
+           keypoints_mb=sum(k.xy.nbytes + k.conf.nbytes + k.times.nbytes for k in kps) / 1e6,
+           peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           errors_frames=[None if v.offset_seconds is None else abs(v.offset_seconds - t) * 30.0
+                          for v, t in zip(res.videos, truth)],
+           confidences=[v.confidence for v in res.videos])
+print(json.dumps(out))
+"""
+
+
+def memory(args):
+    """Peak RSS and time of align on keypoint tracks of 1 / 5 / 30 minutes (fresh process each)."""
+    import json
+    import os
+    import subprocess
+
+    repo = str(Path(__file__).resolve().parents[1])
+    print(f"# align on 3 keypoint tracks at 30 fps (packaged walk, 10 s simulated, looped forward/backward), "
+          f"--max-offset {args.max_offset:g} s, cues {args.cues}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("| length | frames per track | keypoints MB | RSS with inputs MB | peak RSS MB | wall s | CPU s "
+          "| errors (frames) |")
+    print("|---|---|---|---|---|---|---|---|")
+    peaks = {}
+    for minutes in [float(m) for m in args.minutes.split(",")]:
+        frames = int(round(minutes * 60 * 30))
+        code = MEMORY_CHILD.format(repo=repo, frames=frames, starts=[60, 97, 15], cues=args.cues,
+                                   max_offset=args.max_offset)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        peaks[minutes] = r["peak_mb"]
+        errs = ", ".join("-" if e is None else f"{e:.2f}" for e in r["errors_frames"][1:])
+        print(f"| {minutes:g} min | {frames} | {r['keypoints_mb']:.1f} | {r['rss_inputs_mb']:.0f} | "
+              f"{r['peak_mb']:.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | {errs} |", flush=True)
+    lo, hi = min(peaks), max(peaks)
+    ratio = peaks[hi] / peaks[lo]
+    print(f"TARGET memory flat in length (issue 10): {hi:g} min peaks at {peaks[hi]:.0f} MB = {ratio:.2f}x "
+          f"the {lo:g} min peak ({peaks[lo]:.0f} MB); target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'} "
+          f"(load average {os.getloadavg()[0]:.1f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["accuracy", "speed"])
+    ap.add_argument("what", choices=["accuracy", "speed", "memory"])
     ap.add_argument("--scenes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5)
@@ -209,8 +281,11 @@ def main():
     ap.add_argument("--arm-errors", type=float, default=0.0,
                     help="probability that each camera but cam0 gets MediaPipe-like arm errors")
     ap.add_argument("--shared-motion", action="store_true", help="speed: use the shared default clip")
+    ap.add_argument("--minutes", default="1,5,30", help="memory: track lengths")
+    ap.add_argument("--max-offset", type=float, default=2.0, help="memory: align's --max-offset (s)")
+    ap.add_argument("--cues", default="no-synnet", help="memory: align's cues")
     args = ap.parse_args()
-    {"accuracy": accuracy, "speed": speed}[args.what](args)
+    {"accuracy": accuracy, "speed": speed, "memory": memory}[args.what](args)
 
 
 if __name__ == "__main__":

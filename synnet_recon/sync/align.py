@@ -76,6 +76,7 @@ class AlignConfig:
     fine_swaps: bool = False           # fine stage also tries b's arms swapped per frame pair (~2x slower fine stage)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
+    threads: int = 2                   # input pairs analysed at once (threads; the result does not depend on it)
     max_people: int = 3                # people per input considered (multi-subject scenes)
     video_people: int = 4              # people the pose detector looks for in videos (1: single-person graph)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
@@ -383,14 +384,29 @@ def _load_sources(inputs: list, config: AlignConfig, rate: float) -> tuple[list[
 
 
 def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rate: float, matcher) -> list[PairSync]:
-    pairs: list[PairSync] = []
-    for i, j in _progress(index_pairs, "align pairs", len(index_pairs), config.progress):
-        # each pair is computed in name order, so the result does not depend on the input order
+    """Every pair, ``config.threads`` at a time (numpy and torch release the GIL in their loops);
+    each pair is computed in name order, so the result depends neither on the input order nor
+    on the threads."""
+    from .threads import map_in_threads, torch_threads
+
+    def one(ij):
+        i, j = ij
         if sources[i].name <= sources[j].name:
-            pairs.append(estimate_pair(sources[i], sources[j], config, rate, matcher))
-        else:
-            pairs.append(_flipped(estimate_pair(sources[j], sources[i], config, rate, matcher)))
-    return pairs
+            return estimate_pair(sources[i], sources[j], config, rate, matcher)
+        return _flipped(estimate_pair(sources[j], sources[i], config, rate, matcher))
+
+    workers = max(1, min(int(config.threads), len(index_pairs)))
+    with torch_threads(1 if matcher is not None and workers > 1 else None):
+        bar = _progress(None, "align pairs", len(index_pairs), config.progress)
+
+        def counted(ij):
+            out = one(ij)
+            bar.update(1)
+            return out
+
+        pairs = map_in_threads(counted, index_pairs, workers)
+        bar.close()
+        return pairs
 
 
 def _check_pair_loops(index_pairs, pairs: list[PairSync], tolerance: float) -> None:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..keypoints import Keypoints
+from .threads import split_rows
 from .tracks import SWAP_HYPOTHESES, gaussian_sample, normalise_frames, track_normalisation
 
 # Perspective entries (upper-left 2x2) of the fundamental matrix, in vec(F) order of kron(b, a).
@@ -210,9 +211,12 @@ class FineScorer:
             if static:
                 out[k_idx, n_idx] = static_epipolar_costs(self.xa[n_idx], xb, k_idx, len(offsets_seconds),
                                                           self.norm_a, self.norm_b)
-            else:
+            elif self.swap_arms:  # the swapped labelling is tried on the worse half of the call's pairs
                 out[k_idx, n_idx] = epipolar_pair_costs(self.xa[n_idx], xb, joint_weights=self.joint_weights,
-                                                        swap_arms=self.swap_arms)
+                                                        swap_arms=True)
+            else:  # every frame pair on its own: halves of the batch in threads, the same numbers
+                out[k_idx, n_idx] = split_rows(lambda pa, pb: epipolar_pair_costs(pa, pb, joint_weights=self.joint_weights),
+                                               len(n_idx), self.xa[n_idx], xb)
         return out
 
     def costs(self, offsets_seconds: np.ndarray, static: bool = False) -> np.ndarray:

@@ -11,6 +11,7 @@ Two ways to use the network:
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,8 @@ class SynNetMatcher:
         # an integer W encodes overlapping windows of W frames, as in training (see model.track_features).
         self.context = context
         self._cache: OrderedDict[str, TrackFeatures] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Event] = {}
         self.cache_size = cache_size
 
     def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
@@ -168,18 +171,42 @@ class SynNetMatcher:
         if self.config.head != "shift" or not self.config.cost_volume or not self.config.full_rate:
             raise ValueError("whole-track scoring needs a full-rate model with the shift head")
         key = _track_key(k, self.context)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        # align scores pairs in threads: each track's features are computed once, by the first
+        # thread that asks; the others wait for them
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = threading.Event()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            pending.wait()
+            with self._lock:
+                hit = self._cache.get(key)
+            return hit if hit is not None else self._compute_track_features(k, key)
+        try:
+            return self._compute_track_features(k, key)
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            pending.set()
+
+    @torch.no_grad()
+    def _compute_track_features(self, k: Keypoints, key: str) -> TrackFeatures:
         xy, conf = resample_keypoints(k, self.config.fps)
         valid = (np.isfinite(xy).all(-1) & (conf > 0)).sum(-1) >= MIN_JOINTS
         feats = _track_features(self.model, torch.from_numpy(xy).to(self.device),
                                 torch.from_numpy(conf).to(self.device), self.context)
         out = TrackFeatures(feats, valid, float(self.config.fps))
-        self._cache[key] = out
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = out
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return out
 
     @torch.no_grad()

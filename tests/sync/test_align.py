@@ -356,3 +356,16 @@ def test_swapped_and_misplaced_arms_still_synchronize(motion):
     for v, cam in zip(res.videos, scene.cameras):
         assert v.offset_seconds is not None, v.name
         assert abs(v.offset_seconds - cam.offset_seconds) * FPS <= 1.0, (v.name, v.offset_seconds, cam.offset_seconds)
+
+
+def test_pairs_in_threads_give_the_same_result(motion):
+    """Pairs run ``threads`` at a time; the offsets, confidences and curves do not depend on it."""
+    sc = _scene(motion, cameras=3, seconds=3.0, seed=4, max_offset=0.5)
+    kps = [c.keypoints for c in sc.cameras]
+    one = align(kps, _config(threads=1))
+    two = align(kps, _config(threads=2))
+    assert [v.offset_seconds for v in one.videos] == [v.offset_seconds for v in two.videos]
+    assert [v.confidence for v in one.videos] == [v.confidence for v in two.videos]
+    for p, q in zip(one.pairs, two.pairs):
+        assert (p.a, p.b, p.offset_seconds) == (q.a, q.b, q.offset_seconds)
+        np.testing.assert_array_equal(p.curve_scores, q.curve_scores)

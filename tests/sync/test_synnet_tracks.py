@@ -102,3 +102,22 @@ def test_true_offset_wins_on_a_long_pair(matcher):
     offsets = np.arange(-30, 31) / matcher.config.fps
     scores, _ = matcher.offset_evidence(a, b, offsets)
     assert abs(offsets[np.nanargmax(scores)] * matcher.config.fps - 12) <= 2
+
+
+def test_track_features_computed_once_when_asked_from_threads(matcher, monkeypatch):
+    """align's pairs run in threads: the second thread asking for a track waits for the first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    matcher.context = None
+    a, _ = _pair(41, 0, seed=7)
+    calls = []
+    compute = type(matcher)._compute_track_features
+
+    def counted(self, k, key):
+        calls.append(key)
+        return compute(self, k, key)
+
+    monkeypatch.setattr(type(matcher), "_compute_track_features", counted)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: matcher.track_features(a), range(4)))
+    assert len(calls) == 1 and all(g is got[0] for g in got)
