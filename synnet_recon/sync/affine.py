@@ -62,11 +62,13 @@ def _affine_scatter(n, first, second):
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = 1.0 / np.maximum(n, 1.0)
         mean = first * inv[..., None]
-        S = second * inv[..., None, None] - mean[..., :, None] * mean[..., None, :]
-        ta = S[..., 0, 0] + S[..., 1, 1]
-        tb = S[..., 2, 2] + S[..., 3, 3]
-        d = np.stack([ta, ta, tb, tb], -1) ** -0.5
-        S = S * d[..., :, None] * d[..., None, :]
+        S = second * inv[..., None, None]
+        S -= mean[..., :, None] * mean[..., None, :]
+        da = (S[..., 0, 0] + S[..., 1, 1]) ** -0.5
+        db = (S[..., 2, 2] + S[..., 3, 3]) ** -0.5
+        d = np.stack([da, da, db, db], -1)
+        S *= d[..., :, None]  # in place, in the order of S * d_p * d_q
+        S *= d[..., None, :]
     return S, d, mean
 
 
@@ -141,6 +143,7 @@ def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int, paired: 
              + v[..., 2, None] * cb[b_axis + (slice(None), 0)] + v[..., 3, None] * cb[b_axis + (slice(None), 1)]
              - off)
         r2 = np.where((va[:, None, :] * vb[b_axis]) > 0, r * r, -1.0)  # unseen joints never dropped
+        del r, v, off, S, d  # memory: the pair arrays are freed as soon as they are used
         worst = []
         for _ in range(trim):
             k = np.argmax(r2, -1)[..., None]
@@ -149,12 +152,20 @@ def _affine_hypothesis_cost(ca, va, cb, vb, min_joints: int, trim: int, paired: 
         worst = np.concatenate(worst, -1)                        # (Ta, Tb, trim)
         use = ((n >= min_joints + trim)[..., None]
                & (np.take_along_axis(r2, worst, -1) == -2.0)).astype(np.float64)
+        del r2
         ia = np.arange(len(ca))[:, None, None]
         ib = np.arange(len(cb))[b_axis + (None,)]
         z = np.concatenate([ca[ia, worst], cb[ib, worst]], -1) * use[..., None]  # (Ta, Tb, trim, 4)
         n = n - use.sum(-1)
-        first = first - z.sum(-2)
-        second = second - (z[..., :, None] * z[..., None, :]).sum(-3)
+        # the sums over the trimmed joints, written out term by term (same numbers as .sum over them)
+        zsum, zouter = z[..., 0, :].copy(), z[..., 0, :, None] * z[..., 0, None, :]
+        for t in range(1, trim):
+            zsum += z[..., t, :]
+            zouter += z[..., t, :, None] * z[..., t, None, :]
+        del z, mean
+        first -= zsum
+        second -= zouter
+        del zsum, zouter
         S, _, _ = _affine_scatter(n, first, second)
         S[bad | ~np.isfinite(S).all(axis=(-2, -1))] = np.eye(4)
     trace = S[..., 0, 0] + S[..., 1, 1] + S[..., 2, 2] + S[..., 3, 3]

@@ -170,7 +170,7 @@ class SynNetMatcher:
         (cached, ``cache_size`` tracks). Needs the shift head (the shipped default)."""
         if self.config.head != "shift" or not self.config.cost_volume or not self.config.full_rate:
             raise ValueError("whole-track scoring needs a full-rate model with the shift head")
-        key = _track_key(k, self.context)
+        key = _track_key(k, self._context_for(k))
         # align scores pairs in threads: each track's features are computed once, by the first
         # thread that asks; the others wait for them
         with self._lock:
@@ -196,12 +196,22 @@ class SynNetMatcher:
                 self._pending.pop(key, None)
             pending.set()
 
+    def _context_for(self, k: Keypoints) -> int | None:
+        """The context a track is encoded with: ``context``, or for a track longer than
+        ``LONG_TRACK_SECONDS`` with ``context`` None, windows of ``LONG_CONTEXT_SECONDS`` (the
+        whole-track heatmaps and ConvLSTM inputs would grow with the length: 4 GB for 30 minutes)."""
+        if self.context is not None or len(k) < 2:
+            return self.context
+        if float(k.times[-1] - k.times[0]) <= LONG_TRACK_SECONDS:
+            return None
+        return int(round(LONG_CONTEXT_SECONDS * self.config.fps))
+
     @torch.no_grad()
     def _compute_track_features(self, k: Keypoints, key: str) -> TrackFeatures:
         xy, conf = resample_keypoints(k, self.config.fps)
         valid = (np.isfinite(xy).all(-1) & (conf > 0)).sum(-1) >= MIN_JOINTS
         feats = _track_features(self.model, torch.from_numpy(xy).to(self.device),
-                                torch.from_numpy(conf).to(self.device), self.context)
+                                torch.from_numpy(conf).to(self.device), self._context_for(k))
         out = TrackFeatures(feats, valid, float(self.config.fps))
         with self._lock:
             self._cache[key] = out
@@ -252,6 +262,8 @@ class SynNetMatcher:
 
 
 MIN_JOINTS = 5  # joints a frame needs to count as showing the body
+LONG_TRACK_SECONDS = 120.0   # longer tracks are encoded in overlapping windows (memory flat in length)
+LONG_CONTEXT_SECONDS = 20.0  # the windows' length
 
 
 def _track_key(k: Keypoints, context) -> str:

@@ -520,16 +520,23 @@ class ShiftHead(nn.Module):
         w_a, w_b, w_pd = first.weight[:, :Fd], first.weight[:, Fd:2 * Fd], first.weight[:, 2 * Fd:]
         per_a = fa @ w_a.T + first.bias  # (Ta, H)
         per_b = fb @ w_b.T  # (Tb, H)
-        ia, ib, d = diagonal_pairs(len(fa), len(fb), shifts, valid_a, valid_b)
-        scores = fa.new_empty(len(ia))
-        for lo in range(0, len(ia), chunk):
-            a, b = ia[lo:lo + chunk], ib[lo:lo + chunk]
-            xa, xb = fa[a], fb[b]
-            h = per_a[a] + per_b[b] + torch.cat([xa * xb, (xa - xb).abs()], dim=-1) @ w_pd.T
-            scores[lo:lo + chunk] = rest(h)[:, 0]
-        sums = fa.new_zeros(len(shifts)).index_add(0, d, scores)
-        counts = torch.bincount(d, minlength=len(shifts))
+        sums, counts = fa.new_zeros(len(shifts)), torch.zeros(len(shifts), dtype=torch.int64, device=fa.device)
+        # shifts in blocks of about DIAGONAL_BLOCK frame pairs: memory flat in the tracks' length
+        step = max(1, DIAGONAL_BLOCK // max(len(fa), 1))
+        for s0 in range(0, len(shifts), step):
+            ia, ib, d = diagonal_pairs(len(fa), len(fb), shifts[s0:s0 + step], valid_a, valid_b)
+            scores = fa.new_empty(len(ia))
+            for lo in range(0, len(ia), chunk):
+                a, b = ia[lo:lo + chunk], ib[lo:lo + chunk]
+                xa, xb = fa[a], fb[b]
+                h = per_a[a] + per_b[b] + torch.cat([xa * xb, (xa - xb).abs()], dim=-1) @ w_pd.T
+                scores[lo:lo + chunk] = rest(h)[:, 0]
+            sums[s0:s0 + step] = fa.new_zeros(len(shifts[s0:s0 + step])).index_add(0, d, scores)
+            counts[s0:s0 + step] = torch.bincount(d, minlength=len(shifts[s0:s0 + step]))
         return sums, counts
+
+
+DIAGONAL_BLOCK = 4_000_000  # frame pairs whose indices ShiftHead.diagonal_sums holds at once
 
 
 def diagonal_pairs(ta: int, tb: int, shifts: torch.Tensor, valid_a: torch.Tensor, valid_b: torch.Tensor):
@@ -543,6 +550,9 @@ def diagonal_pairs(ta: int, tb: int, shifts: torch.Tensor, valid_a: torch.Tensor
     ok &= valid_b[j.clamp(0, max(tb - 1, 0))] if tb else torch.zeros_like(ok)
     d_idx, i_idx = ok.nonzero(as_tuple=True)
     return i_idx, j[d_idx, i_idx], d_idx
+
+
+BATCH_FRAMES = 2048  # frames whose heatmaps track_features renders at once with a context (74 kB each)
 
 
 def track_features(model: "SynNet", xy: torch.Tensor, conf: torch.Tensor, context: int | None = None,
@@ -564,8 +574,10 @@ def track_features(model: "SynNet", xy: torch.Tensor, conf: torch.Tensor, contex
     starts = sorted(set(range(0, T - context + 1, max(1, context // 2))) | {T - context})
     starts_t = torch.tensor(starts)
     frames = starts_t[:, None] + torch.arange(context)  # (C, W)
-    heat = render_heatmaps(xy[frames].float(), conf[frames].float(), cfg.heatmap_size, cfg.sigma)
-    feats = torch.cat([model.features(heat[i:i + batch]) for i in range(0, len(heat), batch)])  # (C, W, F)
+    batch = max(1, min(batch, BATCH_FRAMES // context))  # windows rendered and encoded at once
+    feats = torch.cat([model.features(render_heatmaps(xy[frames[i:i + batch]].float(), conf[frames[i:i + batch]].float(),
+                                                      cfg.heatmap_size, cfg.sigma))
+                       for i in range(0, len(frames), batch)])  # (C, W, F)
     centres = starts_t.float() + (context - 1) / 2
     best = (torch.arange(T).float()[:, None] - centres[None, :]).abs().argmin(1)  # (T,) window per frame
     return feats[best, torch.arange(T) - starts_t[best]]

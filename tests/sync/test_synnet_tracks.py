@@ -121,3 +121,29 @@ def test_track_features_computed_once_when_asked_from_threads(matcher, monkeypat
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda _: matcher.track_features(a), range(4)))
     assert len(calls) == 1 and all(g is got[0] for g in got)
+
+
+def test_long_tracks_bounded_diagonal_blocks_and_windows(matcher, monkeypatch):
+    """Memory flat in length: the diagonals are scored in blocks of shifts, windows of a context
+    are rendered a batch at a time, and a track longer than LONG_TRACK_SECONDS is encoded in
+    windows; none of it changes the numbers."""
+    from synnet_recon.sync import matcher as M
+    from synnet_recon.sync import model as SM
+
+    matcher.context = None
+    a, b = _pair(70, 3, seed=9)
+    shifts = np.arange(-20, 21)
+    fa, fb = matcher.track_features(a), matcher.track_features(b)
+    whole = matcher.diagonal_scores(fa, fb, shifts)
+    monkeypatch.setattr(SM, "DIAGONAL_BLOCK", 70 * 4)  # four shifts per block
+    blocks = matcher.diagonal_scores(fa, fb, shifts)
+    np.testing.assert_allclose(blocks[0], whole[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(blocks[1], whole[1])
+    with torch.no_grad():
+        at_once = _features(matcher, a, 32).numpy()
+        monkeypatch.setattr(SM, "BATCH_FRAMES", 64)  # two windows at a time
+        np.testing.assert_allclose(_features(matcher, a, 32).numpy(), at_once, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(M, "LONG_TRACK_SECONDS", 1.0)
+    monkeypatch.setattr(M, "LONG_CONTEXT_SECONDS", 32 / 30)
+    assert matcher._context_for(a) == 32
+    np.testing.assert_allclose(matcher.track_features(a).features.numpy(), at_once, rtol=1e-5, atol=1e-6)
