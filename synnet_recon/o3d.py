@@ -2,6 +2,11 @@
 
 Open3D links libusb-1.0; a machine without the system library would fail to import it.
 Always import Open3D as ``from synnet_recon.o3d import o3d``.
+
+``quiet()``: Open3D prints only errors within it. Our stages run it around their Open3D work:
+its warnings ("Too few correspondences after mutual filter" from RANSAC on views that share
+little, "Write PLY failed") are either expected on hard views, which our own checks flag with a
+reason, or failures that we detect and report ourselves (``fuse`` checks every write).
 """
 from __future__ import annotations
 
@@ -27,4 +32,11 @@ def _preload_libusb() -> None:
 _preload_libusb()
 import open3d as o3d  # noqa: E402
 
-__all__ = ["o3d"]
+
+def quiet():
+    """Context manager: Open3D logs errors only inside it (its level is global, so threads
+    started inside see it too); the previous level comes back on leaving."""
+    return o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error)
+
+
+__all__ = ["o3d", "quiet"]

@@ -321,21 +321,22 @@ def screenshot(data: ViewData, out: str | Path, frame: int | None = None,
     Returns the renderer used: "open3d" or "matplotlib" (when Open3D's offscreen rendering fails).
     """
     from .fileio import atomic_path
-    from .o3d import o3d
+    from .o3d import o3d, quiet
 
     path = _pick(data, frame)
-    pcd = o3d.io.read_point_cloud(str(path))
-    if len(pcd.points) == 0:
-        raise InputError(path, "the cloud is empty")
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        if _open3d_png(pcd, tmp, width, height):
-            return "open3d"
-        try:
-            pts, cols = read_cloud(path)
-            k = data.frames.index(path) if path in data.frames else None
-            _matplotlib_png(pts, cols, tmp, width, height, data.frusta.get(k) if k is not None else None)
-        except Exception as exc:
-            raise InputError(out, f"cannot render a screenshot: Open3D offscreen and matplotlib both "
-                                  f"failed ({exc.__class__.__name__})") from None
+    with quiet():  # a failed offscreen window (no EGL) is handled below, without Open3D's warnings
+        pcd = o3d.io.read_point_cloud(str(path))
+        if len(pcd.points) == 0:
+            raise InputError(path, "the cloud is empty")
+        out = Path(out)
+        with atomic_path(out) as tmp:
+            if _open3d_png(pcd, tmp, width, height):
+                return "open3d"
+            try:
+                pts, cols = read_cloud(path)
+                k = data.frames.index(path) if path in data.frames else None
+                _matplotlib_png(pts, cols, tmp, width, height, data.frusta.get(k) if k is not None else None)
+            except Exception as exc:
+                raise InputError(out, f"cannot render a screenshot: Open3D offscreen and matplotlib both "
+                                      f"failed ({exc.__class__.__name__})") from None
     return "matplotlib"

@@ -12,8 +12,10 @@ the static background and checked by ``verify.check_view``:
 - ``features``: SIFT matches lifted to 3D with RANSAC (only when none of the above verifies);
 - ``fpfh``: FPFH + RANSAC global registration of the backgrounds (last resort).
 
-The best by ``ViewCheck.score`` (background agreement and joint agreement, not fitness alone)
-wins; it is ok only when it passes both checks, else the view is flagged with the reason.
+They are tried in this order, each only while none before it verified (a verified ``joints``
+pose ends the search); of those tried, the best by ``ViewCheck.score`` (background agreement and
+joint agreement, not fitness alone) wins; it is ok only when it passes both checks, else the view
+is flagged with the reason.
 """
 from __future__ import annotations
 
@@ -81,12 +83,19 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
                                  joints,
                                  target.joints, points, source.depth, source.K, target.depth, target.K, spread,
                                  registration.voxel, config.verify, normals, target_points, target_normals))
+        checks[-1].correspondences = np.asarray(r.correspondence_set)
 
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)
     attempt("joints", kabsch.transform)
-    attempt("track", track)
-    attempt("stereo", stereo)
+    # Once the person-anchored pose verifies, the others are not tried (each costs an ICP, a
+    # coloured ICP and the checks, most of fuse's time): they are the fallbacks of views whose
+    # joints give no verified pose. Whether this view verifies does not change, only which ok pose
+    # is kept (on bench_fuse_wide's scenes: the same accuracy, docs/benchmarks.md).
+    if not any(c.ok for c in checks):
+        attempt("track", track)
+    if not any(c.ok for c in checks):
+        attempt("stereo", stereo)
     if not any(c.ok for c in checks):
         # a detector may swap left and right in one view (people seen from behind): the joints
         # relabelled are the same person, and the swap is recorded in the method

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import atomic_dir
 from ..keypoints import Keypoints
-from ..o3d import o3d
+from ..o3d import o3d, quiet
 from ..sync.result import SyncResult
 from .anchored import AnchorConfig, ViewInputs, place_view
 from .depth import DepthContext, load_backend
@@ -439,7 +439,7 @@ class Odometry:
             self.graph.add_node((k, n), self.world_from_reference @ check.transform)
             if check.ok:
                 info = information(views.prepared[n].cloud, views.prepared[self.reference].cloud, check.transform,
-                                   rc.icp_distance * rc.voxel)
+                                   rc.icp_distance * rc.voxel, check.correspondences)
                 self.graph.add_edge(Edge((k, n), (k, self.reference), check.transform, info,
                                          uncertain=self.config.graph.cross_uncertain))
         for n in instant.names:
@@ -469,7 +469,7 @@ class Odometry:
         T = settle(step.transform)
         self.motion[n] = T
         score = step.fitness * normal_spread(current)
-        return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel), score
+        return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel, step.correspondences), score
 
 
 def _agreeing(motions: dict[str, np.ndarray], fitness: dict[str, float], max_deg: float = 3.0,
@@ -525,14 +525,15 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
     _seed(config)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    inputs = read_inputs(sync, config)
-    _lap(timings, "setup", t_start)
-    out_dir = Path(out_dir)
-    loader = ViewLoader(inputs, config, timings)
-    try:
-        records, fused_points, mesh, skeleton = _fuse_instants(inputs, config, loader, out_dir, timings)
-    finally:
-        loader.close()
+    with quiet():  # Open3D's warnings stay off the terminal: fuse flags hard views and checks its writes
+        inputs = read_inputs(sync, config)
+        _lap(timings, "setup", t_start)
+        out_dir = Path(out_dir)
+        loader = ViewLoader(inputs, config, timings)
+        try:
+            records, fused_points, mesh, skeleton = _fuse_instants(inputs, config, loader, out_dir, timings)
+        finally:
+            loader.close()
     partial = [r.index for r in records if r.fused and not r.ok]
     bad = [r.index for r in records if not r.fused]
     if partial:
@@ -637,7 +638,10 @@ def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[
         keep = remove_outliers(points, config.outlier_neighbors, config.outlier_std)
         points, colors = points[keep], colors[keep]
     fused = to_cloud(points, colors)
-    o3d.io.write_point_cloud(str(tmp / "fused.ply"), fused)
+    if len(points):
+        _write_cloud(tmp / "fused.ply", points, colors)
+    else:  # Open3D writes no PLY without points: none is written, and that is said
+        log.warning("no instant was fused: no fused.ply written (it would have no points)")
     mesh = False
     if config.mesh:
         export_mesh(tsdf_mesh(tsdf_views, fused, config.tsdf_voxel, config.lift.max_depth), tmp / "mesh.ply")
@@ -749,9 +753,10 @@ def _downsampled(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tu
 
 
 def _write_cloud(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
-    """(N, 3) points and (N, 3) colours in [0, 1] -> binary PLY (none for N = 0: Open3D writes none)."""
+    """(N, 3) points and (N, 3) colours in [0, 1] -> binary PLY (none for N = 0: Open3D writes none;
+    the callers record the count). A failed write (disk full, folder gone) is an error, one line."""
     if len(points) and not o3d.io.write_point_cloud(str(path), to_cloud(points, colors)):
-        raise OSError(f"could not write {path}")
+        raise InputError(path, "could not write the point cloud (disk full, or the output folder not writable?)")
 
 
 def _one_ahead(work, items: list):

@@ -136,6 +136,21 @@ def _bridged(edges: list[Edge]) -> list[Edge]:
     return out
 
 
-def information(source_cloud, target_cloud, transform: np.ndarray, distance: float) -> np.ndarray:
-    """Open3D's (6, 6) information matrix of an edge from its clouds' correspondences."""
-    return np.asarray(reg.get_information_matrix_from_point_clouds(source_cloud, target_cloud, distance, transform))
+def information(source_cloud, target_cloud, transform: np.ndarray, distance: float,
+                correspondences: np.ndarray | None = None) -> np.ndarray:
+    """Open3D's (6, 6) information matrix of an edge from its clouds' correspondences
+    (``get_information_matrix_from_point_clouds``: sum of G^T G over the matched target points p,
+    G = [[p]_x^T | I]). ``correspondences``: (M, 2) source, target indices already matched within
+    ``distance`` under ``transform`` (the correspondence set of the ICP that gave it): the same sum
+    in numpy, without searching the neighbours again."""
+    if correspondences is None:
+        return np.asarray(reg.get_information_matrix_from_point_clouds(source_cloud, target_cloud, distance,
+                                                                       transform))
+    p = np.asarray(target_cloud.points)[np.asarray(correspondences, dtype=np.int64).reshape(-1, 2)[:, 1]]
+    x, y, z = p.T
+    G = np.zeros((3, len(p), 6))
+    G[0, :, 1], G[0, :, 2], G[0, :, 3] = z, -y, 1.0
+    G[1, :, 0], G[1, :, 2], G[1, :, 4] = -z, x, 1.0
+    G[2, :, 0], G[2, :, 1], G[2, :, 5] = y, -x, 1.0
+    G = G.reshape(-1, 6)
+    return G.T @ G

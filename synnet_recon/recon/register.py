@@ -66,6 +66,7 @@ class PairRegistration:
     inlier_rmse: float
     ok: bool
     global_registration: bool
+    correspondences: np.ndarray | None = None   # (M, 2) source, target indices at ``transform``
 
 
 def prepare(pcd, config: RegistrationConfig) -> PreparedCloud:
@@ -213,7 +214,8 @@ def register(source: PreparedCloud, target: PreparedCloud, config: RegistrationC
 
     def result_of(r, used_global: bool) -> PairRegistration:
         return PairRegistration(np.asarray(r.transformation).copy(), float(r.fitness),
-                                float(r.inlier_rmse), _accept(r, config), used_global)
+                                float(r.inlier_rmse), _accept(r, config), used_global,
+                                np.asarray(r.correspondence_set))
 
     def best_of(results):
         return max(results, key=lambda r: (_accept(r, config), r.fitness, -r.inlier_rmse))
@@ -283,18 +285,9 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
         return none
     s, t = source[idx], target[idx]
     rng = np.random.default_rng(seed)
-    best, best_key = None, (-1, 0.0)
-    for _ in range(iterations):
-        pick = rng.choice(len(idx), 3, replace=False)
-        a, b = s[pick], t[pick]
-        if np.linalg.norm(np.cross(a[1] - a[0], a[2] - a[0])) < 1e-4:   # collinear
-            continue
-        T = kabsch(a, b)
-        err = np.linalg.norm(s @ T[:3, :3].T + T[:3, 3] - t, axis=1)
-        ok = err < threshold
-        key = (int(ok.sum()), -float(np.minimum(err, threshold).sum()))
-        if key > best_key:
-            best, best_key = ok, key
+    # the same minimal sets, drawn in the same order, as one draw per iteration; scored at once
+    picks = np.array([rng.choice(len(idx), 3, replace=False) for _ in range(iterations)], dtype=np.int64)
+    best = _best_minimal_set(s, t, picks, threshold) if iterations > 0 else None
     if best is None or best.sum() < min_inliers:
         return none
     T = kabsch(s[best], t[best])
@@ -307,6 +300,31 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
     inliers = np.zeros(len(source), bool)
     inliers[idx[ok]] = True
     return JointAlignment(T, inliers, float(np.median(err[ok])) if ok.any() else float("inf"))
+
+
+def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold: float) -> np.ndarray | None:
+    """Kabsch on every minimal set (I, 3) of corresponding points s, t (N, 3) at once -> the inlier
+    mask (N,) of the hypothesis with the most inliers (ties: the smaller summed error clipped at
+    ``threshold``; then the first), None when every set is collinear."""
+    a, b = s[picks], t[picks]                                        # (I, 3, 3)
+    valid = np.linalg.norm(np.cross(a[:, 1] - a[:, 0], a[:, 2] - a[:, 0]), axis=1) >= 1e-4
+    if not valid.any():
+        return None
+    a, b = a[valid], b[valid]
+    cs, ct = a.mean(1), b.mean(1)
+    H = np.einsum("ikj,ikl->ijl", a - cs[:, None], b - ct[:, None])
+    U, _, Vt = np.linalg.svd(H)
+    V, Ut = np.swapaxes(Vt, 1, 2), np.swapaxes(U, 1, 2)
+    D = np.zeros_like(H)
+    D[:, 0, 0] = D[:, 1, 1] = 1.0
+    D[:, 2, 2] = np.sign(np.linalg.det(V @ Ut))
+    R = V @ D @ Ut
+    moved = np.einsum("ijk,nk->inj", R, s) + (ct - np.einsum("ijk,ik->ij", R, cs))[:, None]
+    err = np.linalg.norm(moved - t, axis=2)                          # (I, N)
+    ok = err < threshold
+    count, total = ok.sum(1), np.minimum(err, threshold).sum(1)
+    top = np.flatnonzero(count == count.max())
+    return ok[top[np.argmin(total[top])]]
 
 
 def _depth_at(points: np.ndarray, depth: np.ndarray, K: np.ndarray, window: int = 2) -> np.ndarray:

@@ -22,7 +22,7 @@ can fool the joints but not the background. Anything that fails is flagged, with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +74,9 @@ class ViewCheck:
     reason: str | None
     turn_visibility: float = 0.0    # the turn check's agreement (points that pin a turn about the person)
     turn_seen: int = 0
+    # (M, 2) source, target indices of the registration clouds matched at ``transform`` by the ICP
+    # that gave it (the pose graph's information matrix reuses them), None when not known
+    correspondences: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def score(self) -> float:

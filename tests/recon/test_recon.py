@@ -599,3 +599,34 @@ def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
         est = np.asarray(f["camera_to_reference"]["cam1"])
         assert rotation_error_deg(est, true) < 1.0
         assert translation_error(est, true) < 0.05  # the room is > 10 m across: < 0.5 cm per metre
+
+
+def test_fuse_through_the_cli_prints_no_open3d_lines(scene, tmp_path):
+    """A scene without a person: the view is flagged and nothing is fused (Open3D refuses to write an
+    empty PLY and printed "Write PLY failed"). Open3D's own warnings stay off the terminal; fuse
+    says itself what it did, and writes no empty fused.ply."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "recon"
+    r = subprocess.run([sys.executable, "-m", "synnet_recon.cli", "fuse", str(scene["sync"]), "--out", str(out),
+                        "--frames", "0:1", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "[Open3D" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "fused 0 of 1 instants (1 flagged)" in r.stdout and "(0 points" in r.stdout
+    assert "no fused.ply written" in r.stderr
+    assert not (out / "fused.ply").exists() and (out / "registration.json").is_file()
+
+
+def test_quiet_keeps_open3d_warnings_off_the_terminal(capfd, tmp_path):
+    """Open3D prints from C++ straight to the terminal: inside ``quiet`` only its errors would."""
+    from synnet_recon.o3d import quiet
+
+    empty = o3d.geometry.PointCloud()
+    with quiet():
+        assert not o3d.io.write_point_cloud(str(tmp_path / "a.ply"), empty)
+        far = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.random.default_rng(0).normal(size=(50, 3))))
+        o3d.pipelines.registration.registration_icp(far, far.translate((100, 0, 0), relative=True), 0.01)
+    assert "[Open3D" not in capfd.readouterr().out
+    assert not o3d.io.write_point_cloud(str(tmp_path / "b.ply"), empty)   # outside: the warning shows
+    assert "Write PLY failed" in capfd.readouterr().out
