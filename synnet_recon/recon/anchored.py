@@ -12,10 +12,11 @@ the static background and checked by ``verify.check_view``:
 - ``features``: SIFT matches lifted to 3D with RANSAC (only when none of the above verifies);
 - ``fpfh``: FPFH + RANSAC global registration of the backgrounds (last resort).
 
-They are tried in this order, each only while none before it verified (a verified ``joints``
-pose ends the search); of those tried, the best by ``ViewCheck.score`` (background agreement and
-joint agreement, not fitness alone) wins; it is ok only when it passes both checks, else the view
-is flagged with the reason.
+They are tried in this order; ``track`` and ``stereo`` are skipped when they start within 0.5
+degree and 2 cm of a pose that already verified (ICP from there ends at that pose; each try is
+an ICP, a coloured ICP and the checks). Of those tried, the best by ``ViewCheck.score``
+(background agreement and joint agreement, not fitness alone) wins; it is ok only when it passes
+both checks, else the view is flagged with the reason.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ from .register import (
     normal_spread,
     ransac_kabsch,
     refine,
+    rotation_error_deg,
     settle,
+    translation_error,
 )
 from .verify import VerifyConfig, ViewCheck, check_view
 
@@ -47,6 +50,8 @@ class AnchorConfig:
     coarse_distance: float = 0.0      # metres: a first, wider ICP pass from a joint/feature pose (0 = none;
     #                                   on the demo's rooms wider passes slid to symmetric turns)
     seed: int = 0
+    skip_within_deg: float = 0.5      # a hypothesis starting this close (and skip_within_m) to a verified
+    skip_within_m: float = 0.02       # pose is not tried: ICP from there ends at that pose
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
 
@@ -88,13 +93,13 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)
     attempt("joints", kabsch.transform)
-    # Once the person-anchored pose verifies, the others are not tried (each costs an ICP, a
-    # coloured ICP and the checks, most of fuse's time): they are the fallbacks of views whose
-    # joints give no verified pose. Whether this view verifies does not change, only which ok pose
-    # is kept (on bench_fuse_wide's scenes: the same accuracy, docs/benchmarks.md).
-    if not any(c.ok for c in checks):
+    # A hypothesis that starts next to a pose that already verified would end there too (ICP from
+    # within its basin): it is not tried (each costs an ICP, a coloured ICP and the checks, most of
+    # fuse's time). One that starts elsewhere still is, and the best score still wins (from the
+    # previous instant, ICP may settle closer to the truth than from the joints).
+    if not _near_verified(checks, track, config):
         attempt("track", track)
-    if not any(c.ok for c in checks):
+    if not _near_verified(checks, stereo, config):
         attempt("stereo", stereo)
     if not any(c.ok for c in checks):
         # a detector may swap left and right in one view (people seen from behind): the joints
@@ -110,3 +115,11 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     if not any(c.ok for c in checks):
         attempt("fpfh", global_registration(source.prepared, target.prepared, registration))
     return max(checks, key=lambda c: (c.ok, c.score))
+
+
+def _near_verified(checks: list[ViewCheck], init: np.ndarray | None, config: AnchorConfig) -> bool:
+    """Is ``init`` (4, 4) within ``skip_within_deg`` and ``skip_within_m`` of a verified pose?"""
+    if init is None:
+        return False
+    return any(c.ok and rotation_error_deg(c.transform, init) <= config.skip_within_deg
+               and translation_error(c.transform, init) <= config.skip_within_m for c in checks)
