@@ -602,20 +602,35 @@ def test_fuse_on_a_simulated_rendered_scene(tmp_path, capsys):
 
 
 def test_fuse_through_the_cli_prints_no_open3d_lines(scene, tmp_path):
-    """A scene without a person: the view is flagged and nothing is fused (Open3D refuses to write an
-    empty PLY and printed "Write PLY failed"). Open3D's own warnings stay off the terminal; fuse
-    says itself what it did, and writes no empty fused.ply."""
+    """cam1's depth replaced by two planes: every hypothesis fails, FPFH + RANSAC runs on clouds that
+    share nothing (Open3D printed "Too few correspondences after mutual filter" there). Open3D's
+    own warnings stay off the terminal; fuse says itself what it did."""
     import subprocess
     import sys
 
+    bad = tmp_path / "planes"
+    bad.mkdir()
+    plane = np.full((H, W), 1500, np.uint16)
+    plane[:, : W // 2] = 900
+    cv2.imwrite(str(bad / "000000.png"), plane)
     out = tmp_path / "recon"
     r = subprocess.run([sys.executable, "-m", "synnet_recon.cli", "fuse", str(scene["sync"]), "--out", str(out),
-                        "--frames", "0:1", "--quiet"], capture_output=True, text=True, timeout=300)
+                        "--frames", "0:1", "--depth-dir", f"cam1={bad}", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "[Open3D" not in r.stdout + r.stderr, r.stdout + r.stderr
-    assert "fused 0 of 1 instants (1 flagged)" in r.stdout and "(0 points" in r.stdout
-    assert "no fused.ply written" in r.stderr
-    assert not (out / "fused.ply").exists() and (out / "registration.json").is_file()
+    assert "fused 1 of 1 instants" in r.stdout and "cam1 flagged" in r.stderr
+    assert (out / "fused.ply").is_file() and (out / "registration.json").is_file()
+
+
+def test_a_failed_point_cloud_write_is_one_line_not_silent(tmp_path):
+    from synnet_recon.errors import InputError
+    from synnet_recon.recon.fuse import _write_cloud
+
+    with pytest.raises(InputError, match="could not write"):
+        _write_cloud(tmp_path / "gone" / "fused.ply", np.zeros((5, 3)), np.zeros((5, 3)))
+    _write_cloud(tmp_path / "empty.ply", np.zeros((0, 3)), np.zeros((0, 3)))   # nothing to write: no file
+    assert not (tmp_path / "empty.ply").exists()
 
 
 def test_quiet_keeps_open3d_warnings_off_the_terminal(capfd, tmp_path):
@@ -625,8 +640,6 @@ def test_quiet_keeps_open3d_warnings_off_the_terminal(capfd, tmp_path):
     empty = o3d.geometry.PointCloud()
     with quiet():
         assert not o3d.io.write_point_cloud(str(tmp_path / "a.ply"), empty)
-        far = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.random.default_rng(0).normal(size=(50, 3))))
-        o3d.pipelines.registration.registration_icp(far, far.translate((100, 0, 0), relative=True), 0.01)
     assert "[Open3D" not in capfd.readouterr().out
     assert not o3d.io.write_point_cloud(str(tmp_path / "b.ply"), empty)   # outside: the warning shows
     assert "Write PLY failed" in capfd.readouterr().out
