@@ -146,10 +146,37 @@ def correlation_evidence(kind: str, xa, xb, offsets, null_offsets, min_overlap: 
 
 def synnet_evidence(matcher, ka: Keypoints, kb: Keypoints, offsets_s: np.ndarray,
                     null_offsets_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z of SynNet's whole-track evidence (``matcher.offset_evidence``) at each offset, and the raw curve."""
+    """z of SynNet's whole-track evidence (``matcher.offset_evidence``) at each offset, and the raw curve.
+
+    Chance comes from the same two feature tracks, b's per-frame features reordered by
+    ``null_orders`` (played backwards, circularly shifted) and scored by the pair head along the
+    diagonals of ``null_offsets_s``: frame pairs with no common timing, from the very features the
+    real offsets use (the network is not run again, so a reversed clip's different features cannot
+    bias the chance level).
+    """
     value, count = matcher.offset_evidence(ka, kb, offsets_s)
-    null, null_count = matcher.offset_evidence(ka, reversed_track(kb), null_offsets_s)
-    return chance_z(np.asarray(value), np.asarray(count), np.asarray(null), np.asarray(null_count)), np.asarray(value)
+    null, null_count = synnet_null(matcher, ka, kb, null_offsets_s)
+    return chance_z(np.asarray(value), np.asarray(count), null, null_count), np.asarray(value)
+
+
+def synnet_null(matcher, ka: Keypoints, kb: Keypoints, null_offsets_s: np.ndarray,
+                most: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """SynNet's chance values: mean pair scores (and their numbers of pairs) of a's features
+    against b's reordered ones (``null_orders``), at up to ``most`` integer shifts per ordering."""
+    fa, fb = matcher.track_features(ka), matcher.track_features(kb)
+    shifts = np.unique(np.round(np.asarray(null_offsets_s, np.float64) * fb.fps).astype(np.int64))
+    if len(shifts) > most:
+        shifts = shifts[np.unique(np.linspace(0, len(shifts) - 1, most).round().astype(int))]
+    values, counts = [], []
+    for order in null_orders(len(fb)):
+        order = np.ascontiguousarray(order)
+        shuffled = type(fb)(fb.features[order], fb.valid[order], fb.fps)
+        v, c = matcher.diagonal_scores(fa, shuffled, shifts)
+        values.append(v)
+        counts.append(c)
+    if not values:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(values).astype(np.float64), np.concatenate(counts).astype(np.float64)
 
 
 def null_offsets(len_a: int, len_b: int, min_overlap: int, most: int = 400) -> np.ndarray:

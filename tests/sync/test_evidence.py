@@ -47,3 +47,60 @@ def test_cue_sets_parse(name, expected):
     assert len(parse_cues(name)) == expected
     with pytest.raises(ValueError):
         parse_cues("nonsense")
+
+
+@pytest.fixture(scope="module")
+def synnet():
+    import torch
+
+    from synnet_recon.sync.matcher import SynNetMatcher
+
+    torch.set_num_threads(1)
+    return SynNetMatcher()
+
+
+def _views(frames: int, offset: int, seed: int):
+    """Two noisy views of the package's held-out CMU walk, b starting ``offset`` frames after a."""
+    from synnet_recon.motion import load_motion
+    from synnet_recon.paths import PACKAGE_DATA
+    from synnet_recon.synth.noise import DetectorNoise
+    from synnet_recon.synth.scene import sample_pair
+
+    motion = load_motion(PACKAGE_DATA / "mocap" / "131_02.bvh").resample(30.0)
+    return sample_pair(motion, frames, 30.0, float(offset), np.random.default_rng(seed), DetectorNoise(level=1.0))
+
+
+def _synnet_z(synnet, a, b):
+    from synnet_recon.sync.tracks import resample_track
+
+    xa, xb = resample_track(a, 30.0), resample_track(b, 30.0)
+    offsets = np.arange(-(len(xb) - 12), len(xa) - 12 + 1)
+    z, raw = curve_evidence(("synnet",), xa, xb, offsets, 12, 2_000_000, 30.0, synnet, a, b)
+    return offsets, z["synnet"], raw["synnet"]
+
+
+def test_synnet_z_peaks_at_the_true_offset_not_at_its_negative(synnet):
+    a, b = _views(120, 17, seed=2)
+    offsets, z, _ = _synnet_z(synnet, a, b)
+    best = offsets[int(np.nanargmax(z))]
+    assert abs(best - 17) <= 2, best
+    assert np.nanmax(z) > 3.5
+    # chance is judged on the same features: away from the truth z stays near N(0, 1)
+    away = np.abs(offsets - 17) > 6
+    assert abs(np.nanmedian(z[away])) < 0.7 and np.nanstd(z[away]) < 2.0
+
+
+def test_synnet_z_of_unrelated_tracks_is_chance_at_every_overlap(synnet):
+    rng = np.random.default_rng(4)
+    zmax, ends = [], 0
+    for seed in range(6):
+        a, _ = _views(100, 0, seed=10 + seed)
+        _, b = _views(100, int(rng.integers(-20, 20)), seed=20 + seed)
+        b.xy = b.xy[::-1].copy()  # the walk played backwards: no common timing with a
+        b.conf = b.conf[::-1].copy()
+        offsets, z, _ = _synnet_z(synnet, a, b)
+        k = int(np.nanargmax(z))
+        ends += min(k, len(offsets) - 1 - k) < 0.1 * len(offsets)
+        zmax.append(np.nanmax(z))
+    assert np.median(zmax) < 4.5
+    assert ends <= 3
