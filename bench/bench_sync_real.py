@@ -510,13 +510,16 @@ def caliscope_trials(n, rng, seconds: float = 5.0, max_offset: float = 2.0, uppe
 
 def align_variants() -> dict[str, dict]:
     """align's default, plus the cue ablation when AlignConfig has a ``cues`` field: geometry alone,
-    SynNet alone, every cue fused (SynNet switched on, also on a CPU)."""
+    SynNet alone, and every cue fused (SynNet switched on, also on a CPU) or, when that is already
+    the default, every cue but SynNet."""
     from synnet_recon.sync.align import AlignConfig
 
     if "cues" not in {f.name for f in fields(AlignConfig)}:
         return {"align": {}}
-    return {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet", "synnet": "on"},
-            "fused": {"cues": "all", "synnet": "on"}}
+    variants = {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet", "synnet": "on"}}
+    if AlignConfig().cues == "all":  # the default already fuses every cue: compare with SynNet left out
+        return variants | {"no-synnet": {"cues": "no-synnet"}}
+    return variants | {"fused": {"cues": "all", "synnet": "on"}}
 
 
 def timing(motions, seed: int, repeats: int = 3) -> dict:
