@@ -395,8 +395,13 @@ def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rat
             return estimate_pair(sources[i], sources[j], config, rate, matcher)
         return _flipped(estimate_pair(sources[j], sources[i], config, rate, matcher))
 
+    import warnings
+
     workers = max(1, min(int(config.threads), len(index_pairs)))
-    with torch_threads(1 if matcher is not None and workers > 1 else None):
+    # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
+    # pairs' threads run under this one filter, set and restored here in the calling thread
+    with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         bar = _progress(None, "align pairs", len(index_pairs), config.progress)
 
         def counted(ij):
