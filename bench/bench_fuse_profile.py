@@ -35,7 +35,9 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    from synnet_recon.recon import fuse as fuse_module
+    import importlib
+
+    fuse_module = importlib.import_module("synnet_recon.recon.fuse")  # the module (the package exports the function)
     from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene
 
     width, height = (int(v) for v in args.size.split("x"))
