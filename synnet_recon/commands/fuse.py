@@ -28,6 +28,9 @@ from . import parse_pairs
                                    "found beside the inputs, else auto.")
 @click.option("--calibration", type=click.Path(dir_okay=False),
               help="mvs: camera poses (Pose2Sim / caliscope TOML). Default: static cameras posed from the people.")
+@click.option("--poses", type=click.Choice(["people", "sfm"]),
+              help="mvs: camera poses from the people (static cameras; the default without --calibration) or "
+                   "from structure from motion on the static scene (recon.sfm; moving cameras too).")
 @click.option("--person-height", type=float, help="mvs: the person's height in metres, the scale of the poses "
                                                   "from the people (default: assumed 1.7).")
 @click.option("--frames", "frames", metavar="START:END:STEP", help="Rows of sync.json's frames to fuse.")
@@ -37,8 +40,8 @@ from . import parse_pairs
 @click.option("--mesh", is_flag=True, help="Also integrate a TSDF of the static background and write mesh.ply.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every RANSAC (same seed, same outputs).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, calibration, person_height,
-            frames, voxel, registration_voxel, mesh, seed, quiet):
+def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intrinsics, calibration, poses,
+            person_height, frames, voxel, registration_voxel, mesh, seed, quiet):
     """Lift synchronized frames to point clouds, split the person from the static background, place
     each instant's views on the reference video by the person's joints and the background (verified,
     or flagged with the reason and never fused), optimize all poses over time in a pose graph, and
@@ -59,7 +62,7 @@ def command(sync, out_dir, depth, depth_dir, keypoints, mono_model, scale, intri
     config = FuseConfig(depth=depth, depth_dirs=parse_pairs(depth_dir, "--depth-dir"),
                         keypoint_dirs=parse_pairs(keypoints, "--keypoints"), mono_model=mono_model, scale=scale,
                         intrinsics=intrinsics, calibration=calibration,
-                        person_height=person_height, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
+                        poses=poses, person_height=person_height, frames=frames, voxel=voxel, mesh=mesh, progress=not quiet, seed=seed,
                         registration=RegistrationConfig(voxel=registration_voxel))
     result = fuse(sync, config, out_dir)
     click.echo(fuse_summary(result))

@@ -67,6 +67,8 @@ class FuseConfig:
     calibration: str | None = None                        # mvs: camera poses (Pose2Sim / caliscope TOML)
     person_height: float | None = None                    # mvs: metres, scale of the poses from the people
     camera_poses: object | None = None                    # mvs: a recon.mvs.CameraPoses (e.g. SfM), first choice
+    poses: str | None = None                              # mvs: "sfm" (recon.sfm, moving cameras too) or None
+    #                                                       (the calibration if given, else the people)
     frames: str | None = None                             # "START:END:STEP" over sync.json rows
     voxel: float = 0.02                                   # fused.ply voxel (m)
     frame_voxel: float = 0.03                             # frames/*.ply voxel (m), 0 = none
@@ -269,11 +271,20 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
                 raise InputError(option, f"{name!r} is not a video of sync.json ({', '.join(videos)})")
     intrinsics = resolve_intrinsics(config, videos, base, [r for _, r in rows])
     keypoints = _keypoint_tracks(config, sync_result, videos)
+    camera_poses = config.camera_poses
+    if camera_poses is None and config.poses == "sfm":
+        from .mvs import FramePoses
+        from .sfm import SfmConf, scene_poses_from_sync
+
+        camera_poses = FramePoses(scene_poses_from_sync(sync_result, intrinsics, [i for i, _ in rows],
+                                                        SfmConf(person_height=config.person_height)))
+    elif config.poses not in (None, "sfm", "people"):
+        raise InputError("--poses", f"{config.poses!r} is not sfm or people")
     context = DepthContext(videos, intrinsics, {k: Path(v) for k, v in config.depth_dirs.items()}, keypoints,
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference,
                            [{n: int(i) for n, i in r["frames"].items() if n in videos} for r in all_rows],
                            Path(config.calibration) if config.calibration else None, config.person_height,
-                           config.camera_poses)
+                           camera_poses)
     backend = load_backend(config.depth, context)
     instants = []
     for row_index, row in rows:

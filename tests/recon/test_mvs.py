@@ -87,7 +87,8 @@ def test_views_ranked_by_placement(three_views):
     behind = MVSView(ref.image, K, np.diag([-1.0, 1.0, -1.0, 1.0]) @ ref.world_to_camera)  # looking away
     same = MVSView(ref.image, K, ref.world_to_camera)                                     # no baseline
     order = rank_views(ref, [views["cam2"], behind, same, views["cam1"]], 3.0, MVSConfig())
-    assert order == [3, 0]   # 25 degrees before 50; the camera looking away and the one in place unused
+    assert order == [3]   # 25 degrees apart; 50 (over max_angle_deg), looking away and no baseline: unused
+    assert rank_views(ref, [views["cam2"], views["cam1"]], 3.0, MVSConfig(max_angle_deg=60.0)) == [1, 0]
 
 
 def test_consistency_drops_disagreeing_pixels():
@@ -216,3 +217,20 @@ def test_fuse_mvs_bad_inputs(wide_scene, tmp_path, capsys):
         assert exc.value.code == 2, err
         assert expected in err and len(err.splitlines()) == 1 and err.startswith("synrecon: error: "), err
         assert not (tmp_path / "o").exists()
+
+
+def test_frame_poses_from_scene_poses():
+    """recon.sfm's per-frame poses as the backend's CameraPoses: frames without a pose are left out."""
+    from synnet_recon.recon.mvs import FramePoses
+    from synnet_recon.recon.sfm import FramePose, ScenePoses, VideoPoses
+
+    T = np.eye(4)
+    T[0, 3] = 0.3
+    scene = ScenePoses("a", {"a": VideoPoses("a", None, "given", [FramePose(0, 5, np.eye(4), True, source="sfm"),
+                                                                    FramePose(1, 6, None, False, "no match")]),
+                             "b": VideoPoses("b", None, "given", [FramePose(0, 7, T, True, source="sfm")])},
+                       "person_height", 1.0, "sfm")
+    poses = FramePoses(scene)
+    assert poses.at({"a": 5, "b": 7})["b"][0, 3] == 0.3
+    assert set(poses.at({"a": 6, "b": 7})) == {"b"}
+    assert poses.source.startswith("structure from motion")
