@@ -8,6 +8,10 @@
    (synth.noise, level 1), poses solved from the noisy 2D alone.
 3. Triangulation with detector-like noise: the packaged CMU dance seen by rings of 2-6 cameras,
    mean / median joint error against the truth, and time per synchronized instant.
+4. The verification on two cameras 90 degrees apart (the dance, detector-like noise): for 40-200
+   instants and four noise seeds, the rotation error, the pose uncertainty the solver reports
+   (rotation_std_deg) and whether the camera was flagged.
+Times: wall and CPU (time.process_time) seconds; the load average is recorded.
 
 Usage: python bench/bench_recon3d.py [--out /tmp/bench_recon3d.json] [--skip-pose2sim]
 """
@@ -69,13 +73,15 @@ def bench_pose2sim(shared: Path) -> dict:
     for label, trials in POSE2SIM_SETS.items():
         segments = [segment_from_openpose([next(base.glob(f"*/{t}")) / "pose" / f"cam0{n[-1]}_json" for n in names],
                                           [cal[n] for n in names], fps=60) for t in trials]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result, people = calibrate_from_tracks(names, segments, [cal[n].K for n in names])
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         rows = pair_errors(result, {n: cal[n].world_to_camera for n in names})
-        out[label] = {"seconds": seconds, "pairs": rows, "warnings": result.warnings,
+        out[label] = {"seconds": seconds, "cpu_seconds": cpu, "pairs": rows, "warnings": result.warnings,
                       "cameras": {n: {"ok": c.ok, "reason": c.reason, "inliers": c.inliers,
-                                      "reprojection_px": c.reprojection_px} for n, c in result.cameras.items()}}
+                                      "reprojection_px": c.reprojection_px, "rotation_std_deg": c.rotation_std_deg,
+                                      "direction_std_deg": c.direction_std_deg}
+                                  for n, c in result.cameras.items()}}
         print(label, f"{seconds:.0f} s", [(r["pair"], round(r.get("rotation_error_deg", np.nan), 2),
                                           round(r.get("direction_error_deg", np.nan), 2)) for r in rows], flush=True)
     return out
@@ -163,13 +169,48 @@ def bench_triangulation(instants: int = 200) -> dict:
     return out
 
 
+def bench_two_cameras(instants=(40, 80, 120, 150, 200), seeds=range(4)) -> list[dict]:
+    import importlib.util
+
+    from synnet_recon.recon.triangulate import reproject
+    from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+
+    spec = importlib.util.spec_from_file_location("t", Path(__file__).parents[1] / "tests/recon/test_triangulate.py")
+    t = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t)
+    rows = []
+    P = t.ring(2, spread_deg=180.0)
+    W = [np.vstack([np.linalg.inv(t.K) @ p, [0, 0, 0, 1]]) for p in P]
+    true = W[1] @ np.linalg.inv(W[0])
+    for T in instants:
+        X = t.dance(T)
+        for seed in seeds:
+            rng = np.random.default_rng(seed + 7)
+            xy, depth = reproject(P, X.reshape(-1, 3))
+            noisy, conf = apply_detector_noise(xy.reshape(2, T, 18, 2), depth.reshape(2, T, 18), t.SIZE,
+                                               DetectorNoise(), rng)
+            c0 = time.process_time()
+            r = calibrate_from_people(["a", "b"], noisy.astype(np.float64), conf.astype(np.float64), [t.K, t.K])
+            cpu = time.process_time() - c0
+            est = r.relative("a", "b")
+            rows.append({"instants": T, "seed": seed, "ok": r.cameras["b"].ok, "cpu_seconds": cpu,
+                         "rotation_error_deg": rotation_angle_deg(est[:3, :3] @ true[:3, :3].T),
+                         "direction_error_deg": direction_angle_deg(est[:3, 3], true[:3, 3]),
+                         "rotation_std_deg": r.cameras["b"].rotation_std_deg,
+                         "direction_std_deg": r.cameras["b"].direction_std_deg})
+            print("two cameras", {k: (round(v, 2) if isinstance(v, float) else v) for k, v in rows[-1].items()},
+                  flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_recon3d.json"))
     ap.add_argument("--skip-pose2sim", action="store_true")
     args = ap.parse_args()
     shared = shared_data_dir()
-    report = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", "triangulation": bench_triangulation()}
+    report = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", "triangulation": bench_triangulation(),
+              "two_cameras": bench_two_cameras()}
     if shared is not None:
         report["caliscope"] = bench_caliscope(shared)
         if not args.skip_pose2sim:

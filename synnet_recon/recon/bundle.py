@@ -204,7 +204,8 @@ def pose_uncertainty(rotations: np.ndarray, translations: np.ndarray, points: np
     keep = np.ones(n, dtype=bool)
     keep[6 * fixed:6 * fixed + 6] = False
     u = np.zeros((V, 6))
-    u[:, 3:] = t  # scaling the scene moves every translation along itself
+    # scaling the scene about the fixed camera's centre c moves each translation by R (c_v - c)
+    u[:, 3:] = t + np.einsum("vij,j->vi", R, -R[fixed].T @ t[fixed])
     u = u.reshape(-1)[keep]
     Q = np.eye(int(keep.sum()))
     if np.linalg.norm(u) > 0:

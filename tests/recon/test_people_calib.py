@@ -196,3 +196,37 @@ def test_same_inputs_same_poses():
     a, b = (calibrate_from_people(["a", "b", "c"], xy, conf, [K] * 3) for _ in range(2))
     for n in "abc":
         assert np.array_equal(a.cameras[n].world_to_camera, b.cameras[n].world_to_camera)
+
+
+def test_pose_uncertainty_matches_the_spread_of_solutions():
+    """Gaussian 2D noise of 1 px, 30 trials: the reported rotation / direction standard deviation of
+    each camera is within a factor 1.6 of the spread of the bundle-adjusted solutions."""
+    import cv2
+
+    from synnet_recon.recon.bundle import pose_uncertainty
+
+    P = ring(3, spread_deg=240.0)
+    X = dance(6).reshape(-1, 3)
+    xy, _ = reproject(P, X)
+    W = np.stack([np.linalg.inv(K) @ p for p in P])
+    cam, pt = np.nonzero(np.isfinite(xy).all(axis=-1))
+    rng = np.random.default_rng(1)
+    rot_err, dir_err, reported = [], [], []
+    for _ in range(30):
+        target = xy[cam, pt] + rng.normal(0.0, 1.0, (len(cam), 2))
+        fit = bundle_adjust(W[:, :, :3], W[:, :, 3], X, np.stack([K] * 3), cam, pt, target, huber_px=50.0)
+        u = pose_uncertainty(fit.rotations, fit.translations, fit.points, np.stack([K] * 3), cam, pt, target,
+                             huber_px=50.0)
+        reported.append((u.rotation_deg, u.direction_deg))
+        rot_err.append([np.degrees(cv2.Rodrigues(fit.rotations[v] @ W[v, :, :3].T)[0].ravel()) for v in range(3)])
+        d = fit.translations / np.linalg.norm(fit.translations, axis=1, keepdims=True).clip(1e-12)
+        dir_err.append([direction_angle_deg(d[v], W[v, :, 3]) for v in range(3)])
+    rot_err, dir_err = np.array(rot_err), np.array(dir_err)
+    for v in (1, 2):
+        spread = np.sqrt(np.linalg.eigvalsh(np.cov(rot_err[:, v].T)).max())
+        said = np.median([r[0][v] for r in reported])
+        assert spread / 1.6 < said < spread * 1.6, (v, spread, said)
+        said_dir = np.median([r[1][v] for r in reported])
+        rms_dir = np.sqrt(np.mean(dir_err[:, v] ** 2) / 2.0)  # angle of a 2D error: per-axis std ~ rms / sqrt(2)
+        assert rms_dir / 2.0 < said_dir < rms_dir * 2.0, (v, rms_dir, said_dir)
+    assert all(r[0][0] == 0.0 for r in reported)
