@@ -46,7 +46,7 @@ class PeopleCalibConf:
     bundle_adjust: bool = True
     ba_rounds: int = 4  # bundle adjustments, each on the inliers under the previous one's poses
     weighted: bool = True  # bundle adjustment weighs each joint by its detector confidence
-    huber_px: float = 2.0  # scale of the bundle adjustment's Huber loss, pixels
+    huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
     person_height: float | None = None  # metres; None: unit distance between the first two cameras
@@ -56,6 +56,7 @@ class PeopleCalibConf:
     # 0.4 deg (errors 0.4-0.7 deg), 60 instants 2.2-3.2 deg (errors 2.4-16 deg).
     max_rotation_std_deg: float = 0.7
     max_direction_std_deg: float = 1.5
+    verify_huber_px: float = 2.0  # Huber scale of the residuals the uncertainty is computed on (thresholds set with it)
     seed: int = 0
 
 
@@ -296,7 +297,8 @@ def _uncertainty(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf
     cv = np.array(cams)[vv]
     u = pose_uncertainty(np.stack([poses[c][:3, :3] for c in cams]), np.stack([poses[c][:3, 3] for c in cams]),
                          points[pts], np.stack([Ks[c] for c in cams]), vv, pp, xy[cv, pts[pp]],
-                         None if weights is None else weights[cv, pts[pp]], fixed=index[fixed], huber_px=conf.huber_px)
+                         None if weights is None else weights[cv, pts[pp]], fixed=index[fixed],
+                         huber_px=conf.verify_huber_px)
     return {c: (float(u.rotation_deg[i]), float(u.direction_deg[i])) for c, i in index.items()}
 
 

@@ -129,7 +129,7 @@ def test_given_calibration_poses(rig, tmp_path):
 
 
 def test_pair_not_pinned_down_is_flagged(tmp_path):
-    """Two cameras and 40 instants: 3.9-9.9 degrees off in our runs; flagged, nothing triangulated,
+    """Two cameras and 40 instants: 1.2-9.5 degrees off in our runs; flagged, nothing triangulated,
     unless asked (and then marked)."""
     root = tmp_path / "pair"
     write_rig(root, views=2, instants=40, seed=3, spread=180.0)
@@ -218,7 +218,7 @@ POSE2SIM = "multiview/pose2sim_demo"
 def test_pose2sim_demo_balancing_trial(shared_data, tmp_path):
     """Real OpenPose keypoints of the demo's four cameras (one synchronized trial, 100 instants):
     intrinsics from Calib_qualisys.toml, poses from the people, against its poses (measured
-    2.03 deg at most, docs/benchmarks.md)."""
+    1.98 deg at most, docs/benchmarks.md)."""
     from synnet_recon.io.calibration import read_calibration_toml
 
     base = shared_data / POSE2SIM
