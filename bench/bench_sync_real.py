@@ -301,12 +301,16 @@ def _other_people(motions):
         walker_start = other.start + rng.uniform(0, max(other.duration - 1.0, 0.0))
         shift = spots[1] - walker.joints[0, [8, 11]].mean(axis=0)[[0, 2]]
 
+        # Everyone lives on the scene's clock (the main motion's clip time t, the same instants in
+        # every camera), so each person gives the same offsets. (Until 2026-12-01 12:20 UTC the
+        # walker restarted at each camera's first frame: a second person who looked synchronized
+        # at offset 0 in every pair, a contradiction no real scene has.)
         def bystander(t):
-            sway = 0.01 * np.sin(2 * np.pi * 0.2 * (t - t[0]))[:, None, None]
+            sway = 0.01 * np.sin(2 * np.pi * 0.2 * (t - main.start))[:, None, None]
             return still[None] + sway
 
         def second(t):
-            local = walker_start + (t - t[0]) % max(other.duration, 1e-3)
+            local = other.start + (walker_start - other.start + t - main.start) % max(other.duration, 1e-3)
             return place_person(other.at(local), offset=shift)
 
         return (bystander, second)

@@ -39,9 +39,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..keypoints import Keypoints
-from .affine import coarse_scores
 from .evidence import parse_cues
-from .pair import NoOffset, estimate_subject_pair, search_range
+from .pair import NoOffset, estimate_subject_pair, pair_curves
 from .result import SCHEMA, VERSION, PairSync, SyncResult, VideoSync  # noqa: F401  (re-exported)
 from .solve import PairObservation, check_loops, solve_offsets
 from .tracks import MIN_COMMON_JOINTS, resample_track
@@ -78,6 +77,7 @@ class AlignConfig:
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
     threads: int = 2                   # input pairs analysed at once (threads; the result does not depend on it)
     max_people: int = 3                # people per input considered (multi-subject scenes)
+    max_pairings: int = 3              # person pairings refined per pair of inputs (the strongest)
     video_people: int = 4              # people the pose detector looks for in videos (1: single-person graph)
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
     progress: bool = True
@@ -120,8 +120,9 @@ def _usable_frames(kp: Keypoints, min_joints: int = MIN_COMMON_JOINTS) -> int:
 
 
 def motion_energy(kp: Keypoints) -> float:
-    """How much a person moves: median over frames of the summed joint speeds, in body sizes per
-    second, after a Gaussian smoothing of 0.1 s (frame-to-frame detector jitter is not motion)."""
+    """How much a person moves in the image: median over frames of the summed joint speeds, in
+    body sizes per second, after a Gaussian smoothing of 0.1 s. With a moving camera everyone moves
+    in the image, bystanders too: ``articulation`` is what tells who carries timing."""
     from .baselines import speed_signal
     from .tracks import gaussian_sample
 
@@ -132,13 +133,42 @@ def motion_energy(kp: Keypoints) -> float:
     return float(np.median(s) * rate) if s.size else 0.0
 
 
+def articulation(kp: Keypoints, rate: float = ANALYSIS_RATE, max_frames: int = 240, far_seconds: float = 0.5) -> float:
+    """How much a person's pose changes, whatever the camera does: the affine rank-3 residual of
+    the track against itself (``affine.affine_cost_matrix``: zero for two affine views of one rigid
+    pose, so camera motion, zoom and turning do not count), median over frame pairs more than
+    ``far_seconds`` apart, less its median over consecutive frames (the detector's jitter).
+    Measured: 1e-5 for a still extra detection in the Pose2Sim demo, 4e-4 to 1e-3 for simulated
+    bystanders with slowly drifting detector errors, 5e-4 to 4e-3 for people moving. So it drops
+    what does not move at all; telling a bystander from a slow mover is left to the pairing
+    evidence (``pairing_strength``, loops). (A ratio far / near exploded on a detection with no
+    jitter.) At most
+    ``max_frames`` frames (evenly spread) are compared. NaN when too few joints are seen to tell."""
+    from .affine import affine_cost_matrix
+
+    xy = resample_track(kp, rate)
+    if len(xy) < 3:
+        return float("nan")
+    rows = np.unique(np.linspace(0, len(xy) - 2, min(max_frames, len(xy) - 1)).astype(int))
+    cost = affine_cost_matrix(xy[rows], xy[rows + 1])
+    near = np.diagonal(cost)
+    far = cost[np.abs(rows[:, None] - rows[None, :]) > far_seconds * rate]
+    near, far = near[np.isfinite(near)], far[np.isfinite(far)]
+    if near.size < 5 or far.size < 5:
+        return float("nan")
+    return float(np.median(far) - np.median(near))
+
+
 def moving_people(tracks: list[Keypoints], min_motion: float) -> list[Keypoints]:
-    """The tracks whose ``motion_energy`` is at least ``min_motion`` x the most active one's, in
-    their given order; people who barely move carry no timing."""
+    """The tracks whose ``articulation`` is at least ``min_motion`` x the most articulated one's,
+    in their given order: people who barely move carry no timing (their pose is the same at every
+    offset). A track whose articulation cannot be told is kept only when none can be told."""
     if len(tracks) < 2 or not min_motion > 0:
         return list(tracks)
-    energy = np.array([motion_energy(t) for t in tracks])
-    keep = energy >= min_motion * energy.max()
+    energy = np.array([articulation(t) for t in tracks])
+    if not np.isfinite(energy).any():
+        return list(tracks)
+    keep = np.isfinite(energy) & (energy >= min_motion * np.nanmax(energy))
     return [t for t, k in zip(tracks, keep) if k]
 
 
@@ -193,33 +223,47 @@ def load_source(item, config: AlignConfig) -> Source:
 
 # ---------------------------------------------------------------------------------- pair analysis
 
-def _match_subjects(sa: Source, sb: Source, config: AlignConfig, rate: float) -> list[tuple[int, int]]:
-    """Pairs of track indices (a, b) that look like the same person.
-
-    Affinity of two tracks: the best coarse score over the offsets, i.e. minus the mean log affine
-    residual, which is low only when the two tracks are views of one body. Hungarian assignment
-    on it; pairs more than ``1.5`` (log units) worse than the best pair are dropped.
-    """
-    if len(sa.tracks) == 1 and len(sb.tracks) == 1:
-        return [(0, 0)]
-    from scipy.optimize import linear_sum_assignment
-
-    affinity = np.full((len(sa.tracks), len(sb.tracks)), -np.inf)
+def _pairing_curves(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher, cues) -> dict:
+    """Every pairing of a person of a with a person of b: {(i, j): (offsets, z, min_overlap) or the
+    NoOffset reason (str)}."""
+    out = {}
     for i, ka in enumerate(sa.tracks):
-        xa = resample_track(ka, rate)
         for j, kb in enumerate(sb.tracks):
-            xb = resample_track(kb, rate)
-            offsets = search_range(len(xa), len(xb), config, rate)
-            if offsets is None:
-                continue
-            s = coarse_scores(xa, xb, offsets, config.window_frames, config.max_coarse_pairs // 4)
-            if np.isfinite(s).any():
-                affinity[i, j] = np.nanmax(s)
-    if not np.isfinite(affinity).any():
+            try:
+                out[(i, j)] = pair_curves(ka, kb, config, rate, cues, matcher)
+            except NoOffset as exc:
+                out[(i, j)] = str(exc)
+    return out
+
+
+def pairing_strength(curves, model) -> float:
+    """How strongly a pairing of two tracks says "same person, one offset": the peak of the fused
+    curve (``combine``'s logit that an offset is right), each cue already judged against chance.
+    Views of one moving body give a high, sharp peak; two different people, or a person who barely
+    moves (the same pose at every offset), give chance-level values. -inf when not comparable."""
+    from .pair import combined_curve
+
+    if isinstance(curves, str):
+        return -math.inf
+    curve = combined_curve(model, curves[1])
+    return float(np.nanmax(curve)) if np.isfinite(curve).any() else -math.inf
+
+
+def _strongest_pairings(strength: np.ndarray, most: int, margin: float = 3.0) -> list[tuple[int, int]]:
+    """The pairings of track indices (a, b) worth refining, strongest first: at most ``most``,
+    none weaker than the strongest by more than ``margin`` (logit units) nor incomparable.
+
+    ``strength`` (Na, Nb): ``pairing_strength`` of every pairing. Not one-to-one on purpose: when
+    the evidence is weak, which pairing is right is left to the loops of three inputs."""
+    if strength.shape == (1, 1):
         return [(0, 0)]
-    rows, cols = linear_sum_assignment(-np.where(np.isfinite(affinity), affinity, -1e6))
-    top = np.max(affinity[np.isfinite(affinity)])
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if affinity[r, c] >= top - 1.5]
+    ok = np.isfinite(strength)
+    if not ok.any():
+        return [(0, 0)]
+    top = float(np.max(strength[ok]))
+    order = np.argsort(-np.where(ok, strength, -np.inf), axis=None, kind="stable")
+    picked = [tuple(int(v) for v in np.unravel_index(f, strength.shape)) for f in order[:max(1, most)]]
+    return [ij for ij in picked if ok[ij] and strength[ij] >= top - margin]
 
 
 def pair_cues(config: AlignConfig, matcher) -> tuple[str, ...]:
@@ -235,16 +279,28 @@ def pair_cues(config: AlignConfig, matcher) -> tuple[str, ...]:
 
 
 def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None) -> PairSync:
-    """Offset of source b relative to a, combining the matched people (paper Table 6)."""
+    """Offset of source b relative to a over the people matched across the two (paper Table 6).
+
+    Every pairing of a person of a with one of b is scored against chance (``pairing_strength``);
+    people are matched one-to-one by that evidence (``_match_subjects``), so bystanders who barely
+    move and people seen in only one input drop out. The matched pairings are refined; those that
+    agree with the most confident one are combined (inverse-variance offset, noisy-OR confidence);
+    matched pairings that disagree lower the confidence (each by its own confidence) and the pair
+    says so in its ``reason``."""
+    from .combine import model_for
+
     cues = pair_cues(config, matcher)
     method = "+".join(cues)
-    subjects, reasons = [], []
-    for i, j in _match_subjects(sa, sb, config, rate):
-        try:
-            est = estimate_subject_pair(sa.tracks[i], sb.tracks[j], config, rate, matcher, cues=cues)
-        except NoOffset as exc:
-            reasons.append(str(exc))
+    pairings = _pairing_curves(sa, sb, config, rate, matcher, cues)
+    model = model_for(cues)
+    strength = np.array([[pairing_strength(pairings[(i, j)], model) for j in range(len(sb.tracks))]
+                         for i in range(len(sa.tracks))])
+    subjects, reasons = [], [v for v in pairings.values() if isinstance(v, str)]
+    for i, j in _strongest_pairings(strength, config.max_pairings):
+        if isinstance(pairings[(i, j)], str):
             continue
+        est = estimate_subject_pair(sa.tracks[i], sb.tracks[j], config, rate, matcher, cues=cues, model=model,
+                                    curves=pairings[(i, j)])
         # own clocks start at each source's first frame: correct for tracks starting later
         shift = (sa.tracks[i].times[0] - sa.t0) - (sb.tracks[j].times[0] - sb.t0)
         est.offset_seconds += float(shift)
@@ -253,20 +309,55 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     if not subjects:
         return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False, cues=cues,
                         reason=reasons[0] if reasons else "no person matched across the two inputs")
+    return _combine_subjects(sa, sb, subjects, rate, method, cues)
+
+
+def _subject_options(subjects: list, rate: float, frame: float) -> list[tuple[float, float, float, int]]:
+    """The refined pairings grouped into distinct answers: each the most confident remaining
+    estimate with those agreeing with it (within 2 frames or 3 standard errors), combined
+    (inverse-variance offset, noisy-OR confidence: agreeing independent people raise it). Returns
+    [(offset_seconds, confidence, stderr, people)], most confident first."""
+    left = sorted(subjects, key=lambda e: -e.confidence)
+    options = []
+    while left:
+        best = left[0]
+        group = [e for e in left if abs(e.offset_seconds - best.offset_seconds) <= max(
+            2.0 * frame, 3.0 * math.sqrt(_variance(e.stderr, rate) + _variance(best.stderr, rate)))]
+        left = [e for e in left if all(e is not g for g in group)]
+        var = np.array([_variance(e.stderr, rate) for e in group])
+        offset = float(np.sum(np.array([e.offset_seconds for e in group]) / var) / np.sum(1.0 / var))
+        conf = 1.0 - float(np.prod([1.0 - e.confidence for e in group]))
+        options.append((offset, conf, float(np.sqrt(1.0 / np.sum(1.0 / var))), len(group)))
+    return sorted(options, key=lambda o: -o[1])
+
+
+def option_confidence(options: list, chosen: int, supported: set | None = None) -> float:
+    """Confidence of answer ``chosen`` among a pair's ``options``: its own, lowered by every other
+    answer's confidence (people matched across the inputs who point elsewhere), except those that
+    loops of three inputs have shown wrong (``supported``: the options loops do not rule out)."""
+    conf = options[chosen][1]
+    for k, o in enumerate(options):
+        if k != chosen and (supported is None or k in supported):
+            conf *= 1.0 - o[1]
+    return float(conf)
+
+
+def _combine_subjects(sa: Source, sb: Source, subjects: list, rate: float, method: str, cues) -> PairSync:
+    """One PairSync from the refined pairings of matched people (see ``estimate_pair``): the most
+    confident answer, lowered by the others (``option_confidence``); all answers kept in
+    ``options`` for the loops of three inputs to choose among."""
     best = max(subjects, key=lambda e: e.confidence)
-    frame = 1.0 / max(rate, sa.fps, sb.fps)
-    agree = [e for e in subjects
-             if abs(e.offset_seconds - best.offset_seconds)
-             <= max(frame, 3.0 * math.sqrt(_variance(e.stderr, rate) + _variance(best.stderr, rate)))]
-    var = np.array([_variance(e.stderr, rate) for e in agree])
-    offset = float(np.sum(np.array([e.offset_seconds for e in agree]) / var) / np.sum(1.0 / var))
-    stderr = float(np.sqrt(1.0 / np.sum(1.0 / var)))
-    # agreeing independent people raise the confidence (noisy-OR of the agreeing estimates)
-    conf = 1.0 - float(np.prod([1.0 - e.confidence for e in agree]))
-    return PairSync(sa.name, sb.name, offset, conf, method, stderr=stderr, features=dict(best.features),
-                    drift_ppm=best.drift_ppm, drift_significant=best.drift_significant, subjects=len(agree),
-                    curve_offsets=best.curve_offsets, curve_scores=best.curve_scores,
-                    baseline_offsets=best.baseline_offsets, cues=cues, cue_curves=best.cue_curves)
+    options = _subject_options(subjects, rate, 1.0 / max(rate, sa.fps, sb.fps))
+    offset, _, stderr, people = options[0]
+    reason = None
+    if len(options) > 1:
+        reason = (f"the people matched across the two inputs disagree ({people} of {len(subjects)} agree): "
+                  "confidence lowered")
+    return PairSync(sa.name, sb.name, offset, option_confidence(options, 0), method, stderr=stderr,
+                    features=dict(best.features), drift_ppm=best.drift_ppm, drift_significant=best.drift_significant,
+                    subjects=people, curve_offsets=best.curve_offsets, curve_scores=best.curve_scores,
+                    baseline_offsets=best.baseline_offsets, cues=cues, cue_curves=best.cue_curves, reason=reason,
+                    options=options)
 
 
 def _flipped(p: PairSync) -> PairSync:
@@ -278,7 +369,8 @@ def _flipped(p: PairSync) -> PairSync:
     return replace(p, a=p.b, b=p.a, offset_seconds=None if p.offset_seconds is None else -p.offset_seconds,
                    drift_ppm=-p.drift_ppm, curve_offsets=curve_offsets, curve_scores=curve_scores,
                    baseline_offsets={k: -v for k, v in p.baseline_offsets.items()},
-                   cue_curves={k: v[::-1] for k, v in p.cue_curves.items()})
+                   cue_curves={k: v[::-1] for k, v in p.cue_curves.items()},
+                   options=[(-o, c, se, n) for o, c, se, n in p.options])
 
 
 def _variance(stderr: float, rate: float, floor_frames: float = 0.05, cap_frames: float = 5.0) -> float:
@@ -433,6 +525,63 @@ def _check_pair_loops(index_pairs, pairs: list[PairSync], tolerance: float) -> N
             p.confidence *= 0.5
 
 
+def _loop_closures(index_pairs, offsets: list, tolerance: float) -> list[tuple[tuple[int, int, int], bool]]:
+    """Every loop of three answered pairs: ((k_ij, k_jk, k_ik), closes) over pair indices."""
+    where = {ij: k for k, ij in enumerate(index_pairs) if offsets[k] is not None}
+    nodes = sorted({n for ij in where for n in ij})
+    out = []
+    for i, j, k in combinations(nodes, 3):
+        ks = (where.get((i, j)), where.get((j, k)), where.get((i, k)))
+        if None not in ks:
+            out.append((ks, abs(offsets[ks[0]] + offsets[ks[1]] - offsets[ks[2]]) <= tolerance))
+    return out
+
+
+def _closed_loops_with(index_pairs, offsets: list, k: int, offset: float, tolerance: float) -> int:
+    """How many of pair k's loops of three close when its offset is ``offset``, the others fixed."""
+    trial = list(offsets)
+    trial[k] = offset
+    return sum(ok for ks, ok in _loop_closures(index_pairs, trial, tolerance) if k in ks)
+
+
+def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: float, most: int = 729) -> None:
+    """Several people: each pair may hold several answers (``PairSync.options``, one per group of
+    matched people that agree). Choose one per pair so that the loops of three inputs close with
+    the largest summed confidence (every combination tried, when there are at most ``most``);
+    the chosen answer's confidence is lowered by the other answers that its loops do not rule out
+    (``option_confidence``). Pairs keep their most confident answer when no loop closes."""
+    from itertools import product
+
+    multi = [k for k, p in enumerate(pairs) if p.offset_seconds is not None and len(p.options) > 1]
+    if not multi or math.prod(len(pairs[k].options) for k in multi) > most:
+        return
+    base = [p.offset_seconds for p in pairs]
+    best, best_score = None, (0.0, 0.0)
+    for combo in product(*[range(len(pairs[k].options)) for k in multi]):
+        offsets, confs = list(base), [p.confidence for p in pairs]
+        for k, c in zip(multi, combo):
+            offsets[k], confs[k] = pairs[k].options[c][0], pairs[k].options[c][1]
+        closed = sum(sum(confs[k] for k in ks) for ks, ok in _loop_closures(index_pairs, offsets, tolerance) if ok)
+        score = (closed, -sum(combo))
+        if closed > 0 and (best is None or score > best_score):
+            best, best_score = combo, score
+    if best is None:
+        return
+    chosen = dict(zip(multi, best))
+    offsets = list(base)
+    for k, c in chosen.items():
+        offsets[k] = pairs[k].options[c][0]
+    for k, c in chosen.items():
+        p = pairs[k]
+        closes = [_closed_loops_with(index_pairs, offsets, k, o, tolerance) for o, _, _, _ in p.options]
+        supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]}
+        p.offset_seconds, _, p.stderr, p.subjects = p.options[c]
+        p.confidence = option_confidence(p.options, c, supported)
+        if len(supported) == 1:
+            p.reason = (f"the people matched across the two inputs disagree; the answer of {p.subjects} of them "
+                        "is the one the loops of three inputs confirm")
+
+
 def _observation(i: int, j: int, p: PairSync, rate: float) -> PairObservation:
     return PairObservation(i, j, p.offset_seconds, 1.0 / (_variance(p.stderr, rate) * rate * rate),
                            support=max(p.confidence, 1e-3))
@@ -445,6 +594,7 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
     pair (at least ``min_join_confidence``): a short clip gets its offset with the low confidence
     it has, rather than none."""
     finest = max([rate] + [s.fps for s in sources if np.isfinite(s.fps)])
+    _choose_options_by_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     _check_pair_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     obs_pair = [k for k, p in enumerate(pairs)
                 if p.offset_seconds is not None and p.confidence >= config.min_pair_confidence]

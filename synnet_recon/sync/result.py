@@ -100,6 +100,9 @@ class PairSync:
     reason: str | None = None
     loops: dict = field(default_factory=dict)
     cue_curves: dict = field(repr=False, default_factory=dict)
+    # several people: the distinct answers of the people matched across a and b, most confident
+    # first, as (offset_seconds, confidence, stderr, people); align chooses among them by loops
+    options: list = field(repr=False, default_factory=list)
 
     def to_json(self) -> dict:
         out = {"a": self.a, "b": self.b,

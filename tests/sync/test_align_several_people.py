@@ -1,0 +1,143 @@
+"""Several people in view: who carries timing (articulation, whatever the camera does), which
+person pairing across two inputs to trust (evidence against chance, then loops of three inputs),
+and a confidence that drops when the people matched across the inputs disagree."""
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from synnet_recon.keypoints import Keypoints
+from synnet_recon.sync.align import (
+    AlignConfig,
+    _choose_options_by_loops,
+    align,
+    articulation,
+    motion_energy,
+    moving_people,
+    option_confidence,
+)
+from synnet_recon.sync.result import PairSync
+from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def motion():
+    from synnet_recon.motion import load_motion
+
+    return load_motion(PACKAGED_MOTION)
+
+
+def _filmed_still_pose(mover: Keypoints, seed: int) -> Keypoints:
+    """A person standing still, seen by a hand-held camera: one pose, moved, turned and zoomed in
+    the image frame by frame (smoothly), plus detector jitter."""
+    rng = np.random.default_rng(seed)
+    T = len(mover.times)
+    pose = mover.xy[0].astype(np.float64)
+    centre = np.nanmean(pose, axis=0)
+    t = np.arange(T) / FPS
+    angle = 0.3 * np.sin(2 * np.pi * 0.4 * t)
+    scale = 1.0 + 0.25 * np.sin(2 * np.pi * 0.3 * t + 1.0)
+    shift = np.stack([120 * np.sin(2 * np.pi * 0.5 * t), 60 * np.cos(2 * np.pi * 0.35 * t)], axis=1)
+    rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)], -1), np.stack([np.sin(angle), np.cos(angle)], -1)], -2)
+    xy = np.einsum("tij,kj->tki", rot, pose - centre) * scale[:, None, None] + centre + shift[:, None, :]
+    xy = xy + rng.normal(0.0, 1.0, xy.shape)
+    return Keypoints(xy.astype(np.float32), mover.conf, mover.times, mover.image_size, "still")
+
+
+def test_a_still_person_filmed_by_a_moving_camera_is_left_out(motion):
+    """In the image the still person moves more than the participant (the camera moves); the
+    articulation (the pose against itself under any affine camera) still tells them apart."""
+    sc = simulate_scene(SceneConfig(cameras=1, seconds=4, fps=FPS, max_offset=0.0, seed=4), motion)
+    mover = sc.cameras[0].keypoints
+    still = _filmed_still_pose(mover, 0)
+    assert motion_energy(still) > motion_energy(mover)  # image motion would keep the wrong one
+    assert articulation(still) < 0.3 * articulation(mover)
+    assert [k.name for k in moving_people([still, mover], 0.3)] == [mover.name]
+
+
+def test_a_detection_without_jitter_does_not_rule_the_others_out(motion):
+    """A still extra detection with no jitter at all (seen in the Pose2Sim demo's OpenPose files)
+    must not make the participant look still by comparison."""
+    sc = simulate_scene(SceneConfig(cameras=1, seconds=4, fps=FPS, max_offset=0.0, seed=4), motion)
+    mover = sc.cameras[0].keypoints
+    frozen = Keypoints(np.broadcast_to(mover.xy[0], mover.xy.shape).copy(), mover.conf, mover.times,
+                       mover.image_size, "frozen")
+    assert [k.name for k in moving_people([frozen, mover], 0.3)] == [mover.name]
+
+
+def _pairs_with_options(true, options_of):
+    """PairSyncs over every pair of len(true) inputs, the true offset as the only answer unless
+    ``options_of[(i, j)]`` lists (offset, confidence) answers."""
+    index_pairs = list(combinations(range(len(true)), 2))
+    pairs = []
+    for i, j in index_pairs:
+        opts = options_of.get((i, j), [(true[j] - true[i], 0.9)])
+        opts = [(o, c, 0.002, 1) for o, c in opts]
+        pairs.append(PairSync(f"c{i}", f"c{j}", opts[0][0], option_confidence(opts, 0), "x", options=opts))
+    return index_pairs, pairs
+
+
+def test_loops_choose_the_person_pairing_that_closes():
+    """Pair (0, 1) has two answers: a wrong one (say the participant against the bystander) a
+    little more confident than the right one. The loops through input 2 choose the right one,
+    and its confidence is not lowered by the answer the loops rule out."""
+    true = [0.0, 0.5, -0.3]
+    index_pairs, pairs = _pairs_with_options(true, {(0, 1): [(1.4, 0.6), (0.5, 0.55)]})
+    assert pairs[0].offset_seconds == 1.4 and pairs[0].confidence == pytest.approx(0.6 * 0.45)
+    _choose_options_by_loops(index_pairs, pairs, tolerance=0.1)
+    assert pairs[0].offset_seconds == 0.5
+    assert pairs[0].confidence == pytest.approx(0.55)
+    assert "loops of three inputs confirm" in pairs[0].reason
+    assert [p.offset_seconds for p in pairs[1:]] == [true[2] - true[0], true[2] - true[1]]
+
+
+def test_disagreeing_people_lower_the_confidence_when_no_loop_decides():
+    """Two inputs only: nothing tells which pairing is right, so each answer is discounted by the
+    other's confidence, and the pair says why."""
+    index_pairs, pairs = _pairs_with_options([0.0, 0.5], {(0, 1): [(1.4, 0.9), (0.5, 0.8)]})
+    _choose_options_by_loops(index_pairs, pairs, tolerance=0.1)
+    assert pairs[0].offset_seconds == 1.4
+    assert pairs[0].confidence == pytest.approx(0.9 * 0.2)
+    assert option_confidence(pairs[0].options, 1) == pytest.approx(0.8 * 0.1)
+
+
+def _scene_with_people(motion, seed: int):
+    """3 moving cameras filming the participant, a bystander standing still and a second person
+    (the same clip played backwards: a motion of its own) 2.5 m away, all on the scene's clock;
+    each camera's OpenPose-like tracks in shuffled order, and the true offsets."""
+    from synnet_recon.synth.camera import project
+    from synnet_recon.synth.conditions import bystander_joints, place_person
+    from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+
+    rng = np.random.default_rng(seed)
+    sc = simulate_scene(SceneConfig(cameras=3, seconds=5, fps=FPS, max_offset=1.0, seed=seed), motion)
+    centre = motion.joints[:, [8, 11]].mean(axis=(0, 1))
+    still = bystander_joints(motion.joints[0], 1, rng, position=centre[[0, 2]] + [-2.0, 1.0])[0]
+    end = motion.start + motion.duration
+    views = []
+    for cam in sc.cameras:
+        t = cam.motion_times
+        others = [np.broadcast_to(still, (len(t),) + still.shape),
+                  place_person(motion.at(end - (t - motion.start)), offset=(2.5, 0.5), heading=1.0)]
+        people = [cam.keypoints]
+        for joints in others:
+            clean, depth = project(joints, cam.intrinsics.K, cam.world_to_camera)
+            xy, conf = apply_detector_noise(clean, depth, cam.keypoints.image_size, DetectorNoise(level=1.0), rng)
+            people.append(Keypoints(xy, conf, cam.keypoints.times, cam.keypoints.image_size))
+        views.append([people[k] for k in rng.permutation(3)])
+    return views, [cam.offset_seconds for cam in sc.cameras]
+
+
+def test_several_people_in_openpose_folders(motion, tmp_path):
+    """Every person written to each camera's OpenPose folder, in no particular order: the offsets
+    come out right (the bystander ignored, the pairings chosen by their evidence)."""
+    from synnet_recon.io.openpose import write_openpose_folder
+
+    views, truth = _scene_with_people(motion, seed=11)
+    folders = [str(write_openpose_folder(tmp_path / f"cam{k}", people, f"cam{k}")) for k, people in enumerate(views)]
+    res = align(folders, AlignConfig(progress=False, synnet="off", fps=FPS))
+    for v, t in zip(res.videos[1:], truth[1:]):
+        assert v.offset_seconds is not None
+        assert abs(v.offset_seconds - t) * FPS <= 2.0, (v.name, v.offset_seconds, t)
