@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,13 +245,31 @@ def _pick(data: ViewData, frame: int | None) -> Path:
     return by_index[frame]
 
 
+@contextmanager
+def _stderr_off():
+    """File descriptor 2 to /dev/null inside (C libraries write to it directly, past Python and
+    Open3D's verbosity); a failed window is reported by its return value, and handled."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _open3d_png(pcd, out: Path, width: int, height: int) -> bool:
     """Offscreen render with the legacy Visualizer (EGL without a display); False when it fails."""
     from .o3d import o3d
 
     try:
         vis = o3d.visualization.Visualizer()
-        if not vis.create_window(visible=False, width=width, height=height):
+        with _stderr_off():  # the windowing libraries print "XDG_RUNTIME_DIR is invalid" etc. without a session
+            created = vis.create_window(visible=False, width=width, height=height)
+        if not created:
             return False
         vis.add_geometry(pcd)
         opt = vis.get_render_option()

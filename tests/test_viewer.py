@@ -60,11 +60,15 @@ def test_load_view_reads_frames_and_frusta(outdir):
     assert single.clouds == [outdir / "fused.ply"] and not single.frames
 
 
-def test_screenshot_without_a_display(outdir, tmp_path, monkeypatch):
+def test_screenshot_without_a_display(outdir, tmp_path, monkeypatch, capfd):
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     png = tmp_path / "shot.png"
     used = viewer.screenshot(viewer.load_view(outdir), png, frame=1, width=320, height=240)
     assert used in ("open3d", "matplotlib")
+    printed = capfd.readouterr()
+    # nothing from Open3D or the windowing libraries (e.g. "error: XDG_RUNTIME_DIR is invalid")
+    assert "[Open3D" not in printed.out + printed.err and "XDG_RUNTIME_DIR" not in printed.err, printed
     import cv2
 
     img = cv2.imread(str(png))
