@@ -60,6 +60,8 @@ class SfmConf:
     person_height: float | None = None  # metres; None: assumed_height, said in ``scale``
     assumed_height: float = 1.70
     max_person_px: float = 25.0  # per 1000 px of image width: median joint reprojection error allowed
+    max_people_disagreement_deg: float = 15.0  # SfM vs the people's pooled relative rotation of two videos
+    max_limb_asymmetry: float = 0.25  # median |left - right| / mean of the triangulated limbs; above: wrong poses
     people_fallback: bool = True  # pose videos the background does not connect from the people
     people_pnp_px: float = 8.0  # RANSAC threshold of the per-instant PnP from the joints (per 1000 px)
     min_people_joints: int = 8  # joints a per-instant PnP needs
@@ -108,6 +110,10 @@ class VideoPoses:
     def ok(self) -> np.ndarray:
         return np.array([f.ok for f in self.frames], dtype=bool)
 
+    def at_frame(self, frame: int) -> FramePose | None:
+        """The synchronized frame with this video frame index (None: not one of the instants)."""
+        return next((f for f in self.frames if f.frame == frame), None)
+
 
 @dataclass
 class ScenePoses:
@@ -121,6 +127,21 @@ class ScenePoses:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: wall and CPU per stage
     joints: np.ndarray | None = None  # (T, 18, 3) the main person triangulated with the poses (world, metres)
+
+    def at(self, frames: dict) -> dict:
+        """{video: frame index} -> {video: (4, 4) world_to_camera} of the ok ones (``recon.mvs.CameraPoses``)."""
+        out = {}
+        for n, i in frames.items():
+            f = self.videos[n].at_frame(int(i)) if n in self.videos else None
+            if f is not None and f.ok:
+                out[n] = f.world_to_camera
+        return out
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """Video -> why it has no pose at all (``recon.mvs.CameraPoses``)."""
+        return {n: next((f.reason for f in v.frames if f.reason), "no synchronized frame")
+                for n, v in self.videos.items() if not v.ok.any()}
 
     def missing(self) -> dict[str, list[int]]:
         """Video -> the frame indices (of that video) without a pose."""
@@ -600,6 +621,24 @@ def _assemble(names, frames, available, sizes, sfm, points, cameras, others, peo
     if others:
         warnings.append(f"the scene split into {others + 1} SfM models; the largest is used")
     xy, c = _main_person(people, V, T, intr)
+    limits = np.array([conf.max_person_px * w / 1000.0 for w in widths])
+    disagree = _check_scene_poses(poses, ok, Ks, xy, c, limits, conf)
+    ok &= ~np.isfinite(disagree)
+    notes = np.full((V, T), "", dtype=object)  # why a frame SfM posed was dropped
+    for v, t in zip(*np.nonzero(np.isfinite(disagree))):
+        notes[v, t] = (f"SfM registered it, but the person's joints disagree with that pose (median "
+                       f"{disagree[v, t]:.1f} px > {limits[v]:.1f} px), and the people did not pose it")
+    for v, text in _check_with_people(names, poses, ok, Ks, xy, c, conf).items():
+        warnings.append(f"{names[v]}: {text}")
+        notes[v][ok[v]] = text + ", and the people did not pose it"
+        ok[v] = False
+    wrong, asymmetry = _check_body(poses, ok, Ks, xy, c, conf)
+    for v in wrong:
+        text = (f"the person triangulated with the scene's poses is not a body (left/right limbs differ by "
+                f"{asymmetry:.0%} in the median): SfM poses dropped (a repetitive scene matched wrongly?)")
+        warnings.append(f"{names[v]}: {text}")
+        notes[v][ok[v]] = text + ", and the people did not pose it"
+        ok[v] = False
     by_scene = [v for v in range(V) if ok[v].any()]
     used_people = False
     if conf.people_fallback and len(by_scene) >= 2:
@@ -633,26 +672,116 @@ def _assemble(names, frames, available, sizes, sfm, points, cameras, others, peo
         err = np.full((V, T), np.nan)
     kind = "none" if not ok.any() else ("people" if not (source == "sfm").any() else
                                         "sfm+people" if used_people else "sfm")
-    videos = {}
-    for v, n in enumerate(names):
-        limit = conf.max_person_px * widths[v] / 1000.0
-        rows = []
-        for t in range(T):
-            f = FramePose(t, int(frames[v, t]), points=int(points[v, t]), person_px=float(err[v, t]))
-            if ok[v, t]:
-                f.world_to_camera, f.ok, f.source = poses[v, t].copy(), True, str(source[v, t])
-                if err[v, t] > limit:
-                    f.ok, f.reason = False, (f"the person's joints disagree with this pose (median "
-                                             f"{err[v, t]:.1f} px > {limit:.1f} px)")
-            else:
-                f.reason = _why(frames[v, t], available[v, t], weak[v, t], points[v, t], conf)
-            rows.append(f)
-        videos[n] = VideoPoses(n, intr[v], kinds[v], rows)
+    videos = {n: VideoPoses(n, intr[v], kinds[v], _frame_rows(v, frames, ok, poses, source, points, err, limits[v],
+                                                              notes, available, weak, conf))
+              for v, n in enumerate(names)}
     result = ScenePoses(names[ref] if ref is not None else names[reference], videos, scale_kind, float(s), kind,
                         warnings, joints=joints)
+    for v, n in enumerate(names):
+        k = int((ok[v] & (source[v] == "people-pnp")).sum())
+        if k:
+            warnings.append(f"{n}: {k} frames posed from the person's joints (PnP per instant, smoothed): several "
+                            "degrees less accurate than poses from the scene (source 'people-pnp')")
     for n, missing in result.missing().items():
         warnings.append(f"{n}: no pose at {len(missing)} of its synchronized frames ({_ranges(missing)})")
     return result
+
+
+def _frame_rows(v, frames, ok, poses, source, points, err, limit, notes, available, weak, conf) -> list[FramePose]:
+    rows = []
+    for t in range(frames.shape[1]):
+        f = FramePose(t, int(frames[v, t]), points=int(points[v, t]), person_px=float(err[v, t]))
+        if ok[v, t]:
+            f.world_to_camera, f.ok, f.source = poses[v, t].copy(), True, str(source[v, t])
+            if err[v, t] > limit:
+                f.ok, f.reason = False, (f"the person's joints disagree with this pose (median "
+                                         f"{err[v, t]:.1f} px > {limit:.1f} px)")
+        else:
+            f.reason = notes[v, t] or _why(frames[v, t], available[v, t], weak[v, t], points[v, t], conf)
+        rows.append(f)
+    return rows
+
+
+def _check_scene_poses(poses, ok, Ks, xy, c, limits, conf: SfmConf) -> np.ndarray:
+    """(V, T) median joint reprojection error of the SfM frames that disagree with the person
+    triangulated from the SfM frames (a wrong registration: a repetitive or symmetric scene), NaN elsewhere."""
+    out = np.full(ok.shape, np.nan)
+    if (ok.sum(axis=0) >= 2).sum() == 0:
+        return out
+    joints = _triangulate_people(poses, ok, Ks, xy, c, conf)
+    err = _person_px(poses, ok, Ks, xy, c, joints, conf)
+    bad = ok & (err > limits[:, None])
+    out[bad] = err[bad]
+    return out
+
+
+def _check_with_people(names, poses, ok, Ks, xy, c, conf: SfmConf) -> dict[int, str]:
+    """Videos whose SfM poses disagree with the people's: the pooled joints of every instant
+    (``people_calib``, static cameras) give each pair of videos a relative rotation; where both are
+    posed by the people and the SfM relative rotation (median over their common instants) is more
+    than ``max_people_disagreement_deg`` off, the pair disagrees. A video in a disagreeing pair with
+    most of its pairs disagreeing (both, when only two) is returned with the reason. Cameras that move
+    against each other make the people's poses wrong: the check then flags, it never poses."""
+    from .people_calib import PeopleCalibConf, calibrate_from_people, rotation_angle_deg
+
+    posed = [v for v in range(len(ok)) if ok[v].any()]
+    if len(posed) < 2 or not np.isfinite(xy).any():
+        return {}
+    calib = calibrate_from_people([names[v] for v in posed], xy[posed], c[posed], [Ks[v] for v in posed],
+                                  conf=PeopleCalibConf(seed=conf.seed))
+    people = {v: calib.cameras[names[v]] for v in posed}
+    off = {}
+    for i, a in enumerate(posed):
+        for b in posed[i + 1:]:
+            both = ok[a] & ok[b]
+            if not (people[a].ok and people[b].ok and both.any()):
+                continue
+            rel = people[b].world_to_camera[:3, :3] @ people[a].world_to_camera[:3, :3].T
+            errs = [rotation_angle_deg(poses[b, t, :3, :3] @ poses[a, t, :3, :3].T @ rel.T) for t in np.nonzero(both)[0]]
+            off[(a, b)] = float(np.median(errs))
+    bad = {p: e for p, e in off.items() if e > conf.max_people_disagreement_deg}
+    out = {}
+    for v in posed:
+        mine = [p for p in off if v in p]
+        wrong = [p for p in bad if v in p]
+        if wrong and (len(wrong) * 2 > len(mine) or len(posed) == 2):
+            worst = max(bad[p] for p in wrong)
+            out[v] = (f"its SfM poses disagree with the people's by up to {worst:.0f} degrees (relative rotation to "
+                      f"{', '.join(names[b if a == v else a] for a, b in wrong)}): SfM poses dropped")
+    return out
+
+
+_LIMB_PAIRS = (((2, 3), (5, 6)), ((3, 4), (6, 7)), ((8, 9), (11, 12)), ((9, 10), (12, 13)))
+
+
+def limb_asymmetry(joints: np.ndarray) -> tuple[float, int]:
+    """Median over instants and limbs (upper arm, forearm, thigh, shin) of |left - right| / their mean
+    length, of joints (T, 18, 3); and how many limb pairs it is over. A body is about symmetric (under
+    0.1 when triangulated with right poses); wrong camera poses make it a different shape."""
+    values = []
+    for (a, b), (c, d) in _LIMB_PAIRS:
+        left = np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)
+        right = np.linalg.norm(joints[:, c] - joints[:, d], axis=-1)
+        both = np.isfinite(left + right) & (left + right > 0)
+        values.extend(2 * np.abs(left[both] - right[both]) / (left[both] + right[both]))
+    return (float(np.median(values)) if values else float("nan")), len(values)
+
+
+def _check_body(poses, ok, Ks, xy, c, conf: SfmConf, min_limbs: int = 8) -> tuple[list[int], float]:
+    """Videos whose scene poses make the person an implausible body: all scene-posed videos when no
+    single one explains it (leaving each out in turn, with three or more), else that one."""
+    asym, n = limb_asymmetry(_triangulate_people(poses, ok, Ks, xy, c, conf))
+    if n < min_limbs or not asym > conf.max_limb_asymmetry:
+        return [], asym
+    posed = [v for v in range(len(ok)) if ok[v].any()]
+    if len(posed) >= 3:
+        for v in posed:
+            keep = ok.copy()
+            keep[v] = False
+            a, m = limb_asymmetry(_triangulate_people(poses, keep, Ks, xy, c, conf))
+            if m >= min_limbs and a <= conf.max_limb_asymmetry:
+                return [v], asym
+    return posed, asym
 
 
 def _why(frame: int, available: bool, weak: bool, points: int, conf: SfmConf) -> str:
