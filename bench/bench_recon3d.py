@@ -10,7 +10,8 @@
    mean / median joint error against the truth, and time per synchronized instant.
 4. The verification on two cameras 90 degrees apart (the dance, detector-like noise): for 40-200
    instants and four noise seeds, the rotation error, the pose uncertainty the solver reports
-   (rotation_std_deg) and whether the camera was flagged.
+   (rotation_std_deg) and whether the camera was flagged; the same on narrower rigs of 2-4 cameras
+   30-50 degrees apart (``bench_narrow_rigs``).
 Times: wall and CPU (time.process_time) seconds; the load average is recorded.
 
 Usage: python bench/bench_recon3d.py [--out /tmp/bench_recon3d.json] [--skip-pose2sim]
@@ -204,6 +205,46 @@ def bench_two_cameras(instants=(40, 80, 120, 150, 200), seeds=range(4)) -> list[
     return rows
 
 
+NARROW_RIGS = ((3, 90.0, 60), (3, 150.0, 24), (3, 150.0, 60), (2, 30.0, 24), (2, 30.0, 60), (4, 120.0, 40))
+
+
+def bench_narrow_rigs(rigs=NARROW_RIGS, seeds=range(3)) -> list[dict]:
+    """The verification on rigs of V cameras spread over S degrees (the dance, detector-like noise):
+    each camera's error against the anchor camera, its reported uncertainty and whether it passed."""
+    import importlib.util
+
+    from synnet_recon.recon.triangulate import reproject
+    from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+
+    spec = importlib.util.spec_from_file_location("t", Path(__file__).parents[1] / "tests/recon/test_triangulate.py")
+    t = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t)
+    rows = []
+    for V, spread, T in rigs:
+        P = t.ring(V, spread_deg=spread)
+        W = [np.vstack([np.linalg.inv(t.K) @ p, [0, 0, 0, 1]]) for p in P]
+        X = t.dance(T)
+        names = [f"c{v}" for v in range(V)]
+        for seed in seeds:
+            xy, depth = reproject(P, X.reshape(-1, 3))
+            noisy, conf = apply_detector_noise(xy.reshape(V, T, 18, 2), depth.reshape(V, T, 18), t.SIZE,
+                                               DetectorNoise(), np.random.default_rng(seed))
+            r = calibrate_from_people(names, noisy.astype(np.float64), conf.astype(np.float64), [t.K] * V)
+            a = names.index(r.anchor) if r.anchor in names else 0
+            for v, n in enumerate(names):
+                c = r.cameras[n]
+                if v == a or c.world_to_camera is None:
+                    continue
+                true, est = W[v] @ np.linalg.inv(W[a]), r.relative(names[a], n)
+                rows.append({"cameras": V, "spread_deg": spread, "instants": T, "seed": seed, "camera": n,
+                             "ok": c.ok, "rotation_error_deg": rotation_angle_deg(est[:3, :3] @ true[:3, :3].T),
+                             "direction_error_deg": direction_angle_deg(est[:3, 3], true[:3, 3]),
+                             "rotation_std_deg": c.rotation_std_deg, "direction_std_deg": c.direction_std_deg})
+                print("narrow", {k: (round(x, 2) if isinstance(x, float) else x) for k, x in rows[-1].items()},
+                      flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_recon3d.json"))
@@ -211,7 +252,7 @@ def main():
     args = ap.parse_args()
     shared = shared_data_dir()
     report = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", "triangulation": bench_triangulation(),
-              "two_cameras": bench_two_cameras()}
+              "two_cameras": bench_two_cameras(), "narrow_rigs": bench_narrow_rigs()}
     if shared is not None:
         report["caliscope"] = bench_caliscope(shared)
         if not args.skip_pose2sim:
