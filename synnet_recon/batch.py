@@ -238,7 +238,7 @@ def run_recording(recording: Recording, out_dir: str, settings: dict) -> Recordi
         from .sync.align import AlignConfig, align
 
         config = AlignConfig(fps=recording.fps or settings["fps"], max_offset=settings["max_offset"],
-                             progress=False)
+                             progress=False, threads=1)  # a worker owns one thread: recordings run in parallel
         result = align(recording.inputs, config)
         rec_dir.mkdir(parents=True, exist_ok=True)
         result.save(rec_dir / "sync.json")

@@ -186,14 +186,14 @@ def affine_cost_matrix(a, b, min_joints: int = MIN_COMMON_JOINTS, trim: int = TR
     ``swap_arms`` the pair's cost is the lower of b's labelling and b with its arms swapped (left /
     right arm swaps).
     """
-    from .threads import MIN_SPLIT, WORKERS, map_in_threads
+    from .threads import MIN_SPLIT, map_in_threads
 
     ca, va = normalise_frames(as_xy(a))
     cb, vb = normalise_frames(as_xy(b))
     labellings = [(cb, vb)] + ([(cb[:, perm], vb[:, perm]) for perm in swaps] if swap_arms else [])
     # the labellings of b are independent: in threads when the matrix is large enough
     costs = map_in_threads(lambda h: _affine_hypothesis_cost(ca, va, h[0], h[1], min_joints, trim), labellings,
-                           WORKERS if len(ca) * len(cb) >= MIN_SPLIT else 1)
+                           None if len(ca) * len(cb) >= MIN_SPLIT else 1)
     cost = costs[0]
     for other in costs[1:]:
         cost = np.fmin(cost, other)

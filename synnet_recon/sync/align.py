@@ -479,7 +479,7 @@ def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rat
     """Every pair, ``config.threads`` at a time (numpy and torch release the GIL in their loops);
     each pair is computed in name order, so the result depends neither on the input order nor
     on the threads."""
-    from .threads import map_in_threads, torch_threads
+    from .threads import at_most, map_in_threads, torch_threads
 
     def one(ij):
         i, j = ij
@@ -492,7 +492,8 @@ def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rat
     workers = max(1, min(int(config.threads), len(index_pairs)))
     # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
     # pairs' threads run under this one filter, set and restored here in the calling thread
-    with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings():
+    with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings(), \
+            at_most(config.threads):
         warnings.simplefilter("ignore", RuntimeWarning)
         bar = _progress(None, "align pairs", len(index_pairs), config.progress)
 

@@ -13,8 +13,9 @@ WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads for the pieces inside o
 MIN_SPLIT = 20_000  # frame pairs below which a batch is not split (thread overhead)
 
 
-def map_in_threads(fn, items, workers: int = WORKERS) -> list:
-    """``[fn(x) for x in items]``, ``workers`` at a time."""
+def map_in_threads(fn, items, workers: int | None = None) -> list:
+    """``[fn(x) for x in items]``, ``workers`` (default ``WORKERS``) at a time."""
+    workers = WORKERS if workers is None else workers
     items = list(items)
     if workers <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
@@ -22,14 +23,34 @@ def map_in_threads(fn, items, workers: int = WORKERS) -> list:
         return list(pool.map(fn, items))
 
 
-def split_rows(fn, n: int, *arrays, workers: int = WORKERS) -> np.ndarray:
+def split_rows(fn, n: int, *arrays, workers: int | None = None) -> np.ndarray:
     """``fn(*arrays)`` for arrays whose rows are independent of each other, computed on ``workers``
-    contiguous parts of the rows in threads and concatenated (the same numbers as one call)."""
+    (default ``WORKERS``) contiguous parts of the rows in threads and concatenated (the same
+    numbers as one call)."""
+    workers = WORKERS if workers is None else workers
     if workers <= 1 or n < MIN_SPLIT:
         return fn(*arrays)
     edges = np.linspace(0, n, workers + 1).astype(int)
     parts = map_in_threads(lambda k: fn(*(a[edges[k]:edges[k + 1]] for a in arrays)), range(workers), workers)
     return np.concatenate(parts)
+
+
+class at_most:
+    """``WORKERS`` lowered to ``n`` inside the block (``AlignConfig.threads=1``: one thread in all,
+    e.g. in a batch worker that owns one core); process-wide, restored on exit."""
+
+    def __init__(self, n: int):
+        self.n, self.before = max(1, int(n)), None
+
+    def __enter__(self):
+        global WORKERS
+        self.before, WORKERS = WORKERS, min(WORKERS, self.n)
+        return self
+
+    def __exit__(self, *exc):
+        global WORKERS
+        WORKERS = self.before
+        return False
 
 
 class torch_threads:
