@@ -245,7 +245,13 @@ def poses_from_calibration(views: Views, cameras: dict[str, Camera]) -> tuple[di
     out = {n: CameraResult(n, True, source="calibration",
                            world_to_camera=cameras[n].world_to_camera @ np.linalg.inv(ref)) for n in views.names}
     poses = {i: out[n].world_to_camera for i, n in enumerate(views.names)}
-    people = associate_people(views.xy, views.conf, [cameras[n].K for n in views.names], 0, poses=poses)
+    Ks = [cameras[n].K for n in views.names]
+    people = associate_people(views.xy, views.conf, Ks, 0, poses=poses)
+    if any(k is None for row in people[:1] for k in row):
+        # A calibration the keypoints disagree with by more than 12 px (Pose2Sim's cam_03: ~30 px)
+        # leaves a view unmatched: match it by the joints alone (essential-matrix inliers) instead.
+        loose = associate_people(views.xy, views.conf, Ks, 0)
+        people = [[k if k is not None else m for k, m in zip(row, other)] for row, other in zip(people, loose)]
     return out, people
 
 

@@ -214,13 +214,7 @@ def test_missing_sync_and_no_intrinsics(rig, tmp_path, capsys):
 POSE2SIM = "multiview/pose2sim_demo"
 
 
-@pytest.mark.slow
-def test_pose2sim_demo_balancing_trial(shared_data, tmp_path):
-    """Real OpenPose keypoints of the demo's four cameras (one synchronized trial, 100 instants):
-    intrinsics from Calib_qualisys.toml, poses from the people, against its poses (measured
-    1.98 deg at most, docs/benchmarks.md)."""
-    from synnet_recon.io.calibration import read_calibration_toml
-
+def _pose2sim_sync(shared_data, tmp_path) -> tuple[Path, Path, list[str]]:
     base = shared_data / POSE2SIM
     trial = base / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial" / "pose"
     calib = base / "outputs_commit_a948c20" / "S00_Calibration" / "Calib_qualisys.toml"
@@ -231,8 +225,34 @@ def test_pose2sim_demo_balancing_trial(shared_data, tmp_path):
     frames = [{"time": i / 60.0, "frames": {n: i for n in names}, "residual_seconds": {}} for i in range(100)]
     (tmp_path / "sync.json").write_text(json.dumps({"schema": "synnet-recon/sync", "version": 2,
                                                     "reference": names[0], "videos": videos, "frames": frames}))
+    return tmp_path / "sync.json", calib, names
+
+
+def test_pose2sim_demo_with_its_calibration(shared_data, tmp_path):
+    """The demo's calibration (cameras cam_01.. matched to folders cam01_json..): every view used,
+    although its cam_03 disagrees with the keypoints by ~30 px (matched by the joints instead), and
+    a metric skeleton (shoulder width of an adult)."""
+    sync, calib, names = _pose2sim_sync(shared_data, tmp_path)
     out = tmp_path / "out"
-    assert _run(["triangulate", str(tmp_path / "sync.json"), "--out", str(out), "--calibration", str(calib),
+    assert _run(["triangulate", str(sync), "--out", str(out), "--calibration", str(calib), "--quiet"]) == 0
+    summary = json.loads((out / "triangulate.json").read_text())
+    assert summary["views_used"] == names and summary["scale"]["source"] == "calibration"
+    sk = read_skeleton3d(out / "skeleton3d.json")
+    shoulders = np.linalg.norm(sk.joints[:, 2] - sk.joints[:, 5], axis=-1)
+    assert 0.25 < np.nanmedian(shoulders) < 0.5 and sk.known.mean() > 0.9
+    assert np.nanmedian(sk.reprojection_px) < 10.0
+
+
+@pytest.mark.slow
+def test_pose2sim_demo_balancing_trial(shared_data, tmp_path):
+    """Real OpenPose keypoints of the demo's four cameras (one synchronized trial, 100 instants):
+    intrinsics from Calib_qualisys.toml, poses from the people, against its poses (measured
+    1.98 deg at most, docs/benchmarks.md)."""
+    from synnet_recon.io.calibration import read_calibration_toml
+
+    sync, calib, names = _pose2sim_sync(shared_data, tmp_path)
+    out = tmp_path / "out"
+    assert _run(["triangulate", str(sync), "--out", str(out), "--calibration", str(calib),
                  "--poses-from-people", "--trc", "--quiet"]) == 0
     summary = json.loads((out / "triangulate.json").read_text())
     cal = read_calibration_toml(calib)
