@@ -93,6 +93,10 @@ def main():
         if part == "accuracy":
             acc = scene(work, cameras=3, separation_deg=35.0, instants=16, width=640, height=480)
             rows["accuracy"] = [run(acc, given) for given in (True, False)]
+        elif part in ("accuracy_given", "accuracy_estimated"):  # one of the two, merged into "accuracy"
+            acc = scene(work, cameras=3, separation_deg=35.0, instants=16, width=640, height=480)
+            rows["accuracy"] = [r for r in rows.get("accuracy", []) if r["intrinsics"] != part.split("_")[1]]
+            rows["accuracy"].append(run(acc, part == "accuracy_given"))
         elif part == "wide":
             rows["wide"] = [run(scene(work, cameras=4, separation_deg=90.0, instants=8), g) for g in (True, False)]
         elif part == "growth":
