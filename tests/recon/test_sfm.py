@@ -208,3 +208,15 @@ def test_a_scene_pose_that_disagrees_with_the_person_is_caught():
     assert np.isfinite(flagged[2, 3]) and flagged[2, 3] > limits[2]
     assert np.isfinite(flagged).sum() == 1
     assert not np.isfinite(_check_scene_poses(poses, ok, np.stack([K] * 3), xy, c, limits, SfmConf())).any()
+
+
+def test_limb_asymmetry_of_a_body_and_of_a_distorted_one():
+    from synnet_recon.recon.sfm import limb_asymmetry
+
+    body = np.stack([standing_pose(1.7, position=(0.1 * t, 0.0, 0.0)) for t in range(4)])
+    asym, n = limb_asymmetry(body)
+    assert n == 16 and asym < 0.05
+    warped = body.copy()
+    warped[:, [5, 6, 7, 11, 12, 13], 2] += np.array([0.0, 0.3, 0.6, 0.0, 0.35, 0.7])  # left side pushed away
+    assert limb_asymmetry(warped)[0] > 0.25
+    assert limb_asymmetry(np.full((2, 18, 3), np.nan)) == (pytest.approx(np.nan, nan_ok=True), 0)
