@@ -16,7 +16,11 @@ import numpy as np
 
 from .tracks import MIN_COMMON_JOINTS, MIN_OVERLAP_FRAMES, SWAP_HYPOTHESES, as_xy, normalise_frames
 
-TRIM_JOINTS = 2  # worst joints dropped per frame pair (a misplaced arm: elbow + wrist)
+# Worst joints dropped per frame pair (a misplaced arm: elbow + wrist). 0 since 2026-12-01 (h8): with
+# upper-body views (10-12 joints) trimming 2 dropped the arms, the only joints that articulate, and left
+# face + shoulders, nearly rigid at every offset; the coarse argmax within 2 frames went from 40-67 %
+# to 60-83 % on upper-body and caliscope pairs, never worse on long, static, portrait (docs/benchmarks.md).
+TRIM_JOINTS = 0
 CHUNK_PAIRS = 100_000  # frame pairs scored at once by affine_diagonals (its peak memory, ~0.5 kB a pair)
 
 
