@@ -32,20 +32,12 @@ from synnet_recon.recon.mvs import MVSConfig, MVSView, mvs_depths
 
 
 def render(azimuths_deg, width=320, height=240, layout="room", radius=2.8):
-    from synnet_recon.synth.render import Environment, RenderConfig, Renderer
-    from synnet_recon.synth.wide import WideSceneConfig, look_at, person_motion
+    """Views of the wide scenes' room from cameras on a circle -> MVS views, true depths."""
+    from synnet_recon.synth.wide import ring_views
 
-    f = width / 2 / np.tan(np.radians(75) / 2)
-    K = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
-    env = Environment((0.0, 0.0), 5.0, 4.0, 10, 0, layout=layout)
-    joints = person_motion(WideSceneConfig(instants=1))[0]
-    intr = {"width": width, "height": height, "fx": f, "fy": f, "cx": K[0, 2], "cy": K[1, 2]}
-    views, truth = {}, {}
-    for k, a in enumerate(np.radians(azimuths_deg)):
-        T = look_at(np.array([radius * np.sin(a), 1.5, radius * np.cos(a)]), np.array([0.0, 0.95, 0.0]))
-        rgb, depth = Renderer(intr, env, RenderConfig(seed=0)).render(joints, T)
-        views[f"cam{k}"], truth[f"cam{k}"] = MVSView(rgb, K, T), depth
-    return views, truth
+    K, shots = ring_views(azimuths_deg, width, height, layout, radius)
+    return ({n: MVSView(rgb, K, T) for n, (rgb, T, _) in shots.items()},
+            {n: depth for n, (_, _, depth) in shots.items()})
 
 
 def score(depths: dict, truth: dict) -> dict:

@@ -51,6 +51,26 @@ def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return T
 
 
+def ring_views(azimuths_deg, width: int, height: int, layout: str = "room", radius: float = 2.8,
+               hfov_deg: float = 75.0) -> tuple[np.ndarray, dict]:
+    """The dancer's first pose in the wide scenes' room, rendered from cameras on a circle (1.5 m
+    up, looking at the body's middle) -> K (3, 3), {"cam<k>": (rgb (H, W, 3), world_to_camera (4, 4),
+    depth (H, W) metres)}: views with exact poses and depths, for depth-from-views tests."""
+    from .render import Environment, RenderConfig, Renderer
+
+    f = width / 2 / np.tan(np.radians(hfov_deg) / 2)
+    K = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
+    env = Environment((0.0, 0.0), 5.0, 4.0, 10, 0, layout=layout)
+    joints = person_motion(WideSceneConfig(instants=1))[0]
+    intr = {"width": width, "height": height, "fx": f, "fy": f, "cx": K[0, 2], "cy": K[1, 2]}
+    shots = {}
+    for k, a in enumerate(np.radians(azimuths_deg)):
+        T = look_at(np.array([radius * np.sin(a), 1.5, radius * np.cos(a)]), np.array([0.0, 0.95, 0.0]))
+        rgb, depth = Renderer(intr, env, RenderConfig(seed=0)).render(joints, T)
+        shots[f"cam{k}"] = (rgb, T, depth)
+    return K, shots
+
+
 def person_motion(config: WideSceneConfig) -> np.ndarray:
     """(instants, 18, 3) joints of the packaged dance clip, centred on the room's middle."""
     from ..motion import load_motion

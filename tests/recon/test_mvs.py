@@ -18,18 +18,12 @@ FAST_STEP = 1.5  # planes 1.5 px apart at the image centre (the default is 1): t
 
 def _render(azimuths_deg, layout="room", radius=2.8):
     """Views of the wide scenes' room (a person in it) from cameras on a circle -> views, true depths."""
-    from synnet_recon.synth.render import Environment, RenderConfig, Renderer
-    from synnet_recon.synth.wide import WideSceneConfig, look_at, person_motion
+    from synnet_recon.synth.wide import ring_views
 
-    env = Environment((0.0, 0.0), 5.0, 4.0, 10, 0, layout=layout)
-    joints = person_motion(WideSceneConfig(instants=1))[0]
-    intr = {"width": W, "height": H, "fx": F, "fy": F, "cx": K[0, 2], "cy": K[1, 2]}
-    views, truth = {}, {}
-    for k, a in enumerate(np.radians(azimuths_deg)):
-        T = look_at(np.array([radius * np.sin(a), 1.5, radius * np.cos(a)]), np.array([0.0, 0.95, 0.0]))
-        rgb, depth = Renderer(intr, env, RenderConfig(seed=0)).render(joints, T)
-        views[f"cam{k}"], truth[f"cam{k}"] = MVSView(rgb, K, T), depth
-    return views, truth
+    K_views, shots = ring_views(azimuths_deg, W, H, layout, radius)
+    assert np.allclose(K_views, K)
+    return ({n: MVSView(rgb, K, T) for n, (rgb, T, _) in shots.items()},
+            {n: depth for n, (_, _, depth) in shots.items()})
 
 
 def _errors(depth, true):
