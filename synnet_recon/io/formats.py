@@ -83,9 +83,13 @@ def _nose_distance(kp: np.ndarray, points: list[int]) -> np.ndarray:
     person's bounding-box diagonal; (N, K, 3) -> (N,), NaN where nothing can be measured."""
     valid = kp[..., 2] > 0
     xy = np.where(valid[..., None], kp[..., :2], np.nan)
-    size = np.linalg.norm(np.nanmax(xy, axis=1) - np.nanmin(xy, axis=1), axis=1)
+    # fmax/fmin skip NaN and counts replace nanmean: no "empty slice" warnings for a person unseen
+    size = np.linalg.norm(np.fmax.reduce(xy, axis=1) - np.fmin.reduce(xy, axis=1), axis=1)
     d = np.linalg.norm(xy[:, points] - xy[:, :1], axis=2)
-    return np.nanmean(d, axis=1) / np.maximum(size, 1e-6)
+    seen = np.isfinite(d)
+    count = seen.sum(axis=1)
+    mean = np.where(count > 0, np.where(seen, d, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+    return mean / np.maximum(size, 1e-6)
 
 
 def guess_openpose_25(keypoints: np.ndarray) -> str:

@@ -20,16 +20,9 @@ from synnet_recon.sync.align import (
 )
 from synnet_recon.sync.epipolar import FineScorer, parabola_vertex
 from synnet_recon.sync.solve import PairObservation, solve_offsets
-from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
 FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def motion():
-    from synnet_recon.motion import load_motion
-
-    return load_motion(PACKAGED_MOTION)
 
 
 def _scene(motion, cameras=2, seconds=4.0, noise=1.0, seed=0, max_offset=0.0):

@@ -17,16 +17,9 @@ from synnet_recon.sync.align import (
     option_confidence,
 )
 from synnet_recon.sync.result import PairSync
-from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
 FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def motion():
-    from synnet_recon.motion import load_motion
-
-    return load_motion(PACKAGED_MOTION)
 
 
 def _filmed_still_pose(mover: Keypoints, seed: int) -> Keypoints:

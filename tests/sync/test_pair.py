@@ -7,16 +7,9 @@ import pytest
 
 from synnet_recon.keypoints import Keypoints
 from synnet_recon.sync.align import AlignConfig, align, moving_people
-from synnet_recon.synth.scene import PACKAGED_MOTION, SceneConfig, simulate_scene
+from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
 FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def motion():
-    from synnet_recon.motion import load_motion
-
-    return load_motion(PACKAGED_MOTION)
 
 
 def _config(**kw):
