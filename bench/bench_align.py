@@ -26,19 +26,10 @@ from synnet_recon.sync.align import AlignConfig, align  # noqa: E402
 
 
 def scene_motions(split: str, min_seconds: float):
-    """Motion files of ``split`` (heldout/train) that are long enough, loaded once."""
-    from synnet_recon.motion import load_motion
-    from synnet_recon.sync.data import motion_files, split_files
+    """Motion files of ``split`` (heldout/train) that are long enough, loaded once at their own rate."""
+    from synnet_recon.sync.data import load_motions, motion_files, split_files
 
-    out = []
-    for f in split_files(motion_files(), split):
-        try:
-            m = load_motion(f)
-        except Exception:
-            continue
-        if m.duration >= min_seconds:
-            out.append(m)
-    return out
+    return load_motions(split_files(motion_files(), split), None, min_seconds)
 
 
 def simulate(motions, n_scenes: int, seed: int, seconds=6.0, max_offset=2.0, cameras=3, noise=1.0):

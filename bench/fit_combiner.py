@@ -43,18 +43,10 @@ FIT_SETS = ("all", "no-synnet", "geometry", "synnet", "correlation")
 
 
 def training_motions(min_seconds: float, split: str = "train"):
-    from synnet_recon.motion import load_motion
-    from synnet_recon.sync.data import motion_files, split_files
+    """Motion files of ``split`` that are long enough, loaded once at their own rate."""
+    from synnet_recon.sync.data import load_motions, motion_files, split_files
 
-    out = []
-    for f in split_files(motion_files(), split):
-        try:
-            m = load_motion(f)
-        except Exception:
-            continue
-        if m.duration >= min_seconds:
-            out.append(m)
-    return out
+    return load_motions(split_files(motion_files(), split), None, min_seconds)
 
 
 def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions) -> tuple[Keypoints, list[str]]:

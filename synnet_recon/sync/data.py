@@ -116,9 +116,9 @@ def split_files(files: list[Path], split: str, fraction: float = 0.2) -> list[Pa
     return [f for f in files if is_heldout(f, fraction) == want]
 
 
-def load_motions(files: list[Path], fps: float, min_seconds: float) -> list[Motion]:
-    """Load each file once, resampled to ``fps``; files shorter than ``min_seconds`` are skipped.
-    Files inside a motion cache (``save_motion_cache``) are read from it."""
+def load_motions(files: list[Path], fps: float | None, min_seconds: float) -> list[Motion]:
+    """Load each file once, resampled to ``fps`` (None: each at its own rate); files shorter than
+    ``min_seconds`` are skipped. Files inside a motion cache (``save_motion_cache``) are read from it."""
     from ..motion import load_motion
     out = []
     for f in files:
@@ -129,7 +129,7 @@ def load_motions(files: list[Path], fps: float, min_seconds: float) -> list[Moti
                 m = load_motion(f)
             except Exception:  # a file the loader cannot read is skipped, not fatal for training
                 continue
-        m = m.resample(fps) if abs(m.fps - fps) > 1e-6 else m
+        m = m.resample(fps) if fps is not None and abs(m.fps - fps) > 1e-6 else m
         if m.duration >= min_seconds:
             out.append(m)
     return out
