@@ -85,3 +85,8 @@ class Intrinsics:
                    (dist + (0.0,) * 4)[:4])
 
     from_dict = from_json
+
+
+def rotation_angle_deg(R: np.ndarray) -> float:
+    """Angle in degrees of a (3, 3) rotation (of a relative pose, e.g. estimate.T @ truth)."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))

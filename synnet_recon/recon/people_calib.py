@@ -26,6 +26,7 @@ from itertools import combinations
 
 import numpy as np
 
+from ..pinhole import rotation_angle_deg
 from .bundle import bundle_adjust, pose_uncertainty
 from .triangulate import TriangulateConf, reproject, triangulate
 
@@ -90,10 +91,6 @@ class PeopleCalibration:
     def relative(self, a: str, b: str) -> np.ndarray:
         """(4, 4) transform from camera a's frame to camera b's."""
         return self.cameras[b].world_to_camera @ np.linalg.inv(self.cameras[a].world_to_camera)
-
-
-def rotation_angle_deg(R: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
 
 
 def direction_angle_deg(a: np.ndarray, b: np.ndarray) -> float:

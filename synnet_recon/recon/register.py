@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..o3d import o3d
+from ..pinhole import rotation_angle_deg
 
 log = logging.getLogger(__name__)
 reg = o3d.pipelines.registration
@@ -395,8 +396,7 @@ def visibility_agreement(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K
 
 def rotation_error_deg(A: np.ndarray, B: np.ndarray) -> float:
     """Angle (degrees) of the rotation between two (4, 4) or (3, 3) transforms."""
-    R = np.asarray(A)[:3, :3].T @ np.asarray(B)[:3, :3]
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
+    return rotation_angle_deg(np.asarray(A)[:3, :3].T @ np.asarray(B)[:3, :3])
 
 
 def translation_error(A: np.ndarray, B: np.ndarray) -> float:
