@@ -19,6 +19,13 @@ from ..fileio import check_output_path
                    "(cameras matched to videos by name or by the number in it: cam_01 <-> cam01_json).")
 @click.option("--poses-from-people", is_flag=True,
               help="With --calibration: take only its intrinsics and pose the cameras from the people.")
+@click.option("--poses", type=click.Choice(["people", "sfm", "auto"]), default=None,
+              help="Camera poses: 'people' (static cameras, all instants pooled; the default without "
+                   "--calibration), 'sfm' (every frame from the scene by structure from motion, people masked: "
+                   "MOVING cameras; needs the videos, about 1 CPU s a frame at 320x240; intrinsics estimated "
+                   "when none are given) or 'auto' (sfm, and the people where the background does not connect "
+                   "two videos). With --calibration: only its intrinsics are used.")
+@click.option("--smooth", is_flag=True, help="With --poses sfm/auto: smooth each camera's poses over time.")
 @click.option("--intrinsics", help="Intrinsics without poses: COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,"
                                    "height}} or truth.json. Default: intrinsics.json / cameras.txt / truth.json "
                                    "beside sync.json.")
@@ -32,7 +39,7 @@ from ..fileio import check_output_path
 @click.option("--trc", is_flag=True, help="Also write skeleton.trc (OpenSim / Pose2Sim marker trajectories, metres).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every RANSAC (same seed, same outputs).")
 @click.option("--quiet", is_flag=True, help="No progress.")
-def command(sync, out_dir, calibration, poses_from_people, intrinsics, fov_deg, person_height, frames,
+def command(sync, out_dir, calibration, poses_from_people, poses, smooth, intrinsics, fov_deg, person_height, frames,
             allow_unverified, trc, seed, quiet):
     """The person in 3D from synchronized videos, without a depth sensor.
 
@@ -58,17 +65,24 @@ def command(sync, out_dir, calibration, poses_from_people, intrinsics, fov_deg, 
         raise InputError("--fov", f"expected degrees in [1, 170], got {fov_deg:g}")
     if poses_from_people and calibration is None:
         raise InputError("--poses-from-people", "only with --calibration (for its intrinsics)")
+    if poses_from_people and poses not in (None, "people"):
+        raise InputError("--poses-from-people", f"contradicts --poses {poses}")
+    if smooth and poses not in ("sfm", "auto"):
+        raise InputError("--smooth", "only with --poses sfm or auto")
     check_output_path(out_dir, "--out")
-    config = TriangulateStageConfig(calibration=calibration, intrinsics=intrinsics, fov_deg=fov_deg,
+    config = TriangulateStageConfig(poses=poses,calibration=calibration, intrinsics=intrinsics, fov_deg=fov_deg,
                                     person_height=person_height, frames=frames,
                                     use_calibration_poses=not poses_from_people, allow_unverified=allow_unverified,
                                     trc=trc, progress=not quiet, people=PeopleCalibConf(seed=seed))
+    config.scene.smooth = smooth
     out = main(config, sync, out_dir)
     summary = json.loads((out / "triangulate.json").read_text(encoding="utf-8"))
     for name, cam in summary["cameras"].items():
         state = "ok" if cam["ok"] else f"FLAGGED: {cam['reason']}"
         err = cam.get("reprojection_px")
-        click.echo(f"  {name}: {state}" + (f" (reprojection {err:.1f} px)" if err is not None else ""))
+        frames = cam.get("frames")
+        posed = "" if frames is None else f", posed at {sum(f['ok'] for f in frames)}/{len(frames)} instants"
+        click.echo(f"  {name}: {state}" + (f" (reprojection {err:.1f} px)" if err is not None else "") + posed)
     if summary["triangulated"]:
         click.echo(f"triangulated {summary['instants']} instants over {', '.join(summary['views_used'])} "
                    f"({100 * summary['joints_known']:.0f} % of joints known) into {out}")

@@ -33,6 +33,7 @@ from ..sync.result import SyncResult
 from .people_calib import PeopleCalibConf, associate_people, calibrate_from_tracks
 from .skeleton3d import Skeleton3D, write_skeleton3d
 from .triangulate import TriangulateConf, triangulate_sequence, undistort_pixels
+from .triangulate_moving import MovingConf
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class TriangulateStageConfig:
     person_height: float | None = None  # metres; None: ASSUMED_HEIGHT_M (unless the calibration is metric)
     frames: str | None = None  # "START:END:STEP" over sync.json's frames rows
     use_calibration_poses: bool = True  # False: only intrinsics from --calibration, poses from the people
+    poses: str | None = None  # None: the calibration's, else the people's; "people", "sfm" (per frame, moving
+    #                           cameras: recon.triangulate_moving) or "auto" (SfM where the background connects)
+    scene: MovingConf = field(default_factory=MovingConf)
+    scene_poses: object | None = None  # a recon.sfm.ScenePoses over the rows used (skips SfM; the demo's)
     allow_unverified: bool = False  # triangulate with flagged cameras too (marked in the outputs)
     trc: bool = False
     progress: bool = True
@@ -226,6 +231,7 @@ class CameraResult:
     direction_std_deg: float = float("nan")
     inliers: int = 0
     unsupported_frames: list[int] = field(default_factory=list)
+    frames: list[dict] | None = None  # moving cameras: per instant the pose, ok, source or reason
 
     def to_json(self) -> dict:
         def num(v):
@@ -236,7 +242,8 @@ class CameraResult:
                 "reprojection_px": num(self.reprojection_px), "confidence": round(float(self.confidence), 4),
                 "rotation_std_deg": num(self.rotation_std_deg), "direction_std_deg": num(self.direction_std_deg),
                 "inliers": int(self.inliers), "unsupported_frames": self.unsupported_frames[:200],
-                "unsupported_frames_count": len(self.unsupported_frames)}
+                "unsupported_frames_count": len(self.unsupported_frames)} | (
+                    {} if self.frames is None else {"frames": self.frames})
 
 
 def poses_from_calibration(views: Views, cameras: dict[str, Camera]) -> tuple[dict[str, CameraResult], list]:
@@ -293,9 +300,11 @@ def _triangulate(views, cameras, results, xy, conf, config: TriangulateStageConf
     return tri, use
 
 
-def _scale_note(config: TriangulateStageConfig, calibrated: bool) -> dict:
+def _scale_note(config: TriangulateStageConfig, calibrated: bool, posed=None) -> dict:
     if calibrated:
         return {"source": "calibration", "units": "m"}
+    if posed is not None and posed.scene.scale == "none":
+        return {"source": "none", "units": "SfM units", "note": "no instant had the legs and torso triangulated"}
     if config.person_height:
         return {"source": "person_height", "person_height_m": config.person_height, "units": "m"}
     return {"source": "assumed_height", "person_height_m": ASSUMED_HEIGHT_M, "units": "m",
@@ -309,6 +318,41 @@ def _say(config: TriangulateStageConfig, text: str) -> None:
         print(f"triangulate: {text}", file=sys.stderr, flush=True)
 
 
+def pose_mode(config: TriangulateStageConfig, sync: SyncResult) -> tuple[str, list[str]]:
+    """"calibration", "people" or "scene" (per-frame poses from SfM), and what was decided on the way."""
+    notes = []
+    if config.poses not in (None, "people", "sfm", "auto"):
+        raise InputError("--poses", f"{config.poses!r} is not people, sfm or auto")
+    if config.poses is None:
+        return ("calibration" if config.calibration is not None and config.use_calibration_poses else "people"), notes
+    if config.poses == "people":
+        return "people", notes
+    if config.scene_poses is not None:
+        return "scene", notes
+    from .triangulate_moving import check_sfm_possible
+
+    why = check_sfm_possible(sync, config.poses)
+    if why is not None:
+        notes.append(f"--poses auto: no structure from motion ({why}); cameras posed from the people (static)")
+        return "people", notes
+    return "scene", notes
+
+
+def _cameras(config: TriangulateStageConfig, names, sizes, base: Path, mode: str) -> dict[str, Camera] | None:
+    """The cameras' intrinsics (and calibration poses in mode "calibration"); None in mode "scene"
+    when none are given (SfM estimates them)."""
+    from dataclasses import replace
+
+    if mode != "calibration":
+        config = replace(config, use_calibration_poses=False)
+    try:
+        return resolve_cameras(config, names, sizes, base)
+    except InputError:
+        if mode != "scene" or config.calibration or config.intrinsics or config.fov_deg is not None:
+            raise
+        return None  # nothing given nor beside sync.json: SfM estimates the lenses
+
+
 def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | Path) -> Path:
     """Run the stage: sync.json -> OUT/skeleton3d.json, OUT/triangulate.json (+ OUT/skeleton.trc).
     Returns the output folder."""
@@ -317,21 +361,33 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     tracks, missing = load_keypoints(sync)
     names = list(dict.fromkeys(n for n in [sync.reference] + [v.name for v in sync.videos] if n in tracks))
     sizes = {n: tuple(int(s) for s in tracks[n][0].image_size) for n in names}
-    cameras = resolve_cameras(config, names, sizes, sync.base)
+    mode, warnings = pose_mode(config, sync)
+    cameras = _cameras(config, names, sizes, sync.base, mode)
     views = read_views(sync, config.frames, cameras, tracks)
-    calibrated = all(cameras[n].world_to_camera is not None for n in views.names)
     calib = None
     _say(config, f"{len(views.names)} videos with keypoints, {len(views.rows)} synchronized instants; camera poses "
-                 + ("from the calibration" if calibrated else "from the people (about a minute per 100 instants "
-                                                            "of four cameras on 2 cores)"))
-    if calibrated:
+                 + {"calibration": "from the calibration",
+                    "scene": "for every frame from the scene (structure from motion, about 1 CPU second a frame "
+                             "at 320x240)",
+                    "people": "from the people (about a minute per 100 instants of four cameras on 2 cores)"}[mode])
+    posed = None
+    if mode == "scene":
+        results, people, posed, cameras, mode = _scene_or_people(config, sync, views, cameras, sizes, warnings)
+        if posed is None:
+            calib = people[1]
+            people = people[0]
+    elif mode == "calibration":
         results, people = poses_from_calibration(views, cameras)
     else:
         results, people, calib = poses_from_people(views, cameras, config)
     xy, conf, matched = _main_person(views, people)
     t1 = time.perf_counter()
-    tri, used = _triangulate(views, cameras, results, xy, conf, config, matched)
-    warnings = list(calib.warnings) if calib is not None else []
+    if posed is not None:
+        tri, used = _triangulate_moving(views, posed, results, xy, conf, config, matched)
+    else:
+        tri, used = _triangulate(views, cameras, results, xy, conf, config, matched)
+    warnings += list(calib.warnings) if calib is not None else []
+    warnings += posed.warnings if posed is not None else []
     if views.names[0] != sync.reference:
         warnings.append(f"reference video {sync.reference} has no keypoints; the frame is {views.names[0]}'s")
     for v, n in enumerate(views.names):
@@ -339,16 +395,56 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
             results[n].ok, results[n].reason = False, "the main person was not matched in this view"
     summary = {
         "schema": SUMMARY_SCHEMA, "version": 1, "sync": str(sync_json), "reference": views.names[0],
-        "instants": len(views.rows), "triangulated": tri is not None,
+        "instants": len(views.rows), "triangulated": tri is not None, "poses": mode,
         "views_used": [views.names[v] for v in used] if tri is not None else [],
         "unverified_used": bool(tri is not None and any(not results[views.names[v]].ok for v in used)),
-        "scale": _scale_note(config, calibrated),
+        "scale": _scale_note(config, mode == "calibration", posed),
         "cameras": {n: results[n].to_json() for n in views.names} | {
             n: {"ok": False, "reason": r} for n, r in missing.items()},
         "warnings": warnings,
         "seconds": {"poses": round(t1 - t0, 3), "triangulation": round(time.perf_counter() - t1, 3)},
     }
+    if posed is not None:
+        summary["frame"] = (f"the reference camera ({posed.scene.reference}) at its first posed instant; the cameras "
+                            "move, so each instant has its own poses (cameras[].frames)")
+        summary["seconds"]["sfm"] = {k: round(v, 3) for k, v in posed.scene.timings.items()}
     return _write(config, out_dir, views, tri, used, summary)
+
+
+def _scene_or_people(config, sync, views, cameras, sizes, warnings):
+    """Per-frame poses from the scene; with --poses auto, the people's (static) when the scene poses
+    fewer than two videos. Returns (results, people, posed or None, cameras, mode); in the people
+    case ``people`` is (association, calibration)."""
+    from . import triangulate_moving as tm
+
+    posed = tm.scene_posed(sync, views, cameras, config.person_height, config.scene, config.people.seed,
+                           config.scene_poses)
+    if cameras is None:
+        tm.undistorted(views, posed)
+        cameras = {n: Camera(n, posed.Ks[v], None, sizes[n]) for v, n in enumerate(views.names)}
+    by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
+    if config.poses == "auto" and by_scene < 2:
+        warnings.append(f"--poses auto: the background posed {by_scene} video(s); the cameras are posed from "
+                        "the people instead (assumed static)")
+        results, people, calib = poses_from_people(views, cameras, config)
+        return results, (people, calib), None, cameras, "people"
+    results = tm.camera_results(views, posed, config.scene)
+    return results, tm.main_person(views, posed.Ks), posed, cameras, "scene"
+
+
+def _triangulate_moving(views, posed, results, xy, conf, config: TriangulateStageConfig, matched):
+    """The main person at every instant over the views posed at that instant."""
+    from .triangulate_moving import projections
+
+    use = [v for v, n in enumerate(views.names) if matched[v] is not None and posed.ok[v].any()
+           and (results[n].ok or config.allow_unverified)]
+    if len(use) < 2:
+        return None, use
+    P, mask = projections(posed, results, views.names, use, config.allow_unverified)
+    c = np.where(mask[..., None], conf[use], 0.0)
+    tri = triangulate_sequence(P, xy[use].transpose(1, 0, 2, 3), c.transpose(1, 0, 2), config.triangulate,
+                               progress=config.progress)
+    return tri, use
 
 
 def _write(config, out_dir, views: Views, tri, used, summary) -> Path:

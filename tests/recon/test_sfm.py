@@ -3,8 +3,6 @@ the body mask, the pairs matched, COLMAP/OpenCV intrinsics, and SfM poses agains
 small rendered scene with moving cameras (a textured room, 320x240, 3 cameras x 8 instants)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -102,16 +100,10 @@ def test_ranges_and_smoothing():
 # ----------------------------------------------------------------------------- a rendered scene
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    """3 moving cameras 35 degrees apart in the textured room, 8 instants, 320x240 (videos, keypoints)."""
-    from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene
-
-    out = tmp_path_factory.mktemp("sfm_scene")
-    config = WideSceneConfig(cameras=3, separation_deg=35.0, instants=8, step=6, drift_deg_per_s=15.0)
-    sync = render_wide_scene(config, out)
-    truth = json.loads((out / "truth.json").read_text())
-    return sync, truth
+@pytest.fixture
+def rendered(moving_wide_scene):
+    """3 moving cameras 35 degrees apart in the textured room, 8 instants, 320x240 (tests/recon/conftest.py)."""
+    return moving_wide_scene
 
 
 def _errors(result, truth):
