@@ -16,7 +16,9 @@ offsets uniform over the 2M classes plus uniform sub-class jitter at full rate.
 Realistic conditions (``DataConfig.conditions``, a ``Conditions``): each camera of a pair may frame
 the upper body only, be held upright or lie sideways, sit on a tripod, have per-camera correlated
 detector errors; a window may show the person only in part (entering, leaving) or follow another
-person for a while (an identity switch of the tracker). They are the array transforms of
+person for a while (an identity switch of the tracker); a camera may run at another frame rate
+(10-29.97 fps, linearly interpolated onto the 30 fps clock as ``SynNetMatcher`` reads any track) or
+lose frames (gaps, as ``resample_track`` leaves them). They are the array transforms of
 ``synnet_recon.synth.conditions``, applied to ``chunk`` pairs at once (``sample_pair_batch``).
 """
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Conditions:
     correlated_errors: float = 0.5  # slowly drifting per-joint bias, long arm swaps (level U(0.3, 1.2))
     partial: float = 0.1            # per pair: one window sees the person in only 18-28 of its frames
     identity_switch: float = 0.05   # per pair: one window follows someone else for 6-16 frames
+    frame_rate: float = 0.0         # the camera runs at a rate from ``rates``, read at 30 fps as inference does
+    rates: tuple[float, ...] = (25.0, 30000.0 / 1001.0, 20.0, 15.0, 10.0)
+    dropped_frames: float = 0.0     # the camera loses 3-10 % of its frames in bursts of 1-4 (gaps)
 
     def camera_config(self):
         """CameraPathConfig with the tripod mode mixed in (when the simulator has it)."""
@@ -366,10 +371,53 @@ def apply_conditions(xy: np.ndarray, conf: np.ndarray, image_size: np.ndarray, c
         level = rng.uniform(0.3, 1.2)
         ex, ec = C.correlated_detector_errors(x, c, size, rng, level=level)
         x, c = _where(rng.random(2 * n) < cond.correlated_errors, (ex, ec), (x, c))
+    if cond.frame_rate > 0:
+        rates = np.asarray(cond.rates, dtype=np.float64)[rng.integers(0, len(cond.rates), 2 * n)]
+        rx, rc = other_frame_rate(x, c, rates, rng)
+        x, c = _where(rng.random(2 * n) < cond.frame_rate, (rx, rc), (x, c))
+    if cond.dropped_frames > 0:
+        keep = C.dropped_frame_mask((2 * n, w), rng, rate=float(rng.uniform(0.03, 0.10)))
+        keep |= (rng.random(2 * n) >= cond.dropped_frames)[:, None]
+        x, c = np.where(keep[..., None, None], x, np.nan), np.where(keep[..., None], c, 0.0)
     x, c = x.reshape(n, 2, w, 18, 2).copy(), c.reshape(n, 2, w, 18).copy()
     _partial_windows(x, c, cond.partial, rng)
     _identity_switches(x, c, size.reshape(n, 2, 2), cond.identity_switch, rng)
     return x.astype(np.float32), c.astype(np.float32)
+
+
+def other_frame_rate(xy: np.ndarray, conf: np.ndarray, rates: np.ndarray, rng: np.random.Generator,
+                     fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """Clips filmed at ``rates`` (B,) fps instead of ``fps``, read back at ``fps`` by linear
+    interpolation between the captured frames (what ``resample_track`` does with such a track).
+
+    xy (B, W, 18, 2) NaN = missing, conf (B, W, 18). A camera captures at ``phase + k / rate``
+    (phase uniform in one of its frame intervals); a captured value is the clip interpolated at that
+    instant, and a frame of the output is missing when a captured frame it needs is. Confidence: the
+    input frame's (its neighbours' mean where it had none). Returns (xy, conf), same shapes, float64."""
+    B, W = xy.shape[:2]
+    rates = np.asarray(rates, dtype=np.float64).reshape(B, 1)
+    phase = rng.uniform(0.0, 1.0, (B, 1)) / rates
+    t = np.arange(W)[None] / fps                            # (1, W) output instants
+    k0 = np.floor((t - phase) * rates)
+    s0 = phase + k0 / rates                                 # captured instants around each output frame
+    u = (t - s0) * rates                                    # (B, W) in [0, 1)
+    bi = np.arange(B)[:, None]
+
+    def lerp(a, b, w):                                      # exact ends copied (a missing neighbour unused)
+        w = w[..., None, None]
+        return np.where(w <= 1e-9, a, np.where(w >= 1.0 - 1e-9, b, (1.0 - w) * a + w * b))
+
+    def captured(s):                                        # the clip at instants s (B, W), seconds
+        f = np.clip(s * fps, 0.0, W - 1.0)
+        i0 = np.minimum(np.floor(f + 1e-9).astype(int), W - 2)
+        return lerp(xy[bi, i0], xy[bi, i0 + 1], f - i0)
+
+    out = lerp(captured(s0), captured(s0 + 1.0 / rates), u)
+    seen = np.isfinite(out).all(axis=-1)
+    pad = np.pad(conf, ((0, 0), (1, 1), (0, 0)), mode="edge")
+    near = np.maximum(0.5 * (pad[:, :-2] + pad[:, 2:]), 0.1)  # a frame made from its neighbours only
+    c = np.where(seen, np.where(conf > 0, conf, near), 0.0)
+    return np.where(seen[..., None], out, np.nan), c
 
 
 def _partial_windows(x: np.ndarray, c: np.ndarray, chance: float, rng: np.random.Generator) -> None:
@@ -377,7 +425,8 @@ def _partial_windows(x: np.ndarray, c: np.ndarray, chance: float, rng: np.random
     person walks in or out). x (N, 2, W, 18, 2), c (N, 2, W, 18)."""
     n, _, w = x.shape[:3]
     for k in np.flatnonzero(rng.random(n) < chance):
-        cam, lost = int(rng.integers(0, 2)), int(rng.integers(4, min(15, w // 2)))
+        lo = min(4, w // 2)  # short windows (small test configs) lose at most half their frames
+        cam, lost = int(rng.integers(0, 2)), int(rng.integers(lo, max(min(15, w // 2), lo + 1)))
         sl = slice(0, lost) if rng.random() < 0.5 else slice(w - lost, w)
         x[k, cam, sl], c[k, cam, sl] = np.nan, 0.0
 
@@ -396,7 +445,7 @@ def _identity_switches(x: np.ndarray, c: np.ndarray, size: np.ndarray, chance: f
     cams = rng.integers(0, 2, len(picks))
     bx, bc = bystander_2d(x[picks, cams], c[picks, cams], size[picks, cams], rng)
     for j, (k, cam) in enumerate(zip(picks, cams)):
-        length = int(rng.integers(6, 17))
+        length = min(int(rng.integers(6, 17)), w)
         t0 = int(rng.integers(0, w - length + 1))
         sl = slice(t0, t0 + length)
         if n > 1 and rng.random() < 0.5:

@@ -48,6 +48,7 @@ class TrainConfig:
     threads: int | None = None    # torch CPU threads (None = torch default)
     noise_ramp_pairs: int | None = None  # override DataConfig.noise_ramp_pairs
     init: str | None = None       # start from this checkpoint's weights (and config); fresh optimizer
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, in eval mode (e.g. "features.backbone")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -175,7 +176,10 @@ def build_state(model_cfg: SynNetConfig, train: TrainConfig, last_path: Path, de
     model = SynNet(model_cfg).to(device)
     if source is not None:
         model.load_state_dict({k: v.float() for k, v in source["model"].items()})
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    trainable = freeze_parameters(model, train.freeze)
+    if device.type == "cpu":
+        model.features.use_channels_last(True)  # same numbers, faster ResNet on a CPU
+    optimizer = torch.optim.AdamW(trainable, lr=train.lr, weight_decay=train.weight_decay)
     net: nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -189,6 +193,35 @@ def build_state(model_cfg: SynNetConfig, train: TrainConfig, last_path: Path, de
         state.best_accuracy = float(resume.get("best_accuracy", -1.0))
         state.started = float(resume.get("started", state.started))
     return state
+
+
+def freeze_parameters(model: nn.Module, prefixes) -> list[nn.Parameter]:
+    """Fix the parameters whose names start with one of ``prefixes`` (no gradient, left out of the
+    optimizer); returns the others. Unknown prefixes are an error."""
+    prefixes = tuple(prefixes or ())
+    names = [n for n, _ in model.named_parameters()]
+    for pre in prefixes:
+        if not any(n.startswith(pre) for n in names):
+            raise InputError(None, f"--freeze {pre!r} names no parameters of the model")
+    trainable = []
+    for n, prm in model.named_parameters():
+        frozen = n.startswith(prefixes) if prefixes else False
+        prm.requires_grad_(not frozen)
+        if not frozen:
+            trainable.append(prm)
+    return trainable
+
+
+def set_train_mode(model: nn.Module, prefixes=()) -> None:
+    """model.train(), with the frozen submodules (``TrainConfig.freeze``) in eval mode: their
+    BatchNorm keeps the running statistics inference uses."""
+    model.train()
+    prefixes = tuple(prefixes or ())
+    if not prefixes:
+        return
+    for name, module in model.named_modules():
+        if name and name.startswith(prefixes):
+            module.eval()
 
 
 def build_data(state: TrainState, train: TrainConfig, data: DataConfig):
@@ -263,7 +296,7 @@ def validate_and_save(state: TrainState, val: dict | None, train: TrainConfig, o
     """Held-out metrics of the current model (when ``validate``); writes last.pt, and best.pt when
     the accuracy is the best so far."""
     metrics = validation_metrics(state.model, val, state.device) if validate else {}
-    state.model.train()
+    set_train_mode(state.model, train.freeze)
     acc = metrics.get("accuracy", -1.0)
     extra = {"pairs_seen": state.pairs_seen, "best_accuracy": max(state.best_accuracy, acc),
              "started": state.started}
@@ -297,7 +330,7 @@ def train_loop(state: TrainState, loader, val: dict | None, train: TrainConfig, 
         return {"step": state.step, "pairs": state.pairs_seen, "time_s": round(time.time() - t0, 1), **rec}
 
     bar = tqdm(total=train.steps, initial=state.step, disable=not state.is_main, desc="train", dynamic_ncols=True)
-    state.model.train()
+    set_train_mode(state.model, train.freeze)
     run_loss = run_acc = None
     metrics: dict = {}
     validated_at = None

@@ -253,6 +253,44 @@ def test_train_cli_checkpoints_and_resume(tmp_path, capsys):
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
 
 
+def test_train_cli_fine_tunes_with_conditions_and_a_frozen_backbone(tmp_path):
+    """--init + --freeze features.backbone + --conditions: the ResNet's weights (and BatchNorm
+    statistics) stay those of the initial checkpoint, the rest of the network moves."""
+    from synnet_recon.cli import main
+    from synnet_recon.sync.data import is_heldout
+    from synnet_recon.sync.train import save_checkpoint
+    names = [f"m{i}" for i in range(40)]
+    ms = [synthetic_motion(seed=1), synthetic_motion(seed=2)]
+    ms[0].name = next(n for n in names if not is_heldout(n))
+    ms[1].name = next(n for n in names if is_heldout(n))
+    cache = tmp_path / "motions.npz"
+    _write_cache(cache, ms)
+    cfg = SynNetConfig.tiny(n=4, r=2, M=2, heatmap_size=16, F=16, width=8, lstm_hidden=8, head_hidden=16)
+    init = SynNet(cfg)
+    save_checkpoint(tmp_path / "init.pt", init, cfg, 0, {})
+    args = ["train", "--init", str(tmp_path / "init.pt"), "--out", str(tmp_path / "run"), "--steps", "3",
+            "--batch-size", "4", "--workers", "0", "--device", "cpu", "--motions", str(cache), "--val-pairs", "4",
+            "--ckpt-every", "3", "--lr", "1e-2", "--warmup", "1", "--freeze", "features.backbone",
+            "--conditions", '{"upper_body": 0.5, "frame_rate": 0.5, "dropped_frames": 0.5}', "--chunk", "4"]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 0
+    after = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    before = init.state_dict()
+    for k, v in before.items():
+        same = torch.equal(v, after[k])
+        assert same if k.startswith("features.backbone") else True, k
+    moved = [k for k in before if not k.startswith("features.backbone") and not torch.equal(before[k], after[k])]
+    assert any(k.startswith("head") for k in moved) and any(k.startswith("features.temporal") for k in moved)
+
+
+def test_freeze_prefix_must_name_parameters():
+    from synnet_recon.errors import InputError
+    from synnet_recon.sync.train import freeze_parameters
+    with pytest.raises(InputError, match="names no parameters"):
+        freeze_parameters(SynNet(SynNetConfig.tiny()), ("features.backbon3",))
+
+
 # ---- shipped weights and the matcher ----------------------------------------------------------
 
 def test_shipped_checkpoint_beats_chance_on_heldout_motion():
@@ -313,6 +351,9 @@ def test_missing_and_corrupt_checkpoint(tmp_path):
 @pytest.mark.parametrize("args", [
     ["train", "--config", '{"preset": "default", "M": 0}', "--out", "OUT"],
     ["train", "--config", "resnet9000", "--out", "OUT"],
+    ["train", "--conditions", '{"upper_bdy": 0.5}', "--out", "OUT"],
+    ["train", "--conditions", '{"upper_body": 2}', "--out", "OUT"],
+    ["train", "--conditions", "everything", "--out", "OUT"],
     ["eval", "--checkpoint", "BAD"],
     ["eval", "--ablation", "oops"],
 ])

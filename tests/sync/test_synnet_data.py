@@ -12,7 +12,7 @@ from synnet_recon.sync.data import Conditions, DataConfig, PairStream
 from synnet_recon.sync.model import SynNetConfig
 
 NONE = dict(upper_body=0.0, portrait=0.0, sideways=0.0, tripod=0.0, correlated_errors=0.0, partial=0.0,
-            identity_switch=0.0)
+            identity_switch=0.0, frame_rate=0.0, dropped_frames=0.0)
 LEGS = [JOINT_INDEX[n] for n in ("r_knee", "r_ankle", "l_knee", "l_ankle")]
 
 
@@ -31,7 +31,7 @@ def _items(conditions: Conditions | None, n: int = 16, seed: int = 0, augment: b
 
 
 @pytest.mark.parametrize("name", ["upper_body", "portrait", "sideways", "tripod", "correlated_errors", "partial",
-                                  "identity_switch", "plain"])
+                                  "identity_switch", "frame_rate", "dropped_frames", "plain"])
 def test_conditions_give_valid_deterministic_pairs(name):
     cond = Conditions(**{**NONE, name: 1.0}) if name != "plain" else Conditions(**NONE)
     a, b = _items(cond), _items(cond)
@@ -67,3 +67,29 @@ def test_plain_evaluation_stream_is_the_one_by_one_sequence():
     a, b = sample_pair(_walk(), 32, 30.0, float(offset), rng, DetectorNoise(level=1.0))
     assert int(first["offset"]) == offset
     assert np.array_equal(first["a_xy"].numpy(), a.xy, equal_nan=True)
+
+
+def test_dropped_frames_leave_gaps():
+    plain, cond = _items(Conditions(**NONE)), _items(Conditions(**{**NONE, "dropped_frames": 1.0}))
+    empty = [((d["a_conf"] > 0).sum(-1) == 0).mean() for d in (plain, cond)]
+    assert empty[1] > empty[0] + 0.02
+
+
+def test_other_frame_rate_reads_a_slower_camera_at_30_fps():
+    """A 10 fps camera read at 30 fps: frames on its captures are the clip's, the others lie on the
+    straight line between captures (a sine is cut into chords); 29.97 fps is nearly the clip."""
+    from synnet_recon.sync.data import other_frame_rate
+    t = np.arange(32) / 30.0
+    xy = np.zeros((2, 32, 18, 2))
+    xy[..., 0] = 100 * np.sin(2 * np.pi * 0.8 * t)[None, :, None]
+    xy[..., 1] = 40 * t[None, :, None]
+    conf = np.ones((2, 32, 18))
+    conf[:, 20, 3], xy[:, 20, 3] = 0.0, np.nan  # one joint lost in one frame
+    out, c = other_frame_rate(xy, conf, np.array([10.0, 30000 / 1001]), np.random.default_rng(1))
+    assert out.shape == xy.shape and c.shape == conf.shape
+    assert np.nanmax(np.abs(out[1] - xy[1])) < 0.05 * 100   # 29.97 fps: within a small fraction of the swing
+    err = np.abs(out[0, 3:-3, 0, 0] - xy[0, 3:-3, 0, 0])
+    assert 1.0 < err.max() < 20.0                            # 10 fps: chords of the sine, not the sine
+    second = np.diff(out[0, 3:-3, 0, 1], 2)                  # the linear y stays linear
+    assert np.allclose(second, 0.0, atol=1e-6)
+    assert not np.isfinite(out[:, 20, 3]).all() and (c[~np.isfinite(out[..., 0])] == 0).all()
