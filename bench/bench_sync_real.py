@@ -512,18 +512,25 @@ def caliscope_trials(n, rng, seconds: float = 5.0, max_offset: float = 2.0, uppe
 
 # ------------------------------------------------------------------------------ methods
 
-def align_variants() -> dict[str, dict]:
+def align_variants(verify: str = "on") -> dict[str, dict]:
     """align's default, plus the cue ablation when AlignConfig has a ``cues`` field: geometry alone,
     SynNet alone, and every cue fused (SynNet switched on, also on a CPU) or, when that is already
-    the default, every cue but SynNet."""
+    the default, every cue but SynNet. ``verify``: "on" (the default), "off" (align without its
+    independent check, ``AlignConfig.verify``) or "both" (an extra ``unverified`` variant)."""
     from synnet_recon.sync.align import AlignConfig
 
-    if "cues" not in {f.name for f in fields(AlignConfig)}:
-        return {"align": {}}
-    variants = {"align": {}, "geometry": {"cues": "geometry"}, "synnet": {"cues": "synnet", "synnet": "on"}}
+    names = {f.name for f in fields(AlignConfig)}
+    extra = {}
+    if "verify" in names and verify == "both":
+        extra = {"unverified": {"verify": False}}
+    base = {"verify": False} if "verify" in names and verify == "off" else {}
+    if "cues" not in names:
+        return {"align": base} | extra
+    variants = {"align": base, "geometry": base | {"cues": "geometry"},
+                "synnet": base | {"cues": "synnet", "synnet": "on"}}
     if AlignConfig().cues == "all":  # the default already fuses every cue: compare with SynNet left out
-        return variants | {"no-synnet": {"cues": "no-synnet"}}
-    return variants | {"fused": {"cues": "all", "synnet": "on"}}
+        return variants | {"no-synnet": base | {"cues": "no-synnet"}} | extra
+    return variants | {"fused": base | {"cues": "all", "synnet": "on"}} | extra
 
 
 def timing(motions, seed: int, repeats: int = 3) -> dict:
@@ -669,7 +676,7 @@ SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "fram
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
         max_motions: int | None = None, ablation: tuple[str, ...] | None = None, sizes: dict | None = None,
-        ablation_only: bool = False) -> dict:
+        ablation_only: bool = False, verify: str = "on") -> dict:
     """Every trial of every condition through every method. Returns the JSON report."""
     from tqdm import tqdm
 
@@ -679,7 +686,7 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
     long = [m for m in (short or heldout_motions(10.2, max_motions)) if m.duration >= 10.2] if simulated else []
     if simulated and not long:
         long = heldout_motions(10.2, max_motions)
-    variants = align_variants()
+    variants = align_variants(verify)
     ablation = set(CONDITIONS if ablation is None else ablation)
     records = []
     for cond in conditions:
@@ -687,7 +694,8 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
         rng = np.random.default_rng([seed, STREAMS[cond]])  # a condition's trials do not depend on the others
         motions = short if cond == "paper" else long
         for trial in tqdm(CONDITIONS[cond](n, rng, motions), total=n, desc=cond, unit="trial", disable=not progress):
-            chosen = variants if cond in ablation and not trial.cli else {"align": {}}
+            chosen = variants if cond in ablation and not trial.cli else \
+                {k: v for k, v in variants.items() if k in ("align", "unverified")}
             if ablation_only and len(chosen) > 1:
                 chosen = {k: v for k, v in chosen.items() if k != "align"}
             answers = {name: run_align(trial, over) for name, over in chosen.items()}
@@ -874,6 +882,8 @@ def main(argv=None):
     r.add_argument("--ablation-only", action="store_true", help="run only the ablation variants, not align's default")
     r.add_argument("--sizes", default=None, help="trials per condition, e.g. long=4,people=2 (overrides the others)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--verify", choices=("on", "off", "both"), default="on",
+                   help="align's independent check of each offset: on (default), off, or both (extra 'unverified' method)")
     t = sub.add_parser("tables", help="markdown tables of one or more reports")
     t.add_argument("reports", type=Path, nargs="+")
     t.add_argument("--labels", default=None, help="comma-separated, one per report (e.g. before,after)")
@@ -894,7 +904,7 @@ def main(argv=None):
     ablation = None if args.ablation is None else tuple(c.strip() for c in args.ablation.split(",") if c.strip())
     sizes = {k: int(v) for k, v in (item.split("=") for item in args.sizes.split(","))} if args.sizes else None
     report = run(conditions, args.seed, args.quick, args.trials, progress=not args.no_progress, ablation=ablation,
-                 sizes=sizes, ablation_only=args.ablation_only)
+                 sizes=sizes, ablation_only=args.ablation_only, verify=args.verify)
     report["wall_seconds"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

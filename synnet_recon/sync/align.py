@@ -20,6 +20,8 @@ Pipeline (``align(inputs, AlignConfig()) -> SyncResult``):
 4. **Loops**: every loop of three inputs must close (offset(a,b) + offset(b,c) = offset(a,c));
    a pair that breaks more of its loops than the others is excluded, and pairs in a broken loop
    that cannot be explained have their confidence halved (``solve.check_loops``).
+   Each answer is then checked independently (``verify``): the people matched one-to-one at it,
+   and one fixed camera geometry for them; answers that fail have their confidence lowered.
 5. **Joint solve** (``solve.solve_offsets``): robust weighted least squares over all pairs with the
    reference fixed to 0, independent of input order; outlier pairs are flagged.
 
@@ -39,6 +41,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..keypoints import Keypoints
+from . import verify
 from .evidence import parse_cues
 from .pair import NoOffset, estimate_subject_pair, pair_curves
 from .result import SCHEMA, VERSION, PairSync, SyncResult, VideoSync  # noqa: F401  (re-exported)
@@ -79,6 +82,7 @@ class AlignConfig:
     max_people: int = 3                # people per input considered (multi-subject scenes)
     max_pairings: int = 3              # person pairings refined per pair of inputs (the strongest)
     video_people: int = 4              # people the pose detector looks for in videos (1: single-person graph)
+    verify: bool = True                # check every answer independently (sync/verify.py) and lower its confidence
     pose: object = None                # synnet_recon.pose.PoseConfig for video inputs
     progress: bool = True
 
@@ -295,21 +299,67 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     model = model_for(cues)
     strength = np.array([[pairing_strength(pairings[(i, j)], model) for j in range(len(sb.tracks))]
                          for i in range(len(sa.tracks))])
+    curves = _source_curves(sa, sb, pairings, model, rate)
+    refine = _strongest_pairings(strength, config.max_pairings)
+    if config.verify and len(curves) > 1:  # identity before time: the people who agree together
+        hyps = verify.identity_hypotheses(curves, IDENTITY_TOLERANCE / rate)
+        refine += [ij for ij in (hyps[0][1] if hyps else []) if ij not in refine]
     subjects, reasons = [], [v for v in pairings.values() if isinstance(v, str)]
-    for i, j in _strongest_pairings(strength, config.max_pairings):
+    for i, j in refine:
         if isinstance(pairings[(i, j)], str):
             continue
         est = estimate_subject_pair(sa.tracks[i], sb.tracks[j], config, rate, matcher, cues=cues, model=model,
                                     curves=pairings[(i, j)])
         # own clocks start at each source's first frame: correct for tracks starting later
-        shift = (sa.tracks[i].times[0] - sa.t0) - (sb.tracks[j].times[0] - sb.t0)
+        shift = _clock_shift(sa, sb, i, j)
         est.offset_seconds += float(shift)
         est.curve_offsets = est.curve_offsets + float(shift)
         subjects.append(est)
     if not subjects:
         return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False, cues=cues,
                         reason=reasons[0] if reasons else "no person matched across the two inputs")
-    return _combine_subjects(sa, sb, subjects, rate, method, cues)
+    pair = _combine_subjects(sa, sb, subjects, rate, method, cues)
+    if config.verify:
+        _verify_pair(pair, sa, sb, curves, rate)
+    return pair
+
+
+IDENTITY_TOLERANCE = 2.0  # analysis frames: a pairing agrees at an offset when its evidence peaks this close
+
+
+def _clock_shift(sa: Source, sb: Source, i: int, j: int) -> float:
+    """Pairing (i, j)'s offset on its tracks' own clocks -> on the sources' clocks: add this (s)."""
+    return float((sa.tracks[i].times[0] - sa.t0) - (sb.tracks[j].times[0] - sb.t0))
+
+
+def _source_curves(sa: Source, sb: Source, pairings: dict, model, rate: float) -> dict:
+    """{(i, j): (offsets on the sources' clocks (K,) s, fused logit (K,))} of the comparable pairings."""
+    from .pair import combined_curve
+
+    out = {}
+    for (i, j), c in pairings.items():
+        if not isinstance(c, str):
+            out[(i, j)] = (c[0] / rate + _clock_shift(sa, sb, i, j), combined_curve(model, c[1]))
+    return out
+
+
+def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: float) -> None:
+    """The independent check of every answer of the pair (``verify.check_options``): identity of
+    the people across the views, and one fixed camera geometry for them; the confidences lowered
+    where they disagree, the pair's answer re-chosen, and why in ``reason`` / ``verify``."""
+    frame = 1.0 / max(rate, sa.fps if np.isfinite(sa.fps) else rate, sb.fps if np.isfinite(sb.fps) else rate)
+    offs = pair.curve_offsets if pair.curve_offsets is not None else np.array([pair.offset_seconds])
+    step = max(1, int(math.ceil(len(offs) / 60)))
+    geom = verify.PeopleGeometry(sa, sb, max_samples=200)
+    options, checks, why = verify.check_options(pair.options, curves, geom, np.asarray(offs)[::step], frame,
+                                                IDENTITY_TOLERANCE / rate)
+    pair.options, pair.option_checks, pair.option_reasons = options, checks, why
+    offset, _, stderr, people = options[0]
+    pair.offset_seconds, pair.stderr, pair.subjects = offset, stderr, people
+    pair.confidence = option_confidence(options, 0)
+    pair.verify = checks[0]
+    if why[0]:
+        pair.reason = why[0] if not pair.reason else f"{pair.reason}; {why[0]}"
 
 
 def _subject_options(subjects: list, rate: float, frame: float) -> list[tuple[float, float, float, int]]:
@@ -370,7 +420,15 @@ def _flipped(p: PairSync) -> PairSync:
                    drift_ppm=-p.drift_ppm, curve_offsets=curve_offsets, curve_scores=curve_scores,
                    baseline_offsets={k: -v for k, v in p.baseline_offsets.items()},
                    cue_curves={k: v[::-1] for k, v in p.cue_curves.items()},
-                   options=[(-o, c, se, n) for o, c, se, n in p.options])
+                   options=[(-o, c, se, n) for o, c, se, n in p.options],
+                   verify=_flipped_check(p.verify), option_checks=[_flipped_check(c) for c in p.option_checks])
+
+
+def _flipped_check(check: dict) -> dict:
+    out = dict(check)
+    if out.get("best_offset_seconds") is not None:
+        out["best_offset_seconds"] = -out["best_offset_seconds"]
+    return out
 
 
 def _variance(stderr: float, rate: float, floor_frames: float = 0.05, cap_frames: float = 5.0) -> float:
@@ -557,12 +615,14 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
     if not multi or math.prod(len(pairs[k].options) for k in multi) > most:
         return
     base = [p.offset_seconds for p in pairs]
-    best, best_score = None, (0.0, 0.0)
+    best, best_score, tried = None, (0.0, 0.0), []
     for combo in product(*[range(len(pairs[k].options)) for k in multi]):
         offsets, confs = list(base), [p.confidence for p in pairs]
         for k, c in zip(multi, combo):
             offsets[k], confs[k] = pairs[k].options[c][0], pairs[k].options[c][1]
-        closed = sum(sum(confs[k] for k in ks) for ks, ok in _loop_closures(index_pairs, offsets, tolerance) if ok)
+        loops = _loop_closures(index_pairs, offsets, tolerance)
+        closed = sum(sum(confs[k] for k in ks) for ks, ok in loops if ok)
+        tried.append((combo, sum(ok for _, ok in loops)))
         score = (closed, -sum(combo))
         if closed > 0 and (best is None or score > best_score):
             best, best_score = combo, score
@@ -572,15 +632,24 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
     offsets = list(base)
     for k, c in chosen.items():
         offsets[k] = pairs[k].options[c][0]
-    for k, c in chosen.items():
+    # an answer is not ruled out while some whole choice holding it closes as many loops as the
+    # chosen one (e.g. one view sees only one of two people doing the same motion: both identities
+    # close every loop, and nothing here tells them apart)
+    n_best = dict(tried)[best]
+    rivals = [combo for combo, n in tried if n >= n_best]
+    for pos, (k, c) in enumerate(chosen.items()):
         p = pairs[k]
         closes = [_closed_loops_with(index_pairs, offsets, k, o, tolerance) for o, _, _, _ in p.options]
-        supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]}
+        supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]} | {combo[pos] for combo in rivals}
         p.offset_seconds, _, p.stderr, p.subjects = p.options[c]
         p.confidence = option_confidence(p.options, c, supported)
+        if p.option_checks:
+            p.verify = p.option_checks[c]
         if len(supported) == 1:
             p.reason = (f"the people matched across the two inputs disagree; the answer of {p.subjects} of them "
                         "is the one the loops of three inputs confirm")
+        if p.option_reasons and p.option_reasons[c]:
+            p.reason = f"{p.reason}; {p.option_reasons[c]}" if p.reason else p.option_reasons[c]
 
 
 def _observation(i: int, j: int, p: PairSync, rate: float) -> PairObservation:

@@ -78,7 +78,7 @@ class PairSync:
     cues: the cues that ran (``sync.evidence.CUES``); reason: why there is no offset, or why the
     pair is flagged; loops: {"checked": n, "closed": m} loops of three inputs it is in;
     cue_curves: {cue: (K,) z-score against chance} over curve_offsets (plots).
-    Only a, b, offset_seconds, confidence, method, inlier, cues, loops and reason go to sync.json.
+    Only a, b, offset_seconds, confidence, method, inlier, cues, loops, reason and verify go to sync.json.
     """
 
     a: str
@@ -103,6 +103,11 @@ class PairSync:
     # several people: the distinct answers of the people matched across a and b, most confident
     # first, as (offset_seconds, confidence, stderr, people); align chooses among them by loops
     options: list = field(repr=False, default_factory=list)
+    # the independent check of the answer (sync/verify.py): {"status", "people", "ratio", "margin",
+    # "best_offset_seconds"}; one per option in option_checks (and why it was lowered)
+    verify: dict = field(default_factory=dict)
+    option_checks: list = field(repr=False, default_factory=list)
+    option_reasons: list = field(repr=False, default_factory=list)
 
     def to_json(self) -> dict:
         out = {"a": self.a, "b": self.b,
@@ -113,6 +118,8 @@ class PairSync:
             out["loops"] = {k: int(v) for k, v in self.loops.items()}
         if self.reason:
             out["reason"] = self.reason
+        if self.verify:
+            out["verify"] = dict(self.verify)
         return out
 
     @classmethod
@@ -126,7 +133,8 @@ class PairSync:
                    json_field(d, "inlier", "bool", where, context, default=True),
                    cues=tuple(json_field(d, "cues", "list", where, context, default=[])),
                    reason=json_field(d, "reason", "str?", where, context, default=None),
-                   loops=json_field(d, "loops", "dict", where, context, default={}))
+                   loops=json_field(d, "loops", "dict", where, context, default={}),
+                   verify=json_field(d, "verify", "dict", where, context, default={}))
 
 
 def _frame_row(row, where, context: str, names: set[str]) -> dict:

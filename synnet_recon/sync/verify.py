@@ -1,0 +1,323 @@
+"""An independent check of every pair offset: do the people's joints agree across the views there?
+
+``align`` picks each pair's offset from the fused cues (``combine``) and refines it with a
+per-frame epipolar fit (``epipolar.FineScorer``); its confidence is the combiner's calibrated
+probability. This module checks the answer with evidence the pick did not use:
+
+- **One camera geometry for everyone, held over time.** The joints of *all* the people matched
+  across the two views are stacked, and ONE fundamental matrix is fitted robustly (Cauchy IRLS,
+  ``epipolar.static_epipolar_costs``) per window of ``window_seconds`` (the whole overlap for
+  cameras standing still). The pick fits a free F to each frame pair of one person, which 13-18
+  noisy joints bend to fit almost anything; here several frames (and several people) must share
+  one geometry, as the real cameras do.
+- **Identity before time.** At a candidate offset the people of a and b are matched one-to-one
+  by that geometry (``match_people``): a person who agrees with a person of the other view at
+  that offset. Two people doing the same motion seconds apart agree *one pairing at a time* at
+  the wrong offsets (the first person against the second), but *all together* only at the right
+  one: the number of people explained is compared across the pair's answers.
+- **Against the alternatives and chance.** The cost at the answer is compared with the cost at
+  every other answer the pair had (other people's answers, the curve's runner-up peaks) and with
+  the same fit on offsets spread over the range (chance for these two tracks).
+
+``verify_pair`` returns a ``Verdict``; ``apply_verdict`` lowers the pair's confidence (or leaves
+it) and says why in ``PairSync.reason`` / ``PairSync.verify`` (written to sync.json). Works with
+two inputs (no loop of three needed).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .epipolar import static_epipolar_costs
+from .tracks import gaussian_sample, track_normalisation
+
+MIN_WINDOW_FRAMES = 4      # a window with fewer sampled frames is left out (an F over 1-3 frames fits anything)
+MIN_FRAMES = 12            # an offset needs this many compared frames
+AGREE = 0.6                # a pairing agrees at an offset when its cost is below AGREE x its chance cost
+DROP = 1.5                 # a pairing agrees at an offset when its evidence there is within DROP logits of its peak
+
+
+@dataclass
+class Verdict:
+    """The check of one pair answer.
+
+    status: "confirmed" (the joints agree best at the answer, clearly better than elsewhere),
+    "weak" (they agree there, but about as well elsewhere, or too little to tell),
+    "contradicted" (another answer explains the joints better, or more people agree elsewhere),
+    "unchecked" (nothing to compare). ratio: cost at the answer / chance cost (lower: better);
+    margin: log(cost at the best other answer / cost at the answer) (> 0: the answer is better);
+    people: people matched at the answer; best_offset: the other answer that beat it (s), or None.
+    """
+
+    status: str
+    ratio: float = float("nan")
+    margin: float = float("nan")
+    people: int = 0
+    best_offset: float | None = None
+    people_elsewhere: int = 0
+    reason: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = {"status": self.status, "people": int(self.people)}
+        for k in ("ratio", "margin"):
+            v = getattr(self, k)
+            if np.isfinite(v):
+                out[k] = round(float(v), 4)
+        if self.best_offset is not None:
+            out["best_offset_seconds"] = round(float(self.best_offset), 6)
+        return out
+
+
+def _frame_positions(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Fractional frame indices of instants ``at`` in a track with frame ``times``; NaN outside."""
+    pos = np.interp(at, times, np.arange(len(times), dtype=np.float64))
+    return np.where((at >= times[0] - 1e-9) & (at <= times[-1] + 1e-9), pos, np.nan)
+
+
+def _read(xy: np.ndarray, positions: np.ndarray, sigma: float) -> np.ndarray:
+    """Joints (N, 18, 2) at fractional positions (NaN where outside)."""
+    out = np.full((len(positions), xy.shape[1], 2), np.nan)
+    ok = np.isfinite(positions)
+    if ok.any():
+        out[ok] = gaussian_sample(xy, positions[ok], sigma)
+    return out
+
+
+class PeopleGeometry:
+    """The people of two sources, read at a's sampled instants and at b's for any offset.
+
+    ``sa``/``sb``: ``align.Source`` (tracks on the source clock, ``t0`` its first frame). Offsets
+    are b's first frame on a's clock (``PairSync``'s convention). At most ``max_samples`` instants
+    of a are used (evenly strided); both tracks are smoothed by ``sigma_frames``."""
+
+    def __init__(self, sa, sb, max_samples: int = 300, sigma_frames: float = 1.0):
+        times = np.asarray(sa.times, np.float64)
+        stride = max(1, int(math.ceil(len(times) / max_samples)))
+        self.ta = times[::stride]
+        self.sigma = sigma_frames
+        self.xa = [_read(np.asarray(t.xy, np.float64), _frame_positions(t.times - sa.t0, self.ta), sigma_frames)
+                   for t in sa.tracks]
+        self.tb = [np.asarray(t.times, np.float64) - sb.t0 for t in sb.tracks]
+        self.xb_raw = [np.asarray(t.xy, np.float64) for t in sb.tracks]
+        self.norm_a = track_normalisation(np.concatenate(self.xa)) if self.xa else (np.zeros(2), 1.0)
+        self.norm_b = track_normalisation(np.concatenate(self.xb_raw)) if self.xb_raw else (np.zeros(2), 1.0)
+        self._b_cache: dict = {}
+
+    def b_at(self, j: int, offset: float) -> np.ndarray:
+        key = (j, round(float(offset), 9))
+        if key not in self._b_cache:
+            self._b_cache[key] = _read(self.xb_raw[j], _frame_positions(self.tb[j], self.ta - offset), self.sigma)
+        return self._b_cache[key]
+
+    def costs(self, matches, offsets, window_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean robust epipolar cost (K,) of the people ``matches`` [(i, j), ...] stacked, one F per
+        window of ``window_seconds`` (None: one F for the whole overlap) at each offset (s), and
+        the frames compared (K,); NaN where fewer than ``MIN_FRAMES`` frames are compared."""
+        offsets = np.atleast_1d(np.asarray(offsets, np.float64))
+        out = np.full(len(offsets), np.nan)
+        count = np.zeros(len(offsets), int)
+        if not matches:
+            return out, count
+        xa = np.concatenate([self.xa[i] for i, _ in matches], axis=1)
+        win = np.zeros(len(self.ta), int) if window_seconds is None else \
+            np.floor((self.ta - self.ta[0]) / max(window_seconds, 1e-9)).astype(int)
+        n_win = int(win.max()) + 1 if len(win) else 1
+        rows, groups, xbs = [], [], []
+        for k, o in enumerate(offsets):
+            xb = np.concatenate([self.b_at(j, o) for _, j in matches], axis=1)
+            seen = (np.isfinite(xa).all(-1) & np.isfinite(xb).all(-1)).sum(axis=1) >= 8
+            idx = np.flatnonzero(seen)
+            if len(idx) < MIN_FRAMES:
+                continue
+            size = np.bincount(win[idx], minlength=n_win)
+            idx = idx[size[win[idx]] >= MIN_WINDOW_FRAMES]
+            if len(idx) < MIN_FRAMES:
+                continue
+            rows.append(idx)
+            groups.append(k * n_win + win[idx])
+            xbs.append(xb[idx])
+        if not rows:
+            return out, count
+        all_rows = np.concatenate(rows)
+        g = np.concatenate(groups)
+        c = static_epipolar_costs(xa[all_rows], np.concatenate(xbs), g, len(offsets) * n_win,
+                                  self.norm_a, self.norm_b, min_joints=8)
+        k_of = g // n_win
+        for k in np.unique(k_of):
+            v = c[k_of == k]
+            v = v[np.isfinite(v)]
+            if len(v) >= MIN_FRAMES:
+                out[k], count[k] = float(np.mean(v)), len(v)
+        return out, count
+
+
+# ---------------------------------------------------------------------------------- identity
+
+def max_matching(agree: np.ndarray, score: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """The largest one-to-one matching of a boolean (Na, Nb) ``agree`` matrix (ties: the largest
+    summed ``score``), as [(i, j)] sorted by i. Brute force: align keeps at most a few people."""
+    from itertools import permutations
+
+    na, nb = agree.shape
+    score = np.zeros(agree.shape) if score is None else score
+    best, best_key = [], (0, -np.inf)
+    small, large = (na, nb) if na <= nb else (nb, na)
+    for perm in permutations(range(large), small):
+        pairs = [(k, perm[k]) if na <= nb else (perm[k], k) for k in range(small)]
+        pairs = [(i, j) for i, j in pairs if agree[i, j]]
+        key = (len(pairs), float(sum(score[i, j] for i, j in pairs)))
+        if key > best_key:
+            best, best_key = pairs, key
+    return sorted(best)
+
+
+def pairing_agreement(curves: dict, offset: float, tolerance: float, drop: float = DROP) -> tuple[np.ndarray, np.ndarray]:
+    """Which person pairings say "same person" at ``offset`` (s, source clocks).
+
+    ``curves``: {(i, j): (offsets_seconds (K,), fused logit (K,))} of every comparable pairing
+    (``pair.combined_curve`` over the pairing's search range, on the source clocks). A pairing
+    agrees at ``offset`` when its curve within ``tolerance`` of it comes within ``drop`` logits of
+    its own peak. Returns (agree (Na, Nb) bool, value at the offset (Na, Nb), -inf where unknown)."""
+    na = 1 + max([i for i, _ in curves] + [-1])
+    nb = 1 + max([j for _, j in curves] + [-1])
+    agree = np.zeros((na, nb), bool)
+    value = np.full((na, nb), -np.inf)
+    for (i, j), (offs, logit) in curves.items():
+        ok = np.isfinite(logit)
+        if not ok.any():
+            continue
+        near = ok & (np.abs(offs - offset) <= tolerance)
+        if near.any():
+            value[i, j] = float(np.max(logit[near]))
+            agree[i, j] = value[i, j] >= float(np.max(logit[ok])) - drop
+    return agree, value
+
+
+def people_at(curves: dict, offset: float, tolerance: float, drop: float = DROP) -> list[tuple[int, int]]:
+    """The people of a and b matched one-to-one at ``offset`` by their pairing evidence
+    (``pairing_agreement``, then ``max_matching``)."""
+    if not curves:
+        return []
+    agree, value = pairing_agreement(curves, offset, tolerance, drop)
+    return max_matching(agree, np.where(np.isfinite(value), value, 0.0))
+
+
+def identity_hypotheses(curves: dict, tolerance: float, drop: float = DROP) -> list[tuple[float, list]]:
+    """Each pairing's peak offset with the people matched there: [(offset_s, matching)], the
+    offsets where the most people agree first (ties: the larger summed evidence). Two people doing
+    the same motion seconds apart give peaks where one pairing agrees (one person against the
+    other) and one where both do (the right offset)."""
+    hyps = []
+    for offs, logit in curves.values():
+        if np.isfinite(logit).any():
+            o = float(offs[int(np.nanargmax(logit))])
+            agree, value = pairing_agreement(curves, o, tolerance, drop)
+            match = max_matching(agree, np.where(np.isfinite(value), value, 0.0))
+            hyps.append((o, match, float(sum(value[i, j] for i, j in match))))
+    hyps.sort(key=lambda h: (-len(h[1]), -h[2], h[0]))
+    return [(o, m) for o, m, _ in hyps]
+
+
+# ---------------------------------------------------------------------------------- geometry
+
+def geometry_verdict(geom: PeopleGeometry, matches, answer: float, grid: np.ndarray, frame: float,
+                     agree: float = AGREE, tolerance_frames: float = 2.0, worse: float = 1.25,
+                     overlap_share: float = 0.7) -> Verdict:
+    """The fixed-geometry check of ``answer`` (s) for the matched people ``matches``.
+
+    One fundamental matrix for the whole overlap is fitted at every offset of ``grid`` (s, the
+    pair's search range) and near the answer; chance is the median cost over the grid. When no
+    offset gets below ``agree`` x chance there is no fixed geometry to test against (moving
+    cameras, or too noisy): "unchecked". Otherwise the answer is "confirmed" when the best fit lies
+    within ``tolerance_frames`` frames (``frame`` s) of it, "contradicted" when an offset farther
+    away fits better by more than ``worse`` x (its cost), else "weak". Only offsets comparing at
+    least ``overlap_share`` x the answer's frames are compared (one F fits fewer frames better)."""
+    local = answer + np.arange(-tolerance_frames, tolerance_frames + 1e-9, 0.5) * frame
+    offs = np.unique(np.round(np.concatenate([np.asarray(grid, np.float64), local]), 9))
+    c, count = geom.costs(matches, offs, None)
+    ok = np.isfinite(c)
+    near = ok & (np.abs(offs - answer) <= 0.5 * frame + 1e-9)
+    if near.any():  # shorter overlaps fit one F more easily: compare like with like
+        ok &= count >= overlap_share * np.max(count[near])
+    far = ok & (np.abs(offs - answer) > tolerance_frames * frame + 1e-9)
+    if ok.sum() < 5 or not near.any() or not far.any():
+        return Verdict("unchecked", people=len(matches), reason="too little overlap to check the geometry")
+    chance = float(np.median(c[ok]))
+    c_ans = float(np.min(c[near]))
+    k_far = int(np.flatnonzero(far)[np.argmin(c[far])])
+    c_far = float(c[k_far])
+    best = float(np.min(c[ok]))
+    ratio, margin = c_ans / chance, math.log(c_far / max(c_ans, 1e-12))
+    details = {"chance": chance, "cost": c_ans, "best_far_cost": c_far, "best_ratio": best / chance}
+    if best / chance >= agree:
+        return Verdict("unchecked", ratio, margin, len(matches), details=details,
+                       reason="no fixed camera geometry fits the joints at any offset (moving cameras?)")
+    if c_far * worse < c_ans:
+        return Verdict("contradicted", ratio, margin, len(matches), best_offset=float(offs[k_far]), details=details,
+                       reason=(f"the joints fit one camera geometry better at {offs[k_far]:+.3f} s than at the "
+                               f"answer (cost {c_far:.3g} vs {c_ans:.3g})"))
+    if margin > 0 and ratio < agree:
+        return Verdict("confirmed", ratio, margin, len(matches), details=details)
+    return Verdict("weak", ratio, margin, len(matches), details=details,
+                   reason="the joints fit one camera geometry about as well away from the answer")
+
+
+# ---------------------------------------------------------------------------------- a pair's answers
+
+IDENTITY_FACTOR = 0.25   # confidence kept by an answer at which fewer people agree than at another
+GEOMETRY_FACTOR = 0.2    # confidence kept by an answer the fixed-geometry check contradicts
+CHECK_FROM = 0.1         # answers less confident than this are not checked (they carry no weight)
+
+
+def check_options(options: list, source_curves: dict, geom: PeopleGeometry | None, grid: np.ndarray,
+                  frame: float, tolerance: float) -> tuple[list, list[dict], list[str | None]]:
+    """Check each of a pair's answers (``PairSync.options``: (offset, confidence, stderr, people)).
+
+    1. Identity: the people matched one-to-one at each answer (``people_at`` on the pairings'
+       curves ``source_curves``); an answer at which fewer people agree than at another answer
+       keeps ``IDENTITY_FACTOR`` of its confidence.
+    2. Geometry (``geometry_verdict`` with those people; ``geom`` None: skipped): contradicted
+       answers keep ``GEOMETRY_FACTOR`` of their confidence.
+    Returns (options with the new confidences, most confident first; a check dict per option for
+    sync.json; a reason per option or None), in the same new order."""
+    people = [people_at(source_curves, o[0], tolerance) for o in options]
+    most = max([len(p) for p in people] + [0])
+    out = []
+    for (offset, conf, se, n), match in zip(options, people):
+        check = {"people": len(match)}
+        reasons = []
+        if len(match) < most:
+            conf *= IDENTITY_FACTOR
+            check["identity"] = "fewer"
+            reasons.append(f"{len(match)} person(s) agree across the views here, {most} at another answer")
+        if geom is not None and options_conf_ok(conf, len(match) < most):
+            use = match or _best_pairing(source_curves, offset, tolerance) or [(0, 0)]  # main people first
+            verdict = geometry_verdict(geom, use, offset, grid, frame)
+            check |= verdict.to_json() | {"people": len(match)}
+            if verdict.status == "contradicted":
+                conf *= GEOMETRY_FACTOR
+                reasons.append(verdict.reason)
+        else:
+            check["status"] = "unchecked"
+        out.append(((offset, float(conf), se, n), check, "; ".join(reasons) or None))
+    out.sort(key=lambda r: -r[0][1])
+    return [r[0] for r in out], [r[1] for r in out], [r[2] for r in out]
+
+
+def options_conf_ok(conf: float, discounted: bool) -> bool:
+    """Whether an answer is confident enough (before the identity discount) to be checked."""
+    return (conf / IDENTITY_FACTOR if discounted else conf) >= CHECK_FROM
+
+
+def _best_pairing(curves: dict, offset: float, tolerance: float) -> list[tuple[int, int]]:
+    """The one pairing whose evidence is highest near ``offset`` (when none agrees one-to-one)."""
+    if not curves:
+        return []
+    _, value = pairing_agreement(curves, offset, tolerance)
+    if not np.isfinite(value).any():
+        return []
+    i, j = np.unravel_index(int(np.argmax(value)), value.shape)
+    return [(int(i), int(j))]

@@ -1,0 +1,145 @@
+"""The independent check of align's offsets (sync/verify.py): one camera geometry for the matched
+people at the answer, and identity across the views before time. Two inputs are enough."""
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from synnet_recon.keypoints import Keypoints
+from synnet_recon.sync import verify
+from synnet_recon.sync.align import AlignConfig, Source, _check_pair_loops, align
+from synnet_recon.sync.result import PairSync
+from synnet_recon.synth.camera import CameraPathConfig, project
+from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+FPS = 30.0
+TRIPODS = CameraPathConfig(mode_weights=(0.0, 0.0, 0.0, 1.0))
+
+
+def _sources(scene) -> list[Source]:
+    return [Source(c.name, None, "keypoints", FPS, c.keypoints.times.copy(), [c.keypoints], 0.0)
+            for c in scene.cameras]
+
+
+@pytest.fixture(scope="module")
+def tripods(motion):
+    return simulate_scene(SceneConfig(cameras=2, seconds=5, fps=FPS, max_offset=1.0, seed=3, camera_path=TRIPODS),
+                          motion)
+
+
+def test_max_matching_is_one_to_one_and_largest():
+    agree = np.array([[True, True], [True, False]])
+    assert verify.max_matching(agree) == [(0, 1), (1, 0)]
+    assert verify.max_matching(np.zeros((2, 3), bool)) == []
+    score = np.array([[1.0, 5.0, 0.0]])
+    assert verify.max_matching(np.ones((1, 3), bool), score) == [(0, 1)]
+
+
+def test_identity_prefers_the_offset_where_everyone_agrees():
+    """Two people doing the same motion D s apart: pairing (0, 1) peaks at +D, (1, 0) at -D (one
+    person against the other), (0, 0) and (1, 1) at the true 0. Only at 0 do both people agree."""
+    offs = np.arange(-60, 61) / FPS
+    bump = lambda at, h: h - 6.0 + 6.0 * np.exp(-0.5 * ((offs - at) * FPS / 2.0) ** 2)  # noqa: E731
+    curves = {(0, 0): (offs, bump(0.0, -1.0)), (1, 1): (offs, bump(0.0, -1.3)),
+              (0, 1): (offs, bump(1.5, -0.5)), (1, 0): (offs, bump(-1.5, -2.0))}
+    hyps = verify.identity_hypotheses(curves, 2 / FPS)
+    assert abs(hyps[0][0]) < 1e-9 and hyps[0][1] == [(0, 0), (1, 1)]
+    assert verify.people_at(curves, 1.5, 2 / FPS) == [(0, 1)]
+    options = [(1.5, 0.95, 0.003, 1), (0.0, 0.9, 0.003, 2)]
+    new, checks, why = verify.check_options(options, curves, None, offs, 1 / FPS, 2 / FPS)
+    assert new[0][0] == 0.0 and new[0][1] == pytest.approx(0.9)
+    assert new[1][1] == pytest.approx(0.95 * verify.IDENTITY_FACTOR)
+    assert checks[1]["identity"] == "fewer" and "2 at another answer" in why[1]
+
+
+def test_the_geometry_confirms_the_true_offset_of_two_tripods(tripods):
+    sa, sb = _sources(tripods)
+    truth = tripods.cameras[1].offset_seconds
+    geom = verify.PeopleGeometry(sa, sb)
+    grid = np.arange(-40, 41) / FPS
+    v = verify.geometry_verdict(geom, [(0, 0)], truth, grid, 1 / FPS)
+    assert v.status == "confirmed", v
+    assert v.ratio < 0.6 and v.margin > 0
+
+
+def test_a_planted_wrong_pair_of_two_inputs_is_flagged(tripods):
+    """Two inputs only (no loop of three): an answer 12 frames off at confidence 0.95 is
+    contradicted by the joints' geometry, which names where they agree; its confidence drops."""
+    sa, sb = _sources(tripods)
+    truth = tripods.cameras[1].offset_seconds
+    geom = verify.PeopleGeometry(sa, sb)
+    grid = np.arange(-40, 41) / FPS
+    wrong = truth + 12 / FPS
+    new, checks, why = verify.check_options([(wrong, 0.95, 0.003, 1)], {}, geom, grid, 1 / FPS, 2 / FPS)
+    assert checks[0]["status"] == "contradicted"
+    assert abs(checks[0]["best_offset_seconds"] - truth) * FPS <= 2.0
+    assert new[0][1] == pytest.approx(0.95 * verify.GEOMETRY_FACTOR) and new[0][1] < 0.3
+    assert "better at" in why[0]
+
+
+def test_moving_cameras_are_not_judged_by_a_fixed_geometry(motion):
+    """Hand-held cameras: no single F fits the whole overlap at any offset; the check says it
+    cannot tell ("unchecked") instead of contradicting a right answer."""
+    sc = simulate_scene(SceneConfig(cameras=2, seconds=5, fps=FPS, max_offset=1.0, seed=0,
+                                    camera_path=CameraPathConfig(mode_weights=(1.0, 0.0, 0.0))), motion)
+    sa, sb = _sources(sc)
+    v = verify.geometry_verdict(verify.PeopleGeometry(sa, sb), [(0, 0)], sc.cameras[1].offset_seconds,
+                                np.arange(-40, 41) / FPS, 1 / FPS)
+    assert v.status in ("unchecked", "weak", "confirmed")
+
+
+def _same_motion_views(motion, seed: int, cams: int, delay: float = 1.5):
+    """Two people doing the same motion ``delay`` s apart, 2 m to the side, filmed by the same
+    moving cameras (each view's tracks in shuffled order); and the true offsets."""
+    rng = np.random.default_rng(seed)
+    sc = simulate_scene(SceneConfig(cameras=cams, seconds=5.0, fps=FPS, max_offset=1.0, seed=seed), motion)
+    views = []
+    for cam in sc.cameras:
+        t = np.clip(cam.motion_times - delay, motion.start, motion.start + motion.duration)
+        clean, depth = project(motion.at(t) + np.array([2.0, 0.0, 0.8]), cam.intrinsics.K, cam.world_to_camera)
+        xy, conf = apply_detector_noise(clean, depth, cam.keypoints.image_size, DetectorNoise(level=1.0), rng)
+        people = [cam.keypoints, Keypoints(xy, conf, cam.keypoints.times, cam.keypoints.image_size)]
+        views.append([people[k] for k in rng.permutation(2)])
+    return views, [c.offset_seconds for c in sc.cameras]
+
+
+@pytest.mark.parametrize("seed, cams", [(4, 2), (5, 3)])
+def test_same_motion_people_are_not_confidently_wrong(motion, tmp_path, seed, cams):
+    """Scenes where align without the check answered 1.5 s off (the other person's timing) at
+    confidence 0.89 (two inputs) and 0.999 (three inputs): now right, or not confident."""
+    from synnet_recon.io.openpose import write_openpose_folder
+
+    views, truth = _same_motion_views(motion, seed, cams)
+    folders = [str(write_openpose_folder(tmp_path / f"cam{k}", v, f"cam{k}")) for k, v in enumerate(views)]
+    res = align(folders, AlignConfig(progress=False, synnet="off", fps=FPS))
+    for v, t in zip(res.videos[1:], truth[1:]):
+        wrong = v.offset_seconds is not None and abs(v.offset_seconds - t) * FPS >= 2.0
+        assert not (wrong and v.confidence >= 0.9), (v.name, v.offset_seconds, t, v.confidence)
+    assert any(p.verify for p in res.pairs)  # the check ran and is reported
+
+
+def test_loops_still_flag_a_planted_wrong_pair_after_the_check():
+    """Four inputs, every pair verified ("confirmed"), one planted 0.5 s off: loops of three still
+    leave it out with a reason."""
+    true = [0.0, 0.4, -0.3, 1.1]
+    index_pairs = list(combinations(range(4), 2))
+    pairs = []
+    for i, j in index_pairs:
+        off = true[j] - true[i] + (0.5 if (i, j) == (1, 3) else 0.0)
+        pairs.append(PairSync(f"c{i}", f"c{j}", off, 0.95, "x", verify={"status": "confirmed", "people": 1}))
+    _check_pair_loops(index_pairs, pairs, tolerance=0.1)
+    bad = pairs[index_pairs.index((1, 3))]
+    assert bad.confidence == 0.0 and "loops of three" in bad.reason
+    assert all(p.confidence == 0.95 for p in pairs if p is not bad)
+
+
+def test_sync_json_carries_the_check(tmp_path):
+    from synnet_recon.sync.result import SyncResult, VideoSync
+
+    p = PairSync("a", "b", 0.1, 0.2, "affine", verify={"status": "contradicted", "people": 1,
+                                                       "best_offset_seconds": -0.2})
+    res = SyncResult("a", [VideoSync("a", None, "keypoints", 30.0, 3, 0.0, 0.0, 1.0, np.arange(3) / 30),
+                           VideoSync("b", None, "keypoints", 30.0, 3, 0.1, 3.0, 0.2, np.arange(3) / 30)], [p])
+    back = SyncResult.load(res.save(tmp_path / "sync.json"))
+    assert back.pairs[0].verify == {"status": "contradicted", "people": 1, "best_offset_seconds": -0.2}
