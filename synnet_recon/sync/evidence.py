@@ -163,15 +163,14 @@ def synnet_null(matcher, ka: Keypoints, kb: Keypoints, null_offsets_s: np.ndarra
                 most: int = 80) -> tuple[np.ndarray, np.ndarray]:
     """SynNet's chance values: mean pair scores (and their numbers of pairs) of a's features
     against b's reordered ones (``null_orders``), at up to ``most`` integer shifts per ordering."""
-    fa, fb = matcher.track_features(ka), matcher.track_features(kb)
+    fa, fb = matcher.features_of_pair(ka, kb)
     shifts = np.unique(np.round(np.asarray(null_offsets_s, np.float64) * fb.fps).astype(np.int64))
     if len(shifts) > most:
         shifts = shifts[np.unique(np.linspace(0, len(shifts) - 1, most).round().astype(int))]
     values, counts = [], []
     for order in null_orders(len(fb)):
-        order = np.ascontiguousarray(order)
-        shuffled = type(fb)(fb.features[order], fb.valid[order], fb.fps)
-        v, c = matcher.diagonal_scores(fa, shuffled, shifts)
+        # b's features reordered: the same pair scores as the real offsets, read at other pairs
+        v, c = matcher.diagonal_scores(fa, fb, shifts, order_b=order)
         values.append(v)
         counts.append(c)
     if not values:

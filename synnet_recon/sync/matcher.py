@@ -21,7 +21,7 @@ import torch
 
 from ..keypoints import Keypoints
 from ..skeleton import LEFT_RIGHT_SWAP
-from .model import DEFAULT_CHECKPOINT, SynNetConfig, load_synnet, pool_to_classes
+from .model import DEFAULT_CHECKPOINT, SynNetConfig, load_synnet, matrix_diagonal_sums, pool_to_classes
 from .model import track_features as _track_features
 
 
@@ -37,6 +37,7 @@ class TrackFeatures:
     features: torch.Tensor
     valid: np.ndarray
     fps: float
+    key: str | None = None  # the track's content hash (``SynNetMatcher`` caches pair matrices by it)
 
     def __len__(self) -> int:
         return len(self.valid)
@@ -82,6 +83,8 @@ class SynNetMatcher:
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Event] = {}
         self.cache_size = cache_size
+        # pair-score matrices of track pairs (``pair_matrix``), the last few
+        self._matrices: OrderedDict[tuple, torch.Tensor] = OrderedDict()
 
     def _check(self, name: str, xy: np.ndarray, conf: np.ndarray) -> None:
         w = self.window_frames
@@ -168,22 +171,48 @@ class SynNetMatcher:
     def track_features(self, k: Keypoints) -> TrackFeatures:
         """Per-frame features of track ``k`` at the model's fps, computed once per track content
         (cached, ``cache_size`` tracks). Needs the shift head (the shipped default)."""
+        key = self._whole_track_key(k)
+        with self._lock:
+            claim = self._claim(key)
+        return self._finish(k, key, claim)
+
+    def features_of_pair(self, ka: Keypoints, kb: Keypoints) -> tuple[TrackFeatures, TrackFeatures]:
+        """``track_features`` of both tracks; when another thread is already computing a's, b's
+        first (align's pair threads start on pairs that share a track: none waits idle then)."""
+        key_a, key_b = self._whole_track_key(ka), self._whole_track_key(kb)
+        with self._lock:
+            claim_a = self._claim(key_a)
+            a_elsewhere = claim_a[0] is None and not claim_a[2]
+            claim_b = self._claim(key_b) if a_elsewhere else None
+        if claim_b is not None:
+            fb = self._finish(kb, key_b, claim_b)
+            return self._finish(ka, key_a, claim_a), fb
+        fa = self._finish(ka, key_a, claim_a)
+        return fa, self.track_features(kb)
+
+    def _whole_track_key(self, k: Keypoints) -> str:
         if self.config.head != "shift" or not self.config.cost_volume or not self.config.full_rate:
             raise ValueError("whole-track scoring needs a full-rate model with the shift head")
-        key = _track_key(k, self._context_for(k))
-        # align scores pairs in threads: each track's features are computed once, by the first
-        # thread that asks; the others wait for them
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-            pending = self._pending.get(key)
-            if pending is None:
-                pending = self._pending[key] = threading.Event()
-                owner = True
-            else:
-                owner = False
+        return _track_key(k, self._context_for(k))
+
+    def _claim(self, key: str):
+        """Under ``_lock``: (cached features or None, the key's pending event, whether this thread
+        computes them). align scores pairs in threads: each track's features are computed once,
+        by the first thread that asks; the others wait for them."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit, None, False
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = threading.Event()
+            return None, pending, True
+        return None, pending, False
+
+    def _finish(self, k: Keypoints, key: str, claim) -> TrackFeatures:
+        hit, pending, owner = claim
+        if hit is not None:
+            return hit
         if not owner:
             pending.wait()
             with self._lock:
@@ -212,7 +241,7 @@ class SynNetMatcher:
         valid = (np.isfinite(xy).all(-1) & (conf > 0)).sum(-1) >= MIN_JOINTS
         feats = _track_features(self.model, torch.from_numpy(xy).to(self.device),
                                 torch.from_numpy(conf).to(self.device), self._context_for(k))
-        out = TrackFeatures(feats, valid, float(self.config.fps))
+        out = TrackFeatures(feats, valid, float(self.config.fps), key)
         with self._lock:
             self._cache[key] = out
             while len(self._cache) > self.cache_size:
@@ -220,18 +249,52 @@ class SynNetMatcher:
         return out
 
     @torch.no_grad()
-    def diagonal_scores(self, fa: TrackFeatures, fb: TrackFeatures, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def diagonal_scores(self, fa: TrackFeatures, fb: TrackFeatures, shifts: np.ndarray,
+                        order_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean pair score and number of valid frame pairs along integer diagonals.
 
         shifts: (D,) integers in model frames: a's frame i pairs with b's frame i - s.
+        order_b: (Tb,) b's frames reordered first (reordered frame j is b's frame order_b[j]; for
+            chance, ``evidence.null_orders``); None: b as it is.
         Returns (scores (D,) float64, NaN where no pair is valid; n_pairs (D,) int64).
+        Tracks of at most ``DENSE_PAIRS`` frame pairs score their whole pair matrix once
+        (``pair_matrix``) and every call of the pair reads its diagonals from it (the same
+        numbers); longer ones score the asked diagonals only.
         """
-        shifts_t = torch.as_tensor(np.asarray(shifts, dtype=np.int64))
+        shifts_t = torch.as_tensor(np.asarray(shifts, dtype=np.int64)).to(self.device)
         va, vb = torch.from_numpy(fa.valid).to(self.device), torch.from_numpy(fb.valid).to(self.device)
-        sums, counts = self.model.head.diagonal_sums(fa.features, fb.features, shifts_t.to(self.device), va, vb)
+        order = None if order_b is None else torch.from_numpy(np.array(order_b, dtype=np.int64)).to(self.device)
+        matrix = self.pair_matrix(fa, fb)
+        if matrix is not None:
+            sums, counts = matrix_diagonal_sums(matrix, shifts_t, va, vb, order)
+        elif order is None:
+            sums, counts = self.model.head.diagonal_sums(fa.features, fb.features, shifts_t, va, vb)
+        else:
+            sums, counts = self.model.head.diagonal_sums(fa.features, fb.features[order], shifts_t, va, vb[order])
         sums, counts = sums.double().cpu().numpy(), counts.cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan), counts
+
+    @torch.no_grad()
+    def pair_matrix(self, fa: TrackFeatures, fb: TrackFeatures) -> torch.Tensor | None:
+        """The (Ta, Tb) pair scores of two tracks (``ShiftHead.pair_matrix``), computed once per
+        track pair and kept for the next calls (``MATRIX_CACHE`` pairs); None for tracks of more
+        than ``DENSE_PAIRS`` frame pairs or without content keys."""
+        if fa.key is None or fb.key is None or len(fa) * len(fb) > DENSE_PAIRS:
+            return None
+        key = (fa.key, fb.key)
+        with self._lock:
+            hit = self._matrices.get(key)
+            if hit is not None:
+                self._matrices.move_to_end(key)
+                return hit
+        va, vb = torch.from_numpy(fa.valid).to(self.device), torch.from_numpy(fb.valid).to(self.device)
+        matrix = self.model.head.pair_matrix(fa.features, fb.features, va, vb)
+        with self._lock:
+            self._matrices[key] = matrix
+            while len(self._matrices) > MATRIX_CACHE:
+                self._matrices.popitem(last=False)
+        return matrix
 
     def offset_evidence(self, ka: Keypoints, kb: Keypoints, offsets_s) -> tuple[np.ndarray, np.ndarray]:
         """SynNet's evidence for each candidate offset of track kb relative to ka.
@@ -246,7 +309,7 @@ class SynNetMatcher:
         The mean over a shorter overlap is noisier: compare offsets with their n_pairs in mind.
         """
         offsets = np.atleast_1d(np.asarray(offsets_s, dtype=np.float64))
-        fa, fb = self.track_features(ka), self.track_features(kb)
+        fa, fb = self.features_of_pair(ka, kb)
         d = offsets * self.config.fps
         lo = np.floor(d + 1e-9)
         w = np.clip(d - lo, 0.0, 1.0)
@@ -262,6 +325,12 @@ class SynNetMatcher:
 
 
 MIN_JOINTS = 5  # joints a frame needs to count as showing the body
+# Track pairs of at most this many frame pairs score their whole pair matrix once (4 MB): the
+# search range and chance's reordered diagonals then read it instead of scoring ~1.7x the pairs
+# one by one. Up to about 33 s x 33 s at 30 fps; longer tracks (a narrow band of the matrix) are
+# scored diagonal by diagonal.
+DENSE_PAIRS = 1_000_000
+MATRIX_CACHE = 8  # pair matrices kept (one per pair of tracks align is working on)
 LONG_TRACK_SECONDS = 120.0   # longer tracks are encoded in overlapping windows (memory flat in length)
 LONG_CONTEXT_SECONDS = 20.0  # the windows' length
 

@@ -503,6 +503,14 @@ class ShiftHead(nn.Module):
         count = mask.sum(-1).clamp(min=1).to(pair.dtype)
         return total / count
 
+    def _first_layer_parts(self, fa: torch.Tensor, fb: torch.Tensor):
+        """The first layer split by its input blocks: (per_a (Ta, H) with the bias, per_b (Tb, H),
+        the weights of the product and difference terms (H, 2F))."""
+        first = self.pair[0]
+        Fd = fa.shape[1]
+        w_a, w_b, w_pd = first.weight[:, :Fd], first.weight[:, Fd:2 * Fd], first.weight[:, 2 * Fd:]
+        return fa @ w_a.T + first.bias, fb @ w_b.T, w_pd
+
     def diagonal_sums(self, fa: torch.Tensor, fb: torch.Tensor, shifts: torch.Tensor, valid_a: torch.Tensor,
                       valid_b: torch.Tensor, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
         """Pair scores of two whole tracks summed along the diagonals of their Ta x Tb matrix.
@@ -513,13 +521,11 @@ class ShiftHead(nn.Module):
         diagonal; sums / counts is what ``forward`` gives for a shift when every frame is valid.
         Only the pairs on the asked diagonals are scored. The first layer is split by its input
         blocks: the fa and fb terms are computed once per frame, only the product and difference
-        terms once per pair.
+        terms once per pair. ``pair_matrix`` + ``matrix_diagonal_sums`` give the same numbers
+        when most of the matrix is needed anyway.
         """
-        first, rest = self.pair[0], self.pair[1:]
-        Fd = fa.shape[1]
-        w_a, w_b, w_pd = first.weight[:, :Fd], first.weight[:, Fd:2 * Fd], first.weight[:, 2 * Fd:]
-        per_a = fa @ w_a.T + first.bias  # (Ta, H)
-        per_b = fb @ w_b.T  # (Tb, H)
+        rest = self.pair[1:]
+        per_a, per_b, w_pd = self._first_layer_parts(fa, fb)
         sums, counts = fa.new_zeros(len(shifts)), torch.zeros(len(shifts), dtype=torch.int64, device=fa.device)
         # shifts in blocks of about DIAGONAL_BLOCK frame pairs: memory flat in the tracks' length
         step = max(1, DIAGONAL_BLOCK // max(len(fa), 1))
@@ -534,6 +540,48 @@ class ShiftHead(nn.Module):
             sums[s0:s0 + step] = fa.new_zeros(len(shifts[s0:s0 + step])).index_add(0, d, scores)
             counts[s0:s0 + step] = torch.bincount(d, minlength=len(shifts[s0:s0 + step]))
         return sums, counts
+
+    def pair_matrix(self, fa: torch.Tensor, fb: torch.Tensor, valid_a: torch.Tensor, valid_b: torch.Tensor,
+                    rows: int | None = None) -> torch.Tensor:
+        """Every valid frame pair's score at once: (Ta, Tb), 0 where a frame is not valid.
+
+        The same numbers as ``diagonal_sums`` scores pair by pair (the same operations, each pair's
+        row of the products computed alone), without gathering: ``rows`` frames of a against all
+        valid frames of b per step. Costs Ta x Tb pairs: for tracks whose search range and chance
+        diagonals cover most of the matrix anyway (align's tracks up to about half a minute).
+        """
+        rest, rows = self.pair[1:], rows or PAIR_ROWS
+        ia, ib = valid_a.nonzero()[:, 0], valid_b.nonzero()[:, 0]
+        xa_all, xb = fa[ia], fb[ib]
+        per_a, per_b, w_pd = self._first_layer_parts(xa_all, xb)
+        out = fa.new_zeros(len(fa), len(fb))
+        if not len(ia) or not len(ib):
+            return out
+        block = fa.new_empty(len(ia), len(ib))
+        for lo in range(0, len(ia), rows):
+            xa = xa_all[lo:lo + rows, None, :]
+            prod = torch.cat([xa * xb[None], (xa - xb[None]).abs()], dim=-1).flatten(0, 1)
+            h = (per_a[lo:lo + rows, None, :] + per_b[None]).flatten(0, 1) + prod @ w_pd.T
+            block[lo:lo + rows] = rest(h)[:, 0].view(-1, len(ib))
+        out[ia[:, None], ib[None, :]] = block
+        return out
+
+
+PAIR_ROWS = 8  # frames of a per step of ShiftHead.pair_matrix (8 x Tb pairs: stays in cache)
+
+
+def matrix_diagonal_sums(matrix: torch.Tensor, shifts: torch.Tensor, valid_a: torch.Tensor, valid_b: torch.Tensor,
+                         order_b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ShiftHead.diagonal_sums`` from a ``pair_matrix``: the same pairs summed in the same order.
+
+    order_b: (Tb,) b's frames reordered (frame j of the reordered track is b's frame order_b[j]),
+    as for chance (``evidence.null_orders``); valid_b is given in b's own order.
+    """
+    vb = valid_b if order_b is None else valid_b[order_b]
+    ia, jb, d = diagonal_pairs(matrix.shape[0], matrix.shape[1], shifts, valid_a, vb)
+    ib = jb if order_b is None else order_b[jb]
+    sums = matrix.new_zeros(len(shifts)).index_add(0, d, matrix[ia, ib])
+    return sums, torch.bincount(d, minlength=len(shifts))
 
 
 DIAGONAL_BLOCK = 4_000_000  # frame pairs whose indices ShiftHead.diagonal_sums holds at once

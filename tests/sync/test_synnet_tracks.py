@@ -147,3 +147,83 @@ def test_long_tracks_bounded_diagonal_blocks_and_windows(matcher, monkeypatch):
     monkeypatch.setattr(M, "LONG_CONTEXT_SECONDS", 32 / 30)
     assert matcher._context_for(a) == 32
     np.testing.assert_allclose(matcher.track_features(a).features.numpy(), at_once, rtol=1e-5, atol=1e-6)
+
+
+def test_pair_matrix_gives_the_same_diagonals(matcher):
+    """The whole pair matrix scored once, its diagonals read for the real offsets and for chance's
+    reordered b: the same numbers as scoring the asked pairs one by one (invalid frames left out;
+    equal up to float32 rounding: the matrix products run on differently shaped blocks)."""
+    from synnet_recon.sync.evidence import null_orders
+    from synnet_recon.sync.model import matrix_diagonal_sums
+
+    matcher.context = None
+    a, b = _pair(45, 2, seed=11)
+    b.xy[5:9] = np.nan
+    b.conf[5:9] = 0
+    fa, fb = matcher.track_features(a), matcher.track_features(b)
+    va, vb = torch.from_numpy(fa.valid), torch.from_numpy(fb.valid)
+    assert not vb.all()
+    head = matcher.model.head
+    shifts = torch.arange(-40, 41)
+    with torch.no_grad():
+        matrix = head.pair_matrix(fa.features, fb.features, va, vb, rows=3)
+        assert torch.equal(matrix[:, ~vb], torch.zeros(len(fa), int((~vb).sum())))
+        for order in [None] + null_orders(len(fb))[:2]:
+            o = None if order is None else torch.from_numpy(np.ascontiguousarray(order))
+            f_b, v_b = (fb.features, vb) if o is None else (fb.features[o], vb[o])
+            want = head.diagonal_sums(fa.features, f_b, shifts, va, v_b)
+            got = matrix_diagonal_sums(matrix, shifts, va, vb, o)
+            assert torch.equal(got[1], want[1])
+            np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-6, atol=1e-5)
+
+
+def test_dense_and_diagonal_paths_agree_and_the_matrix_is_reused(matcher, monkeypatch):
+    """diagonal_scores reads a cached pair matrix for short tracks and scores diagonals for long
+    ones (DENSE_PAIRS); both give the evidence and chance values (order_b) alike."""
+    from synnet_recon.sync import matcher as M
+
+    matcher.context = None
+    a, b = _pair(50, 4, seed=12)
+    fa, fb = matcher.track_features(a), matcher.track_features(b)
+    shifts = np.arange(-30, 31, 2)
+    order = np.arange(len(fb))[::-1]
+    dense = matcher.diagonal_scores(fa, fb, shifts), matcher.diagonal_scores(fa, fb, shifts, order_b=order)
+    assert matcher.pair_matrix(fa, fb) is matcher.pair_matrix(fa, fb)
+    monkeypatch.setattr(M, "DENSE_PAIRS", 0)
+    assert matcher.pair_matrix(fa, fb) is None
+    sparse = matcher.diagonal_scores(fa, fb, shifts), matcher.diagonal_scores(fa, fb, shifts, order_b=order)
+    for d, s in zip(dense, sparse):
+        np.testing.assert_allclose(d[0], s[0], rtol=1e-6, atol=1e-5)
+        np.testing.assert_array_equal(d[1], s[1])
+
+
+def test_pairs_in_threads_compute_each_track_once_and_b_first_when_a_is_busy(matcher, monkeypatch):
+    """Two threads on pairs (a, b) and (a, c): a's features are computed once; the thread that finds
+    a already being computed starts on its own b instead of waiting."""
+    import threading
+
+    matcher.context = None
+    a, _ = _pair(33, 0, seed=13)
+    b, _ = _pair(34, 0, seed=14)
+    c, _ = _pair(35, 0, seed=15)
+    order, started, a_done = [], threading.Event(), threading.Event()
+    compute = type(matcher)._compute_track_features
+
+    def slow(self, k, key):
+        order.append((len(k), a_done.is_set()))
+        if len(k) == 33:
+            started.set()
+            threading.Event().wait(0.3)  # a takes a while: the other thread must not idle
+            out = compute(self, k, key)
+            a_done.set()
+            return out
+        return compute(self, k, key)
+
+    monkeypatch.setattr(type(matcher), "_compute_track_features", slow)
+    first = threading.Thread(target=lambda: matcher.features_of_pair(a, b))
+    first.start()
+    started.wait(5)
+    fa, fc = matcher.features_of_pair(a, c)
+    first.join()
+    assert order[:2] == [(33, False), (35, False)]  # c started while a was still being computed
+    assert sorted(n for n, _ in order) == [33, 34, 35] and len(fa) == 33 and len(fc) == 35
