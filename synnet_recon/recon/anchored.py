@@ -14,9 +14,13 @@ the static background and checked by ``verify.check_view``:
 
 They are tried in this order; ``track`` and ``stereo`` are skipped when they start within 0.5
 degree and 2 cm of a pose that already verified (ICP from there ends at that pose; each try is
-an ICP, a coloured ICP and the checks). Of those tried, the best by ``ViewCheck.score``
-(background agreement and joint agreement, not fitness alone) wins; it is ok only when it passes
-both checks, else the view is flagged with the reason.
+an ICP, a coloured ICP and the checks), and ``joints-swapped``, ``features`` and ``fpfh`` when
+too few joints are known in both views for the joint check (no pose could verify; they cost
+seconds a view). Of those tried, the best by ``ViewCheck.score`` (background agreement and joint
+agreement, not fitness alone) wins; it is ok only when it passes both checks, else the view is
+flagged with the reason. ``anchor_view`` is the ``joints`` hypothesis alone (with its polish): it
+depends on this instant only, so fuse computes it ahead, in worker threads, and hands it to
+``place_view``.
 """
 from __future__ import annotations
 
@@ -69,36 +73,74 @@ class ViewInputs:
     K: np.ndarray
 
 
-def place_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
-               track: np.ndarray | None = None, stereo: np.ndarray | None = None) -> ViewCheck:
-    """Place ``source`` onto ``target`` (the reference view): the best checked hypothesis."""
-    spread = normal_spread(source.prepared)
-    points = np.asarray(source.prepared.cloud.points)
-    normals = np.asarray(source.prepared.cloud.normals) if source.prepared.cloud.has_normals() else None
-    target_cloud = target.prepared.cloud
-    target_points = np.asarray(target_cloud.points)
-    target_normals = np.asarray(target_cloud.normals) if target_cloud.has_normals() else None
-    checks: list[ViewCheck] = []
-    joints_of: dict[int, np.ndarray] = {}
+class _Trials:
+    """The hypotheses tried for one view: each refined by ICP and checked (``verify.check_view``)."""
 
-    def checked(T: np.ndarray, method: str, r, joints: np.ndarray) -> ViewCheck:
-        c = check_view(settle(T), method, settle(r.fitness), settle(r.inlier_rmse), joints, target.joints, points,
-                       source.depth, source.K, target.depth, target.K, spread, registration.voxel, config.verify,
-                       normals, target_points, target_normals)
+    def __init__(self, source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
+                 config: AnchorConfig):
+        self.source, self.target, self.registration, self.config = source, target, registration, config
+        self.spread = normal_spread(source.prepared)
+        cloud, target_cloud = source.prepared.cloud, target.prepared.cloud
+        self.points = np.asarray(cloud.points)
+        self.normals = np.asarray(cloud.normals) if cloud.has_normals() else None
+        self.target_points = np.asarray(target_cloud.points)
+        self.target_normals = np.asarray(target_cloud.normals) if target_cloud.has_normals() else None
+        self.checks: list[ViewCheck] = []
+        self.joints_of: dict[int, np.ndarray] = {}
+
+    def checked(self, T: np.ndarray, method: str, r, joints: np.ndarray) -> ViewCheck:
+        s, t = self.source, self.target
+        c = check_view(settle(T), method, settle(r.fitness), settle(r.inlier_rmse), joints, t.joints, self.points,
+                       s.depth, s.K, t.depth, t.K, self.spread, self.registration.voxel, self.config.verify,
+                       self.normals, self.target_points, self.target_normals)
         c.correspondences = np.asarray(r.correspondence_set)
-        joints_of[id(c)] = joints
+        self.joints_of[id(c)] = joints
         return c
 
-    def attempt(method: str, init: np.ndarray | None, joints: np.ndarray = source.joints) -> None:
+    def attempt(self, method: str, init: np.ndarray | None, joints: np.ndarray | None = None) -> None:
         if init is None:
             return
-        coarse = 0.0 if method == "track" else config.coarse_distance
-        r = refine(source.prepared, target.prepared, np.asarray(init, dtype=np.float64), registration, coarse=coarse)
-        checks.append(checked(r.transformation, method, r, joints))
+        coarse = 0.0 if method == "track" else self.config.coarse_distance
+        r = refine(self.source.prepared, self.target.prepared, np.asarray(init, dtype=np.float64), self.registration,
+                   coarse=coarse)
+        self.checks.append(self.checked(r.transformation, method, r, self.source.joints if joints is None else joints))
 
+    def polished(self, best: ViewCheck) -> ViewCheck:
+        """``best`` polished (``polish``) and checked again."""
+        T, r = polish(self.source.prepared, self.target.prepared, best.transform, self.registration)
+        return self.checked(T, best.method, r, self.joints_of[id(best)])
+
+
+@dataclass
+class Anchor:
+    """The ``joints`` hypothesis of a view, tried (and, when it verified, polished): it does not
+    depend on the other instants, so fuse computes it ahead, in a worker thread."""
+
+    checks: list[ViewCheck]                    # [] (no Kabsch start) or [the joints hypothesis, checked]
+    joints_of: dict[int, np.ndarray]
+    polished: ViewCheck | None = None          # checks[0] polished and checked again (when it verified)
+
+
+def anchor_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
+                config: AnchorConfig) -> Anchor:
+    """The first hypothesis of ``place_view``: robust Kabsch over the joints, refined, checked."""
+    trials = _Trials(source, target, registration, config)
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)
-    attempt("joints", kabsch.transform)
+    trials.attempt("joints", kabsch.transform)
+    polished = trials.polished(trials.checks[0]) if trials.checks and trials.checks[0].ok and config.polish else None
+    return Anchor(trials.checks, trials.joints_of, polished)
+
+
+def place_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
+               track: np.ndarray | None = None, stereo: np.ndarray | None = None,
+               anchor: Anchor | None = None) -> ViewCheck:
+    """Place ``source`` onto ``target`` (the reference view): the best checked hypothesis.
+    ``anchor``: ``anchor_view`` of the same views, computed ahead (None: computed here)."""
+    anchor = anchor_view(source, target, registration, config) if anchor is None else anchor
+    trials = _Trials(source, target, registration, config)
+    trials.checks, trials.joints_of = list(anchor.checks), dict(anchor.joints_of)
+    checks, attempt = trials.checks, trials.attempt
     # A hypothesis that starts next to a pose that already verified would end there too (ICP from
     # within its basin): it is not tried (each costs an ICP, a coloured ICP and the checks, most of
     # fuse's time). One that starts elsewhere still is, and the best score still wins (from the
@@ -107,26 +149,36 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
         attempt("track", track)
     if not _near_verified(checks, stereo, config):
         attempt("stereo", stereo)
-    if not any(c.ok for c in checks):
+    # The fallbacks cost seconds a view (SIFT and its RANSAC, FPFH and its RANSAC); when too few
+    # joints are known in both views for the joint check, no pose can verify: none of them runs
+    # (the view is flagged by the joint count either way).
+    placeable = _joints_can_verify(source.joints, target.joints, config)
+    if placeable and not any(c.ok for c in checks):
         # a detector may swap left and right in one view (people seen from behind): the joints
         # relabelled are the same person, and the swap is recorded in the method
         swapped = source.joints[LEFT_RIGHT_SWAP]
         kabsch = ransac_kabsch(swapped, target.joints, config.ransac_threshold, config.ransac_iterations,
                                config.seed, config.min_inliers)
         attempt("joints-swapped", kabsch.transform, swapped)
-    if not any(c.ok for c in checks):
+    if placeable and not any(c.ok for c in checks):
         src, tgt = feature_correspondences(source.image, source.depth, source.K, target.image, target.depth,
                                            target.K)
         attempt("features", correspondence_registration(src, tgt, registration))
-    if not any(c.ok for c in checks):
+    if placeable and not any(c.ok for c in checks):
         attempt("fpfh", global_registration(source.prepared, target.prepared, registration))
+    if not checks:
+        known = int((np.isfinite(source.joints).all(1) & np.isfinite(target.joints).all(1)).sum())
+        return ViewCheck(np.eye(4) if track is None else np.asarray(track, dtype=np.float64), "none", 0.0,
+                         float("inf"), float("inf"), 0, 0.0, 0, False,
+                         f"the person's joints are known in both views only {known} times (need "
+                         f"{config.verify.min_joints}): not placed")
     best = max(checks, key=lambda c: (c.ok, c.score))
     if best.ok and config.polish:
         # ICP at 2 voxels is biased where the views share little (it slid 2-8 cm from the true pose
         # on the bench's wide baselines); robust passes at 1 and 1/2 voxel from the verified pose
         # pull it in. Kept only when it passes every check again; never turns a flagged view ok.
-        T, r = polish(source.prepared, target.prepared, best.transform, registration)
-        again = checked(T, best.method, r, joints_of[id(best)])
+        again = anchor.polished if anchor.checks and best is anchor.checks[0] and anchor.polished is not None \
+            else trials.polished(best)
         if again.ok:
             return again
     return best
@@ -147,6 +199,15 @@ def polish(source, target, init: np.ndarray, registration: RegistrationConfig):
         if r.fitness > 0:
             T = np.asarray(r.transformation)
     return T, reg.evaluate_registration(source.cloud, target.cloud, registration.icp_distance * registration.voxel, T)
+
+
+def _joints_can_verify(source: np.ndarray, target: np.ndarray, config: AnchorConfig) -> bool:
+    """Can any pose pass the joint check (``verify.check_view``)? It needs ``min_joints`` joints
+    known in both views (``source`` (18, 3) as it is or with left and right swapped; NaN = unknown)."""
+    if not config.verify.require_joints:
+        return True
+    s, t = np.isfinite(source).all(1), np.isfinite(target).all(1)
+    return max(int((s & t).sum()), int((s[LEFT_RIGHT_SWAP] & t).sum())) >= config.verify.min_joints
 
 
 def _near_verified(checks: list[ViewCheck], init: np.ndarray | None, config: AnchorConfig) -> bool:

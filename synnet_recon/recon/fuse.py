@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from ..fileio import atomic_dir
 from ..keypoints import Keypoints
 from ..o3d import o3d, quiet
 from ..sync.result import SyncResult
-from .anchored import AnchorConfig, ViewInputs, place_view
+from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, place_view
 from .depth import DepthContext, load_backend
 from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
@@ -85,6 +86,8 @@ class FuseConfig:
     person: PersonConfig = field(default_factory=PersonConfig)
     anchor: AnchorConfig = field(default_factory=AnchorConfig)
     graph: PoseGraphConfig = field(default_factory=PoseGraphConfig)
+    workers: int = 2                                      # instants prepared ahead at once, in threads (rgbd):
+    #                                                       frames, depth, clouds and the joints hypothesis
     progress: bool = True
 
 
@@ -309,31 +312,50 @@ class InstantViews:
     background: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     person: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     prepared: dict[str, PreparedCloud] | None = None
+    anchors: dict[str, Anchor] | None = None     # each other view's joints hypothesis (``anchored.anchor_view``)
 
 
 class ViewLoader:
-    """Frames of an instant (``read``), then depth, the person, lifting and registration clouds
-    (``complete``)."""
+    """Frames of an instant (``read``), then depth, the person, lifting, registration clouds and the
+    joints hypothesis of each other view (``complete``). With measured depth (``stateless``) ``read``
+    does it all and may run in several threads at once: the frames and depth maps are still read
+    in the instants' order (the decoders are sequential), the rest in parallel."""
 
     def __init__(self, inputs: FuseInputs, config: FuseConfig, timings: dict[str, float]):
         self.inputs, self.config, self.timings = inputs, config, timings
         self.readers = {n: FrameReader(v.path) for n, v in inputs.videos.items()}
-        self.stateless = config.depth == "rgbd"   # measured depth: safe to compute ahead, in a thread
+        self.stateless = config.depth == "rgbd"   # measured depth: safe to compute ahead, in threads
+        self.in_order = False    # True: ``read`` is called for inputs.instants in order, some at once
+        self._turn = threading.Condition()
+        self._order = {id(instant): k for k, instant in enumerate(inputs.instants)}
+        self._next = 0           # index (in inputs.instants) of the next instant to decode
 
     def read(self, instant: Instant) -> InstantViews:
         """Frames (and with measured depth, everything else) of one instant."""
         tick = time.perf_counter()
-        images = {n: self.readers[n].get(instant.frames[n]) for n in instant.names}
+        k = self._order.get(id(instant)) if self.in_order else None
+        with self._turn:
+            if k is not None:  # decode in order: wait for the previous instants' frames
+                self._turn.wait_for(lambda: self._next >= k)
+            try:
+                images = {n: self.readers[n].get(instant.frames[n]) for n in instant.names}
+                depths = self.inputs.backend.depths({n: instant.frames[n] for n in instant.names}, images) \
+                    if self.stateless else None
+            finally:
+                if k is not None:
+                    self._next = max(self._next, k + 1)
+                    self._turn.notify_all()
         intr = {n: _intrinsics_for(self.inputs.intrinsics[n], images[n], self.inputs.videos[n].path)
                 for n in instant.names}
         tick = _lap(self.timings, "read", tick)
-        views = InstantViews(images, intr)
+        views = InstantViews(images, intr, depths)
         return self.complete(views, instant, tick) if self.stateless else views
 
     def complete(self, views: InstantViews, instant: Instant, tick: float) -> InstantViews:
         names, config = instant.names, self.config
-        views.depths = self.inputs.backend.depths({n: instant.frames[n] for n in names}, views.images)
-        tick = _lap(self.timings, "depth", tick)
+        if views.depths is None:
+            views.depths = self.inputs.backend.depths({n: instant.frames[n] for n in names}, views.images)
+            tick = _lap(self.timings, "depth", tick)
         views.keypoints = {n: self.keypoints(n, instant.frames[n]) for n in names}
         views.joints = {n: lift_joints(views.keypoints[n], views.depths[n], views.intrinsics[n].K, config.person)
                         for n in names}
@@ -345,7 +367,11 @@ class ViewLoader:
             views.person[n] = voxel_down(points[body], colors[body], config.frame_voxel)
         tick = _lap(self.timings, "lift", tick)
         views.prepared = {n: prepare(views.background[n], config.registration) for n in names}
-        _lap(self.timings, "prepare", tick)
+        tick = _lap(self.timings, "prepare", tick)
+        reference = _view_inputs(views, names[0])
+        views.anchors = {n: anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor)
+                         for n in names[1:] if _enough_points(views, n, names[0])}
+        _lap(self.timings, "joints hypothesis", tick)
         return views
 
     def keypoints(self, name: str, frame: int) -> np.ndarray | None:
@@ -373,18 +399,23 @@ def register_instant(instant: Instant, views: InstantViews, inputs: FuseInputs, 
     target = _view_inputs(views, reference)
     checks = {}
     for n in instant.names[1:]:
-        if len(views.prepared[n].cloud.points) < 10 or len(views.prepared[reference].cloud.points) < 10:
+        if not _enough_points(views, n, reference):
             checks[n] = ViewCheck(tracking.transform.get(n, np.eye(4)), "none", 0.0, float("inf"), float("inf"), 0,
                                   0.0, 0, False, "too few background points")
         else:
             stereo = getattr(inputs.backend, "poses", {}).get(n)
             checks[n] = place_view(_view_inputs(views, n), target, config.registration, config.anchor,
-                                   track=tracking.transform.get(n), stereo=stereo)
+                                   track=tracking.transform.get(n), stereo=stereo,
+                                   anchor=(views.anchors or {}).get(n))
         if checks[n].ok:
             tracking.transform[n] = checks[n].transform
         else:
             log.warning("instant %d: %s flagged (%s); not fused", instant.row_index, n, checks[n].reason)
     return checks
+
+
+def _enough_points(views: InstantViews, n: str, reference: str) -> bool:
+    return len(views.prepared[n].cloud.points) >= 10 and len(views.prepared[reference].cloud.points) >= 10
 
 
 def _view_inputs(views: InstantViews, n: str) -> ViewInputs:
@@ -571,10 +602,12 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
     tracking = Tracking()
     odometry = Odometry(inputs.reference, config)
     kept: list[Kept] = []
-    # The next instant is read, and with measured depth (stateless) lifted and prepared, in a
-    # thread while this one registers (Open3D, OpenCV, PyAV and most numpy release the GIL);
-    # other depth backends may keep state between instants and run here, in order.
-    ahead = _one_ahead(loader.read, inputs.instants)
+    # The next instants are read, and with measured depth (stateless) lifted, prepared and given
+    # their joints hypotheses, in ``workers`` threads while this one registers (Open3D, OpenCV,
+    # PyAV and most numpy release the GIL); other depth backends may keep state between instants:
+    # one is read ahead, and the rest runs here, in order.
+    loader.in_order = True
+    ahead = _ahead(loader.read, inputs.instants, max(1, config.workers) if loader.stateless else 1)
     try:
         with atomic_dir(out_dir) as tmp:
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
@@ -770,20 +803,25 @@ def _write_cloud(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
         raise InputError(path, "could not write the point cloud (disk full, or the output folder not writable?)")
 
 
-def _one_ahead(work, items: list):
-    """Yield ``work(item)`` for each item in order, computing the next item's in a background thread
-    while the caller uses the current one (one item ahead at most)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(work, items[0]) if items else None
+def _ahead(work, items: list, workers: int = 1):
+    """Yield ``work(item)`` for each item in order, computing the next ``workers`` items' in that
+    many background threads while the caller uses the current one."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = [pool.submit(work, item) for item in items[:workers]]
         for k in range(len(items)):
-            done = pending.result()
-            pending = pool.submit(work, items[k + 1]) if k + 1 < len(items) else None
+            done = pending.pop(0).result()
+            if k + workers < len(items):
+                pending.append(pool.submit(work, items[k + workers]))
             yield done
+
+
+_TIMINGS = threading.Lock()
 
 
 def _lap(timings: dict[str, float], stage: str, tick: float) -> float:
     now = time.perf_counter()
-    timings[stage] = timings.get(stage, 0.0) + now - tick
+    with _TIMINGS:  # the worker threads add theirs too
+        timings[stage] = timings.get(stage, 0.0) + now - tick
     return now
 
 

@@ -243,8 +243,10 @@ def test_skeleton3d_json_against_the_truth(symmetric):
 
 @pytest.mark.slow
 def test_the_same_seed_gives_identical_outputs(symmetric, tmp_path):
+    # and the same whether the instants are prepared ahead in one worker thread or in two
     root = symmetric["root"]
-    again = fuse(symmetric["sync"], FuseConfig(progress=False), tmp_path / "again")
+    assert FuseConfig().workers == 2
+    again = fuse(symmetric["sync"], FuseConfig(progress=False, workers=1), tmp_path / "again")
     for name in ["registration.json", "skeleton3d.json", "fused.ply", "frames/000001.ply", "person/000002.ply"]:
         assert (root / "recon" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     assert again.num_ok == symmetric["result"].num_ok
@@ -281,3 +283,26 @@ def test_fused_background_lies_on_the_room_and_the_mesh_holds_it(tmp_path):
     import trimesh
 
     assert len(trimesh.load(tmp_path / "recon" / "mesh.ply").faces) > 100
+
+
+def test_a_view_whose_joints_cannot_verify_is_flagged_without_the_costly_fallbacks(symmetric, monkeypatch):
+    """Fewer than min_joints joints known in both views: no pose can pass the joint check, so
+    neither SIFT nor FPFH runs (seconds a view); the view is flagged and says why."""
+    from synnet_recon.recon import anchored
+    from synnet_recon.recon.fuse import _view_inputs
+
+    def costly(*_args, **_kwargs):
+        raise AssertionError("a fallback ran for a view that cannot verify")
+
+    monkeypatch.setattr(anchored, "feature_correspondences", costly)
+    monkeypatch.setattr(anchored, "global_registration", costly)
+    views, _ = _views(symmetric["sync"])
+    views.joints["cam1"][4:] = np.nan          # 4 joints left: fewer than VerifyConfig.min_joints (5)
+    config = FuseConfig()
+    check = anchored.place_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), config.registration,
+                                config.anchor)
+    assert not check.ok and "joints" in check.reason
+    views.joints["cam1"][:] = np.nan           # none: not even a Kabsch start
+    check = anchored.place_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), config.registration,
+                                config.anchor)
+    assert not check.ok and check.method == "none" and "not placed" in check.reason

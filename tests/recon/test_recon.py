@@ -450,15 +450,24 @@ def test_body_chain_length():
 def test_fuse_flags_every_instant_of_a_scene_without_a_person(scene, tmp_path):
     """Without a person nothing verifies a view's pose (the background alone can be fooled by a
     symmetric room): every instant is flagged, with the reason, and only the reference view is
-    fused. The poses fuse found are still recorded (here right: this room is not symmetric)."""
+    fused; the costly background-only hypotheses (SIFT, FPFH) do not run, as no pose they give
+    could verify. With ``require_joints=False`` they do, and their poses are right here (this
+    room is not symmetric)."""
+    from synnet_recon.recon.anchored import AnchorConfig
+    from synnet_recon.recon.verify import VerifyConfig
+
     out = tmp_path / "recon"
     # This room is small and its images are 320x240: register at 4 cm voxels (default 8 cm).
     config = FuseConfig(progress=False, registration=RegistrationConfig(voxel=0.04))
     result = fuse(scene["sync"], config, out)
     assert result.num_ok == 0 and result.num_fused == len(result.frames)
     for rec in result.frames:
-        assert not rec.view_ok["cam1"] and "joints" in rec.reason["cam1"]
-        assert rec.status == {"cam0": "fused", "cam1": "flagged"}
+        assert not rec.view_ok["cam1"] and "joints" in rec.reason["cam1"] and "not placed" in rec.reason["cam1"]
+        assert rec.status == {"cam0": "fused", "cam1": "flagged"} and rec.method["cam1"] == "none"
+    background = fuse(scene["sync"], FuseConfig(progress=False, registration=RegistrationConfig(voxel=0.04),
+                                                 anchor=AnchorConfig(verify=VerifyConfig(require_joints=False))),
+                      tmp_path / "background")
+    for rec in background.frames:
         true = true_cam1_to_cam0(scene["poses"], rec.frames["cam0"])
         assert rotation_error_deg(rec.camera_to_reference["cam1"], true) < 0.5
         assert translation_error(rec.camera_to_reference["cam1"], true) < 0.01
