@@ -676,8 +676,9 @@ SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "fram
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
         max_motions: int | None = None, ablation: tuple[str, ...] | None = None, sizes: dict | None = None,
-        ablation_only: bool = False, verify: str = "on") -> dict:
-    """Every trial of every condition through every method. Returns the JSON report."""
+        ablation_only: bool = False, verify: str = "on", only: tuple[str, ...] | None = None) -> dict:
+    """Every trial of every condition through every method (``only``: these align variants).
+    Returns the JSON report."""
     from tqdm import tqdm
 
     # The paper protocol needs 32 frames (every held-out clip); the 6 s windows with +-2 s need 10.2 s clips.
@@ -687,6 +688,8 @@ def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progr
     if simulated and not long:
         long = heldout_motions(10.2, max_motions)
     variants = align_variants(verify)
+    if only:
+        variants = {k: v for k, v in variants.items() if k in only}
     ablation = set(CONDITIONS if ablation is None else ablation)
     records = []
     for cond in conditions:
@@ -881,6 +884,7 @@ def main(argv=None):
     r.add_argument("--ablation", default=None, help="conditions that also run the cue ablation (default: all)")
     r.add_argument("--ablation-only", action="store_true", help="run only the ablation variants, not align's default")
     r.add_argument("--sizes", default=None, help="trials per condition, e.g. long=4,people=2 (overrides the others)")
+    r.add_argument("--variants", default=None, help="align variants to run (e.g. align,fused; default: all)")
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--verify", choices=("on", "off", "both"), default="on",
                    help="align's independent check of each offset: on (default), off, or both (extra 'unverified' method)")
@@ -904,7 +908,8 @@ def main(argv=None):
     ablation = None if args.ablation is None else tuple(c.strip() for c in args.ablation.split(",") if c.strip())
     sizes = {k: int(v) for k, v in (item.split("=") for item in args.sizes.split(","))} if args.sizes else None
     report = run(conditions, args.seed, args.quick, args.trials, progress=not args.no_progress, ablation=ablation,
-                 sizes=sizes, ablation_only=args.ablation_only, verify=args.verify)
+                 sizes=sizes, ablation_only=args.ablation_only, verify=args.verify,
+                 only=tuple(args.variants.split(",")) if args.variants else None)
     report["wall_seconds"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

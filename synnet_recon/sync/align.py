@@ -74,7 +74,7 @@ class AlignConfig:
     max_coarse_pairs: int = 2_000_000  # frame pairs of the coarse stage (rows strided above this)
     inlier_frames: float = 2.0         # joint solve: largest residual of an inlier pair (frames of the fastest input)
     min_pair_confidence: float = 0.3   # weaker pairs are not used in the joint solve...
-    min_join_confidence: float = 0.05  # ...except to reach an input no stronger pair reaches (then its best pair)
+    min_join_confidence: float = 0.0   # ...except to reach an input no stronger pair reaches (its best pair above this)
     fine_swaps: bool = False           # fine stage also tries b's arms swapped per frame pair (~2x slower fine stage)
     static_ratio: float = 2.5          # one F for the whole overlap when its cost < this x the per-frame cost (0: never)
     drift: str = "auto"                # off | auto (report when significant) | on (always fit)
@@ -228,7 +228,7 @@ def load_source(item, config: AlignConfig) -> Source:
 # ---------------------------------------------------------------------------------- pair analysis
 
 def _pairing_curves(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher, cues) -> dict:
-    """Every pairing of a person of a with a person of b: {(i, j): (offsets, z, min_overlap) or the
+    """Every pairing of a person of a with a person of b: {(i, j): ``pair_curves``' answer or the
     NoOffset reason (str)}."""
     out = {}
     for i, ka in enumerate(sa.tracks):
@@ -249,7 +249,7 @@ def pairing_strength(curves, model) -> float:
 
     if isinstance(curves, str):
         return -math.inf
-    curve = combined_curve(model, curves[1])
+    curve = combined_curve(model, curves[1], curves[3])
     return float(np.nanmax(curve)) if np.isfinite(curve).any() else -math.inf
 
 
@@ -661,8 +661,8 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
     """Joint solve over the confident pairs; marks each pair inlier or not, with its residual.
 
     An input that no confident pair reaches is then joined through its most confident answered
-    pair (at least ``min_join_confidence``): a short clip gets its offset with the low confidence
-    it has, rather than none."""
+    pair (confidence above ``min_join_confidence``): a short clip gets its offset with the low
+    confidence it has, rather than none."""
     finest = max([rate] + [s.fps for s in sources if np.isfinite(s.fps)])
     _choose_options_by_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     _check_pair_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
@@ -673,7 +673,7 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
         sol = solve_offsets(len(sources), obs, ref, inlier_seconds=config.inlier_frames / finest)
         reached = np.isfinite(sol.offsets)
         joins = [k for k, p in enumerate(pairs)
-                 if k not in obs_pair and p.offset_seconds is not None and p.confidence >= config.min_join_confidence
+                 if k not in obs_pair and p.offset_seconds is not None and p.confidence > config.min_join_confidence
                  and reached[index_pairs[k][0]] != reached[index_pairs[k][1]]]
         if not joins:
             break
@@ -689,6 +689,16 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
     return sol
 
 
+def _why_unreached(k: int, index_pairs, pairs: list[PairSync]) -> str:
+    """Why input k has no offset: its pairs' reasons (no shared motion found, no overlap), or that
+    every answer it had was ruled out."""
+    mine = [p for (i, j), p in zip(index_pairs, pairs) if k in (i, j)]
+    reasons = sorted({p.reason for p in mine if p.offset_seconds is None and p.reason})
+    if reasons:
+        return "; ".join(reasons)
+    return "no pair with the other inputs kept an offset (too little shared motion, or ruled out by the loops of three)"
+
+
 def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], sol) -> SyncResult:
     warnings = []
     fps_ref = sources[ref].fps
@@ -696,7 +706,7 @@ def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync],
     for k, s in enumerate(sources):
         off = sol.offsets[k]
         if not np.isfinite(off):
-            warnings.append(f"{s.name}: too little overlap with the other inputs to synchronize; offset left empty")
+            warnings.append(f"{s.name}: offset left empty: {_why_unreached(k, index_pairs, pairs)}")
             videos.append(VideoSync(s.name, s.path, s.kind, s.fps, s.num_frames, None, None, 0.0, s.times,
                                     **_keypoints_of(s)))
             continue

@@ -32,6 +32,25 @@ CONFIDENCE_FEATURES = ("pick", "pick_margin", "curve_margin", "agree", "log_stde
                        "log_overlap_frames")
 
 
+def feature_column(x: dict, name: str) -> np.ndarray:
+    """Input ``name`` of ``x`` as float64: the entry itself, or for ``"a*b"`` the product of ``a``
+    and ``b`` (an interaction, e.g. ``synnet*log_overlap``: SynNet's weight changing with the
+    overlap length); NaN when an input is missing."""
+    if name in x:
+        return np.asarray(x[name], dtype=np.float64)
+    if "*" in name:
+        out = np.float64(1.0)
+        for part in name.split("*"):
+            out = out * feature_column(x, part)
+        return np.asarray(out, dtype=np.float64)
+    return np.asarray(np.nan)
+
+
+def with_overlap_terms(cues, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Feature names: each of ``cues`` and its interaction with ``log_overlap``, then ``extra``."""
+    return tuple(cues) + tuple(f"{c}*log_overlap" for c in cues) + tuple(extra)
+
+
 @dataclass
 class Logistic:
     """P(y = 1 | x) = sigmoid(bias + sum_k weights[k] * (x[k] - mean[k]) / scale[k]).
@@ -56,7 +75,7 @@ class Logistic:
         n = max([np.size(v) for v in x.values()] + [1])
         cols = []
         for k, name in enumerate(self.features):
-            v = np.broadcast_to(np.asarray(x.get(name, np.nan), dtype=np.float64), (n,)) if n else np.zeros(0)
+            v = np.broadcast_to(feature_column(x, name), (n,)) if n else np.zeros(0)
             cols.append(np.where(np.isfinite(v), (v - self.mean[k]) / self.scale[k], 0.0))
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
 
@@ -74,7 +93,8 @@ class Logistic:
         """Maximum-likelihood fit with an L2 penalty ``l2`` on the standardised weights (Newton)."""
         features = tuple(features)
         y = np.asarray(y, dtype=np.float64)
-        raw = np.stack([np.asarray(x[f], np.float64) for f in features], 1) if features else np.zeros((len(y), 0))
+        raw = np.stack([np.broadcast_to(feature_column(x, f), y.shape) for f in features], 1) if features \
+            else np.zeros((len(y), 0))
         mean = np.array([np.nanmean(c) if np.isfinite(c).any() else 0.0 for c in raw.T])
         scale = np.array([np.nanstd(c) if np.isfinite(c).sum() > 1 and np.nanstd(c) > 1e-9 else 1.0 for c in raw.T])
         model = cls(features, np.zeros(len(features)), 0.0, mean, scale)

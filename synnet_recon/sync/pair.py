@@ -130,7 +130,9 @@ def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, ra
     others = [pick[k] for k in range(len(cand)) if k != best]
     away = np.abs(offsets - d) > 3
     curve_away = curve[away & np.isfinite(curve)]
-    agree = [float(abs(offsets[int(np.nanargmax(v))] - d) <= 2.0) for v in z.values() if np.isfinite(v).any()]
+    agree_of = {f"agree_{k}": float(abs(offsets[int(np.nanargmax(v))] - d) <= 2.0)
+                for k, v in z.items() if np.isfinite(v).any()}
+    agree = list(agree_of.values())
     overlap = min(ka.times[-1] - ka.times[0], offset + kb.times[-1] - kb.times[0]) - max(0.0, offset)
     return {"pick": float(pick[best]),
             "pick_margin": float(pick[best] - max(others)) if others else float("nan"),
@@ -138,13 +140,21 @@ def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, ra
             "agree": float(np.mean(agree)) if agree else float("nan"),
             "log_stderr_frames": math.log(min(se * rate, 10.0) + 0.01) if np.isfinite(se) else math.log(10.01),
             "static": float(static), "log_overlap_frames": math.log(max(overlap * rate, 1.0)),
-            "stderr_frames": float(min(se * rate, 10.0)), "overlap_s": float(max(overlap, 0.0))}
+            "stderr_frames": float(min(se * rate, 10.0)), "overlap_s": float(max(overlap, 0.0)), **agree_of}
 
 
-def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap):
-    """Pick features at the candidates ({name: (C,)}) and the pick logits (C,)."""
+def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap,
+                  z: dict | None = None, overlap: np.ndarray | None = None):
+    """Pick features at the candidates ({name: (C,)}) and the pick logits (C,): the curve logit,
+    the epipolar z, SynNet's window evidence, each whole-range cue's z (``z``) and the log overlap
+    (``overlap``, frames) there."""
+    cand = np.asarray(cand, dtype=int)
     cand_s = offsets[cand] / rate
     x = {"curve": curve[cand]}
+    for name, v in (z or {}).items():
+        x[name] = np.asarray(v)[cand]
+    if overlap is not None:
+        x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64)[cand], 1.0))
     if fine is not None:
         # chance for the epipolar cue: b backwards at 10 offsets over the whole range, a strided
         # (the spread law in the overlap length carries it to the candidates' overlaps)
@@ -158,8 +168,16 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
     return x, model.pick.logit(x)
 
 
+def overlap_frames(offsets: np.ndarray, len_a: int, len_b: int) -> np.ndarray:
+    """Frames in common (K,) of tracks of ``len_a`` and ``len_b`` frames when b's first frame sits
+    at a's frame ``offsets`` (K,)."""
+    d = np.asarray(offsets, dtype=np.float64)
+    return np.maximum(np.minimum(float(len_a), d + len_b) - np.maximum(0.0, d), 0.0)
+
+
 def pair_curves(ka: Keypoints, kb: Keypoints, config, rate: float, cues, matcher=None):
-    """Steps 1-2 without the fusion: (offsets (K,) frames, {cue: chance z (K,)}, min_overlap).
+    """Steps 1-2 without the fusion: (offsets (K,) frames, {cue: chance z (K,)}, min_overlap,
+    frames in common at each offset (K,)).
 
     Raises NoOffset when the tracks cannot share ``min_overlap`` frames within the range, or when
     no cue can compare them anywhere."""
@@ -171,15 +189,19 @@ def pair_curves(ka: Keypoints, kb: Keypoints, config, rate: float, cues, matcher
     z, _ = curve_evidence(cues, xa, xb, offsets, min_overlap, config.max_coarse_pairs, rate, matcher, ka, kb)
     if not any(np.isfinite(v).any() for v in z.values()):
         raise NoOffset("no stretch where both views see enough of a body to compare")
-    return offsets, z, min_overlap
+    return offsets, z, min_overlap, overlap_frames(offsets, len(xa), len(xb))
 
 
-def combined_curve(model: EvidenceModel, z: dict) -> np.ndarray:
-    """The curve stage's logit per offset (K,), NaN where no cue is known."""
+def combined_curve(model: EvidenceModel, z: dict, overlap: np.ndarray | None = None) -> np.ndarray:
+    """The curve stage's logit per offset (K,), NaN where no cue is known. ``overlap``: frames in
+    common at each offset (the ``*log_overlap`` interactions; missing: their training mean)."""
     known = np.zeros(len(next(iter(z.values()))), bool)
     for v in z.values():
         known |= np.isfinite(v)
-    return np.where(known, model.curve.logit(z), np.nan)
+    x = dict(z)
+    if overlap is not None:
+        x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64), 1.0))
+    return np.where(known, model.curve.logit(x), np.nan)
 
 
 def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, matcher=None,
@@ -191,15 +213,17 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, mat
     (a dict) receives the intermediate evidence (for fitting the combiner and for plots).
     ``curves``: ``pair_curves``' answer for these tracks when already computed."""
     model = model or model_for(cues)
-    offsets, z, min_overlap = curves if curves is not None else pair_curves(ka, kb, config, rate, cues, matcher)
-    curve = combined_curve(model, z)
+    offsets, z, min_overlap, overlap = curves if curves is not None else pair_curves(ka, kb, config, rate, cues,
+                                                                                     matcher)
+    curve = combined_curve(model, z, overlap)
     cand = curve_candidates(curve, max(1, config.candidates))
     step = 1.0 / rate
     fine = None
     if "epipolar" in cues:
         fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, min_overlap,
                           swap_arms=bool(config.fine_swaps))
-    x, pick = pick_evidence(cues, model, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap)
+    x, pick = pick_evidence(cues, model, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap,
+                            z, overlap)
     best = int(np.argmax(pick))
     frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
     offset, se, static = _refine(fine, offsets[cand[best]] / rate, config, step, frame, offsets, curve, cand[best])

@@ -221,9 +221,9 @@ def check_loops(observations: list[PairObservation], tolerance: float) -> LoopCh
         if first is None:
             first = (checked.copy(), broken.copy())
         share = np.where(checked > 0, broken / np.maximum(checked, 1), 0.0)
-        worst = int(np.argmax(share))
-        if share[worst] == 0:
+        if P == 0 or not share.any():  # no pair answered (np.argmax of nothing), or every loop closes
             break
+        worst = int(np.argmax(share))
         rivals = {k for ks, closes in loops if not closes and worst in ks for k in ks if k != worst}
         if any(share[k] >= share[worst] for k in rivals):
             break

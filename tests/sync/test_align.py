@@ -370,3 +370,21 @@ def test_pairs_in_threads_give_the_same_result(motion):
     for p, q in zip(one.pairs, two.pairs):
         assert (p.a, p.b, p.offset_seconds) == (q.a, q.b, q.offset_seconds)
         np.testing.assert_array_equal(p.curve_scores, q.curve_scores)
+
+
+def test_an_input_left_empty_says_why(motion):
+    """Two views that never see the body at the same time within the offset range: no offset,
+    and the warning gives the pair's reason instead of a generic one."""
+    sc = _scene(motion, cameras=2, seconds=2.0, seed=3, max_offset=0.0)
+    a, b = (sc.cameras[k].keypoints for k in range(2))
+    half = len(a) // 2
+    xa, ca = np.array(a.xy), np.array(a.conf)
+    xb, cb = np.array(b.xy), np.array(b.conf)
+    xa[half:], ca[half:] = np.nan, 0.0
+    xb[:half + 5], cb[:half + 5] = np.nan, 0.0
+    a = Keypoints(xa, ca, a.times, a.image_size, "a")
+    b = Keypoints(xb, cb, b.times, b.image_size, "b")
+    res = align([a, b], _config(max_offset=0.1))
+    assert res.video("b").offset_seconds is None
+    [warning] = [w for w in res.warnings if w.startswith("b:")]
+    assert "offset left empty" in warning and res.pairs[0].reason in warning

@@ -40,3 +40,8 @@ def test_three_inputs_broken_loop_is_unresolved_not_guessed(error):
     assert not loops.excluded.any()
     assert loops.unresolved.all() == (error > 0) and loops.unresolved.any() == (error > 0)
     assert (loops.checked == 1).all()
+
+
+def test_loop_check_of_no_answered_pair_is_empty():
+    loops = check_loops([], 0.1)
+    assert len(loops.checked) == 0 and len(loops.excluded) == 0 and len(loops.unresolved) == 0
