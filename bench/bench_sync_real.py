@@ -806,8 +806,62 @@ def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
                     lines.append(_row(f"{label} {method}".strip(), m))
         lines.append("")
     for rep, label in zip(reports, labels):
-        lines += reliability_table(rep, label)
+        for method in [m for m in rep["methods"] if m in ("align", "unverified")]:
+            lines += reliability_table(rep, label, method)
     return "\n".join(lines)
+
+
+def merged(reports: list[dict]) -> dict:
+    """Reports of different conditions (e.g. run in parts) as one: records joined, summary recomputed."""
+    records = [r for rep in reports for r in rep["records"]]
+    methods = list(dict.fromkeys(m for rep in reports for m in rep["methods"]))
+    loads = [rep.get("machine", {}).get("load_1min") for rep in reports]
+    return dict(reports[0], records=records, methods=methods, summary=summarize(records),
+                conditions=[c for rep in reports for c in rep["conditions"]],
+                machine=dict(reports[0].get("machine", {}), load_1min=loads))
+
+
+def reliability_plot(report: dict, path: Path, methods=("align", "unverified")) -> Path:
+    """Reliability diagram (PNG) of the pooled answered offsets: per confidence bin, the share
+    within 1 frame against the bin's mean confidence, one curve per method (point labels: offsets
+    in the bin), and the offsets 2+ frames off at confidence >= 0.9 in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001)
+    fig, ax = plt.subplots(figsize=(5.0, 4.4))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for method, colour in zip(methods, ("tab:blue", "tab:orange")):
+        conf, err = _answered(report, method)
+        if not len(conf):
+            continue
+        xs, ys, ns = [], [], []
+        for lo, hi in zip(bins[:-1], bins[1:]):
+            sel = (conf >= lo) & (conf < hi)
+            if sel.any():
+                xs.append(conf[sel].mean())
+                ys.append(np.mean(err[sel] <= 1))
+                ns.append(int(sel.sum()))
+        bad = int(np.sum((err >= 2) & (conf >= 0.9)))
+        name = "align, verify off" if method == "unverified" else \
+            ("align (verify on)" if "unverified" in report["methods"] else "align")
+        ax.plot(xs, ys, "o-", color=colour, label=f"{name}: {len(conf)} offsets, {bad} wrong at >= 0.9")
+        for x, y, n in zip(xs, ys, ns):
+            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color=colour)
+    conds = sorted({rec["condition"] for rec in report["records"]})
+    ax.set_xlabel("input confidence (bin mean)")
+    ax.set_ylabel("fraction within one frame")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("bench_sync_real, pooled: " + ", ".join(conds), fontsize=6, wrap=True)
+    ax.legend(fontsize=6.5, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 RELIABILITY_BINS = (0.0, 0.3, 0.6, 0.8, 0.9, 1.0001)
@@ -832,14 +886,20 @@ def common_trials(reports: list[dict]) -> list[dict]:
     return out
 
 
-def reliability_table(report: dict, label: str = "") -> list[str]:
-    """Answered offsets of every condition pooled, by align's confidence: how often they are right."""
-    rows = [r for rec in report["records"] if rec["method"] == "align" for r in rec["rows"]
+def _answered(report: dict, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, |error| frames) of ``method``'s answered offsets, every condition pooled."""
+    rows = [r for rec in report["records"] if rec["method"] == method for r in rec["rows"]
             if r["estimate"] is not None]
-    if not rows:
+    return (np.array([r["confidence"] for r in rows], dtype=np.float64),
+            np.abs(np.array([r["error_frames"] for r in rows], dtype=np.float64)))
+
+
+def reliability_table(report: dict, label: str = "", method: str = "align") -> list[str]:
+    """Answered offsets of every condition pooled, by align's confidence: how often they are right."""
+    conf, err = _answered(report, method)
+    if not len(conf):
         return []
-    conf = np.array([r["confidence"] for r in rows])
-    err = np.abs(np.array([r["error_frames"] for r in rows]))
+    label = " ".join(x for x in (label, "" if method == "align" else method) if x)
     lines = [f"**Reliability{' (' + label + ')' if label else ''}: align's answered offsets, all conditions pooled**", "",
              "| confidence | offsets | mean confidence | within 1 frame | within 2 frames |", "|---|---|---|---|---|"]
     for lo, hi in zip(RELIABILITY_BINS[:-1], RELIABILITY_BINS[1:]):
@@ -891,10 +951,19 @@ def main(argv=None):
     t = sub.add_parser("tables", help="markdown tables of one or more reports")
     t.add_argument("reports", type=Path, nargs="+")
     t.add_argument("--labels", default=None, help="comma-separated, one per report (e.g. before,after)")
+    rel = sub.add_parser("reliability", help="reports of different conditions merged: tables and a reliability PNG")
+    rel.add_argument("reports", type=Path, nargs="+")
+    rel.add_argument("--png", type=Path, default=REPO / "docs" / "img" / "sync_reliability_real.png")
     sub.add_parser("cache-mediapipe", help=f"run MediaPipe on the Pose2Sim videos once -> {MEDIAPIPE_CACHE.relative_to(REPO)}")
     args = ap.parse_args(argv)
     if args.what == "cache-mediapipe":
         print(cache_mediapipe())
+        return
+    if args.what == "reliability":
+        report = merged([json.loads(p.read_text()) for p in args.reports])
+        print(markdown(report))
+        print(f"loads: {report['machine']['load_1min']}")
+        print(reliability_plot(report, args.png))
         return
     if args.what == "tables":
         labels = args.labels.split(",") if args.labels else None

@@ -86,6 +86,18 @@ def _read(xy: np.ndarray, positions: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def _interpolate(xy: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Joints (N, 18, 2) linearly between frames at fractional positions (NaN outside or missing)."""
+    ok = np.isfinite(positions)
+    pos = np.where(ok, positions, 0.0)
+    i0 = np.clip(np.floor(pos).astype(int), 0, len(xy) - 1)
+    i1 = np.minimum(i0 + 1, len(xy) - 1)
+    w = (pos - i0)[:, None, None]
+    out = (1.0 - w) * xy[i0] + w * xy[i1]
+    out[~ok] = np.nan
+    return out
+
+
 class PeopleGeometry:
     """The people of two sources, read at a's sampled instants and at b's for any offset.
 
@@ -102,6 +114,8 @@ class PeopleGeometry:
                    for t in sa.tracks]
         self.tb = [np.asarray(t.times, np.float64) - sb.t0 for t in sb.tracks]
         self.xb_raw = [np.asarray(t.xy, np.float64) for t in sb.tracks]
+        # b smoothed once at its own frames, then read linearly in between (as epipolar.FineScorer)
+        self.xb_smooth = [_read(x, np.arange(len(x), dtype=np.float64), sigma_frames) for x in self.xb_raw]
         self.norm_a = track_normalisation(np.concatenate(self.xa)) if self.xa else (np.zeros(2), 1.0)
         self.norm_b = track_normalisation(np.concatenate(self.xb_raw)) if self.xb_raw else (np.zeros(2), 1.0)
         self._b_cache: dict = {}
@@ -109,7 +123,7 @@ class PeopleGeometry:
     def b_at(self, j: int, offset: float) -> np.ndarray:
         key = (j, round(float(offset), 9))
         if key not in self._b_cache:
-            self._b_cache[key] = _read(self.xb_raw[j], _frame_positions(self.tb[j], self.ta - offset), self.sigma)
+            self._b_cache[key] = _interpolate(self.xb_smooth[j], _frame_positions(self.tb[j], self.ta - offset))
         return self._b_cache[key]
 
     def costs(self, matches, offsets, window_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:

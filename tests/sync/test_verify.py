@@ -143,3 +143,22 @@ def test_sync_json_carries_the_check(tmp_path):
                            VideoSync("b", None, "keypoints", 30.0, 3, 0.1, 3.0, 0.2, np.arange(3) / 30)], [p])
     back = SyncResult.load(res.save(tmp_path / "sync.json"))
     assert back.pairs[0].verify == {"status": "contradicted", "people": 1, "best_offset_seconds": -0.2}
+
+
+def test_two_whole_choices_that_both_close_their_loops_lower_the_confidence():
+    """Three inputs; the third sees only one of two people doing the same motion 1.5 s apart, so
+    pairs (0, 2) and (1, 2) each have two answers, and both whole choices close the loop. The
+    chosen one must not keep its full confidence as if the loops had ruled the other out."""
+    from synnet_recon.sync.align import _choose_options_by_loops, option_confidence
+
+    true = [0.0, 0.4, -0.3]
+    index_pairs = list(combinations(range(3), 2))
+    answers = {(0, 1): [(0.4, 0.95)], (0, 2): [(-1.8, 0.97), (-0.3, 0.9)], (1, 2): [(-2.2, 0.96), (-0.7, 0.9)]}
+    pairs = []
+    for i, j in index_pairs:
+        opts = [(o, c, 0.002, 1) for o, c in answers[(i, j)]]
+        pairs.append(PairSync(f"c{i}", f"c{j}", opts[0][0], option_confidence(opts, 0), "x", options=opts))
+    _choose_options_by_loops(index_pairs, pairs, tolerance=0.1)
+    for k in (1, 2):
+        assert pairs[k].confidence < 0.2, (pairs[k].offset_seconds, pairs[k].confidence)
+    assert true[2] - true[0] in [o for o, *_ in pairs[1].options]
