@@ -5,8 +5,9 @@ Every scorer takes two tracks ``a`` and ``b`` sampled at the same rate (``Keypoi
 (K,) integers, and returns (K,) scores, higher = better, NaN where the overlap is too short.
 Offsets as in ``synnet_recon.sync.tracks``.
 
-- ``speed_correlation_scores``: Pose2Sim-style. Per-frame keypoint speed summed over the joints,
-  normalised by body size, Pearson-correlated over the overlap of each candidate offset.
+- ``speed_correlation_scores``: Pose2Sim-style. Per-frame keypoint speed summed over the joints
+  (tracks low-passed first, ``SMOOTH_FRAMES``), normalised by body size, Pearson-correlated over
+  the overlap of each candidate offset.
 - ``trajectory_correlation_scores``: per-frame pose descriptors that do not change under camera
   rotation, translation, scale or roll (limb-length ratios, joint-angle cosines, body-size
   normalised speeds), z-scored per track, Pearson-correlated per descriptor over the overlap.
@@ -18,7 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..skeleton import JOINT_INDEX as J
-from .tracks import MIN_OVERLAP_FRAMES, as_xy, robust_track_scale
+from .tracks import MIN_OVERLAP_FRAMES, as_xy, gaussian_sample, robust_track_scale
+
+# Low-pass of the tracks before the correlation features (Gaussian, sigma in frames of the track's
+# clock): the frame-to-frame jitter of a pose detector (1-1.5 % of body height, uncorrelated
+# across cameras) is as large as the joint displacement of an ordinary motion between two frames
+# at 30 fps, so unfiltered speeds are mostly noise (Pose2Sim's synchronization also low-passes its
+# speeds). 2 frames: on the failure analysis (bench/analyze_sync_cues.py, docs/benchmarks.md) 3 was
+# better on the 15 fps caliscope rig and worse on the Pose2Sim demo; not tuned further.
+SMOOTH_FRAMES = 2.0
+
+
+def smoothed(xy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """The track low-passed by a NaN-aware Gaussian of ``sigma`` frames (None: ``SMOOTH_FRAMES``; 0: unchanged)."""
+    sigma = SMOOTH_FRAMES if sigma is None else sigma
+    if not sigma > 0 or len(xy) < 2:
+        return xy
+    return gaussian_sample(xy, np.arange(len(xy), dtype=np.float64), sigma=sigma)
 
 # Joints used by the descriptors (face joints are left out: small, noisy, often missing).
 _BODY = np.array([J[n] for n in ("neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow",
@@ -122,18 +139,21 @@ def speed_correlation_scores(a, b, offsets_frames, min_overlap: int = MIN_OVERLA
 
     a: (Ta, 18, 2), b: (Tb, 18, 2) (or Keypoints) on one clock; offsets_frames: (K,) -> (K,).
     """
-    sa = speed_signal(as_xy(a))[:, None]
-    sb = speed_signal(as_xy(b))[:, None]
+    sa, sb = speed_features(a), speed_features(b)
     return _overlap_pearson(sa, sb, np.asarray(offsets_frames, dtype=int), min_overlap)
 
 
 # ------------------------------------------------------------------------------ view-invariant trajectory
 
-def pose_descriptors(xy: np.ndarray) -> np.ndarray:
+def pose_descriptors(xy: np.ndarray, smooth: float | None = 0.0) -> np.ndarray:
     """View-invariant per-frame descriptors: (T, 18, 2) -> (T, F), NaN where unknown.
 
-    Limb lengths divided by the frame's body size, cosines of joint angles, and the speed of each
-    body joint divided by the body size. None changes under image rotation, translation or scale.
+    Limb lengths divided by the frame's body size, cosines of joint angles, the speed of the neck
+    and of each other body joint relative to the neck, divided by the body size. None changes
+    under image rotation, translation or scale. The speeds are taken on the track low-passed by
+    ``smooth`` frames (``smoothed``; None: the module's default): differences of consecutive
+    frames double the detector's jitter, poses do not. Relative to the neck, a moving camera's
+    pan and shake (which move every joint alike) drop out of all speeds but the neck's.
     """
     scale = robust_track_scale(xy)[:, None]
     lengths = np.stack([np.linalg.norm(xy[:, i] - xy[:, k], axis=1) for i, k in _LIMBS], axis=1) / scale
@@ -143,8 +163,13 @@ def pose_descriptors(xy: np.ndarray) -> np.ndarray:
         v = xy[:, q] - xy[:, c]
         with np.errstate(invalid="ignore", divide="ignore"):
             cosines.append(np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1)))
-    speeds = np.linalg.norm(np.diff(xy[:, _BODY], axis=0), axis=2) / scale[1:]
-    speeds = np.concatenate([np.full((1, len(_BODY)), np.nan), speeds])
+    low = smoothed(xy, smooth)
+    neck = low[:, [J["neck"]]]
+    # the neck's own speed (the body moving as a whole), and every other body joint's relative to
+    # the neck (articulation): a moving camera's pan and shake move all joints alike and drop out
+    moved = np.concatenate([neck, low[:, _BODY[1:]] - neck], axis=1)
+    speeds = np.linalg.norm(np.diff(moved, axis=0), axis=2) / scale[1:]
+    speeds = np.concatenate([np.full((1, speeds.shape[1]), np.nan), speeds])
     return np.concatenate([lengths, np.stack(cosines, axis=1), speeds], axis=1)
 
 
@@ -164,8 +189,7 @@ def trajectory_correlation_scores(a, b, offsets_frames, min_overlap: int = MIN_O
     a: (Ta, 18, 2), b: (Tb, 18, 2) (or Keypoints) on one clock; offsets_frames: (K,) -> (K,)
     mean over descriptors of the Pearson correlation over the overlap.
     """
-    fa = _zscore(pose_descriptors(as_xy(a)))
-    fb = _zscore(pose_descriptors(as_xy(b)))
+    fa, fb = trajectory_features(a), trajectory_features(b)
     return _overlap_pearson(fa, fb, np.asarray(offsets_frames, dtype=int), min_overlap)
 
 
@@ -181,14 +205,14 @@ def trajectory_correlation_curve(a, b, offsets_frames, min_overlap: int = MIN_OV
                                    np.asarray(offsets_frames, dtype=int), min_overlap)
 
 
-def speed_features(a) -> np.ndarray:
-    """The speed correlation's per-frame signal of a track: (T, 1)."""
-    return speed_signal(as_xy(a))[:, None]
+def speed_features(a, smooth: float | None = None) -> np.ndarray:
+    """The speed correlation's per-frame signal of a track (low-passed first, ``smoothed``): (T, 1)."""
+    return speed_signal(smoothed(as_xy(a), smooth))[:, None]
 
 
-def trajectory_features(a) -> np.ndarray:
-    """The trajectory correlation's per-frame descriptors of a track, z-scored: (T, F)."""
-    return _zscore(pose_descriptors(as_xy(a)))
+def trajectory_features(a, smooth: float | None = None) -> np.ndarray:
+    """The trajectory correlation's per-frame descriptors of a track (speeds low-passed), z-scored: (T, F)."""
+    return _zscore(pose_descriptors(as_xy(a), smooth))
 
 
 def correlation_curve_of_features(fa: np.ndarray, fb: np.ndarray, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
