@@ -7,7 +7,9 @@
    projected into its calibrated cameras with their distortion, detector-like noise added
    (synth.noise, level 1), poses solved from the noisy 2D alone.
 3. Triangulation with detector-like noise: the packaged CMU dance seen by rings of 2-6 cameras,
-   mean / median joint error against the truth, and time per synchronized instant.
+   mean / median joint error against the truth, and time per synchronized instant; then the same
+   joints refined over time (``bench_temporal``, ``--only-temporal``: smooth motion and constant
+   bones, on the dance and the held-out walk).
 4. The verification on two cameras 90 degrees apart (the dance, detector-like noise): for 40-200
    instants and four noise seeds, the rotation error, the pose uncertainty the solver reports
    (rotation_std_deg) and whether the camera was flagged; the same on narrower rigs of 2-4 cameras
@@ -170,6 +172,52 @@ def bench_triangulation(instants: int = 200) -> dict:
     return out
 
 
+def bench_temporal(instants: int = 160, settings=None) -> dict:
+    """Per-instant triangulation, then ``recon.temporal.refine_over_time`` (smooth motion, constant
+    bones, robust), on 2-4 cameras with detector-like noise: the packaged dance (05_02, what the
+    defaults were chosen on) and the packaged walk (131_02, held out), both at 120/7 = 17.1 fps."""
+    import importlib.util
+
+    from synnet_recon.motion import load_motion
+    from synnet_recon.paths import PACKAGE_DATA
+    from synnet_recon.recon.temporal import TemporalConf, refine_over_time
+    from synnet_recon.recon.triangulate import reproject, triangulate_sequence
+    from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
+
+    spec = importlib.util.spec_from_file_location("t", Path(__file__).parents[1] / "tests/recon/test_triangulate.py")
+    t = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t)
+    settings = settings or {"default": TemporalConf()}
+    out = {}
+    for clip in ("05_02", "131_02"):
+        X = load_motion(PACKAGE_DATA / "mocap" / f"{clip}.bvh").joints[::7][:instants].copy()
+        X[..., [0, 2]] -= X[..., [0, 2]].reshape(-1, 2).mean(axis=0)
+        times = np.arange(len(X)) * 7 / 120.0
+        for views in (2, 3, 4):
+            rng = np.random.default_rng(views)
+            P = t.ring(views, spread_deg=90.0 if views == 2 else 360.0)
+            xy, depth = reproject(P, X.reshape(-1, 3))
+            noisy, conf = apply_detector_noise(xy.reshape(views, len(X), 18, 2), depth.reshape(views, len(X), 18),
+                                               t.SIZE, DetectorNoise(), rng)
+            res = triangulate_sequence(P, noisy.transpose(1, 0, 2, 3), conf.transpose(1, 0, 2))
+            points = np.stack([r.points for r in res])
+            err0 = np.linalg.norm(points - X, axis=-1)
+            row = {"per_instant_mean_cm": 100 * float(np.nanmean(err0)), "known": float(np.isfinite(err0).mean())}
+            for name, conf_t in settings.items():
+                c0, t0 = time.process_time(), time.perf_counter()
+                refined = refine_over_time(P, noisy.transpose(1, 0, 2, 3), conf.transpose(1, 0, 2), points,
+                                           np.stack([r.inliers for r in res]), times,
+                                           np.stack([r.reprojection_px for r in res]), conf_t)
+                cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+                err = np.linalg.norm(refined - X, axis=-1)
+                row[name] = {"mean_cm": 100 * float(np.nanmean(err)), "median_cm": 100 * float(np.nanmedian(err)),
+                             "p95_cm": 100 * float(np.nanpercentile(err, 95)),
+                             "cpu_ms_per_instant": 1000 * cpu / len(X), "wall_ms_per_instant": 1000 * wall / len(X)}
+            out[f"{clip} {views} views"] = row
+            print("temporal", clip, views, json.dumps(row), flush=True)
+    return out
+
+
 def bench_two_cameras(instants=(40, 80, 120, 150, 200), seeds=range(4)) -> list[dict]:
     import importlib.util
 
@@ -249,7 +297,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_recon3d.json"))
     ap.add_argument("--skip-pose2sim", action="store_true")
+    ap.add_argument("--only-temporal", action="store_true", help="only the refinement over time (bench_temporal)")
     args = ap.parse_args()
+    if args.only_temporal:
+        from synnet_recon.recon.temporal import TemporalConf
+
+        settings = {"default": TemporalConf(), "acceleration 15": TemporalConf(acceleration=15.0),
+                    "acceleration 60": TemporalConf(acceleration=60.0), "bones 0.05 m": TemporalConf(bone_sigma=0.05),
+                    "no bones": TemporalConf(bone_sigma=1e3)}
+        load = os.getloadavg()[0]
+        report = {"machine": f"{os.cpu_count()} CPUs, load {load:.1f}", "temporal": bench_temporal(settings=settings),
+                  "load_after": os.getloadavg()[0]}
+        args.out.write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {args.out}")
+        return
     shared = shared_data_dir()
     report = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", "triangulation": bench_triangulation(),
               "two_cameras": bench_two_cameras(), "narrow_rigs": bench_narrow_rigs()}

@@ -16,7 +16,7 @@ LAYERS = [
     ("sync",),
     ("recon",),
     ("viewer", "exporters"),
-    ("batch", "demo"),
+    ("batch", "demo", "demo_rgb"),
     ("commands", "cli"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -24,8 +24,17 @@ import click
                    "[default: 1.0, --quick: 0.6]")
 @click.option("--instants", type=int, default=None,
               help="Synchronized instants to fuse, evenly spread.  [default: 6, --quick: 3]")
+@click.option("--rgb-only", is_flag=True,
+              help="No depth sensor: the videos alone -> align -> camera poses for every frame by structure from "
+                   "motion (triangulate --poses sfm) -> the person in 3D -> fuse --depth mvs; compared with the "
+                   "truth (camera poses per frame, joints, depth). --instants: instants posed and triangulated "
+                   "[default: 16, --quick: 8].")
+@click.option("--depth-instants", type=int, default=None,
+              help="--rgb-only: instants fused with --depth mvs.  [default: 2, --quick: 1]")
+@click.option("--estimate-intrinsics", is_flag=True, help="--rgb-only: SfM estimates the lenses (else the true ones).")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the table.")
-def command(out, quick, cameras, seconds, width, height, seed, max_offset, instants, quiet):
+def command(out, quick, cameras, seconds, width, height, seed, max_offset, instants, rgb_only, depth_instants,
+            estimate_intrinsics, quiet):
     """Run the whole pipeline on data built into the package and compare it with the truth.
 
     Simulates moving cameras (hand-held, following, orbiting) filming a CMU motion-capture dance
@@ -48,6 +57,15 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
     Example: synrecon demo              (1-2 minutes on a 2-core machine)
              synrecon demo out/ --quick (about half that)
     """
+    if rgb_only:
+        return _rgb_only(out, quick, dict(cameras=cameras, seconds=seconds, width=width, height=height,
+                                          max_offset=max_offset, instants=instants, depth_instants=depth_instants),
+                         seed, estimate_intrinsics, quiet)
+    if depth_instants is not None or estimate_intrinsics:
+        from ..errors import InputError
+
+        raise InputError("--depth-instants" if depth_instants is not None else "--estimate-intrinsics",
+                         "only with --rgb-only")
     from ..demo import DemoConfig, format_report, run_demo
 
     given = {k: v for k, v in dict(cameras=cameras, seconds=seconds, width=width, height=height,
@@ -63,3 +81,20 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
     click.echo(f"wrote {out}/ (report: {report.paths['report']}{cloud}{shot})")
     if report.verdict and not report.verdict["passed"]:
         raise SystemExit(1)  # a wrong registration fuse did not flag: the demo failed (said above)
+
+
+def _rgb_only(out, quick, options, seed, estimate_intrinsics, quiet):
+    """`synrecon demo --rgb-only`: ``demo_rgb.run_rgb_demo``; exit 1 when its verdict is FAIL."""
+    from ..demo_rgb import RgbDemoConfig, format_rgb_report, run_rgb_demo
+
+    given = {k: v for k, v in options.items() if v is not None}
+    given.update(seed=seed, progress=not quiet, estimate_intrinsics=estimate_intrinsics)
+    config = RgbDemoConfig.quick(**given) if quick else RgbDemoConfig(**given)
+    report = run_rgb_demo(config, out, echo=None if quiet else click.echo)
+    click.echo(format_rgb_report(report))
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"wrote {out}/ (report: {report.paths['report']}, skeleton: {report.paths['recon3d']}/skeleton3d.json"
+               + (f", cloud: {report.paths['ply']}" if report.paths["ply"] else "") + ")")
+    if not report.verdict["passed"]:
+        raise SystemExit(1)  # the camera poses missed their targets or one was grossly wrong (said above)

@@ -65,6 +65,7 @@ class DepthContext:
     calibration: Path | None = None          # camera poses (Pose2Sim / caliscope TOML), for mvs
     person_height: float | None = None       # metres, the scale of poses from the people (mvs)
     camera_poses: object | None = None       # a recon.mvs.CameraPoses (e.g. from SfM), for mvs
+    depth_sink: object | None = None         # mvs: called as sink(frames, {name: depth}) per instant (the rgb demo)
 
 
 class DepthBackend(Protocol):

@@ -69,6 +69,7 @@ class FuseConfig:
     person_height: float | None = None                    # mvs: metres, scale of the poses from the people
     camera_poses: object | None = None                    # mvs: a recon.mvs.CameraPoses (e.g. SfM), first choice
     poses: str | None = None                              # mvs: "sfm" (recon.sfm, moving cameras too) or None
+    depth_sink: object | None = None                      # mvs: sink(frames, {name: depth}) per instant (the rgb demo)
     #                                                       (the calibration if given, else the people)
     frames: str | None = None                             # "START:END:STEP" over sync.json rows
     voxel: float = 0.02                                   # fused.ply voxel (m)
@@ -287,7 +288,7 @@ def read_inputs(sync: str | Path | dict | SyncResult, config: FuseConfig) -> Fus
                            Path(config.mono_model) if config.mono_model else None, config.scale, reference,
                            [{n: int(i) for n, i in r["frames"].items() if n in videos} for r in all_rows],
                            Path(config.calibration) if config.calibration else None, config.person_height,
-                           camera_poses)
+                           camera_poses, depth_sink=config.depth_sink)
     backend = load_backend(config.depth, context)
     instants = []
     for row_index, row in rows:

@@ -570,4 +570,6 @@ class MVSDepth:
         if reference in views:
             ref = views[reference].world_to_camera
             self.poses = {n: ref @ np.linalg.inv(v.world_to_camera) for n, v in views.items()}
+        if getattr(self.context, "depth_sink", None) is not None:
+            self.context.depth_sink(frames, out)
         return out

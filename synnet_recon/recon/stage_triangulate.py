@@ -57,6 +57,7 @@ class TriangulateStageConfig:
     scene_poses: object | None = None  # a recon.sfm.ScenePoses over the rows used (skips SfM; the demo's)
     allow_unverified: bool = False  # triangulate with flagged cameras too (marked in the outputs)
     trc: bool = False
+    refine_over_time: bool = False  # one robust fit of all instants: smooth motion, constant bones (recon.temporal)
     progress: bool = True
     people: PeopleCalibConf = field(default_factory=PeopleCalibConf)
     triangulate: TriangulateConf = field(default_factory=TriangulateConf)
@@ -297,7 +298,15 @@ def _triangulate(views, cameras, results, xy, conf, config: TriangulateStageConf
     P = np.stack([cameras[views.names[v]].K @ results[views.names[v]].world_to_camera[:3] for v in use])
     tri = triangulate_sequence(P, xy[use].transpose(1, 0, 2, 3), conf[use].transpose(1, 0, 2), config.triangulate,
                                progress=config.progress)
-    return tri, use
+    return _over_time(tri, P, xy[use].transpose(1, 0, 2, 3), conf[use].transpose(1, 0, 2), views, config), use
+
+
+def _over_time(tri, P, xy, conf, views, config: TriangulateStageConfig):
+    if not config.refine_over_time:
+        return tri
+    from .temporal import refine_triangulations
+
+    return refine_triangulations(tri, P, xy, conf, views.times)
 
 
 def _scale_note(config: TriangulateStageConfig, calibrated: bool, posed=None) -> dict:
@@ -396,6 +405,7 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     summary = {
         "schema": SUMMARY_SCHEMA, "version": 1, "sync": str(sync_json), "reference": views.names[0],
         "instants": len(views.rows), "triangulated": tri is not None, "poses": mode,
+        "refined_over_time": bool(config.refine_over_time and tri is not None),
         "views_used": [views.names[v] for v in used] if tri is not None else [],
         "unverified_used": bool(tri is not None and any(not results[views.names[v]].ok for v in used)),
         "scale": _scale_note(config, mode == "calibration", posed),
@@ -444,7 +454,7 @@ def _triangulate_moving(views, posed, results, xy, conf, config: TriangulateStag
     c = np.where(mask[..., None], conf[use], 0.0)
     tri = triangulate_sequence(P, xy[use].transpose(1, 0, 2, 3), c.transpose(1, 0, 2), config.triangulate,
                                progress=config.progress)
-    return tri, use
+    return _over_time(tri, P, xy[use].transpose(1, 0, 2, 3), c.transpose(1, 0, 2), views, config), use
 
 
 def _write(config, out_dir, views: Views, tri, used, summary) -> Path:

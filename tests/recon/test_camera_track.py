@@ -28,13 +28,13 @@ def test_a_smooth_path_passes_and_a_jump_is_flagged_alone():
     flagged, reasons = check_track(poses, ok, times, 3.0)
     assert not flagged.any(), reasons
     wrong = poses.copy()
-    wrong[6] = _turn(poses[6], 10.0)
+    wrong[6] = _turn(poses[6], 20.0)
     flagged, reasons = check_track(wrong, ok, times, 3.0)
     assert flagged.tolist() == [k == 6 for k in range(len(poses))], reasons
     assert "jumps off the camera's path" in reasons[6] and reasons[5] == ""
-    # a centre moved by 0.5 m (17 % of the distance) is flagged too; unposed instants are skipped
+    # a centre moved by 0.8 m (27 % of the distance) is flagged too; unposed instants are skipped
     moved = poses.copy()
-    moved[3, :3, 3] -= moved[3, :3, :3] @ np.array([0.5, 0.0, 0.0])
+    moved[3, :3, 3] -= moved[3, :3, :3] @ np.array([0.8, 0.0, 0.0])
     ok[9] = False
     flagged, _ = check_track(moved, ok, times, 3.0)
     assert np.nonzero(flagged)[0].tolist() == [3]
@@ -45,6 +45,12 @@ def test_a_turn_under_the_limit_and_an_instant_without_neighbours_pass():
     wrong = poses.copy()
     wrong[3] = _turn(poses[3], 2.0)
     assert not check_track(wrong, np.ones(6, bool), times, 3.0, TrackConf(max_rotation_deg=4.0))[0].any()
+    assert check_track(wrong, np.ones(6, bool), times, 3.0, TrackConf(max_rotation_deg=1.0, step_factor=0))[0][3]
+    # a camera that turns fast between instants (8 degrees a step, shaking by 4 off a straight path)
+    # is moving, not jumping: the limits follow its own steps
+    fast, ftimes = _orbit(T=8, deg_per_instant=8.0)
+    shaken = np.stack([_turn(p, 4.0 * (-1) ** k, (1.0, 0.0, 0.0)) for k, p in enumerate(fast)])
+    assert not check_track(shaken, np.ones(8, bool), ftimes, 3.0)[0].any()
     ok = np.array([True, False, False, False, False, True])
     assert not check_track(_orbit(T=6)[0], ok, times, 3.0)[0].any()
 
