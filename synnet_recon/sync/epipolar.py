@@ -85,10 +85,11 @@ def _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, jo
     penalty = ridge * np.diag(_PERSPECTIVE)
     w = w0.copy()
     nn = np.maximum(n, 1e-9)[:, None, None]
+    f = None
     for _ in range(iters + 1):
         S = np.matmul((A * w[..., None]).transpose(0, 2, 1), A) / nn
-        _, V = np.linalg.eigh(S + penalty)
-        r = np.einsum("pkq,pq->pk", A, V[..., 0])
+        f = smallest_eigenvector(S + penalty, f)
+        r = np.einsum("pkq,pq->pk", A, f)
         w = w0 / (1.0 + (r / scale) ** 2)
     joint_loss = np.log1p((r / scale) ** 2)
     loss = w0 * joint_loss
@@ -102,6 +103,80 @@ def _epipolar_hypothesis_costs(xa, xb, ridge, scale, iters, min_joints, trim, jo
     cost = total / np.maximum(n, 1e-9)
     cost[count < min_joints] = np.nan
     return cost, np.where(seen > 0, joint_loss, np.nan)
+
+def smallest_eigenvector(S: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Unit eigenvector of the smallest eigenvalue of each symmetric matrix S (P, n, n) -> (P, n).
+
+    With ``start`` (P, n), a nearby vector (the previous IRLS step's): inverse iteration, first
+    unshifted, then shifted to just below the start's improved Rayleigh quotient rho,
+    sigma = rho - 1e-6 ||S||. A Cholesky factorization of S - sigma I exists only when no
+    eigenvalue lies below sigma, so the iteration then converges to the smallest eigenpair, at a
+    rate of (lambda_0 - sigma) / (lambda_1 - sigma) per step. A matrix keeps that answer only when
+    both factorizations exist and the residual ||S v - rho v|| <= 1e-13 ||S|| (``eigh``'s own
+    accuracy); the others, and all matrices without a start, get ``eigh``'s. Pure numpy over the
+    batch (each step a few vector operations per row of the 9 x 9 matrices): ~5x cheaper than
+    ``eigh``. The sign of the vector is arbitrary, as ``eigh``'s.
+    """
+    if start is None or not len(S):
+        return np.linalg.eigh(S)[1][..., 0]
+    S = np.asarray(S, dtype=np.float64)
+    St = np.ascontiguousarray(S.transpose(1, 2, 0))  # (n, n, P): each entry a contiguous row of the batch
+    size = np.sqrt((St ** 2).sum(axis=(0, 1)))
+    v = _unit(np.asarray(start, dtype=np.float64).T.copy())  # (n, P)
+    L, ok = _batched_cholesky(St)
+    for _ in range(2):
+        v = _unit(_cholesky_solve(L, v))
+    rho = np.einsum("ip,ijp,jp->p", v, St, v)
+    shifted = St.copy()
+    idx = np.arange(St.shape[0])
+    shifted[idx, idx] -= rho - 1e-6 * size
+    L, pd = _batched_cholesky(shifted)
+    ok &= pd
+    for _ in range(3):
+        v = _unit(_cholesky_solve(L, v))
+    Sv = np.einsum("ijp,jp->ip", St, v)
+    rho = (v * Sv).sum(0)
+    with np.errstate(invalid="ignore"):
+        ok &= np.sqrt(((Sv - rho * v) ** 2).sum(0)) <= 1e-13 * size
+    v = np.ascontiguousarray(v.T)
+    if not ok.all():
+        v[~ok] = np.linalg.eigh(S[~ok])[1][..., 0]
+    return v
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Columns of x (n, P) scaled to unit length."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return x / np.sqrt((x ** 2).sum(0))
+
+
+def _batched_cholesky(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower Cholesky factors of the symmetric matrices M (n, n, P) (batch last), column by column,
+    and (P,) whether each is positive definite (the factor of a matrix that is not is garbage)."""
+    n, _, P = M.shape
+    L = np.zeros_like(M)
+    ok = np.ones(P, dtype=bool)
+    for j in range(n):
+        d = M[j, j] - (L[j, :j] ** 2).sum(0)
+        ok &= d > 0
+        root = np.sqrt(np.where(d > 0, d, 1.0))
+        L[j, j] = root
+        if j + 1 < n:
+            L[j + 1:, j] = (M[j + 1:, j] - (L[j + 1:, :j] * L[j, :j]).sum(1)) / root
+    return L, ok
+
+
+def _cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with L L^T x = b for each column: L (n, n, P) lower, b (n, P)."""
+    n = L.shape[0]
+    y = np.zeros_like(b)
+    for i in range(n):
+        y[i] = (b[i] - (L[i, :i] * y[:i]).sum(0)) / L[i, i]
+    x = np.zeros_like(b)
+    for i in range(n - 1, -1, -1):
+        x[i] = (y[i] - (L[i + 1:, i] * x[i + 1:]).sum(0)) / L[i, i]
+    return x
+
 
 def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_groups: int,
                           norm_a=None, norm_b=None, scale: float = 0.05, iters: int = 3,

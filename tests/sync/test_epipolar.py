@@ -50,3 +50,39 @@ def test_refine_offset_stays_in_the_candidates_basin():
     assert 3.0 * step <= far[0] - 1.0 <= 3.96 * step
     wide = E.refine_offset(_SlopedCost(1.0 + 5.0 * step), 1.0, step, 1.5, 0.1, max_shift=6.0)
     assert abs(wide[0] - (1.0 + 5.0 * step)) < 0.05 * step        # unless asked
+
+
+def test_smallest_eigenvector_from_a_start_matches_eigh():
+    """The warm-started solver of the IRLS steps gives eigh's smallest eigenvector (up to sign),
+    falls back to eigh where the start is useless (orthogonal, or near a degenerate pair), and
+    without a start is eigh."""
+    from synnet_recon.sync.epipolar import smallest_eigenvector
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(400, 18, 9))
+    S = np.einsum("pki,pkj->pij", A, A) / 18
+    S[:5] = np.diag(np.r_[1.0, 1.0 + 1e-12, np.arange(2.0, 9.0)])  # nearly degenerate smallest pair
+    ref = np.linalg.eigh(S)[1][..., 0]
+    start = ref + 0.05 * rng.normal(size=ref.shape)
+    start[5] = np.linalg.eigh(S[5])[1][..., 3]  # orthogonal to the answer: must not be kept
+    got = smallest_eigenvector(S, start)
+    err = np.minimum(np.abs(got - ref).max(1), np.abs(got + ref).max(1))
+    assert err[5:].max() < 1e-8
+    # the degenerate pair: any unit vector of its eigenspace is an answer (eigh's is arbitrary too)
+    Sv = np.einsum("pij,pj->pi", S[:5], got[:5])
+    rho = np.einsum("pi,pi->p", got[:5], Sv)
+    assert np.allclose(np.linalg.norm(got[:5], axis=1), 1.0) and np.abs(Sv - rho[:, None] * got[:5]).max() < 1e-10
+    assert np.allclose(rho, 1.0)
+    np.testing.assert_array_equal(smallest_eigenvector(S), ref)
+    # the IRLS costs are unchanged to far below their precision
+    from synnet_recon.sync import epipolar as E
+    xa = rng.normal(size=(60, 18, 2)) * 50 + 300
+    xb = xa @ np.array([[0.9, 0.1], [-0.1, 0.95]]) + rng.normal(size=(60, 18, 2)) + 20
+    fast = E.epipolar_pair_costs(xa, xb)
+    orig = E.smallest_eigenvector
+    try:
+        E.smallest_eigenvector = lambda S, start=None: np.linalg.eigh(S)[1][..., 0]
+        slow = E.epipolar_pair_costs(xa, xb)
+    finally:
+        E.smallest_eigenvector = orig
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
