@@ -28,7 +28,7 @@ from ..fileio import check_output_path
 @click.option("--smooth", is_flag=True, help="With --poses sfm/auto: smooth each camera's poses over time.")
 @click.option("--over-time", "over_time", is_flag=True,
               help="Refine the joints over all instants at once (smooth motion, constant bone lengths, robust "
-                   "loss): measured 3.6 -> 3.1 cm mean with two views (bench/bench_recon3d.py --only-temporal).")
+                   "loss): measured 3.5 -> 3.0 cm mean with two views (bench/bench_recon3d.py --only-temporal).")
 @click.option("--intrinsics", help="Intrinsics without poses: COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,"
                                    "height}} or truth.json. Default: intrinsics.json / cameras.txt / truth.json "
                                    "beside sync.json.")
