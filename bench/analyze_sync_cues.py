@@ -168,7 +168,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(records, indent=1, default=float))
+        args.out.write_text(json.dumps(records, separators=(",", ":"), default=float))
 
 
 if __name__ == "__main__":
