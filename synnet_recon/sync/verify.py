@@ -15,9 +15,9 @@ probability. This module checks the answer with evidence the pick did not use:
   that offset. Two people doing the same motion seconds apart agree *one pairing at a time* at
   the wrong offsets (the first person against the second), but *all together* only at the right
   one: the number of people explained is compared across the pair's answers.
-- **Against the alternatives and chance.** The cost at the answer is compared with the cost at
-  every other answer the pair had (other people's answers, the curve's runner-up peaks) and with
-  the same fit on offsets spread over the range (chance for these two tracks).
+- **Against the alternatives and chance.** The fit at the answer is compared with the fit at
+  offsets spread over the pair's range (every other answer it could have given), each divided by
+  chance for exactly its frames (b's stretch played backwards).
 
 ``verify_pair`` returns a ``Verdict``; ``apply_verdict`` lowers the pair's confidence (or leaves
 it) and says why in ``PairSync.reason`` / ``PairSync.verify`` (written to sync.json). Works with
@@ -120,16 +120,25 @@ class PeopleGeometry:
         self.norm_b = track_normalisation(np.concatenate(self.xb_raw)) if self.xb_raw else (np.zeros(2), 1.0)
         self._b_cache: dict = {}
 
-    def b_at(self, j: int, offset: float) -> np.ndarray:
-        key = (j, round(float(offset), 9))
+    def b_at(self, j: int, offset: float, reverse: bool = False) -> np.ndarray:
+        """b's person j at a's instants for ``offset``; ``reverse``: the same stretch of b played
+        backwards (same poses and frames, no common timing: chance for exactly these frames)."""
+        key = (j, round(float(offset), 9), reverse)
         if key not in self._b_cache:
-            self._b_cache[key] = _interpolate(self.xb_smooth[j], _frame_positions(self.tb[j], self.ta - offset))
+            pos = _frame_positions(self.tb[j], self.ta - offset)
+            if reverse and np.isfinite(pos).any():
+                pos = np.nanmin(pos) + np.nanmax(pos) - pos
+            self._b_cache[key] = _interpolate(self.xb_smooth[j], pos)
         return self._b_cache[key]
 
-    def costs(self, matches, offsets, window_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def costs(self, matches, offsets, window_seconds: float | None = None,
+              fill: float = 0.0, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Mean robust epipolar cost (K,) of the people ``matches`` [(i, j), ...] stacked, one F per
-        window of ``window_seconds`` (None: one F for the whole overlap) at each offset (s), and
-        the frames compared (K,); NaN where fewer than ``MIN_FRAMES`` frames are compared."""
+        window of ``window_seconds`` on a's clock (None: one F for the whole overlap) at each
+        offset (s), and the frames compared (K,); NaN where fewer than ``MIN_FRAMES`` frames are
+        compared. A window is used only when at least ``fill`` of its instants are compared (so
+        that every offset's F spans the same time: with moving cameras a shorter span fits one F
+        better). ``reverse``: b's stretch played backwards (``b_at``)."""
         offsets = np.atleast_1d(np.asarray(offsets, np.float64))
         out = np.full(len(offsets), np.nan)
         count = np.zeros(len(offsets), int)
@@ -139,15 +148,16 @@ class PeopleGeometry:
         win = np.zeros(len(self.ta), int) if window_seconds is None else \
             np.floor((self.ta - self.ta[0]) / max(window_seconds, 1e-9)).astype(int)
         n_win = int(win.max()) + 1 if len(win) else 1
+        full = np.bincount(win, minlength=n_win)
         rows, groups, xbs = [], [], []
         for k, o in enumerate(offsets):
-            xb = np.concatenate([self.b_at(j, o) for _, j in matches], axis=1)
+            xb = np.concatenate([self.b_at(j, o, reverse) for _, j in matches], axis=1)
             seen = (np.isfinite(xa).all(-1) & np.isfinite(xb).all(-1)).sum(axis=1) >= 8
             idx = np.flatnonzero(seen)
             if len(idx) < MIN_FRAMES:
                 continue
             size = np.bincount(win[idx], minlength=n_win)
-            idx = idx[size[win[idx]] >= MIN_WINDOW_FRAMES]
+            idx = idx[(size[win[idx]] >= MIN_WINDOW_FRAMES) & (size[win[idx]] >= fill * full[win[idx]])]
             if len(idx) < MIN_FRAMES:
                 continue
             rows.append(idx)
@@ -238,41 +248,48 @@ def identity_hypotheses(curves: dict, tolerance: float, drop: float = DROP) -> l
 # ---------------------------------------------------------------------------------- geometry
 
 def geometry_verdict(geom: PeopleGeometry, matches, answer: float, grid: np.ndarray, frame: float,
-                     agree: float = AGREE, tolerance_frames: float = 2.0, worse: float = 1.25,
+                     agree: float = AGREE, tolerance_frames: float = 3.0, worse: float = 1.25,
                      overlap_share: float = 0.7) -> Verdict:
     """The fixed-geometry check of ``answer`` (s) for the matched people ``matches``.
 
     One fundamental matrix for the whole overlap is fitted at every offset of ``grid`` (s, the
-    pair's search range) and near the answer; chance is the median cost over the grid. When no
-    offset gets below ``agree`` x chance there is no fixed geometry to test against (moving
-    cameras, or too noisy): "unchecked". Otherwise the answer is "confirmed" when the best fit lies
-    within ``tolerance_frames`` frames (``frame`` s) of it, "contradicted" when an offset farther
-    away fits better by more than ``worse`` x (its cost), else "weak". Only offsets comparing at
-    least ``overlap_share`` x the answer's frames are compared (one F fits fewer frames better)."""
+    pair's search range) and near the answer, and its cost divided by chance for exactly those
+    frames (the same fit with b's stretch played backwards: a shorter or stiller stretch fits one F
+    better whether right or not). When no offset gets below ``agree`` x chance there is no fixed
+    geometry to test against (moving cameras, or too noisy): "unchecked". Otherwise the answer is
+    "confirmed" when the best fit lies within ``tolerance_frames`` frames (``frame`` s) of it,
+    "contradicted" when an offset farther away fits better by more than ``worse`` x (its cost
+    ratio), else "weak". Offsets comparing fewer than ``overlap_share`` x the answer's frames are
+    left out (noisy)."""
     local = answer + np.arange(-tolerance_frames, tolerance_frames + 1e-9, 0.5) * frame
     offs = np.unique(np.round(np.concatenate([np.asarray(grid, np.float64), local]), 9))
-    c, count = geom.costs(matches, offs, None)
+    fit, count = geom.costs(matches, offs)
+    chance_fit, _ = geom.costs(matches, offs, reverse=True)
+    # each offset against chance for exactly its frames: b's same stretch played backwards
+    # (a shorter or stiller stretch fits one F better, right or not)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = fit / chance_fit
     ok = np.isfinite(c)
     near = ok & (np.abs(offs - answer) <= 0.5 * frame + 1e-9)
-    if near.any():  # shorter overlaps fit one F more easily: compare like with like
+    if near.any():  # very short overlaps are noisy: compare like with like
         ok &= count >= overlap_share * np.max(count[near])
     far = ok & (np.abs(offs - answer) > tolerance_frames * frame + 1e-9)
     if ok.sum() < 5 or not near.any() or not far.any():
         return Verdict("unchecked", people=len(matches), reason="too little overlap to check the geometry")
-    chance = float(np.median(c[ok]))
+    chance = 1.0
     c_ans = float(np.min(c[near]))
     k_far = int(np.flatnonzero(far)[np.argmin(c[far])])
     c_far = float(c[k_far])
     best = float(np.min(c[ok]))
     ratio, margin = c_ans / chance, math.log(c_far / max(c_ans, 1e-12))
-    details = {"chance": chance, "cost": c_ans, "best_far_cost": c_far, "best_ratio": best / chance}
+    details = {"cost": c_ans, "best_far_cost": c_far, "best_ratio": best / chance}
     if best / chance >= agree:
         return Verdict("unchecked", ratio, margin, len(matches), details=details,
                        reason="no fixed camera geometry fits the joints at any offset (moving cameras?)")
     if c_far * worse < c_ans:
         return Verdict("contradicted", ratio, margin, len(matches), best_offset=float(offs[k_far]), details=details,
                        reason=(f"the joints fit one camera geometry better at {offs[k_far]:+.3f} s than at the "
-                               f"answer (cost {c_far:.3g} vs {c_ans:.3g})"))
+                               f"answer ({c_far:.2f} vs {c_ans:.2f} of chance)"))
     if margin > 0 and ratio < agree:
         return Verdict("confirmed", ratio, margin, len(matches), details=details)
     return Verdict("weak", ratio, margin, len(matches), details=details,
