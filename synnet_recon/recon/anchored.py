@@ -5,6 +5,10 @@ the static background and checked by ``verify.check_view``:
 
 - ``joints``: robust Kabsch (RANSAC over the joints) between the two views' lifted joint centres:
   the same 3D points in both views at a synchronized instant, so a symmetric room cannot fool it;
+- ``joints-icp`` (only when none of joints, track, stereo verifies): the joints' Kabsch pose
+  turned about the person's vertical by a few angles, each refined by ICP held by the joints
+  (``joint_icp``: background point-to-plane and joints solved together, coarse to fine), the one
+  that agrees best with both cameras' depth kept (wide baselines, where plain ICP slides);
   ``joints-swapped`` the same with this view's left and right joints exchanged (detectors swap
   them on people seen from behind);
 - ``track``: the pose this view had at the previous instant (cameras move smoothly);
@@ -29,7 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import LEFT_RIGHT_SWAP
+from .joint_icp import JointICPConfig, joint_icp, sample, turn_about
 from .register import (
+    JointAlignment,
     RegistrationConfig,
     correspondence_registration,
     feature_correspondences,
@@ -41,7 +47,7 @@ from .register import (
     settle,
     translation_error,
 )
-from .verify import VerifyConfig, ViewCheck, check_view
+from .verify import VerifyConfig, ViewCheck, agreement_states, check_view, paired_z, person_axis
 
 
 @dataclass
@@ -57,6 +63,7 @@ class AnchorConfig:
     skip_within_deg: float = 0.5      # a hypothesis starting this close (and skip_within_m) to a verified
     skip_within_m: float = 0.02       # pose is not tried: ICP from there ends at that pose
     polish: bool = True               # robust ICP at 1 and 1/2 voxel on the verified pose, kept when it verifies
+    joint_icp: JointICPConfig | None = field(default_factory=JointICPConfig)  # None: no ``joints-icp``
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
 
@@ -105,6 +112,19 @@ class _Trials:
                    coarse=coarse)
         self.checks.append(self.checked(r.transformation, method, r, self.source.joints if joints is None else joints))
 
+    def held(self, start) -> ViewCheck:
+        """The ``joints-icp`` hypothesis from the joints' Kabsch ``start`` (``held_by_joints``),
+        checked; flagged as ambiguous when another turn's result agrees as well."""
+        config, registration = self.config, self.registration
+        T, z = held_by_joints(self.source, self.target, start, config.joint_icp)
+        c = self.checked(T, "joints-icp", _evaluate(self.source.prepared, self.target.prepared, T, registration),
+                         self.source.joints)
+        if c.ok and z < config.verify.min_pin_z:
+            c.ok, c.reason = False, f"ambiguous: ICP held by the joints from another turn ended more than " \
+                                    f"{config.joint_icp.distinct_deg:g} degree away, agreeing as well (z {z:.1f}, " \
+                                    f"need {config.verify.min_pin_z:g})"
+        return c
+
     def polished(self, best: ViewCheck) -> ViewCheck:
         """``best`` polished (``polish``) and checked again."""
         T, r = polish(self.source.prepared, self.target.prepared, best.transform, self.registration)
@@ -119,6 +139,7 @@ class Anchor:
     checks: list[ViewCheck]                    # [] (no Kabsch start) or [the joints hypothesis, checked]
     joints_of: dict[int, np.ndarray]
     polished: ViewCheck | None = None          # checks[0] polished and checked again (when it verified)
+    start: JointAlignment | None = None        # the joints' robust Kabsch (the start of ``joints-icp``)
 
 
 def anchor_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
@@ -129,7 +150,7 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
                            config.seed, config.min_inliers)
     trials.attempt("joints", kabsch.transform)
     polished = trials.polished(trials.checks[0]) if trials.checks and trials.checks[0].ok and config.polish else None
-    return Anchor(trials.checks, trials.joints_of, polished)
+    return Anchor(trials.checks, trials.joints_of, polished, kabsch)
 
 
 def place_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
@@ -153,6 +174,9 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     # joints are known in both views for the joint check, no pose can verify: none of them runs
     # (the view is flagged by the joint count either way).
     placeable = _joints_can_verify(source.joints, target.joints, config)
+    if placeable and not any(c.ok for c in checks) and config.joint_icp is not None \
+            and anchor.start is not None and anchor.start.transform is not None:
+        checks.append(trials.held(anchor.start))
     if placeable and not any(c.ok for c in checks):
         # a detector may swap left and right in one view (people seen from behind): the joints
         # relabelled are the same person, and the swap is recorded in the method
@@ -184,6 +208,50 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     return best
 
 
+def held_by_joints(source: ViewInputs, target: ViewInputs, kabsch: JointAlignment,
+                   config: JointICPConfig) -> tuple[np.ndarray, float]:
+    """``joint_icp`` from the joints' Kabsch pose (``kabsch``: a ``JointAlignment``) turned about the
+    person's vertical axis by each of ``config.turns_deg`` -> (the (4, 4) result that agrees best
+    with both cameras' depth (each view's background sampled, in the other camera), the smallest
+    paired z by which it beats a result of another start that ended more than ``config.distinct_deg``
+    away: inf when none did). A small z: the background holds two poses degrees apart equally
+    well (cameras 120 degrees apart sharing mostly a floor); ``place_view`` flags it below
+    ``VerifyConfig.min_pin_z``."""
+    from scipy.spatial import cKDTree
+
+    inliers = np.where(kabsch.inliers[:, None], source.joints, np.nan)
+    known = np.where(kabsch.inliers[:, None], target.joints, np.nan)
+    axis = person_axis(target.joints)
+    up = axis[0] if axis is not None else np.array([0.0, -1.0, 0.0])
+    centre = np.nanmedian(known, axis=0)
+    cloud = target.prepared.cloud
+    points, normals = np.asarray(cloud.points), np.asarray(cloud.normals)
+    tree = cKDTree(points)
+    camera = (target.K, target.depth.shape)
+    mine, theirs = sample(source.background[0], config.score_points), sample(target.background[0], config.score_points)
+    results = []
+    for deg in config.turns_deg:
+        T = joint_icp(np.asarray(source.prepared.cloud.points), points, normals, inliers, target.joints,
+                      turn_about(up, centre, deg) @ kabsch.transform, camera, config, tree)
+        states = np.r_[agreement_states(mine, T, target.depth, target.K, config.score_tolerance, config.free_penalty),
+                       agreement_states(theirs, np.linalg.inv(T), source.depth, source.K, config.score_tolerance,
+                                        config.free_penalty)]
+        results.append((T, states))
+    best = max(range(len(results)), key=lambda k: results[k][1].sum())   # the first of equals
+    T, states = results[best]
+    z = min((paired_z(states, s) for other, s in results if rotation_error_deg(other, T) > config.distinct_deg),
+            default=float("inf"))
+    return T, z
+
+
+def _evaluate(source, target, T: np.ndarray, registration: RegistrationConfig):
+    """Open3D's evaluation of T at the usual correspondence distance (fitness, RMSE, correspondences)."""
+    from ..o3d import o3d
+
+    return o3d.pipelines.registration.evaluate_registration(source.cloud, target.cloud,
+                                                            registration.icp_distance * registration.voxel, T)
+
+
 def polish(source, target, init: np.ndarray, registration: RegistrationConfig):
     """Point-to-plane ICP with a Tukey loss at 1 then 1/2 registration voxel from ``init`` ->
     ((4, 4) transform, Open3D's evaluation at the usual correspondence distance)."""
@@ -198,7 +266,7 @@ def polish(source, target, init: np.ndarray, registration: RegistrationConfig):
                                                             max_iteration=registration.icp_iterations))
         if r.fitness > 0:
             T = np.asarray(r.transformation)
-    return T, reg.evaluate_registration(source.cloud, target.cloud, registration.icp_distance * registration.voxel, T)
+    return T, _evaluate(source, target, T, registration)
 
 
 def _joints_can_verify(source: np.ndarray, target: np.ndarray, config: AnchorConfig) -> bool:

@@ -16,6 +16,13 @@
    down) must agree with the reference's depth as a right pose's do (``min_turn_visibility``), and
    there must be enough of them for the background to pin that turn at all.
 
+4. The turn is pinned: the background (both views' points, each in the other camera, at a fine
+   tolerance) must prefer the pose to the same pose turned by 1 and 2 degrees either way about
+   the person's vertical axis, by a paired test (``turn_pinned``: z >= ``min_pin_z``). A pose
+   turned a few degrees from the truth fails it (a turned pose agrees better), and so does one
+   whose background does not tell such turns apart (cameras 120 degrees apart sharing mostly a
+   floor: there the truth itself was not pinned, and poses 5 degrees off passed every other check).
+
 A room's symmetry can fool the background (a turn of 90 or 180 degrees fits a box room almost as
 well as the truth) but not the labelled joints; a mistaken person (a left/right swap, a bystander)
 can fool the joints but not the background. Anything that fails is flagged, with the reason.
@@ -55,6 +62,10 @@ class VerifyConfig:
     min_turn_visibility: float = 0.95  # of those, seen / (seen + in free space) at least (right poses on the
     #                                 rendered grid: 1.000; the open floor's wrong 17.7 degree pose: 0.78)
     min_turn_seen: int = 50         # of those, seen at least (else the turn is not pinned: flagged)
+    pin_turns_deg: tuple[float, ...] = (1.0, 2.0)  # the pinning test's turns about the person (each way)
+    pin_tolerance: float = 0.03     # its agreement tolerance (m, + 1 % of the depth)
+    min_pin_z: float = 4.0          # the paired test's z against every turn at least (neighbouring points are
+    #                                 not independent, so more than the 3 a test of independent points would take)
 
 
 @dataclass
@@ -74,6 +85,7 @@ class ViewCheck:
     reason: str | None
     turn_visibility: float = 0.0    # the turn check's agreement (points that pin a turn about the person)
     turn_seen: int = 0
+    pin_z: float = float("inf")     # the pinning test's z (inf: not run)
     # (M, 2) source, target indices of the registration clouds matched at ``transform`` by the ICP
     # that gave it (the pose graph's information matrix reuses them), None when not known
     correspondences: np.ndarray | None = field(default=None, repr=False)
@@ -105,6 +117,10 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     turn_vis, turn_seen = turn_agreement(transform, source_points, source_normals, source_depth, source_K,
                                          target_joints, target_depth, target_K, voxel, config, target_points,
                                          target_normals)
+    pin = float("inf")
+    if target_points is not None and len(target_points) and config.pin_turns_deg:
+        pin = min(turn_pinned(transform, source_points, source_depth, source_K, target_points, target_depth,
+                              target_K, target_joints, deg, config.pin_tolerance) for deg in config.pin_turns_deg)
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -123,8 +139,12 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     elif turn_vis < config.min_turn_visibility:
         reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
                  f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
+    elif pin < config.min_pin_z:
+        reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
+                 f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
+                 f"(need {config.min_pin_z:g})"
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
-                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen))
+                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin)
 
 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
@@ -150,6 +170,73 @@ def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_norm
         out.append(visibility_agreement(target_points[pins], inverse, source_depth, source_K,
                                         config.visibility_tolerance))
     return min(v for v, _ in out), min(n for _, n in out)
+
+
+def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
+                     free_penalty: float = 2.0) -> np.ndarray:
+    """(N,) per point of points (N, 3) moved by T into a camera (depth (H, W), K): 1 where it lies
+    on the measured surface (within ``tolerance`` + 1 % of the depth), -free_penalty where it lies
+    in the free space in front of it, 0 where there is no evidence (outside, occluded, no depth)."""
+    p = points @ T[:3, :3].T + T[:3, 3]
+    out = np.zeros(len(points))
+    z = p[:, 2]
+    front = z > 0.05
+    zs = np.where(front, z, 1.0)
+    u = np.round(K[0, 0] * p[:, 0] / zs + K[0, 2]).astype(np.int64)
+    v = np.round(K[1, 1] * p[:, 1] / zs + K[1, 2]).astype(np.int64)
+    h, w = depth.shape
+    inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    d = depth[v[inside], u[inside]]
+    zi = z[inside]
+    tol = tolerance + 0.01 * d
+    out[inside] = np.where(d > 0, np.where(np.abs(zi - d) < tol, 1.0, np.where(zi < d - tol, -free_penalty, 0.0)),
+                           0.0)
+    return out
+
+
+def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
+                target_points: np.ndarray, target_depth: np.ndarray, target_K: np.ndarray, target_joints: np.ndarray,
+                turn_deg: float, tolerance: float) -> float:
+    """How surely the background prefers ``transform`` to it turned by +-``turn_deg`` about the
+    person's vertical axis (``turn_axis``): a paired test over both views' background points
+    (``agreement_states`` in the other camera at a fine ``tolerance``), the smaller z of the two
+    turns: sum of per-point differences / sqrt(sum of their squares). Small or negative: a turned
+    pose agrees as well or better (the turn is not pinned, or the pose is turned)."""
+    up, centre = turn_axis(transform, target_joints)
+
+    def states(T):
+        return np.r_[agreement_states(source_points, T, target_depth, target_K, tolerance),
+                     agreement_states(target_points, np.linalg.inv(T), source_depth, source_K, tolerance)]
+
+    here = states(transform)
+    return min(paired_z(here, states(_turn(up, centre, sign * turn_deg) @ transform)) for sign in (-1.0, 1.0))
+
+
+def paired_z(better: np.ndarray, other: np.ndarray) -> float:
+    """How surely per-point agreements ``better`` (N,) beat ``other`` (N,), the same points:
+    sum of the differences / sqrt(sum of their squares + 1) (a paired sign-type test)."""
+    d = better - other
+    return float(d.sum() / np.sqrt((d ** 2).sum() + 1.0))
+
+
+def turn_axis(transform: np.ndarray, target_joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit direction, point) of the person's vertical axis in the target camera: ``person_axis`` of
+    the joints, or the camera's -y through the joints' median (the optical axis's point at 3 m when
+    no joint is known)."""
+    axis = person_axis(target_joints)
+    if axis is not None:
+        return axis
+    centre = np.nanmedian(target_joints, axis=0) if np.isfinite(target_joints).any() else np.array([0, 0, 3.0])
+    return np.array([0.0, -1.0, 0.0]), np.nan_to_num(centre, nan=0.0)
+
+
+def _turn(up: np.ndarray, centre: np.ndarray, deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    K = np.array([[0.0, -up[2], up[1]], [up[2], 0.0, -up[0]], [-up[1], up[0], 0.0]])
+    T = np.eye(4)
+    T[:3, :3] = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
+    T[:3, 3] = centre - T[:3, :3] @ centre
+    return T
 
 
 def person_axis(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
