@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..skeleton import JOINT_INDEX as J
 from .tracks import MIN_COMMON_JOINTS, MIN_OVERLAP_FRAMES, SWAP_HYPOTHESES, as_xy, normalise_frames
 
 # Worst joints dropped per frame pair (a misplaced arm: elbow + wrist). 0 since 2026-12-01 (h8): with
@@ -22,6 +23,17 @@ from .tracks import MIN_COMMON_JOINTS, MIN_OVERLAP_FRAMES, SWAP_HYPOTHESES, as_x
 # to 60-83 % on upper-body and caliscope pairs, never worse on long, static, portrait (docs/benchmarks.md).
 TRIM_JOINTS = 0
 CHUNK_PAIRS = 100_000  # frame pairs scored at once by affine_diagonals (its peak memory, ~0.5 kB a pair)
+# Joints the affine cue (``affine_diagonals``) can leave out: the eyes and ears. The four sit within a
+# few centimetres on the head, rigid, noisy against their spread and often half seen (one ear in a
+# side view), so they add residual without any articulation; the nose stays as the head's point.
+# Measured (h5, bench/analyze_sync_cues.py, docs/benchmarks.md): the affine argmax within 2 frames
+# rose in all six conditions tried (paper 75 -> 85 %, long 88 -> 100, upper body 62 -> 75,
+# caliscope 86 -> 88, caliscope upper body 54 -> 56, Pose2Sim MediaPipe 88 -> 92).
+# NOT the default yet (``DROP_JOINTS`` empty): with the shipped combiner, fitted on the old affine
+# z, two unrelated stretches of one walk got confidence 0.57 (tests/sync/test_pair.py wants < 0.5).
+# Set DROP_JOINTS = FACE_POINTS together with a refit of the combiner (bench/fit_combiner.py).
+FACE_POINTS = tuple(J[n] for n in ("r_eye", "l_eye", "r_ear", "l_ear"))
+DROP_JOINTS: tuple[int, ...] = ()
 
 
 def _affine_moments(ca, va, cb, vb):
@@ -254,7 +266,8 @@ def affine_consistency_scores(a, b, offsets_frames, min_overlap: int = MIN_OVERL
     return -means
 
 def affine_diagonals(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, max_pairs: int = 2_000_000,
-                     clip_sigmas: float | None = None, null_frames=None, null_offsets=None):
+                     clip_sigmas: float | None = None, null_frames=None, null_offsets=None,
+                     drop=None):
     """Mean log affine residual along every offset, and along offsets of mismatched pairings.
 
     xa: (Ta, 18, 2), xb: (Tb, 18, 2) on one clock; offsets (K,) frames. Returns (mean (K,),
@@ -270,8 +283,14 @@ def affine_diagonals(xa: np.ndarray, xb: np.ndarray, offsets: np.ndarray, max_pa
     scored (``_banded_costs``); otherwise whole rows of the Ta x Tb matrix. Either way rows of xa
     are strided to keep the pairs scored under ``max_pairs``, and processed in chunks of about
     ``CHUNK_PAIRS`` pairs (memory does not grow with the tracks' length); pair counts are of the
-    rows used.
+    rows used. The joints ``drop`` (None: ``DROP_JOINTS``; e.g. ``FACE_POINTS``) are left out of
+    every frame pair.
     """
+    drop = DROP_JOINTS if drop is None else drop
+    if drop:
+        xa, xb = np.array(xa, dtype=np.float64), np.array(xb, dtype=np.float64)
+        xa[:, list(drop)] = np.nan
+        xb[:, list(drop)] = np.nan
     offsets = np.asarray(offsets, dtype=int)
     null_offsets = offsets if null_offsets is None else np.asarray(null_offsets, dtype=int)
     orders = [np.arange(len(xb))] + list(null_frames if null_frames is not None else [np.arange(len(xb))[::-1]])

@@ -73,3 +73,22 @@ def test_banded_diagonals_score_the_same_pairs_as_the_full_matrix(rng, monkeypat
     monkeypatch.setattr(A, "CHUNK_PAIRS", 40)
     np.testing.assert_allclose(A.affine_diagonals(xa, xb, offsets, clip_sigmas=None, null_frames=orders,
                                                   null_offsets=nulls)[2], plain[2], rtol=1e-12)
+
+
+def test_affine_cue_can_leave_the_eyes_and_ears_out(rng):
+    """With ``drop=FACE_POINTS`` the eyes and ears (rigid, noisy, often half seen) take no part in
+    the affine cue: scrambling them in b changes nothing, scrambling an elbow does; ``drop=()``
+    keeps every joint."""
+    xa = rng.normal(size=(40, 18, 2))
+    xb = xa[3:] @ np.array([[0.9, 0.2], [-0.1, 1.1]]) + rng.normal(size=(37, 18, 2)) * 0.01
+    offsets = np.arange(-10, 11)
+    face = xb.copy()
+    face[:, list(A.FACE_POINTS)] = rng.normal(size=(37, len(A.FACE_POINTS), 2))
+    elbow = xb.copy()
+    elbow[:, 3] = rng.normal(size=(37, 2))
+    drop = A.FACE_POINTS
+    base = A.affine_diagonals(xa, xb, offsets, drop=drop)[0]
+    np.testing.assert_array_equal(A.affine_diagonals(xa, face, offsets, drop=drop)[0], base)
+    assert not np.allclose(A.affine_diagonals(xa, elbow, offsets, drop=drop)[0], base)
+    assert not np.allclose(A.affine_diagonals(xa, face, offsets, drop=())[0], base)
+    assert offsets[np.nanargmin(base)] == 3
