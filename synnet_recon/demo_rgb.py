@@ -51,6 +51,9 @@ class RgbDemoConfig:
     instants: int = 16          # synchronized instants posed by SfM and triangulated
     depth_instants: int = 2     # of those, fused with --depth mvs
     estimate_intrinsics: bool = False  # True: SfM estimates the lenses (none given)
+    layout: str = "hand-held"   # "hand-held": the rgbd demo's cameras at random places (unknown offsets);
+    #                             "arc": cameras spread_deg apart on an arc, drifting (synth.wide; true offsets 0)
+    spread_deg: float = 30.0    # layout "arc": between neighbouring cameras
     sfm_threads: int = 2        # COLMAP threads (1: the same poses on every run)
     progress: bool = True
 
@@ -70,6 +73,10 @@ class RgbDemoConfig:
             raise InputError(None, f"--instants must be at least 3 for --rgb-only, got {self.instants}")
         if not 1 <= self.depth_instants <= self.instants:
             raise InputError(None, f"--depth-instants must be in [1, --instants], got {self.depth_instants}")
+        if self.layout not in ("hand-held", "arc"):
+            raise InputError(None, f"--layout must be hand-held or arc, got {self.layout!r}")
+        if not 5.0 <= self.spread_deg <= 120.0:
+            raise InputError(None, f"--spread must be in [5, 120] degrees, got {self.spread_deg:g}")
 
 
 @dataclass
@@ -155,21 +162,16 @@ def pose_comparison(summary: dict, truth: dict, joints_world: np.ndarray) -> tup
     return out, (names[ref], int(rows[names[ref]][t0]["frame"]))
 
 
-def joint_comparison(skeleton, scene, truth: dict, world: tuple | None) -> dict:
-    """skeleton3d.json's joints against the true joint centres, in the world of the poses (the
-    reference camera at its first posed frame): mean error metric and after one global scale."""
+def joint_comparison(skeleton, joints_world: np.ndarray, truth: dict, world: tuple | None) -> dict:
+    """skeleton3d.json's joints against the true joint centres (joints_world: (F, 18, 3) at each of
+    the reference camera's frames), in the world of the poses (the reference camera at its first
+    posed frame): mean error metric and after one global scale."""
     if skeleton is None or world is None or not len(skeleton):
         return {"known": 0.0, "mean_cm": None, "mean_cm_scaled": None}
     name, frame = world
     W = np.asarray(next(c for c in truth["cameras"] if c["name"] == name)["world_to_camera"])[frame]
-    cam = scene.camera(skeleton.reference)
-    got, want = [], []
-    for i, frames in enumerate(skeleton.frames):
-        j = frames[skeleton.reference]
-        X = scene.motion.at(np.array([cam.motion_times[j]]))[0]
-        got.append(skeleton.joints[i])
-        want.append(X @ W[:3, :3].T + W[:3, 3])
-    got, want = np.array(got), np.array(want)
+    got = np.asarray(skeleton.joints, dtype=np.float64)
+    want = np.stack([joints_world[f[skeleton.reference]] @ W[:3, :3].T + W[:3, 3] for f in skeleton.frames])
     known = np.isfinite(got).all(axis=-1) & np.isfinite(want).all(axis=-1)
     if not known.any():
         return {"known": 0.0, "mean_cm": None, "mean_cm_scaled": None}
@@ -293,10 +295,7 @@ def _spec(rows: list[int]) -> str:
 def run_rgb_demo(config: RgbDemoConfig, out_dir: str | Path, echo: Callable[[str], None] | None = None) -> RgbDemoReport:
     """Simulate, render, align, triangulate (SfM poses) and fuse (mvs) under ``out_dir``; compare
     with the truth. Writes ``out_dir/demo_report.json``."""
-    from .demo import demo_camera_path, demo_motion
     from .fileio import write_json
-    from .synth.render import RenderConfig
-    from .synth.scene import SceneConfig, read_truth, simulate_scene, write_scene
 
     config.validate()
     say = echo or (lambda _line: None)
@@ -310,14 +309,7 @@ def run_rgb_demo(config: RgbDemoConfig, out_dir: str | Path, echo: Callable[[str
         stage[name] = round(time.perf_counter() - t, 3)
         return value
 
-    say(f"[1/5] simulate + render: {config.cameras} moving cameras, {config.seconds:g} s, {config.width}x"
-        f"{config.height}, seed {config.seed} (the depth is rendered only to compare with)")
-    scene = timed("simulate", simulate_scene, SceneConfig(
-        cameras=config.cameras, seconds=config.seconds, fps=config.fps, max_offset=config.max_offset,
-        seed=config.seed, width=config.width, height=config.height, camera_path=demo_camera_path(config)),
-        demo_motion())
-    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
-    truth = read_truth(scene_dir / "truth.json")
+    truth, joints = _render(config, scene_dir, timed, say)
 
     say("[2/5] align: 2D pose on the rendered videos, then pair matching; offsets unknown")
     from .sync.align import AlignConfig, align
@@ -329,11 +321,44 @@ def run_rgb_demo(config: RgbDemoConfig, out_dir: str | Path, echo: Callable[[str
 
     sync = SyncResult.load(sync_path)
     offsets = _offsets(truth, sync)
-    report = _reconstruct(config, out_dir, scene, truth, sync, timed, say)
+    report = _reconstruct(config, out_dir, joints, truth, sync, timed, say)
     report.offsets, report.stage_seconds = offsets, stage
     report.warnings = list(result.warnings) + report.warnings
     write_json(out_dir / "demo_report.json", report.to_json())
     return report
+
+
+def _render(config: RgbDemoConfig, scene_dir: Path, timed, say) -> tuple[dict, np.ndarray]:
+    """The scene's videos (and the depth, only to compare with) -> truth.json's dict and the true
+    joints (F, 18, 3, world) at each of the reference camera's frames."""
+    from .synth.scene import read_truth
+
+    if config.layout == "arc":
+        from .synth.wide import WideSceneConfig, render_wide_scene
+
+        frames = int(round(config.seconds * config.fps))
+        say(f"[1/5] render: {config.cameras} cameras {config.spread_deg:g} degrees apart on an arc, drifting 15 deg/s, "
+            f"{config.seconds:g} s, {config.width}x{config.height} (offsets 0, not told to align; the depth only to "
+            "compare with)")
+        timed("render", render_wide_scene, WideSceneConfig(
+            cameras=config.cameras, separation_deg=config.spread_deg, instants=frames, step=1, fps=config.fps,
+            width=config.width, height=config.height, drift_deg_per_s=15.0, seed=config.seed), scene_dir)
+        truth = read_truth(scene_dir / "truth.json")
+        return truth, np.asarray(truth["joints"], dtype=np.float64)
+    from .demo import demo_camera_path, demo_motion
+    from .synth.render import RenderConfig
+    from .synth.scene import SceneConfig, simulate_scene, write_scene
+
+    say(f"[1/5] simulate + render: {config.cameras} moving cameras, {config.seconds:g} s, {config.width}x"
+        f"{config.height}, seed {config.seed} (the depth is rendered only to compare with)")
+    scene = timed("simulate", simulate_scene, SceneConfig(
+        cameras=config.cameras, seconds=config.seconds, fps=config.fps, max_offset=config.max_offset,
+        seed=config.seed, width=config.width, height=config.height, camera_path=demo_camera_path(config)),
+        demo_motion())
+    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
+    truth = read_truth(scene_dir / "truth.json")
+    cam = scene.camera(truth["reference"])
+    return truth, np.stack([scene.motion.at(np.array([t]))[0] for t in cam.motion_times])
 
 
 def _offsets(truth: dict, sync) -> list[dict]:
@@ -369,7 +394,7 @@ def _write_intrinsics(posed, path: Path) -> str:
     return str(path)
 
 
-def _reconstruct(config: RgbDemoConfig, out_dir: Path, scene, truth: dict, sync, timed, say) -> RgbDemoReport:
+def _reconstruct(config: RgbDemoConfig, out_dir: Path, joints_world, truth: dict, sync, timed, say) -> RgbDemoReport:
     """Stages 3-5: SfM poses + triangulate, fuse --depth mvs, and the comparison with the truth."""
     import json
 
@@ -381,7 +406,6 @@ def _reconstruct(config: RgbDemoConfig, out_dir: Path, scene, truth: dict, sync,
 
     scene_dir = out_dir / "scene"
     intrinsics = None if config.estimate_intrinsics else str(scene_dir / "truth.json")
-    joints_world = np.stack([scene.motion.at(np.array([t]))[0] for t in scene.camera(truth["reference"]).motion_times])
     height = true_body_height(joints_world)
     rows = _rows(sync, config.instants)
     say(f"[3/5] triangulate --poses sfm: {len(rows)} instants x {len(sync.videos)} videos posed by structure from "
@@ -411,7 +435,7 @@ def _reconstruct(config: RgbDemoConfig, out_dir: Path, scene, truth: dict, sync,
     poses, world = pose_comparison(summary, truth, joints_world)
     report = RgbDemoReport(
         config=config, out_dir=out_dir, reference=summary.get("reference", sync.reference), fps=float(truth["fps"]),
-        offsets=[], poses=poses, joints=joint_comparison(skeleton, scene, truth, world),
+        offsets=[], poses=poses, joints=joint_comparison(skeleton, joints_world, truth, world),
         depth=depth_comparison(collected, {c["name"]: str(scene_dir / c["depth"]) for c in truth["cameras"]}),
         verdict=rgb_verdict(poses), stage_seconds={},
         paths={"truth": str(scene_dir / "truth.json"), "sync": str(sync.source), "recon3d": str(out_dir / "recon3d"),

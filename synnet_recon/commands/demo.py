@@ -32,9 +32,13 @@ import click
 @click.option("--depth-instants", type=int, default=None,
               help="--rgb-only: instants fused with --depth mvs.  [default: 2, --quick: 1]")
 @click.option("--estimate-intrinsics", is_flag=True, help="--rgb-only: SfM estimates the lenses (else the true ones).")
+@click.option("--layout", type=click.Choice(["hand-held", "arc"]), default=None,
+              help="--rgb-only: 'hand-held' (the rgbd demo's cameras at random places; default) or 'arc' (cameras "
+                   "--spread degrees apart on an arc, drifting: where SfM and mvs can work).")
+@click.option("--spread", type=float, default=None, help="--rgb-only --layout arc: degrees between cameras.  [default: 30]")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the table.")
 def command(out, quick, cameras, seconds, width, height, seed, max_offset, instants, rgb_only, depth_instants,
-            estimate_intrinsics, quiet):
+            estimate_intrinsics, layout, spread, quiet):
     """Run the whole pipeline on data built into the package and compare it with the truth.
 
     Simulates moving cameras (hand-held, following, orbiting) filming a CMU motion-capture dance
@@ -59,13 +63,15 @@ def command(out, quick, cameras, seconds, width, height, seed, max_offset, insta
     """
     if rgb_only:
         return _rgb_only(out, quick, dict(cameras=cameras, seconds=seconds, width=width, height=height,
-                                          max_offset=max_offset, instants=instants, depth_instants=depth_instants),
+                                          max_offset=max_offset, instants=instants, depth_instants=depth_instants,
+                                          layout=layout, spread_deg=spread),
                          seed, estimate_intrinsics, quiet)
-    if depth_instants is not None or estimate_intrinsics:
+    extra = [o for o, v in (("--depth-instants", depth_instants), ("--estimate-intrinsics", estimate_intrinsics or None),
+                            ("--layout", layout), ("--spread", spread)) if v is not None]
+    if extra:
         from ..errors import InputError
 
-        raise InputError("--depth-instants" if depth_instants is not None else "--estimate-intrinsics",
-                         "only with --rgb-only")
+        raise InputError(extra[0], "only with --rgb-only")
     from ..demo import DemoConfig, format_report, run_demo
 
     given = {k: v for k, v in dict(cameras=cameras, seconds=seconds, width=width, height=height,
