@@ -52,6 +52,9 @@ def command(sync, out_dir, calibration, poses_from_people, poses, smooth, over_t
     pooled). Each camera is verified: one whose pose the joints do not pin down (too few or too
     similar poses, two cameras only) is flagged with the reason and not used. The main person's
     joints are then triangulated at every instant (robust DLT, outlier views rejected per joint).
+    MOVING cameras: --poses sfm poses every camera at every instant from the scene (structure from
+    motion on the videos, people masked; each camera's path checked for jumps) and triangulates
+    each instant with its own poses.
 
     Writes OUT/skeleton3d.json (metres, the reference camera's frame), OUT/triangulate.json (per
     camera: ok or the reason, pose, reprojection error, uncertainty, confidence) and, with --trc,
