@@ -18,9 +18,10 @@ from ..errors import InputError
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
               help="PNG per pair: each cue's evidence against chance, the combined evidence, the chosen offset.")
 @click.option("--checkpoint", type=click.Path(), default=None, help="SynNet weights (default: packaged).")
-@click.option("--cues", default="no-synnet", show_default=True,
-              help="Evidence fused: all, geometry (affine+epipolar), synnet, correlation (speed+trajectory), "
-                   "no-synnet, or a comma-separated list of affine, epipolar, speed, trajectory, synnet.")
+@click.option("--cues", default="all", show_default=True,
+              help="Evidence fused: all (SynNet included when its weights load), no-synnet, geometry "
+                   "(affine+epipolar), synnet, correlation (speed+trajectory), or a comma-separated list of "
+                   "affine, epipolar, speed, trajectory, synnet.")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(inputs, out, fps, max_offset, reference, device, plot, checkpoint, cues, quiet):
     """Synchronize INPUT... (videos: mp4/mov/avi/mkv, or folders of OpenPose JSON keypoints) by the

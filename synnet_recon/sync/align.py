@@ -60,11 +60,11 @@ class AlignConfig:
     reference: str | None = None       # name of the reference input; None: the first
     device: str = "auto"               # SynNet device: auto | cpu | cuda
     checkpoint: str | None = None      # SynNet weights; None: the packaged default if any
-    synnet: str = "auto"               # auto (on with CUDA or an explicit checkpoint) | on | off
+    synnet: str = "auto"               # auto (on when the cues include it and its weights load, CPU too) | on | off
     analysis_rate: float | None = None  # None: the model's fps with SynNet, else 30
     window_frames: int = 32            # the longest overlap asked of an offset (analysis frames); SynNet's window
     min_overlap_frames: int = 12       # fewest frames in common an offset needs (chance-judged, so short is fair)
-    cues: str = "no-synnet"            # cues fused: all | no-synnet | geometry | synnet | correlation | a list
+    cues: str = "all"                  # cues fused: all | no-synnet | geometry | synnet | correlation | a list
     min_motion: float = 0.3            # people moving less than this x the most active person are left out
     candidates: int = 3                # coarse peaks examined in the fine stage
     smooth_frames: float = 1.5         # Gaussian smoothing of the fine stage, analysis frames
