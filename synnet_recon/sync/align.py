@@ -349,8 +349,8 @@ def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: flo
     where they disagree, the pair's answer re-chosen, and why in ``reason`` / ``verify``."""
     frame = 1.0 / max(rate, sa.fps if np.isfinite(sa.fps) else rate, sb.fps if np.isfinite(sb.fps) else rate)
     offs = pair.curve_offsets if pair.curve_offsets is not None else np.array([pair.offset_seconds])
-    step = max(1, int(math.ceil(len(offs) / 40)))
-    geom = verify.PeopleGeometry(sa, sb, max_samples=150)
+    step = max(1, int(math.ceil(len(offs) / 24)))
+    geom = verify.PeopleGeometry(sa, sb, max_samples=100)
     options, checks, why = verify.check_options(pair.options, curves, geom, np.asarray(offs)[::step], frame,
                                                 IDENTITY_TOLERANCE / rate)
     pair.options, pair.option_checks, pair.option_reasons = options, checks, why

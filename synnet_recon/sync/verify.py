@@ -261,7 +261,7 @@ def geometry_verdict(geom: PeopleGeometry, matches, answer: float, grid: np.ndar
     "contradicted" when an offset farther away fits better by more than ``worse`` x (its cost
     ratio), else "weak". Offsets comparing fewer than ``overlap_share`` x the answer's frames are
     left out (noisy)."""
-    local = answer + np.arange(-tolerance_frames, tolerance_frames + 1e-9, 0.5) * frame
+    local = answer + np.arange(-tolerance_frames, tolerance_frames + 1e-9, 1.0) * frame
     offs = np.unique(np.round(np.concatenate([np.asarray(grid, np.float64), local]), 9))
     fit, count = geom.costs(matches, offs)
     chance_fit, _ = geom.costs(matches, offs, reverse=True)
