@@ -212,6 +212,37 @@ def test_icp_held_by_the_joints_recovers_where_plain_icp_slides(symmetric4):
     assert rotation_error_deg(check.transform, true) < 0.5
 
 
+def test_at_120_degrees_the_wrong_pose_held_by_the_joints_is_flagged_twice(tmp_path):
+    """120 degrees apart the views share mostly floor: ICP held by the joints lands ~6 degrees off,
+    with the joints and the background agreeing (every check before the pinning test passes it).
+    Another start ended degrees away and agrees as well (ambiguous), and the background does not
+    prefer the pose to it turned by a degree (not pinned): flagged by both."""
+    from synnet_recon.recon.anchored import AnchorConfig, held_by_joints
+    from synnet_recon.recon.fuse import _view_inputs
+
+    sync = render_wide_scene(WideSceneConfig(layout="symmetric", separation_deg=120.0, instants=4), tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    views, instant = _views(sync, 0)
+    true = truth_camera_to_reference(truth, instant.frames, "cam0")["cam1"]
+    config = AnchorConfig()
+    start = ransac_kabsch(views.joints["cam1"], views.joints["cam0"], config.ransac_threshold,
+                          config.ransac_iterations, 0, config.min_inliers)
+    held, z = held_by_joints(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), start, config.joint_icp)
+    assert rotation_error_deg(held, true) > 2.0, "the blind spot this test is about"
+    assert z < config.verify.min_pin_z
+    src, tgt = views.prepared["cam1"].cloud, views.prepared["cam0"].cloud
+
+    def check(verify):
+        return check_view(held, "joints-icp", 0.5, 0.03, views.joints["cam1"], views.joints["cam0"],
+                          np.asarray(src.points), views.depths["cam1"], views.intrinsics["cam1"].K,
+                          views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08, verify,
+                          np.asarray(src.normals), np.asarray(tgt.points), np.asarray(tgt.normals))
+
+    assert check(VerifyConfig(pin_turns_deg=())).ok
+    flagged = check(VerifyConfig())
+    assert not flagged.ok and "not pinned" in flagged.reason
+
+
 def test_the_pose_graph_prunes_a_planted_wrong_cross_camera_edge():
     """Two cameras over 4 instants, consistent odometry; one cross-camera edge turned by 90 degrees."""
     rng = np.random.default_rng(0)
