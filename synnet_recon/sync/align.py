@@ -304,6 +304,9 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     if config.verify and len(curves) > 1:  # identity before time: the people who agree together
         hyps = verify.identity_hypotheses(curves, IDENTITY_TOLERANCE / rate)
         refine += [ij for ij in (hyps[0][1] if hyps else []) if ij not in refine]
+        # and each person's own best partner, so that a person who disagrees with the strongest
+        # pairing gives its own answer (which then lowers the confidence of the others)
+        refine += [ij for ij in verify.best_partners(strength, PARTNER_MARGIN) if ij not in refine]
     subjects, reasons = [], [v for v in pairings.values() if isinstance(v, str)]
     for i, j in refine:
         if isinstance(pairings[(i, j)], str):
@@ -325,6 +328,7 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
 
 
 IDENTITY_TOLERANCE = 2.0  # analysis frames: a pairing agrees at an offset when its evidence peaks this close
+PARTNER_MARGIN = 6.0      # logits: a person's best partner is refined when within this of the strongest pairing
 
 
 def _clock_shift(sa: Source, sb: Source, i: int, j: int) -> float:

@@ -220,6 +220,22 @@ def pairing_agreement(curves: dict, offset: float, tolerance: float, drop: float
     return agree, value
 
 
+def best_partners(strength: np.ndarray, margin: float) -> list[tuple[int, int]]:
+    """Each person of a with its strongest partner in b: [(i, j)] for the rows whose best pairing
+    (``strength`` (Na, Nb), -inf: not comparable) is within ``margin`` of the strongest overall."""
+    ok = np.isfinite(strength)
+    if not ok.any():
+        return []
+    top = float(np.max(strength[ok]))
+    out = []
+    for i, row in enumerate(strength):
+        if np.isfinite(row).any():
+            j = int(np.argmax(np.where(np.isfinite(row), row, -np.inf)))
+            if row[j] >= top - margin:
+                out.append((i, j))
+    return out
+
+
 def people_at(curves: dict, offset: float, tolerance: float, drop: float = DROP) -> list[tuple[int, int]]:
     """The people of a and b matched one-to-one at ``offset`` by their pairing evidence
     (``pairing_agreement``, then ``max_matching``)."""

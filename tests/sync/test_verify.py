@@ -107,7 +107,7 @@ def _same_motion_views(motion, seed: int, cams: int, delay: float = 1.5):
 @pytest.mark.parametrize("seed, cams", [(4, 2), (5, 3)])
 def test_same_motion_people_are_not_confidently_wrong(motion, tmp_path, seed, cams):
     """Scenes where align without the check answered 1.5 s off (the other person's timing) at
-    confidence 0.89 (two inputs) and 0.999 (three inputs): now right, or not confident."""
+    confidence 0.89 (two inputs) and 0.999 (three inputs): now right, or below 0.5 (0.37 and 0.09)."""
     from synnet_recon.io.openpose import write_openpose_folder
 
     views, truth = _same_motion_views(motion, seed, cams)
@@ -115,7 +115,7 @@ def test_same_motion_people_are_not_confidently_wrong(motion, tmp_path, seed, ca
     res = align(folders, AlignConfig(progress=False, synnet="off", fps=FPS))
     for v, t in zip(res.videos[1:], truth[1:]):
         wrong = v.offset_seconds is not None and abs(v.offset_seconds - t) * FPS >= 2.0
-        assert not (wrong and v.confidence >= 0.9), (v.name, v.offset_seconds, t, v.confidence)
+        assert not (wrong and v.confidence >= 0.5), (v.name, v.offset_seconds, t, v.confidence)  # measured <= 0.37
     assert any(p.verify for p in res.pairs)  # the check ran and is reported
 
 
