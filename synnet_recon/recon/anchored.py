@@ -5,7 +5,8 @@ the static background and checked by ``verify.check_view``:
 
 - ``joints``: robust Kabsch (RANSAC over the joints) between the two views' lifted joint centres:
   the same 3D points in both views at a synchronized instant, so a symmetric room cannot fool it;
-- ``joints-icp`` (only when none of joints, track, stereo verifies): the joints' Kabsch pose
+- ``joints-icp`` (off by default, ``AnchorConfig.joint_icp``; when on, only when none of joints, track,
+  stereo verifies): the joints' Kabsch pose
   turned about the person's vertical by a few angles, each refined by ICP held by the joints
   (``joint_icp``: background point-to-plane and joints solved together, coarse to fine), the one
   that agrees best with both cameras' depth kept (wide baselines, where plain ICP slides);
@@ -63,7 +64,8 @@ class AnchorConfig:
     skip_within_deg: float = 0.5      # a hypothesis starting this close (and skip_within_m) to a verified
     skip_within_m: float = 0.02       # pose is not tried: ICP from there ends at that pose
     polish: bool = True               # robust ICP at 1 and 1/2 voxel on the verified pose, kept when it verifies
-    joint_icp: JointICPConfig | None = field(default_factory=JointICPConfig)  # None: no ``joints-icp``
+    joint_icp: JointICPConfig | None = None  # JointICPConfig(): try ``joints-icp`` (off: on the default demo it
+    #                                  accepted a view 3.0 cm off; the grid gained 1 of 36 instants)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
 

@@ -195,10 +195,11 @@ def test_icp_held_by_the_joints_recovers_where_plain_icp_slides(symmetric4):
     chosen by the depth agreement, it lands on the truth, unambiguously, and verifies."""
     from synnet_recon.recon.anchored import AnchorConfig, held_by_joints, place_view
     from synnet_recon.recon.fuse import _view_inputs
+    from synnet_recon.recon.joint_icp import JointICPConfig
 
     views, instant = _views(symmetric4["sync"], 2)
     true = truth_camera_to_reference(symmetric4["truth"], instant.frames, "cam0")["cam1"]
-    config = AnchorConfig()
+    config = AnchorConfig(joint_icp=JointICPConfig())
     start = ransac_kabsch(views.joints["cam1"], views.joints["cam0"], config.ransac_threshold,
                           config.ransac_iterations, 0, config.min_inliers)
     plain = refine(views.prepared["cam1"], views.prepared["cam0"], start.transform, RegistrationConfig())
@@ -219,12 +220,13 @@ def test_at_120_degrees_the_wrong_pose_held_by_the_joints_is_flagged_twice(tmp_p
     prefer the pose to it turned by a degree (not pinned): flagged by both."""
     from synnet_recon.recon.anchored import AnchorConfig, held_by_joints
     from synnet_recon.recon.fuse import _view_inputs
+    from synnet_recon.recon.joint_icp import JointICPConfig
 
     sync = render_wide_scene(WideSceneConfig(layout="symmetric", separation_deg=120.0, instants=4), tmp_path)
     truth = json.loads((tmp_path / "truth.json").read_text())
     views, instant = _views(sync, 0)
     true = truth_camera_to_reference(truth, instant.frames, "cam0")["cam1"]
-    config = AnchorConfig()
+    config = AnchorConfig(joint_icp=JointICPConfig())
     start = ransac_kabsch(views.joints["cam1"], views.joints["cam0"], config.ransac_threshold,
                           config.ransac_iterations, 0, config.min_inliers)
     held, z = held_by_joints(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), start, config.joint_icp)
