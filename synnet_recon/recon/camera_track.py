@@ -47,6 +47,13 @@ def _fit(times: np.ndarray, values: np.ndarray, at: float) -> np.ndarray:
     return values.mean(axis=0) + slope * (at - times.mean())
 
 
+def _off_path(poses: np.ndarray, times: np.ndarray, k: int, others) -> tuple[float, float]:
+    """How far pose ``k`` lies off the path predicted from ``others``: degrees, centre distance."""
+    pred = _predict(poses, times, k, others)
+    deg = rotation_angle_deg(poses[k, :3, :3] @ pred[:3, :3].T)
+    return deg, float(np.linalg.norm(centres(poses[k]) - centres(pred)))
+
+
 def _predict(poses: np.ndarray, times: np.ndarray, k: int, others: np.ndarray) -> np.ndarray:
     """The pose at instant k from the poses at ``others`` (indices), rotation and centre fitted apart."""
     from scipy.spatial.transform import Rotation
@@ -83,9 +90,7 @@ def check_track(poses: np.ndarray, ok: np.ndarray, times: np.ndarray, scale: flo
         others = _neighbours(ok, k, conf.window, include=False)
         if len(others) < conf.min_neighbours:
             continue
-        pred = _predict(poses, times, k, others)
-        deg = rotation_angle_deg(poses[k, :3, :3] @ pred[:3, :3].T)
-        off = float(np.linalg.norm(centres(poses[k]) - centres(pred)))
+        deg, off = _off_path(poses, times, k, others)
         if deg > max_deg or off > max_off:
             flagged[k] = True
             reasons[k] = (f"the pose jumps off the camera's path over the neighbouring instants ({deg:.1f} deg, "
@@ -99,9 +104,7 @@ def check_track(poses: np.ndarray, ok: np.ndarray, times: np.ndarray, scale: flo
             others = _neighbours(clean, k, conf.window, include=False)
             if len(others) < conf.min_neighbours:
                 continue
-            pred = _predict(poses, times, k, others)
-            deg = rotation_angle_deg(poses[k, :3, :3] @ pred[:3, :3].T)
-            off = float(np.linalg.norm(centres(poses[k]) - centres(pred)))
+            deg, off = _off_path(poses, times, k, others)
             if deg <= max_deg and off <= max_off:
                 flagged[k], reasons[k] = False, ""
     return flagged, reasons

@@ -112,6 +112,15 @@ def open_floor(tmp_path_factory) -> dict:
     return {"sync": sync, "truth": json.loads((root / "truth.json").read_text())}
 
 
+def _check_planted(views, T: np.ndarray, config: VerifyConfig):
+    """``check_view`` of cam1 placed by ``T`` onto cam0 (a planted pose: fitness 0.7, RMSE 3 cm)."""
+    src, tgt = views.prepared["cam1"].cloud, views.prepared["cam0"].cloud
+    return check_view(T, "planted", 0.7, 0.03, views.joints["cam1"], views.joints["cam0"],
+                      np.asarray(src.points), views.depths["cam1"], views.intrinsics["cam1"].K,
+                      views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08, config,
+                      np.asarray(src.normals), np.asarray(tgt.points), np.asarray(tgt.normals))
+
+
 def _about_person(joints: np.ndarray, deg: float) -> np.ndarray:
     """(4, 4) rotation by deg about the person's vertical axis (hips to neck) through their joints."""
     from synnet_recon.recon.verify import person_axis
@@ -133,13 +142,9 @@ def test_a_turn_about_the_person_that_the_joints_miss_is_flagged(open_floor, tur
     views, instant = _views(open_floor["sync"])
     true = truth_camera_to_reference(open_floor["truth"], instant.frames, "cam0")["cam1"]
     wrong = _about_person(views.joints["cam0"], turn) @ true
-    src, tgt = views.prepared["cam1"].cloud, views.prepared["cam0"].cloud
 
     def check(T, config):
-        return check_view(T, "planted", 0.7, 0.03, views.joints["cam1"], views.joints["cam0"],
-                          np.asarray(src.points), views.depths["cam1"], views.intrinsics["cam1"].K,
-                          views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08, config,
-                          np.asarray(src.normals), np.asarray(tgt.points), np.asarray(tgt.normals))
+        return _check_planted(views, T, config)
 
     blind = check(wrong, VerifyConfig(min_turn_seen=0, min_turn_visibility=0.0, pin_turns_deg=()))
     assert blind.ok, "without the turn checks the planted turn passes (the blind spot this test is about)"
@@ -164,13 +169,9 @@ def test_a_five_degree_turn_about_the_person_is_flagged_by_the_pinning_test(open
     views, instant = _views(open_floor["sync"])
     true = truth_camera_to_reference(open_floor["truth"], instant.frames, "cam0")["cam1"]
     wrong = _about_person(views.joints["cam0"], turn) @ true
-    src, tgt = views.prepared["cam1"].cloud, views.prepared["cam0"].cloud
 
     def check(T, config):
-        return check_view(T, "planted", 0.7, 0.03, views.joints["cam1"], views.joints["cam0"],
-                          np.asarray(src.points), views.depths["cam1"], views.intrinsics["cam1"].K,
-                          views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08, config,
-                          np.asarray(src.normals), np.asarray(tgt.points), np.asarray(tgt.normals))
+        return _check_planted(views, T, config)
 
     blind = check(wrong, VerifyConfig(pin_turns_deg=()))
     flagged = check(wrong, VerifyConfig())
