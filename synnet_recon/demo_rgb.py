@@ -54,7 +54,7 @@ class RgbDemoConfig:
     layout: str = "hand-held"   # "hand-held": the rgbd demo's cameras at random places (unknown offsets);
     #                             "arc": cameras spread_deg apart on an arc, drifting (synth.wide; true offsets 0)
     spread_deg: float = 30.0    # layout "arc": between neighbouring cameras
-    sfm_threads: int = 2        # COLMAP threads (1: the same poses on every run)
+    sfm_threads: int = 1        # COLMAP threads (1: the same poses on every run; 2 vary run to run)
     progress: bool = True
 
     @classmethod

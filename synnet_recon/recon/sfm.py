@@ -67,7 +67,7 @@ class SfmConf:
     min_people_joints: int = 8  # joints a per-instant PnP needs
     smooth_window: int = 5  # instants: window of the temporal smoothing of people-derived poses
     default_hfov_deg: float = 60.0  # lens assumed for a video with no intrinsics and no SfM camera
-    threads: int = 2
+    threads: int = 1  # COLMAP threads: 1 gives the same poses on every run; 2 is faster but varies run to run
     seed: int = 0
     keep_workspace: str | None = None  # a folder to keep the COLMAP workspace in (debugging)
 

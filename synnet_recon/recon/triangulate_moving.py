@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class MovingConf:
     """How the per-frame poses are found and checked (the stage's ``scene`` field)."""
 
-    threads: int = 2           # COLMAP threads (1: the same poses on every run; 2 vary run to run)
+    threads: int = 1           # COLMAP threads (1: the same poses on every run; 2 vary run to run)
     keyframes: int = 16
     smooth: bool = False       # smooth every camera's poses over time after the check
     track: TrackConf = field(default_factory=TrackConf)
