@@ -56,8 +56,8 @@ DEMO_MOTION_START = 2.0
 
 
 @dataclass
-class DemoConfig:
-    """What the demo simulates and how much of it it fuses. Times in seconds."""
+class DemoScene:
+    """The rendered scene a demo films (``demo`` and ``demo --rgb-only``). Times in seconds."""
 
     cameras: int = 3
     seconds: float = 4.0
@@ -66,19 +66,9 @@ class DemoConfig:
     height: int = 360
     seed: int = 0
     max_offset: float = 1.0        # true offsets of cam1.. are uniform in ±this (align is not told)
-    motion: str | None = None      # None: DEMO_MOTION, the CMU dance clip shipped in the package
-    fuse_instants: int = 6         # synchronized instants fused, evenly spread over the common overlap
-    screenshot_size: tuple[int, int] = (960, 720)
-    progress: bool = True          # tqdm bars of the stages
 
-    @classmethod
-    def quick(cls, **overrides) -> "DemoConfig":
-        """A small setting for CI: 3 cameras x 2.5 s at 320x240, 3 fused instants."""
-        base = dict(cameras=3, seconds=2.5, width=320, height=240, max_offset=0.6, fuse_instants=3)
-        base.update(overrides)
-        return cls(**base)
-
-    def validate(self) -> None:
+    def validate_scene(self) -> None:
+        """One InputError for the first scene setting a demo cannot render or align."""
         if self.cameras < 2:
             raise InputError(None, f"--cameras must be at least 2, got {self.cameras}")
         if not self.fps > 0:
@@ -95,6 +85,26 @@ class DemoConfig:
             raise InputError(None, f"--width/--height must be at least 160x120, got {self.width}x{self.height}")
         if self.width % 2 or self.height % 2:
             raise InputError(None, f"--width and --height must be even (H.264), got {self.width}x{self.height}")
+
+
+@dataclass
+class DemoConfig(DemoScene):
+    """What the demo simulates (``DemoScene``) and how much of it it fuses."""
+
+    motion: str | None = None      # None: DEMO_MOTION, the CMU dance clip shipped in the package
+    fuse_instants: int = 6         # synchronized instants fused, evenly spread over the common overlap
+    screenshot_size: tuple[int, int] = (960, 720)
+    progress: bool = True          # tqdm bars of the stages
+
+    @classmethod
+    def quick(cls, **overrides) -> "DemoConfig":
+        """A small setting for CI: 3 cameras x 2.5 s at 320x240, 3 fused instants."""
+        base = dict(cameras=3, seconds=2.5, width=320, height=240, max_offset=0.6, fuse_instants=3)
+        base.update(overrides)
+        return cls(**base)
+
+    def validate(self) -> None:
+        self.validate_scene()
         if self.fuse_instants < 1:
             raise InputError(None, f"--instants must be at least 1, got {self.fuse_instants}")
 

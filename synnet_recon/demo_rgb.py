@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from .demo import DemoScene
 from .errors import InputError
 
 ROTATION_TARGET_DEG = 1.0
@@ -40,14 +41,9 @@ DEPTH_TARGET = 0.03
 
 
 @dataclass
-class RgbDemoConfig:
-    cameras: int = 3
-    seconds: float = 4.0
-    fps: float = 30.0
-    width: int = 480
-    height: int = 360
-    seed: int = 0
-    max_offset: float = 1.0
+class RgbDemoConfig(DemoScene):
+    """The scene (``demo.DemoScene``) and how much of it the RGB-only chain poses and fuses."""
+
     instants: int = 16          # synchronized instants posed by SfM and triangulated
     depth_instants: int = 2     # of those, fused with --depth mvs
     estimate_intrinsics: bool = False  # True: SfM estimates the lenses (none given)
@@ -65,10 +61,7 @@ class RgbDemoConfig:
         return cls(**base)
 
     def validate(self) -> None:
-        from .demo import DemoConfig
-
-        DemoConfig(cameras=self.cameras, seconds=self.seconds, fps=self.fps, width=self.width, height=self.height,
-                   seed=self.seed, max_offset=self.max_offset).validate()
+        self.validate_scene()
         if self.instants < 3:
             raise InputError(None, f"--instants must be at least 3 for --rgb-only, got {self.instants}")
         if not 1 <= self.depth_instants <= self.instants:
