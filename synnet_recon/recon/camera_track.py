@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pinhole import rotation_angle_deg
+from ..synth.camera import camera_centers
 
 
 @dataclass
@@ -33,11 +34,6 @@ class TrackConf:
     min_neighbours: int = 2        # fewer posed neighbours: the instant is neither checked nor smoothed
 
 
-def centres(poses: np.ndarray) -> np.ndarray:
-    """(..., 3) camera centres of (..., 4, 4) world_to_camera."""
-    return -np.einsum("...ji,...j->...i", poses[..., :3, :3], poses[..., :3, 3])
-
-
 def _fit(times: np.ndarray, values: np.ndarray, at: float) -> np.ndarray:
     """A straight line in time through values (n, d), least squares, evaluated at ``at`` (a
     constant when the times do not spread)."""
@@ -51,7 +47,7 @@ def _off_path(poses: np.ndarray, times: np.ndarray, k: int, others) -> tuple[flo
     """How far pose ``k`` lies off the path predicted from ``others``: degrees, centre distance."""
     pred = _predict(poses, times, k, others)
     deg = rotation_angle_deg(poses[k, :3, :3] @ pred[:3, :3].T)
-    return deg, float(np.linalg.norm(centres(poses[k]) - centres(pred)))
+    return deg, float(np.linalg.norm(camera_centers(poses[k]) - camera_centers(pred)))
 
 
 def _predict(poses: np.ndarray, times: np.ndarray, k: int, others: np.ndarray) -> np.ndarray:
@@ -61,7 +57,7 @@ def _predict(poses: np.ndarray, times: np.ndarray, k: int, others: np.ndarray) -
     Rk = poses[k, :3, :3]
     rel = Rotation.from_matrix(np.einsum("nij,jk->nik", poses[others, :3, :3], Rk.T)).as_rotvec()  # R_s R_k^T
     R = Rotation.from_rotvec(_fit(times[others], rel, times[k])).as_matrix() @ Rk
-    c = _fit(times[others], centres(poses[others]), times[k])
+    c = _fit(times[others], camera_centers(poses[others]), times[k])
     out = np.eye(4)
     out[:3, :3], out[:3, 3] = R, -R @ c
     return out
@@ -116,7 +112,7 @@ def _limits(poses: np.ndarray, ok: np.ndarray, scale: float, conf: TrackConf) ->
     idx = np.nonzero(ok)[0]
     if len(idx) < 2:
         return conf.max_rotation_deg, conf.max_centre_frac * scale
-    R, c = poses[idx, :3, :3], centres(poses[idx])
+    R, c = poses[idx, :3, :3], camera_centers(poses[idx])
     turns = [rotation_angle_deg(R[k + 1] @ R[k].T) for k in range(len(idx) - 1)]
     moves = np.linalg.norm(np.diff(c, axis=0), axis=1)
     return (max(conf.max_rotation_deg, conf.step_factor * float(np.median(turns))),

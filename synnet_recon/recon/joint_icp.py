@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bundle import _skew
+
 
 @dataclass
 class JointICPConfig:
@@ -34,10 +36,6 @@ class JointICPConfig:
     score_tolerance: float = 0.03        # agreement: |z - d| < this + 1 % of d
     free_penalty: float = 2.0            # a point in the free space in front of a surface costs this many seen
     distinct_deg: float = 1.0            # results of two starts farther apart than this are different poses
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
 
 
 def rotation(vector: np.ndarray) -> np.ndarray:

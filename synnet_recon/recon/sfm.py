@@ -722,7 +722,8 @@ def _check_with_people(names, poses, ok, Ks, xy, c, conf: SfmConf) -> dict[int, 
     than ``max_people_disagreement_deg`` off, the pair disagrees. A video in a disagreeing pair with
     most of its pairs disagreeing (both, when only two) is returned with the reason. Cameras that move
     against each other make the people's poses wrong: the check then flags, it never poses."""
-    from .people_calib import PeopleCalibConf, calibrate_from_people, rotation_angle_deg
+    from ..pinhole import rotation_angle_deg
+    from .people_calib import PeopleCalibConf, calibrate_from_people
 
     posed = [v for v in range(len(ok)) if ok[v].any()]
     if len(posed) < 2 or not np.isfinite(xy).any():
@@ -862,7 +863,7 @@ def pose_errors(estimated: np.ndarray, truth: np.ndarray, ok: np.ndarray, refere
     translations (least squares over the camera centres). extent: points spanning the scene (N, 3)
     in the truth's world (default the true camera centres); scene size = their bounding-box diagonal.
     Returns per ok frame rotation_deg, translation (metres, truth units) and the summary."""
-    from .people_calib import rotation_angle_deg
+    from ..pinhole import rotation_angle_deg
 
     v0, t0 = reference
     est = estimated @ np.linalg.inv(estimated[v0, t0])

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..skeleton import LIMBS
+
 # bones held to their median length: upper arms, forearms, thighs, shins, shoulders and hips off the neck
-BONES = ((1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13))
+BONES = LIMBS[:12]  # the body without the head
 
 
 @dataclass

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .camera_track import TrackConf, centres, check_track, smooth_track
+from ..synth.camera import camera_centers
+from .camera_track import TrackConf, check_track, smooth_track
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def _check_over_time(views, poses, ok, reason, scene, conf: MovingConf, warnings
     for v, n in enumerate(views.names):
         if ok[v].sum() < 3:
             continue
-        c = centres(poses[v][ok[v]])
+        c = camera_centers(poses[v][ok[v]])
         spread = np.linalg.norm(c - (middle if middle is not None else c.mean(axis=0)), axis=1)
         scale = float(np.median(spread)) if middle is not None else float(np.linalg.norm(np.ptp(c, axis=0))) + 1.0
         flagged, why = check_track(poses[v], ok[v], views.times, scale, conf.track)

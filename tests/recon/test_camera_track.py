@@ -3,7 +3,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synnet_recon.pinhole import rotation_angle_deg
-from synnet_recon.recon.camera_track import TrackConf, centres, check_track, smooth_track
+from synnet_recon.recon.camera_track import TrackConf, check_track, smooth_track
+from synnet_recon.synth.camera import camera_centers
 from synnet_recon.synth.wide import look_at
 
 
@@ -18,7 +19,7 @@ def _orbit(T=12, deg_per_instant=1.5, radius=3.0):
 def _turn(pose, deg, axis=(0.0, 1.0, 0.0)):
     out = pose.copy()
     out[:3, :3] = Rotation.from_rotvec(np.radians(deg) * np.asarray(axis)).as_matrix() @ pose[:3, :3]
-    out[:3, 3] = -out[:3, :3] @ centres(pose)  # about its centre
+    out[:3, 3] = -out[:3, :3] @ camera_centers(pose)  # about its centre
     return out
 
 
@@ -66,5 +67,5 @@ def test_smoothing_brings_noisy_poses_closer_to_the_path():
         return np.mean([rotation_angle_deg(a[:3, :3] @ b[:3, :3].T) for a, b in zip(est[2:-2], poses[2:-2])])
 
     assert err(smooth) < 0.75 * err(noisy), (err(smooth), err(noisy))
-    assert np.allclose(centres(smooth), centres(poses), atol=0.01)  # a uniform orbit is kept (not cut short)
+    assert np.allclose(camera_centers(smooth), camera_centers(poses), atol=0.01)  # a uniform orbit is kept (not cut short)
     assert np.isnan(smooth_track(np.full((3, 4, 4), np.nan), np.zeros(3, bool), times[:3])).all()
