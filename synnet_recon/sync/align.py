@@ -259,8 +259,6 @@ def _strongest_pairings(strength: np.ndarray, most: int, margin: float = 3.0) ->
 
     ``strength`` (Na, Nb): ``pairing_strength`` of every pairing. Not one-to-one on purpose: when
     the evidence is weak, which pairing is right is left to the loops of three inputs."""
-    if strength.shape == (1, 1):
-        return [(0, 0)]
     ok = np.isfinite(strength)
     if not ok.any():
         return [(0, 0)]
@@ -286,7 +284,7 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     """Offset of source b relative to a over the people matched across the two (paper Table 6).
 
     Every pairing of a person of a with one of b is scored against chance (``pairing_strength``);
-    people are matched one-to-one by that evidence (``_match_subjects``), so bystanders who barely
+    the strongest pairings by that evidence are kept (``_strongest_pairings``), so bystanders who barely
     move and people seen in only one input drop out. The matched pairings are refined; those that
     agree with the most confident one are combined (inverse-variance offset, noisy-OR confidence);
     matched pairings that disagree lower the confidence (each by its own confidence) and the pair

@@ -292,14 +292,13 @@ def geometry_verdict(geom: PeopleGeometry, matches, answer: float, grid: np.ndar
     far = ok & (np.abs(offs - answer) > tolerance_frames * frame + 1e-9)
     if ok.sum() < 5 or not near.any() or not far.any():
         return Verdict("unchecked", people=len(matches), reason="too little overlap to check the geometry")
-    chance = 1.0
     c_ans = float(np.min(c[near]))
     k_far = int(np.flatnonzero(far)[np.argmin(c[far])])
     c_far = float(c[k_far])
     best = float(np.min(c[ok]))
-    ratio, margin = c_ans / chance, math.log(c_far / max(c_ans, 1e-12))
-    details = {"cost": c_ans, "best_far_cost": c_far, "best_ratio": best / chance}
-    if best / chance >= agree:
+    ratio, margin = c_ans, math.log(c_far / max(c_ans, 1e-12))
+    details = {"cost": c_ans, "best_far_cost": c_far, "best_ratio": best}
+    if best >= agree:
         return Verdict("unchecked", ratio, margin, len(matches), details=details,
                        reason="no fixed camera geometry fits the joints at any offset (moving cameras?)")
     if c_far * worse < c_ans:
