@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,11 +49,16 @@ from synnet_recon.sync.pair import (  # noqa: E402
 FIT_SETS = ("all", "no-synnet", "geometry", "synnet", "correlation")
 
 
+_MOTIONS: dict = {}
+
+
 def training_motions(min_seconds: float, split: str = "train"):
-    """Motion files of ``split`` that are long enough, loaded once at their own rate."""
+    """Motion files of ``split`` that are long enough, loaded once (per process) at their own rate."""
     from synnet_recon.sync.data import load_motions, motion_files, split_files
 
-    return load_motions(split_files(motion_files(), split), None, min_seconds)
+    if split not in _MOTIONS:
+        _MOTIONS[split] = load_motions(split_files(motion_files(), split), None, 0.0)
+    return [m for m in _MOTIONS[split] if m.duration >= min_seconds]
 
 
 def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions) -> tuple[Keypoints, list[str]]:
@@ -82,8 +88,45 @@ def _at_15fps(kp: Keypoints, conditions) -> Keypoints:
     return Keypoints(xy, conf, times, kp.image_size, kp.name)
 
 
-def training_pairs(n_scenes: int, seed: int, split: str = "train"):
-    """(ka, kb, true offset of b on a's clock in seconds or None, condition label) per pair."""
+class TrainPair(NamedTuple):
+    """One training pair: b's true offset on a's clock (s; None: unrelated, nothing to find), the
+    condition label, the scene it was filmed in, and align's ``max_offset`` for it (None: default)."""
+
+    ka: Keypoints
+    kb: Keypoints
+    truth: float | None
+    label: str
+    scene: int
+    max_offset: float | None = None
+
+
+PAPER_MAX_OFFSET = 16.5 / 30.0  # the paper protocol's --max-offset (offsets 4m frames, m in [-4, 3])
+
+
+def paper_pairs(n: int, seed: int, split: str = "train", first_scene: int = 0) -> list[TrainPair]:
+    """``n`` pairs of the paper's protocol on ``split``'s motions: 2 moving cameras, 32-frame clips
+    at 30 fps, b offset by 4m frames, m in [-4, 3], --max-offset 16.5 frames (as
+    bench/bench_sync_real.py's ``paper`` condition builds them, there from the held-out motions)."""
+    from synnet_recon.synth.scene import sample_pair_batch
+
+    if n <= 0:
+        return []
+    motions = training_motions(32 / 30.0 + 16 / 30.0 + 0.1, split)
+    rng = np.random.default_rng([seed, 32])
+    out = []
+    for i in range(n):
+        motion = motions[int(rng.integers(len(motions)))].resample(30.0)
+        m = int(rng.integers(-4, 4))
+        batch = sample_pair_batch(motion, 1, 32, 30.0, 4 * m, rng)
+        ka, kb = (Keypoints(batch.xy[0, j], batch.conf[0, j], np.arange(32) / 30.0,
+                            tuple(int(v) for v in batch.image_size[0, j]), f"cam{j}") for j in range(2))
+        out.append(TrainPair(ka, kb, 4 * m / 30.0, "paper", first_scene + i, PAPER_MAX_OFFSET))
+    return out
+
+
+def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int = 0) -> list[TrainPair]:
+    """The scenes' pairs (3 per scene), one unrelated pair per ten, then ``n_paper`` paper-protocol
+    pairs (``paper_pairs``)."""
     from synnet_recon.synth.camera import CameraPathConfig
     from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
@@ -113,13 +156,14 @@ def training_pairs(n_scenes: int, seed: int, split: str = "train"):
         for i in range(3):
             for j in range(i + 1, 3):
                 truth = scene.cameras[j].offset_seconds - scene.cameras[i].offset_seconds
-                pairs.append((tracks[i], tracks[j], truth, label + "/" + "+".join(labels[i] + labels[j])))
+                pairs.append(TrainPair(tracks[i], tracks[j], truth, label + "/" + "+".join(labels[i] + labels[j]),
+                                       len(pairs) // 3))
     unrelated = []
     for _ in range(max(1, len(pairs) // 10)):  # two recordings that share nothing: different scenes
         x, y = int(rng.integers(len(pairs))), int(rng.integers(len(pairs)))
         if x // 3 != y // 3:
-            unrelated.append((pairs[x][0], pairs[y][1], None, "unrelated"))
-    return pairs + unrelated
+            unrelated.append(TrainPair(pairs[x].ka, pairs[y].kb, None, "unrelated", n_scenes + len(unrelated)))
+    return pairs + unrelated + paper_pairs(n_paper, seed, split, n_scenes + len(unrelated))
 
 
 def _labels(offsets_frames: np.ndarray, truth, rate: float, tol: float) -> np.ndarray:
@@ -129,6 +173,7 @@ def _labels(offsets_frames: np.ndarray, truth, rate: float, tol: float) -> np.nd
 
 
 OVERLAP_TERMS = False  # --overlap-terms
+PICK_OVERLAP = False   # --pick-overlap-terms
 DUMP_PICK = None       # --dump-pick
 
 
@@ -139,12 +184,17 @@ def curve_features(cues) -> tuple[str, ...]:
 
 def pick_features(cues) -> tuple[str, ...]:
     own = ["curve"] + (["epipolar"] if "epipolar" in cues else []) + [c for c in CURVE_CUES if c in cues]
-    return C.with_overlap_terms(own) if OVERLAP_TERMS else tuple(own)
+    return C.with_overlap_terms(own) if OVERLAP_TERMS or PICK_OVERLAP else tuple(own)
 
 
 def confidence_features(cues) -> tuple[str, ...]:
     agree = tuple(f"agree_{c}" for c in CURVE_CUES if c in cues)
     return C.CONFIDENCE_FEATURES + agree + ("pick*log_overlap_frames", "curve_margin*log_overlap_frames")
+
+
+def pair_config(config, pair: TrainPair):
+    """align's configuration for this pair (its ``max_offset`` when it has one)."""
+    return config if pair.max_offset is None else replace(config, max_offset=float(pair.max_offset))
 
 
 def fit_curve(samples, cues):
@@ -160,43 +210,286 @@ def fit_curve(samples, cues):
     return C.Logistic.fit(x, np.concatenate(y), curve_features(cues), l2=1.0)
 
 
-def pass_one(pairs, config, rate, cues, matcher, cache: Path | None):
-    """Every cue's chance z over the range for every pair (None where NoOffset), cached."""
+# ------------------------------------------------------------------------------ pass 1, cached per cue
+
+CACHE_VERSION = 2
+_CUE_SOURCES = {"affine": ("affine.py",), "speed": ("baselines.py",), "trajectory": ("baselines.py",),
+                "synnet": ("matcher.py", "model.py", "synnet_features.py")}
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def cue_cache_key(base: dict, cue: str) -> str:
+    """What one cue's pass 1 depends on: the training pairs (scenes, seed, paper pairs, split), align's
+    configuration, the code of the evidence and of that cue, the affine cue's dropped joints and
+    SynNet's checkpoint. Any change gives another cache file."""
+    from synnet_recon.sync import affine
+
+    sync_dir = Path(C.__file__).resolve().parent
+    files = ("evidence.py", "tracks.py", "pair.py") + _CUE_SOURCES.get(cue, ())
+    key = dict(base, cue=cue, version=CACHE_VERSION,
+               code={f: _sha((sync_dir / f).read_bytes()) for f in files if (sync_dir / f).is_file()})
+    if cue == "affine":
+        key["drop_joints"] = [int(j) for j in affine.DROP_JOINTS]
+    if cue == "synnet":
+        from synnet_recon.sync.model import DEFAULT_CHECKPOINT
+
+        key["checkpoint"] = _sha(Path(DEFAULT_CHECKPOINT).read_bytes())
+    return _sha(json.dumps(key, sort_keys=True, default=str).encode())[:20]
+
+
+def _one_cue(pair: TrainPair, config, rate, cue, matcher):
+    try:
+        offsets, z, mo, overlap = pair_curves(pair.ka, pair.kb, pair_config(config, pair), rate, (cue,), matcher)
+    except NoOffset:
+        return None
+    return offsets, z.get(cue), mo, overlap
+
+
+def _merged(entries: dict, truth):
+    """One pair's per-cue pass 1 -> (offsets, {cue: z}, min_overlap, overlap, truth), or None when no cue
+    can compare the two (as ``pair_curves`` with every cue would say)."""
+    known = {c: e for c, e in entries.items() if e is not None and e[1] is not None}
+    if not known:
+        return None
+    offsets, _, mo, overlap = next(iter(known.values()))
+    z = {c: (known[c][1] if c in known else np.full(len(offsets), np.nan)) for c in entries}
+    if not any(np.isfinite(v).any() for v in z.values()):
+        return None
+    return offsets, z, mo, overlap, truth
+
+
+def pass_one(pairs, config, rate, cues, matcher, cache: Path | None, base_key: dict):
+    """Every cue's chance z over the range for every pair (None where no cue compares them).
+    With ``cache`` (a folder) each cue is stored on its own under ``cue_cache_key``, so changing one
+    cue (e.g. the affine cue's joints) recomputes only that cue."""
     import pickle
 
-    if cache is not None and cache.is_file():
-        with cache.open("rb") as fh:
-            stored = pickle.load(fh)
-        if stored["n_pairs"] == len(pairs) and set(stored["cues"]) >= set(cues):
-            return stored["curves"]
-    curves = []
-    for ka, kb, truth, _ in pairs:
+    per_cue = {}
+    for cue in (c for c in CURVE_CUES if c in cues and (c != "synnet" or matcher is not None)):
+        path = None if cache is None else cache / f"pass1_{cue}_{cue_cache_key(base_key, cue)}.pkl"
+        if path is not None and path.is_file():
+            with path.open("rb") as fh:
+                per_cue[cue] = pickle.load(fh)
+            continue
+        t0 = time.process_time()
+        per_cue[cue] = [_one_cue(p, config, rate, cue, matcher) for p in pairs]
+        print(f"  pass 1 {cue}: {time.process_time() - t0:.0f} CPU s", flush=True)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(per_cue[cue], fh)
+            tmp.replace(path)
+    return [_merged({c: v[i] for c, v in per_cue.items()}, p.truth) for i, p in enumerate(pairs)]
+
+
+# ------------------------------------------------------------------------------ pick and confidence
+
+class EpipolarMemo:
+    """The epipolar z of each (pair, candidate offset), computed once: as ``pair.pick_evidence``
+    computes it (b reversed for chance at 10 offsets over the whole range), so that refitting the
+    pick in every fold of a cross-validation costs only the candidates not seen yet."""
+
+    def __init__(self, config, rate):
+        self.config, self.rate, self.scorers, self.z = config, rate, {}, {}
+
+    def at(self, i: int, pair: TrainPair, cand_frames: np.ndarray, min_overlap: int) -> np.ndarray:
+        from synnet_recon.sync.epipolar import FineScorer
+        from synnet_recon.sync.evidence import epipolar_evidence, reversed_track
+
+        cfg, rate = self.config, self.rate
+        if i not in self.scorers:
+            fine = FineScorer(pair.ka, pair.kb, cfg.smooth_frames / rate, cfg.max_fine_samples, min_overlap)
+            null = FineScorer(pair.ka, reversed_track(pair.kb), cfg.smooth_frames / rate,
+                              max(60, cfg.max_fine_samples // 4), min_overlap)
+            shortest = min_overlap / rate
+            self.scorers[i] = (fine, null, np.linspace(-(fine.tb[-1] - shortest), fine.ta[-1] - shortest, 10))
+        fine, null, null_s = self.scorers[i]
+        missing = [int(o) for o in cand_frames if (i, int(o)) not in self.z]
+        if missing:
+            z = epipolar_evidence(fine, null, np.asarray(missing, np.float64) / rate, 1.0 / rate, null_s)
+            self.z.update({(i, o): float(v) for o, v in zip(missing, z)})
+        return np.array([self.z[(i, int(o))] for o in cand_frames])
+
+
+def pick_rows(pairs, curves, cues, model, config, rate, memo: EpipolarMemo | None):
+    """Per pair (None where pass 1 gave nothing): the pick features at its candidates ({name: (C,)}),
+    labels (C,) within 1.5 frames, the candidates' offsets (frames) and the curve's argmax (frames)."""
+    names = pick_features(cues)
+    rows = []
+    for i, (pair, c) in enumerate(zip(pairs, curves)):
+        if c is None:
+            rows.append(None)
+            continue
+        offsets, z, mo, overlap, _ = c
+        z = {k: v for k, v in z.items() if k in cues}
+        curve = combined_curve(model, z, overlap)
+        cand = curve_candidates(curve, max(1, config.candidates))
+        px, _ = pick_evidence(cues, model, curve, offsets, cand, pair.ka, pair.kb, None, None, pair_config(config, pair),
+                              rate, mo, z, overlap)
+        if "epipolar" in cues and memo is not None:
+            px["epipolar"] = memo.at(i, pair, offsets[cand], mo)
+        x = {k: np.asarray(v, dtype=float) for k, v in px.items()}
+        for k in set(names) - set(x):  # a cue this pair could not compute
+            if "*" not in k:
+                x[k] = np.full(len(cand), np.nan)
+        rows.append((x, _labels(offsets[cand], pair.truth, rate, 1.5), offsets[cand],
+                     float(offsets[int(np.nanargmax(curve))])))
+    return rows
+
+
+def fit_pick_rows(rows, cues, keep=None):
+    """The pick stage fitted on ``rows`` (``pick_rows``; ``keep``: a mask of the pairs to use)."""
+    chosen = [r for k, r in enumerate(rows) if r is not None and (keep is None or keep[k])]
+    x = {k: np.concatenate([r[0][k] for r in chosen]) for k in chosen[0][0]}
+    y = np.concatenate([r[1] for r in chosen])
+    if DUMP_PICK is not None and keep is None:
+        import pickle
+
+        with open(f"{DUMP_PICK}.{C.cue_key(cues)}", "wb") as fh:
+            pickle.dump({"x": x, "y": y, "sizes": [len(r[1]) for r in chosen]}, fh)
+    return C.Logistic.fit(x, y, pick_features(cues), l2=1.0)
+
+
+def fit_pick(pairs, curves, cues, model, config, rate, memo=None):
+    memo = memo or EpipolarMemo(config, rate)
+    return fit_pick_rows(pick_rows(pairs, curves, cues, model, config, rate, memo), cues)
+
+
+def kind_of(label: str) -> str:
+    return label.split("/")[0]
+
+
+def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
+    names = confidence_features(cues)
+    rows, y, errs, labels = [], [], [], []
+    for pair, c in zip(pairs, curves):
+        if c is None:
+            continue
+        offsets, z, mo, overlap, _ = c
+        z = {k: v for k, v in z.items() if k in cues}
         try:
-            curves.append((*pair_curves(ka, kb, config, rate, cues, matcher), truth))
+            est = estimate_subject_pair(pair.ka, pair.kb, pair_config(config, pair), rate,
+                                        matcher if "synnet" in cues else None, cues=cues, model=model,
+                                        curves=(offsets, z, mo, overlap))
         except NoOffset:
-            curves.append(None)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"n_pairs": len(pairs), "cues": list(cues), "curves": curves}, fh)
-        tmp.replace(cache)
-    return curves
+            continue
+        rows.append(est.features)
+        err = np.inf if pair.truth is None else abs(est.offset_seconds - pair.truth) * rate
+        errs.append(err)
+        labels.append(pair.label)
+        y.append(float(err <= 1.0))
+    x = {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=float) for k in set().union(*rows)}
+    conf = C.Logistic.fit(x, np.asarray(y), names, l2=3.0)
+    return conf, answer_stats(np.asarray(errs), conf.prob(x), labels)
 
 
-def main(argv=None):
+def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
+    """Within 1 / 2 frames overall and per kind of pair, and a reliability table of ``p``."""
+    stats = {"answers": int(len(errs)), "within_1_frame": round(float(np.mean(errs <= 1)), 3),
+             "within_2_frames": round(float(np.mean(errs <= 2)), 3),
+             "wrong_2plus_at_conf_0.9": int(np.sum((errs >= 2) & (p >= 0.9)))}
+    kinds = np.array([kind_of(lab) for lab in labels])
+    for kind in sorted(set(kinds)):
+        sel = kinds == kind
+        if kind == "unrelated":
+            stats["unrelated_max_conf"] = round(float(p[sel].max()), 3)
+        else:
+            stats[f"{kind}_within_2_frames"] = round(float(np.mean(errs[sel] <= 2)), 3)
+    bins = np.digitize(p, [0.3, 0.6, 0.9])
+    stats["reliability"] = {f"[{lo}, {hi})": {"n": int(np.sum(bins == k)), "mean_conf": round(float(p[bins == k].mean()), 3),
+                                              "within_1_frame": round(float(np.mean(errs[bins == k] <= 1)), 3)}
+                            for k, (lo, hi) in enumerate(((0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.0)))
+                            if np.any(bins == k)}
+    return stats
+
+
+def cross_validate(pairs, curves, cues, config, rate, memo: EpipolarMemo, folds: int = 4) -> dict:
+    """``folds``-fold cross-validation by scene of the curve and pick stages: each fold's pairs are
+    answered by stages fitted on the other folds. Share of related pairs whose curve argmax / picked
+    candidate is within 2 frames, overall and per kind of pair (before the sub-frame refinement)."""
+    group = np.array([p.scene % folds for p in pairs])
+    ok = np.array([c is not None for c in curves])
+    hit_curve = np.full(len(pairs), np.nan)
+    hit_pick = np.full(len(pairs), np.nan)
+    for k in range(folds):
+        train = ok & (group != k)
+        model = replace(C.untrained_model(cues))
+        model.curve = fit_curve([(c[0], {n: v for n, v in c[1].items() if n in cues}, c[4], c[3])
+                                 for c, t in zip(curves, train) if t], cues)
+        rows = pick_rows(pairs, curves, cues, model, config, rate, memo)
+        model.pick = fit_pick_rows(rows, cues, train)
+        for i, r in enumerate(rows):
+            if r is None or group[i] != k or pairs[i].truth is None:
+                continue
+            truth = pairs[i].truth * rate
+            hit_curve[i] = abs(r[3] - truth) <= 2
+            hit_pick[i] = abs(r[2][int(np.argmax(model.pick.logit(r[0])))] - truth) <= 2
+    kinds = np.array([kind_of(p.label) for p in pairs])
+    out = {}
+    for name, sel in [("all", np.ones(len(pairs), bool))] + [(k, kinds == k) for k in sorted(set(kinds)) if k != "unrelated"]:
+        known = sel & np.isfinite(hit_pick)
+        out[name] = {"n": int(known.sum()), "curve_within_2": round(float(np.mean(hit_curve[known])), 3),
+                     "pick_within_2": round(float(np.mean(hit_pick[known])), 3)}
+    return out
+
+
+def _provenance(args, pairs, matcher) -> dict:
+    from synnet_recon.skeleton import COCO18_NAMES
+    from synnet_recon.sync import affine
+
+    out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
+           "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
+           "pairs": len(pairs), "unrelated_pairs": sum(p.truth is None for p in pairs),
+           "conditions": "synth.conditions (upper body, sideways, correlated detector errors, dropped "
+                         "frames) + static cameras + short clips + 15 fps long windows + unrelated pairs"
+                         + (" + paper-protocol pairs (32-frame clips, 4m frames, --max-offset 16.5 frames)"
+                            if args.paper else ""),
+           "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
+           "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
+                        + "; pick: curve, epipolar and each cue's z"
+                        + (" with z * log(frames in common)" if OVERLAP_TERMS or PICK_OVERLAP else "")
+                        + "; confidence: combine.CONFIDENCE_FEATURES + per-cue agreement + overlap interactions")}
+    if matcher is not None:
+        from synnet_recon.sync.model import DEFAULT_CHECKPOINT
+
+        out["synnet_checkpoint"] = {"file": Path(DEFAULT_CHECKPOINT).name,
+                                    "sha256": _sha(Path(DEFAULT_CHECKPOINT).read_bytes())}
+    return out
+
+
+def _arguments(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=60)
+    ap.add_argument("--paper", type=int, default=0, help="paper-protocol training pairs added (paper_pairs)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", default=str(C.COMBINER_PATH))
     ap.add_argument("--sets", default=",".join(FIT_SETS), help="cue sets to fit (names of evidence.CUE_SETS)")
     ap.add_argument("--synnet", action="store_true", help="load SynNet (whole-track evidence) for the sets with it")
-    ap.add_argument("--cache", type=Path, default=None, help="pickle of pass 1 (reused when it matches)")
+    ap.add_argument("--cache", type=Path, default=None, help="folder of pass 1, one file per cue (reused when its key matches)")
+    ap.add_argument("--drop-joints", choices=("default", "face", "none"), default="default",
+                    help="affine.DROP_JOINTS for this fit (default: the package's; 'face': FACE_POINTS)")
+    ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation (by scene) of curve and pick; 0: none")
+    ap.add_argument("--cv-only", action="store_true", help="only the cross-validation, write nothing")
     ap.add_argument("--overlap-terms", action="store_true", help="z * log(frames in common) terms in curve and pick")
+    ap.add_argument("--pick-overlap-terms", action="store_true", help="z * log(frames in common) terms in the pick only")
     ap.add_argument("--dump-pick", type=Path, default=None, help="pickle of the pick stage's training rows (analysis)")
-    args = ap.parse_args(argv)
-    global OVERLAP_TERMS, DUMP_PICK
-    OVERLAP_TERMS, DUMP_PICK = bool(args.overlap_terms), args.dump_pick
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = _arguments(argv)
+    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK
+    OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK = bool(args.overlap_terms), bool(args.pick_overlap_terms), args.dump_pick
+    from synnet_recon.sync import affine
+
+    if args.drop_joints != "default":
+        affine.DROP_JOINTS = affine.FACE_POINTS if args.drop_joints == "face" else ()
     matcher = None
     if args.synnet:
         import torch
@@ -208,111 +501,37 @@ def main(argv=None):
     t0 = time.time()
     config = AlignConfig(progress=False, synnet="off")
     rate = ANALYSIS_RATE
-    pairs = training_pairs(args.scenes, args.seed)
-    print(f"{len(pairs)} training pairs ({sum(p[2] is None for p in pairs)} unrelated)", flush=True)
+    pairs = training_pairs(args.scenes, args.seed, n_paper=args.paper)
+    print(f"{len(pairs)} training pairs ({sum(p.truth is None for p in pairs)} unrelated, {args.paper} paper protocol)",
+          flush=True)
     everything = CUE_SETS["all"] if matcher is not None else CUE_SETS["no-synnet"]
-    curves = pass_one(pairs, config, rate, everything, matcher, args.cache)  # every cue's chance z, once
+    base_key = {"scenes": args.scenes, "seed": args.seed, "paper": args.paper, "split": "train", "config": repr(config)}
+    curves = pass_one(pairs, config, rate, everything, matcher, args.cache, base_key)  # every cue's chance z, once
     print(f"pass 1 (curves) done in {time.time() - t0:.0f} s", flush=True)
+    memo = EpipolarMemo(config, rate)
     models = dict(C.load_models(args.out)) if Path(args.out).exists() else {}
     report = {}
     for name in args.sets.split(","):
         cues = CUE_SETS[name]
+        if args.cv:
+            cv = cross_validate(pairs, curves, cues, config, rate, memo, args.cv)
+            print(f"{name} cv: {json.dumps(cv)}  ({time.time() - t0:.0f} s)", flush=True)
+        if args.cv_only:
+            continue
         model = replace(C.untrained_model(cues))
         samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in curves if c)]
         model.curve = fit_curve(samples, cues)
-        model.pick = fit_pick(pairs, curves, cues, model, config, rate)
+        model.pick = fit_pick(pairs, curves, cues, model, config, rate, memo)
         model.confidence, stats = fit_confidence(pairs, curves, cues, model, config, rate, matcher)
         model.trained = True
-        model.notes = {"pairs": len(pairs), **stats}
+        model.notes = {"pairs": len(pairs), **stats, **({"cv": cv} if args.cv else {})}
         models[C.cue_key(cues)] = model
         report[name] = stats
         print(f"{name}: {json.dumps(stats)}  ({time.time() - t0:.0f} s)", flush=True)
-    provenance = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "seed": args.seed,
-                  "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
-                  "conditions": "synth.conditions (upper body, sideways, correlated detector errors, dropped "
-                                "frames) + static cameras + short clips + 15 fps long windows + unrelated pairs",
-                  "features": ("curve: each cue's z; pick: curve, epipolar and each cue's z"
-                               + (", both with z * log(frames in common)" if OVERLAP_TERMS else "")
-                               + "; confidence: combine.CONFIDENCE_FEATURES + per-cue agreement + overlap interactions")}
-    if matcher is not None:
-        import hashlib
-
-        from synnet_recon.sync.model import DEFAULT_CHECKPOINT
-
-        provenance["synnet_checkpoint"] = {"file": Path(DEFAULT_CHECKPOINT).name, "sha256":
-                                           hashlib.sha256(Path(DEFAULT_CHECKPOINT).read_bytes()).hexdigest()}
-    C.save_models(models, provenance, args.out)
+    if args.cv_only:
+        return
+    C.save_models(models, _provenance(args, pairs, matcher), args.out)
     print(f"wrote {args.out}")
-
-
-def fit_pick(pairs, curves, cues, model, config, rate):
-    from synnet_recon.sync.epipolar import FineScorer
-    from synnet_recon.sync.pair import min_overlap_frames
-
-    names = pick_features(cues)
-    x, y = {}, []
-    for (ka, kb, truth, _), c in zip(pairs, curves):
-        if c is None:
-            continue
-        offsets, z, mo, overlap, _ = c
-        z = {k: v for k, v in z.items() if k in cues}
-        curve = combined_curve(model, z, overlap)
-        cand = curve_candidates(curve, max(1, config.candidates))
-        fine = None
-        if "epipolar" in cues:
-            fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples,
-                              min_overlap_frames(config, len(ka), len(kb)))
-        px, _ = pick_evidence(cues, model, curve, offsets, cand, ka, kb, None, fine, config, rate, mo, z, overlap)
-        for k, v in px.items():
-            x.setdefault(k, []).append(np.asarray(v, dtype=float))
-        for k in set(names) - set(px):  # a cue this pair could not compute
-            if "*" not in k:
-                x.setdefault(k, []).append(np.full(len(cand), np.nan))
-        y.append(_labels(offsets[cand], truth, rate, 1.5))
-    x = {k: np.concatenate(v) for k, v in x.items()}
-    if DUMP_PICK is not None:
-        import pickle
-
-        with open(f"{DUMP_PICK}.{C.cue_key(cues)}", "wb") as fh:
-            pickle.dump({"x": x, "y": np.concatenate(y), "sizes": [len(v) for v in y]}, fh)
-    return C.Logistic.fit(x, np.concatenate(y), names, l2=1.0)
-
-
-def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
-    names = confidence_features(cues)
-    rows, y, errs, labels = [], [], [], []
-    for (ka, kb, truth, label), c in zip(pairs, curves):
-        if c is None:
-            continue
-        offsets, z, mo, overlap, _ = c
-        z = {k: v for k, v in z.items() if k in cues}
-        try:
-            est = estimate_subject_pair(ka, kb, config, rate, matcher if "synnet" in cues else None,
-                                        cues=cues, model=model, curves=(offsets, z, mo, overlap))
-        except NoOffset:
-            continue
-        rows.append(est.features)
-        err = np.inf if truth is None else abs(est.offset_seconds - truth) * rate
-        errs.append(err)
-        labels.append(label)
-        y.append(float(err <= 1.0))
-    x = {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=float) for k in set().union(*rows)}
-    conf = C.Logistic.fit(x, np.asarray(y), names, l2=3.0)
-    errs = np.asarray(errs)
-    p = conf.prob(x)
-    stats = {"answers": int(len(y)), "within_1_frame": round(float(np.mean(errs <= 1)), 3),
-             "within_2_frames": round(float(np.mean(errs <= 2)), 3),
-             "wrong_2plus_at_conf_0.9": int(np.sum((errs >= 2) & (p >= 0.9)))}
-    short = np.array([lab.startswith("short") for lab in labels])
-    for name, sel in (("short", short), ("long", ~short & np.isfinite(errs))):
-        if sel.any():
-            stats[f"{name}_within_2_frames"] = round(float(np.mean(errs[sel] <= 2)), 3)
-    bins = np.digitize(p, [0.3, 0.6, 0.9])
-    stats["reliability"] = {f"[{lo}, {hi})": {"n": int(np.sum(bins == k)), "mean_conf": round(float(p[bins == k].mean()), 3),
-                                              "within_1_frame": round(float(np.mean(errs[bins == k] <= 1)), 3)}
-                            for k, (lo, hi) in enumerate(((0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.0)))
-                            if np.any(bins == k)}
-    return conf, stats
 
 
 if __name__ == "__main__":

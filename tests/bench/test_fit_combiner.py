@@ -1,0 +1,117 @@
+"""The combiner's fitting script: training sees what inference sees, its cache cannot go stale, the
+paper-protocol pairs carry their truth, and the cross-validation answers every related pair."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def fit():
+    spec = importlib.util.spec_from_file_location("fit_combiner", REPO / "bench" / "fit_combiner.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def motion():
+    from synnet_recon.motion import load_motion
+    from synnet_recon.synth.scene import PACKAGED_MOTION
+
+    return load_motion(PACKAGED_MOTION)
+
+
+@pytest.fixture()
+def packaged_only(fit, motion, monkeypatch):
+    """Training motions = the packaged clip only (loading the whole training split takes minutes)."""
+    monkeypatch.setitem(fit._MOTIONS, "train", [motion])
+    return fit
+
+
+def test_cache_key_follows_what_pass_one_depends_on(fit, monkeypatch):
+    from synnet_recon.sync import affine
+
+    base = {"scenes": 80, "seed": 11, "paper": 0, "split": "train", "config": "c"}
+    key = fit.cue_cache_key(base, "affine")
+    assert key == fit.cue_cache_key(dict(base), "affine")
+    for change in ({"seed": 12}, {"scenes": 81}, {"paper": 10}, {"config": "d"}):
+        assert fit.cue_cache_key(base | change, "affine") != key
+    speed = fit.cue_cache_key(base, "speed")
+    assert speed != key
+    monkeypatch.setattr(affine, "DROP_JOINTS", affine.FACE_POINTS)
+    assert fit.cue_cache_key(base, "affine") != key  # the affine cue's joints count...
+    assert fit.cue_cache_key(base, "speed") == speed  # ...for the affine cue only
+
+
+def test_paper_pairs_are_the_protocol(packaged_only):
+    pairs = packaged_only.paper_pairs(6, seed=3)
+    assert len(pairs) == 6 and len({p.scene for p in pairs}) == 6
+    for p in pairs:
+        assert len(p.ka) == len(p.kb) == 32 and p.label == "paper"
+        m = p.truth * FPS / 4
+        assert m == pytest.approx(round(m)) and -4 <= round(m) <= 3
+        assert p.max_offset == pytest.approx(16.5 / FPS)
+
+
+def test_pick_epipolar_evidence_is_the_one_align_computes(fit, motion):
+    """A 15 fps camera against a 30 fps one: the epipolar z the pick is fitted on equals the one
+    ``pair.pick_evidence`` gives at inference (same minimum overlap, from the resampled tracks)."""
+    from synnet_recon.keypoints import Keypoints
+    from synnet_recon.sync.align import ANALYSIS_RATE, AlignConfig
+    from synnet_recon.sync.combine import model_for
+    from synnet_recon.sync.epipolar import FineScorer
+    from synnet_recon.sync.pair import (
+        combined_curve,
+        curve_candidates,
+        min_overlap_frames,
+        pair_curves,
+        pick_evidence,
+    )
+    from synnet_recon.synth import conditions
+    from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+    sc = simulate_scene(SceneConfig(cameras=2, seconds=3.0, fps=FPS, max_offset=0.5, seed=2), motion)
+    ka, kb = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    xy, conf, times = conditions.resample_frame_rate(kb.xy, kb.conf, kb.times, 15.0)
+    kb = Keypoints(xy, conf, times, kb.image_size, kb.name)
+    # overlaps asked of 60 frames: the 15 fps track has 46 frames of its own, 91 at the analysis rate
+    config = AlignConfig(progress=False, synnet="off", min_overlap_frames=60, window_frames=64)
+    rate, cues = ANALYSIS_RATE, ("affine", "epipolar")
+    offsets, z, mo, overlap = pair_curves(ka, kb, config, rate, cues)
+    assert mo == 60 != min_overlap_frames(config, len(ka), len(kb))  # raw lengths would say 46
+    model = model_for(cues)
+    curve = combined_curve(model, z, overlap)
+    cand = curve_candidates(curve, config.candidates)
+    fine = FineScorer(ka, kb, config.smooth_frames / rate, config.max_fine_samples, mo)
+    x, _ = pick_evidence(cues, model, curve, offsets, cand, ka, kb, None, fine, config, rate, mo, z, overlap)
+    pair = fit.TrainPair(ka, kb, float(sc.cameras[1].offset_seconds - sc.cameras[0].offset_seconds), "long", 0)
+    memo = fit.EpipolarMemo(config, rate)
+    np.testing.assert_allclose(memo.at(0, pair, offsets[cand], mo), x["epipolar"], rtol=1e-9)
+    np.testing.assert_allclose(memo.at(0, pair, offsets[cand[::-1]], mo), x["epipolar"][::-1], rtol=1e-9)
+
+
+def test_pass_one_cache_and_cross_validation(packaged_only, tmp_path):
+    fit = packaged_only
+    from synnet_recon.sync.align import ANALYSIS_RATE, AlignConfig
+
+    pairs = fit.paper_pairs(4, seed=1)
+    pairs.append(pairs[0]._replace(kb=pairs[1].kb, truth=None, label="unrelated", scene=9))
+    config, cues = AlignConfig(progress=False, synnet="off"), ("affine", "epipolar", "speed", "trajectory")
+    base = {"test": 1}
+    curves = fit.pass_one(pairs, config, ANALYSIS_RATE, cues, None, tmp_path, base)
+    assert len(list(tmp_path.glob("pass1_*.pkl"))) == 3  # one file per whole-range cue
+    again = fit.pass_one(pairs, config, ANALYSIS_RATE, cues, None, tmp_path, base)
+    for c, d in zip(curves, again):
+        np.testing.assert_array_equal(c[1]["affine"], d[1]["affine"])
+    # the paper protocol's --max-offset bounds the search range (16.5 frames -> +-18: the range reaches one frame past it)
+    assert all(np.abs(c[0]).max() <= 18 for c in curves)
+    cv = fit.cross_validate(pairs, curves, cues, config, ANALYSIS_RATE, fit.EpipolarMemo(config, ANALYSIS_RATE), 2)
+    assert cv["all"]["n"] == 4 and cv["paper"]["n"] == 4 and "unrelated" not in cv
+    assert 0.0 <= cv["all"]["pick_within_2"] <= 1.0
