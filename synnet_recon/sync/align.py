@@ -123,20 +123,6 @@ def _usable_frames(kp: Keypoints, min_joints: int = MIN_COMMON_JOINTS) -> int:
     return int((np.isfinite(kp.xy).all(axis=2).sum(axis=1) >= min_joints).sum())
 
 
-def motion_energy(kp: Keypoints) -> float:
-    """How much a person moves in the image: median over frames of the summed joint speeds, in
-    body sizes per second, after a Gaussian smoothing of 0.1 s. With a moving camera everyone moves
-    in the image, bystanders too: ``articulation`` is what tells who carries timing."""
-    from .baselines import speed_signal
-    from .tracks import gaussian_sample
-
-    rate = kp.fps if np.isfinite(kp.fps) and kp.fps > 0 else 30.0
-    xy = resample_track(kp, rate)
-    s = speed_signal(gaussian_sample(xy, np.arange(len(xy), dtype=np.float64), sigma=max(1.0, 0.1 * rate)))
-    s = s[np.isfinite(s)]
-    return float(np.median(s) * rate) if s.size else 0.0
-
-
 def articulation(kp: Keypoints, rate: float = ANALYSIS_RATE, max_frames: int = 240, far_seconds: float = 0.5) -> float:
     """How much a person's pose changes, whatever the camera does: the affine rank-3 residual of
     the track against itself (``affine.affine_cost_matrix``: zero for two affine views of one rigid
@@ -227,29 +213,33 @@ def load_source(item, config: AlignConfig) -> Source:
 
 # ---------------------------------------------------------------------------------- pair analysis
 
-def _pairing_curves(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher, cues) -> dict:
-    """Every pairing of a person of a with a person of b: {(i, j): ``pair_curves``' answer or the
-    NoOffset reason (str)}."""
+def _pairing_curves(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher, cues, model) -> dict:
+    """Every pairing of a person of a with a person of b: {(i, j): (``pair_curves``' answer, the
+    fused curve (K,) built from it once, ``combined_curve`` with the overlap) or the NoOffset
+    reason (str)}. The strength, the identity check and the refinement all read that one curve."""
+    from .pair import combined_curve
+
     out = {}
     for i, ka in enumerate(sa.tracks):
         for j, kb in enumerate(sb.tracks):
             try:
-                out[(i, j)] = pair_curves(ka, kb, config, rate, cues, matcher)
+                c = pair_curves(ka, kb, config, rate, cues, matcher)
             except NoOffset as exc:
                 out[(i, j)] = str(exc)
+                continue
+            out[(i, j)] = (c, combined_curve(model, c[1], c[3]))
     return out
 
 
-def pairing_strength(curves, model) -> float:
-    """How strongly a pairing of two tracks says "same person, one offset": the peak of the fused
+def pairing_strength(pairing) -> float:
+    """How strongly a pairing of two tracks says "same person, one offset": the peak of its fused
     curve (``combine``'s logit that an offset is right), each cue already judged against chance.
     Views of one moving body give a high, sharp peak; two different people, or a person who barely
-    moves (the same pose at every offset), give chance-level values. -inf when not comparable."""
-    from .pair import combined_curve
-
-    if isinstance(curves, str):
+    moves (the same pose at every offset), give chance-level values. ``pairing``: an entry of
+    ``_pairing_curves``; -inf when not comparable (its NoOffset reason)."""
+    if isinstance(pairing, str):
         return -math.inf
-    curve = combined_curve(model, curves[1], curves[3])
+    curve = pairing[1]
     return float(np.nanmax(curve)) if np.isfinite(curve).any() else -math.inf
 
 
@@ -293,11 +283,11 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
 
     cues = pair_cues(config, matcher)
     method = "+".join(cues)
-    pairings = _pairing_curves(sa, sb, config, rate, matcher, cues)
     model = model_for(cues)
-    strength = np.array([[pairing_strength(pairings[(i, j)], model) for j in range(len(sb.tracks))]
+    pairings = _pairing_curves(sa, sb, config, rate, matcher, cues, model)
+    strength = np.array([[pairing_strength(pairings[(i, j)]) for j in range(len(sb.tracks))]
                          for i in range(len(sa.tracks))])
-    curves = _source_curves(sa, sb, pairings, model, rate)
+    curves = _source_curves(sa, sb, pairings, rate)
     refine = _strongest_pairings(strength, config.max_pairings)
     if config.verify and len(curves) > 1:  # identity before time: the people who agree together
         hyps = verify.identity_hypotheses(curves, IDENTITY_TOLERANCE / rate)
@@ -310,7 +300,7 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
         if isinstance(pairings[(i, j)], str):
             continue
         est = estimate_subject_pair(sa.tracks[i], sb.tracks[j], config, rate, matcher, cues=cues, model=model,
-                                    curves=pairings[(i, j)])
+                                    curves=pairings[(i, j)][0], curve=pairings[(i, j)][1])
         # own clocks start at each source's first frame: correct for tracks starting later
         shift = _clock_shift(sa, sb, i, j)
         est.offset_seconds += float(shift)
@@ -334,15 +324,10 @@ def _clock_shift(sa: Source, sb: Source, i: int, j: int) -> float:
     return float((sa.tracks[i].times[0] - sa.t0) - (sb.tracks[j].times[0] - sb.t0))
 
 
-def _source_curves(sa: Source, sb: Source, pairings: dict, model, rate: float) -> dict:
+def _source_curves(sa: Source, sb: Source, pairings: dict, rate: float) -> dict:
     """{(i, j): (offsets on the sources' clocks (K,) s, fused logit (K,))} of the comparable pairings."""
-    from .pair import combined_curve
-
-    out = {}
-    for (i, j), c in pairings.items():
-        if not isinstance(c, str):
-            out[(i, j)] = (c[0] / rate + _clock_shift(sa, sb, i, j), combined_curve(model, c[1]))
-    return out
+    return {(i, j): (c[0][0] / rate + _clock_shift(sa, sb, i, j), c[1])
+            for (i, j), c in pairings.items() if not isinstance(c, str)}
 
 
 def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: float) -> None:
@@ -504,19 +489,23 @@ def _check_config(inputs: list, config: AlignConfig) -> None:
         raise ValueError(f"drift must be off, auto or on, got {config.drift!r}")
 
 
-def _load_sources(inputs: list, config: AlignConfig, rate: float) -> tuple[list[Source], int]:
-    """Every input loaded and uniquely named, and the reference's index. Raises InputError for an
-    unknown reference, an input shorter than ``min_overlap_frames``, or one without a visible body."""
+def _load_inputs(inputs: list, config: AlignConfig) -> list[Source]:
+    """Every input loaded (two at a time: video pose, decode and MediaPipe release the GIL, fills
+    both cores), in input order; the first bad input (in order) is reported."""
     from concurrent.futures import ThreadPoolExecutor
 
-    # Two inputs at a time: video pose (decode and MediaPipe release the GIL) fills both cores.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(inputs))) as pool:
         loaded = pool.map(lambda item: load_source(item, config), inputs)
         try:
-            sources = list(_progress(loaded, "load inputs", len(inputs), config.progress))
+            return list(_progress(loaded, "load inputs", len(inputs), config.progress))
         except BaseException:
-            pool.shutdown(cancel_futures=True)  # the first bad input (in order) is reported
+            pool.shutdown(cancel_futures=True)
             raise
+
+
+def _check_sources(sources: list[Source], config: AlignConfig, rate: float) -> int:
+    """Names the loaded inputs uniquely and returns the reference's index. Raises InputError for an
+    unknown reference, an input shorter than ``min_overlap_frames``, or one without a visible body."""
     names = _unique_names([s.name for s in sources])
     for s, n in zip(sources, names):
         s.name = n
@@ -532,7 +521,22 @@ def _load_sources(inputs: list, config: AlignConfig, rate: float) -> tuple[list[
                                     f"{config.min_overlap_frames} frames an offset needs in common")
         if max(_usable_frames(t) for t in s.tracks) < config.min_overlap_frames // 2:
             raise InputError(where, "no person found (too few frames with a visible body)")
-    return sources, names.index(ref_name)
+    return names.index(ref_name)
+
+
+def _load_with_matcher(inputs: list, config: AlignConfig):
+    """(sources, matcher): SynNet (importing torch, reading the weights: ~2 s) is loaded in a
+    background thread while the inputs load (video pose), instead of before them. The matcher's
+    errors take precedence over the inputs' (as when it was loaded first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(_make_matcher, config)
+        try:
+            sources = _load_inputs(inputs, config)
+        finally:
+            matcher = job.result()  # raises the matcher's error, if any, in place of the inputs'
+    return sources, matcher
 
 
 def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rate: float, matcher) -> list[PairSync]:
@@ -586,16 +590,13 @@ def _check_pair_loops(index_pairs, pairs: list[PairSync], tolerance: float) -> N
             p.confidence *= 0.5
 
 
-def _loop_closures(index_pairs, offsets: list, tolerance: float) -> list[tuple[tuple[int, int, int], bool]]:
-    """Every loop of three answered pairs: ((k_ij, k_jk, k_ik), closes) over pair indices."""
-    where = {ij: k for k, ij in enumerate(index_pairs) if offsets[k] is not None}
-    nodes = sorted({n for ij in where for n in ij})
-    out = []
-    for i, j, k in combinations(nodes, 3):
-        ks = (where.get((i, j)), where.get((j, k)), where.get((i, k)))
-        if None not in ks:
-            out.append((ks, abs(offsets[ks[0]] + offsets[ks[1]] - offsets[ks[2]]) <= tolerance))
-    return out
+def _loop_closures(index_pairs, offsets: list, tolerance: float) -> list[tuple[list[int], bool]]:
+    """Every loop of three answered pairs: ([k_ij, k_jk, k_ik], closes) over pair indices
+    (``solve._triangles`` on the answered pairs; ``offsets[k]`` None: pair k unanswered)."""
+    from .solve import _triangles
+
+    obs = [PairObservation(i, j, 0.0 if o is None else float(o), 1.0) for (i, j), o in zip(index_pairs, offsets)]
+    return _triangles(obs, np.array([o is not None for o in offsets], bool), tolerance)
 
 
 def _closed_loops_with(index_pairs, offsets: list, k: int, offset: float, tolerance: float) -> int:
@@ -734,11 +735,11 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     config = replace(config) if config is not None else AlignConfig()  # never mutate the caller's config
     inputs = list(inputs)
     _check_config(inputs, config)
-    matcher = _make_matcher(config)
+    sources, matcher = _load_with_matcher(inputs, config)
     rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
     if matcher is not None:
         config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
-    sources, ref = _load_sources(inputs, config, rate)
+    ref = _check_sources(sources, config, rate)
     index_pairs = list(combinations(range(len(sources)), 2))
     pairs = _estimate_pairs(sources, index_pairs, config, rate, matcher)
     sol = _solve(sources, ref, index_pairs, pairs, config, rate)

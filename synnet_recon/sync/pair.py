@@ -207,15 +207,17 @@ def combined_curve(model: EvidenceModel, z: dict, overlap: np.ndarray | None = N
 def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, matcher=None,
                           cues: tuple = ("affine", "epipolar", "speed", "trajectory"),
                           model: EvidenceModel | None = None, trace: dict | None = None,
-                          curves: tuple | None = None) -> SubjectEstimate:
+                          curves: tuple | None = None, curve: np.ndarray | None = None) -> SubjectEstimate:
     """Offset of track kb relative to ka (seconds), with features and confidence; see the module
     docstring. Raises NoOffset (with the reason) when the tracks cannot be compared. ``trace``
     (a dict) receives the intermediate evidence (for fitting the combiner and for plots).
-    ``curves``: ``pair_curves``' answer for these tracks when already computed."""
+    ``curves``: ``pair_curves``' answer for these tracks when already computed; ``curve``: its
+    ``combined_curve`` by ``model`` (with the overlap), when already built."""
     model = model or model_for(cues)
     offsets, z, min_overlap, overlap = curves if curves is not None else pair_curves(ka, kb, config, rate, cues,
                                                                                      matcher)
-    curve = combined_curve(model, z, overlap)
+    if curve is None:
+        curve = combined_curve(model, z, overlap)
     cand = curve_candidates(curve, max(1, config.candidates))
     step = 1.0 / rate
     fine = None

@@ -283,6 +283,41 @@ def test_api_raises_input_error_for_bad_config(good_folder):
         align([str(good_folder[0]), str(good_folder[1])], _config(max_offset=-1))
 
 
+def test_synnet_loads_while_the_inputs_load(good_folder, monkeypatch):
+    """The matcher (torch import, weights) is loaded in a thread while the inputs load (video
+    pose): here it waits until an input has started loading, which would hang if it ran first."""
+    import threading
+
+    from synnet_recon.sync import align as align_module
+
+    started, order = threading.Event(), []
+    real_load = align_module.load_source
+
+    def load(item, config):
+        started.set()
+        return real_load(item, config)
+
+    def matcher(config):
+        order.append("matcher waits")
+        assert started.wait(timeout=30), "the inputs did not start loading while the matcher loaded"
+        order.append("matcher ready")
+        return None
+
+    monkeypatch.setattr(align_module, "load_source", load)
+    monkeypatch.setattr(align_module, "_make_matcher", matcher)
+    res = align([str(good_folder[0]), str(good_folder[1])], _config())
+    assert order == ["matcher waits", "matcher ready"] and res.videos[1].offset_seconds is not None
+
+
+def test_the_matchers_error_comes_before_the_inputs(good_folder, tmp_path):
+    """Loaded at the same time, a SynNet that cannot load is still the error reported (as when it
+    was loaded before the inputs), not the bad input's."""
+    bad = tmp_path / "not_a_checkpoint.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(InputError, match="not_a_checkpoint"):
+        align([str(good_folder[0]), str(tmp_path / "missing_folder")], _config(synnet="on", checkpoint=str(bad)))
+
+
 # ------------------------------------------------------------------------ Pose2Sim demo (real OpenPose)
 
 def _cut_copy(src: Path, dst: Path, k: int) -> Path:
