@@ -80,35 +80,50 @@ def lift_joints(keypoints: np.ndarray | None, depth: np.ndarray, K: np.ndarray,
     return pts + rays * JOINT_DEPTH_OFFSET[:len(pts), None]
 
 
+def _to_segment(points: np.ndarray, pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """(N,) distance of points (N, 3) to the segment pa-pb."""
+    ab = pb - pa
+    t = np.clip((points - pa) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points - pa - t[:, None] * ab, axis=1)
+
+
 def distance_to_bones(points: np.ndarray, joints: np.ndarray, bones=BODY_BONES) -> np.ndarray:
     """points (N, 3), joints (18, 3) (NaN = unknown) -> (N, B) distance of each point to each bone
     segment (inf where a bone's end is unknown)."""
     out = np.full((len(points), len(bones)), np.inf)
     for k, (a, b) in enumerate(bones):
         pa, pb = joints[a], joints[b]
-        if not (np.isfinite(pa).all() and np.isfinite(pb).all()):
-            continue
-        ab = pb - pa
-        t = np.clip((points - pa) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-        out[:, k] = np.linalg.norm(points - pa - t[:, None] * ab, axis=1)
+        if np.isfinite(pa).all() and np.isfinite(pb).all():
+            out[:, k] = _to_segment(points, pa, pb)
     return out
 
 
 def person_points(points: np.ndarray, joints: np.ndarray, config: PersonConfig | None = None) -> np.ndarray:
     """(N,) bool: the points (N, 3) of a view's cloud that belong to the person whose joint centres
-    are ``joints`` (18, 3), same frame: within ``BONE_RADIUS`` of a bone (or of a lone known joint)."""
+    are ``joints`` (18, 3), same frame: within ``BONE_RADIUS`` of a bone (or of a lone known joint).
+    Each bone measures only the points in its own box (the segment's, grown by its radius) not
+    already taken: a point outside that box is farther than the radius from the bone."""
     config = config or PersonConfig()
     known = np.isfinite(joints).all(1)
     if len(points) == 0 or not known.any():
         return np.zeros(len(points), bool)
     lo, hi = joints[known].min(0) - 0.35, joints[known].max(0) + 0.35   # cheap box first
     near = np.flatnonzero(((points >= lo) & (points <= hi)).all(1))
-    inside = distance_to_bones(points[near], joints) <= BONE_RADIUS * config.bone_margin
+    sub = points[near]
+    hit = np.zeros(len(near), bool)
+    radius = BONE_RADIUS * config.bone_margin
+    for k, (a, b) in enumerate(BODY_BONES):
+        pa, pb = joints[a], joints[b]
+        if not (known[a] and known[b]):
+            continue
+        box_lo, box_hi = np.minimum(pa, pb) - radius[k], np.maximum(pa, pb) + radius[k]
+        free = np.flatnonzero(~hit)
+        cand = free[((sub[free] >= box_lo) & (sub[free] <= box_hi)).all(1)]
+        hit[cand] = _to_segment(sub[cand], pa, pb) <= radius[k]
     lone = [j for j in np.flatnonzero(known)
             if not any(known[a] and known[b] and j in (a, b) for a, b in BODY_BONES)]
-    hit = inside.any(1)
     for j in lone:
-        hit |= np.linalg.norm(points[near] - joints[j], axis=1) <= 0.2 * config.bone_margin
+        hit |= np.linalg.norm(sub - joints[j], axis=1) <= 0.2 * config.bone_margin
     out = np.zeros(len(points), bool)
     out[near[hit]] = True
     return out

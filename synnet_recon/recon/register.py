@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -288,9 +289,7 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
     if len(idx) < max(3, min_inliers):
         return none
     s, t = source[idx], target[idx]
-    rng = np.random.default_rng(seed)
-    # the same minimal sets, drawn in the same order, as one draw per iteration; scored at once
-    picks = np.array([rng.choice(len(idx), 3, replace=False) for _ in range(iterations)], dtype=np.int64)
+    picks = _minimal_sets(len(idx), iterations, seed)
     best = _best_minimal_set(s, t, picks, threshold) if iterations > 0 else None
     if best is None or best.sum() < min_inliers:
         return none
@@ -304,6 +303,17 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
     inliers = np.zeros(len(source), bool)
     inliers[idx[ok]] = True
     return JointAlignment(T, inliers, float(np.median(err[ok])) if ok.any() else float("inf"))
+
+
+@lru_cache(maxsize=64)
+def _minimal_sets(n: int, iterations: int, seed: int) -> np.ndarray:
+    """(iterations, 3) the minimal sets of 3 of n joints that ``ransac_kabsch`` scores: one draw per
+    iteration (``Generator.choice`` without replacement) from ``default_rng(seed)``, in that order.
+    They depend on n, iterations and seed only (n <= 18 joints), so they are drawn once (read-only)."""
+    rng = np.random.default_rng(seed)
+    picks = np.array([rng.choice(n, 3, replace=False) for _ in range(iterations)], dtype=np.int64).reshape(-1, 3)
+    picks.flags.writeable = False
+    return picks
 
 
 def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold: float) -> np.ndarray | None:
@@ -332,18 +342,36 @@ def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold
 
 
 def _depth_at(points: np.ndarray, depth: np.ndarray, K: np.ndarray, window: int = 2) -> np.ndarray:
-    """Measured depth (median of a patch, NaN where none or outside) at the pixels of points (N, 3)."""
+    """Measured depth (median of a patch, NaN where none or outside) at the pixels of points (N, 3).
+    All patches at once: each (2 window + 1)^2 patch, cut at the image's border, sorted with the
+    pixels without depth last; the median of the valid ones is read at their middle (the same value
+    as ``np.median`` of them, in the depth's dtype)."""
     out = np.full(len(points), np.nan)
     h, w = depth.shape
-    for i, (x, y, z) in enumerate(points):
-        if not np.isfinite(z) or z <= 0.05:
-            continue
-        u, v = int(round(K[0, 0] * x / z + K[0, 2])), int(round(K[1, 1] * y / z + K[1, 2]))
-        if 0 <= u < w and 0 <= v < h:
-            patch = depth[max(v - window, 0):v + window + 1, max(u - window, 0):u + window + 1]
-            patch = patch[patch > 0]
-            if patch.size:
-                out[i] = float(np.median(patch))
+    x, y, z = (np.asarray(points, dtype=np.float64)[:, k] for k in range(3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        front = np.isfinite(z) & (z > 0.05)
+        zs = np.where(front, z, 1.0)
+        u = np.where(front, np.round(K[0, 0] * x / zs + K[0, 2]), -1)
+        v = np.where(front, np.round(K[1, 1] * y / zs + K[1, 2]), -1)
+    inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    if not inside.any():
+        return out
+    u, v = u[inside].astype(np.int64), v[inside].astype(np.int64)
+    offsets = np.arange(-window, window + 1)
+    rows, cols = v[:, None, None] + offsets[None, :, None], u[:, None, None] + offsets[None, None, :]
+    within = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    patch = depth[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].reshape(len(u), -1)
+    valid = within.reshape(len(u), -1) & (patch > 0)
+    count = valid.sum(1)
+    ordered = np.sort(np.where(valid, patch, np.inf), axis=1)
+    some = count > 0
+    i = np.flatnonzero(some)
+    a, b = ordered[i, (count[i] - 1) // 2], ordered[i, count[i] // 2]
+    median = np.where(count[i] % 2 == 1, a, (a + b) / np.asarray(2, dtype=ordered.dtype))
+    values = np.full(len(u), np.nan)
+    values[i] = median
+    out[np.flatnonzero(inside)] = values
     return out
 
 
