@@ -26,6 +26,7 @@ import numpy as np
 from ..keypoints import Keypoints
 from . import baselines as B
 from .affine import affine_diagonals
+from .tracks import consistent_arm_labels
 
 CUES = ("affine", "epipolar", "speed", "trajectory", "synnet")
 CURVE_CUES = ("affine", "speed", "trajectory", "synnet")
@@ -36,6 +37,19 @@ CUE_SETS = {  # named ablations (AlignConfig.cues accepts these names or a comma
     "correlation": ("speed", "trajectory"),
     "no-synnet": ("affine", "epipolar", "speed", "trajectory"),
 }
+
+
+# The correlation cues computed on tracks whose arms are relabelled consistently over time
+# (``tracks.consistent_arm_labels``): a detector's left/right arm exchanges make speed spikes and
+# pose jumps in one view only, which a correlation cannot tell from motion (the affine and epipolar
+# cues try the swaps per frame pair instead). Measured on dev trials (bench seed 1, not the bench's
+# seed 0; docs/benchmarks.md, session 5, h4), chance-z argmax within 2 frames: speed on caliscope
+# upper body 69 -> 88 %, caliscope 58 -> 83 %; trajectory on Pose2Sim MediaPipe 69 -> 85 %,
+# caliscope upper body 46 -> 54 %, simulated upper body 31 -> 44 %, paper 70 -> 65 %.
+# "trajectory" is NOT on yet: with the shipped combiner (fitted on the old trajectory z) two
+# unrelated stretches of one periodic walk went from confidence 0.50 to 0.53 (tests/sync/test_pair.py
+# wants < 0.5); add it together with a refit of the combiner (bench/fit_combiner.py).
+RELABEL_CUES: tuple[str, ...] = ("speed",)
 
 
 def parse_cues(cues) -> tuple[str, ...]:
@@ -133,7 +147,8 @@ def affine_evidence(xa, xb, offsets, null_offsets, min_overlap: int, max_pairs: 
 
 
 def correlation_evidence(kind: str, xa, xb, offsets, null_offsets, min_overlap: int) -> tuple[np.ndarray, np.ndarray]:
-    """z of the speed or trajectory correlation at each offset (K,), and the raw curve (K,)."""
+    """z of the speed or trajectory correlation at each offset (K,), and the raw curve (K,).
+    ``curve_evidence`` passes tracks whose arms are relabelled consistently over time."""
     features = {"speed": B.speed_features, "trajectory": B.trajectory_features}[kind]
     fa = features(xa)  # a's features once for the curve and every null ordering of b
     value, count = B.correlation_curve_of_features(fa, features(xb), offsets, min_overlap)
@@ -194,9 +209,12 @@ def curve_evidence(cues, xa, xb, offsets, min_overlap: int, max_pairs: int, rate
     z, raw = {}, {}
     if "affine" in cues:
         z["affine"], raw["affine"] = affine_evidence(xa, xb, offsets, nulls, min_overlap, max_pairs)
+    if any(kind in cues for kind in RELABEL_CUES):
+        la, lb = consistent_arm_labels(xa), consistent_arm_labels(xb)
     for kind in ("speed", "trajectory"):
         if kind in cues:
-            z[kind], raw[kind] = correlation_evidence(kind, xa, xb, offsets, nulls, min_overlap)
+            ta, tb = (la, lb) if kind in RELABEL_CUES else (xa, xb)
+            z[kind], raw[kind] = correlation_evidence(kind, ta, tb, offsets, nulls, min_overlap)
     if "synnet" in cues and matcher is not None and hasattr(matcher, "offset_evidence"):
         z["synnet"], raw["synnet"] = synnet_evidence(matcher, ka, kb, offsets / rate, nulls / rate)
     return z, raw

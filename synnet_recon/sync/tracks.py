@@ -108,6 +108,47 @@ for _r, _l in (("r_shoulder", "l_shoulder"), ("r_elbow", "l_elbow"), ("r_wrist",
 # (skeleton.LEFT_RIGHT_SWAP, also seen from MediaPipe in side views) can be added; it did not
 # help on the rendered demos and costs a third evaluation.
 SWAP_HYPOTHESES = (ARM_SWAP,)
+# The forearms alone exchanged (elbow and wrist; the shoulders kept): the other swap a detector makes.
+FOREARM_SWAP = np.arange(NUM_JOINTS)
+for _r, _l in (("r_elbow", "l_elbow"), ("r_wrist", "l_wrist")):
+    FOREARM_SWAP[J[_r]], FOREARM_SWAP[J[_l]] = J[_l], J[_r]
+_ARM_JOINTS = np.array([J[n] for n in ("r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist")])
+
+
+def consistent_arm_labels(xy: np.ndarray, swaps=(ARM_SWAP, FOREARM_SWAP)) -> np.ndarray:
+    """The track with its arms relabelled frame by frame to follow on from the frames before.
+
+    A pose detector exchanges the left and right arm (or forearm) for runs of frames (MediaPipe in
+    side views; ``synth.conditions.correlated_detector_errors``). Each such exchange makes the arm
+    joints jump by about a shoulder width and back, in one camera only: speed spikes and pose jumps
+    that no other view shares. Each frame keeps its own labelling or takes one of ``swaps``,
+    whichever puts the arm joints closest to where they were last seen (the frames before, already
+    relabelled); frames with fewer than 2 arm joints comparable are left as they are. The track's
+    labelling as a whole may still be mirrored against another view's: only its consistency over
+    time is restored. xy: (T, 18, 2) with NaN where missing -> a relabelled copy.
+    """
+    out = np.array(xy, dtype=np.float64)
+    if len(out) < 2:
+        return out
+    arms = _ARM_JOINTS
+    labellings = [np.arange(NUM_JOINTS)] + [np.asarray(p) for p in swaps]
+    last = out[0, arms].copy()
+    for t in range(1, len(out)):
+        frame = out[t]
+        known = np.isfinite(last[:, 0])
+        costs = []
+        for perm in labellings:
+            cand = frame[perm[arms]]
+            ok = known & np.isfinite(cand[:, 0])
+            # mean squared jump over the joints comparable (a missing joint moves with its label)
+            costs.append(float(np.mean((cand[ok] - last[ok]) ** 2)) if ok.sum() >= 2 else np.inf)
+        if np.isfinite(costs[0]):
+            best = int(np.argmin(costs))
+            if best > 0 and costs[best] < costs[0]:
+                out[t] = frame[labellings[best]]
+        seen = np.isfinite(out[t, arms, 0])
+        last[seen] = out[t, arms][seen]
+    return out
 
 
 def gaussian_sample(xy: np.ndarray, index: np.ndarray, sigma: float = 1.0, min_weight: float = 0.6) -> np.ndarray:

@@ -36,3 +36,42 @@ def test_gaussian_sample_in_chunks_is_the_same(rng, monkeypatch):
     whole = T.gaussian_sample(xy, index, 1.5)
     monkeypatch.setattr(T, "_SAMPLE_CHUNK", 10)
     np.testing.assert_array_equal(T.gaussian_sample(xy, index, 1.5), whole)
+
+
+def _walking_arms(rng, frames=120):
+    """A body whose arms swing in antiphase, plus a little detector jitter: (T, 18, 2)."""
+    from synnet_recon.skeleton import JOINT_INDEX as J
+
+    t = np.arange(frames) / 30.0
+    base = rng.uniform(-1, 1, size=(18, 2)) * 20 + 300
+    xy = np.broadcast_to(base, (frames, 18, 2)).copy()
+    for side, x0, phase in (("r", 260.0, 0.0), ("l", 340.0, np.pi)):
+        swing = 25 * np.sin(2 * np.pi * 0.9 * t + phase)
+        xy[:, J[f"{side}_shoulder"]] = np.stack([np.full(frames, x0), np.full(frames, 200.0)], 1)
+        xy[:, J[f"{side}_elbow"]] = np.stack([x0 + 0.5 * swing, np.full(frames, 260.0)], 1)
+        xy[:, J[f"{side}_wrist"]] = np.stack([x0 + swing, np.full(frames, 320.0)], 1)
+    return xy + rng.normal(scale=1.0, size=xy.shape)
+
+
+def test_consistent_arm_labels_undoes_arm_and_forearm_swaps(rng):
+    clean = _walking_arms(rng)
+    np.testing.assert_array_equal(T.consistent_arm_labels(clean), clean)  # nothing to undo
+    noisy = clean.copy()
+    noisy[20:35] = noisy[20:35][:, T.ARM_SWAP]       # whole arms exchanged for 15 frames
+    noisy[60:70] = noisy[60:70][:, T.FOREARM_SWAP]   # forearms only for 10 frames
+    noisy[80, 4] = np.nan                            # a missing wrist moves with its label
+    fixed = T.consistent_arm_labels(noisy)
+    ok = np.isfinite(fixed).all(-1)
+    np.testing.assert_allclose(fixed[ok], clean[ok])
+    assert np.isnan(fixed[80, 4]).all()
+    # the speed signal no longer jumps by a shoulder width at the swaps
+    from synnet_recon.sync import baselines as B
+
+    jumpy, steady = B.speed_features(noisy, 0.0)[:, 0], B.speed_features(fixed, 0.0)[:, 0]
+    assert np.nanmax(jumpy) > 3 * np.nanmax(steady)
+
+
+def test_consistent_arm_labels_handles_short_and_empty_tracks():
+    assert T.consistent_arm_labels(np.zeros((1, 18, 2))).shape == (1, 18, 2)
+    empty = np.full((5, 18, 2), np.nan)
+    assert np.isnan(T.consistent_arm_labels(empty)).all()
