@@ -295,11 +295,48 @@ def demo_motion():
     return motion.resample(motion.fps, start=DEMO_MOTION_START)
 
 
+def simulate_and_render(config: DemoScene, scene_dir: Path, timed, motion: str | None = None,
+                        before_render: Callable[[], None] | None = None):
+    """The demo's scene (moving hand-held cameras around ``motion``, default the dance from
+    DEMO_MOTION_START) simulated, then its videos, depth and truth.json written under scene_dir;
+    ``timed(name, fn, *args)`` runs and times each step. Returns the ``synth.scene`` scene."""
+    from .synth.render import RenderConfig
+    from .synth.scene import SceneConfig, simulate_scene, write_scene
+
+    scene_config = SceneConfig(cameras=config.cameras, seconds=config.seconds, fps=config.fps,
+                               max_offset=config.max_offset, motion=motion or str(DEMO_MOTION),
+                               seed=config.seed, width=config.width, height=config.height,
+                               camera_path=demo_camera_path(config))
+    scene = timed("simulate", simulate_scene, scene_config, demo_motion() if motion is None else None)
+    if before_render is not None:
+        before_render()
+    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
+    return scene
+
+
+def offset_results(truth: dict, sync) -> list[CameraResult]:
+    """Per camera of truth.json its true and estimated offset (cam0's clock), the error in frames and
+    the confidence (sync: the ``SyncResult``)."""
+    fps = float(truth["fps"])
+    out = []
+    for cam in truth["cameras"]:
+        est = sync.video(cam["name"])
+        err = None if est.offset_seconds is None else (est.offset_seconds - cam["offset_seconds"]) * fps
+        out.append(CameraResult(cam["name"], float(cam["offset_seconds"]), est.offset_seconds, err,
+                                float(est.confidence)))
+    return out
+
+
+def common_rows(sync: "SyncResult") -> list[int]:
+    """The rows of sync.json's frames table that every synchronized video covers."""
+    names = [v.name for v in sync.videos if v.offset_seconds is not None]
+    return [i for i, r in enumerate(sync.frames_table()) if all(n in r["frames"] for n in names)]
+
+
 def fuse_frames_spec(sync: "SyncResult", instants: int) -> str | None:
     """"START:END:STEP" over sync.json rows picking about ``instants`` rows that every video covers
     (None when no row has them all)."""
-    names = [v.name for v in sync.videos if v.offset_seconds is not None]
-    full = [i for i, r in enumerate(sync.frames_table()) if all(n in r["frames"] for n in names)]
+    full = common_rows(sync)
     if not full:
         return None
     start, end = full[0], full[-1] + 1
@@ -350,7 +387,6 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
     written to ``out_dir/demo_report.json``.
     """
     from .fileio import write_json
-    from .synth.scene import SceneConfig, simulate_scene, write_scene
 
     config.validate()
     say = echo or (lambda _line: None)
@@ -368,16 +404,9 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
     n_frames = int(round(config.seconds * config.fps))
     say(f"[1/5] simulate: {config.cameras} moving cameras, {config.seconds:g} s at {config.fps:g} fps, "
         f"{config.width}x{config.height}, seed {config.seed}")
-    scene_config = SceneConfig(cameras=config.cameras, seconds=config.seconds, fps=config.fps,
-                               max_offset=config.max_offset, motion=config.motion or str(DEMO_MOTION),
-                               seed=config.seed, width=config.width, height=config.height,
-                               camera_path=demo_camera_path(config))
-    scene = timed("simulate", simulate_scene, scene_config, demo_motion() if config.motion is None else None)
-
-    say(f"[2/5] render: {config.cameras} x {n_frames} frames (videos + depth) -> {scene_dir}")
-    from .synth.render import RenderConfig
-
-    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
+    scene = simulate_and_render(config, scene_dir, timed, config.motion,
+                                lambda: say(f"[2/5] render: {config.cameras} x {n_frames} frames (videos + depth) -> "
+                                            f"{scene_dir}"))
     from .synth.scene import read_truth
 
     truth = read_truth(scene_dir / "truth.json")
@@ -390,19 +419,13 @@ def run_demo(config: DemoConfig, out_dir: str | Path, echo: Callable[[str], None
     result.save(sync_path)
     say(f"      align ran: {result.cues()}")
     fps = float(truth["fps"])
-    cameras = []
-    for cam in truth["cameras"]:
-        est = result.video(cam["name"])
-        err = None if est.offset_seconds is None else (est.offset_seconds - cam["offset_seconds"]) * fps
-        cameras.append(CameraResult(cam["name"], float(cam["offset_seconds"]), est.offset_seconds, err,
-                                    float(est.confidence)))
+    cameras = offset_results(truth, result)
     warnings = list(result.warnings)
 
     say(f"[4/5] fuse: rgbd depth + true intrinsics, {config.fuse_instants} instants -> {recon_dir}")
     from .recon.fuse import FuseConfig, fuse
-    from .sync.result import SyncResult
 
-    frames = fuse_frames_spec(SyncResult.load(sync_path), config.fuse_instants)
+    frames = fuse_frames_spec(result, config.fuse_instants)
     if frames is None:
         raise InputError(sync_path, "the estimated offsets leave no instant that every camera covers")
     fuse_config = FuseConfig(depth="rgbd", intrinsics=str(scene_dir / "truth.json"), frames=frames,

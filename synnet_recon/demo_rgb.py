@@ -268,8 +268,9 @@ def format_rgb_report(report: RgbDemoReport) -> str:
 
 def _rows(sync, count: int) -> list[int]:
     """About ``count`` evenly spaced rows of sync.json's frames table over those every video covers."""
-    names = [v.name for v in sync.videos if v.offset_seconds is not None]
-    full = [i for i, r in enumerate(sync.frames_table()) if all(n in r["frames"] for n in names)]
+    from .demo import common_rows
+
+    full = common_rows(sync)
     if len(full) < 3:
         raise InputError(sync.source, "the estimated offsets leave fewer than 3 instants that every camera covers")
     step = max(1, (full[-1] - full[0]) // max(count - 1, 1))
@@ -309,12 +310,9 @@ def run_rgb_demo(config: RgbDemoConfig, out_dir: str | Path, echo: Callable[[str
 
     result = timed("align", align, [str(scene_dir / c["video"]) for c in truth["cameras"]],
                    AlignConfig(progress=config.progress))
-    result.save(sync_path)
-    from .sync.result import SyncResult
-
-    sync = SyncResult.load(sync_path)
-    offsets = _offsets(truth, sync)
-    report = _reconstruct(config, out_dir, joints, truth, sync, timed, say)
+    result.save(sync_path)  # sets result.source: the stages below read sync.json's keypoint files
+    offsets = _offsets(truth, result)
+    report = _reconstruct(config, out_dir, joints, truth, result, timed, say)
     report.offsets, report.stage_seconds = offsets, stage
     report.warnings = list(result.warnings) + report.warnings
     write_json(out_dir / "demo_report.json", report.to_json())
@@ -338,45 +336,21 @@ def _render(config: RgbDemoConfig, scene_dir: Path, timed, say) -> tuple[dict, n
             width=config.width, height=config.height, drift_deg_per_s=15.0, seed=config.seed), scene_dir)
         truth = read_truth(scene_dir / "truth.json")
         return truth, np.asarray(truth["joints"], dtype=np.float64)
-    from .demo import demo_camera_path, demo_motion
-    from .synth.render import RenderConfig
-    from .synth.scene import SceneConfig, simulate_scene, write_scene
+    from .demo import simulate_and_render
 
     say(f"[1/5] simulate + render: {config.cameras} moving cameras, {config.seconds:g} s, {config.width}x"
         f"{config.height}, seed {config.seed} (the depth is rendered only to compare with)")
-    scene = timed("simulate", simulate_scene, SceneConfig(
-        cameras=config.cameras, seconds=config.seconds, fps=config.fps, max_offset=config.max_offset,
-        seed=config.seed, width=config.width, height=config.height, camera_path=demo_camera_path(config)),
-        demo_motion())
-    timed("render", write_scene, scene, scene_dir, render=True, render_config=RenderConfig(seed=config.seed))
+    scene = simulate_and_render(config, scene_dir, timed)
     truth = read_truth(scene_dir / "truth.json")
     cam = scene.camera(truth["reference"])
     return truth, np.stack([scene.motion.at(np.array([t]))[0] for t in cam.motion_times])
 
 
 def _offsets(truth: dict, sync) -> list[dict]:
-    fps = float(truth["fps"])
-    out = []
-    for cam in truth["cameras"]:
-        est = sync.video(cam["name"])
-        err = None if est.offset_seconds is None else (est.offset_seconds - cam["offset_seconds"]) * fps
-        out.append({"name": cam["name"], "true_offset_s": float(cam["offset_seconds"]), "est_offset_s": est.offset_seconds,
-                    "error_frames": err, "confidence": float(est.confidence)})
-    return out
+    from .demo import offset_results
 
-
-class CheckedPoses:
-    """``recon.mvs.CameraPoses`` of the frames triangulate.json kept (SfM's, after the check over time)."""
-
-    source = "structure from motion, checked over time (triangulate.json)"
-
-    def __init__(self, summary: dict):
-        self.table = {n: {int(f["frame"]): np.asarray(f["world_to_camera"], np.float64) for f in c.get("frames") or []
-                          if f["ok"] and c.get("ok")} for n, c in summary["cameras"].items()}
-        self.reasons = {n: "no frame posed" for n, t in self.table.items() if not t}
-
-    def at(self, frames: dict) -> dict:
-        return {n: self.table[n][int(i)] for n, i in frames.items() if int(i) in self.table.get(n, {})}
+    return [{"name": c.name, "true_offset_s": c.true_offset_s, "est_offset_s": c.est_offset_s,
+             "error_frames": c.error_frames, "confidence": c.confidence} for c in offset_results(truth, sync)]
 
 
 def _write_intrinsics(posed, path: Path) -> str:
@@ -392,6 +366,7 @@ def _reconstruct(config: RgbDemoConfig, out_dir: Path, joints_world, truth: dict
     import json
 
     from .recon.fuse import FuseConfig, fuse
+    from .recon.mvs import FramePoses
     from .recon.sfm import SfmConf, scene_poses_from_sync
     from .recon.skeleton3d import read_skeleton3d
     from .recon.stage_triangulate import TriangulateStageConfig
@@ -419,7 +394,7 @@ def _reconstruct(config: RgbDemoConfig, out_dir: Path, joints_world, truth: dict
     say(f"[4/5] fuse --depth mvs: {len(depth_rows)} instant(s) (rows {depth_rows}) with the SfM poses -> {out_dir / 'recon'}")
     collected: list = []
     fconf = FuseConfig(depth="mvs", intrinsics=intrinsics or _write_intrinsics(posed, out_dir / "intrinsics_sfm.json"),
-                       frames=_spec(depth_rows), camera_poses=CheckedPoses(summary),
+                       frames=_spec(depth_rows), camera_poses=FramePoses.from_summary(summary),
                        person_height=height, progress=config.progress, seed=config.seed,
                        depth_sink=lambda frames, depths: collected.append((dict(frames), dict(depths))))
     fused = timed("fuse", fuse, sync.source, fconf, out_dir / "recon")

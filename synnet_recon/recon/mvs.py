@@ -378,14 +378,24 @@ class StaticPoses(CameraPoses):
 class FramePoses(CameraPoses):
     """Per-frame poses of possibly moving cameras, from a ``recon.sfm.ScenePoses`` (or anything with
     ``videos: {name: obj with .frames: [obj with .frame, .ok, .world_to_camera, .reason]}`` and
-    ``source``): a camera's pose at a frame is that of its ok FramePose with that frame index."""
+    ``source``): a camera's pose at a frame is that of its ok FramePose with that frame index.
+    ``from_summary``: the same from triangulate.json's ``cameras[].frames`` (a flagged camera has none)."""
 
-    def __init__(self, scene):
-        self.source = f"structure from motion ({getattr(scene, 'source', '?')})"
-        self.table = {n: {int(f.frame): np.asarray(f.world_to_camera, np.float64) for f in v.frames
-                          if f.ok and f.world_to_camera is not None}
-                      for n, v in scene.videos.items()}
+    def __init__(self, scene=None, table: dict | None = None, source: str | None = None):
+        if table is None:
+            source = f"structure from motion ({getattr(scene, 'source', '?')})"
+            table = {n: {int(f.frame): f.world_to_camera for f in v.frames if f.ok and f.world_to_camera is not None}
+                     for n, v in scene.videos.items()}
+        self.source = source
+        self.table = {n: {int(i): np.asarray(w, np.float64) for i, w in t.items()} for n, t in table.items()}
         self.reasons = {n: "no frame posed" for n, t in self.table.items() if not t}
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> "FramePoses":
+        """The frames triangulate.json kept (SfM's, after its check over time) of the cameras it kept."""
+        table = {n: {f["frame"]: f["world_to_camera"] for f in c.get("frames") or [] if f["ok"] and c.get("ok")}
+                 for n, c in summary["cameras"].items()}
+        return cls(table=table, source="structure from motion, checked over time (triangulate.json)")
 
     def at(self, frames: dict) -> dict:
         return {n: self.table[n][int(i)] for n, i in frames.items() if int(i) in self.table.get(n, {})}

@@ -421,21 +421,56 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     return _write(config, out_dir, views, tri, used, summary)
 
 
+def _probe(views: Views, count: int) -> Views:
+    """``count`` of the views' instants, evenly spread (all when there are no more)."""
+    from dataclasses import replace
+
+    T = len(views.rows)
+    if T <= count:
+        return views
+    idx = np.unique(np.linspace(0, T - 1, count).round().astype(int))
+    return replace(views, rows=[views.rows[i] for i in idx], times=views.times[idx],
+                   frames=[views.frames[i] for i in idx], xy=[x[:, idx] for x in views.xy],
+                   conf=[c[:, idx] for c in views.conf])
+
+
+def _unposed(views: Views, posed) -> str:
+    """Per video, why the scene did not pose it, at which of the probed frames."""
+    out = []
+    for v, n in enumerate(views.names):
+        if (posed.source[v] == "sfm").any():
+            continue
+        frames = [views.frames[t].get(n, -1) for t in range(len(views.rows)) if not posed.ok[v, t]]
+        why = next((str(r) for r in posed.reason[v] if r), "no pose")
+        out.append(f"{n} (frames {', '.join(str(f) for f in frames[:8])}{', ...' if len(frames) > 8 else ''}: {why})")
+    return "; ".join(out)
+
+
 def _scene_or_people(config, sync, views, cameras, sizes, warnings):
     """Per-frame poses from the scene; with --poses auto, the people's (static) when the scene poses
     fewer than two videos. Returns (results, people, posed or None, cameras, mode); in the people
-    case ``people`` is (association, calibration)."""
+    case ``people`` is (association, calibration).
+
+    ``auto`` first runs SfM on ``scene.probe_instants`` of the instants only: when the background does
+    not connect two videos there (static cameras far apart), the people pose them, without SfM on
+    every frame (hundreds of images for nothing); else SfM poses every instant."""
     from . import triangulate_moving as tm
 
-    posed = tm.scene_posed(sync, views, cameras, config.person_height, config.scene, config.people.seed,
+    probe = views if config.poses != "auto" or config.scene_poses is not None else _probe(views, config.scene.probe_instants)
+    posed = tm.scene_posed(sync, probe, cameras, config.person_height, config.scene, config.people.seed,
                            config.scene_poses)
+    by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
+    if probe is not views and by_scene >= 2:
+        probe, posed = views, tm.scene_posed(sync, views, cameras, config.person_height, config.scene,
+                                             config.people.seed)
+        by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
     if cameras is None:
         tm.undistorted(views, posed)
         cameras = {n: Camera(n, posed.Ks[v], None, sizes[n]) for v, n in enumerate(views.names)}
-    by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
     if config.poses == "auto" and by_scene < 2:
-        warnings.append(f"--poses auto: the background posed {by_scene} video(s); the cameras are posed from "
-                        "the people instead (assumed static)")
+        warnings.append(f"--poses auto: the background posed {by_scene} video(s) at {len(probe.rows)} of the "
+                        f"{len(views.rows)} instants (not posed: {_unposed(probe, posed)}); the cameras are posed "
+                        "from the people instead (assumed static)")
         results, people, calib = poses_from_people(views, cameras, config)
         return results, (people, calib), None, cameras, "people"
     results = tm.camera_results(views, posed, config.scene)

@@ -39,6 +39,7 @@ class MovingConf:
     smooth: bool = False       # smooth every camera's poses over time after the check
     track: TrackConf = field(default_factory=TrackConf)
     min_posed_frac: float = 0.5  # a camera posed at fewer of its instants than this is flagged
+    probe_instants: int = 8    # --poses auto: SfM on this many instants first; fewer than 2 videos posed -> people
 
 
 @dataclass

@@ -228,3 +228,20 @@ def test_frame_poses_from_scene_poses():
     assert poses.at({"a": 5, "b": 7})["b"][0, 3] == 0.3
     assert set(poses.at({"a": 6, "b": 7})) == {"b"}
     assert poses.source.startswith("structure from motion")
+
+
+def test_frame_poses_from_the_triangulate_summary():
+    """triangulate.json's kept frames: a flagged frame and every frame of a flagged camera are left out."""
+    from synnet_recon.recon.mvs import FramePoses
+
+    T = np.eye(4)
+    T[1, 3] = -0.2
+    summary = {"cameras": {
+        "a": {"ok": True, "frames": [{"frame": 3, "ok": True, "world_to_camera": np.eye(4).tolist()},
+                                     {"frame": 4, "ok": False, "world_to_camera": None}]},
+        "b": {"ok": True, "frames": [{"frame": 8, "ok": True, "world_to_camera": T.tolist()}]},
+        "c": {"ok": False, "frames": [{"frame": 3, "ok": True, "world_to_camera": np.eye(4).tolist()}]}}}
+    poses = FramePoses.from_summary(summary)
+    assert set(poses.at({"a": 3, "b": 8, "c": 3})) == {"a", "b"} and poses.at({"b": 8})["b"][1, 3] == -0.2
+    assert set(poses.at({"a": 4})) == set() and poses.reasons == {"c": "no frame posed"}
+    assert "triangulate.json" in poses.source

@@ -339,3 +339,52 @@ def test_poses_sfm_without_videos_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--poses sfm needs the videos" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def _fake_views(T=20, V=3):
+    from synnet_recon.recon.stage_triangulate import Views
+
+    names = [f"cam{v}" for v in range(V)]
+    return Views(names, list(range(T)), np.arange(T) / FPS, [{n: t + v for v, n in enumerate(names)} for t in range(T)],
+                 [np.zeros((1, T, 18, 2)) for _ in names], [np.ones((1, T, 18)) for _ in names], FPS)
+
+
+@pytest.mark.parametrize("connected", [0, 1, 3])
+def test_poses_auto_probes_the_scene_on_a_few_instants_first(monkeypatch, connected):
+    """--poses auto: SfM on probe_instants of the instants; when the background poses fewer than
+    two videos there, the people pose the cameras (no SfM on every frame) and the warning names the
+    unposed videos and frames; else SfM poses every instant."""
+    from types import SimpleNamespace
+
+    from synnet_recon.recon import stage_triangulate as st
+    from synnet_recon.recon import triangulate_moving as tm
+
+    calls = []
+
+    def fake_scene_posed(sync, views, cameras, height, conf, seed, scene=None):
+        calls.append(len(views.rows))
+        V, T = len(views.names), len(views.rows)
+        source = np.full((V, T), "", dtype=object)
+        source[:connected] = "sfm"
+        return SimpleNamespace(source=source, ok=source == "sfm", Ks=np.stack([K] * V),
+                               reason=np.where(source == "sfm", "", "no scene points"), warnings=[])
+
+    monkeypatch.setattr(tm, "scene_posed", fake_scene_posed)
+    monkeypatch.setattr(tm, "camera_results", lambda views, posed, conf: "scene results")
+    monkeypatch.setattr(tm, "main_person", lambda views, Ks: "people")
+    monkeypatch.setattr(st, "poses_from_people", lambda views, cameras, conf: ("people results", "assoc", "calib"))
+    views, warnings = _fake_views(), []
+    config = st.TriangulateStageConfig(poses="auto", intrinsics="given")
+    cameras = {n: st.Camera(n, K, None, (1280, 720)) for n in views.names}
+    results, people, posed, _, mode = st._scene_or_people(config, None, views, cameras, {}, warnings)
+    if connected < 2:
+        assert calls == [config.scene.probe_instants] and mode == "people" and posed is None
+        assert results == "people results" and people == ("assoc", "calib")
+        assert f"the background posed {connected} video(s) at 8 of the 20 instants" in warnings[0]
+        assert "cam2 (frames 2, 5, 7, 10, 13, 16, 18, 21: no scene points)" in warnings[0], warnings
+    else:
+        assert calls == [8, 20] and mode == "scene" and results == "scene results" and not warnings
+    calls.clear()
+    config.poses = "sfm"  # --poses sfm: no probe
+    st._scene_or_people(config, None, views, cameras, {}, [])
+    assert calls == [20]
