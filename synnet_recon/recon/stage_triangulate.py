@@ -451,14 +451,15 @@ def _scene_or_people(config, sync, views, cameras, sizes, warnings):
     fewer than two videos. Returns (results, people, posed or None, cameras, mode); in the people
     case ``people`` is (association, calibration).
 
-    ``auto`` first runs SfM on ``scene.probe_instants`` of the instants only: when the background does
-    not connect two videos there (static cameras far apart), the people pose them, without SfM on
-    every frame (hundreds of images for nothing); else SfM poses every instant."""
+    ``auto`` first runs SfM on ``scene.probe_instants`` of the instants only (images downscaled to
+    ``scene.probe_image_size``): when the background does not connect two videos there (static cameras
+    far apart), the people pose them, without SfM on every frame (hundreds of images for nothing);
+    else SfM poses every instant."""
     from . import triangulate_moving as tm
 
     probe = views if config.poses != "auto" or config.scene_poses is not None else _probe(views, config.scene.probe_instants)
     posed = tm.scene_posed(sync, probe, cameras, config.person_height, config.scene, config.people.seed,
-                           config.scene_poses)
+                           config.scene_poses, probe=probe is not views)
     by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
     if probe is not views and by_scene >= 2:
         probe, posed = views, tm.scene_posed(sync, views, cameras, config.person_height, config.scene,

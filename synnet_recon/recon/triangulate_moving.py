@@ -14,7 +14,9 @@ scene (moving cameras), then the person triangulated with each instant's own pos
 
 ``auto``: SfM when every video is a video file; when SfM poses fewer than two videos from the
 scene (wide baselines, static cameras far apart) or a video is not a file (OpenPose folders), the
-static cameras are posed from the people instead (``stage_triangulate.poses_from_people``).
+static cameras are posed from the people instead (``stage_triangulate.poses_from_people``). SfM runs
+first on ``MovingConf.probe_instants`` of the instants only, and on every instant only when that
+probe poses two or more videos from the scene.
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ class MovingConf:
     smooth: bool = False       # smooth every camera's poses over time after the check
     track: TrackConf = field(default_factory=TrackConf)
     min_posed_frac: float = 0.5  # a camera posed at fewer of its instants than this is flagged
-    probe_instants: int = 8    # --poses auto: SfM on this many instants first; fewer than 2 videos posed -> people
+    probe_instants: int = 4    # --poses auto: SfM on this many instants first; fewer than 2 videos posed -> people
+    probe_image_size: int = 1024  # the probe's SIFT works on images downscaled to this longest side
 
 
 @dataclass
@@ -82,13 +85,17 @@ def videos_are_files(sync) -> str | None:
     return None
 
 
-def scene_posed(sync, views, cameras, person_height, conf: MovingConf, seed: int, scene=None) -> ScenePosed:
+def scene_posed(sync, views, cameras, person_height, conf: MovingConf, seed: int, scene=None,
+                probe: bool = False) -> ScenePosed:
     """SfM (or a given ``recon.sfm.ScenePoses`` over views.rows) -> the poses of every view at every
-    instant of ``views``, checked over time (and smoothed when conf.smooth)."""
+    instant of ``views``, checked over time (and smoothed when conf.smooth). probe: SIFT on images
+    downscaled to ``conf.probe_image_size`` (the ``auto`` probe)."""
     from .sfm import SfmConf, scene_poses_from_sync
 
     if scene is None:
         sconf = SfmConf(person_height=person_height, threads=conf.threads, seed=seed, keyframes=conf.keyframes)
+        if probe:
+            sconf.max_image_size = min(sconf.max_image_size, conf.probe_image_size)
         scene = scene_poses_from_sync(sync, sfm_intrinsics(views.names, cameras), instants=views.rows, conf=sconf)
     V, T = len(views.names), len(views.rows)
     for n in views.names:

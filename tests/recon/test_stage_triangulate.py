@@ -361,8 +361,8 @@ def test_poses_auto_probes_the_scene_on_a_few_instants_first(monkeypatch, connec
 
     calls = []
 
-    def fake_scene_posed(sync, views, cameras, height, conf, seed, scene=None):
-        calls.append(len(views.rows))
+    def fake_scene_posed(sync, views, cameras, height, conf, seed, scene=None, probe=False):
+        calls.append((len(views.rows), probe))
         V, T = len(views.names), len(views.rows)
         source = np.full((V, T), "", dtype=object)
         source[:connected] = "sfm"
@@ -378,13 +378,13 @@ def test_poses_auto_probes_the_scene_on_a_few_instants_first(monkeypatch, connec
     cameras = {n: st.Camera(n, K, None, (1280, 720)) for n in views.names}
     results, people, posed, _, mode = st._scene_or_people(config, None, views, cameras, {}, warnings)
     if connected < 2:
-        assert calls == [config.scene.probe_instants] and mode == "people" and posed is None
+        assert calls == [(config.scene.probe_instants, True)] and mode == "people" and posed is None
         assert results == "people results" and people == ("assoc", "calib")
-        assert f"the background posed {connected} video(s) at 8 of the 20 instants" in warnings[0]
-        assert "cam2 (frames 2, 5, 7, 10, 13, 16, 18, 21: no scene points)" in warnings[0], warnings
+        assert f"the background posed {connected} video(s) at 4 of the 20 instants" in warnings[0]
+        assert "cam2 (frames 2, 8, 15, 21: no scene points)" in warnings[0], warnings
     else:
-        assert calls == [8, 20] and mode == "scene" and results == "scene results" and not warnings
+        assert calls == [(4, True), (20, False)] and mode == "scene" and results == "scene results" and not warnings
     calls.clear()
     config.poses = "sfm"  # --poses sfm: no probe
     st._scene_or_people(config, None, views, cameras, {}, [])
-    assert calls == [20]
+    assert calls == [(20, False)]
