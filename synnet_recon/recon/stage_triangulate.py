@@ -441,7 +441,7 @@ def _unposed(views: Views, posed) -> str:
         if (posed.source[v] == "sfm").any():
             continue
         frames = [views.frames[t].get(n, -1) for t in range(len(views.rows)) if not posed.ok[v, t]]
-        why = next((str(r) for r in posed.reason[v] if r), "no pose")
+        why = next((str(r) for r in posed.reason[v] if r), "no pose").split(", and the people")[0]
         out.append(f"{n} (frames {', '.join(str(f) for f in frames[:8])}{', ...' if len(frames) > 8 else ''}: {why})")
     return "; ".join(out)
 
