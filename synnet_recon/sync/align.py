@@ -270,7 +270,17 @@ def pair_cues(config: AlignConfig, matcher) -> tuple[str, ...]:
     return cues
 
 
-def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None) -> PairSync:
+def pair_evidence(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None) -> dict:
+    """The whole-range evidence of every pairing of a person of a with one of b (``_pairing_curves``
+    with the cues and combiner that run): the first, heavier half of ``estimate_pair``."""
+    from .combine import model_for
+
+    cues = pair_cues(config, matcher)
+    return _pairing_curves(sa, sb, config, rate, matcher, cues, model_for(cues))
+
+
+def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matcher=None,
+                  pairings: dict | None = None) -> PairSync:
     """Offset of source b relative to a over the people matched across the two (paper Table 6).
 
     Every pairing of a person of a with one of b is scored against chance (``pairing_strength``);
@@ -278,13 +288,14 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
     move and people seen in only one input drop out. The matched pairings are refined; those that
     agree with the most confident one are combined (inverse-variance offset, noisy-OR confidence);
     matched pairings that disagree lower the confidence (each by its own confidence) and the pair
-    says so in its ``reason``."""
+    says so in its ``reason``. ``pairings``: ``pair_evidence(sa, sb, ...)`` when already computed."""
     from .combine import model_for
 
     cues = pair_cues(config, matcher)
     method = "+".join(cues)
     model = model_for(cues)
-    pairings = _pairing_curves(sa, sb, config, rate, matcher, cues, model)
+    if pairings is None:
+        pairings = _pairing_curves(sa, sb, config, rate, matcher, cues, model)
     strength = np.array([[pairing_strength(pairings[(i, j)]) for j in range(len(sb.tracks))]
                          for i in range(len(sa.tracks))])
     curves = _source_curves(sa, sb, pairings, rate)
@@ -540,33 +551,49 @@ def _load_with_matcher(inputs: list, config: AlignConfig):
 
 
 def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rate: float, matcher) -> list[PairSync]:
-    """Every pair, ``config.threads`` at a time (numpy and torch release the GIL in their loops);
-    each pair is computed in name order, so the result depends neither on the input order nor
-    on the threads."""
-    from .threads import at_most, map_in_threads, torch_threads
+    """Every pair, on ``config.threads`` threads (numpy and torch release the GIL in their loops).
 
-    def one(ij):
-        i, j = ij
-        if sources[i].name <= sources[j].name:
-            return estimate_pair(sources[i], sources[j], config, rate, matcher)
-        return _flipped(estimate_pair(sources[j], sources[i], config, rate, matcher))
+    The work is queued in three kinds of pieces, so that two threads stay busy to the end (three
+    pairs on two threads left one idle for a whole pair): SynNet's features of every track, then
+    each pair's whole-range evidence (``pair_evidence``), then each pair's answer
+    (``estimate_pair`` on that evidence). Pieces start in that order, so a piece only ever waits
+    for one that is already running. Each pair is computed in name order, and every piece gives
+    the same numbers wherever it runs, so the result depends neither on the input order nor on
+    the threads."""
+    from concurrent.futures import ThreadPoolExecutor
 
+    from .threads import at_most, torch_threads
+
+    ordered = [(i, j) if sources[i].name <= sources[j].name else (j, i) for i, j in index_pairs]
+    tracks = []
+    if matcher is not None and hasattr(matcher, "track_features") and "synnet" in pair_cues(config, matcher):
+        tracks = [t for s in sources for t in s.tracks]
     import warnings
 
-    workers = max(1, min(int(config.threads), len(index_pairs)))
+    workers = max(1, min(int(config.threads), len(index_pairs) + len(tracks)))
     # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
     # pairs' threads run under this one filter, set and restored here in the calling thread
     with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings(), \
-            at_most(config.threads):
+            at_most(config.threads), ThreadPoolExecutor(workers) as pool:
         warnings.simplefilter("ignore", RuntimeWarning)
         bar = _progress(None, "align pairs", len(index_pairs), config.progress)
+        try:
+            features = [pool.submit(matcher.track_features, t) for t in tracks]
+            evidence = [pool.submit(pair_evidence, sources[a], sources[b], config, rate, matcher) for a, b in ordered]
 
-        def counted(ij):
-            out = one(ij)
-            bar.update(1)
-            return out
+            def answer(k):
+                a, b = ordered[k]
+                out = estimate_pair(sources[a], sources[b], config, rate, matcher, pairings=evidence[k].result())
+                bar.update(1)
+                return out if (a, b) == tuple(index_pairs[k]) else _flipped(out)
 
-        pairs = map_in_threads(counted, index_pairs, workers)
+            answers = [pool.submit(answer, k) for k in range(len(ordered))]
+            for f in features:
+                f.result()
+            pairs = [f.result() for f in answers]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
         bar.close()
         return pairs
 
