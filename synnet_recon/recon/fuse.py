@@ -39,6 +39,7 @@ from .mesh import cache_view, export_mesh, tsdf_mesh
 from .person import PersonConfig, lift_joints, person_points
 from .posegraph import Edge, PoseGraph, PoseGraphConfig, information
 from .register import (
+    PairRegistration,
     PreparedCloud,
     RegistrationConfig,
     normal_spread,
@@ -48,6 +49,7 @@ from .register import (
     visibility_agreement,
 )
 from .registration import FrameRecord, RegisteredVideo, Registration
+from .rgbd_odometry import RGBDOdometryConfig, masked_rgbd, rgbd_odometry
 from .verify import ViewCheck
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class FuseConfig:
     person: PersonConfig = field(default_factory=PersonConfig)
     anchor: AnchorConfig = field(default_factory=AnchorConfig)
     graph: PoseGraphConfig = field(default_factory=PoseGraphConfig)
+    odometry: RGBDOdometryConfig = field(default_factory=RGBDOdometryConfig)   # the odometry edges' first try
     workers: int = 2                                      # instants prepared ahead at once, in threads (rgbd):
     #                                                       frames, depth, clouds and the joints hypothesis
     progress: bool = True
@@ -458,6 +461,7 @@ class Odometry:
         self.reference, self.config = reference, config
         self.graph = PoseGraph(reference, config.graph)
         self.last: dict[str, tuple[int, PreparedCloud, np.ndarray, np.ndarray]] = {}  # camera -> (k, cloud, depth, K)
+        self.last_rgbd: dict[str, object] = {}      # camera -> its previous instant's ``masked_rgbd`` image
         self.last_checks: dict[str, ViewCheck] = {}
         self.motion: dict[str, np.ndarray] = {}
         self.world_from_reference = np.eye(4)
@@ -465,7 +469,9 @@ class Odometry:
 
     def add(self, k: int, instant: Instant, views: InstantViews, checks: dict[str, ViewCheck]) -> None:
         rc = self.config.registration
-        steps = {n: self._odometry(k, n, views) for n in instant.names}
+        rgbd = {n: masked_rgbd(views.images[n], views.depths[n], _person_pixels(views, n)) for n in instant.names} \
+            if self.config.odometry.enabled else {}
+        steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
         for n, (T, _, _) in steps.items():
@@ -493,14 +499,16 @@ class Odometry:
                                          uncertain=self.config.graph.cross_uncertain))
         for n in instant.names:
             self.last[n] = (k, views.prepared[n], views.depths[n], views.intrinsics[n].K)
+        self.last_rgbd = rgbd
         self.last_checks = checks
 
     def _world(self, k: int, n: str) -> np.ndarray:
         return self.graph.initial[(k, n)]
 
-    def _odometry(self, k: int, n: str, views: InstantViews):
-        """ICP of camera n's background at instant k onto its previous instant's ->
-        ((4, 4) camera n at k -> camera n at k - 1, information (6, 6), fitness), or None."""
+    def _odometry(self, k: int, n: str, views: InstantViews, rgbd=None):
+        """Camera n's motion from instant k - 1 to k: RGB-D odometry of its images (``rgbd``: its
+        ``masked_rgbd`` at k), else ICP of its background onto its previous instant's ->
+        ((4, 4) camera n at k -> camera n at k - 1, information (6, 6), score), or None."""
         if n not in self.last or self.last[n][0] != k - 1:
             return None
         _, previous, depth, K = self.last[n]
@@ -518,6 +526,10 @@ class Odometry:
                                         views.depths[n], views.intrinsics[n].K, tolerance)[0]
             return min(there, here)
 
+        dense = self._dense(n, rgbd, views.depths[n].shape, views.intrinsics[n].K, current, previous)
+        if dense is not None and dense.fitness > 0 and agreement(dense) >= ODOMETRY_AGREEMENT:
+            # checked as ICP's is (both ways); ICP is not tried then
+            return self._step(n, dense, current, previous)
         step = register(current, previous, rc, init=self.motion.get(n, np.eye(4)), hints=[np.eye(4)])
         seen_fraction = agreement(step)
         if (not step.ok or seen_fraction < ODOMETRY_AGREEMENT) and n in self.motion:
@@ -533,10 +545,33 @@ class Odometry:
             log.info("instant %d: no odometry for %s (fitness %.2f, agreement both ways %.2f)", k, n, step.fitness,
                      seen_fraction)
             return None
+        return self._step(n, step, current, previous)
+
+    def _step(self, n: str, step, current: PreparedCloud, previous: PreparedCloud):
+        """An accepted odometry ``step`` (``.transform``, ``.fitness``, ``.correspondences``) of camera n
+        -> (the (4, 4) motion, its information (6, 6), its score); remembered as n's last motion."""
+        rc = self.config.registration
         T = settle(step.transform)
         self.motion[n] = T
         score = step.fitness * normal_spread(current)
         return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel, step.correspondences), score
+
+    def _dense(self, n: str, rgbd, shape: tuple[int, int], K: np.ndarray, current: PreparedCloud,
+               previous: PreparedCloud):
+        """RGB-D odometry of camera n from its previous instant's image to ``rgbd`` (from its last
+        motion), evaluated on the registration clouds like an ICP result; None when not run or
+        not converged."""
+        last = self.last_rgbd.get(n)
+        if rgbd is None or last is None:
+            return None
+        T = rgbd_odometry(rgbd, last, K, shape, self.motion.get(n, np.eye(4)), self.config.odometry)
+        if T is None:
+            return None
+        rc = self.config.registration
+        r = o3d.pipelines.registration.evaluate_registration(current.cloud, previous.cloud, rc.icp_distance * rc.voxel,
+                                                             settle(T))
+        return PairRegistration(settle(T), settle(r.fitness), settle(r.inlier_rmse), True, False,
+                                np.asarray(r.correspondence_set))
 
 
 def _agreeing(motions: dict[str, np.ndarray], fitness: dict[str, float], max_deg: float = 3.0,
@@ -667,12 +702,18 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
 
 def _without_person(views: InstantViews, n: str) -> np.ndarray:
     """View n's depth with the person's pixels cleared (the TSDF mesh holds the static scene)."""
-    depth = views.depths[n].copy()
+    return np.where(_person_pixels(views, n), 0.0, views.depths[n]).astype(views.depths[n].dtype)
+
+
+def _person_pixels(views: InstantViews, n: str) -> np.ndarray:
+    """(H, W) bool: view n's pixels whose depth lies on the person (``person.person_points``)."""
+    depth = views.depths[n]
+    out = np.zeros(depth.shape, bool)
     v, u = np.nonzero(depth > 0)
     points = backproject(np.stack([u, v], 1), depth[v, u], views.intrinsics[n].K)
     body = person_points(points, views.joints[n])
-    depth[v[body], u[body]] = 0
-    return depth
+    out[v[body], u[body]] = True
+    return out
 
 
 def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[Kept], poses):
@@ -810,7 +851,7 @@ def registration(inputs: FuseInputs, config: FuseConfig, records: list[FrameReco
         config={"voxel": config.voxel, "frame_voxel": config.frame_voxel, "seed": config.seed,
                 "pose_graph": config.pose_graph, "registration": asdict(config.registration),
                 "lift": asdict(config.lift), "person": asdict(config.person), "anchor": asdict(config.anchor),
-                "graph": asdict(config.graph)},
+                "graph": asdict(config.graph), "odometry": asdict(config.odometry)},
         frames=records, fused_points=fused_points)
 
 
