@@ -49,7 +49,7 @@ from .register import (
     visibility_agreement,
 )
 from .registration import FrameRecord, RegisteredVideo, Registration
-from .rgbd_odometry import RGBDOdometryConfig, masked_rgbd, rgbd_odometry
+from .rgbd_odometry import RGBDOdometryConfig, odometry_image, rgbd_odometry
 from .verify import ViewCheck
 
 log = logging.getLogger(__name__)
@@ -461,7 +461,7 @@ class Odometry:
         self.reference, self.config = reference, config
         self.graph = PoseGraph(reference, config.graph)
         self.last: dict[str, tuple[int, PreparedCloud, np.ndarray, np.ndarray]] = {}  # camera -> (k, cloud, depth, K)
-        self.last_rgbd: dict[str, object] = {}      # camera -> its previous instant's ``masked_rgbd`` image
+        self.last_rgbd: dict[str, object] = {}      # camera -> its previous instant's ``odometry_image``
         self.last_checks: dict[str, ViewCheck] = {}
         self.motion: dict[str, np.ndarray] = {}
         self.world_from_reference = np.eye(4)
@@ -469,8 +469,9 @@ class Odometry:
 
     def add(self, k: int, instant: Instant, views: InstantViews, checks: dict[str, ViewCheck]) -> None:
         rc = self.config.registration
-        rgbd = {n: masked_rgbd(views.images[n], views.depths[n], _person_pixels(views, n)) for n in instant.names} \
-            if self.config.odometry.enabled else {}
+        oc = self.config.odometry
+        rgbd = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n], oc)
+                for n in instant.names} if oc.enabled else {}
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
@@ -507,7 +508,7 @@ class Odometry:
 
     def _odometry(self, k: int, n: str, views: InstantViews, rgbd=None):
         """Camera n's motion from instant k - 1 to k: RGB-D odometry of its images (``rgbd``: its
-        ``masked_rgbd`` at k), else ICP of its background onto its previous instant's ->
+        ``odometry_image`` at k), else ICP of its background onto its previous instant's ->
         ((4, 4) camera n at k -> camera n at k - 1, information (6, 6), score), or None."""
         if n not in self.last or self.last[n][0] != k - 1:
             return None
@@ -526,7 +527,7 @@ class Odometry:
                                         views.depths[n], views.intrinsics[n].K, tolerance)[0]
             return min(there, here)
 
-        dense = self._dense(n, rgbd, views.depths[n].shape, views.intrinsics[n].K, current, previous)
+        dense = self._dense(n, rgbd, current, previous)
         if dense is not None and dense.fitness > 0 and agreement(dense) >= ODOMETRY_AGREEMENT:
             # checked as ICP's is (both ways); ICP is not tried then
             return self._step(n, dense, current, previous)
@@ -556,15 +557,14 @@ class Odometry:
         score = step.fitness * normal_spread(current)
         return T, information(current.cloud, previous.cloud, T, rc.icp_distance * rc.voxel, step.correspondences), score
 
-    def _dense(self, n: str, rgbd, shape: tuple[int, int], K: np.ndarray, current: PreparedCloud,
-               previous: PreparedCloud):
+    def _dense(self, n: str, rgbd, current: PreparedCloud, previous: PreparedCloud):
         """RGB-D odometry of camera n from its previous instant's image to ``rgbd`` (from its last
         motion), evaluated on the registration clouds like an ICP result; None when not run or
         not converged."""
         last = self.last_rgbd.get(n)
         if rgbd is None or last is None:
             return None
-        T = rgbd_odometry(rgbd, last, K, shape, self.motion.get(n, np.eye(4)), self.config.odometry)
+        T = rgbd_odometry(rgbd, last, self.motion.get(n, np.eye(4)), self.config.odometry)
         if T is None:
             return None
         rc = self.config.registration
@@ -702,18 +702,12 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
 
 def _without_person(views: InstantViews, n: str) -> np.ndarray:
     """View n's depth with the person's pixels cleared (the TSDF mesh holds the static scene)."""
-    return np.where(_person_pixels(views, n), 0.0, views.depths[n]).astype(views.depths[n].dtype)
-
-
-def _person_pixels(views: InstantViews, n: str) -> np.ndarray:
-    """(H, W) bool: view n's pixels whose depth lies on the person (``person.person_points``)."""
-    depth = views.depths[n]
-    out = np.zeros(depth.shape, bool)
+    depth = views.depths[n].copy()
     v, u = np.nonzero(depth > 0)
     points = backproject(np.stack([u, v], 1), depth[v, u], views.intrinsics[n].K)
     body = person_points(points, views.joints[n])
-    out[v[body], u[body]] = True
-    return out
+    depth[v[body], u[body]] = 0
+    return depth
 
 
 def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[Kept], poses):

@@ -26,6 +26,43 @@ class RGBDOdometryConfig:
     #                                 walls' noise cost 0.3 cm on the bench's open floor)
     depth_diff_max: float = 0.03    # metres: correspondences farther apart in depth are dropped
     iterations: tuple[int, ...] = (20, 10, 5)   # per pyramid level, coarse to fine
+    max_width: int = 320            # images wider are downsampled to this first (cost grows with the pixels)
+
+
+@dataclass
+class OdometryImage:
+    """A view prepared for ``rgbd_odometry``: Open3D RGB-D image, its K (3, 3) and (H, W)."""
+
+    rgbd: object
+    K: np.ndarray
+    shape: tuple[int, int]
+
+
+def odometry_image(image: np.ndarray, depth: np.ndarray, K: np.ndarray, joints: np.ndarray,
+                   config: RGBDOdometryConfig) -> OdometryImage:
+    """Colour (H, W, 3) uint8 and depth (H, W) metres of a view with intrinsics K, downsampled to
+    ``config.max_width``, the person's pixels (``person.person_points`` of its joint centres
+    (18, 3), NaN = unknown) cleared -> ``OdometryImage``."""
+    import cv2
+
+    from .lift import backproject
+    from .person import person_points
+
+    h, w = depth.shape
+    K = np.asarray(K, dtype=np.float64)
+    if w > config.max_width:
+        s = config.max_width / w
+        size = (config.max_width, max(1, int(round(h * s))))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+        sx, sy = size[0] / w, size[1] / h
+        K = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5], [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5],
+                      [0.0, 0.0, 1.0]])
+    person = np.zeros(depth.shape, bool)
+    v, u = np.nonzero(depth > 0)
+    body = person_points(backproject(np.stack([u, v], 1), depth[v, u], K), joints)
+    person[v[body], u[body]] = True
+    return OdometryImage(masked_rgbd(image, depth, person), K, depth.shape)
 
 
 def masked_rgbd(image: np.ndarray, depth: np.ndarray, person: np.ndarray | None = None):
@@ -38,17 +75,17 @@ def masked_rgbd(image: np.ndarray, depth: np.ndarray, person: np.ndarray | None 
         convert_rgb_to_intensity=True)
 
 
-def rgbd_odometry(current, previous, K: np.ndarray, shape: tuple[int, int], init: np.ndarray,
+def rgbd_odometry(current: OdometryImage, previous: OdometryImage, init: np.ndarray,
                   config: RGBDOdometryConfig) -> np.ndarray | None:
-    """(4, 4) the camera at ``current`` (``masked_rgbd``) -> the camera at ``previous``, from
-    ``init``; K (3, 3), shape (H, W) of both images; None when Open3D reports no convergence."""
-    h, w = shape
+    """(4, 4) the camera at ``current`` -> the camera at ``previous`` (``odometry_image``s of one
+    camera, the same size), from ``init``; None when Open3D reports no convergence."""
+    (h, w), K = current.shape, current.K
     intrinsic = o3d.camera.PinholeCameraIntrinsic(int(w), int(h), float(K[0, 0]), float(K[1, 1]), float(K[0, 2]),
                                                   float(K[1, 2]))
     option = o3d.pipelines.odometry.OdometryOption(o3d.utility.IntVector(list(config.iterations)),
                                                    config.depth_diff_max, 0.0, config.depth_max)
     ok, T, _ = o3d.pipelines.odometry.compute_rgbd_odometry(
-        current, previous, intrinsic, np.asarray(init, dtype=np.float64),
+        current.rgbd, previous.rgbd, intrinsic, np.asarray(init, dtype=np.float64),
         o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm(), option)
     T = np.asarray(T)
     return T if ok and np.isfinite(T).all() else None

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from synnet_recon.recon.fuse import FuseConfig, ViewLoader, _person_pixels, fuse, read_inputs
+from synnet_recon.recon.fuse import FuseConfig, ViewLoader, fuse, read_inputs
 from synnet_recon.recon.register import rotation_error_deg, translation_error
-from synnet_recon.recon.rgbd_odometry import RGBDOdometryConfig, masked_rgbd, rgbd_odometry
+from synnet_recon.recon.rgbd_odometry import RGBDOdometryConfig, odometry_image, rgbd_odometry
 from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene
 
 
@@ -37,15 +37,23 @@ def test_rgbd_odometry_finds_the_motion_over_a_repetitive_floor(open_floor):
         views = [loader.read(i) for i in inputs.instants[:2]]
     finally:
         loader.close()
+    config = RGBDOdometryConfig()
     for n in inputs.instants[0].names:
-        images = [masked_rgbd(v.images[n], v.depths[n], _person_pixels(v, n)) for v in views]
-        assert _person_pixels(views[1], n).sum() > 100          # the moving person is left out
-        T = rgbd_odometry(images[1], images[0], views[1].intrinsics[n].K, views[1].depths[n].shape, np.eye(4),
-                          RGBDOdometryConfig())
+        images = [odometry_image(v.images[n], v.depths[n], v.intrinsics[n].K, v.joints[n], config) for v in views]
+        cleared = (np.asarray(images[1].rgbd.depth) == 0) & (views[1].depths[n] > 0)
+        assert cleared.sum() > 100          # the moving person is left out
+        T = rgbd_odometry(images[1], images[0], np.eye(4), config)
         true = _true_motion(truth, n, inputs.instants[1].frames[n], inputs.instants[0].frames[n])
         assert rotation_error_deg(np.eye(4), true) > 1.0          # the cameras do move
         assert T is not None
         assert rotation_error_deg(T, true) < 0.2 and translation_error(T, true) < 0.01
+        # wider images are downsampled first (640x480 -> 320x240 by default), K with them
+        small = odometry_image(views[1].images[n], views[1].depths[n], views[1].intrinsics[n].K, views[1].joints[n],
+                               RGBDOdometryConfig(max_width=160))
+        assert small.shape == (120, 160)
+        K = views[1].intrinsics[n].K
+        assert np.allclose(small.K[[0, 1], [0, 1]], K[[0, 1], [0, 1]] / 2)
+        assert np.allclose(small.K[:2, 2], (K[:2, 2] + 0.5) / 2 - 0.5)
 
 
 def test_the_pose_graph_keeps_right_registrations_on_the_open_floor(open_floor, tmp_path):
