@@ -471,7 +471,7 @@ class Odometry:
         rc = self.config.registration
         oc = self.config.odometry
         rgbd = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n], oc)
-                for n in instant.names} if oc.enabled else {}
+                for n in instant.names} if oc.enabled and self.config.depth == "rgbd" else {}
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)

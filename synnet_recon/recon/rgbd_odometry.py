@@ -21,7 +21,8 @@ from ..o3d import o3d
 class RGBDOdometryConfig:
     """Open3D's RGB-D odometry (hybrid term) for the odometry edges of fuse's pose graph."""
 
-    enabled: bool = True            # False: ICP of the background clouds only (as before)
+    enabled: bool = True            # False: ICP of the background clouds only (as before); used with measured
+    #                                 depth (``--depth rgbd``) only: the other backends' depth is not measured here
     depth_max: float = 4.0          # metres: pixels farther are not used (Open3D's default; at 20 m the far
     #                                 walls' noise cost 0.3 cm on the bench's open floor)
     depth_diff_max: float = 0.03    # metres: correspondences farther apart in depth are dropped
