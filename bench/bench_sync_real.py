@@ -50,6 +50,9 @@ SHARED = shared_data_dir() or REPO.parent / "shared" / "data"
 POSE2SIM = SHARED / "multiview" / "pose2sim_demo"
 CALISCOPE = SHARED / "multiview" / "caliscope_4cam_A_rec4"
 MEDIAPIPE_CACHE = REPO / "bench" / "data" / "pose2sim_mediapipe.npz"
+# the two-person trial through the pose stage as `synrecon align` runs it on a video (PoseConfig()
+# defaults: up to 4 people, 30 fps, 480 px): the tracks that gave cam04 -4.34 frames at 0.54
+POSE_DEFAULT_CACHE = REPO / "bench" / "data" / "pose2sim_two_people_pose_default.npz"
 POSE2SIM_TRIALS = {"single": "S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial",
                    "two_people": "S00_P01_MultiParticipants/S00_P01_T02_Participants1-2"}
 POSE2SIM_VIDEOS = {"single": "videos", "two_people": "videos_from_pypi_pose2sim_0.10.49"}
@@ -912,14 +915,16 @@ def reliability_table(report: dict, label: str = "", method: str = "align") -> l
 
 # ------------------------------------------------------------------------------ MediaPipe cache
 
-def cache_mediapipe(out: Path = MEDIAPIPE_CACHE) -> Path:
-    """MediaPipe (the project's pose stage, 2 people) on every Pose2Sim demo video, saved once."""
+def cache_mediapipe(out: Path = MEDIAPIPE_CACHE, trials=tuple(POSE2SIM_TRIALS), pose_config=None) -> Path:
+    """MediaPipe (the project's pose stage, 2 people) on every Pose2Sim demo video, saved once.
+    ``pose_config``: the PoseConfig to run (default: 2 people at full frame rate, as cached first)."""
     from synnet_recon.pose import PoseConfig, estimate_pose
 
     arrays = {}
-    for trial, rel in POSE2SIM_TRIALS.items():
+    for trial in trials:
+        rel = POSE2SIM_TRIALS[trial]
         for video in sorted((POSE2SIM / rel / POSE2SIM_VIDEOS[trial]).glob("*.mp4")):
-            tracks = estimate_pose(video, PoseConfig(num_people=2, progress=True))
+            tracks = estimate_pose(video, pose_config or PoseConfig(num_people=2, progress=True))
             for k, kp in enumerate(tracks):
                 stem = f"{trial}/{video.stem}/{k}"
                 arrays |= {stem + "/xy": kp.xy.astype(np.float32), stem + "/conf": kp.conf.astype(np.float32),
@@ -955,9 +960,16 @@ def main(argv=None):
     rel.add_argument("reports", type=Path, nargs="+")
     rel.add_argument("--png", type=Path, default=REPO / "docs" / "img" / "sync_reliability_real.png")
     sub.add_parser("cache-mediapipe", help=f"run MediaPipe on the Pose2Sim videos once -> {MEDIAPIPE_CACHE.relative_to(REPO)}")
+    sub.add_parser("cache-pose-default", help="the pose stage with align's video defaults on the two-person trial -> "
+                                              f"{POSE_DEFAULT_CACHE.relative_to(REPO)}")
     args = ap.parse_args(argv)
     if args.what == "cache-mediapipe":
         print(cache_mediapipe())
+        return
+    if args.what == "cache-pose-default":
+        from synnet_recon.pose import PoseConfig
+
+        print(cache_mediapipe(POSE_DEFAULT_CACHE, ("two_people",), PoseConfig(progress=True)))
         return
     if args.what == "reliability":
         report = merged([json.loads(p.read_text()) for p in args.reports])

@@ -316,7 +316,10 @@ def estimate_pair(sa: Source, sb: Source, config: AlignConfig, rate: float, matc
         shift = _clock_shift(sa, sb, i, j)
         est.offset_seconds += float(shift)
         est.curve_offsets = est.curve_offsets + float(shift)
+        est.pairing = (i, j)
         subjects.append(est)
+    if config.verify and len(curves) > 1:
+        verify.discount_unspecific(subjects, curves)  # pairings that do not tell who is who
     if not subjects:
         return PairSync(sa.name, sb.name, None, 0.0, method, inlier=False, cues=cues,
                         reason=reasons[0] if reasons else "no person matched across the two inputs")
@@ -362,15 +365,13 @@ def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: flo
 
 def _subject_options(subjects: list, rate: float, frame: float) -> list[tuple[float, float, float, int]]:
     """The refined pairings grouped into distinct answers: each the most confident remaining
-    estimate with those agreeing with it (within 2 frames or 3 standard errors), combined
-    (inverse-variance offset, noisy-OR confidence: agreeing independent people raise it). Returns
-    [(offset_seconds, confidence, stderr, people)], most confident first."""
+    estimate with those agreeing with it, combined (inverse-variance offset, noisy-OR confidence:
+    agreeing independent people raise it). Returns [(offset_seconds, confidence, stderr, people)],
+    most confident first. See ``verify.agreeing_estimates`` for what agrees."""
     left = sorted(subjects, key=lambda e: -e.confidence)
     options = []
     while left:
-        best = left[0]
-        group = [e for e in left if abs(e.offset_seconds - best.offset_seconds) <= max(
-            2.0 * frame, 3.0 * math.sqrt(_variance(e.stderr, rate) + _variance(best.stderr, rate)))]
+        group = verify.agreeing_estimates(left, frame, lambda e: _variance(e.stderr, rate))
         left = [e for e in left if all(e is not g for g in group)]
         var = np.array([_variance(e.stderr, rate) for e in group])
         offset = float(np.sum(np.array([e.offset_seconds for e in group]) / var) / np.sum(1.0 / var))

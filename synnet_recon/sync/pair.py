@@ -47,6 +47,7 @@ class SubjectEstimate:
     drift_significant: bool = False
     cue_curves: dict = field(default_factory=dict)  # {cue: (K,) chance z}
     cues: tuple = ()
+    pairing: tuple | None = None       # (person of a, person of b) when the sources hold several people
 
 
 def min_overlap_frames(config, len_a: int, len_b: int) -> int:

@@ -37,6 +37,9 @@ MIN_WINDOW_FRAMES = 4      # a window with fewer sampled frames is left out (an 
 MIN_FRAMES = 12            # an offset needs this many compared frames
 AGREE = 0.6                # a pairing agrees at an offset when its cost is below AGREE x its chance cost
 DROP = 1.5                 # a pairing agrees at an offset when its evidence there is within DROP logits of its peak
+NEAR_FRAMES = 12           # the geometry check fits every frame within this many of the answer
+SPECIFIC = 2.0             # ...and when its peak stands at least SPECIFIC logits above its own median (else it
+                           # agrees nearly everywhere: a person who barely moves, or two different people)
 
 
 @dataclass
@@ -198,13 +201,18 @@ def max_matching(agree: np.ndarray, score: np.ndarray | None = None) -> list[tup
     return sorted(best)
 
 
-def pairing_agreement(curves: dict, offset: float, tolerance: float, drop: float = DROP) -> tuple[np.ndarray, np.ndarray]:
+def pairing_agreement(curves: dict, offset: float, tolerance: float, drop: float = DROP,
+                      specific: float = SPECIFIC) -> tuple[np.ndarray, np.ndarray]:
     """Which person pairings say "same person" at ``offset`` (s, source clocks).
 
     ``curves``: {(i, j): (offsets_seconds (K,), fused logit (K,))} of every comparable pairing
     (``pair.combined_curve`` over the pairing's search range, on the source clocks). A pairing
     agrees at ``offset`` when its curve within ``tolerance`` of it comes within ``drop`` logits of
-    its own peak. Returns (agree (Na, Nb) bool, value at the offset (Na, Nb), -inf where unknown)."""
+    its own peak, and that peak stands at least ``specific`` logits above the curve's median (a
+    flat curve, a person who barely moves or two different people, is near its peak almost
+    everywhere: it would "agree" with any answer; measured on the Pose2Sim two-person videos, such
+    pairings made a wrong answer look supported by two people). Returns (agree (Na, Nb) bool,
+    value at the offset (Na, Nb), -inf where unknown)."""
     na = 1 + max([i for i, _ in curves] + [-1])
     nb = 1 + max([j for _, j in curves] + [-1])
     agree = np.zeros((na, nb), bool)
@@ -215,9 +223,60 @@ def pairing_agreement(curves: dict, offset: float, tolerance: float, drop: float
             continue
         near = ok & (np.abs(offs - offset) <= tolerance)
         if near.any():
+            peak = float(np.max(logit[ok]))
             value[i, j] = float(np.max(logit[near]))
-            agree[i, j] = value[i, j] >= float(np.max(logit[ok])) - drop
+            agree[i, j] = value[i, j] >= peak - drop and is_specific(logit, specific)
     return agree, value
+
+
+def is_specific(logit: np.ndarray, specific: float = SPECIFIC) -> bool:
+    """Whether a pairing's fused curve (K,) has a peak standing ``specific`` logits above its median."""
+    ok = np.isfinite(logit)
+    return bool(ok.any() and float(np.max(logit[ok])) - float(np.median(logit[ok])) >= specific)
+
+
+def discount_unspecific(estimates: list, curves: dict, factor: float | None = None) -> int:
+    """Lower the confidence of the estimates (``pair.SubjectEstimate`` with ``pairing``) whose
+    pairing's curve (``curves`` {(i, j): (offsets, logit)}) has no specific peak (``is_specific``)
+    while another pairing of the two inputs has one: such a pairing (two different people, or one
+    who barely moves) says nothing about who is who, and its refined answer rests on the fine
+    stage alone (measured: the Pose2Sim two-person videos, cam02's dancer against cam04's
+    bystander, 5.4 frames off at 0.53). Each keeps ``factor`` (default ``IDENTITY_FACTOR``) of
+    its confidence. Returns how many were lowered."""
+    factor = IDENTITY_FACTOR if factor is None else factor
+    specific = {ij: is_specific(logit) for ij, (_, logit) in curves.items()}
+    if not any(specific.values()):
+        return 0
+    lowered = [e for e in estimates if e.pairing is not None and not specific.get(e.pairing, True)]
+    for e in lowered:
+        e.confidence *= factor
+    return len(lowered)
+
+
+def agreeing_estimates(estimates: list, frame: float, variance) -> list:
+    """The first of ``estimates`` (the most confident) with those that agree with it: within 2
+    frames (``frame`` s), or 3 standard errors when both have one (``variance(e)``: s^2, the error
+    bar of an estimate without a finite ``stderr`` is unknown, so it agrees only within 2 frames),
+    and one-to-one: no two of the group share a person (``e.pairing`` = (i, j); the same person
+    paired twice is not independent evidence)."""
+    best = estimates[0]
+    group, used_a, used_b = [best], set(), set()
+    if best.pairing is not None:
+        used_a.add(best.pairing[0])
+        used_b.add(best.pairing[1])
+    for e in estimates[1:]:
+        tol = 2.0 * frame
+        if np.isfinite(e.stderr) and np.isfinite(best.stderr):
+            tol = max(tol, 3.0 * math.sqrt(variance(e) + variance(best)))
+        if abs(e.offset_seconds - best.offset_seconds) > tol:
+            continue
+        if e.pairing is not None and (e.pairing[0] in used_a or e.pairing[1] in used_b):
+            continue
+        group.append(e)
+        if e.pairing is not None:
+            used_a.add(e.pairing[0])
+            used_b.add(e.pairing[1])
+    return group
 
 
 def best_partners(strength: np.ndarray, margin: float) -> list[tuple[int, int]]:
@@ -277,7 +336,10 @@ def geometry_verdict(geom: PeopleGeometry, matches, answer: float, grid: np.ndar
     "contradicted" when an offset farther away fits better by more than ``worse`` x (its cost
     ratio), else "weak". Offsets comparing fewer than ``overlap_share`` x the answer's frames are
     left out (noisy)."""
-    local = answer + np.arange(-tolerance_frames, tolerance_frames + 1e-9, 1.0) * frame
+    # every frame near the answer, out to ``NEAR_FRAMES``: a better fit a few frames away (a
+    # biased answer) is narrow, and the range's grid (``grid``) steps over it
+    reach = max(tolerance_frames, NEAR_FRAMES)
+    local = answer + np.arange(-reach, reach + 1e-9, 1.0) * frame
     offs = np.unique(np.round(np.concatenate([np.asarray(grid, np.float64), local]), 9))
     fit, count = geom.costs(matches, offs)
     chance_fit, _ = geom.costs(matches, offs, reverse=True)
