@@ -64,6 +64,7 @@ SIZES = {
     "frame_rates": (5, 1), "dropped_frames": (6, 1), "people": (3, 1), "people_one_detection": (4, 1),
     "people_static_10fps": (4, 1), "pose2sim_openpose": (8, 1),
     "pose2sim_mediapipe": (8, 1), "pose2sim_cli": (2, 1), "caliscope": (10, 1), "caliscope_upper_body": (10, 1),
+    "people_hard": (6, 3), "pose2sim_people": (10, 5),
 }
 
 
@@ -352,6 +353,96 @@ def people_trials(n, rng, motions, condition="people", modes=None, fps=(FPS,), o
         yield Trial(condition, i, folders, [float(o) for o in offsets], fps=fps[0], info={"motion": name})
 
 
+
+# ------------------------------------------------------------------------------ several people, harder (session 5)
+
+PEOPLE_HARD_KINDS = ("seated", "together", "leaving")
+
+
+def _people_hard_others(kind: str, motions):
+    """Extra people of one ``people_hard`` scene, as ``simulate``'s ``others``: ``seated``: two
+    bystanders who barely move (held-out poses, sway 1-1.5 cm) 1-2.5 m away; ``together``: a
+    companion doing the main person's own motion 0.2-0.6 s later, 0.8-1.2 m to the side (people
+    walking together: the same gait, nearly in step); ``leaving``: a second person walking another
+    motion (who leaves the view, ``_leaving_masks``)."""
+    from synnet_recon.synth.conditions import bystander_joints, place_person
+
+    def make(rng, main):
+        centre = main.joints[:, [8, 11]].mean(axis=(0, 1))
+        angle = rng.uniform(0, 2 * np.pi, 2)
+        spots = centre[[0, 2]] + rng.uniform(1.0, 2.5, (2, 1)) * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        if kind == "seated":
+            still = []
+            for k in range(2):
+                other = motions[int(rng.integers(len(motions)))]
+                pose = other.joints[int(rng.integers(len(other.joints)))]
+                still.append(bystander_joints(pose, 1, rng, position=spots[k], sway=0.0)[0])
+            sways = rng.uniform(0.01, 0.015, 2)
+            return tuple((lambda t, p=p, a=a: p[None] + a * np.sin(2 * np.pi * 0.2 * (t - main.start))[:, None, None])
+                         for p, a in zip(still, sways))
+        if kind == "together":
+            delay = float(rng.uniform(0.2, 0.6))
+            side = rng.uniform(0.8, 1.2) * np.array([np.cos(angle[0]), np.sin(angle[0])])
+            lo, hi = main.start, main.start + main.duration
+            return (lambda t: place_person(main.at(np.clip(t - delay, lo, hi)), offset=side),)
+        other = motions[int(rng.integers(len(motions)))]
+        walker_start = other.start + rng.uniform(0, max(other.duration - 1.0, 0.0))
+        shift = spots[1] - other.joints[0, [8, 11]].mean(axis=0)[[0, 2]]
+
+        def second(t):
+            local = other.start + (walker_start - other.start + t - main.start) % max(other.duration, 1e-3)
+            return place_person(other.at(local), offset=shift)
+
+        return (second,)
+
+    return make
+
+
+def _hide(kp: Keypoints, hidden: np.ndarray) -> Keypoints:
+    xy, conf = kp.xy.copy(), kp.conf.copy()
+    xy[hidden], conf[hidden] = np.nan, 0.0
+    return _with_xy(kp, xy, conf)
+
+
+def _leaving_masks(views, offsets, rng, seconds: float = 6.0):
+    """``leaving`` scenes: the second person leaves every view at one scene instant (2-4 s after
+    camera 0's first frame) and the main person is out of one camera's view for 1 s."""
+    leave = float(rng.uniform(2.0, 4.0))
+    gone_cam = int(rng.integers(len(views)))
+    gone_at = float(rng.uniform(1.0, seconds - 2.0))
+    out = []
+    for k, people in enumerate(views):
+        scene_t = people[0].times + offsets[k]
+        main = people[0]
+        if k == gone_cam:
+            main = _hide(main, (people[0].times >= gone_at) & (people[0].times < gone_at + 1.0))
+        out.append([main] + [_hide(p, scene_t >= leave) for p in people[1:]])
+    return out, {"leave_s": leave, "main_out_of_view": [gone_cam, gone_at]}
+
+
+def people_hard_trials(n, rng, motions):
+    """Several people, harder (session 5): 3 cameras (moving, or tripods every other trial), 6 s,
+    +-2 s, correlated errors, every person written to OpenPose folders in shuffled order; the scene
+    kinds of ``PEOPLE_HARD_KINDS`` in turn (``_people_hard_others``)."""
+    from synnet_recon.io.openpose import write_openpose_folder
+
+    tmp = _tmpdir("people_hard")
+    for i in range(n):
+        kind = PEOPLE_HARD_KINDS[i % len(PEOPLE_HARD_KINDS)]
+        modes = ["tripod"] if i % 2 else None
+        views, offsets, name = simulate(motions, rng, others=_people_hard_others(kind, motions), modes=modes)
+        info = {"motion": name, "kind": kind, "cameras": "tripods" if modes else "moving"}
+        if kind == "leaving":
+            views, extra = _leaving_masks(views, offsets, rng)
+            info |= extra
+        folders = []
+        for k, people in enumerate(views):
+            people = [correlated(p, rng) for p in people]
+            folder = tmp / f"t{i}" / f"cam{k}"
+            write_openpose_folder(folder, [people[j] for j in rng.permutation(len(people))], f"cam{k}")
+            folders.append(str(folder))
+        yield Trial("people_hard", i, folders, [float(o) for o in offsets], info=info)
+
 # ------------------------------------------------------------------------------ conditions: real
 
 def _pose2sim_tracks(trial: str, source: str) -> dict[str, list[Keypoints]]:
@@ -434,6 +525,66 @@ def pose2sim_cli_trials(n, rng, window: int = 84, max_start: int = 16):
         truth = [float((s - starts[0]) / 60.0) for s in starts]
         yield Trial("pose2sim_cli", i, paths, truth, fps=60.0, cli=True, search=max_start / 60.0,
                     info={"trial": trial, "starts": starts.tolist()})
+
+
+def _pose_default_tracks() -> dict[str, list[Keypoints]]:
+    """cam name -> every person of the two-person trial as the pose stage gives them with align's
+    video defaults (``POSE_DEFAULT_CACHE``: 30 fps, 50 instants)."""
+    if not POSE_DEFAULT_CACHE.is_file():
+        raise SystemExit(f"{POSE_DEFAULT_CACHE} missing: run `python bench/bench_sync_real.py cache-pose-default` once")
+    data = np.load(POSE_DEFAULT_CACHE, allow_pickle=False)
+    out: dict[str, list[Keypoints]] = {}
+    for key in sorted(k for k in data.files if k.endswith("/xy")):
+        stem, cam = key[:-3], key.split("/")[1]
+        out.setdefault(cam, []).append(Keypoints(data[stem + "/xy"], data[stem + "/conf"], data[stem + "/times"],
+                                                 tuple(int(v) for v in data[stem + "/size"]), cam))
+    return out
+
+
+# (detections, the tracks' own frame rate, the rate the cuts are read at)
+POSE2SIM_PEOPLE_SOURCES = (("pose_default", 30.0, 30.0), ("mediapipe", 60.0, 60.0), ("mediapipe", 60.0, 10.0),
+                           ("openpose", 60.0, 60.0), ("openpose", 60.0, 10.0))
+
+
+def _every(kp: Keypoints, step: int) -> Keypoints:
+    idx = np.arange(0, len(kp.times), step)
+    return Keypoints(kp.xy[idx], kp.conf[idx], kp.times[idx], kp.image_size, kp.name, dict(kp.meta))
+
+
+def pose2sim_people_trials(n, rng):
+    """The Pose2Sim two-person trial (a dancer, a bystander who barely moves, static figures; 4
+    synchronized cameras, 100 frames at 60 fps) cut at known offsets, from each detection source
+    of ``POSE2SIM_PEOPLE_SOURCES`` in turn: the pose stage as align runs it on video (30 fps, the
+    tracks that gave cam04 -4.34 frames at 0.54), MediaPipe at full rate (cached), the OpenPose
+    JSON; at the tracks' rate (cuts of 84 % of the track from a random start in its first 16 %:
+    offsets up to +-0.27 s) and resampled to 10 fps (90-frame cuts read every 6th frame, starts up
+    to 10 frames). Every person written."""
+    from synnet_recon.io.openpose import write_openpose_folder
+
+    tmp = _tmpdir("pose2sim_people")
+    cache = {}
+    for i in range(n):
+        source, fps, out_fps = POSE2SIM_PEOPLE_SOURCES[i % len(POSE2SIM_PEOPLE_SOURCES)]
+        if source not in cache:
+            cache[source] = _pose_default_tracks() if source == "pose_default" else \
+                _pose2sim_tracks("two_people", source)
+        tracks = cache[source]
+        cams = sorted(tracks)
+        length = min(len(t.times) for t in tracks[cams[0]])
+        step = int(round(fps / out_fps))
+        window, max_start = (90, 10) if step > 1 else (int(0.84 * length), int(0.16 * length))
+        starts = rng.integers(0, max_start + 1, len(cams))
+        folders = []
+        for cam, s0 in zip(cams, starts):
+            people = [_cut(p, int(s0), window) for p in tracks[cam]]
+            people = [_every(p, step) for p in people]
+            people = [p for p in people if (p.conf > 0).any()]
+            folder = tmp / f"t{i}" / cam
+            write_openpose_folder(folder, people, cam)
+            folders.append(str(folder))
+        truth = [float((s - starts[0]) / fps) for s in starts]
+        yield Trial("pose2sim_people", i, folders, truth, fps=out_fps, search=max_start / fps,
+                    info={"source": source, "fps": out_fps, "starts": starts.tolist()})
 
 
 def caliscope_tracks(rng, noise: float = 1.0) -> tuple[list[Keypoints], np.ndarray]:
@@ -668,13 +819,16 @@ CONDITIONS = {
     "pose2sim_cli": lambda n, rng, m: pose2sim_cli_trials(n, rng),
     "caliscope": lambda n, rng, m: caliscope_trials(n, rng),
     "caliscope_upper_body": lambda n, rng, m: caliscope_trials(n, rng, upper_body=True),
+    "people_hard": people_hard_trials,
+    "pose2sim_people": lambda n, rng, m: pose2sim_people_trials(n, rng),
 }
 # Random stream of each condition (fixed: the published runs used these; never renumber).
 STREAMS = {"paper": 0, "long": 1, "static": 2, "upper_body": 3, "portrait_sideways": 4, "frame_rates": 5,
            "dropped_frames": 6, "people": 7, "pose2sim_openpose": 8, "pose2sim_mediapipe": 9, "pose2sim_cli": 10,
-           "caliscope": 11, "caliscope_upper_body": 12, "people_one_detection": 8, "people_static_10fps": 9}
+           "caliscope": 11, "caliscope_upper_body": 12, "people_one_detection": 8, "people_static_10fps": 9,
+           "people_hard": 13, "pose2sim_people": 14}
 SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "frame_rates", "dropped_frames", "people",
-             "people_one_detection", "people_static_10fps")
+             "people_one_detection", "people_static_10fps", "people_hard")
 
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
@@ -744,13 +898,14 @@ def metrics(recs: list[dict]) -> dict:
     ef = np.array([abs(r["error_frames"]) for r in answered])
     es = np.array([abs(r["error"]) for r in answered])
     wrong_sure = sum(1 for r in answered if abs(r["error_frames"]) >= 2 and (r["confidence"] or 0.0) >= 0.9)
+    wrong_half = sum(1 for r in answered if abs(r["error_frames"]) >= 2 and (r["confidence"] or 0.0) >= 0.5)
     secs = [rec["seconds"] for rec in recs if rec.get("seconds") is not None]
     return {"offsets": n, "trials": len(recs),
             "within_half": float(np.sum(ef <= 0.5) / n) if n else None,
             "within_2": float(np.sum(ef <= 2.0) / n) if n else None,
             "mean_abs_s": float(es.mean()) if len(es) else None,
             "null": float((n - len(answered)) / n) if n else None,
-            "wrong_at_0.9": int(wrong_sure), "has_confidence": any(r["confidence"] is not None for r in rows),
+            "wrong_at_0.9": int(wrong_sure), "wrong_at_0.5": int(wrong_half), "has_confidence": any(r["confidence"] is not None for r in rows),
             "seconds_per_trial": float(np.mean(secs)) if secs else None}
 
 
@@ -768,6 +923,13 @@ TITLES = {
     "people_one_detection": "Several people, one detection per frame: as above, but each camera reports only the person "
                             "who looks largest in each frame (a one-person detector: identities may switch)",
     "people_static_10fps": "Several people, static cameras at 10 fps: 3 tripods, main person + bystander + second walker, 6 s, +-2 s",
+    "people_hard": "Several people, harder: 3 cameras (moving, or tripods every other trial), 6 s, +-2 s, correlated "
+                   "errors; in turn two seated bystanders who barely move, a companion doing the same motion "
+                   "0.2-0.6 s later 1 m aside (walking together), a second person who leaves the view (and the "
+                   "main person out of one view for 1 s)",
+    "pose2sim_people": "Real several people: Pose2Sim two-person trial (dancer + bystander), 4 static cameras, cut at "
+                       "known offsets (+-0.27 s): the pose stage's video output (30 fps), MediaPipe and OpenPose at "
+                       "60 fps and both resampled to 10 fps, in turn",
     "pose2sim_openpose": "Real detections: Pose2Sim demo, its OpenPose JSON, 4 static cameras, 84-frame (1.4 s) cuts at 60 fps, offsets up to +-0.27 s (16 frames)",
     "pose2sim_mediapipe": "Real detections: Pose2Sim demo, MediaPipe on its videos (cached), same cuts",
     "pose2sim_cli": "Real video through the CLI: `synrecon align` on cut Pose2Sim videos (MediaPipe inside), same cuts",
@@ -783,9 +945,10 @@ def _pct(v):
 def _row(label: str, m: dict) -> str:
     mean = "-" if m["mean_abs_s"] is None else f"{m['mean_abs_s']:.3f} s"
     wrong = str(m["wrong_at_0.9"]) if m["has_confidence"] else "n/a"
+    wrong_half = str(m.get("wrong_at_0.5", "-")) if m["has_confidence"] else "n/a"
     secs = "-" if m["seconds_per_trial"] is None else f"{m['seconds_per_trial']:.1f}"
     return (f"| {label} | {m['offsets']} | {_pct(m['within_half'])} | {_pct(m['within_2'])} | {mean} | "
-            f"{_pct(m['null'])} | {wrong} | {secs} |")
+            f"{_pct(m['null'])} | {wrong} | {wrong_half} | {secs} |")
 
 
 def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
@@ -800,8 +963,8 @@ def markdown(report: dict | list[dict], labels: list[str] | None = None) -> str:
     for cond in conditions:
         lines += [f"**{TITLES.get(cond, cond)}**", "",
                   "| method | offsets | within 0.5 frame | within 2 frames | mean abs error (answered) | null | "
-                  "wrong at conf >= 0.9 | s / trial |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "wrong at conf >= 0.9 | wrong at conf >= 0.5 | s / trial |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for rep, label in zip(reports, labels):
             for method in rep["methods"]:
                 m = rep["summary"].get(cond, {}).get(method)

@@ -68,3 +68,25 @@ def test_comparison_uses_the_same_trials(bench, same_truth):
         return
     b, a = bench.common_trials([before, after])
     assert len(b["records"]) == 1 and b["summary"]["long"]["align"]["within_half"] == 1.0
+
+
+def test_several_people_conditions_keep_everyone_and_the_truth(bench, shared_data):
+    """The harder several-people conditions: every person is written (so align must tell who is
+    who), the truth is the cut (real) or the simulator's (simulated), 10 fps cuts really are 10 fps."""
+    from synnet_recon.io.openpose import read_openpose_tracks
+
+    trials = list(bench.pose2sim_people_trials(5, np.random.default_rng(0)))
+    assert [t.info["source"] for t in trials] == [s for s, _, _ in bench.POSE2SIM_PEOPLE_SOURCES]
+    for t in trials:
+        fps = 30.0 if t.info["source"] == "pose_default" else 60.0
+        assert t.truth == [(s - t.info["starts"][0]) / fps for s in t.info["starts"]]
+        people = [read_openpose_tracks(f, fps=t.fps) for f in t.inputs]
+        assert max(len(p) for p in people) >= 2
+        if t.fps == 10.0:
+            assert all(len(p[0].times) == 15 for p in people)
+    motions = bench.heldout_motions(10.2, limit=2)
+    sim = list(bench.people_hard_trials(3, np.random.default_rng(0), motions))
+    assert [t.info["kind"] for t in sim] == list(bench.PEOPLE_HARD_KINDS)
+    for t in sim:
+        assert t.truth[0] == 0.0 and max(map(abs, t.truth)) <= 2.0
+        assert all(len(read_openpose_tracks(f, fps=t.fps)) >= 2 for f in t.inputs)
