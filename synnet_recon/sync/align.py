@@ -371,8 +371,8 @@ def _subject_options(subjects: list, rate: float, frame: float) -> list[tuple[fl
     left = sorted(subjects, key=lambda e: -e.confidence)
     options = []
     while left:
-        group = verify.agreeing_estimates(left, frame, lambda e: _variance(e.stderr, rate))
-        left = [e for e in left if all(e is not g for g in group)]
+        group, same = verify.agreeing_estimates(left, frame, lambda e: _variance(e.stderr, rate))
+        left = [e for e in left if all(e is not g for g in group + same)]
         var = np.array([_variance(e.stderr, rate) for e in group])
         offset = float(np.sum(np.array([e.offset_seconds for e in group]) / var) / np.sum(1.0 / var))
         conf = 1.0 - float(np.prod([1.0 - e.confidence for e in group]))

@@ -253,14 +253,15 @@ def discount_unspecific(estimates: list, curves: dict, factor: float | None = No
     return len(lowered)
 
 
-def agreeing_estimates(estimates: list, frame: float, variance) -> list:
+def agreeing_estimates(estimates: list, frame: float, variance) -> tuple[list, list]:
     """The first of ``estimates`` (the most confident) with those that agree with it: within 2
-    frames (``frame`` s), or 3 standard errors when both have one (``variance(e)``: s^2, the error
-    bar of an estimate without a finite ``stderr`` is unknown, so it agrees only within 2 frames),
-    and one-to-one: no two of the group share a person (``e.pairing`` = (i, j); the same person
-    paired twice is not independent evidence)."""
+    frames (``frame`` s), or 3 standard errors when both have one (``variance(e)``: s^2; the error
+    bar of an estimate without a finite ``stderr`` is unknown, so it agrees only within 2 frames).
+    Returns (the group, one-to-one: no two share a person (``e.pairing`` = (i, j)); the agreeing
+    estimates that do share a person with the group: the same person paired twice is not a second
+    person agreeing, nor a different answer)."""
     best = estimates[0]
-    group, used_a, used_b = [best], set(), set()
+    group, same, used_a, used_b = [best], [], set(), set()
     if best.pairing is not None:
         used_a.add(best.pairing[0])
         used_b.add(best.pairing[1])
@@ -271,12 +272,13 @@ def agreeing_estimates(estimates: list, frame: float, variance) -> list:
         if abs(e.offset_seconds - best.offset_seconds) > tol:
             continue
         if e.pairing is not None and (e.pairing[0] in used_a or e.pairing[1] in used_b):
+            same.append(e)
             continue
         group.append(e)
         if e.pairing is not None:
             used_a.add(e.pairing[0])
             used_b.add(e.pairing[1])
-    return group
+    return group, same
 
 
 def best_partners(strength: np.ndarray, margin: float) -> list[tuple[int, int]]:

@@ -192,8 +192,8 @@ def test_agreeing_estimates_are_one_to_one_and_need_an_error_bar():
     shared = est(-5.0 / FPS, 0.4, 0.02, (1, 1))        # b's person 1 again
     unknown = est(1.4 / FPS, 0.34, float("inf"), (1, 0))  # 6.8 frames away, no error bar
     other = est(-4.8 / FPS, 0.3, 0.02, (1, 0))           # a different person of each view, agreeing
-    group = verify.agreeing_estimates([best, shared, unknown, other], 1 / FPS, var)
-    assert group == [best, other]
+    group, same = verify.agreeing_estimates([best, shared, unknown, other], 1 / FPS, var)
+    assert group == [best, other] and same == [shared]  # the same person again: neither support nor rival
 
 
 def _pose2sim_two_person_sources(monkeypatch, tmp_path):
