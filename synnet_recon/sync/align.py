@@ -166,13 +166,13 @@ def load_source(item, config: AlignConfig) -> Source:
     """One input -> Source. Raises InputError for unreadable inputs or when nobody is found."""
     if isinstance(item, Keypoints):
         tracks, path, kind = [item], None, "keypoints"
-        name = item.name or "track"
+        name = _input_name(item)
         fps = item.fps
     else:
         path = Path(item)
         if not path.exists():
             raise InputError(path, "no such file or folder")
-        name = path.stem if path.is_file() else path.name
+        name = _input_name(item)
         if path.is_dir():
             from ..io.openpose import read_openpose_tracks
 
@@ -501,26 +501,18 @@ def _check_config(inputs: list, config: AlignConfig) -> None:
         raise ValueError(f"drift must be off, auto or on, got {config.drift!r}")
 
 
-def _load_inputs(inputs: list, config: AlignConfig) -> list[Source]:
-    """Every input loaded (two at a time: video pose, decode and MediaPipe release the GIL, fills
-    both cores), in input order; the first bad input (in order) is reported."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(inputs))) as pool:
-        loaded = pool.map(lambda item: load_source(item, config), inputs)
-        try:
-            return list(_progress(loaded, "load inputs", len(inputs), config.progress))
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+def _input_name(item) -> str:
+    """The name an input goes by before it is loaded (a file's stem, a folder's name, a track's name)."""
+    if isinstance(item, Keypoints):
+        return item.name or "track"
+    path = Path(item)
+    return path.stem if path.is_file() else path.name
 
 
 def _check_sources(sources: list[Source], config: AlignConfig, rate: float) -> int:
-    """Names the loaded inputs uniquely and returns the reference's index. Raises InputError for an
-    unknown reference, an input shorter than ``min_overlap_frames``, or one without a visible body."""
-    names = _unique_names([s.name for s in sources])
-    for s, n in zip(sources, names):
-        s.name = n
+    """The reference's index among the loaded inputs. Raises InputError for an unknown reference,
+    an input shorter than ``min_overlap_frames``, or one without a visible body."""
+    names = [s.name for s in sources]
     ref_name = config.reference if config.reference is not None else names[0]
     if ref_name not in names:
         raise InputError(None, f"unknown --reference {ref_name!r} (inputs: {', '.join(names)})")
@@ -536,67 +528,100 @@ def _check_sources(sources: list[Source], config: AlignConfig, rate: float) -> i
     return names.index(ref_name)
 
 
-def _load_with_matcher(inputs: list, config: AlignConfig):
-    """(sources, matcher): SynNet (importing torch, reading the weights: ~2 s) is loaded in a
-    background thread while the inputs load (video pose), instead of before them. The matcher's
-    errors take precedence over the inputs' (as when it was loaded first)."""
-    from concurrent.futures import ThreadPoolExecutor
+class _PairWork:
+    """The pieces of every pair, queued on ``pool`` as the inputs arrive (in input order): SynNet's
+    features of each track of the new input, then for each pair it makes with the inputs before
+    it, the pair's whole-range evidence (``pair_evidence``), then its answer (``estimate_pair``
+    on that evidence). Queued in that order on a first-in first-out pool, a piece only ever waits
+    for one already running, and two threads stay busy to the end (three pairs on two threads left
+    one idle for a whole pair). Each pair is computed in name order, and a piece gives the same
+    numbers wherever and whenever it runs: the result depends neither on the input order nor on
+    the threads nor on the timing."""
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        job = pool.submit(_make_matcher, config)
-        try:
-            sources = _load_inputs(inputs, config)
-        finally:
-            matcher = job.result()  # raises the matcher's error, if any, in place of the inputs'
-    return sources, matcher
+    def __init__(self, pool, n: int, config: AlignConfig, rate: float, matcher):
+        self.pool, self.config, self.rate, self.matcher = pool, config, rate, matcher
+        self.sources: list = [None] * n
+        self.whole_track = (matcher is not None and hasattr(matcher, "track_features")
+                            and "synnet" in pair_cues(config, matcher))
+        self.features, self.answers = [], {}
+
+    def arrived(self, k: int, source: Source) -> None:
+        """Input k is loaded (every input before it is too): queue its pieces."""
+        self.sources[k] = source
+        if self.whole_track:
+            self.features += [self.pool.submit(self.matcher.track_features, t) for t in source.tracks]
+        evidence = {}
+        for j in range(k):
+            a, b = self._ordered(j, k)
+            evidence[j] = self.pool.submit(pair_evidence, self.sources[a], self.sources[b], self.config, self.rate,
+                                           self.matcher)
+        for j in range(k):
+            self.answers[(j, k)] = self.pool.submit(self._answer, j, k, evidence[j])
+
+    def _ordered(self, i: int, j: int) -> tuple[int, int]:
+        return (i, j) if self.sources[i].name <= self.sources[j].name else (j, i)
+
+    def _answer(self, i: int, j: int, evidence) -> PairSync:
+        a, b = self._ordered(i, j)
+        out = estimate_pair(self.sources[a], self.sources[b], self.config, self.rate, self.matcher,
+                            pairings=evidence.result())
+        return out if (a, b) == (i, j) else _flipped(out)
+
+    def pairs(self, index_pairs, progress: bool) -> list[PairSync]:
+        for f in self.features:
+            f.result()
+        answers = [self.answers[tuple(ij)] for ij in index_pairs]
+        return [f.result() for f in _progress(answers, "align pairs", len(answers), progress)]
 
 
-def _estimate_pairs(sources: list[Source], index_pairs, config: AlignConfig, rate: float, matcher) -> list[PairSync]:
-    """Every pair, on ``config.threads`` threads (numpy and torch release the GIL in their loops).
+def _load_and_estimate(inputs: list, config: AlignConfig):
+    """(sources, reference index, rate, matcher, pairs (index pairs in ``combinations`` order)).
 
-    The work is queued in three kinds of pieces, so that two threads stay busy to the end (three
-    pairs on two threads left one idle for a whole pair): SynNet's features of every track, then
-    each pair's whole-range evidence (``pair_evidence``), then each pair's answer
-    (``estimate_pair`` on that evidence). Pieces start in that order, so a piece only ever waits
-    for one that is already running. Each pair is computed in name order, and every piece gives
-    the same numbers wherever it runs, so the result depends neither on the input order nor on
-    the threads."""
+    SynNet (importing torch, reading the weights: ~2 s) loads in a thread while the inputs load
+    (two at a time: video pose, decode and MediaPipe release the GIL); each pair's pieces
+    (``_PairWork``) start as soon as its two inputs are loaded, so the matching runs while the
+    other videos are still being posed. Errors come as when each step waited for the one before:
+    SynNet's first, then the first bad input in order, then the reference, then the inputs too
+    short or without a body (``_check_sources``); pieces already queued are then dropped."""
+    import warnings
     from concurrent.futures import ThreadPoolExecutor
 
     from .threads import at_most, torch_threads
 
-    ordered = [(i, j) if sources[i].name <= sources[j].name else (j, i) for i, j in index_pairs]
-    tracks = []
-    if matcher is not None and hasattr(matcher, "track_features") and "synnet" in pair_cues(config, matcher):
-        tracks = [t for s in sources for t in s.tracks]
-    import warnings
-
-    workers = max(1, min(int(config.threads), len(index_pairs) + len(tracks)))
-    # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
-    # pairs' threads run under this one filter, set and restored here in the calling thread
-    with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings(), \
-            at_most(config.threads), ThreadPoolExecutor(workers) as pool:
-        warnings.simplefilter("ignore", RuntimeWarning)
-        bar = _progress(None, "align pairs", len(index_pairs), config.progress)
+    names = _unique_names([_input_name(item) for item in inputs])
+    with ThreadPoolExecutor(max_workers=1) as side, \
+            ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(inputs))) as loader:
+        matcher_job = side.submit(_make_matcher, config)
+        loads = [loader.submit(load_source, item, config) for item in inputs]
         try:
-            features = [pool.submit(matcher.track_features, t) for t in tracks]
-            evidence = [pool.submit(pair_evidence, sources[a], sources[b], config, rate, matcher) for a, b in ordered]
-
-            def answer(k):
-                a, b = ordered[k]
-                out = estimate_pair(sources[a], sources[b], config, rate, matcher, pairings=evidence[k].result())
-                bar.update(1)
-                return out if (a, b) == tuple(index_pairs[k]) else _flipped(out)
-
-            answers = [pool.submit(answer, k) for k in range(len(ordered))]
-            for f in features:
-                f.result()
-            pairs = [f.result() for f in answers]
+            matcher = matcher_job.result()
         except BaseException:
-            pool.shutdown(cancel_futures=True)
+            loader.shutdown(cancel_futures=True)
             raise
-        bar.close()
-        return pairs
+        rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
+        if matcher is not None:
+            config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
+        workers = max(1, int(config.threads))
+        # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
+        # pieces' threads run under this one filter, set and restored here in the calling thread
+        with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings(), \
+                at_most(config.threads), ThreadPoolExecutor(max_workers=workers) as pool:
+            warnings.simplefilter("ignore", RuntimeWarning)
+            work = _PairWork(pool, len(inputs), config, rate, matcher)
+            try:
+                sources = []
+                for k, job in enumerate(_progress(loads, "load inputs", len(loads), config.progress)):
+                    source = job.result()
+                    source.name = names[k]
+                    sources.append(source)
+                    work.arrived(k, source)
+                ref = _check_sources(sources, config, rate)
+                pairs = work.pairs(list(combinations(range(len(sources)), 2)), config.progress)
+            except BaseException:
+                loader.shutdown(cancel_futures=True)
+                pool.shutdown(cancel_futures=True)
+                raise
+    return sources, ref, rate, matcher, pairs
 
 
 def _check_pair_loops(index_pairs, pairs: list[PairSync], tolerance: float) -> None:
@@ -763,13 +788,8 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     config = replace(config) if config is not None else AlignConfig()  # never mutate the caller's config
     inputs = list(inputs)
     _check_config(inputs, config)
-    sources, matcher = _load_with_matcher(inputs, config)
-    rate = float(config.analysis_rate or (matcher.config.fps if matcher is not None else ANALYSIS_RATE))
-    if matcher is not None:
-        config.window_frames = max(int(config.window_frames), int(matcher.window_frames))
-    ref = _check_sources(sources, config, rate)
+    sources, ref, rate, matcher, pairs = _load_and_estimate(inputs, config)
     index_pairs = list(combinations(range(len(sources)), 2))
-    pairs = _estimate_pairs(sources, index_pairs, config, rate, matcher)
     sol = _solve(sources, ref, index_pairs, pairs, config, rate)
     return _result(sources, ref, index_pairs, pairs, sol)
 
