@@ -10,13 +10,13 @@ import click
 @click.argument("out", required=False, default="synrecon-demo",
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--quick", is_flag=True,
-              help="Small setting for CI: 3 cameras x 2.5 s at 320x240, 3 fused instants "
+              help="Small setting for CI: 3 cameras x 2.5 s at 320x240 (--rgb-only: 480x360), 3 fused instants "
                    "(options given explicitly still win).")
 @click.option("--cameras", "-k", type=int, default=None, help="Number of cameras.  [default: 3]")
 @click.option("--seconds", "-s", type=float, default=None,
               help="Length of every camera's recording.  [default: 4, --quick: 2.5]")
-@click.option("--width", type=int, default=None, help="Image width in pixels.  [default: 480, --quick: 320]")
-@click.option("--height", type=int, default=None, help="Image height in pixels.  [default: 360, --quick: 240]")
+@click.option("--width", type=int, default=None, help="Image width in pixels.  [default: 480, --quick: 320 (--rgb-only: 480)]")
+@click.option("--height", type=int, default=None, help="Image height in pixels.  [default: 360, --quick: 240 (--rgb-only: 360)]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed of the scene (camera paths, lenses, offsets, room).")
 @click.option("--max-offset", type=float, default=None,
