@@ -155,7 +155,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--static-probe", action="store_true", help="also the static-camera epipolar curve")
+    ap.add_argument("--relabel-cues", default=None,
+                    help="override evidence.RELABEL_CUES: 'none' or a comma-separated list (speed,trajectory)")
     args = ap.parse_args(argv)
+    if args.relabel_cues is not None:
+        from synnet_recon.sync import evidence
+
+        evidence.RELABEL_CUES = () if args.relabel_cues == "none" else tuple(args.relabel_cues.split(","))
     global STATIC_PROBE
     STATIC_PROBE = args.static_probe
     sizes = {k: int(v) for k, v in (s.split("=") for s in args.sizes.split(","))}
