@@ -352,8 +352,11 @@ def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: flo
     offs = pair.curve_offsets if pair.curve_offsets is not None else np.array([pair.offset_seconds])
     step = max(1, int(math.ceil(len(offs) / 24)))
     geom = verify.PeopleGeometry(sa, sb, max_samples=100)
+    # an answer is wrong 2 frames of the slower input off: the geometry's best fit that far away contradicts it
+    rates = [f for f in (sa.fps, sb.fps) if np.isfinite(f) and f > 0]
+    coarse = 1.0 / min(rates) if rates else 1.0 / rate
     options, checks, why = verify.check_options(pair.options, curves, geom, np.asarray(offs)[::step], frame,
-                                                IDENTITY_TOLERANCE / rate)
+                                                IDENTITY_TOLERANCE / rate, wrong_frames=2.0 * coarse / frame)
     pair.options, pair.option_checks, pair.option_reasons = options, checks, why
     offset, _, stderr, people = options[0]
     pair.offset_seconds, pair.stderr, pair.subjects = offset, stderr, people

@@ -383,14 +383,15 @@ CHECK_FROM = 0.1         # answers less confident than this are not checked (the
 
 
 def check_options(options: list, source_curves: dict, geom: PeopleGeometry | None, grid: np.ndarray,
-                  frame: float, tolerance: float) -> tuple[list, list[dict], list[str | None]]:
+                  frame: float, tolerance: float, wrong_frames: float = 3.0) -> tuple[list, list[dict], list[str | None]]:
     """Check each of a pair's answers (``PairSync.options``: (offset, confidence, stderr, people)).
 
     1. Identity: the people matched one-to-one at each answer (``people_at`` on the pairings'
        curves ``source_curves``); an answer at which fewer people agree than at another answer
        keeps ``IDENTITY_FACTOR`` of its confidence.
-    2. Geometry (``geometry_verdict`` with those people; ``geom`` None: skipped): contradicted
-       answers keep ``GEOMETRY_FACTOR`` of their confidence.
+    2. Geometry (``geometry_verdict`` with those people, ``wrong_frames`` its tolerance in
+       ``frame`` units; ``geom`` None: skipped): contradicted answers keep ``GEOMETRY_FACTOR`` of
+       their confidence.
     Returns (options with the new confidences, most confident first; a check dict per option for
     sync.json; a reason per option or None), in the same new order."""
     people = [people_at(source_curves, o[0], tolerance) for o in options]
@@ -405,7 +406,7 @@ def check_options(options: list, source_curves: dict, geom: PeopleGeometry | Non
             reasons.append(f"{len(match)} person(s) agree across the views here, {most} at another answer")
         if geom is not None and options_conf_ok(conf, len(match) < most):
             use = match or _best_pairing(source_curves, offset, tolerance) or [(0, 0)]  # main people first
-            verdict = geometry_verdict(geom, use, offset, grid, frame)
+            verdict = geometry_verdict(geom, use, offset, grid, frame, tolerance_frames=wrong_frames)
             check |= verdict.to_json() | {"people": len(match)}
             if verdict.status == "contradicted":
                 conf *= GEOMETRY_FACTOR
