@@ -8,6 +8,8 @@ of b.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..keypoints import Keypoints
@@ -130,24 +132,32 @@ def consistent_arm_labels(xy: np.ndarray, swaps=(ARM_SWAP, FOREARM_SWAP)) -> np.
     out = np.array(xy, dtype=np.float64)
     if len(out) < 2:
         return out
-    arms = _ARM_JOINTS
     labellings = [np.arange(NUM_JOINTS)] + [np.asarray(p) for p in swaps]
-    last = out[0, arms].copy()
+    # each labelling's arm joints of every frame, as Python floats (the loop below is sequential:
+    # plain float arithmetic is several times faster there than small numpy calls)
+    cands = [out[:, perm[_ARM_JOINTS]].tolist() for perm in labellings]  # [h][t][j] = [x, y]
+    last = [None if math.isnan(p[0]) else p for p in cands[0][0]]
+    chosen = np.zeros(len(out), dtype=np.int64)
     for t in range(1, len(out)):
-        frame = out[t]
-        known = np.isfinite(last[:, 0])
         costs = []
-        for perm in labellings:
-            cand = frame[perm[arms]]
-            ok = known & np.isfinite(cand[:, 0])
+        for cand in cands:
+            total, count = 0.0, 0
+            for prev, cur in zip(last, cand[t]):
+                if prev is not None and not math.isnan(cur[0]):
+                    dx, dy = cur[0] - prev[0], cur[1] - prev[1]
+                    total += dx * dx + dy * dy
+                    count += 1
             # mean squared jump over the joints comparable (a missing joint moves with its label)
-            costs.append(float(np.mean((cand[ok] - last[ok]) ** 2)) if ok.sum() >= 2 else np.inf)
-        if np.isfinite(costs[0]):
-            best = int(np.argmin(costs))
-            if best > 0 and costs[best] < costs[0]:
-                out[t] = frame[labellings[best]]
-        seen = np.isfinite(out[t, arms, 0])
-        last[seen] = out[t, arms][seen]
+            costs.append(total / (2 * count) if count >= 2 else math.inf)
+        best = 0
+        if math.isfinite(costs[0]):
+            k = int(np.argmin(costs))
+            if k > 0 and costs[k] < costs[0]:
+                best = k
+        chosen[t] = best
+        last = [prev if math.isnan(cur[0]) else cur for prev, cur in zip(last, cands[best][t])]
+    for h in range(1, len(labellings)):
+        out[chosen == h] = out[chosen == h][:, labellings[h]]
     return out
 
 
