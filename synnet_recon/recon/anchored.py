@@ -48,7 +48,7 @@ from .register import (
     settle,
     translation_error,
 )
-from .verify import VerifyConfig, ViewCheck, agreement_states, check_view, paired_z, person_axis
+from .verify import Photo, VerifyConfig, ViewCheck, agreement_states, check_view, paired_z, person_axis
 
 
 @dataclass
@@ -96,12 +96,15 @@ class _Trials:
         self.target_normals = np.asarray(target_cloud.normals) if target_cloud.has_normals() else None
         self.checks: list[ViewCheck] = []
         self.joints_of: dict[int, np.ndarray] = {}
+        n = config.verify.colour_points
+        self.photos = tuple(Photo(*(sample(x, n) for x in v.background), v.image) for v in (source, target)) \
+            if config.verify.pin_colour else None
 
     def checked(self, T: np.ndarray, method: str, r, joints: np.ndarray) -> ViewCheck:
         s, t = self.source, self.target
         c = check_view(settle(T), method, settle(r.fitness), settle(r.inlier_rmse), joints, t.joints, self.points,
                        s.depth, s.K, t.depth, t.K, self.spread, self.registration.voxel, self.config.verify,
-                       self.normals, self.target_points, self.target_normals)
+                       self.normals, self.target_points, self.target_normals, self.photos)
         c.correspondences = np.asarray(r.correspondence_set)
         self.joints_of[id(c)] = joints
         return c

@@ -66,6 +66,10 @@ class VerifyConfig:
     pin_tolerance: float = 0.03     # its agreement tolerance (m, + 1 % of the depth)
     min_pin_z: float = 4.0          # the paired test's z against every turn at least (neighbouring points are
     #                                 not independent, so more than the 3 a test of independent points would take)
+    pin_colour: bool = True         # the pinning test also counts the background points whose colour matches the
+    #                                 other camera's image where they land (a tiled floor pins turns by its texture)
+    colour_tolerance: float = 0.12  # mean |RGB difference| (0-1) of a matching colour
+    colour_points: int = 20000      # background points per view for the colour part (deterministic sample)
 
 
 @dataclass
@@ -101,7 +105,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                target_joints: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
                target_depth: np.ndarray, target_K: np.ndarray, spread: float, voxel: float,
                config: VerifyConfig, source_normals: np.ndarray | None = None,
-               target_points: np.ndarray | None = None, target_normals: np.ndarray | None = None) -> ViewCheck:
+               target_points: np.ndarray | None = None, target_normals: np.ndarray | None = None,
+               photos: tuple[Photo, Photo] | None = None) -> ViewCheck:
     """Both checks for a view's candidate pose ``transform`` (4, 4) source camera -> reference camera.
 
     source_joints, target_joints: (18, 3) joint centres in each camera (NaN = unknown);
@@ -110,7 +115,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     something in the other view are left out of the joint check); spread: the
     source's ``normal_spread``; voxel: the registration voxel; source_normals: (N, 3) unit normals
     of source_points (estimated within 2 voxels when None); target_points, target_normals: the
-    reference view's background and normals, for the turn check the other way round."""
+    reference view's background and normals, for the turn check the other way round; photos: the
+    source's and the reference's ``Photo`` for the pinning test's colour part (``pin_colour``)."""
     err, n = joint_error(transform, source_joints, target_joints, (source_depth, source_K, target_depth, target_K),
                          JOINT_DEPTH_OFFSET + config.occlusion_margin)
     vis, seen = visibility_agreement(source_points, transform, target_depth, target_K, config.visibility_tolerance)
@@ -120,7 +126,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     pin = float("inf")
     if target_points is not None and len(target_points) and config.pin_turns_deg:
         pin = turn_pinned(transform, source_points, source_depth, source_K, target_points, target_depth, target_K,
-                          target_joints, config.pin_turns_deg, config.pin_tolerance)
+                          target_joints, config.pin_turns_deg, config.pin_tolerance,
+                          photos if config.pin_colour else None, config.colour_tolerance)
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -196,22 +203,55 @@ def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np
 
 def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
                 target_points: np.ndarray, target_depth: np.ndarray, target_K: np.ndarray, target_joints: np.ndarray,
-                turn_deg: float | tuple[float, ...], tolerance: float) -> float:
+                turn_deg: float | tuple[float, ...], tolerance: float, photos: tuple[Photo, Photo] | None = None,
+                colour_tolerance: float = 0.12) -> float:
     """How surely the background prefers ``transform`` to it turned by +-``turn_deg`` (one angle or
     several) about the person's vertical axis (``turn_axis``): a paired test over both views'
-    background points (``agreement_states`` in the other camera at a fine ``tolerance``), the
+    background points (``agreement_states`` in the other camera at a fine ``tolerance``; with
+    ``photos``, the source's and the reference's, also ``colour_states`` of their points), the
     smallest z of the turns: sum of per-point differences / sqrt(sum of their squares). Small or
     negative: a turned pose agrees as well or better (the turn is not pinned, or the pose is turned).
     The pose's own states are computed once for every turn."""
     up, centre = turn_axis(transform, target_joints)
 
     def states(T):
-        return np.r_[agreement_states(source_points, T, target_depth, target_K, tolerance),
-                     agreement_states(target_points, np.linalg.inv(T), source_depth, source_K, tolerance)]
+        inverse = np.linalg.inv(T)
+        out = [agreement_states(source_points, T, target_depth, target_K, tolerance),
+               agreement_states(target_points, inverse, source_depth, source_K, tolerance)]
+        if photos is not None:
+            mine, theirs = photos
+            out += [colour_states(mine, T, theirs.image, target_depth, target_K, tolerance, colour_tolerance),
+                    colour_states(theirs, inverse, mine.image, source_depth, source_K, tolerance, colour_tolerance)]
+        return np.concatenate(out)
 
     here = states(transform)
     return min(paired_z(here, states(_turn(up, centre, sign * deg) @ transform))
                for deg in np.atleast_1d(turn_deg) for sign in (-1.0, 1.0))
+
+
+@dataclass
+class Photo:
+    """A view's background for the colour part of the pinning test: points (N, 3) in its camera,
+    their colours (N, 3) in [0, 1], and the view's image (H, W, 3) uint8 RGB."""
+
+    points: np.ndarray
+    colours: np.ndarray
+    image: np.ndarray
+
+
+def colour_states(photo: Photo, T: np.ndarray, image: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                  tolerance: float, colour_tolerance: float) -> np.ndarray:
+    """(N,) per point of ``photo`` moved by T into another camera (its image (H, W, 3), depth
+    (H, W), K): 1 where it lies on the measured surface (``agreement_states``) and its colour
+    matches the image's there (mean |RGB difference| < ``colour_tolerance``), else 0. A turn that
+    leaves a floor on its plane moves its texture (a tiled floor's grout lines) off the image's."""
+    p = photo.points @ T[:3, :3].T + T[:3, 3]
+    on = agreement_states(photo.points, T, depth, K, tolerance) > 0
+    z = np.where(on, p[:, 2], 1.0)
+    u = np.clip(np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64), 0, image.shape[1] - 1)
+    v = np.clip(np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64), 0, image.shape[0] - 1)
+    seen = image[v, u].astype(np.float64) / 255.0
+    return (on & (np.abs(seen - photo.colours).mean(axis=1) < colour_tolerance)).astype(np.float64)
 
 
 def paired_z(better: np.ndarray, other: np.ndarray) -> float:
