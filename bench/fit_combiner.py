@@ -2,7 +2,8 @@
 
     python bench/fit_combiner.py --scenes 60                    # all standard cue sets, default file
     python bench/fit_combiner.py --scenes 8 --out /tmp/c.json   # a quick look
-    python bench/fit_combiner.py --scenes 90 --synnet --cache runs/combiner_pass1.pkl
+    python bench/fit_combiner.py --scenes 80 --paper 120 --synnet --cache runs/pass1 --sets all,no-synnet,geometry
+    python bench/fit_combiner.py --scenes 80 --paper 120 --synnet --cache runs/pass1 --cv 4 --cv-only --drop-joints none
 
 Scenes come from the TRAINING split of the CMU motions only (``synnet_recon.sync.data``), filmed by
 ``synnet_recon.synth.simulate_scene`` under the realistic conditions of
@@ -14,7 +15,12 @@ every offset is wrong). The pick stage sees each cue's z at the candidates besid
 the epipolar z. ``--overlap-terms`` adds overlap-dependent terms to the curve and pick stages (each
 cue's z times the log of the frames in common, ``combine.with_overlap_terms``); off by default: in a
 4-fold cross-validation on the training pairs (80 scenes) they lowered the curve's share within 2
-frames (every cue: 0.675 -> 0.608). ``--cache`` keeps pass 1 (every cue's curves, the slow part).
+frames (every cue: 0.675 -> 0.608). ``--paper N`` adds N pairs of the paper's protocol (2 moving
+cameras, 32-frame clips at 30 fps, offsets 4m frames, --max-offset 16.5 frames) on the training
+motions. ``--cache DIR`` keeps pass 1 (every cue's curves, the slow part), one file per cue keyed by
+everything it depends on (``cue_cache_key``). ``--cv K`` cross-validates the curve and pick stages
+by scene (``--cv-only``: nothing written); ``--drop-joints`` / ``--relabel`` set the affine cue's
+dropped joints and the relabelled correlation cues for one run (to compare them in CV).
 
 Three passes per cue set, each fitting one stage on the output of the previous (combine.py):
 curve (all offsets), pick (candidates), confidence (refined answers). Not run in CI.
@@ -175,6 +181,7 @@ def _labels(offsets_frames: np.ndarray, truth, rate: float, tol: float) -> np.nd
 OVERLAP_TERMS = False  # --overlap-terms
 PICK_OVERLAP = False   # --pick-overlap-terms
 DUMP_PICK = None       # --dump-pick
+UNRELATED_WEIGHT = 1.0  # --unrelated-weight
 
 
 def curve_features(cues) -> tuple[str, ...]:
@@ -235,6 +242,10 @@ def cue_cache_key(base: dict, cue: str) -> str:
                code={f: _sha((sync_dir / f).read_bytes()) for f in files if (sync_dir / f).is_file()})
     if cue == "affine":
         key["drop_joints"] = [int(j) for j in affine.DROP_JOINTS]
+    if cue in ("speed", "trajectory"):
+        from synnet_recon.sync import evidence
+
+        key["relabelled"] = cue in getattr(evidence, "RELABEL_CUES", ())
     if cue == "synnet":
         from synnet_recon.sync.model import DEFAULT_CHECKPOINT
 
@@ -258,6 +269,18 @@ def _merged(entries: dict, truth):
         return None
     offsets, _, mo, overlap = next(iter(known.values()))
     z = {c: (known[c][1] if c in known else np.full(len(offsets), np.nan)) for c in entries}
+    if not any(np.isfinite(v).any() for v in z.values()):
+        return None
+    return offsets, z, mo, overlap, truth
+
+
+def restricted(curve, cues):
+    """One pair's pass 1 with only ``cues``' z, None when none of them compares the two (as
+    ``pair_curves`` with those cues would say)."""
+    if curve is None:
+        return None
+    offsets, z, mo, overlap, truth = curve
+    z = {k: v for k, v in z.items() if k in cues}
     if not any(np.isfinite(v).any() for v in z.values()):
         return None
     return offsets, z, mo, overlap, truth
@@ -385,7 +408,9 @@ def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
         labels.append(pair.label)
         y.append(float(err <= 1.0))
     x = {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=float) for k in set().union(*rows)}
-    conf = C.Logistic.fit(x, np.asarray(y), names, l2=3.0)
+    # an unrelated pair answered with confidence is the worst outcome: those pairs weigh UNRELATED_WEIGHT
+    weight = np.where(np.isinf(errs_of := np.asarray(errs)), UNRELATED_WEIGHT, 1.0)
+    conf = C.Logistic.fit(x, np.asarray(y), names, l2=3.0, sample_weight=weight if len(errs_of) else None)
     return conf, answer_stats(np.asarray(errs), conf.prob(x), labels)
 
 
@@ -409,6 +434,27 @@ def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
     return stats
 
 
+def _score_rows(rows, pairs, model, hit_curve, hit_pick, select) -> None:
+    """Marks, for the related pairs in ``select``, whether the curve argmax and the candidate
+    ``model.pick`` chooses are within 2 frames of the truth."""
+    for i, r in enumerate(rows):
+        if r is None or not select[i] or pairs[i].truth is None:
+            continue
+        truth = pairs[i].truth * ANALYSIS_RATE
+        hit_curve[i] = abs(r[3] - truth) <= 2
+        hit_pick[i] = abs(r[2][int(np.argmax(model.pick.logit(r[0])))] - truth) <= 2
+
+
+def _by_kind(pairs, hit_curve, hit_pick) -> dict:
+    kinds = np.array([kind_of(p.label) for p in pairs])
+    out = {}
+    for name, sel in [("all", np.ones(len(pairs), bool))] + [(k, kinds == k) for k in sorted(set(kinds)) if k != "unrelated"]:
+        known = sel & np.isfinite(hit_pick)
+        out[name] = {"n": int(known.sum()), "curve_within_2": round(float(np.mean(hit_curve[known])), 3),
+                     "pick_within_2": round(float(np.mean(hit_pick[known])), 3)}
+    return out
+
+
 def cross_validate(pairs, curves, cues, config, rate, memo: EpipolarMemo, folds: int = 4) -> dict:
     """``folds``-fold cross-validation by scene of the curve and pick stages: each fold's pairs are
     answered by stages fitted on the other folds. Share of related pairs whose curve argmax / picked
@@ -424,24 +470,22 @@ def cross_validate(pairs, curves, cues, config, rate, memo: EpipolarMemo, folds:
                                  for c, t in zip(curves, train) if t], cues)
         rows = pick_rows(pairs, curves, cues, model, config, rate, memo)
         model.pick = fit_pick_rows(rows, cues, train)
-        for i, r in enumerate(rows):
-            if r is None or group[i] != k or pairs[i].truth is None:
-                continue
-            truth = pairs[i].truth * rate
-            hit_curve[i] = abs(r[3] - truth) <= 2
-            hit_pick[i] = abs(r[2][int(np.argmax(model.pick.logit(r[0])))] - truth) <= 2
-    kinds = np.array([kind_of(p.label) for p in pairs])
-    out = {}
-    for name, sel in [("all", np.ones(len(pairs), bool))] + [(k, kinds == k) for k in sorted(set(kinds)) if k != "unrelated"]:
-        known = sel & np.isfinite(hit_pick)
-        out[name] = {"n": int(known.sum()), "curve_within_2": round(float(np.mean(hit_curve[known])), 3),
-                     "pick_within_2": round(float(np.mean(hit_pick[known])), 3)}
-    return out
+        _score_rows(rows, pairs, model, hit_curve, hit_pick, group == k)
+    return _by_kind(pairs, hit_curve, hit_pick)
+
+
+def score_model(pairs, curves, cues, model, config, rate, memo: EpipolarMemo) -> dict:
+    """``cross_validate``'s figures for a given (e.g. the shipped) model, without refitting it."""
+    hit_curve = np.full(len(pairs), np.nan)
+    hit_pick = np.full(len(pairs), np.nan)
+    rows = pick_rows(pairs, curves, cues, model, config, rate, memo)
+    _score_rows(rows, pairs, model, hit_curve, hit_pick, np.ones(len(pairs), bool))
+    return _by_kind(pairs, hit_curve, hit_pick)
 
 
 def _provenance(args, pairs, matcher) -> dict:
     from synnet_recon.skeleton import COCO18_NAMES
-    from synnet_recon.sync import affine
+    from synnet_recon.sync import affine, evidence
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
            "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
@@ -451,6 +495,7 @@ def _provenance(args, pairs, matcher) -> dict:
                          + (" + paper-protocol pairs (32-frame clips, 4m frames, --max-offset 16.5 frames)"
                             if args.paper else ""),
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
+           "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
                         + "; pick: curve, epipolar and each cue's z"
                         + (" with z * log(frames in common)" if OVERLAP_TERMS or PICK_OVERLAP else "")
@@ -474,7 +519,12 @@ def _arguments(argv):
     ap.add_argument("--cache", type=Path, default=None, help="folder of pass 1, one file per cue (reused when its key matches)")
     ap.add_argument("--drop-joints", choices=("default", "face", "none"), default="default",
                     help="affine.DROP_JOINTS for this fit (default: the package's; 'face': FACE_POINTS)")
+    ap.add_argument("--relabel", default=None,
+                    help="evidence.RELABEL_CUES for this fit, comma-separated (e.g. speed,trajectory; default: the package's)")
+    ap.add_argument("--unrelated-weight", type=float, default=1.0,
+                    help="weight of the unrelated pairs in the confidence fit (default 1)")
     ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation (by scene) of curve and pick; 0: none")
+    ap.add_argument("--score-shipped", action="store_true", help="also score the shipped model on these pairs")
     ap.add_argument("--cv-only", action="store_true", help="only the cross-validation, write nothing")
     ap.add_argument("--overlap-terms", action="store_true", help="z * log(frames in common) terms in curve and pick")
     ap.add_argument("--pick-overlap-terms", action="store_true", help="z * log(frames in common) terms in the pick only")
@@ -484,12 +534,17 @@ def _arguments(argv):
 
 def main(argv=None):
     args = _arguments(argv)
-    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK
+    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT
+    UNRELATED_WEIGHT = float(args.unrelated_weight)
     OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK = bool(args.overlap_terms), bool(args.pick_overlap_terms), args.dump_pick
     from synnet_recon.sync import affine
 
     if args.drop_joints != "default":
         affine.DROP_JOINTS = affine.FACE_POINTS if args.drop_joints == "face" else ()
+    if args.relabel is not None:
+        from synnet_recon.sync import evidence
+
+        evidence.RELABEL_CUES = tuple(c for c in args.relabel.split(",") if c)
     matcher = None
     if args.synnet:
         import torch
@@ -513,24 +568,37 @@ def main(argv=None):
     report = {}
     for name in args.sets.split(","):
         cues = CUE_SETS[name]
+        set_curves = [restricted(c, cues) for c in curves]
+        if args.score_shipped and C.model_for(cues).trained:
+            shipped = score_model(pairs, set_curves, cues, C.model_for(cues), config, rate, memo)
+            print(f"{name} shipped model: {json.dumps(shipped)}", flush=True)
         if args.cv:
-            cv = cross_validate(pairs, curves, cues, config, rate, memo, args.cv)
+            cv = cross_validate(pairs, set_curves, cues, config, rate, memo, args.cv)
             print(f"{name} cv: {json.dumps(cv)}  ({time.time() - t0:.0f} s)", flush=True)
         if args.cv_only:
             continue
         model = replace(C.untrained_model(cues))
-        samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in curves if c)]
+        samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in set_curves if c)]
         model.curve = fit_curve(samples, cues)
-        model.pick = fit_pick(pairs, curves, cues, model, config, rate, memo)
-        model.confidence, stats = fit_confidence(pairs, curves, cues, model, config, rate, matcher)
+        model.pick = fit_pick(pairs, set_curves, cues, model, config, rate, memo)
+        model.confidence, stats = fit_confidence(pairs, set_curves, cues, model, config, rate, matcher)
         model.trained = True
         model.notes = {"pairs": len(pairs), **stats, **({"cv": cv} if args.cv else {})}
         models[C.cue_key(cues)] = model
         report[name] = stats
         print(f"{name}: {json.dumps(stats)}  ({time.time() - t0:.0f} s)", flush=True)
-    if args.cv_only:
-        return
-    C.save_models(models, _provenance(args, pairs, matcher), args.out)
+        _save(models, report, args, pairs, matcher)  # after each set: a later failure loses no fit
+
+
+def _save(models, report, args, pairs, matcher):
+    provenance = _provenance(args, pairs, matcher)
+    provenance["sets_fitted"] = {C.cue_key(CUE_SETS[n]): n for n in report}
+    kept = [k for k in models if k not in provenance["sets_fitted"]]
+    if kept:  # models not refitted here keep their own provenance
+        earlier = json.loads(Path(args.out).read_text(encoding="utf-8")).get("provenance", {})
+        earlier = earlier.get("earlier_fit", {}).get("provenance", earlier) if "sets_fitted" in earlier else earlier
+        provenance["earlier_fit"] = {"sets": kept, "provenance": earlier}
+    C.save_models(models, provenance, args.out)
     print(f"wrote {args.out}")
 
 
