@@ -168,7 +168,7 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     trials.checks, trials.joints_of = list(anchor.checks), dict(anchor.joints_of)
     checks, attempt = trials.checks, trials.attempt
     # A hypothesis that starts next to a pose that already verified would end there too (ICP from
-    # within its basin): it is not tried (each costs an ICP, a coloured ICP and the checks, most of
+    # within its basin): it is not tried (each costs an ICP (a coloured ICP too when on) and the checks, most of
     # fuse's time). One that starts elsewhere still is, and the best score still wins (from the
     # previous instant, ICP may settle closer to the truth than from the joints).
     if not _near_verified(checks, track, config):

@@ -438,6 +438,10 @@ class Kept:
     keypoints: dict[str, np.ndarray | None]
     intrinsics: dict[str, Intrinsics]
     tsdf: dict[str, tuple] = field(default_factory=dict)
+    # the instant's outputs as they stand after its registration (``early_outputs``): (the views
+    # used, background, person, skeleton row); ``write_outputs`` reuses them when the pose graph
+    # leaves the same views in, else computes them again (the same function, the same values)
+    early: tuple | None = None
 
 
 # Odometry: a camera's background at one instant against its previous instant's, both ways, must
@@ -684,6 +688,8 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
                 odometry.add(k, instant, views, checks)
                 tick = _lap(timings, "odometry", tick)
                 item = Kept(instant, checks, views.background, views.person, views.keypoints, views.intrinsics)
+                item.early = early_outputs(item, inputs.reference, config)
+                tick = _lap(timings, "early outputs", tick)
                 if config.mesh:
                     folder = tmp / ".tsdf"
                     item.tsdf = {n: cache_view(folder, len(kept) * 64 + j, _without_person(views, n), views.images[n],
@@ -733,7 +739,8 @@ def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[
                 if len(fused_parts) > 1 and sum(len(p) for p, _ in fused_parts) > 4_000_000:  # bound memory
                     fused_parts = [_downsampled(fused_parts, config.voxel)]
                 tsdf_views += [(*item.tsdf[n], wfr @ c2r[n]) for n in item.tsdf if record.view_ok[n]]
-            skeleton_rows.append(_skeleton_row(item, c2r, record))
+            early = item.early is not None and item.early[0] == [n for n in item.instant.names if record.view_ok[n]]
+            skeleton_rows.append(item.early[3] if early else _skeleton_row(item, c2r, record.view_ok))
             records.append(record)
         for w in writes:
             w.result()  # raises a failed write's error
@@ -772,8 +779,10 @@ def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, prun
         for n in names:
             reason[n] = reason[n] or "not connected over time (no odometry to the first instant)"
     used = [n for n in names if view_ok[n]]
-    background = _moved([item.background[n] for n in used], [c2r[n] for n in used], config)
-    person = _moved([item.person[n] for n in used], [c2r[n] for n in used], config)
+    if item.early is not None and item.early[0] == used:
+        background, person = item.early[1], item.early[2]
+    else:
+        background, person = _clouds(item, c2r, used, config)
     # the verified views are fused (the reference and the others that passed); ok: all of them
     fused = view_ok[reference] and wfr is not None
     ok = fused and all(view_ok.values())
@@ -791,6 +800,23 @@ def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, prun
     return record, background, person
 
 
+def early_outputs(item: Kept, reference: str, config: FuseConfig) -> tuple:
+    """The instant's background and person clouds in the reference frame and its skeleton row from
+    the views its registration verified, computed while the next instants are still prepared: the
+    pose graph only ever takes views out (pruned), and a view's pose in the outputs is its verified
+    registration, so these are the final ones unless the graph prunes a view."""
+    c2r = {reference: np.eye(4), **{n: c.transform for n, c in item.checks.items()}}
+    view_ok = {reference: len(item.background[reference][0]) >= 10, **{n: c.ok for n, c in item.checks.items()}}
+    used = [n for n in item.instant.names if view_ok[n]]
+    return (used, *_clouds(item, c2r, used, config), _skeleton_row(item, c2r, view_ok))
+
+
+def _clouds(item: Kept, c2r: dict[str, np.ndarray], used: list[str], config: FuseConfig):
+    """(background, person) of the views ``used``, moved into the reference frame (``_moved``)."""
+    return (_moved([item.background[n] for n in used], [c2r[n] for n in used], config),
+            _moved([item.person[n] for n in used], [c2r[n] for n in used], config))
+
+
 def _moved(parts: list[tuple[np.ndarray, np.ndarray]], transforms: list[np.ndarray], config: FuseConfig):
     """Clouds of several views moved into one frame, downsampled to frame_voxel (cleaned with clean_frames)."""
     points = [p @ T[:3, :3].T + T[:3, 3] for (p, _), T in zip(parts, transforms)]
@@ -806,14 +832,14 @@ def _stack(parts):
     return np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts])
 
 
-def _skeleton_row(item: Kept, c2r: dict[str, np.ndarray], record: FrameRecord):
+def _skeleton_row(item: Kept, c2r: dict[str, np.ndarray], view_ok: dict[str, bool]):
     """The person's joints at an instant in the reference camera's frame: triangulated from the
     2D joints of the ok views (``triangulate``, robust over views), which avoids the skin-surface
     bias of depth at a joint's pixel. (18, 3) NaN where unknown, (18,) confidence, (18,) px."""
     from ..skeleton import LEFT_RIGHT_SWAP, NUM_JOINTS
     from .triangulate import triangulate
 
-    used = [n for n in item.instant.names if record.view_ok[n] and item.keypoints.get(n) is not None]
+    used = [n for n in item.instant.names if view_ok[n] and item.keypoints.get(n) is not None]
     if len(used) < 2:
         return np.full((NUM_JOINTS, 3), np.nan), np.zeros(NUM_JOINTS), np.full(NUM_JOINTS, np.nan), []
     P = np.stack([item.intrinsics[n].K @ np.linalg.inv(c2r[n])[:3] for n in used])

@@ -1,6 +1,7 @@
 """Rigid registration of two views' clouds with Open3D's legacy pipelines (faster than the tensor
 API on CPU): FPFH + RANSAC global registration (or given 3D correspondences), point-to-plane ICP,
-then coloured ICP. Used per synchronized instant by ``fuse``."""
+then (``RegistrationConfig.colored_icp``, off by default) coloured ICP. Used per synchronized
+instant by ``fuse``."""
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,12 @@ class RegistrationConfig:
     #                                   bench grid or the default demo at 20,000 (8.6 CPU s a view there)
     ransac_confidence: float = 0.999
     icp_iterations: int = 30
-    colored_icp: bool = True
+    colored_icp: bool = False         # coloured ICP after point-to-plane ICP (``refine``). Off: on the wide grid (9
+    #                                   scenes, 36 instants) and the default demo (seed 0) the same views are ok,
+    #                                   right and flagged with it off as on (session 5, docs/benchmarks.md "Fuse
+    #                                   speed"), and it cost ~0.08 CPU s a view at 640x480 (its target's colour
+    #                                   gradients, computed again on every call): the polish of verified views
+    #                                   (anchored.polish) now does the fine alignment it did
     colored_iterations: int = 10
     colored_when_tracking: bool = False  # coloured ICP also when ICP from the previous instant is accepted
     min_fitness: float = 0.35         # below: the view is flagged, not fused

@@ -102,3 +102,45 @@ def test_pinning_over_several_turns_is_the_smallest_single_turn():
     single = [turn_pinned(T, points, depth, K, points, depth, K, joints, deg, 0.03) for deg in (1.0, 2.0)]
     assert np.isfinite(single).all() and single[0] != single[1]
     assert turn_pinned(T, points, depth, K, points, depth, K, joints, (1.0, 2.0), 0.03) == min(single)
+
+
+def test_early_outputs_are_the_final_ones_or_computed_again():
+    import importlib
+    from types import SimpleNamespace
+
+    from synnet_recon.recon.verify import ViewCheck
+
+    F = importlib.import_module("synnet_recon.recon.fuse")   # the module (the package exports the function)
+
+    rng = np.random.default_rng(7)
+    turn = np.eye(4)
+    turn[:3, :3] = [[np.cos(0.3), 0, np.sin(0.3)], [0, 1, 0], [-np.sin(0.3), 0, np.cos(0.3)]]
+    turn[:3, 3] = [0.5, 0.0, 0.2]
+
+    def cloud(n):
+        return rng.uniform([-2, -1, 2], [2, 1, 5], (n, 3)), rng.random((n, 3))
+
+    joints = np.array([0.0, 0.0, 3.5]) + rng.normal(0, 0.3, (18, 3))
+
+    def pixels(T):
+        p = joints @ T[:3, :3].T + T[:3, 3]
+        return np.c_[K[0, 0] * p[:, 0] / p[:, 2] + K[0, 2], K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2], np.ones(18)]
+
+    names = ["cam0", "cam1"]
+    check = ViewCheck(turn, "joints", 0.8, 0.01, 0.01, 18, 1.0, 500, True, None)
+    item = F.Kept(F.Instant(0, {"time": 0.0}, {"cam0": 0, "cam1": 0}, names), {"cam1": check},
+                  {n: cloud(3000) for n in names}, {n: cloud(300) for n in names},
+                  {"cam0": pixels(np.eye(4)), "cam1": pixels(np.linalg.inv(turn))},
+                  {n: SimpleNamespace(K=K) for n in names})
+    config = F.FuseConfig()
+    c2r = {"cam0": np.eye(4), "cam1": turn}
+    item.early = F.early_outputs(item, "cam0", config)
+    assert item.early[0] == names and np.isfinite(item.early[3][0]).all()    # both views, joints triangulated
+    for pruned in (set(), {"cam1"}):
+        record, background, person = F._record(item, c2r, np.eye(4), pruned, "cam0", config)
+        plain = F.Kept(**{**item.__dict__, "early": None})
+        record2, background2, person2 = F._record(plain, c2r, np.eye(4), pruned, "cam0", config)
+        assert record.view_ok == record2.view_ok
+        for a, b in ((background, background2), (person, person2)):
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        assert (background[0] is item.early[1][0]) == (not pruned)           # reused only when nothing pruned
