@@ -107,15 +107,21 @@ class Source:
 
 
 def _unique_names(names: list[str]) -> list[str]:
-    out, seen = [], {}
+    """One name per input: a name given twice becomes name_1, name_2, ..., skipping names that
+    are taken (``["a", "a", "a_1"]`` -> ``["a_2", "a_3", "a_1"]``)."""
+    names = [n or "input" for n in names]
+    repeated = {n for n in names if names.count(n) > 1}
+    taken = {n for n in names if n not in repeated}
+    out, last = [], {}
     for n in names:
-        n = n or "input"
-        if n in seen or names.count(n) > 1:
-            seen[n] = seen.get(n, 0) + 1
-            out.append(f"{n}_{seen[n]}")
-        else:
-            seen[n] = 0
-            out.append(n)
+        if n in repeated:
+            k = last.get(n, 0) + 1
+            while f"{n}_{k}" in taken:
+                k += 1
+            last[n] = k
+            n = f"{n}_{k}"
+        taken.add(n)
+        out.append(n)
     return out
 
 

@@ -123,15 +123,9 @@ def _check_planted(views, T: np.ndarray, config: VerifyConfig):
 
 def _about_person(joints: np.ndarray, deg: float) -> np.ndarray:
     """(4, 4) rotation by deg about the person's vertical axis (hips to neck) through their joints."""
-    from synnet_recon.recon.verify import person_axis
+    from synnet_recon.recon.verify import _turn, person_axis
 
-    up, centre = person_axis(joints)
-    a = np.radians(deg)
-    K = np.array([[0, -up[2], up[1]], [up[2], 0, -up[0]], [-up[1], up[0], 0]])
-    T = np.eye(4)
-    T[:3, :3] = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
-    T[:3, 3] = centre - T[:3, :3] @ centre
-    return T
+    return _turn(*person_axis(joints), deg)
 
 
 @pytest.mark.parametrize("turn", [-10.0, 10.0])

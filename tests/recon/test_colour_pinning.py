@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synnet_recon.recon.fuse import FuseConfig, ViewLoader, read_inputs
-from synnet_recon.recon.verify import Photo, VerifyConfig, check_view, person_axis
+from synnet_recon.recon.verify import Photo, VerifyConfig, _turn, check_view, person_axis
 from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene, truth_camera_to_reference
 
 
@@ -39,13 +39,7 @@ def _check(views, T, photos):
 
 
 def _turned(joints, deg):
-    up, centre = person_axis(joints)
-    a = np.radians(deg)
-    K = np.array([[0, -up[2], up[1]], [up[2], 0, -up[0]], [-up[1], up[0], 0]])
-    T = np.eye(4)
-    T[:3, :3] = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
-    T[:3, 3] = centre - T[:3, :3] @ centre
-    return T
+    return _turn(*person_axis(joints), deg)
 
 
 def test_the_tiles_pin_the_true_pose_where_the_depth_does_not(open_floor):

@@ -423,3 +423,15 @@ def test_an_input_left_empty_says_why(motion):
     assert res.video("b").offset_seconds is None
     [warning] = [w for w in res.warnings if w.startswith("b:")]
     assert "offset left empty" in warning and res.pairs[0].reason in warning
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["a", "b"], ["a", "b"]),
+    (["a", "a"], ["a_1", "a_2"]),
+    (["a", "a", "a_1"], ["a_2", "a_3", "a_1"]),
+    (["", ""], ["input_1", "input_2"]),
+])
+def test_input_names_are_unique(names, expected):
+    from synnet_recon.sync.align import _unique_names
+
+    assert _unique_names(names) == expected
