@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synnet_recon.recon.fuse import FuseConfig, ViewLoader, fuse, read_inputs
-from synnet_recon.recon.register import rotation_error_deg, translation_error
+from synnet_recon.recon.register import RegistrationConfig, rotation_error_deg, translation_error
 from synnet_recon.recon.rgbd_odometry import RGBDOdometryConfig, odometry_image, rgbd_odometry
 from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene
 
@@ -60,7 +60,10 @@ def test_the_pose_graph_keeps_right_registrations_on_the_open_floor(open_floor, 
     """With ICP odometry (8-12 cm off here) the graph disagreed with the right registrations by
     4 cm and flagged them; with RGB-D odometry every verified view stays ok and right."""
     sync, truth = open_floor
-    result = fuse(sync, FuseConfig(progress=False), tmp_path / "recon")
+    # coloured ICP on (off by default): here it places instants 1 and 2 right, so the graph has
+    # right registrations to keep or to flag
+    result = fuse(sync, FuseConfig(progress=False, registration=RegistrationConfig(colored_icp=True)),
+                  tmp_path / "recon")
     w2c = {c["name"]: np.asarray(c["world_to_camera"]) for c in truth["cameras"]}
     verified = 0
     for rec in result.frames:
