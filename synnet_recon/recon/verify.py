@@ -184,6 +184,13 @@ def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np
     """(N,) per point of points (N, 3) moved by T into a camera (depth (H, W), K): 1 where it lies
     on the measured surface (within ``tolerance`` + 1 % of the depth), -free_penalty where it lies
     in the free space in front of it, 0 where there is no evidence (outside, occluded, no depth)."""
+    return _surface_states(points, T, depth, K, tolerance, free_penalty)[0]
+
+
+def _surface_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
+                    free_penalty: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``agreement_states`` and the pixel (u, v) (N,) each point lands on (meaningful where it is
+    in front of the camera)."""
     p = points @ T[:3, :3].T + T[:3, 3]
     out = np.zeros(len(points))
     z = p[:, 2]
@@ -198,7 +205,7 @@ def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np
     tol = tolerance + 0.01 * d
     out[inside] = np.where(d > 0, np.where(np.abs(zi - d) < tol, 1.0, np.where(zi < d - tol, -free_penalty, 0.0)),
                            0.0)
-    return out
+    return out, u, v
 
 
 def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
@@ -245,12 +252,9 @@ def colour_states(photo: Photo, T: np.ndarray, image: np.ndarray, depth: np.ndar
     (H, W), K): 1 where it lies on the measured surface (``agreement_states``) and its colour
     matches the image's there (mean |RGB difference| < ``colour_tolerance``), else 0. A turn that
     leaves a floor on its plane moves its texture (a tiled floor's grout lines) off the image's."""
-    p = photo.points @ T[:3, :3].T + T[:3, 3]
-    on = agreement_states(photo.points, T, depth, K, tolerance) > 0
-    z = np.where(on, p[:, 2], 1.0)
-    u = np.clip(np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64), 0, image.shape[1] - 1)
-    v = np.clip(np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64), 0, image.shape[0] - 1)
-    seen = image[v, u].astype(np.float64) / 255.0
+    states, u, v = _surface_states(photo.points, T, depth, K, tolerance)
+    on = states > 0  # on the surface: in front and inside, so (u, v) is a pixel there
+    seen = image[np.clip(v, 0, image.shape[0] - 1), np.clip(u, 0, image.shape[1] - 1)].astype(np.float64) / 255.0
     return (on & (np.abs(seen - photo.colours).mean(axis=1) < colour_tolerance)).astype(np.float64)
 
 
