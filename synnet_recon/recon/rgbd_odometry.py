@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..o3d import o3d
+from ..pinhole import Intrinsics
 
 
 @dataclass
@@ -56,9 +57,7 @@ def odometry_image(image: np.ndarray, depth: np.ndarray, K: np.ndarray, joints: 
         size = (config.max_width, max(1, int(round(h * s))))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
-        sx, sy = size[0] / w, size[1] / h
-        K = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5], [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5],
-                      [0.0, 0.0, 1.0]])
+        K = Intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2]).scaled(*size).K
     person = np.zeros(depth.shape, bool)
     v, u = np.nonzero(depth > 0)
     body = person_points(backproject(np.stack([u, v], 1), depth[v, u], K), joints)
