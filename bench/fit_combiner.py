@@ -85,7 +85,7 @@ def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions) -> tu
     if rng.random() < 0.2:
         xy, conf, times = conditions.drop_frames(xy, conf, times, rng)
         used.append("dropped_frames")
-    return Keypoints(xy, conf, times, tuple(int(v) for v in np.ravel(size)[:2]), kp.name), used
+    return Keypoints(xy, conf, times, tuple(int(v) for v in np.ravel(size)[:2]), kp.name, dict(kp.meta)), used
 
 
 def _at_15fps(kp: Keypoints, conditions) -> Keypoints:
@@ -130,9 +130,118 @@ def paper_pairs(n: int, seed: int, split: str = "train", first_scene: int = 0) -
     return out
 
 
-def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int = 0) -> list[TrainPair]:
+# Unrelated pairs cut from ONE motion (``same_motion_pairs``): (frames per stretch, --max-offset s or
+# None for align's default). The lengths of the paper protocol, of tests/sync/test_pair.py's two
+# stretches of one walk (2.5 s) and of the long windows.
+SAME_MOTION_WINDOWS = ((32, PAPER_MAX_OFFSET), (75, None), (150, 2.0))
+
+
+def same_motion_pairs(n: int, seed: int, split: str = "train", first_scene: int = 0) -> list[TrainPair]:
+    """``n`` unrelated pairs of ONE training motion: two cameras filming two stretches of it that
+    share no instant (b's stretch starts 0-2 s after a's ends), so no offset of the search range is
+    right. A periodic motion (a walk, a repeated dance step) still matches itself one period
+    later: the fit must learn that such a match is not specific. Each camera gets the realistic
+    conditions of ``training_pairs``; static cameras in a third of them."""
+    from synnet_recon.synth.camera import CameraPathConfig
+    from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+    try:
+        from synnet_recon.synth import conditions
+    except ImportError:
+        conditions = None
+    if n <= 0:
+        return []
+    rng = np.random.default_rng([seed, 51])
+    out = []
+    for i in range(n):
+        frames, max_offset = SAME_MOTION_WINDOWS[i % len(SAME_MOTION_WINDOWS)]
+        gap = int(rng.integers(0, 61))
+        total = 2 * frames + gap
+        motions = training_motions(total / 30.0 + 0.2, split)
+        static = rng.random() < 0.33
+        path = CameraPathConfig(mode_weights=(0.0, 0.0, 1.0)) if static else CameraPathConfig()
+        cfg = SceneConfig(cameras=2, seconds=total / 30.0, fps=30.0, max_offset=0.0, seed=int(rng.integers(1 << 30)),
+                          noise=float(rng.uniform(0.5, 1.5)), camera_path=path)
+        scene = simulate_scene(cfg, motions[int(rng.integers(len(motions)))])
+        tracks = []
+        for cam, start in zip(scene.cameras, (0, frames + gap)):
+            kp = cam.keypoints
+            kp = Keypoints(kp.xy[start:start + frames], kp.conf[start:start + frames], np.arange(frames) / 30.0,
+                           kp.image_size, kp.name, {"motion_start": cam.motion_start + start / 30.0})
+            tracks.append(_apply_conditions(kp, rng, conditions)[0])
+        out.append(TrainPair(tracks[0], tracks[1], None, f"unrelated_same/{frames}" + ("/static" if static else ""),
+                             first_scene + i, max_offset))
+    return out
+
+
+def _bench_sync_real():
+    """bench/bench_sync_real.py as a module (its scene builders for several people)."""
+    import importlib.util
+
+    name = "bench_sync_real"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "bench_sync_real.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+PEOPLE_KINDS = ("people", "together", "seated", "leaving")
+PEOPLE_CROSS_PER_SCENE = 4
+
+
+def people_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int = 0,
+                 min_motion: float = 0.3) -> list[TrainPair]:
+    """Pairs of ``n_scenes`` several-people scenes on the training motions, built as
+    bench/bench_sync_real.py builds its ``people`` and ``people_hard`` scenes (3 cameras, 6 s,
+    +-2 s, tripods every other scene, correlated detector errors), the kinds of ``PEOPLE_KINDS``
+    in turn: a bystander who barely moves and a walker doing another motion; a companion doing
+    the main person's motion 0.2-0.6 s later; two seated people who sway; a walker who leaves.
+    Each camera keeps the people align keeps (``align.moving_people``); every pairing of the same
+    person in two cameras is a pair with the true offset (label ``people/...``), and up to
+    ``PEOPLE_CROSS_PER_SCENE`` pairings of two different people are unrelated pairs
+    (``people_cross/...``: a companion in step gives a confident-looking wrong offset there)."""
+    from synnet_recon.sync.align import moving_people
+
+    if n_scenes <= 0:
+        return []
+    bench = _bench_sync_real()
+    motions = training_motions(6.0 + 2 * 2.0 + 0.1, split)  # bench.simulate: 6 s windows, offsets up to 2 s
+    rng = np.random.default_rng([seed, 77])
+    out = []
+    for s in range(n_scenes):
+        kind = PEOPLE_KINDS[s % len(PEOPLE_KINDS)]
+        others = bench._other_people(motions) if kind == "people" else bench._people_hard_others(kind, motions)
+        modes = ["tripod"] if s % 2 else None
+        views, offsets, _ = bench.simulate(motions, rng, others=others, modes=modes)
+        if kind == "leaving":
+            views, _ = bench._leaving_masks(views, offsets, rng)
+        views = [[bench.correlated(p, rng) for p in people] for people in views]
+        kept = []
+        for people in views:
+            moving = moving_people(people, min_motion)
+            kept.append([k for k, p in enumerate(people) if any(p is m for m in moving)])
+        same, cross = [], []
+        for i in range(len(views)):
+            for j in range(i + 1, len(views)):
+                for p in kept[i]:
+                    for q in kept[j]:
+                        (same if p == q else cross).append((i, j, p, q))
+        picked = [cross[k] for k in rng.permutation(len(cross))[:PEOPLE_CROSS_PER_SCENE]]
+        cams = "static" if modes else "moving"
+        for i, j, p, q in same + picked:
+            truth = float(offsets[j] - offsets[i]) if p == q else None
+            label = ("people" if p == q else "people_cross") + f"/{kind}/{cams}"
+            out.append(TrainPair(views[i][p], views[j][q], truth, label, first_scene + s))
+    return out
+
+
+def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int = 0, n_same: int = 0,
+                   n_people: int = 0) -> list[TrainPair]:
     """The scenes' pairs (3 per scene), one unrelated pair per ten, then ``n_paper`` paper-protocol
-    pairs (``paper_pairs``)."""
+    pairs (``paper_pairs``), ``n_same`` unrelated pairs of one motion (``same_motion_pairs``) and
+    the pairs of ``n_people`` several-people scenes (``people_pairs``)."""
     from synnet_recon.synth.camera import CameraPathConfig
     from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
@@ -169,7 +278,9 @@ def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int 
         x, y = int(rng.integers(len(pairs))), int(rng.integers(len(pairs)))
         if x // 3 != y // 3:
             unrelated.append(TrainPair(pairs[x].ka, pairs[y].kb, None, "unrelated", n_scenes + len(unrelated)))
-    return pairs + unrelated + paper_pairs(n_paper, seed, split, n_scenes + len(unrelated))
+    out = pairs + unrelated + paper_pairs(n_paper, seed, split, n_scenes + len(unrelated))
+    out += same_motion_pairs(n_same, seed, split, n_scenes + len(unrelated) + n_paper)
+    return out + people_pairs(n_people, seed, split, n_scenes + len(unrelated) + n_paper + n_same)
 
 
 def _labels(offsets_frames: np.ndarray, truth, rate: float, tol: float) -> np.ndarray:
@@ -422,8 +533,8 @@ def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
     kinds = np.array([kind_of(lab) for lab in labels])
     for kind in sorted(set(kinds)):
         sel = kinds == kind
-        if kind == "unrelated":
-            stats["unrelated_max_conf"] = round(float(p[sel].max()), 3)
+        if np.isinf(errs[sel]).all():  # unrelated pairs: nothing to find, the highest confidence given
+            stats[f"{kind}_max_conf"] = round(float(p[sel].max()), 3)
         else:
             stats[f"{kind}_within_2_frames"] = round(float(np.mean(errs[sel] <= 2)), 3)
     bins = np.digitize(p, [0.3, 0.6, 0.9])
@@ -447,8 +558,9 @@ def _score_rows(rows, pairs, model, hit_curve, hit_pick, select) -> None:
 
 def _by_kind(pairs, hit_curve, hit_pick) -> dict:
     kinds = np.array([kind_of(p.label) for p in pairs])
+    related = {kind_of(p.label) for p in pairs if p.truth is not None}
     out = {}
-    for name, sel in [("all", np.ones(len(pairs), bool))] + [(k, kinds == k) for k in sorted(set(kinds)) if k != "unrelated"]:
+    for name, sel in [("all", np.ones(len(pairs), bool))] + [(k, kinds == k) for k in sorted(related)]:
         known = sel & np.isfinite(hit_pick)
         out[name] = {"n": int(known.sum()), "curve_within_2": round(float(np.mean(hit_curve[known])), 3),
                      "pick_within_2": round(float(np.mean(hit_pick[known])), 3)}
@@ -488,12 +600,17 @@ def _provenance(args, pairs, matcher) -> dict:
     from synnet_recon.sync import affine, evidence
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
+           "same_motion_pairs": args.same_motion, "people_scenes": args.people,
            "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
            "pairs": len(pairs), "unrelated_pairs": sum(p.truth is None for p in pairs),
            "conditions": "synth.conditions (upper body, sideways, correlated detector errors, dropped "
                          "frames) + static cameras + short clips + 15 fps long windows + unrelated pairs"
                          + (" + paper-protocol pairs (32-frame clips, 4m frames, --max-offset 16.5 frames)"
-                            if args.paper else ""),
+                            if args.paper else "")
+                         + (" + unrelated pairs of two stretches of one motion (same_motion_pairs)"
+                            if args.same_motion else "")
+                         + (" + several-people scenes (people_pairs: same person paired with the truth, "
+                            "different people as unrelated)" if args.people else ""),
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
            "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
@@ -512,6 +629,9 @@ def _arguments(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--paper", type=int, default=0, help="paper-protocol training pairs added (paper_pairs)")
+    ap.add_argument("--same-motion", type=int, default=0,
+                    help="unrelated pairs of two stretches of one motion added (same_motion_pairs)")
+    ap.add_argument("--people", type=int, default=0, help="several-people scenes added (people_pairs)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", default=str(C.COMBINER_PATH))
     ap.add_argument("--sets", default=",".join(FIT_SETS), help="cue sets to fit (names of evidence.CUE_SETS)")
@@ -556,11 +676,17 @@ def main(argv=None):
     t0 = time.time()
     config = AlignConfig(progress=False, synnet="off")
     rate = ANALYSIS_RATE
-    pairs = training_pairs(args.scenes, args.seed, n_paper=args.paper)
-    print(f"{len(pairs)} training pairs ({sum(p.truth is None for p in pairs)} unrelated, {args.paper} paper protocol)",
-          flush=True)
+    pairs = training_pairs(args.scenes, args.seed, n_paper=args.paper, n_same=args.same_motion, n_people=args.people)
+    print(f"{len(pairs)} training pairs ({sum(p.truth is None for p in pairs)} unrelated, {args.paper} paper protocol, "
+          f"{args.same_motion} of one motion, {sum(kind_of(p.label) == 'people' for p in pairs)} same-person pairs "
+          f"of {args.people} several-people scenes)", flush=True)
     everything = CUE_SETS["all"] if matcher is not None else CUE_SETS["no-synnet"]
     base_key = {"scenes": args.scenes, "seed": args.seed, "paper": args.paper, "split": "train", "config": repr(config)}
+    if args.same_motion or args.people:  # (keys of the earlier fits unchanged)
+        base_key |= {"same_motion": args.same_motion, "people": args.people,
+                     "people_kinds": PEOPLE_KINDS, "people_cross": PEOPLE_CROSS_PER_SCENE,
+                     "same_windows": repr(SAME_MOTION_WINDOWS), "bench_sha": _sha(Path(__file__).with_name(
+                         "bench_sync_real.py").read_bytes()) if args.people else None}
     curves = pass_one(pairs, config, rate, everything, matcher, args.cache, base_key)  # every cue's chance z, once
     print(f"pass 1 (curves) done in {time.time() - t0:.0f} s", flush=True)
     memo = EpipolarMemo(config, rate)

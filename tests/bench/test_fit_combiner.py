@@ -115,3 +115,33 @@ def test_pass_one_cache_and_cross_validation(packaged_only, tmp_path):
     cv = fit.cross_validate(pairs, curves, cues, config, ANALYSIS_RATE, fit.EpipolarMemo(config, ANALYSIS_RATE), 2)
     assert cv["all"]["n"] == 4 and cv["paper"]["n"] == 4 and "unrelated" not in cv
     assert 0.0 <= cv["all"]["pick_within_2"] <= 1.0
+
+
+def test_same_motion_pairs_share_no_instant(packaged_only, monkeypatch):
+    """Two stretches of one motion that never overlap: no offset of the search range is right."""
+    fit = packaged_only
+    monkeypatch.setattr(fit, "SAME_MOTION_WINDOWS", ((32, 16.5 / FPS), (75, None), (120, 2.0)))
+    pairs = fit.same_motion_pairs(6, seed=3, first_scene=40)
+    assert [p.scene for p in pairs] == list(range(40, 46))
+    for k, p in enumerate(pairs):
+        frames, max_offset = fit.SAME_MOTION_WINDOWS[k % 3]
+        assert p.truth is None and fit.kind_of(p.label) == "unrelated_same" and p.max_offset == max_offset
+        assert p.ka.meta["motion_start"] + frames / FPS <= p.kb.meta["motion_start"] + 1e-9  # b starts after a ends
+        search = 2.0 if max_offset is None else max_offset
+        assert p.kb.meta["motion_start"] - p.ka.meta["motion_start"] > search or max_offset is None
+        assert len(p.ka) <= frames and len(p.kb) <= frames
+
+
+def test_people_pairs_pair_the_same_person_with_the_truth(packaged_only, monkeypatch):
+    fit = packaged_only
+    monkeypatch.setattr(fit, "PEOPLE_KINDS", ("people", "together"))
+    pairs = fit.people_pairs(2, seed=4, first_scene=7)
+    assert {p.scene for p in pairs} == {7, 8}
+    same = [p for p in pairs if fit.kind_of(p.label) == "people"]
+    cross = [p for p in pairs if fit.kind_of(p.label) == "people_cross"]
+    assert len(same) >= 6 and 1 <= len(cross) <= 2 * fit.PEOPLE_CROSS_PER_SCENE
+    assert all(p.truth is not None and abs(p.truth) <= 4.0 for p in same) and all(p.truth is None for p in cross)
+    # the main person's pairings in one scene agree: offset(0, 2) = offset(0, 1) + offset(1, 2)
+    scene = [p for p in same if p.scene == 7]
+    truths = sorted({round(p.truth, 9) for p in scene})
+    assert len(truths) == 3 and any(abs(a + b - c) < 1e-6 for a in truths for b in truths for c in truths)
