@@ -596,6 +596,7 @@ def _load_and_estimate(inputs: list, config: AlignConfig):
     from concurrent.futures import ThreadPoolExecutor
 
     from .threads import at_most, torch_threads
+    from .tracks import TRACK_CACHE
 
     names = _unique_names([_input_name(item) for item in inputs])
     with ThreadPoolExecutor(max_workers=1) as side, \
@@ -614,7 +615,7 @@ def _load_and_estimate(inputs: list, config: AlignConfig):
         # warnings.catch_warnings (used inside to silence NaN-mean warnings) is not thread-safe: the
         # pieces' threads run under this one filter, set and restored here in the calling thread
         with torch_threads(1 if matcher is not None and workers > 1 else None), warnings.catch_warnings(), \
-                at_most(config.threads), ThreadPoolExecutor(max_workers=workers) as pool:
+                at_most(config.threads), TRACK_CACHE.active(), ThreadPoolExecutor(max_workers=workers) as pool:
             warnings.simplefilter("ignore", RuntimeWarning)
             work = _PairWork(pool, len(inputs), config, rate, matcher)
             try:

@@ -26,7 +26,7 @@ import numpy as np
 from ..keypoints import Keypoints
 from . import baselines as B
 from .affine import affine_diagonals
-from .tracks import consistent_arm_labels
+from .tracks import TRACK_CACHE, consistent_arm_labels
 
 CUES = ("affine", "epipolar", "speed", "trajectory", "synnet")
 CURVE_CUES = ("affine", "speed", "trajectory", "synnet")
@@ -146,14 +146,31 @@ def affine_evidence(xa, xb, offsets, null_offsets, min_overlap: int, max_pairs: 
     return z, -mean
 
 
+_FEATURES = {"speed": B.speed_features, "trajectory": B.trajectory_features}
+
+
+def track_features(kind: str, x: np.ndarray, order: int | None = None) -> np.ndarray:
+    """The ``kind`` correlation's per-frame features of track x, or of x reordered by its
+    ``null_orders(len(x))[order]``: computed once per track (``tracks.TRACK_CACHE``; every pairing
+    of the track asks again), read-only."""
+    features = _FEATURES[kind]
+    if order is None:
+        return TRACK_CACHE.get(("features", kind), x, lambda: features(x))
+    return TRACK_CACHE.get(("null features", kind, order), x, lambda: features(x[null_orders(len(x))[order]]))
+
+
+def arm_labelled(x: np.ndarray) -> np.ndarray:
+    """``tracks.consistent_arm_labels`` of track x, once per track (``tracks.TRACK_CACHE``), read-only."""
+    return TRACK_CACHE.get("consistent arm labels", x, lambda: consistent_arm_labels(x))
+
+
 def correlation_evidence(kind: str, xa, xb, offsets, null_offsets, min_overlap: int) -> tuple[np.ndarray, np.ndarray]:
     """z of the speed or trajectory correlation at each offset (K,), and the raw curve (K,).
     ``curve_evidence`` passes tracks whose arms are relabelled consistently over time."""
-    features = {"speed": B.speed_features, "trajectory": B.trajectory_features}[kind]
-    fa = features(xa)  # a's features once for the curve and every null ordering of b
-    value, count = B.correlation_curve_of_features(fa, features(xb), offsets, min_overlap)
-    nulls = [B.correlation_curve_of_features(fa, features(xb[order]), null_offsets, min_overlap)
-             for order in null_orders(len(xb))]
+    fa = track_features(kind, xa)  # a's features once for the curve and every null ordering of b
+    value, count = B.correlation_curve_of_features(fa, track_features(kind, xb), offsets, min_overlap)
+    nulls = [B.correlation_curve_of_features(fa, track_features(kind, xb, r), null_offsets, min_overlap)
+             for r in range(len(null_orders(len(xb))))]
     null = np.concatenate([v for v, _ in nulls])
     null_count = np.concatenate([c for _, c in nulls])
     return chance_z(value, count, null, null_count), value
@@ -210,7 +227,7 @@ def curve_evidence(cues, xa, xb, offsets, min_overlap: int, max_pairs: int, rate
     if "affine" in cues:
         z["affine"], raw["affine"] = affine_evidence(xa, xb, offsets, nulls, min_overlap, max_pairs)
     if any(kind in cues for kind in RELABEL_CUES):
-        la, lb = consistent_arm_labels(xa), consistent_arm_labels(xb)
+        la, lb = arm_labelled(xa), arm_labelled(xb)
     for kind in ("speed", "trajectory"):
         if kind in cues:
             ta, tb = (la, lb) if kind in RELABEL_CUES else (xa, xb)

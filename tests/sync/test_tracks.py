@@ -75,3 +75,51 @@ def test_consistent_arm_labels_handles_short_and_empty_tracks():
     assert T.consistent_arm_labels(np.zeros((1, 18, 2))).shape == (1, 18, 2)
     empty = np.full((5, 18, 2), np.nan)
     assert np.isnan(T.consistent_arm_labels(empty)).all()
+
+
+def test_track_cache_computes_once_per_track_inside_align_only(rng):
+    cache = T.TrackCache(max_bytes=1 << 20)
+    x = rng.normal(size=(30, 18, 2))
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return x * 2.0
+
+    # outside an active block nothing is kept: every call computes
+    cache.get("double", x, fn)
+    cache.get("double", x, fn)
+    assert len(calls) == 2
+    with cache.active():
+        first = cache.get("double", x, fn)
+        again = cache.get("double", x.copy(), fn)  # same content, another array: a hit
+        assert len(calls) == 3 and again is first
+        assert not first.flags.writeable  # a caller cannot change the next caller's value
+        cache.get("double", x + 1.0, fn)  # other content: computed
+        cache.get("triple", x, fn)        # other key: computed
+        assert len(calls) == 5
+        big = rng.normal(size=(3000, 18, 2))  # 864 kB > a quarter of the budget: not kept
+        cache.get("big", big, lambda: big * 1.0)
+        assert len(cache._items) == 3
+    # emptied when the block ends: the next align computes everything again
+    assert len(cache._items) == 0
+    with cache.active():
+        cache.get("double", x, fn)
+    assert len(calls) == 6
+
+
+def test_curve_evidence_is_the_same_with_the_track_cache(rng):
+    from synnet_recon.sync.evidence import curve_evidence
+
+    t = np.arange(90)[:, None, None]
+    a = 300 + 40 * np.sin(0.2 * t + rng.uniform(0, 6, size=(1, 18, 2))) + rng.normal(0, 1, size=(90, 18, 2))
+    b = a[10:80] * 0.8 + 20 + rng.normal(0, 1, size=(70, 18, 2))
+    offsets = np.arange(-40, 40)
+    cues = ("speed", "trajectory")
+    plain, _ = curve_evidence(cues, a, b, offsets, 12, 2_000_000, 30.0)
+    with T.TRACK_CACHE.active():
+        cached, _ = curve_evidence(cues, a, b, offsets, 12, 2_000_000, 30.0)
+        hits, _ = curve_evidence(cues, a, b, offsets, 12, 2_000_000, 30.0)  # all from the cache
+    for cue in cues:
+        np.testing.assert_array_equal(cached[cue], plain[cue])
+        np.testing.assert_array_equal(hits[cue], plain[cue])
