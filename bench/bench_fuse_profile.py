@@ -1,8 +1,10 @@
 """Where fuse's CPU time goes (docs/benchmarks.md, "Fuse speed: profile and cuts").
 
-Renders (once) a ``synth.wide`` scene, then fuses it on one thread (``OMP_NUM_THREADS=1``, the
-read-ahead thread off, so every step runs where cProfile sees it) under cProfile timed by
-``time.process_time``: the figures are CPU seconds, not inflated by a shared machine's load.
+Renders (once) a ``synth.wide`` scene, then fuses it on one thread (Open3D limited to one thread
+with ``o3d.utility.set_max_threads(1)``: Open3D 0.20 parallelises with oneAPI TBB, which ignores
+``OMP_NUM_THREADS``; the read-ahead thread off, so every step runs where cProfile sees it) under
+cProfile timed by ``time.process_time``: the figures are CPU seconds, not inflated by a shared
+machine's load.
 Prints instants per CPU second, fuse's stage timings and the functions with the most CPU time.
 
 Usage: python bench/bench_fuse_profile.py [--instants 10] [--cameras 2] [--size 640x480]
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ["OMP_NUM_THREADS"] = "1"  # before Open3D / torch load: one thread, all of it profiled
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch / OpenCV load: one thread, all of it profiled
 
 import cProfile  # noqa: E402
 import json  # noqa: E402
@@ -35,9 +37,10 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    import importlib
+    from synnet_recon.o3d import o3d
 
-    fuse_module = importlib.import_module("synnet_recon.recon.fuse")  # the module (the package exports the function)
+    o3d.utility.set_max_threads(1)   # Open3D's TBB threads (OMP_NUM_THREADS does not reach them)
+    import synnet_recon.recon.fuse as fuse_module
     from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene
 
     width, height = (int(v) for v in args.size.split("x"))

@@ -36,7 +36,7 @@ from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
 from .lift import LiftConfig, backproject, lift, remove_outliers, to_cloud, voxel_down
 from .mesh import cache_view, export_mesh, tsdf_mesh
-from .person import PersonConfig, lift_joints, person_points
+from .person import PersonConfig, lift_joints, person_points, pixels_near_person
 from .posegraph import Edge, PoseGraph, PoseGraphConfig, information
 from .register import (
     PairRegistration,
@@ -317,6 +317,7 @@ class InstantViews:
     person: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     prepared: dict[str, PreparedCloud] | None = None
     anchors: dict[str, Anchor] | None = None     # each other view's joints hypothesis (``anchored.anchor_view``)
+    odometry: dict[str, object] | None = None    # each view's ``rgbd_odometry.odometry_image`` ({}: not used)
 
 
 class ViewLoader:
@@ -375,7 +376,12 @@ class ViewLoader:
         reference = _view_inputs(views, names[0])
         views.anchors = {n: anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor)
                          for n in names[1:] if _enough_points(views, n, names[0])}
-        _lap(self.timings, "joints hypothesis", tick)
+        tick = _lap(self.timings, "joints hypothesis", tick)
+        # the odometry edges' images (RGB-D odometry, measured depth only) depend on this instant alone
+        views.odometry = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n],
+                                            config.odometry) for n in names} \
+            if config.odometry.enabled and config.depth == "rgbd" else {}
+        _lap(self.timings, "odometry images", tick)
         return views
 
     def keypoints(self, name: str, frame: int) -> np.ndarray | None:
@@ -474,8 +480,9 @@ class Odometry:
     def add(self, k: int, instant: Instant, views: InstantViews, checks: dict[str, ViewCheck]) -> None:
         rc = self.config.registration
         oc = self.config.odometry
-        rgbd = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n], oc)
-                for n in instant.names} if oc.enabled and self.config.depth == "rgbd" else {}
+        rgbd = views.odometry if views.odometry is not None else \
+            {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n], oc)
+             for n in instant.names} if oc.enabled and self.config.depth == "rgbd" else {}
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
@@ -710,6 +717,8 @@ def _without_person(views: InstantViews, n: str) -> np.ndarray:
     """View n's depth with the person's pixels cleared (the TSDF mesh holds the static scene)."""
     depth = views.depths[n].copy()
     v, u = np.nonzero(depth > 0)
+    near = pixels_near_person(u, v, depth[v, u], views.intrinsics[n].K, views.joints[n])  # only those can be
+    v, u = v[near], u[near]
     points = backproject(np.stack([u, v], 1), depth[v, u], views.intrinsics[n].K)
     body = person_points(points, views.joints[n])
     depth[v[body], u[body]] = 0
@@ -739,8 +748,8 @@ def write_outputs(tmp: Path, inputs: FuseInputs, config: FuseConfig, kept: list[
                 if len(fused_parts) > 1 and sum(len(p) for p, _ in fused_parts) > 4_000_000:  # bound memory
                     fused_parts = [_downsampled(fused_parts, config.voxel)]
                 tsdf_views += [(*item.tsdf[n], wfr @ c2r[n]) for n in item.tsdf if record.view_ok[n]]
-            early = item.early is not None and item.early[0] == [n for n in item.instant.names if record.view_ok[n]]
-            skeleton_rows.append(item.early[3] if early else _skeleton_row(item, c2r, record.view_ok))
+            early = _early_if_same(item, record.view_ok)
+            skeleton_rows.append(early[3] if early is not None else _skeleton_row(item, c2r, record.view_ok))
             records.append(record)
         for w in writes:
             w.result()  # raises a failed write's error
@@ -778,11 +787,11 @@ def _record(item: Kept, c2r: dict[str, np.ndarray], wfr: np.ndarray | None, prun
     if wfr is None:
         for n in names:
             reason[n] = reason[n] or "not connected over time (no odometry to the first instant)"
-    used = [n for n in names if view_ok[n]]
-    if item.early is not None and item.early[0] == used:
-        background, person = item.early[1], item.early[2]
+    early = _early_if_same(item, view_ok)
+    if early is not None:
+        background, person = early[1], early[2]
     else:
-        background, person = _clouds(item, c2r, used, config)
+        background, person = _clouds(item, c2r, [n for n in names if view_ok[n]], config)
     # the verified views are fused (the reference and the others that passed); ok: all of them
     fused = view_ok[reference] and wfr is not None
     ok = fused and all(view_ok.values())
@@ -809,6 +818,14 @@ def early_outputs(item: Kept, reference: str, config: FuseConfig) -> tuple:
     view_ok = {reference: len(item.background[reference][0]) >= 10, **{n: c.ok for n, c in item.checks.items()}}
     used = [n for n in item.instant.names if view_ok[n]]
     return (used, *_clouds(item, c2r, used, config), _skeleton_row(item, c2r, view_ok))
+
+
+def _early_if_same(item: Kept, view_ok: dict[str, bool]) -> tuple | None:
+    """``item.early`` when it was made from the same views as ``view_ok`` keeps (the pose graph
+    pruned none of them), else None (the outputs are made again from the views kept)."""
+    if item.early is None or item.early[0] != [n for n in item.instant.names if view_ok[n]]:
+        return None
+    return item.early
 
 
 def _clouds(item: Kept, c2r: dict[str, np.ndarray], used: list[str], config: FuseConfig):

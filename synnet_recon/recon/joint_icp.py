@@ -48,9 +48,12 @@ def rotation(vector: np.ndarray) -> np.ndarray:
 
 
 def turn_about(axis: np.ndarray, centre: np.ndarray, deg: float) -> np.ndarray:
-    """(4, 4) rotation by ``deg`` about the line through ``centre`` along unit ``axis``."""
+    """(4, 4) rotation by ``deg`` about the line through ``centre`` along unit ``axis`` (Rodrigues
+    about the axis as given; the one helper for turns about the person: ``verify.turn_pinned`` too)."""
+    a = np.radians(deg)
+    K = _skew(np.asarray(axis, dtype=np.float64))
     T = np.eye(4)
-    T[:3, :3] = rotation(np.radians(deg) * np.asarray(axis, dtype=np.float64))
+    T[:3, :3] = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
     T[:3, 3] = centre - T[:3, :3] @ centre
     return T
 

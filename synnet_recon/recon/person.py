@@ -98,6 +98,30 @@ def distance_to_bones(points: np.ndarray, joints: np.ndarray, bones=BODY_BONES) 
     return out
 
 
+def person_box(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(lo (3,), hi (3,)): the box around the known joints (18, 3) (NaN = unknown), 0.35 m wider on
+    every side, outside which ``person_points`` takes no point; None without any known joint."""
+    known = np.isfinite(joints).all(1)
+    if not known.any():
+        return None
+    return joints[known].min(0) - 0.35, joints[known].max(0) + 0.35
+
+
+def pixels_near_person(u: np.ndarray, v: np.ndarray, z: np.ndarray, K: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """(N,) bool: the pixels (u, v) (N,) at depths z (N,) metres (camera K (3, 3)) whose points can
+    lie inside ``person_box`` (a superset, by 1e-6 m: the points are not built here), so that only
+    those need back-projecting before ``person_points``; all False without any known joint."""
+    box = person_box(joints)
+    if box is None:
+        return np.zeros(len(z), bool)
+    (lo, hi), eps = box, 1e-6
+    z = np.asarray(z, dtype=np.float64)
+    x = (np.asarray(u, dtype=np.float64) - K[0, 2]) / K[0, 0] * z
+    y = (np.asarray(v, dtype=np.float64) - K[1, 2]) / K[1, 1] * z
+    return ((z >= lo[2] - eps) & (z <= hi[2] + eps) & (x >= lo[0] - eps) & (x <= hi[0] + eps)
+            & (y >= lo[1] - eps) & (y <= hi[1] + eps))
+
+
 def person_points(points: np.ndarray, joints: np.ndarray, config: PersonConfig | None = None) -> np.ndarray:
     """(N,) bool: the points (N, 3) of a view's cloud that belong to the person whose joint centres
     are ``joints`` (18, 3), same frame: within ``BONE_RADIUS`` of a bone (or of a lone known joint).
@@ -105,9 +129,10 @@ def person_points(points: np.ndarray, joints: np.ndarray, config: PersonConfig |
     already taken: a point outside that box is farther than the radius from the bone."""
     config = config or PersonConfig()
     known = np.isfinite(joints).all(1)
-    if len(points) == 0 or not known.any():
+    box = person_box(joints)
+    if len(points) == 0 or box is None:
         return np.zeros(len(points), bool)
-    lo, hi = joints[known].min(0) - 0.35, joints[known].max(0) + 0.35   # cheap box first
+    lo, hi = box   # cheap box first
     near = np.flatnonzero(((points >= lo) & (points <= hi)).all(1))
     sub = points[near]
     hit = np.zeros(len(near), bool)

@@ -48,7 +48,7 @@ def odometry_image(image: np.ndarray, depth: np.ndarray, K: np.ndarray, joints: 
     import cv2
 
     from .lift import backproject
-    from .person import person_points
+    from .person import person_points, pixels_near_person
 
     h, w = depth.shape
     K = np.asarray(K, dtype=np.float64)
@@ -60,6 +60,8 @@ def odometry_image(image: np.ndarray, depth: np.ndarray, K: np.ndarray, joints: 
         K = Intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2]).scaled(*size).K
     person = np.zeros(depth.shape, bool)
     v, u = np.nonzero(depth > 0)
+    near = pixels_near_person(u, v, depth[v, u], K, joints)   # only those can be the person's
+    v, u = v[near], u[near]
     body = person_points(backproject(np.stack([u, v], 1), depth[v, u], K), joints)
     person[v[body], u[body]] = True
     return OdometryImage(masked_rgbd(image, depth, person), K, depth.shape)

@@ -446,6 +446,11 @@ def _unposed(views: Views, posed) -> str:
     return "; ".join(out)
 
 
+def _posed_by_scene(posed, views) -> int:
+    """How many videos the scene (SfM) posed at one instant or more."""
+    return sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
+
+
 def _scene_or_people(config, sync, views, cameras, sizes, warnings):
     """Per-frame poses from the scene; with --poses auto, the people's (static) when the scene poses
     fewer than two videos. Returns (results, people, posed or None, cameras, mode); in the people
@@ -460,11 +465,11 @@ def _scene_or_people(config, sync, views, cameras, sizes, warnings):
     probe = views if config.poses != "auto" or config.scene_poses is not None else _probe(views, config.scene.probe_instants)
     posed = tm.scene_posed(sync, probe, cameras, config.person_height, config.scene, config.people.seed,
                            config.scene_poses, probe=probe is not views)
-    by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
+    by_scene = _posed_by_scene(posed, views)
     if probe is not views and by_scene >= 2:
         probe, posed = views, tm.scene_posed(sync, views, cameras, config.person_height, config.scene,
                                              config.people.seed)
-        by_scene = sum(bool((posed.source[v] == "sfm").any()) for v in range(len(views.names)))
+        by_scene = _posed_by_scene(posed, views)
     if cameras is None:
         tm.undistorted(views, posed)
         cameras = {n: Camera(n, posed.Ks[v], None, sizes[n]) for v, n in enumerate(views.names)}

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import JOINT_INDEX
+from .joint_icp import turn_about
 from .person import JOINT_DEPTH_OFFSET
 from .register import joint_error, visibility_agreement
 
@@ -232,7 +233,7 @@ def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: 
         return np.concatenate(out)
 
     here = states(transform)
-    return min(paired_z(here, states(_turn(up, centre, sign * deg) @ transform))
+    return min(paired_z(here, states(turn_about(up, centre, sign * deg) @ transform))
                for deg in np.atleast_1d(turn_deg) for sign in (-1.0, 1.0))
 
 
@@ -253,9 +254,11 @@ def colour_states(photo: Photo, T: np.ndarray, image: np.ndarray, depth: np.ndar
     matches the image's there (mean |RGB difference| < ``colour_tolerance``), else 0. A turn that
     leaves a floor on its plane moves its texture (a tiled floor's grout lines) off the image's."""
     states, u, v = _surface_states(photo.points, T, depth, K, tolerance)
-    on = states > 0  # on the surface: in front and inside, so (u, v) is a pixel there
-    seen = image[np.clip(v, 0, image.shape[0] - 1), np.clip(u, 0, image.shape[1] - 1)].astype(np.float64) / 255.0
-    return (on & (np.abs(seen - photo.colours).mean(axis=1) < colour_tolerance)).astype(np.float64)
+    on = np.flatnonzero(states > 0)  # on the surface: in front and inside, so (u, v) is a pixel there
+    seen = image[v[on], u[on]].astype(np.float64) / 255.0
+    out = np.zeros(len(states))
+    out[on] = np.abs(seen - photo.colours[on]).mean(axis=1) < colour_tolerance
+    return out
 
 
 def paired_z(better: np.ndarray, other: np.ndarray) -> float:
@@ -274,15 +277,6 @@ def turn_axis(transform: np.ndarray, target_joints: np.ndarray) -> tuple[np.ndar
         return axis
     centre = column_medians(target_joints) if np.isfinite(target_joints).any() else np.array([0, 0, 3.0])
     return np.array([0.0, -1.0, 0.0]), np.nan_to_num(centre, nan=0.0)
-
-
-def _turn(up: np.ndarray, centre: np.ndarray, deg: float) -> np.ndarray:
-    a = np.radians(deg)
-    K = np.array([[0.0, -up[2], up[1]], [up[2], 0.0, -up[0]], [-up[1], up[0], 0.0]])
-    T = np.eye(4)
-    T[:3, :3] = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
-    T[:3, 3] = centre - T[:3, :3] @ centre
-    return T
 
 
 def column_medians(a: np.ndarray) -> np.ndarray:

@@ -123,9 +123,10 @@ def _check_planted(views, T: np.ndarray, config: VerifyConfig):
 
 def _about_person(joints: np.ndarray, deg: float) -> np.ndarray:
     """(4, 4) rotation by deg about the person's vertical axis (hips to neck) through their joints."""
-    from synnet_recon.recon.verify import _turn, person_axis
+    from synnet_recon.recon.joint_icp import turn_about
+    from synnet_recon.recon.verify import person_axis
 
-    return _turn(*person_axis(joints), deg)
+    return turn_about(*person_axis(joints), deg)
 
 
 @pytest.mark.parametrize("turn", [-10.0, 10.0])

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from synnet_recon.recon.fuse import FuseConfig, ViewLoader, read_inputs
-from synnet_recon.recon.verify import Photo, VerifyConfig, _turn, check_view, person_axis
+from synnet_recon.recon.joint_icp import turn_about
+from synnet_recon.recon.verify import Photo, VerifyConfig, check_view, person_axis
 from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene, truth_camera_to_reference
 
 
@@ -39,7 +40,7 @@ def _check(views, T, photos):
 
 
 def _turned(joints, deg):
-    return _turn(*person_axis(joints), deg)
+    return turn_about(*person_axis(joints), deg)
 
 
 def test_the_tiles_pin_the_true_pose_where_the_depth_does_not(open_floor):

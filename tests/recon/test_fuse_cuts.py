@@ -105,12 +105,10 @@ def test_pinning_over_several_turns_is_the_smallest_single_turn():
 
 
 def test_early_outputs_are_the_final_ones_or_computed_again():
-    import importlib
     from types import SimpleNamespace
 
+    import synnet_recon.recon.fuse as F
     from synnet_recon.recon.verify import ViewCheck
-
-    F = importlib.import_module("synnet_recon.recon.fuse")   # the module (the package exports the function)
 
     rng = np.random.default_rng(7)
     turn = np.eye(4)

@@ -1,0 +1,117 @@
+"""Session 6 speed cuts of fuse (docs/benchmarks.md "Fuse speed (session 6, h5)"): each must give
+what the plain computation gives, bit for bit."""
+import numpy as np
+
+from synnet_recon.recon.lift import backproject
+from synnet_recon.recon.person import person_points, pixels_near_person
+from synnet_recon.recon.rgbd_odometry import RGBDOdometryConfig, odometry_image
+from synnet_recon.recon.verify import Photo, _surface_states, colour_states
+
+K = np.array([[400.0, 0.0, 319.5], [0.0, 400.0, 239.5], [0.0, 0.0, 1.0]])
+
+
+def _joints(rng, centre=(0.2, 0.1, 3.0)):
+    joints = np.asarray(centre) + rng.normal(scale=[0.25, 0.5, 0.15], size=(18, 3))
+    joints[rng.random(18) < 0.2] = np.nan
+    return joints
+
+
+def _depth(rng, joints, shape=(480, 640)):
+    """A wall at 5 m, the floor, and a blob of depth around the joints' pixels (the person)."""
+    h, w = shape
+    v, u = np.mgrid[0:h, 0:w]
+    depth = np.full(shape, 5.0, np.float32)
+    floor = v > 300
+    depth[floor] = (1.5 * K[1, 1] / (v[floor] - K[1, 2])).astype(np.float32)
+    for x, y, z in joints[np.isfinite(joints).all(1)]:
+        pu, pv = K[0, 0] * x / z + K[0, 2], K[1, 1] * y / z + K[1, 2]
+        blob = (u - pu) ** 2 + (v - pv) ** 2 < 30 ** 2
+        depth[blob] = np.minimum(depth[blob], z + rng.normal(scale=0.05))
+    depth[rng.random(shape) < 0.05] = 0.0
+    return depth
+
+
+def test_pixels_near_person_leave_out_none_of_the_persons_points():
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        joints = _joints(rng)
+        depth = _depth(rng, joints)[::2, ::2]   # 320x240 (the joints' pixels at half the focal)
+        K2 = K.copy()
+        K2[:2] /= 2
+        v, u = np.nonzero(depth > 0)
+        body = person_points(backproject(np.stack([u, v], 1), depth[v, u], K2), joints)
+        near = pixels_near_person(u, v, depth[v, u], K2, joints)
+        assert body.sum() > 100 and not (body & ~near).any()
+        assert near.sum() < 0.6 * len(near)   # it does leave most of the background out
+        sub = person_points(backproject(np.stack([u[near], v[near]], 1), depth[v[near], u[near]], K2), joints)
+        assert np.array_equal(sub, body[near])
+    assert not pixels_near_person(u, v, depth[v, u], K2, np.full((18, 3), np.nan)).any()
+
+
+def test_odometry_image_masks_the_person_as_with_every_pixel_lifted():
+    rng = np.random.default_rng(4)
+    config = RGBDOdometryConfig()
+    for _ in range(2):
+        joints = _joints(rng)
+        depth = _depth(rng, joints)
+        image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        got = odometry_image(image, depth, K, joints, config)
+        # the plain computation: every pixel with depth lifted, then the person's cleared
+        import cv2
+
+        from synnet_recon.recon.rgbd_odometry import masked_rgbd
+
+        small = cv2.resize(depth, got.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        colour = cv2.resize(image, got.shape[::-1], interpolation=cv2.INTER_AREA)
+        v, u = np.nonzero(small > 0)
+        body = person_points(backproject(np.stack([u, v], 1), small[v, u], got.K), joints)
+        mask = np.zeros(small.shape, bool)
+        mask[v[body], u[body]] = True
+        want = masked_rgbd(colour, small, mask)
+        assert mask.sum() > 50
+        assert np.array_equal(np.asarray(got.rgbd.depth), np.asarray(want.depth))
+        assert np.array_equal(np.asarray(got.rgbd.color), np.asarray(want.color))
+
+
+def test_colour_states_as_the_plain_computation():
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        points = rng.uniform([-3, -1.5, 1.0], [3, 1.5, 6.0], size=(4000, 3))
+        depth = np.where(rng.random((480, 640)) < 0.1, 0.0, rng.uniform(1, 6, (480, 640))).astype(np.float32)
+        image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        T = np.eye(4)
+        T[:3, 3] = rng.normal(scale=0.1, size=3)
+        moved = points + T[:3, 3]
+        uv = np.round(moved[:, :2] / moved[:, 2:] * 400 + [319.5, 239.5]).astype(int)
+        inside = (uv >= 0).all(1) & (uv < [640, 480]).all(1)
+        depth[uv[inside, 1], uv[inside, 0]] = moved[inside, 2] + rng.normal(scale=0.01, size=inside.sum())
+        colours = np.clip(image[np.clip(uv[:, 1], 0, 479), np.clip(uv[:, 0], 0, 639)] / 255.0
+                          + rng.normal(scale=0.1, size=(4000, 3)), 0, 1)
+        photo = Photo(points, colours, image)
+        got = colour_states(photo, T, image, depth, K, 0.03, 0.12)
+        states, u, v = _surface_states(points, T, depth, K, 0.03)
+        seen = image[np.clip(v, 0, 479), np.clip(u, 0, 639)].astype(np.float64) / 255.0
+        want = ((states > 0) & (np.abs(seen - colours).mean(axis=1) < 0.12)).astype(np.float64)
+        assert 50 < want.sum() < len(want) and np.array_equal(got, want)
+
+
+def test_one_turn_helper_turns_about_the_axis_through_the_centre():
+    from synnet_recon.recon.joint_icp import turn_about
+    from synnet_recon.recon.register import rotation_error_deg
+
+    axis = np.array([0.1, -0.97, 0.2])
+    axis /= np.linalg.norm(axis)
+    centre = np.array([0.3, 0.2, 3.0])
+    T = turn_about(axis, centre, 7.0)
+    assert abs(rotation_error_deg(np.eye(4), T) - 7.0) < 1e-9
+    assert np.allclose(T[:3, :3] @ axis, axis) and np.allclose(T[:3, :3] @ centre + T[:3, 3], centre)
+    assert np.allclose(turn_about(axis, centre, -7.0) @ T, np.eye(4))
+
+
+def test_the_fuse_module_is_not_hidden_by_the_function():
+    import types
+
+    import synnet_recon.recon.fuse as module
+    from synnet_recon.recon import fuse
+
+    assert isinstance(module, types.ModuleType) and fuse is module and callable(module.fuse)
