@@ -112,6 +112,12 @@ class PoseBackend(abc.ABC):
         """Release the detector (subclasses holding resources extend this); closing twice is harmless."""
         self.closed = True
 
+    def reset(self) -> bool:
+        """Forget the video seen so far, so that the next frames (of another video, with times from
+        0 again) give exactly what a new backend would. True when done; False (the default) when
+        the backend cannot, and a new one is made for each video."""
+        return False
+
     def __enter__(self):
         return self
 
@@ -158,8 +164,18 @@ def _mediapipe_dir() -> Path:
     return Path(mediapipe.__file__).parent
 
 
-@lru_cache(maxsize=1)
+_bundle_lock = threading.Lock()
+
+
 def pose_landmarker_bundle() -> bytes:
+    """``_pose_landmarker_bundle``, built once even when several videos start at the same time
+    (align poses two videos at a time: both threads built it, ~0.4 CPU s each)."""
+    with _bundle_lock:
+        return _pose_landmarker_bundle()
+
+
+@lru_cache(maxsize=1)
+def _pose_landmarker_bundle() -> bytes:
     """A PoseLandmarker ``.task`` bundle (zip bytes) built from the models inside the mediapipe wheel.
 
     The Tasks API needs TFLite metadata that the wheel's legacy models lack: we add the input
@@ -205,6 +221,7 @@ class MediaPipeBackend(PoseBackend):
         os.environ.setdefault("GLOG_minloglevel", "2")
         self._had_person = False
         self._last_ms = -1
+        self._base_ms = 0  # VIDEO-mode time of this video's 0 (``reset``: after the videos before)
         self._pose = self._landmarker = None
         with native_stderr_silenced():
             if self.num_people == 1:
@@ -225,6 +242,24 @@ class MediaPipeBackend(PoseBackend):
             # for them here, while fd 2 is silenced (a blank frame finds nobody and leaves no state).
             self._landmarks(np.zeros((64, 64, 3), np.uint8), 0.0)
 
+    def reset(self) -> bool:
+        """Tasks API only (several people): a blank frame finds nobody, which ends every track the
+        landmarker follows, and the next video's times continue after it (VIDEO mode needs them
+        increasing). The landmarks of a video are then the same to the bit as from a new
+        landmarker (checked on the Pose2Sim two-person videos). Saves building the graph again
+        (~0.25 CPU s a video)."""
+        if self._landmarker is None or self.closed:
+            return False
+        import mediapipe as mp
+
+        self._last_ms += 1
+        with native_stderr_silenced():
+            self._landmarker.detect_for_video(
+                mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)), self._last_ms)
+        self._base_ms = self._last_ms + 1
+        self._had_person = False
+        return True
+
     def _landmarks(self, image: np.ndarray, time: float) -> list:
         """MediaPipe's landmark lists, one per person found."""
         if self._pose is not None:
@@ -236,7 +271,7 @@ class MediaPipeBackend(PoseBackend):
             return [] if result.pose_landmarks is None else [result.pose_landmarks.landmark]
         import mediapipe as mp
 
-        ms = max(int(round(time * 1000)), self._last_ms + 1)  # strictly increasing
+        ms = max(self._base_ms + int(round(time * 1000)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
         return self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), ms).pose_landmarks
 
@@ -261,6 +296,62 @@ class MediaPipeBackend(PoseBackend):
             if self._landmarker is not None:
                 self._landmarker.close()
                 self._landmarker = None
+
+
+class BackendPool:
+    """Pose backends kept for the next video inside ``with pool.active():`` (align's loading: two
+    threads pose the videos one after another), instead of a new detector graph per video. A
+    backend is kept only when its ``reset`` succeeds (same outputs as a new one), one user at a
+    time; every kept backend is closed when the last active block ends. Outside, each video gets
+    a new backend, closed after it, as before."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle: list = []
+        self._users = 0
+
+    @contextmanager
+    def active(self):
+        with self._lock:
+            self._users += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._users -= 1
+                idle = self._idle if self._users == 0 else []
+                if self._users == 0:
+                    self._idle = []
+            for _, backend in idle:
+                backend.close()
+
+    @contextmanager
+    def backend(self, cls: type, num_people: int, min_detection_confidence: float):
+        """A backend of ``cls`` for one video: a kept one when there is one, else a new one."""
+        key = (cls, int(num_people), float(min_detection_confidence))
+        backend = None
+        with self._lock:
+            for k, (kk, _b) in enumerate(self._idle):
+                if kk == key:
+                    backend = self._idle.pop(k)[1]
+                    break
+        if backend is None:
+            backend = cls(num_people=num_people, min_detection_confidence=min_detection_confidence)
+        finished = False
+        try:
+            yield backend
+            finished = True
+        finally:
+            keep = finished and self._users > 0 and backend.reset()
+            with self._lock:
+                keep = keep and self._users > 0
+                if keep:
+                    self._idle.append((key, backend))
+            if not keep:
+                backend.close()
+
+
+BACKEND_POOL = BackendPool()
 
 
 # ------------------------------------------------------------------------------------ config
@@ -397,8 +488,7 @@ def estimate_pose(video_path: str | os.PathLike, config: PoseConfig | None = Non
     total = len(wanted)
     frames = iter_frames(path, max_side=config.max_side, indices=wanted)
     indices, times, xys, confs = [], [], [], []
-    with backend_cls(num_people=config.num_people,
-                     min_detection_confidence=config.min_detection_confidence) as backend:
+    with BACKEND_POOL.backend(backend_cls, config.num_people, config.min_detection_confidence) as backend:
         for frame in tqdm(_prefetch(frames), total=total, desc=f"pose {path.name}", unit="frame",
                           disable=not config.progress, leave=False):
             raw = backend.detect(frame.image, frame.time)

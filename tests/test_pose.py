@@ -248,3 +248,63 @@ def test_pose_stride_follows_max_rate(fps, max_rate, every, stride):
     assert config.stride(fps) == stride
     assert config.frame_indices(10, fps) == list(range(0, 10, stride))
     assert PoseConfig(frames=[9, 3, 3, 12]).frame_indices(10, fps) == [3, 9]
+
+
+# ------------------------------------------------------------------------ backends kept between videos
+def test_backend_pool_keeps_a_backend_for_the_next_video_only_inside_active():
+    from synnet_recon.pose import BackendPool
+
+    made = []
+
+    class Counting(PoseBackend):
+        can_reset = True
+
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            made.append(self)
+
+        def detect(self, image, time):
+            return np.zeros((0, 18, 3))
+
+        def reset(self):
+            return self.can_reset
+
+    pool = BackendPool()
+    with pool.backend(Counting, 4, 0.5):
+        pass
+    assert len(made) == 1 and made[0].closed  # outside active: one per video, closed after it
+    with pool.active():
+        with pool.backend(Counting, 4, 0.5) as first:
+            pass
+        assert not first.closed
+        with pool.backend(Counting, 4, 0.5) as again:
+            assert again is first  # reset, then used for the next video
+        with pool.backend(Counting, 2, 0.5) as other:
+            assert other is not first  # another configuration: a new backend
+        with pytest.raises(RuntimeError):
+            with pool.backend(Counting, 4, 0.5) as failed:
+                raise RuntimeError("corrupt video")
+        assert failed is first and failed.closed  # a video that failed: its backend is not kept
+        Counting.can_reset = False
+        with pool.backend(Counting, 2, 0.5) as no_reset:
+            pass
+        assert no_reset is other and no_reset.closed  # cannot reset: closed, not kept
+    assert all(b.closed for b in made) and len(made) == 3  # the last active block closes the kept ones
+
+
+@pytest.mark.slow
+def test_a_kept_mediapipe_backend_gives_the_same_keypoints_as_a_new_one():
+    from synnet_recon.pose import BACKEND_POOL
+
+    config = PoseConfig(num_people=4, every=6, max_side=480, progress=False)
+    fresh_multi = estimate_pose(MULTI, config)
+    fresh_single = estimate_pose(SINGLE, config)
+    with BACKEND_POOL.active():
+        first = estimate_pose(SINGLE, config)
+        kept = estimate_pose(MULTI, config)  # on the backend that posed SINGLE
+        kept_again = estimate_pose(SINGLE, config)
+    for fresh, got in ((fresh_single, first), (fresh_multi, kept), (fresh_single, kept_again)):
+        assert len(fresh) == len(got)
+        for a, b in zip(fresh, got):
+            np.testing.assert_array_equal(a.xy, b.xy)
+            np.testing.assert_array_equal(a.conf, b.conf)

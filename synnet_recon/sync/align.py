@@ -595,11 +595,13 @@ def _load_and_estimate(inputs: list, config: AlignConfig):
     import warnings
     from concurrent.futures import ThreadPoolExecutor
 
+    from ..pose import BACKEND_POOL
     from .threads import at_most, torch_threads
     from .tracks import TRACK_CACHE
 
     names = _unique_names([_input_name(item) for item in inputs])
-    with ThreadPoolExecutor(max_workers=1) as side, \
+    # pose backends are kept from one video to the next (a loader thread poses several videos)
+    with BACKEND_POOL.active(), ThreadPoolExecutor(max_workers=1) as side, \
             ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(inputs))) as loader:
         matcher_job = side.submit(_make_matcher, config)
         loads = [loader.submit(load_source, item, config) for item in inputs]
