@@ -10,7 +10,9 @@ reason, or failures that we detect and report ourselves (``fuse`` checks every w
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import threading
 
 
 def _preload_libusb() -> None:
@@ -39,4 +41,25 @@ def quiet():
     return o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error)
 
 
-__all__ = ["o3d", "quiet"]
+_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Context manager: Open3D uses at most ``n`` CPU threads inside (its oneAPI TBB pool, which
+    ``OMP_NUM_THREADS`` does not reach; the limit is process-wide, like ``quiet``'s level); the
+    previous limit comes back on leaving. ``n`` = 0: as it is (nothing changed)."""
+    if n <= 0:
+        yield
+        return
+    with _THREADS:
+        previous = o3d.utility.get_max_threads()
+        o3d.utility.set_max_threads(int(n))
+    try:
+        yield
+    finally:
+        with _THREADS:
+            o3d.utility.set_max_threads(previous)
+
+
+__all__ = ["o3d", "quiet", "threads"]

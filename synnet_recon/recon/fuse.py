@@ -29,6 +29,7 @@ from ..errors import InputError
 from ..fileio import atomic_dir
 from ..keypoints import Keypoints
 from ..o3d import o3d, quiet
+from ..o3d import threads as open3d_threads
 from ..sync.result import SyncResult
 from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, place_view
 from .depth import DepthContext, load_backend
@@ -92,6 +93,9 @@ class FuseConfig:
     odometry: RGBDOdometryConfig = field(default_factory=RGBDOdometryConfig)   # the odometry edges' first try
     workers: int = 2                                      # instants prepared ahead at once, in threads (rgbd):
     #                                                       frames, depth, clouds and the joints hypothesis
+    open3d_threads: int = 0                               # at most this many Open3D (TBB) threads while several
+    #                                                       workers run (0: Open3D's default, one per core); outputs the
+    #                                                       same either way; 1 vs 0 made no CPU difference at load 11-12
     progress: bool = True
 
 
@@ -678,31 +682,33 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
     # PyAV and most numpy release the GIL); other depth backends may keep state between instants:
     # one is read ahead, and the rest runs here, in order.
     loader.in_order = True
-    ahead = _ahead(loader.read, inputs.instants, max(1, config.workers) if loader.stateless else 1)
+    workers = max(1, config.workers) if loader.stateless else 1
+    ahead = _ahead(loader.read, inputs.instants, workers)
     try:
         with atomic_dir(out_dir) as tmp:
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
-            for k, instant in enumerate(tqdm(inputs.instants, desc="fuse", unit="instant",
-                                             disable=not config.progress)):
-                tick = time.perf_counter()
-                views = next(ahead)
-                tick = _lap(timings, "wait for input", tick)
-                if views.prepared is None:
-                    views = loader.complete(views, instant, tick)
-                tick = time.perf_counter()
-                checks = register_instant(instant, views, inputs, tracking, config)
-                tick = _lap(timings, "register", tick)
-                odometry.add(k, instant, views, checks)
-                tick = _lap(timings, "odometry", tick)
-                item = Kept(instant, checks, views.background, views.person, views.keypoints, views.intrinsics)
-                item.early = early_outputs(item, inputs.reference, config)
-                tick = _lap(timings, "early outputs", tick)
-                if config.mesh:
-                    folder = tmp / ".tsdf"
-                    item.tsdf = {n: cache_view(folder, len(kept) * 64 + j, _without_person(views, n), views.images[n],
-                                               views.intrinsics[n]) for j, n in enumerate(instant.names)}
-                kept.append(item)
-                _lap(timings, "keep", tick)
+            with open3d_threads(config.open3d_threads if workers > 1 else 0):
+                for k, instant in enumerate(tqdm(inputs.instants, desc="fuse", unit="instant",
+                                                 disable=not config.progress)):
+                    tick = time.perf_counter()
+                    views = next(ahead)
+                    tick = _lap(timings, "wait for input", tick)
+                    if views.prepared is None:
+                        views = loader.complete(views, instant, tick)
+                    tick = time.perf_counter()
+                    checks = register_instant(instant, views, inputs, tracking, config)
+                    tick = _lap(timings, "register", tick)
+                    odometry.add(k, instant, views, checks)
+                    tick = _lap(timings, "odometry", tick)
+                    item = Kept(instant, checks, views.background, views.person, views.keypoints, views.intrinsics)
+                    item.early = early_outputs(item, inputs.reference, config)
+                    tick = _lap(timings, "early outputs", tick)
+                    if config.mesh:
+                        folder = tmp / ".tsdf"
+                        item.tsdf = {n: cache_view(folder, len(kept) * 64 + j, _without_person(views, n), views.images[n],
+                                                   views.intrinsics[n]) for j, n in enumerate(instant.names)}
+                    kept.append(item)
+                    _lap(timings, "keep", tick)
             tick = time.perf_counter()
             poses = final_poses(kept, odometry, inputs.reference, config.pose_graph)
             tick = _lap(timings, "pose graph", tick)

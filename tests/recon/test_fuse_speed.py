@@ -115,3 +115,14 @@ def test_the_fuse_module_is_not_hidden_by_the_function():
     from synnet_recon.recon import fuse
 
     assert isinstance(module, types.ModuleType) and fuse is module and callable(module.fuse)
+
+
+def test_open3d_threads_limit_is_given_back():
+    from synnet_recon.o3d import o3d, threads
+
+    before = o3d.utility.get_max_threads()
+    with threads(1):
+        assert o3d.utility.get_max_threads() == 1
+    assert o3d.utility.get_max_threads() == before
+    with threads(0):
+        assert o3d.utility.get_max_threads() == before
