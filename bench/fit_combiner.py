@@ -4,6 +4,7 @@
     python bench/fit_combiner.py --scenes 8 --out /tmp/c.json   # a quick look
     python bench/fit_combiner.py --scenes 80 --paper 120 --synnet --cache runs/pass1 --sets all,no-synnet,geometry
     python bench/fit_combiner.py --scenes 80 --paper 120 --synnet --cache runs/pass1 --cv 4 --cv-only --drop-joints none
+    python bench/fit_combiner.py --scenes 80 --paper 120 --same-motion 48 --people 12 --synnet --cache runs/pass1 --cv 4
 
 Scenes come from the TRAINING split of the CMU motions only (``synnet_recon.sync.data``), filmed by
 ``synnet_recon.synth.simulate_scene`` under the realistic conditions of
@@ -21,6 +22,11 @@ motions. ``--cache DIR`` keeps pass 1 (every cue's curves, the slow part), one f
 everything it depends on (``cue_cache_key``). ``--cv K`` cross-validates the curve and pick stages
 by scene (``--cv-only``: nothing written); ``--drop-joints`` / ``--relabel`` set the affine cue's
 dropped joints and the relabelled correlation cues for one run (to compare them in CV).
+``--same-motion N`` adds N unrelated pairs cut from two stretches of ONE motion that share no
+instant (a periodic motion matches itself a period later: ``same_motion_pairs``); ``--people N``
+the pairs of N several-people scenes built by bench/bench_sync_real.py's scene builders on the
+training motions (``people_pairs``: the same person in two cameras with the truth, pairings of
+different people as unrelated).
 
 Three passes per cue set, each fitting one stage on the output of the previous (combine.py):
 curve (all offsets), pick (candidates), confidence (refined answers). Not run in CI.
@@ -500,8 +506,15 @@ def kind_of(label: str) -> str:
 
 
 def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
-    names = confidence_features(cues)
-    rows, y, errs, labels = [], [], [], []
+    """The confidence stage fitted on the refined answers of ``pairs`` (``confidence_rows``), with
+    its in-sample ``answer_stats``."""
+    return fit_confidence_rows(confidence_rows(pairs, curves, cues, model, config, rate, matcher), cues)
+
+
+def confidence_rows(pairs, curves, cues, model, config, rate, matcher=None):
+    """The refined answer of every pair the cues compare: (features {name: (N,)}, errors in
+    analysis frames (N,), inf for unrelated pairs, labels)."""
+    rows, errs, labels = [], [], []
     for pair, c in zip(pairs, curves):
         if c is None:
             continue
@@ -514,15 +527,22 @@ def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
         except NoOffset:
             continue
         rows.append(est.features)
-        err = np.inf if pair.truth is None else abs(est.offset_seconds - pair.truth) * rate
-        errs.append(err)
+        errs.append(np.inf if pair.truth is None else abs(est.offset_seconds - pair.truth) * rate)
         labels.append(pair.label)
-        y.append(float(err <= 1.0))
     x = {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=float) for k in set().union(*rows)}
-    # an unrelated pair answered with confidence is the worst outcome: those pairs weigh UNRELATED_WEIGHT
-    weight = np.where(np.isinf(errs_of := np.asarray(errs)), UNRELATED_WEIGHT, 1.0)
-    conf = C.Logistic.fit(x, np.asarray(y), names, l2=3.0, sample_weight=weight if len(errs_of) else None)
-    return conf, answer_stats(np.asarray(errs), conf.prob(x), labels)
+    return x, np.asarray(errs, dtype=float), labels
+
+
+def fit_confidence_rows(rows, cues, unrelated_weight: float | None = None):
+    """``confidence_rows`` -> (the confidence Logistic, its in-sample ``answer_stats``).
+    An unrelated pair answered with confidence is the worst outcome: those pairs weigh
+    ``unrelated_weight`` (None: ``UNRELATED_WEIGHT``)."""
+    x, errs, labels = rows
+    w = UNRELATED_WEIGHT if unrelated_weight is None else unrelated_weight
+    weight = np.where(np.isinf(errs), w, 1.0)
+    conf = C.Logistic.fit(x, (errs <= 1.0).astype(float), confidence_features(cues), l2=3.0,
+                          sample_weight=weight if len(errs) else None)
+    return conf, answer_stats(errs, conf.prob(x), labels)
 
 
 def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:

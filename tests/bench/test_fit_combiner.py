@@ -45,7 +45,7 @@ def test_cache_key_follows_what_pass_one_depends_on(fit, monkeypatch):
         assert fit.cue_cache_key(base | change, "affine") != key
     speed = fit.cue_cache_key(base, "speed")
     assert speed != key
-    monkeypatch.setattr(affine, "DROP_JOINTS", affine.FACE_POINTS)
+    monkeypatch.setattr(affine, "DROP_JOINTS", () if affine.DROP_JOINTS else affine.FACE_POINTS)
     assert fit.cue_cache_key(base, "affine") != key  # the affine cue's joints count...
     assert fit.cue_cache_key(base, "speed") == speed  # ...for the affine cue only
 
@@ -145,3 +145,22 @@ def test_people_pairs_pair_the_same_person_with_the_truth(packaged_only, monkeyp
     scene = [p for p in same if p.scene == 7]
     truths = sorted({round(p.truth, 9) for p in scene})
     assert len(truths) == 3 and any(abs(a + b - c) < 1e-6 for a in truths for b in truths for c in truths)
+
+
+def test_unrelated_weight_lowers_the_confidence_of_unrelated_pairs(fit):
+    """``fit_confidence_rows``: right answers (error <= 1 frame) are the positives; unrelated
+    pairs (error inf) weighted more give lower confidences where they look like right answers."""
+    rng = np.random.default_rng(0)
+    cues = ("affine", "epipolar", "speed", "trajectory")
+    n = 300
+    errs = np.where(rng.random(n) < 0.5, rng.uniform(0, 1, n), rng.uniform(3, 30, n))
+    errs[:60] = np.inf  # unrelated pairs, a few of them looking like right answers
+    pick = np.where(errs <= 1, 1.0, -1.0) + rng.normal(0, 1.0, n)
+    pick[:20] += 2.0
+    x = {"pick": pick, "curve_margin": rng.normal(0, 1, n)}
+    labels = ["unrelated"] * 60 + ["long/moving"] * (n - 60)
+    low, stats_low = fit.fit_confidence_rows((x, errs, labels), cues, 1.0)
+    high, _ = fit.fit_confidence_rows((x, errs, labels), cues, 8.0)
+    assert np.all(high.prob(x)[:60] < low.prob(x)[:60])
+    assert low.weights[low.features.index("pick")] > 0
+    assert stats_low["answers"] == n and "unrelated_max_conf" in stats_low
