@@ -34,6 +34,10 @@ from .triangulate import TriangulateConf, reproject, triangulate
 # synth.body.standing_pose(1.0) (tests/recon/test_people_calib.py checks it).
 CHAIN_PER_HEIGHT = 0.7977
 
+# COCO-18 joint groups left out one at a time for the pose spread: head, neck and shoulders, hips,
+# elbows and wrists, knees, ankles.
+JOINT_GROUPS = ((0, 14, 15, 16, 17), (1, 2, 5), (8, 11), (3, 4, 6, 7), (9, 12), (10, 13))
+
 
 @dataclass
 class PeopleCalibConf:
@@ -47,6 +51,11 @@ class PeopleCalibConf:
     bundle_adjust: bool = True
     ba_rounds: int = 4  # bundle adjustments, each on the inliers under the previous one's poses
     weighted: bool = True  # bundle adjustment weighs each joint by its detector confidence
+    # After the bundle adjustments, each (camera, joint)'s residual variance is measured and its
+    # observations re-weighted by the median variance over it (clipped to [0.2, 5]), then one more
+    # bundle adjustment: a joint one view places inconsistently with the others (a hip seen from
+    # the side) counts less. Estimated from the residuals alone (no reference poses).
+    joint_noise: bool = False
     huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
@@ -58,6 +67,17 @@ class PeopleCalibConf:
     max_rotation_std_deg: float = 0.7
     max_direction_std_deg: float = 1.5
     verify_huber_px: float = 2.0  # Huber scale of the residuals the uncertainty is computed on (thresholds set with it)
+    # The spread of the poses under resampling (``rotation_spread_deg``): bundle adjustments from the
+    # solution on ``bootstrap`` block-bootstrap resamples of the instants (blocks of ``bootstrap_block``
+    # consecutive instants: a detector's errors last several frames), and with each joint group of
+    # ``JOINT_GROUPS`` left out in turn (a joint the detector places away from the body's joint centre
+    # biases every instant alike, which no resampling of instants shows). 0 replicates: not computed.
+    bootstrap: int = 12
+    bootstrap_block: int = 10
+    # iterations of each resampled bundle adjustment from the solution (all start there alike): 20
+    # leave each camera's rotation within about 0.03 deg of the converged one (synthetic 4-camera rig)
+    bootstrap_iterations: int = 20
+    leave_group_out: bool = True
     seed: int = 0
 
 
@@ -75,6 +95,11 @@ class CameraPose:
     confidence: float = 0.0
     rotation_std_deg: float = float("nan")  # how well the joints pin its rotation down (relative to ``anchor``)
     direction_std_deg: float = float("nan")  # same for the direction of its translation
+    # RMS rotation angle / translation-direction angle (degrees, relative to ``anchor``) of the poses
+    # under resampling (PeopleCalibConf.bootstrap): block bootstrap over instants and leave-one-
+    # joint-group-out combined; NaN when not computed
+    rotation_spread_deg: float = float("nan")
+    direction_spread_deg: float = float("nan")
     unsupported_frames: list[int] = field(default_factory=list)  # frames with detections but no inlier
 
 
@@ -265,18 +290,40 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
             continue
         poses[c] = pose
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
+    weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
     if conf.bundle_adjust and len(poses) >= 2:
-        weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
         # Observations are chosen by their reprojection error, loosely first (a camera outvoted by the
         # others must still see its own joints to be corrected), then down to triangulate_px.
         for thr in np.geomspace(4 * conf.triangulate_px, conf.triangulate_px, max(conf.ba_rounds, 1)):
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < thr)
             poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
+        if conf.joint_noise:
+            weights = (1.0 if weights is None else weights) * _joint_noise(poses, Ks, flat, valid, points, J, conf)
+            obs = valid & (_reprojection_errors(poses, Ks, flat, points) < conf.triangulate_px)
+            poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
-    weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
     spread = _uncertainty(poses, Ks, flat, valid, points, best["a"], conf, weights)
+    resampled = _resampled(poses, Ks, flat, valid, points, best["a"], conf, weights, J)
     return _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
-                   spread, best["a"])
+                   spread, best["a"], resampled)
+
+
+def _joint_noise(poses, Ks, xy, valid, points, J: int, conf: PeopleCalibConf) -> np.ndarray:
+    """(V, N) weight factor of every observation: the median over (camera, joint) of the residual
+    variance divided by its own (camera, joint)'s, clipped to [0.2, 5]; 1 where fewer than 10 inliers."""
+    err = _reprojection_errors(poses, Ks, xy, points)
+    ok = valid & (err < conf.triangulate_px)
+    joint = np.arange(xy.shape[1]) % J
+    var = np.full((len(xy), J), np.nan)
+    for v in poses:
+        for j in range(J):
+            e = err[v][ok[v] & (joint == j)]
+            if len(e) >= 10:
+                var[v, j] = np.median(e**2) / 1.386  # median of sigma^2 chi2(2)
+    if not np.isfinite(var).any():
+        return np.ones(xy.shape[:2])
+    factor = np.clip(np.nanmedian(var) / var, 0.2, 5.0)
+    return np.where(np.isfinite(factor), factor, 1.0)[:, joint]
 
 
 def _uncertainty(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, weights=None) -> dict:
@@ -299,6 +346,76 @@ def _uncertainty(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf
     return {c: (float(u.rotation_deg[i]), float(u.direction_deg[i])) for c, i in index.items()}
 
 
+def _pair_deviation(R, t, R0, t0, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation vector (degrees) of camera b relative to a under (R, t), against (R0, t0), and the
+    tangent-plane deviation (degrees) of the direction of b's translation relative to a."""
+    import cv2
+
+    rel, rel0 = R[b] @ R[a].T, R0[b] @ R0[a].T
+    rot = np.degrees(cv2.Rodrigues(rel @ rel0.T)[0].ravel())
+    d, d0 = t[b] - rel @ t[a], t0[b] - rel0 @ t0[a]
+    d, d0 = d / max(np.linalg.norm(d), 1e-12), d0 / max(np.linalg.norm(d0), 1e-12)
+    return rot, np.degrees(d - (d @ d0) * d0)
+
+
+def _resampled(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, weights, J: int) -> dict:
+    """{(a, b): (rotation, direction)} for every pair of posed cameras: the RMS angle (degrees) by
+    which the relative pose moves when the bundle adjustment is solved again from the solution on
+    block-bootstrap resamples of the instants and with each of ``JOINT_GROUPS`` left out (variances
+    added: the bootstrap's about its mean, the jackknife's (n - 1) / n sum of squares)."""
+    cams = sorted(poses)
+    if len(cams) < 2 or (conf.bootstrap <= 0 and not conf.leave_group_out):
+        return {}
+    obs = valid & (_reprojection_errors(poses, Ks, xy, points) < conf.triangulate_px)
+    pts = np.nonzero(np.isfinite(points).all(axis=1) & (obs[cams].sum(axis=0) >= 2))[0]
+    if len(pts) > conf.max_points:
+        pts = pts[np.linspace(0, len(pts) - 1, conf.max_points).astype(int)]
+    if not len(pts):
+        return {}
+    index = {c: i for i, c in enumerate(cams)}
+    vv, pp = np.nonzero(obs[cams][:, pts])
+    cv = np.array(cams)[vv]
+    base = np.ones(len(vv)) if weights is None else weights[cv, pts[pp]]
+    R0 = np.stack([poses[c][:3, :3] for c in cams])
+    t0 = np.stack([poses[c][:3, 3] for c in cams])
+    K = np.stack([Ks[c] for c in cams])
+    target = xy[cv, pts[pp]]
+
+    def solve(w):
+        use = w > 0
+        count = np.bincount(pp[use], minlength=len(pts))
+        use &= count[pp] >= 2
+        keep = np.nonzero(count >= 2)[0]
+        renum = np.full(len(pts), -1)
+        renum[keep] = np.arange(len(keep))
+        fit = bundle_adjust(R0, t0, points[pts[keep]], K, vv[use], renum[pp[use]], target[use], w[use],
+                            fixed=index[fixed], huber_px=conf.huber_px, max_iterations=conf.bootstrap_iterations)
+        return fit.rotations, fit.translations
+
+    Rc, tc = solve(base)
+    instant, joint = pts[pp] // J, pts[pp] % J
+    rng = np.random.default_rng(conf.seed)
+    block = instant // max(conf.bootstrap_block, 1)
+    blocks = int(block.max()) + 1
+    boot = [solve(base * np.bincount(rng.integers(0, blocks, blocks), minlength=blocks)[block])
+            for _ in range(conf.bootstrap)]
+    jack = [solve(base * ~np.isin(joint, g)) for g in JOINT_GROUPS if np.isin(joint, g).any()] \
+        if conf.leave_group_out else []
+    out = {}
+    for a, b in combinations(range(len(cams)), 2):
+        total = np.zeros(2)
+        for reps, jackknife in ((boot, False), (jack, True)):
+            if len(reps) < 2:
+                continue
+            dev = [_pair_deviation(R, t, Rc, tc, a, b) for R, t in reps]
+            for k in range(2):
+                d = np.array([x[k] for x in dev])
+                ss = float(((d - d.mean(axis=0)) ** 2).sum())
+                total[k] += ss * (len(d) - 1) / len(d) if jackknife else ss / (len(d) - 1)
+        out[(cams[a], cams[b])] = tuple(float(v) for v in np.sqrt(total))
+    return out
+
+
 def _frames_with(mask: np.ndarray, frames: np.ndarray, J: int) -> list[int]:
     return [int(f) for f in frames[mask.reshape(-1, J).any(axis=1)]]
 
@@ -308,7 +425,7 @@ def _pair_rows(pairs: list[dict], names: list[str]) -> list[dict]:
 
 
 def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
-            spread=None, anchor=None):
+            spread=None, anchor=None, resampled=None):
     warnings = []
     ref = reference if reference in poses else min(poses)
     if ref != reference:
@@ -329,6 +446,8 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
             continue
         rel = poses[b] @ np.linalg.inv(poses[a])
         row["rotation_vs_two_view_deg"] = rotation_angle_deg(rel[:3, :3] @ p["pose"][:3, :3].T)
+        if (a, b) in (resampled or {}):
+            row["rotation_spread_deg"], row["direction_spread_deg"] = resampled[(a, b)]
         shared = valid[a] & valid[b]
         row["joint_solution_inliers"] = int((epipolar_px(flat[a][shared], flat[b][shared], Ks[a], Ks[b], rel)
                                              < conf.essential_px).sum())
@@ -338,7 +457,8 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
     if len(poses) == 2:
         warnings.append("only two cameras posed: no third view checks their relative pose; it is flagged unless "
                         "the joints pin it down (rotation_std_deg)")
-    cameras = _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread or {}, anchor)
+    cameras = _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread or {}, anchor,
+                           resampled or {})
     flagged = [n for n, c in cameras.items() if not c.ok and c.world_to_camera is not None]
     if flagged:
         warnings.append(f"not verified (pose kept for inspection, ok=False): {', '.join(flagged)}")
@@ -346,7 +466,7 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
                              names[anchor] if anchor is not None else names[ref])
 
 
-def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread, anchor) -> dict:
+def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread, anchor, resampled) -> dict:
     """One CameraPose per camera: unposed ones with their reason and frames; posed ones with their
     inliers, reprojection error, confidence and uncertainty, flagged when it is too large."""
     err = _reprojection_errors(poses, Ks, flat, points)
@@ -368,9 +488,11 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
             reason = (f"not pinned down by the joints: rotation std {rot:.2f} deg (max {conf.max_rotation_std_deg:g}), "
                       f"direction std {direction:.2f} deg (max {conf.max_direction_std_deg:g}) relative to "
                       f"{names[anchor]}; film more varied motion or give a calibration")
+        rs, ds = (0.0, 0.0) if v == anchor else resampled.get((min(v, anchor), max(v, anchor)), (np.nan, np.nan))
         cameras[names[v]] = CameraPose(names[v], poses[v], not reason, reason, int(good.sum()), obs, med, float(c),
                                        unsupported_frames=[int(f) for f in frames[v][seen]],
-                                       rotation_std_deg=rot, direction_std_deg=direction)
+                                       rotation_std_deg=rot, direction_std_deg=direction,
+                                       rotation_spread_deg=rs, direction_spread_deg=ds)
     if anchor in poses and not any(cam.ok for v, cam in enumerate(cameras.values()) if v != anchor):
         a = cameras[names[anchor]]
         a.ok, a.reason = False, "no other camera's pose relative to it is verified"

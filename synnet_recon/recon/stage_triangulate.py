@@ -233,6 +233,11 @@ class CameraResult:
     inliers: int = 0
     unsupported_frames: list[int] = field(default_factory=list)
     frames: list[dict] | None = None  # moving cameras: per instant the pose, ok, source or reason
+    # poses from the people: RMS angle of the rotation / translation direction relative to the
+    # anchor camera under resampling (recon.people_calib: block bootstrap over instants and
+    # leave-one-joint-group-out); the Laplace std above is a lower bound that ignores both
+    rotation_spread_deg: float = float("nan")
+    direction_spread_deg: float = float("nan")
 
     def to_json(self) -> dict:
         def num(v):
@@ -242,6 +247,8 @@ class CameraResult:
                 "world_to_camera": None if self.world_to_camera is None else np.round(self.world_to_camera, 7).tolist(),
                 "reprojection_px": num(self.reprojection_px), "confidence": round(float(self.confidence), 4),
                 "rotation_std_deg": num(self.rotation_std_deg), "direction_std_deg": num(self.direction_std_deg),
+                "rotation_spread_deg": num(self.rotation_spread_deg),
+                "direction_spread_deg": num(self.direction_spread_deg),
                 "inliers": int(self.inliers), "unsupported_frames": self.unsupported_frames[:200],
                 "unsupported_frames_count": len(self.unsupported_frames)} | (
                     {} if self.frames is None else {"frames": self.frames})
@@ -274,7 +281,8 @@ def poses_from_people(views: Views, cameras: dict[str, Camera], conf: Triangulat
     out = {}
     for n, c in calib.cameras.items():
         out[n] = CameraResult(n, c.ok, c.reason, "people", c.world_to_camera, c.reprojection_px, c.confidence,
-                              c.rotation_std_deg, c.direction_std_deg, c.inliers, c.unsupported_frames)
+                              c.rotation_std_deg, c.direction_std_deg, c.inliers, c.unsupported_frames,
+                              rotation_spread_deg=c.rotation_spread_deg, direction_spread_deg=c.direction_spread_deg)
     return out, people[0], calib
 
 
@@ -414,6 +422,10 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
         "warnings": warnings,
         "seconds": {"poses": round(t1 - t0, 3), "triangulation": round(time.perf_counter() - t1, 3)},
     }
+    if calib is not None:
+        # every camera pair: shared joints, essential-matrix inliers, and the spread of the relative
+        # pose under resampling (rotation_spread_deg / direction_spread_deg)
+        summary["people_calibration"] = {"anchor": calib.anchor, "pairs": calib.pairs}
     if posed is not None:
         summary["frame"] = (f"the reference camera ({posed.scene.reference}) at its first posed instant; the cameras "
                             "move, so each instant has its own poses (cameras[].frames)")

@@ -230,3 +230,36 @@ def test_pose_uncertainty_matches_the_spread_of_solutions():
         rms_dir = np.sqrt(np.mean(dir_err[:, v] ** 2) / 2.0)  # angle of a 2D error: per-axis std ~ rms / sqrt(2)
         assert rms_dir / 2.0 < said_dir < rms_dir * 2.0, (v, rms_dir, said_dir)
     assert all(r[0][0] == 0.0 for r in reported)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_resampled_spread_covers_the_error(seed):
+    """Detector-like noise (errors that last several frames), 40 instants of 4 cameras: every pair's
+    rotation / direction error is within 3 times its resampled spread (block bootstrap over instants
+    and leave-one-joint-group-out), where the Laplace std is a lower bound several times too small;
+    the spread is not inflated either (its median within 3 times the median error, plus 0.3 deg)."""
+    rng = np.random.default_rng(seed)
+    P = ring(4)
+    xy, conf = _observe(P, dance(40), rng)
+    names = ["a", "b", "c", "d"]
+    result = calibrate_from_people(names, xy, conf, [K] * 4)
+    rot, dirs = _relative_errors(result, P, names)
+    spread = np.array([p["rotation_spread_deg"] for p in result.pairs])
+    dir_spread = np.array([p["direction_spread_deg"] for p in result.pairs])
+    assert np.all(rot < 3.0 * spread) and np.all(dirs < 3.0 * dir_spread), (rot, spread, dirs, dir_spread)
+    assert np.median(spread) < 3.0 * np.median(rot) + 0.3 and np.median(dir_spread) < 3.0 * np.median(dirs) + 0.3
+    anchor = result.cameras[result.anchor]
+    assert anchor.rotation_spread_deg == 0.0
+    others = [c for n, c in result.cameras.items() if n != result.anchor]
+    assert all(c.rotation_spread_deg > c.rotation_std_deg > 0 for c in others)
+    assert max(c.rotation_std_deg for c in others) < rot.max()  # the Laplace std alone does not cover it
+
+
+def test_resampled_spread_can_be_turned_off():
+    rng = np.random.default_rng(2)
+    P = ring(3, spread_deg=240.0)
+    xy, conf = _observe(P, dance(30), rng)
+    result = calibrate_from_people(["a", "b", "c"], xy, conf, [K] * 3,
+                                   conf=PeopleCalibConf(bootstrap=0, leave_group_out=False))
+    assert all(np.isnan(c.rotation_spread_deg) for n, c in result.cameras.items() if n != result.anchor)
+    assert all("rotation_spread_deg" not in p for p in result.pairs)

@@ -104,6 +104,9 @@ def test_poses_from_people_end_to_end(rig, tmp_path):
         assert direction_angle_deg(est[:3, 3], true[:3, 3]) < 2.0
         assert np.linalg.norm(est[:3, 3]) == pytest.approx(np.linalg.norm(true[:3, 3]), rel=0.05)
         assert 0 < summary["cameras"][n]["rotation_std_deg"] < 0.7
+        assert summary["cameras"][n]["rotation_spread_deg"] > summary["cameras"][n]["rotation_std_deg"]
+    pairs = summary["people_calibration"]["pairs"]
+    assert len(pairs) == 3 and all(p["rotation_spread_deg"] > 0 and p["direction_spread_deg"] > 0 for p in pairs)
     sk = read_skeleton3d(out / "skeleton3d.json")
     assert len(sk) == 90 and sk.reference == "cam0" and sk.frames[5] == {"cam0": 5, "cam1": 9, "cam2": 14}
     err = np.linalg.norm(sk.joints - _truth_in_cam0(P, X), axis=-1)
