@@ -10,7 +10,10 @@ Steps of ``estimate_subject_pair`` (tracks on their own clocks, resampled to the
 3. **Pick**: the curve's best local maxima (the ends of the range included: chance is already
    accounted for) get the epipolar z and SynNet's window evidence; ``pick`` chooses one.
 4. **Refine**: sub-frame epipolar minimum (one F per frame pair, or one F for cameras standing
-   still), block-jackknife standard error; drift in windows along the overlap.
+   still), block-jackknife standard error; drift in windows along the overlap. A short overlap
+   (under ``SHORT_OVERLAP_FRAMES`` at the pick) keeps the single-F fit when it holds, else stays
+   inside the picked frame: placed there by the vertex of SynNet's curve (``SHORT_REFINEMENT``),
+   else the epipolar minimum inside it.
 5. **Confidence**: ``confidence`` on the answer's features (``combine.CONFIDENCE_FEATURES``).
 
 A pair gives no offset (``NoOffset``, with the reason) only when nothing can be compared: no
@@ -125,6 +128,84 @@ def _refine(fine: FineScorer | None, center: float, config, step: float, frame: 
     return offset, se, False
 
 
+# Overlaps shorter than SHORT_FRAMES (analysis frames at the pick) can be refined only inside the
+# picked frame (``_refine_short``): on 32-frame clips the epipolar minimum over +-1.5 frames, re-centred,
+# and the single-F fit for "still" cameras moved right picks out (session 5, h1: 120 training
+# paper-protocol pairs, the pick 91.7 % within 2 frames, the refined answer 83.3 %). OFF by default
+# (SHORT_OVERLAP_FRAMES = 0): with SHORT_FRAMES it gained on the training and held-out short clips,
+# but on the Pose2Sim two-person videos (real MediaPipe, 50-frame overlaps, static cameras whose
+# single-F fit is refused) a pick one analysis frame off can no longer be walked back: cam03 came
+# out -3.06 frames of 60 fps at confidence 0.92 (tests/sync/test_verify.py), which passes with the full
+# search (docs/benchmarks.md, "Short clips (session 6, h2)").
+SHORT_FRAMES = 64
+SHORT_OVERLAP_FRAMES = 0
+# How a short overlap's answer is placed inside its picked frame: "epipolar" (the per-frame
+# epipolar minimum), "static" (the same, or the single-F fit when ``_static_refinement`` accepts it),
+# "curve" (the vertex of a parabola through the fused curve), "synnet" (the same on SynNet's z),
+# "none" (the picked frame itself). Chosen on training pairs (bench/analyze_short_refine.py; 120
+# paper-protocol pairs, 120 with fractional offsets, 75 short 3-camera clips; docs/benchmarks.md,
+# "Short clips (session 6, h2)"): "synnet" was best within half a frame and within 2 frames on the
+# paper pairs. The single-F fit (``SHORT_STATIC``, tried first) gained nothing on the simulated short
+# static clips and cost 2-4 moving ones, but real static cameras need it: without it the Pose2Sim
+# demo cut at known frames (60 fps, 44-frame overlaps) gave 13.96 frames for 12 at confidence 0.95.
+SHORT_REFINEMENT = "synnet"
+SHORT_REFINEMENTS = ("epipolar", "static", "curve", "synnet", "none")
+SHORT_STATIC = True  # short overlaps try the single-F fit first, as long ones do (``_static_refinement``)
+
+
+def _vertex_in_frame(offsets, values, index: int, step: float) -> float | None:
+    """Vertex (s) of the parabola through ``values`` at ``index`` and its two neighbours, kept
+    within half a frame of ``offsets[index]``; None when a neighbour is unknown or it is not a peak."""
+    if not 0 < index < len(values) - 1 or not np.isfinite(values[index - 1:index + 2]).all():
+        return None
+    y0, y1, y2 = (float(v) for v in values[index - 1:index + 2])
+    bend = y0 - 2.0 * y1 + y2
+    if not bend < 0:
+        return None
+    shift = 0.5 * (y0 - y2) / bend
+    return float(offsets[index] * step + float(np.clip(shift, -0.5, 0.5)) * step)
+
+
+def _refine_short(fine: FineScorer | None, center: float, config, step: float, frame: float,
+                  offsets: np.ndarray, curve: np.ndarray, best_index: int, z: dict, mode: str):
+    """(offset, stderr, static) for a short overlap: the answer stays inside the picked frame
+    (within half an analysis frame of ``center``), placed there by ``mode`` (``SHORT_REFINEMENT``).
+    Where the mode has no answer (no SynNet curve, or no peak of it at the pick; no epipolar cue)
+    the next of: the epipolar minimum inside the frame, the fused curve's vertex, the frame itself.
+
+    The standard error is the block jackknife of the epipolar minimum inside the frame whatever the
+    mode (the confidence's error feature); inf without the epipolar cue."""
+    if mode not in SHORT_REFINEMENTS:
+        raise ValueError(f"unknown short-overlap refinement {mode!r}: use one of {', '.join(SHORT_REFINEMENTS)}")
+    epi, se, static = None, float("inf"), False
+    if fine is not None:
+        fine.learn_joint_weights(center)
+        if SHORT_STATIC:  # cameras standing still: the single-F fit as for long overlaps
+            refined = refine_offset(fine, center, step, config.fine_radius, config.fine_step)
+            fit = None if refined is None else _static_refinement(fine, refined[0], refined[1], config, step, frame)
+            if fit is not None:
+                return fit[0], fit[1], True
+        grid = center + np.arange(-0.5, 0.5 + 1e-9, config.fine_step) * step
+        half_width = max(2, int(round(0.35 / config.fine_step)))
+        found, se_epi, _ = fine.refine(grid, half_width=half_width)
+        if np.isfinite(found):
+            epi, se = float(np.clip(found, center - 0.5 * step, center + 0.5 * step)), se_epi
+    if mode == "none":
+        return center, se, False
+    if mode == "static" and epi is not None:
+        fit = _static_refinement(fine, epi, se, config, step, frame)
+        if fit is not None and abs(fit[0] - center) <= 0.5 * step + 1e-12:
+            return fit[0], fit[1], True
+    chain = {"synnet": lambda: _vertex_in_frame(offsets, np.asarray(z["synnet"]), best_index, step)
+             if "synnet" in z else None,
+             "curve": lambda: _vertex_in_frame(offsets, curve, best_index, step)}
+    for way in ([mode] if mode in chain else []) + ["epipolar", "curve"]:
+        placed = epi if way == "epipolar" else chain[way]()
+        if placed is not None:
+            return placed, se, static
+    return center, se, static
+
+
 def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb) -> dict:
     """The confidence features (``combine.CONFIDENCE_FEATURES``) of the refined answer."""
     d = offset * rate
@@ -229,7 +310,12 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, mat
                             z, overlap)
     best = int(np.argmax(pick))
     frame = 1.0 / max(rate, ka.fps if np.isfinite(ka.fps) else rate, kb.fps if np.isfinite(kb.fps) else rate)
-    offset, se, static = _refine(fine, offsets[cand[best]] / rate, config, step, frame, offsets, curve, cand[best])
+    center = offsets[cand[best]] / rate
+    if overlap[cand[best]] < SHORT_OVERLAP_FRAMES:
+        offset, se, static = _refine_short(fine, center, config, step, frame, offsets, curve, cand[best], z,
+                                           SHORT_REFINEMENT)
+    else:
+        offset, se, static = _refine(fine, center, config, step, frame, offsets, curve, cand[best])
     features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb)
     confidence = float(model.confidence.prob(features)[0])
     if not model.trained:

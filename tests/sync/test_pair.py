@@ -103,3 +103,92 @@ def test_a_planted_wrong_pair_is_flagged_in_sync_json(wrong):
             assert p.confidence == 0.0 and "breaks 2 of its 2 loops" in doc["reason"]
         else:
             assert p.confidence == 0.95 and "reason" not in doc
+
+
+class _SlopedCost:
+    """A stand-in FineScorer whose epipolar cost has its minimum at ``minimum`` seconds (the cost
+    of a short clip sloping off over several frames); one F for the whole overlap fits 10x worse
+    than one per frame (moving cameras) unless ``still``."""
+
+    def __init__(self, minimum: float, still: bool = False):
+        self.minimum, self.still = minimum, still
+        self.joint_weights = None
+
+    def learn_joint_weights(self, offset_seconds):
+        return None
+
+    def costs(self, grid, static=False):
+        return ((np.asarray(grid, float) - self.minimum) ** 2 + 1.0) * (10.0 if static and not self.still else 1.0)
+
+    def refine(self, grid, blocks=8, half_width=3, static=False):
+        from synnet_recon.sync.epipolar import curve_minimum
+
+        c = self.costs(grid, static)
+        return curve_minimum(np.asarray(grid, float), c, half_width), 0.004, c
+
+
+@pytest.mark.parametrize("mode", ["epipolar", "static", "curve", "synnet", "none"])
+def test_short_overlap_answer_stays_inside_the_picked_frame(mode):
+    """The long-overlap refinement follows a sloping epipolar cost 1.3 frames away (and its static
+    fit too); a short overlap's answer stays within half a frame of the pick whatever the mode."""
+    from synnet_recon.sync import pair as P
+
+    step = 1.0 / FPS
+    offsets = np.arange(-10, 11)
+    best = 14  # offset +4 frames
+    curve = -((offsets - 4.2) ** 2).astype(float)
+    z = {"synnet": -((offsets - 3.9) ** 2).astype(float)}
+    fine = _SlopedCost(minimum=(4 + 1.3) * step)
+    config = _config()
+    far, _, _ = P._refine(fine, 4 * step, config, step, step, offsets, curve, best)
+    assert abs(far / step - 5.3) < 0.15  # what the long-overlap refinement does with this cost
+    got, se, _ = P._refine_short(fine, 4 * step, config, step, step, offsets, curve, best, z, mode)
+    assert abs(got / step - 4.0) <= 0.5 + 1e-9
+    expected = {"epipolar": 4.5, "static": 4.5, "curve": 4.2, "synnet": 3.9, "none": 4.0}[mode]
+    assert abs(got / step - expected) < 0.02
+    assert se == pytest.approx(0.004)
+
+
+def test_vertex_in_frame_needs_a_peak_with_both_neighbours():
+    from synnet_recon.sync.pair import _vertex_in_frame
+
+    offsets = np.arange(5)
+    assert _vertex_in_frame(offsets, np.array([0.0, 1.0, 2.0, 1.0, 0.0]), 2, 1.0) == pytest.approx(2.0)
+    assert _vertex_in_frame(offsets, np.array([0.0, 1.0, 2.0, 1.9, 0.0]), 2, 1.0) == pytest.approx(2.0 + 0.45 / 1.1)
+    assert _vertex_in_frame(offsets, np.array([0.0, 1.0, 2.0, 3.0, 4.0]), 2, 1.0) is None  # no peak
+    assert _vertex_in_frame(offsets, np.array([0.0, 1.0, 2.0, np.nan, 0.0]), 2, 1.0) is None
+    assert _vertex_in_frame(offsets, np.array([3.0, 1.0, 2.0, 1.0, 0.0]), 0, 1.0) is None  # range end
+    assert _vertex_in_frame(offsets, np.array([0.0, 0.1, 2.0, 3.9, 0.0]), 2, 1.0) is None  # not a peak
+
+
+def test_short_overlap_falls_back_to_the_epipolar_minimum_then_the_curve():
+    """SynNet's curve missing, or without a peak at the pick: the epipolar minimum inside the
+    frame; no epipolar cue either: the fused curve's vertex."""
+    from synnet_recon.sync import pair as P
+
+    step = 1.0 / FPS
+    offsets = np.arange(-10, 11)
+    curve = -((offsets - 4.2) ** 2).astype(float)
+    fine = _SlopedCost(minimum=(4 + 0.3) * step)
+    config = _config()
+    sloped = {"synnet": offsets.astype(float)}  # rising through the pick: no peak there
+    for z in ({}, sloped):
+        got, _, _ = P._refine_short(fine, 4 * step, config, step, step, offsets, curve, 14, z, "synnet")
+        assert got / step == pytest.approx(4.3, abs=0.02)
+    got, se, static = P._refine_short(None, 4 * step, config, step, step, offsets, curve, 14, sloped, "synnet")
+    assert got / step == pytest.approx(4.2, abs=0.02) and se == np.inf and not static
+    with pytest.raises(ValueError, match="unknown short-overlap refinement"):
+        P._refine_short(fine, 4 * step, config, step, step, offsets, curve, 14, {}, "parabola")
+
+
+def test_short_overlap_keeps_the_single_f_fit_of_cameras_standing_still():
+    """Static cameras (Pose2Sim's 60 fps demo: 44-frame overlaps): the single-F fit is far more
+    precise and is used as for long overlaps, even a frame away from the pick."""
+    from synnet_recon.sync import pair as P
+
+    step = 1.0 / FPS
+    offsets = np.arange(-10, 11)
+    curve = -((offsets - 4.2) ** 2).astype(float)
+    fine = _SlopedCost(minimum=(4 + 1.3) * step, still=True)
+    got, _, static = P._refine_short(fine, 4 * step, _config(), step, step, offsets, curve, 14, {}, "synnet")
+    assert static and got / step == pytest.approx(5.3, abs=0.02)
