@@ -108,13 +108,29 @@ def _smallest_eig_sym4(S: np.ndarray, iters: int = 12) -> np.ndarray:
     c0 = (S[0, 0] * _det3(S, (1, 2, 3), (1, 2, 3)) - S[0, 1] * _det3(S, (1, 2, 3), (0, 2, 3))
           + S[0, 2] * _det3(S, (1, 2, 3), (0, 1, 3)) - S[0, 3] * _det3(S, (1, 2, 3), (0, 1, 2)))
     lam = np.zeros_like(c3)
+    shape = lam.shape
+    lam, c0, c1, c2, c3 = (np.ravel(v) for v in (lam, c0, c1, c2, c3))
+    live = None  # indices still moving (None: all)
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(iters):
-            p = (((lam - c3) * lam + c2) * lam - c1) * lam + c0
-            dp = ((4 * lam - 3 * c3) * lam + 2 * c2) * lam - c1
+            # an entry whose step left it unchanged is at its fixed point: the next steps would
+            # compute the same numbers, so only the entries still moving are iterated (same result)
+            x, k0, k1, k2, k3 = (v if live is None else v[live] for v in (lam, c0, c1, c2, c3))
+            p = (((x - k3) * x + k2) * x - k1) * x + k0
+            dp = ((4 * x - 3 * k3) * x + 2 * k2) * x - k1
             step = np.where(dp < 0, p / dp, 0.0)
-            lam = lam - np.where(np.isfinite(step), np.minimum(step, 0.0), 0.0)
-    return lam
+            new = x - np.where(np.isfinite(step), np.minimum(step, 0.0), 0.0)
+            moved = new != x
+            if live is None:
+                lam = new
+                if moved.mean() < 0.75:
+                    live = np.flatnonzero(moved)
+            else:
+                lam[live] = new
+                live = live[moved]
+            if live is not None and not len(live):
+                break
+    return lam.reshape(shape)
 
 
 def _null_vector_sym4(S: np.ndarray, lam: np.ndarray) -> np.ndarray:
