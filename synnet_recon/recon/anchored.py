@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import LEFT_RIGHT_SWAP
+from .fine import FinePair, align
 from .joint_icp import JointICPConfig, joint_icp, sample, turn_about
 from .register import (
     JointAlignment,
@@ -99,15 +100,49 @@ class _Trials:
         n = config.verify.colour_points
         self.photos = tuple(Photo(*(sample(x, n) for x in v.background), v.image) for v in (source, target)) \
             if config.verify.pin_colour else None
+        fc = config.verify.fine
+        self.fine = FinePair((source.image, source.depth, source.K), (target.image, target.depth, target.K),
+                             source.background[0], target.background[0], fc) if fc.enabled else None
 
-    def checked(self, T: np.ndarray, method: str, r, joints: np.ndarray) -> ViewCheck:
+    def checked(self, T: np.ndarray, method: str, r, joints: np.ndarray, refine: bool = True,
+                polishing: bool = True) -> ViewCheck:
+        """T checked (``verify.check_view``). When it fails: the fine alignment's pose (``_aligned``)
+        is checked in its place (``refine``); when only the fine check failed, the pose polished
+        (``polishing``: ``polish``, as a verified pose is) is checked too; the first that passes is kept."""
         s, t = self.source, self.target
         c = check_view(settle(T), method, settle(r.fitness), settle(r.inlier_rmse), joints, t.joints, self.points,
                        s.depth, s.K, t.depth, t.K, self.spread, self.registration.voxel, self.config.verify,
-                       self.normals, self.target_points, self.target_normals, self.photos)
+                       self.normals, self.target_points, self.target_normals, self.photos, self.fine)
         c.correspondences = np.asarray(r.correspondence_set)
         self.joints_of[id(c)] = joints
+        aligned = self._aligned(c) if refine else None
+        if aligned is not None:
+            again = self.checked(aligned, method, _evaluate(s.prepared, t.prepared, aligned, self.registration),
+                                 joints, refine=False, polishing=False)
+            if again.ok:
+                return again
+        if polishing and c.coarse_ok and not c.ok and self.config.polish:
+            # the fine check tolerates 1 cm: ICP at 2 voxels may end 2-3 cm off where the polish
+            # (1 and 1/2 voxel) lands within it (default demo, instant 39: 2.5 -> 0.4 cm)
+            P, rp = polish(s.prepared, t.prepared, c.transform, self.registration)
+            again = self.checked(P, method, rp, joints, refine=refine, polishing=False)
+            if again.ok:
+                return again
         return c
+
+    def _aligned(self, c: ViewCheck) -> np.ndarray | None:
+        """The fine alignment's pose (``recon/fine.py``) of a flagged check: the one its fine check
+        found, or, for a pose whose joints agree within ``FineConfig.refine_joint_error`` (not a turn
+        of the room: those are metres off), aligned from it; None when not tried or it hardly moved."""
+        fc = self.config.verify.fine
+        if c.ok or self.fine is None:
+            return None
+        if c.fine_transform is not None:
+            return settle(c.fine_transform)
+        if c.joints < self.config.verify.min_joints or not c.joint_error <= fc.refine_joint_error:
+            return None
+        f = align(c.transform, self.fine, fc)
+        return settle(f.transform) if f.residuals >= fc.min_points and f.moved > 0.002 else None
 
     def attempt(self, method: str, init: np.ndarray | None, joints: np.ndarray | None = None) -> None:
         if init is None:

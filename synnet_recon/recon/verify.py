@@ -23,6 +23,13 @@
    whose background does not tell such turns apart (cameras 120 degrees apart sharing mostly a
    floor: there the truth itself was not pinned, and poses 5 degrees off passed every other check).
 
+5. The fine check (``recon/fine.py``), last: both views' background points, each in the other
+   camera, aligned densely (point-to-plane against its depth map and intensity against its image,
+   at their pixels): the alignment must not move the pose by more than 1 cm or 0.25 degree (else
+   its result is checked in the pose's place, ``anchored``), and one step of it must pull the camera
+   back from a 1.5 cm slide along its least certain direction (a floor and one untextured wall leave
+   a slide along the wall free: the coarse checks passed a pose 3.0 cm off there on the default demo).
+
 A room's symmetry can fool the background (a turn of 90 or 180 degrees fits a box room almost as
 well as the truth) but not the labelled joints; a mistaken person (a left/right swap, a bystander)
 can fool the joints but not the background. Anything that fails is flagged, with the reason.
@@ -34,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import JOINT_INDEX
+from .fine import FineConfig, FinePair, fine_check
 from .joint_icp import turn_about
 from .person import JOINT_DEPTH_OFFSET
 from .register import joint_error, visibility_agreement
@@ -71,6 +79,8 @@ class VerifyConfig:
     #                                 other camera's image where they land (a tiled floor pins turns by its texture)
     colour_tolerance: float = 0.12  # mean |RGB difference| (0-1) of a matching colour
     colour_points: int = 20000      # background points per view for the colour part (deterministic sample)
+    fine: FineConfig = field(default_factory=FineConfig)  # the fine check (``recon/fine.py``), last, when the
+    #                                 others pass: the default demo accepted a view 3.0 cm off that they all passed
 
 
 @dataclass
@@ -91,6 +101,12 @@ class ViewCheck:
     turn_visibility: float = 0.0    # the turn check's agreement (points that pin a turn about the person)
     turn_seen: int = 0
     pin_z: float = float("inf")     # the pinning test's z (inf: not run)
+    fine_moved: float = float("nan")  # how far the fine alignment moved the camera (m; NaN: not run)
+    fine_pull: float = float("nan")   # the fine pinning test's pull (NaN: not run)
+    # the fine alignment's pose when the fine check failed because it moved the pose (None otherwise):
+    # ``anchored`` checks it in its place
+    fine_transform: np.ndarray | None = field(default=None, repr=False)
+    coarse_ok: bool = False          # every check but the fine one passed (True too when ok)
     # (M, 2) source, target indices of the registration clouds matched at ``transform`` by the ICP
     # that gave it (the pose graph's information matrix reuses them), None when not known
     correspondences: np.ndarray | None = field(default=None, repr=False)
@@ -107,7 +123,7 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                target_depth: np.ndarray, target_K: np.ndarray, spread: float, voxel: float,
                config: VerifyConfig, source_normals: np.ndarray | None = None,
                target_points: np.ndarray | None = None, target_normals: np.ndarray | None = None,
-               photos: tuple[Photo, Photo] | None = None) -> ViewCheck:
+               photos: tuple[Photo, Photo] | None = None, fine: FinePair | None = None) -> ViewCheck:
     """Both checks for a view's candidate pose ``transform`` (4, 4) source camera -> reference camera.
 
     source_joints, target_joints: (18, 3) joint centres in each camera (NaN = unknown);
@@ -117,7 +133,9 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     source's ``normal_spread``; voxel: the registration voxel; source_normals: (N, 3) unit normals
     of source_points (estimated within 2 voxels when None); target_points, target_normals: the
     reference view's background and normals, for the turn check the other way round; photos: the
-    source's and the reference's ``Photo`` for the pinning test's colour part (``pin_colour``)."""
+    source's and the reference's ``Photo`` for the pinning test's colour part (``pin_colour``);
+    fine: both views for the fine check (``recon/fine.py``; None or ``config.fine.enabled`` False: not
+    run), run last, only when every other check passes."""
     err, n = joint_error(transform, source_joints, target_joints, (source_depth, source_K, target_depth, target_K),
                          JOINT_DEPTH_OFFSET + config.occlusion_margin)
     vis, seen = visibility_agreement(source_points, transform, target_depth, target_K, config.visibility_tolerance)
@@ -151,8 +169,17 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
                  f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
                  f"(need {config.min_pin_z:g})"
+    moved = pull = float("nan")
+    refined = None
+    coarse_ok = reason is None
+    if reason is None and fine is not None and config.fine.enabled:
+        result, reason = fine_check(np.asarray(transform, dtype=np.float64), fine, config.fine)
+        moved, pull = result.moved, result.pull
+        if reason is not None and (moved > config.fine.max_shift or result.turned_deg > config.fine.max_turn_deg):
+            refined = result.transform
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
-                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin)
+                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin, moved, pull, refined,
+                     coarse_ok)
 
 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
