@@ -15,9 +15,10 @@ depth map) and intensity against its image (blurred; gradient through the projec
 (Huber) weights, the points re-associated every step. ``fine_pinned`` then asks whether the
 residuals at the result pin the camera: it moves the camera by ``shift`` metres along its least
 certain direction (with the rotation that best keeps the background aligned, from the information
-matrix) either way, and needs one step of the alignment from there to pull it most of the way back. A view fails the fine check when the fine alignment moves its pose by
-more than ``FineConfig.max_shift`` (the coarse pose is not the background's optimum), or when its
-background does not pin the result.
+matrix) either way, and needs one step of the alignment from there to pull it most of the way
+back. A view fails the fine check when the fine alignment moves its pose by more than
+``FineConfig.max_shift`` (the coarse pose is not the background's optimum), or when its
+background does not pin the result. Depth alone (no images) does not pin such a slide.
 """
 from __future__ import annotations
 
