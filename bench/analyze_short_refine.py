@@ -60,7 +60,7 @@ def fractional_paper_pairs(n: int, seed: int, first_scene: int) -> list[TrainPai
 def short_pairs(scenes: int, paper: int, fractional: int, seed: int) -> list[TrainPair]:
     pairs = training_pairs(scenes, seed, n_paper=paper)
     keep = [p for p in pairs if p.label.startswith(("short", "paper"))
-            or (p.truth is None and min(len(p.ka), len(p.kb)) < P.SHORT_OVERLAP_FRAMES)]
+            or (p.truth is None and min(len(p.ka), len(p.kb)) < P.SHORT_FRAMES)]
     return keep + fractional_paper_pairs(fractional, seed, 10_000)
 
 
