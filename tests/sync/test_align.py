@@ -435,3 +435,34 @@ def test_input_names_are_unique(names, expected):
     from synnet_recon.sync.align import _unique_names
 
     assert _unique_names(names) == expected
+
+
+def test_pieces_start_only_when_what_they_read_is_done():
+    import threading
+    import time as _time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synnet_recon.sync.align import _after
+
+    gate = threading.Event()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = pool.submit(lambda: (gate.wait(5), "features")[1])
+        later = _after(pool, [slow], lambda f: f.result() + " -> evidence", slow)
+        free = pool.submit(lambda: "other work")  # the second thread is not held by `later`
+        assert free.result(timeout=5) == "other work" and not later.done()
+        gate.set()
+        assert later.result(timeout=5) == "features -> evidence"
+        failing = pool.submit(lambda: 1 / 0)
+        chained = _after(pool, [failing], lambda f: f.result(), failing)
+        with pytest.raises(ZeroDivisionError):  # a failed piece's error reaches the pieces after it
+            chained.result(timeout=5)
+        assert _after(pool, [], lambda: 7).result(timeout=5) == 7
+    stuck = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)
+    first = pool.submit(lambda: (stuck.wait(5), 1)[1])
+    waiting = _after(pool, [first], lambda: 2)
+    pool.shutdown(wait=False, cancel_futures=True)  # an input failed: queued pieces dropped
+    stuck.set()
+    _time.sleep(0.05)
+    with pytest.raises(RuntimeError):
+        waiting.result(timeout=5)
