@@ -72,6 +72,10 @@ class PeopleCalibConf:
     # consecutive instants: a detector's errors last several frames), and with each joint group of
     # ``JOINT_GROUPS`` left out in turn (a joint the detector places away from the body's joint centre
     # biases every instant alike, which no resampling of instants shows). 0 replicates: not computed.
+    # ...and a camera whose rotation moves by more than this (RMS, degrees) under that resampling is
+    # flagged too: a pose 66 deg wrong that passed the Laplace check (OpenPose limbs only, two
+    # cameras) moved by 3.5 deg; right poses 0.2-2.3 deg (Pose2Sim cameras, synthetic 40-60 instants).
+    max_rotation_spread_deg: float = 3.0
     bootstrap: int = 12
     bootstrap_block: int = 10
     # iterations of each resampled bundle adjustment from the solution (all start there alike): 20
@@ -489,6 +493,10 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
                       f"direction std {direction:.2f} deg (max {conf.max_direction_std_deg:g}) relative to "
                       f"{names[anchor]}; film more varied motion or give a calibration")
         rs, ds = (0.0, 0.0) if v == anchor else resampled.get((min(v, anchor), max(v, anchor)), (np.nan, np.nan))
+        if not reason and rs > conf.max_rotation_spread_deg:  # NaN (not computed) passes
+            reason = (f"its rotation moves by {rs:.2f} deg RMS when the instants are resampled or a joint group is "
+                      f"left out (max {conf.max_rotation_spread_deg:g}) relative to {names[anchor]}; film more varied "
+                      "motion or give a calibration")
         cameras[names[v]] = CameraPose(names[v], poses[v], not reason, reason, int(good.sum()), obs, med, float(c),
                                        unsupported_frames=[int(f) for f in frames[v][seen]],
                                        rotation_std_deg=rot, direction_std_deg=direction,

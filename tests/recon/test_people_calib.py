@@ -263,3 +263,20 @@ def test_resampled_spread_can_be_turned_off():
                                    conf=PeopleCalibConf(bootstrap=0, leave_group_out=False))
     assert all(np.isnan(c.rotation_spread_deg) for n, c in result.cameras.items() if n != result.anchor)
     assert all("rotation_spread_deg" not in p for p in result.pairs)
+
+
+def test_camera_whose_pose_moves_under_resampling_is_flagged():
+    """The same rig with the spread limit below its cameras' spread: every non-anchor camera is
+    flagged (pose kept, ok=False, the reason names the spread); with the default limit they pass."""
+    rng = np.random.default_rng(4)
+    P = ring(3, spread_deg=240.0)
+    xy, conf = _observe(P, dance(40), rng)
+    names = ["a", "b", "c"]
+    loose = calibrate_from_people(names, xy, conf, [K] * 3)
+    assert all(c.ok for c in loose.cameras.values())
+    limit = 0.5 * min(c.rotation_spread_deg for n, c in loose.cameras.items() if n != loose.anchor)
+    strict = calibrate_from_people(names, xy, conf, [K] * 3, conf=PeopleCalibConf(max_rotation_spread_deg=limit))
+    flagged = [c for n, c in strict.cameras.items() if n != strict.anchor]
+    assert all(not c.ok and c.world_to_camera is not None and "resampled" in c.reason for c in flagged)
+    assert not strict.cameras[strict.anchor].ok  # no other camera verified relative to it
+    assert any("not verified" in w for w in strict.warnings)
