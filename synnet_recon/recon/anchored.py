@@ -5,6 +5,8 @@ the static background and checked by ``verify.check_view``:
 
 - ``joints``: robust Kabsch (RANSAC over the joints) between the two views' lifted joint centres:
   the same 3D points in both views at a synchronized instant, so a symmetric room cannot fool it;
+- ``joints-fine``: when ``joints`` fails, the joints' Kabsch pose aligned finely (``recon/fine.py``,
+  no ICP: at 120 degrees ICP slides from it);
 - ``joints-icp`` (off by default, ``AnchorConfig.joint_icp``; when on, only when none of joints, track,
   stereo verifies): the joints' Kabsch pose
   turned about the person's vertical by a few angles, each refined by ICP held by the joints
@@ -176,7 +178,8 @@ class Anchor:
     """The ``joints`` hypothesis of a view, tried (and, when it verified, polished): it does not
     depend on the other instants, so fuse computes it ahead, in a worker thread."""
 
-    checks: list[ViewCheck]                    # [] (no Kabsch start) or [the joints hypothesis, checked]
+    checks: list[ViewCheck]                    # [] (no Kabsch start) or [the joints hypothesis, checked], and
+    #                                            when it failed, its Kabsch pose aligned finely (joints-fine)
     joints_of: dict[int, np.ndarray]
     polished: ViewCheck | None = None          # checks[0] polished and checked again (when it verified)
     start: JointAlignment | None = None        # the joints' robust Kabsch (the start of ``joints-icp``)
@@ -190,6 +193,16 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
                            config.seed, config.min_inliers)
     trials.attempt("joints", kabsch.transform)
     polished = trials.polished(trials.checks[0]) if trials.checks and trials.checks[0].ok and config.polish else None
+    if trials.checks and not trials.checks[0].ok and trials.fine is not None:
+        # ICP from the joints' pose slides where the views share little background (cameras 120
+        # degrees apart: from 3-4 degrees / 14-20 cm to 20-120 cm); the fine alignment from the
+        # joints' pose itself lands within 0.2 cm of the truth there (``joints-fine``)
+        fc = config.verify.fine
+        f = align(kabsch.transform, trials.fine, fc)
+        if f.residuals >= fc.min_points:
+            T = settle(f.transform)
+            trials.checks.append(trials.checked(T, "joints-fine", _evaluate(source.prepared, target.prepared, T,
+                                                                              registration), source.joints))
     return Anchor(trials.checks, trials.joints_of, polished, kabsch)
 
 

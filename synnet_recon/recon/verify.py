@@ -79,6 +79,8 @@ class VerifyConfig:
     #                                 other camera's image where they land (a tiled floor pins turns by its texture)
     colour_tolerance: float = 0.12  # mean |RGB difference| (0-1) of a matching colour
     colour_points: int = 20000      # background points per view for the colour part (deterministic sample)
+    fine_pins_turn: bool = False    # True: with the fine check on, too few points for the turn check (min_turn_seen)
+    #                                 leave the turn to the fine check's pull (not measured on the demo: off)
     fine: FineConfig = field(default_factory=FineConfig)  # the fine check (``recon/fine.py``), last, when the
     #                                 others pass: the default demo accepted a view 3.0 cm off that they all passed
 
@@ -159,10 +161,10 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                  f"{100 * config.min_visibility:.0f} %)"
     elif fitness < config.min_overlap or inlier_rmse > config.max_rmse * voxel:
         reason = f"background overlap too small (fitness {fitness:.2f}, rmse {100 * inlier_rmse:.1f} cm)"
-    elif turn_seen < config.min_turn_seen:
+    elif turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine is not None and config.fine.enabled):
         reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
                  f"it would move are seen (need {config.min_turn_seen})"
-    elif turn_vis < config.min_turn_visibility:
+    elif turn_seen >= config.min_turn_seen and turn_vis < config.min_turn_visibility:
         reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
                  f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
     elif pin < config.min_pin_z:

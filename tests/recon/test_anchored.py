@@ -256,6 +256,29 @@ def test_icp_held_by_the_joints_recovers_where_plain_icp_slides(symmetric4):
     assert rotation_error_deg(check.transform, true) < 0.5
 
 
+def test_at_120_degrees_the_joints_pose_aligned_finely_is_right(tmp_path):
+    """120 degrees apart ICP from the joints' Kabsch pose slides (the views share mostly floor);
+    the fine alignment from the Kabsch pose itself lands on the truth (``joints-fine``), and
+    whatever the checks say of it, an ok pose is a right one."""
+    from synnet_recon.recon.anchored import AnchorConfig, anchor_view
+    from synnet_recon.recon.fuse import _view_inputs
+
+    sync = render_wide_scene(WideSceneConfig(layout="room", separation_deg=120.0, instants=1), tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    views, instant = _views(sync, 0)
+    true = truth_camera_to_reference(truth, instant.frames, "cam0")["cam1"]
+    anchor = anchor_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), RegistrationConfig(),
+                         AnchorConfig())
+    icp = anchor.checks[0]
+    assert icp.method == "joints" and not icp.ok
+    assert translation_error(icp.transform, true) > 0.1, "ICP slid from the joints' pose (the blind spot)"
+    fine = anchor.checks[1]
+    assert fine.method == "joints-fine"
+    assert rotation_error_deg(fine.transform, true) < 0.2 and translation_error(fine.transform, true) < 0.01
+    for c in anchor.checks:
+        assert not c.ok or translation_error(c.transform, true) < 0.02
+
+
 def test_at_120_degrees_the_wrong_pose_held_by_the_joints_is_flagged_twice(tmp_path):
     """120 degrees apart the views share mostly floor: ICP held by the joints lands ~6 degrees off,
     with the joints and the background agreeing (every check before the pinning test passes it).
