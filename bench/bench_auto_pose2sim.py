@@ -6,7 +6,8 @@
    intrinsics and distortion only; SfM is probed on a few instants, and when the background does not
    connect two videos the people pose the cameras (static, every instant pooled);
 3. every camera pair's relative rotation and translation direction against the calibration
-   (targets: 2 deg, 5 deg), and what the command said about each camera.
+   (targets: 2 deg, 5 deg), the pair's spread under resampling as triangulate.json reports it
+   (people_calibration.pairs), and what the command said about each camera.
 Wall and CPU seconds (this process and its children) and the load average are recorded.
 
 Usage: python bench/bench_auto_pose2sim.py [--out /tmp/auto_pose2sim] [--skip-align] [--json bench/results/auto_pose2sim.json]
@@ -48,6 +49,7 @@ def compare(summary: dict, cal: dict) -> list[dict]:
     """Every camera pair: relative rotation and translation direction errors against the calibration."""
     names = list(summary["cameras"])
     by_number = {n[-1]: c for n, c in cal.items()}
+    spread = {(p["a"], p["b"]): p for p in summary.get("people_calibration", {}).get("pairs", [])}
     rows = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -60,7 +62,9 @@ def compare(summary: dict, cal: dict) -> list[dict]:
             rows.append({"pair": f"{a}-{b}", "posed": True,
                          "angle_apart_deg": round(rotation_angle_deg(true[:3, :3]), 1),
                          "rotation_error_deg": round(rotation_angle_deg(est[:3, :3] @ true[:3, :3].T), 3),
-                         "direction_error_deg": round(direction_angle_deg(est[:3, 3], true[:3, 3]), 3)})
+                         "direction_error_deg": round(direction_angle_deg(est[:3, 3], true[:3, 3]), 3)}
+                        | {k: round(spread[(a, b)][k], 3) for k in ("rotation_spread_deg", "direction_spread_deg")
+                           if k in spread.get((a, b), {})})
     return rows
 
 
@@ -82,7 +86,8 @@ def main() -> None:
     out["triangulate"] = {"rc": rc, "wall_s": wall, "cpu_s": cpu}
     summary = json.loads((args.out / "auto" / "triangulate.json").read_text(encoding="utf-8"))
     out.update(poses=summary["poses"], warnings=summary["warnings"], seconds=summary.get("seconds"),
-               cameras={n: {k: c.get(k) for k in ("ok", "reason", "source", "rotation_std_deg", "direction_std_deg")}
+               cameras={n: {k: c.get(k) for k in ("ok", "reason", "source", "rotation_std_deg", "direction_std_deg",
+                                                          "rotation_spread_deg", "direction_spread_deg")}
                         for n, c in summary["cameras"].items()},
                pairs=compare(summary, read_calibration_toml(base / CALIBRATION)), load_after=os.getloadavg())
     args.json.parent.mkdir(parents=True, exist_ok=True)
