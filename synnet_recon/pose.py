@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import InputError
 from .keypoints import Keypoints
+from .scopes import Scoped
 from .tracking import track_people
 
 ENTRY_POINT_GROUP = "synnet_recon.pose_backends"
@@ -298,7 +299,7 @@ class MediaPipeBackend(PoseBackend):
                 self._landmarker = None
 
 
-class BackendPool:
+class BackendPool(Scoped):
     """Pose backends kept for the next video inside ``with pool.active():`` (align's loading: two
     threads pose the videos one after another), instead of a new detector graph per video. A
     backend is kept only when its ``reset`` succeeds (same outputs as a new one), one user at a
@@ -306,24 +307,12 @@ class BackendPool:
     a new backend, closed after it, as before."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        super().__init__()
         self._idle: list = []
-        self._users = 0
 
-    @contextmanager
-    def active(self):
-        with self._lock:
-            self._users += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._users -= 1
-                idle = self._idle if self._users == 0 else []
-                if self._users == 0:
-                    self._idle = []
-            for _, backend in idle:
-                backend.close()
+    def _release(self):
+        idle, self._idle = self._idle, []
+        return lambda: [backend.close() for _, backend in idle]
 
     @contextmanager
     def backend(self, cls: type, num_people: int, min_detection_confidence: float):

@@ -12,11 +12,11 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import numpy as np
 
 from ..keypoints import Keypoints
+from ..scopes import Scoped
 from ..skeleton import JOINT_INDEX as J
 from ..skeleton import NUM_JOINTS
 
@@ -204,7 +204,7 @@ def track_normalisation(xy: np.ndarray) -> tuple[np.ndarray, float]:
     return centre, scale
 
 
-class TrackCache:
+class TrackCache(Scoped):
     """Values computed from one track's content, kept for the next pairing that asks (thread-safe).
 
     align scores every pairing of every pair of inputs, and each pairing recomputed the same
@@ -223,26 +223,15 @@ class TrackCache:
     """
 
     def __init__(self, max_bytes: int = 64 << 20):
+        super().__init__()
         self.max_bytes = int(max_bytes)
         self._items: OrderedDict = OrderedDict()
         self._bytes = 0
-        self._lock = threading.Lock()
         self._pending: dict = {}
-        self._users = 0
 
-    @contextmanager
-    def active(self):
-        """Keep values for the duration of the block; emptied when the last open block ends."""
-        with self._lock:
-            self._users += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    self._items.clear()
-                    self._bytes = 0
+    def _release(self) -> None:
+        self._items.clear()
+        self._bytes = 0
 
     @staticmethod
     def content_key(xy: np.ndarray) -> tuple:
