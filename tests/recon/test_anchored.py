@@ -310,6 +310,32 @@ def test_at_120_degrees_the_wrong_pose_held_by_the_joints_is_flagged_twice(tmp_p
     flagged = check(VerifyConfig())
     assert not flagged.ok and "not pinned" in flagged.reason
 
+    # with the fine check: the held pose is flagged (its alignment moves it), and the truth, whose
+    # turn the count check cannot judge (under 50 points it would move), is pinned by the fine check
+    def full(T, verify):
+        return check_view(T, "planted", 0.5, 0.03, views.joints["cam1"], views.joints["cam0"],
+                          np.asarray(src.points), views.depths["cam1"], views.intrinsics["cam1"].K,
+                          views.depths["cam0"], views.intrinsics["cam0"].K, 0.1, 0.08, verify,
+                          np.asarray(src.normals), np.asarray(tgt.points), np.asarray(tgt.normals), None,
+                          _fine_pair(views))
+
+    assert not full(held, VerifyConfig()).ok
+    # fuse's joints-fine pose: the count check cannot judge its turn (under 50 points it would
+    # move) and flags it; with the fine check's pull deciding instead, it passes, and it is right
+    from synnet_recon.recon.anchored import anchor_view
+
+    def joints_fine(verify):
+        anchor = anchor_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), RegistrationConfig(),
+                             AnchorConfig(verify=verify))
+        return next(c for c in anchor.checks if c.method == "joints-fine")
+
+    counted = joints_fine(VerifyConfig(fine_pins_turn=False))
+    assert not counted.ok and "only" in counted.reason and counted.turn_seen < 50
+    right = joints_fine(VerifyConfig())
+    assert right.ok, right.reason
+    assert right.fine_pull >= 0.5
+    assert rotation_error_deg(right.transform, true) < 0.3 and translation_error(right.transform, true) < 0.01
+
 
 def test_the_pose_graph_prunes_a_planted_wrong_cross_camera_edge():
     """Two cameras over 4 instants, consistent odometry; one cross-camera edge turned by 90 degrees."""
