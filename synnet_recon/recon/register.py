@@ -111,21 +111,15 @@ def global_registration(source: PreparedCloud, target: PreparedCloud, config: Re
 
 
 def correspondence_registration(source_points: np.ndarray, target_points: np.ndarray,
-                                config: RegistrationConfig) -> np.ndarray | None:
-    """Given corresponding 3D points (N, 3) (e.g. lifted body keypoints; NaN = missing): RANSAC
-    over the correspondences -> (4, 4) source-to-target, or None with fewer than 3 pairs."""
-    ok = np.isfinite(source_points).all(1) & np.isfinite(target_points).all(1)
-    if ok.sum() < 3:
-        return None
-    src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(source_points[ok]))
-    tgt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target_points[ok]))
-    corr = o3d.utility.Vector2iVector(np.repeat(np.arange(int(ok.sum()))[:, None], 2, axis=1))
-    o3d.utility.random.seed(config.seed)
-    result = reg.registration_ransac_based_on_correspondence(
-        src, tgt, corr, config.ransac_distance * config.voxel,
-        reg.TransformationEstimationPointToPoint(False), 3, [],
-        reg.RANSACConvergenceCriteria(10_000, 0.999))
-    return np.asarray(result.transformation)
+                                config: RegistrationConfig, iterations: int = 2000) -> np.ndarray | None:
+    """Given corresponding 3D points (N, 3) (e.g. SIFT matches lifted with depth; NaN = missing):
+    RANSAC over the correspondences (``ransac_kabsch``: minimal sets drawn from ``config.seed``,
+    inliers within ``ransac_distance`` voxels) -> (4, 4) source-to-target, or None with fewer than
+    3 inliers. numpy, not Open3D's RANSAC: that one reads one global RNG from parallel threads while
+    fuse's workers run, so the same inputs and seed gave different poses run to run."""
+    found = ransac_kabsch(source_points, target_points, config.ransac_distance * config.voxel, iterations,
+                          config.seed, min_inliers=3)
+    return found.transform
 
 
 def feature_correspondences(src_image: np.ndarray, src_depth: np.ndarray, src_K: np.ndarray,
@@ -321,10 +315,12 @@ def _minimal_sets(n: int, iterations: int, seed: int) -> np.ndarray:
     return picks
 
 
-def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold: float) -> np.ndarray | None:
+def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold: float,
+                      block_values: int = 4_000_000) -> np.ndarray | None:
     """Kabsch on every minimal set (I, 3) of corresponding points s, t (N, 3) at once -> the inlier
     mask (N,) of the hypothesis with the most inliers (ties: the smaller summed error clipped at
-    ``threshold``; then the first), None when every set is collinear."""
+    ``threshold``; then the first), None when every set is collinear. Hypotheses are scored in
+    blocks of about ``block_values`` / N (memory flat in N; joints: one block)."""
     a, b = s[picks], t[picks]                                        # (I, 3, 3)
     valid = np.linalg.norm(np.cross(a[:, 1] - a[:, 0], a[:, 2] - a[:, 0]), axis=1) >= 1e-4
     if not valid.any():
@@ -338,12 +334,19 @@ def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold
     D[:, 0, 0] = D[:, 1, 1] = 1.0
     D[:, 2, 2] = np.sign(np.linalg.det(V @ Ut))
     R = V @ D @ Ut
-    moved = np.einsum("ijk,nk->inj", R, s) + (ct - np.einsum("ijk,ik->ij", R, cs))[:, None]
-    err = np.linalg.norm(moved - t, axis=2)                          # (I, N)
-    ok = err < threshold
-    count, total = ok.sum(1), np.minimum(err, threshold).sum(1)
-    top = np.flatnonzero(count == count.max())
-    return ok[top[np.argmin(total[top])]]
+    shift = ct - np.einsum("ijk,ik->ij", R, cs)
+    block = max(1, block_values // max(1, len(s)))
+    best, best_count, best_total = None, -1, np.inf
+    for i in range(0, len(R), block):
+        moved = np.einsum("ijk,nk->inj", R[i:i + block], s) + shift[i:i + block, None]
+        err = np.linalg.norm(moved - t, axis=2)                      # (block, N)
+        ok = err < threshold
+        count, total = ok.sum(1), np.minimum(err, threshold).sum(1)
+        top = np.flatnonzero(count == count.max())
+        k = top[np.argmin(total[top])]
+        if count[k] > best_count or (count[k] == best_count and total[k] < best_total):
+            best, best_count, best_total = ok[k], count[k], total[k]
+    return best
 
 
 def _depth_at(points: np.ndarray, depth: np.ndarray, K: np.ndarray, window: int = 2) -> np.ndarray:
