@@ -162,7 +162,8 @@ def load_motion(path: str | Path) -> Motion:
 
 def _axis_rotation(axis: str, radians: np.ndarray) -> np.ndarray:
     """(T,) angles about 'X', 'Y' or 'Z' -> (T, 3, 3) right-handed rotation matrices."""
-    c, s = np.cos(radians), np.sin(radians)
+    with np.errstate(invalid="ignore"):  # inf angles (a damaged file): NaN here, one InputError after the rig
+        c, s = np.cos(radians), np.sin(radians)
     R = np.zeros(radians.shape + (3, 3))
     i = "XYZ".index(axis)
     j, k = (i + 1) % 3, (i + 2) % 3
