@@ -154,6 +154,10 @@ def _fit_size(K: np.ndarray, size, image_size, where, name: str) -> np.ndarray:
         return np.asarray(K, dtype=np.float64)
     if abs(w / h - W / H) > 0.01:
         raise InputError(where, f"{name}: intrinsics are for {w}x{h} images but its keypoints are {W}x{H}")
+    # a near-equal aspect may also be a letterbox or a crop (the Pose2Sim balancing videos: 1080 wide
+    # against a 1088 calibration, scaled and padded): each axis is scaled, and the user is told
+    log.warning("%s: intrinsics are for %dx%d images, its video is %dx%d: each axis scaled to fit "
+                "(a crop or letterbox would shift and scale them differently)", name, w, h, W, H)
     return Intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2]).scaled(W, H).K
 
 

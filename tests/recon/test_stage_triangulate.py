@@ -391,3 +391,19 @@ def test_poses_auto_probes_the_scene_on_a_few_instants_first(monkeypatch, connec
     config.poses = "sfm"  # --poses sfm: no probe
     st._scene_or_people(config, None, views, cameras, {}, [])
     assert calls == [(20, False)]
+
+
+def test_intrinsics_for_another_size_are_scaled_and_the_user_told(caplog):
+    """A calibration for 1088x1920 images, a 1080x1920 video (the Pose2Sim balancing videos): K is
+    scaled per axis with a warning (a letterbox is not detected); another aspect is one error."""
+    from synnet_recon.errors import InputError
+    from synnet_recon.recon.stage_triangulate import _fit_size
+
+    K = np.array([[1500.0, 0, 543.5], [0, 1500.0, 959.5], [0, 0, 1]])
+    with caplog.at_level("WARNING"):
+        out = _fit_size(K, (1088, 1920), (1080, 1920), "calib.toml", "cam01")
+    assert out[0, 0] == pytest.approx(1500.0 * 1080 / 1088) and out[1, 1] == pytest.approx(1500.0)
+    assert "cam01" in caplog.text and "1088x1920" in caplog.text and "letterbox" in caplog.text
+    assert np.array_equal(_fit_size(K, (1088, 1920), (1088, 1920), "calib.toml", "cam01"), K)
+    with pytest.raises(InputError):
+        _fit_size(K, (1088, 1920), (1920, 1080), "calib.toml", "cam01")
