@@ -483,10 +483,7 @@ class Odometry:
 
     def add(self, k: int, instant: Instant, views: InstantViews, checks: dict[str, ViewCheck]) -> None:
         rc = self.config.registration
-        oc = self.config.odometry
-        rgbd = views.odometry if views.odometry is not None else \
-            {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n], oc)
-             for n in instant.names} if oc.enabled and self.config.depth == "rgbd" else {}
+        rgbd = views.odometry  # made with the instant's other inputs (``ViewLoader.complete``)
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
