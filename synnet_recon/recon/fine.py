@@ -27,6 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .joint_icp import rotation
+
 
 @dataclass
 class FineConfig:
@@ -210,14 +212,11 @@ def _step(T: np.ndarray, s: _Sample, source: FineView, target: FineView, config:
 
 
 def _exp(xi: np.ndarray) -> np.ndarray:
-    w, t = xi[:3], xi[3:]
-    a = float(np.linalg.norm(w))
-    K = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
-    A = np.sin(a) / a if a > 1e-12 else 1.0
-    B = (1 - np.cos(a)) / a ** 2 if a > 1e-12 else 0.5
+    """(4, 4) correction of xi = (rotation vector, translation) (6,): the rotation (Rodrigues,
+    ``joint_icp.rotation``), then the translation."""
     D = np.eye(4)
-    D[:3, :3] = np.eye(3) + A * K + B * K @ K
-    D[:3, 3] = t
+    D[:3, :3] = rotation(xi[:3])
+    D[:3, 3] = xi[3:]
     return D
 
 
