@@ -69,6 +69,8 @@ def main():
                       "wall_seconds": round(wall, 2), "load_average": round(os.getloadavg()[0], 1),
                       "stage_seconds": {k: round(v, 2) for k, v in result.timings.items()}}))
     pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    if os.environ.get("PROFILE_DUMP"):
+        profile.dump_stats(os.environ["PROFILE_DUMP"])
 
 
 if __name__ == "__main__":

@@ -54,15 +54,74 @@ class FineConfig:
 
 @dataclass
 class FineView:
-    """A view's measured surface and image for the fine check: camera points (H, W, 3) (NaN where
-    no depth), unit normals (H, W, 3) (NaN where not reliable: depth edges), the blurred intensity
-    (H, W) and its gradient (H, W, 2) d/du, d/dv, K (3, 3)."""
+    """A view's measured surface and image for the fine check: depth (H, W) metres (NaN where
+    none), the blurred intensity (H, W) and its gradient (H, W, 2) d/du, d/dv, K (3, 3). The camera
+    points and unit normals at a pixel come from ``surface`` (computed where the check looks, not for
+    every pixel); ``points`` (H, W, 3) and ``normals`` (H, W, 3) are the same for the whole image."""
 
-    points: np.ndarray
-    normals: np.ndarray
+    depth: np.ndarray
     gray: np.ndarray
     gradient: np.ndarray
     K: np.ndarray
+    shade: np.ndarray
+
+    @cached_property
+    def rays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x / z per column (W,), y / z per row (H,)) of the pixels."""
+        K, (h, w) = self.K, self.depth.shape
+        return (np.arange(w, dtype=np.float64) - K[0, 2]) / K[0, 0], (np.arange(h, dtype=np.float64) - K[1, 2]) / K[1, 1]
+
+    def surface(self, v: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """At pixels (v, u) (N,) int inside the image: camera points (N, 3) (NaN without depth) and
+        unit normals (N, 3): the cross product of the horizontal and vertical central differences,
+        turned towards the camera; NaN on the image's border, at depth edges (a neighbour's depth
+        differs by more than 3 % + 1 cm) and where a neighbour has no depth."""
+        d, (rx, ry) = self.depth, self.rays
+        h, w = d.shape
+        flat = d.reshape(-1)
+
+        def point(vv, uu):
+            z = flat[vv * w + uu]
+            return rx[uu] * z, ry[vv] * z, z
+
+        centre = point(v, u)
+        q = np.stack(centre, axis=-1)
+        inner = np.flatnonzero((v >= 1) & (v <= h - 2) & (u >= 1) & (u <= w - 2))
+        vi, ui = v[inner], u[inner]
+        left, right, up, down = point(vi, ui - 1), point(vi, ui + 1), point(vi - 1, ui), point(vi + 1, ui)
+        xc, yc, zc = (c[inner] for c in centre)
+        a0, a1, a2 = right[0] - left[0], right[1] - left[1], right[2] - left[2]
+        b0, b1, b2 = down[0] - up[0], down[1] - up[1], down[2] - up[2]
+        n = np.empty((len(inner), 3))
+        n[:, 0] = a1 * b2 - a2 * b1
+        n[:, 1] = a2 * b0 - a0 * b2
+        n[:, 2] = a0 * b1 - a1 * b0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n0, n1, n2 = n[:, 0], n[:, 1], n[:, 2]
+            n /= np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)[:, None]
+            toward = (n[:, 0] * xc + n[:, 1] * yc + n[:, 2] * zc) > 0
+            np.negative(n, out=n, where=toward[:, None])
+            smooth = np.ones(len(inner), bool)
+            for nb in (left, right, up, down):
+                smooth &= np.abs(nb[2] - zc) < 0.03 * zc + 0.01
+        n[~smooth] = np.nan
+        normals = np.full((len(v), 3), np.nan)
+        normals[inner] = n
+        return q, normals
+
+    def _grid(self):
+        h, w = self.depth.shape
+        v, u = np.divmod(np.arange(h * w), w)
+        q, n = self.surface(v, u)
+        return q.reshape(h, w, 3), n.reshape(h, w, 3)
+
+    @cached_property
+    def points(self) -> np.ndarray:
+        return self._grid()[0]
+
+    @cached_property
+    def normals(self) -> np.ndarray:
+        return self._grid()[1]
 
 
 def fine_view(image: np.ndarray | None, depth: np.ndarray, K: np.ndarray, config: FineConfig) -> FineView:
@@ -71,32 +130,17 @@ def fine_view(image: np.ndarray | None, depth: np.ndarray, K: np.ndarray, config
     import cv2
 
     K = np.asarray(K, dtype=np.float64)
-    d = np.asarray(depth, dtype=np.float64)
-    h, w = d.shape
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-    P = np.stack([(u - K[0, 2]) / K[0, 0] * d, (v - K[1, 2]) / K[1, 1] * d, d], axis=-1)
-    P[d <= 0] = np.nan
-    normals = np.full_like(P, np.nan)
-    left, right, up, down, centre = P[1:-1, :-2], P[1:-1, 2:], P[:-2, 1:-1], P[2:, 1:-1], P[1:-1, 1:-1]
-    n = np.cross(right - left, down - up)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n /= np.linalg.norm(n, axis=-1, keepdims=True)
-        n = np.where((np.einsum("ijk,ijk->ij", n, centre) > 0)[..., None], -n, n)
-        z = centre[..., 2]
-        smooth = np.ones(z.shape, bool)
-        for nb in (left, right, up, down):
-            smooth &= np.abs(nb[..., 2] - z) < 0.03 * z + 0.01
-    n[~smooth] = np.nan
-    normals[1:-1, 1:-1] = n
+    d = np.array(depth, dtype=np.float64)
+    d[d <= 0] = np.nan
+    shade = np.zeros(d.shape + (3,))
     if image is None or image.shape[:2] != d.shape:
-        gray = np.full(d.shape, np.nan)
-        gradient = np.zeros(d.shape + (2,))
+        shade[..., 0] = np.nan
     else:
         gray = cv2.GaussianBlur(np.asarray(image, dtype=np.float32).mean(axis=2) / 255.0, (0, 0), config.blur_px)
-        gradient = np.stack([cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) / 8.0,
-                             cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) / 8.0], axis=-1).astype(np.float64)
-        gray = gray.astype(np.float64)
-    return FineView(P, normals, gray, gradient, K)
+        shade[..., 1] = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        shade[..., 2] = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        shade[..., 0] = gray
+    return FineView(d, np.ascontiguousarray(shade[..., 0]), shade[..., 1:], K, shade)
 
 
 def _pixels(p: np.ndarray, K: np.ndarray):
@@ -108,13 +152,16 @@ def _pixels(p: np.ndarray, K: np.ndarray):
 
 def _bilinear(a: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """a (H, W) or (H, W, C) at sub-pixel (u, v) (N,), inside [0, W - 1] x [0, H - 1]."""
-    u0 = np.clip(np.floor(u).astype(np.int64), 0, a.shape[1] - 2)
-    v0 = np.clip(np.floor(v).astype(np.int64), 0, a.shape[0] - 2)
+    h, w = a.shape[:2]
+    u0 = np.clip(np.floor(u).astype(np.int64), 0, w - 2)
+    v0 = np.clip(np.floor(v).astype(np.int64), 0, h - 2)
     fu, fv = u - u0, v - v0
+    flat = a.reshape(h * w, *a.shape[2:])
     if a.ndim == 3:
         fu, fv = fu[:, None], fv[:, None]
-    return ((a[v0, u0] * (1 - fu) + a[v0, u0 + 1] * fu) * (1 - fv)
-            + (a[v0 + 1, u0] * (1 - fu) + a[v0 + 1, u0 + 1] * fu) * fv)
+    i = v0 * w + u0     # the four pixels by flat index (faster than indexing rows and columns)
+    return ((flat[i] * (1 - fu) + flat[i + 1] * fu) * (1 - fv)
+            + (flat[i + w] * (1 - fu) + flat[i + w + 1] * fu) * fv)
 
 
 def _own_intensity(points: np.ndarray, view: FineView) -> np.ndarray:
@@ -139,14 +186,14 @@ def _residuals(moved: np.ndarray, own: np.ndarray, there: FineView, config: Fine
     inside = front & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
     i = np.flatnonzero(inside)
     ui, vi = np.round(u[i]).astype(np.int64), np.round(v[i]).astype(np.int64)
-    q, normal = there.points[vi, ui], there.normals[vi, ui]
+    q, normal = there.surface(vi, ui)
     with np.errstate(invalid="ignore"):
         on = np.isfinite(q).all(1) & np.isfinite(normal).all(1) & (np.abs(z[i] - q[:, 2]) < config.gate + 0.01 * q[:, 2])
     i, q, normal = i[on], q[on], normal[on]
     rg[i] = np.einsum("ij,ij->i", normal, moved[i] - q)
     gg[i] = normal
-    seen = _bilinear(there.gray, u[i], v[i])
-    grad = _bilinear(there.gradient, u[i], v[i])
+    shade = _bilinear(there.shade, u[i], v[i])
+    seen, grad = shade[:, 0], shade[:, 1:]
     p, zi = moved[i], z[i]
     K = there.K
     # d(u, v)/dp of the projection, times the image gradient: d intensity / d point
@@ -173,6 +220,13 @@ def _sample(points: np.ndarray, view: FineView, n: int) -> tuple[np.ndarray, np.
     return points, _own_intensity(points, view)
 
 
+def samples(source_points: np.ndarray, target_points: np.ndarray, source: FineView, target: FineView,
+            config: FineConfig) -> _Sample:
+    """Both views' background points as the alignment uses them: ``config.points`` of each (a
+    deterministic sample) and their own intensities."""
+    return _Sample(*_sample(source_points, source, config.points), *_sample(target_points, target, config.points))
+
+
 def _system(T: np.ndarray, s: _Sample, source: FineView, target: FineView, config: FineConfig):
     """All residuals at T (source -> target), normalized by their sigmas, (M,), and their Jacobian
     (M, 6) with respect to a correction exp(xi) T, xi = (rotation, translation) in the target camera.
@@ -187,13 +241,32 @@ def _system(T: np.ndarray, s: _Sample, source: FineView, target: FineView, confi
     # forward: the moved point p changes by w x p + t: d r = g . (w x p + t) = (p x g) . w + g . t
     # backward: the target's point q, in the source camera T^-1 q, changes by -R^T (w x q + t)
     hg, hp = hg @ R.T, hp @ R.T
-    J = np.concatenate([np.c_[np.cross(moved, gg), gg] / config.geometric_sigma,
-                        np.c_[np.cross(moved, gp), gp] / config.photometric_sigma,
-                        -np.c_[np.cross(s.target, hg), hg] / config.geometric_sigma,
-                        -np.c_[np.cross(s.target, hp), hp] / config.photometric_sigma])
+    n = len(moved)
+    J = np.empty((2 * n + 2 * len(s.target), 6))
+    blocks = ((moved, gg, config.geometric_sigma), (moved, gp, config.photometric_sigma),
+              (s.target, hg, -config.geometric_sigma), (s.target, hp, -config.photometric_sigma))
+    start = 0
+    for p, g, sigma in blocks:   # rows (p x g, g) / sigma
+        block = J[start:start + len(p)]
+        _cross(p, g, block[:, :3])
+        block[:, 3:] = g
+        block /= abs(sigma)
+        if sigma < 0:
+            np.negative(block, out=block)
+        start += len(p)
     r = np.concatenate([rg / config.geometric_sigma, rp / config.photometric_sigma,
                         bg / config.geometric_sigma, bp / config.photometric_sigma])
     return r, J
+
+
+def _cross(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Row-wise cross products of (N, 3) arrays into ``out`` (N, 3) (``np.cross``'s values, without
+    its copies)."""
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    np.subtract(a1 * b2, a2 * b1, out=out[:, 0])
+    np.subtract(a2 * b0, a0 * b2, out=out[:, 1])
+    np.subtract(a0 * b1, a1 * b0, out=out[:, 2])
 
 
 def _step(T: np.ndarray, s: _Sample, source: FineView, target: FineView, config: FineConfig) -> np.ndarray | None:
@@ -239,14 +312,13 @@ class FineResult:
 
 
 def fine_alignment(T: np.ndarray, source_points: np.ndarray, target_points: np.ndarray, source: FineView,
-                   target: FineView, config: FineConfig) -> FineResult:
+                   target: FineView, config: FineConfig, s: _Sample | None = None) -> FineResult:
     """Refine T (source -> target camera) on both views' background points (N, 3) (each in its own
-    camera) against the other's ``FineView``, then test whether the result is pinned."""
+    camera) against the other's ``FineView``, then test whether the result is pinned. ``s``: those
+    points' ``samples`` when already made (they depend on the views and ``config.points`` only)."""
     from ..pinhole import rotation_angle_deg
 
-    src, sg = _sample(source_points, source, config.points)
-    tgt, tg = _sample(target_points, target, config.points)
-    s = _Sample(src, sg, tgt, tg)
+    s = samples(source_points, target_points, source, target, config) if s is None else s
     start = np.asarray(T, dtype=np.float64)
     T = start.copy()
     for _ in range(config.iterations):
@@ -312,6 +384,7 @@ class FinePair:
                  config: FineConfig):
         self._views, self._config = (source, target), config
         self.source_points, self.target_points = np.asarray(source_points), np.asarray(target_points)
+        self._samples: dict[int, _Sample] = {}
 
     @cached_property
     def source(self) -> FineView:
@@ -321,10 +394,18 @@ class FinePair:
     def target(self) -> FineView:
         return fine_view(*self._views[1], self._config)
 
+    def samples(self, config: FineConfig) -> _Sample:
+        """``samples`` of the pair's points for ``config`` (made once per number of points)."""
+        if config.points not in self._samples:
+            self._samples[config.points] = samples(self.source_points, self.target_points, self.source, self.target,
+                                                   config)
+        return self._samples[config.points]
+
 
 def align(T: np.ndarray, pair: FinePair, config: FineConfig) -> FineResult:
     """``fine_alignment`` of pose T with a ``FinePair``."""
-    return fine_alignment(T, pair.source_points, pair.target_points, pair.source, pair.target, config)
+    return fine_alignment(T, pair.source_points, pair.target_points, pair.source, pair.target, config,
+                          pair.samples(config))
 
 
 def fine_check(T: np.ndarray, pair: FinePair, config: FineConfig) -> tuple[FineResult, str | None]:

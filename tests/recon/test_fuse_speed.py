@@ -126,3 +126,43 @@ def test_open3d_threads_limit_is_given_back():
     assert o3d.utility.get_max_threads() == before
     with threads(0):
         assert o3d.utility.get_max_threads() == before
+
+
+def _plain_fine_grid(depth: np.ndarray, K: np.ndarray):
+    """The fine check's camera points and normals for every pixel, as first written (one (H, W, 3)
+    grid, ``np.cross`` of the central differences; the reference for ``FineView.surface``)."""
+    d = np.asarray(depth, dtype=np.float64)
+    h, w = d.shape
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    P = np.stack([(u - K[0, 2]) / K[0, 0] * d, (v - K[1, 2]) / K[1, 1] * d, d], axis=-1)
+    P[d <= 0] = np.nan
+    normals = np.full_like(P, np.nan)
+    left, right, up, down, centre = P[1:-1, :-2], P[1:-1, 2:], P[:-2, 1:-1], P[2:, 1:-1], P[1:-1, 1:-1]
+    n = np.cross(right - left, down - up)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n /= np.linalg.norm(n, axis=-1, keepdims=True)
+        n = np.where((np.einsum("ijk,ijk->ij", n, centre) > 0)[..., None], -n, n)
+        z = centre[..., 2]
+        smooth = np.ones(z.shape, bool)
+        for nb in (left, right, up, down):
+            smooth &= np.abs(nb[..., 2] - z) < 0.03 * z + 0.01
+    n[~smooth] = np.nan
+    normals[1:-1, 1:-1] = n
+    return P, normals
+
+
+def test_fine_view_surface_where_looked_up_is_the_whole_grid_computation():
+    from synnet_recon.recon.fine import FineConfig, fine_view
+
+    rng = np.random.default_rng(5)
+    depth = _depth(rng, _joints(rng))
+    image = rng.integers(0, 256, depth.shape + (3,), dtype=np.uint8)
+    view = fine_view(image, depth, K, FineConfig())
+    P, normals = _plain_fine_grid(depth, K)
+    assert np.array_equal(view.points, P, equal_nan=True)
+    assert np.array_equal(view.normals, normals, equal_nan=True)
+    v, u = rng.integers(0, depth.shape[0], 5000), rng.integers(0, depth.shape[1], 5000)
+    v[:4], u[:4] = [0, depth.shape[0] - 1, 5, 7], [3, 9, 0, depth.shape[1] - 1]   # the border too
+    q, n = view.surface(v, u)
+    assert np.array_equal(q, P[v, u], equal_nan=True) and np.array_equal(n, normals[v, u], equal_nan=True)
+    assert np.array_equal(view.shade[..., 0], view.gray) and np.array_equal(view.shade[..., 1:], view.gradient)
