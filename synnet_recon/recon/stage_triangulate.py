@@ -58,6 +58,9 @@ class TriangulateStageConfig:
     allow_unverified: bool = False  # triangulate with flagged cameras too (marked in the outputs)
     trc: bool = False
     refine_over_time: bool = False  # one robust fit of all instants: smooth motion, constant bones (recon.temporal)
+    # pair the views at each instant's exact time (align's sub-frame offsets), each view's joints
+    # interpolated between its detections (recon.subframe); False: the nearest frame (frames table)
+    subframe: bool = True
     progress: bool = True
     people: PeopleCalibConf = field(default_factory=PeopleCalibConf)
     triangulate: TriangulateConf = field(default_factory=TriangulateConf)
@@ -70,6 +73,7 @@ class Camera:
     dist: np.ndarray | None
     size: tuple[int, int]
     world_to_camera: np.ndarray | None = None  # from the calibration, its world frame
+    fit: str = ""  # how intrinsics for another image size were fitted to its video (``_fit_size``), if they were
 
 
 @dataclass
@@ -119,9 +123,10 @@ def resolve_cameras(conf: TriangulateStageConfig, names: list[str], sizes: dict[
         cal = match_calibration(names, read_calibration_toml(conf.calibration), conf.calibration)
         out = {}
         for n in names:
-            c = cal[n]
-            K = _fit_size(c.K, c.size, sizes[n], conf.calibration, n)
-            out[n] = Camera(n, K, c.dist, sizes[n], c.world_to_camera if conf.use_calibration_poses else None)
+            c, notes = cal[n], []
+            K = _fit_size(c.K, c.size, sizes[n], conf.calibration, n, notes)
+            out[n] = Camera(n, K, c.dist, sizes[n], c.world_to_camera if conf.use_calibration_poses else None,
+                            "".join(notes))
         return out
     if conf.fov_deg is not None:
         if not 1.0 <= conf.fov_deg <= 170.0:
@@ -141,29 +146,48 @@ def resolve_cameras(conf: TriangulateStageConfig, names: list[str], sizes: dict[
         intr = load_intrinsics(spec, names)
     out = {}
     for n in names:
-        K = _fit_size(intr[n].K, intr[n].image_size, sizes[n], conf.intrinsics or "--fov", n)
+        notes = []
+        K = _fit_size(intr[n].K, intr[n].image_size, sizes[n], conf.intrinsics or "--fov", n, notes)
         dist = np.array(intr[n].dist) if intr[n].distorted else None
-        out[n] = Camera(n, K, dist, sizes[n])
+        out[n] = Camera(n, K, dist, sizes[n], fit="".join(notes))
     return out
 
 
-def _fit_size(K: np.ndarray, size, image_size, where, name: str) -> np.ndarray:
-    """K for the keypoints' image size (same aspect ratio: scaled)."""
+def _fit_size(K: np.ndarray, size, image_size, where, name: str, notes: list | None = None) -> np.ndarray:
+    """K for the keypoints' image size. The same aspect: scaled. A near-equal aspect (within 1 %):
+    the video is taken to be the calibrated image scaled uniformly to fit inside it and centred, with
+    borders where it falls short (a letterbox or pillarbox; the Pose2Sim balancing videos are 1080
+    wide against a 1088 calibration: scaled by 1080/1088 and 7 black rows top and bottom, found by
+    registering frames). What was assumed goes to the log and, when given, to ``notes``."""
     (w, h), (W, H) = size, image_size
     if (w, h) == (W, H) or not W or not H:
         return np.asarray(K, dtype=np.float64)
     if abs(w / h - W / H) > 0.01:
         raise InputError(where, f"{name}: intrinsics are for {w}x{h} images but its keypoints are {W}x{H}")
-    # a near-equal aspect may also be a letterbox or a crop (the Pose2Sim balancing videos: 1080 wide
-    # against a 1088 calibration, scaled and padded): each axis is scaled, and the user is told
-    log.warning("%s: intrinsics are for %dx%d images, its video is %dx%d: each axis scaled to fit "
-                "(a crop or letterbox would shift and scale them differently)", name, w, h, W, H)
-    return Intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2]).scaled(W, H).K
+    s = min(W / w, H / h)
+    pad_x, pad_y = (W - s * w) / 2.0, (H - s * h) / 2.0
+    out = np.array(K, dtype=np.float64)
+    out[0, 0], out[1, 1] = K[0, 0] * s, K[1, 1] * s
+    out[0, 2], out[1, 2] = (K[0, 2] + 0.5) * s - 0.5 + pad_x, (K[1, 2] + 0.5) * s - 0.5 + pad_y
+    if max(pad_x, pad_y) < 0.25:
+        how = f"scaled by {s:.5g}"
+    else:
+        how = (f"assumed scaled by {s:.5g} and centred with {pad_x:.1f} px borders left and right, {pad_y:.1f} px "
+               "top and bottom (a letterbox; a crop or a stretch would need other intrinsics)")
+    note = f"{name}: intrinsics are for {w}x{h} images, its video is {W}x{H}: {how}"
+    log.warning("%s", note)
+    if notes is not None:
+        notes.append(note)
+    return out
 
 
 def read_views(sync: SyncResult, frames: str | None, cameras: dict[str, Camera] | None,
-               tracks: dict[str, list]) -> Views:
-    """The person tracks of every video at the synchronized instants (rows with 2+ of the videos)."""
+               tracks: dict[str, list], subframe: bool = True) -> Views:
+    """The person tracks of every video at the synchronized instants (rows with 2+ of the videos).
+
+    ``subframe``: each video's joints are taken at the instant's exact position on its own clock
+    (align's sub-frame offset), interpolated in time between the detections around it
+    (``recon.subframe``); otherwise at the nearest frame of sync.json's frames table."""
     from .fuse import parse_range
 
     table = sync.frames_table()
@@ -175,18 +199,10 @@ def read_views(sync: SyncResult, frames: str | None, cameras: dict[str, Camera] 
     rows = [i for i in picked if sum(n in table[i]["frames"] for n in names) >= 2]
     if not rows:
         raise InputError(sync.source or "sync.json", "no synchronized instant has two videos with keypoints")
-    T = len(rows)
     xy, conf = [], []
     for n in names:
-        P = len(tracks[n])
-        x, c = np.full((P, T, NUM_JOINTS, 2), np.nan), np.zeros((P, T, NUM_JOINTS))
-        for p, track in enumerate(tracks[n]):
-            for t, r in enumerate(rows):
-                f = table[r]["frames"].get(n)
-                kp = None if f is None else track.at_frame(int(f))
-                if kp is not None:
-                    ok = kp[:, 2] > 0
-                    x[p, t, ok], c[p, t, ok] = kp[ok, :2], kp[ok, 2]
+        positions = _positions(sync, table, rows, n) if subframe else None
+        x, c = _track_views(tracks[n], table, rows, n, positions)
         cam = cameras[n] if cameras else None
         if cam is not None and cam.dist is not None:
             x = undistort_pixels(x, cam.K, cam.dist)
@@ -196,6 +212,46 @@ def read_views(sync: SyncResult, frames: str | None, cameras: dict[str, Camera] 
     return Views(names, rows, np.array([float(table[r].get("time", r)) for r in rows]),
                  [{n: int(table[r]["frames"][n]) for n in names if n in table[r]["frames"]} for r in rows],
                  xy, conf, float(ref_fps) if ref_fps else None)
+
+
+def _positions(sync: SyncResult, table: list[dict], rows: list[int], name: str) -> np.ndarray:
+    """(T,) fractional frame of video ``name`` at each row's time (NaN where the table has no frame of
+    it): (time - offset) * fps, where that is within half a frame of the table's frame; the table's
+    frame itself where it is not (or the offset or frame rate is unknown)."""
+    video = next((v for v in sync.videos if v.name == name), None)
+    out = np.full(len(rows), np.nan)
+    for t, r in enumerate(rows):
+        f = table[r]["frames"].get(name)
+        if f is None:
+            continue
+        out[t] = float(f)
+        if video is not None and video.offset_seconds is not None and video.fps and "time" in table[r]:
+            exact = (float(table[r]["time"]) - video.offset_seconds) * video.fps
+            if abs(exact - f) <= 0.5 + 1e-6:
+                out[t] = exact
+    return out
+
+
+def _track_views(track_list: list, table: list[dict], rows: list[int], name: str, positions: np.ndarray | None):
+    """(P, T, 18, 2) and (P, T, 18) of every person track of one video at the rows: at the nearest
+    frame (``positions`` None) or interpolated at those fractional frames (``recon.subframe``)."""
+    from .subframe import joints_at, stride
+
+    T = len(rows)
+    x, c = np.full((len(track_list), T, NUM_JOINTS, 2), np.nan), np.zeros((len(track_list), T, NUM_JOINTS))
+    for p, track in enumerate(track_list):
+        if positions is not None:
+            at = np.isfinite(positions)
+            frames = track.frame_indices
+            x[p, at], c[p, at] = joints_at(frames, track.xy, track.conf, positions[at], 1.5 * stride(frames))
+            continue
+        for t, r in enumerate(rows):
+            f = table[r]["frames"].get(name)
+            kp = None if f is None else track.at_frame(int(f))
+            if kp is not None:
+                ok = kp[:, 2] > 0
+                x[p, t, ok], c[p, t, ok] = kp[ok, :2], kp[ok, 2]
+    return x, c
 
 
 def load_keypoints(sync: SyncResult) -> tuple[dict[str, list], dict[str, str]]:
@@ -384,7 +440,7 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     sizes = {n: tuple(int(s) for s in tracks[n][0].image_size) for n in names}
     mode, warnings = pose_mode(config, sync)
     cameras = _cameras(config, names, sizes, sync.base, mode)
-    views = read_views(sync, config.frames, cameras, tracks)
+    views = read_views(sync, config.frames, cameras, tracks, config.subframe)
     calib = None
     _say(config, f"{len(views.names)} videos with keypoints, {len(views.rows)} synchronized instants; camera poses "
                  + {"calibration": "from the calibration",
@@ -426,6 +482,7 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
         "warnings": warnings,
         "seconds": {"poses": round(t1 - t0, 3), "triangulation": round(time.perf_counter() - t1, 3)},
     }
+    _inputs_note(summary, config, cameras)
     if calib is not None:
         # every camera pair: shared joints, essential-matrix inliers, and the spread of the relative
         # pose under resampling (rotation_spread_deg / direction_spread_deg)
@@ -435,6 +492,17 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
                             "move, so each instant has its own poses (cameras[].frames)")
         summary["seconds"]["sfm"] = {k: round(v, 3) for k, v in posed.scene.timings.items()}
     return _write(config, out_dir, views, tri, used, summary)
+
+
+def _inputs_note(summary: dict, config: TriangulateStageConfig, cameras: dict[str, Camera] | None) -> None:
+    """How the views were paired in time, and how intrinsics for another image size were fitted
+    (per camera ``intrinsics_fit``, and among the warnings)."""
+    summary["pairing"] = ("subframe: every view's joints interpolated in time to the instant (align's offsets)"
+                          if config.subframe else "nearest frame (sync.json's frames table)")
+    for n, cam in (cameras or {}).items():
+        if cam.fit and n in summary["cameras"]:
+            summary["cameras"][n]["intrinsics_fit"] = cam.fit
+            summary["warnings"].append(cam.fit)
 
 
 def _probe(views: Views, count: int) -> Views:

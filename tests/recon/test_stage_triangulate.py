@@ -393,17 +393,69 @@ def test_poses_auto_probes_the_scene_on_a_few_instants_first(monkeypatch, connec
     assert calls == [(20, False)]
 
 
-def test_intrinsics_for_another_size_are_scaled_and_the_user_told(caplog):
-    """A calibration for 1088x1920 images, a 1080x1920 video (the Pose2Sim balancing videos): K is
-    scaled per axis with a warning (a letterbox is not detected); another aspect is one error."""
+def test_intrinsics_for_another_size_letterboxed_and_the_user_told(caplog):
+    """A calibration for 1088x1920 images, a 1080x1920 video (the Pose2Sim balancing videos: the
+    1088 image scaled by 1080/1088 with 7 black rows top and bottom): one scale for both axes and the
+    principal point moved by the borders, said in the log and the notes (triangulate.json); the same
+    aspect is scaled; another aspect is one error."""
     from synnet_recon.errors import InputError
     from synnet_recon.recon.stage_triangulate import _fit_size
 
     K = np.array([[1500.0, 0, 543.5], [0, 1500.0, 959.5], [0, 0, 1]])
+    notes = []
     with caplog.at_level("WARNING"):
-        out = _fit_size(K, (1088, 1920), (1080, 1920), "calib.toml", "cam01")
-    assert out[0, 0] == pytest.approx(1500.0 * 1080 / 1088) and out[1, 1] == pytest.approx(1500.0)
-    assert "cam01" in caplog.text and "1088x1920" in caplog.text and "letterbox" in caplog.text
+        out = _fit_size(K, (1088, 1920), (1080, 1920), "calib.toml", "cam01", notes)
+    s = 1080 / 1088
+    assert out[0, 0] == pytest.approx(1500.0 * s) and out[1, 1] == pytest.approx(1500.0 * s)
+    assert out[0, 2] == pytest.approx(539.5) and out[1, 2] == pytest.approx(959.5)  # centred: the centre stays
+    assert out[1, 2] == pytest.approx(960.0 * s - 0.5 + (1920 - 1920 * s) / 2)
+    assert len(notes) == 1 and notes[0] in caplog.text
+    assert "cam01" in notes[0] and "1088x1920" in notes[0] and "letterbox" in notes[0] and "7.1 px top" in notes[0]
+    half = _fit_size(K, (1088, 1920), (544, 960), "calib.toml", "cam01", notes)
+    assert half[0, 0] == pytest.approx(750.0) and half[0, 2] == pytest.approx(271.5) and "scaled by 0.5" in notes[1]
     assert np.array_equal(_fit_size(K, (1088, 1920), (1088, 1920), "calib.toml", "cam01"), K)
     with pytest.raises(InputError):
         _fit_size(K, (1088, 1920), (1920, 1080), "calib.toml", "cam01")
+
+
+def _moving_point_sync(root: Path, lead: float) -> Path:
+    """Two 60 fps videos whose keypoints (every 2nd frame, as align's pose at 30 fps) see one point
+    moving 5 px a frame; cam1's clock is ``lead`` frames ahead: its frame k shows reference time
+    (k - lead) / 60 (sync.json: offset_seconds -lead / 60)."""
+    fps, n = 60.0, 40
+    videos = []
+    for name, off in (("cam0", 0.0), ("cam1", lead)):
+        frames = np.arange(0, n, 2)
+        x = 100.0 + 5.0 * (frames - off)
+        xy = np.tile(np.stack([x, 0.5 * x], -1)[:, None], (1, 18, 1))
+        kp = Keypoints(xy, np.full((len(frames), 18), 0.9), frames / fps, (1280, 720), name, {"frames": frames})
+        write_tracks(root / f"{name}.npz", [kp])
+        videos.append({"name": name, "path": None, "kind": "keypoints", "fps": fps, "num_frames": n,
+                       "offset_seconds": -off / fps, "offset_frames": -off, "confidence": 1.0,
+                       "keypoints": f"{name}.npz"})
+    frames = [{"time": t / fps, "frames": {"cam0": t, "cam1": int(min(round(t + lead), n - 1))}, "residual_seconds": {}}
+              for t in range(n)]
+    (root / "sync.json").write_text(json.dumps({"schema": "synnet-recon/sync", "version": 2, "reference": "cam0",
+                                                "videos": videos, "pairs": [], "frames": frames}))
+    return root / "sync.json"
+
+
+def test_views_paired_at_the_sub_frame_instant(tmp_path):
+    """align's sub-frame offset: every view's joints at the instant's exact time (interpolated between
+    its detections) agree with the reference's; the nearest frame is off by the offset (and by the
+    pose stride: frames without a detection are empty)."""
+    from synnet_recon.recon import stage_triangulate as st
+    from synnet_recon.sync.result import SyncResult
+
+    sync = SyncResult.load(_moving_point_sync(tmp_path, 0.4))
+    tracks, _ = st.load_keypoints(sync)
+    views = st.read_views(sync, None, None, tracks, subframe=True)
+    truth = 100.0 + 5.0 * np.arange(40)
+    for v in range(2):
+        x = views.xy[v][0, :, 3, 0]
+        known = np.isfinite(x)
+        assert known[1:-2].all() and np.abs(x[known] - truth[known]).max() < 1e-6, (v, x)
+        assert views.conf[v][0, known, 3].min() == pytest.approx(0.9)
+    nearest = st.read_views(sync, None, None, tracks, subframe=False)
+    x0, x1 = nearest.xy[0][0, :, 3, 0], nearest.xy[1][0, :, 3, 0]
+    assert np.isnan(x0[1::2]).all() and np.nanmax(np.abs(x1 - truth)) == pytest.approx(2.0)  # 0.4 frame x 5 px
