@@ -62,10 +62,19 @@ class SfmConf:
     max_person_px: float = 25.0  # per 1000 px of image width: median joint reprojection error allowed
     max_people_disagreement_deg: float = 15.0  # SfM vs the people's pooled relative rotation of two videos
     max_limb_asymmetry: float = 0.25  # median |left - right| / mean of the triangulated limbs; above: wrong poses
+    # two videos' SfM poses must put the person's joints near each other's epipolar lines: the median
+    # over their shared joints and common instants, per 1000 px of image width. The hand-held demo
+    # (seed 0, 480x360, MediaPipe): 1-4 px per instant with the true poses; 19-32 px with SfM's glued
+    # a camera 21 deg off, 85-480 px one 161 deg off (each camera's own motion right within 0.5 deg)
+    max_pair_epipolar_px: float = 15.0
+    min_pair_joints: int = 20  # fewer shared joints: the pair is not checked
+    # a video SfM saw turning by more than this between its frames is not static: when the scene's
+    # poses are dropped, the people do not pose such cameras as static ones (their pooled joints
+    # would fit a wrong rig)
+    static_max_turn_deg: float = 2.0
     people_fallback: bool = True  # pose videos the background does not connect from the people
     people_pnp_px: float = 8.0  # RANSAC threshold of the per-instant PnP from the joints (per 1000 px)
     min_people_joints: int = 8  # joints a per-instant PnP needs
-    smooth_window: int = 5  # instants: window of the temporal smoothing of people-derived poses
     default_hfov_deg: float = 60.0  # lens assumed for a video with no intrinsics and no SfM camera
     threads: int = 1  # COLMAP threads: 1 gives the same poses on every run; 2 is faster but varies run to run
     seed: int = 0
@@ -451,52 +460,49 @@ def _person_px(poses, ok, Ks, xy, c, joints, conf: SfmConf) -> np.ndarray:
     return out
 
 
-def _pnp_from_people(v: int, poses, ok, source, Ks, xy, c, joints, widths, conf: SfmConf) -> int:
+def _pnp_from_people(v: int, frames, poses, ok, source, notes, Ks, xy, c, joints, widths, conf: SfmConf) -> int:
     """Pose video v at the instants it is not posed, from the main person's joints triangulated by
-    the others (PnP + RANSAC), then smooth those poses over time. Returns how many were posed."""
-    import cv2
+    the others: a robust PnP per instant, then every instant refined together under a smooth-motion
+    prior and verified per instant (``recon.people_track``). An instant that fails the check is
+    not posed, with the reason in ``notes``. Returns how many were posed."""
+    from .people_track import PeopleTrackConf, initial_poses, refine_track
 
-    T = ok.shape[1]
-    posed = []
-    thr = conf.people_pnp_px * widths[v] / 1000.0
-    for t in range(T):
-        if ok[v, t]:
+    todo = ~ok[v] & (frames[v] >= 0)
+    if not todo.any():
+        return 0
+    tconf = PeopleTrackConf(min_confidence=conf.min_joint_confidence, min_joints=conf.min_people_joints,
+                            pnp_px=conf.people_pnp_px)
+    known = np.where(todo[:, None, None], joints, np.nan)  # only the instants to pose
+    start = initial_poses(xy[v], c[v], known, Ks[v], widths[v], tconf)
+    if not np.isfinite(start).any():
+        for t in np.nonzero(todo)[0]:
+            notes[v, t] = notes[v, t] or "the people could not pose it either (too few of its joints triangulated)"
+        return 0
+    times = np.where(frames[v] >= 0, frames[v], np.arange(len(todo))).astype(float)
+    track = refine_track(xy[v], c[v], known, Ks[v], times, start, widths[v], tconf)
+    for t in np.nonzero(todo)[0]:
+        if track.ok[t]:
+            poses[v, t], ok[v, t], source[v, t] = track.poses[t], True, "people-pnp"
+        else:
+            notes[v, t] = f"not posed by the scene; from the people: {track.reason[t]}"
+    return int(track.ok[todo].sum())
+
+
+def _turning(names, sfm: np.ndarray, conf: SfmConf) -> str:
+    """The videos SfM registered turning by more than ``static_max_turn_deg`` between their own
+    frames (each video's own path is right even where the views were glued together wrongly), as
+    'cam0 (12 deg), ...'; empty when none: the cameras may be static."""
+    from ..pinhole import rotation_angle_deg
+
+    out = []
+    for v, n in enumerate(names):
+        have = np.nonzero(np.isfinite(sfm[v]).all(axis=(1, 2)))[0]
+        if len(have) < 2:
             continue
-        use = (c[v, t] >= conf.min_joint_confidence) & np.isfinite(joints[t]).all(axis=1) & np.isfinite(xy[v, t]).all(axis=1)
-        if use.sum() < conf.min_people_joints:
-            continue
-        X, x = joints[t][use].astype(np.float64), xy[v, t][use].astype(np.float64)
-        good, rvec, tvec, inl = cv2.solvePnPRansac(X, x, Ks[v], None, reprojectionError=thr, iterationsCount=500,
-                                                   confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
-        if not good or inl is None or len(inl) < conf.min_people_joints:
-            continue
-        rvec, tvec = cv2.solvePnPRefineLM(X[inl.ravel()], x[inl.ravel()], Ks[v], None, rvec, tvec)
-        W = np.eye(4)
-        W[:3, :3], W[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
-        poses[v, t] = W
-        posed.append(t)
-    _smooth(poses[v], posed, conf.smooth_window)
-    for t in posed:
-        ok[v, t], source[v, t] = True, "people-pnp"
-    return len(posed)
-
-
-def _smooth(poses: np.ndarray, instants: list[int], window: int) -> None:
-    """Smooth the poses at ``instants`` in place: rotation mean and camera-centre median over a window."""
-    from scipy.spatial.transform import Rotation
-
-    if window < 2 or len(instants) < 3:
-        return
-    R = Rotation.from_matrix(poses[instants, :3, :3])
-    centres = -np.einsum("tji,tj->ti", poses[instants, :3, :3], poses[instants, :3, 3])
-    half = window // 2
-    out = poses[instants].copy()
-    for k in range(len(instants)):
-        lo, hi = max(0, k - half), min(len(instants), k + half + 1)
-        Rk = R[lo:hi].mean().as_matrix()
-        ck = np.median(centres[lo:hi], axis=0)
-        out[k, :3, :3], out[k, :3, 3] = Rk, -Rk @ ck
-    poses[instants] = out
+        turn = max(rotation_angle_deg(sfm[v, t, :3, :3] @ sfm[v, have[0], :3, :3].T) for t in have)
+        if turn > conf.static_max_turn_deg:
+            out.append(f"{n} ({turn:.0f} deg)")
+    return ", ".join(out)
 
 
 def _people_static(names, poses, ok, source, Ks, xy, c, conf: SfmConf, warnings: list[str]) -> None:
@@ -628,6 +634,10 @@ def _assemble(names, frames, available, sizes, sfm, points, cameras, others, peo
     for v, t in zip(*np.nonzero(np.isfinite(disagree))):
         notes[v, t] = (f"SfM registered it, but the person's joints disagree with that pose (median "
                        f"{disagree[v, t]:.1f} px > {limits[v]:.1f} px), and the people did not pose it")
+    for v, text in _check_pairs(names, poses, ok, Ks, xy, c, widths, reference, conf).items():
+        warnings.append(f"{names[v]}: {text}")
+        notes[v][ok[v]] = text + ", and the people did not pose it"
+        ok[v] = False
     for v, text in _check_with_people(names, poses, ok, Ks, xy, c, conf).items():
         warnings.append(f"{names[v]}: {text}")
         notes[v][ok[v]] = text + ", and the people did not pose it"
@@ -645,7 +655,12 @@ def _assemble(names, frames, available, sizes, sfm, points, cameras, others, peo
         joints = _triangulate_people(poses, ok, Ks, xy, c, conf)
         for v in range(V):
             if available[v].any() and (~ok[v] & available[v]).any():
-                used_people |= _pnp_from_people(v, poses, ok, source, Ks, xy, c, joints, widths, conf) > 0
+                used_people |= _pnp_from_people(v, frames, poses, ok, source, notes, Ks, xy, c, joints, widths,
+                                                 conf) > 0
+    elif conf.people_fallback and V >= 2 and (turning := _turning(names, sfm, conf)):
+        warnings.append("the scene's poses were dropped, and the people cannot pose the cameras as static ones: "
+                        f"SfM saw {turning} turn over the instants")
+        poses[:], ok[:], source[:] = np.nan, False, ""
     elif conf.people_fallback and V >= 2:
         warnings.append("the background does not connect the videos: cameras posed from the people, "
                         "assumed static")
@@ -712,6 +727,71 @@ def _check_scene_poses(poses, ok, Ks, xy, c, limits, conf: SfmConf) -> np.ndarra
     err = _person_px(poses, ok, Ks, xy, c, joints, conf)
     bad = ok & (err > limits[:, None])
     out[bad] = err[bad]
+    return out
+
+
+def pair_epipolar_px(poses, ok, Ks, xy, c, a: int, b: int, conf: SfmConf) -> tuple[float, int]:
+    """Median epipolar distance (pixels, in b) of the person's joints seen by videos a and b at
+    their common posed instants under the poses, and how many joints it is over."""
+    from .people_calib import epipolar_px
+
+    dist = []
+    for t in np.nonzero(ok[a] & ok[b])[0]:
+        shared = (c[a, t] >= conf.min_joint_confidence) & (c[b, t] >= conf.min_joint_confidence) \
+            & np.isfinite(xy[a, t]).all(axis=1) & np.isfinite(xy[b, t]).all(axis=1)
+        if shared.any():
+            rel = poses[b, t] @ np.linalg.inv(poses[a, t])
+            dist.append(epipolar_px(xy[a, t][shared], xy[b, t][shared], Ks[a], Ks[b], rel))
+    d = np.concatenate(dist) if dist else np.zeros(0)
+    return (float(np.median(d)) if len(d) else float("nan")), len(d)
+
+
+def _consistent_set(posed: list[int], bad: set, errors: dict, reference: int) -> list[int]:
+    """The largest set of videos no two of which disagree; ties: the one with the reference, then
+    the smallest summed pair error."""
+    from itertools import combinations as comb
+
+    if len(posed) > 12:  # greedy: drop the video in most disagreements until none is left
+        keep = list(posed)
+        while any((a, b) in bad for a, b in comb(keep, 2)):
+            keep.remove(max(keep, key=lambda v: sum((min(v, u), max(v, u)) in bad for u in keep)))
+        return keep
+    for size in range(len(posed), 0, -1):
+        sets = [s for s in comb(posed, size) if not any(p in bad for p in comb(s, 2))]
+        if sets:
+            return list(min(sets, key=lambda s: (reference not in s, sum(errors.get(p, 0.0) for p in comb(s, 2)))))
+    return []
+
+
+def _check_pairs(names, poses, ok, Ks, xy, c, widths, reference: int, conf: SfmConf) -> dict[int, str]:
+    """Videos whose SfM poses disagree with the person's joints: every pair of scene-posed videos
+    must put the joints they share within ``max_pair_epipolar_px`` (per 1000 px of width) of each
+    other's epipolar lines (median over their common instants). SfM can glue each camera's own,
+    right, path to the others wrongly (a repetitive room matched across views); the videos outside
+    the largest set that agrees pairwise are returned with the reason (all of them when no two agree)."""
+    posed = [v for v in range(len(ok)) if ok[v].any()]
+    errors, bad = {}, set()
+    for i, a in enumerate(posed):
+        for b in posed[i + 1:]:
+            e, n = pair_epipolar_px(poses, ok, Ks, xy, c, a, b, conf)
+            limit = conf.max_pair_epipolar_px * 0.5 * (widths[a] + widths[b]) / 1000.0
+            if n >= conf.min_pair_joints:
+                errors[(a, b)] = e
+                if e > limit:
+                    bad.add((a, b))
+    if not bad:
+        return {}
+    keep = _consistent_set(posed, bad, errors, reference)
+    keep = keep if len(keep) >= 2 else []
+    out = {}
+    for v in posed:
+        if v in keep:
+            continue
+        worst = [(errors[p], names[p[0] if p[1] == v else p[1]]) for p in bad if v in p]
+        e, other = max(worst) if worst else (float("nan"), "?")
+        out[v] = (f"its SfM poses put the person's joints {e:.0f} px from {other}'s epipolar lines in the median "
+                  f"(> {conf.max_pair_epipolar_px:g} per 1000 px of width): SfM poses dropped (the scene matched "
+                  "across the views wrongly?)")
     return out
 
 

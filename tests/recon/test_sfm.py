@@ -10,7 +10,6 @@ from synnet_recon.pinhole import Intrinsics
 from synnet_recon.recon.sfm import (
     SfmConf,
     _ranges,
-    _smooth,
     intrinsics_from_colmap,
     keyframe_instants,
     match_pairs,
@@ -79,22 +78,8 @@ def test_intrinsics_from_colmap_moves_the_pixel_centre():
     assert intr.fy == 51 and intr.cx == 31.5 and intr.dist == (0.1, -0.01, 0.001, 0.002)
 
 
-def test_ranges_and_smoothing():
+def test_ranges():
     assert _ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(0)
-    T = 20
-    poses = np.tile(np.eye(4), (T, 1, 1))
-    truth = Rotation.from_rotvec(np.c_[np.zeros(T), np.linspace(0, 0.5, T), np.zeros(T)])
-    noisy = truth * Rotation.from_rotvec(rng.normal(0, 0.02, (T, 3)))
-    poses[:, :3, :3] = noisy.as_matrix()
-    centres = np.c_[np.linspace(0, 1, T), np.zeros(T), np.zeros(T)] + rng.normal(0, 0.02, (T, 3))
-    poses[:, :3, 3] = -np.einsum("tij,tj->ti", poses[:, :3, :3], centres)
-    before = (noisy * truth.inv()).magnitude()
-    _smooth(poses, list(range(T)), 5)
-    after = (Rotation.from_matrix(poses[:, :3, :3]) * truth.inv()).magnitude()
-    assert np.median(after[2:-2]) < 0.7 * np.median(before[2:-2])
 
 
 # ----------------------------------------------------------------------------- a rendered scene
@@ -158,16 +143,19 @@ def test_a_video_the_background_cannot_pose_is_posed_from_the_people(rendered):
     result = scene_poses(names, frames, image_at, people, intr, conf=SfmConf(keyframes=8, threads=1))
     for r in readers:
         r.close()
-    assert result.source == "sfm+people"
     cam2 = result.videos["cam2"]
-    assert {f.source for f in cam2.frames if f.ok} == {"people-pnp"}
+    assert {f.source for f in cam2.frames if f.ok} <= {"people-pnp"}
     e, ok = _errors(result, truth)
-    assert ok[:2].all() and ok[2].sum() >= 5
-    # per-instant PnP on one person's joints is far weaker than the scene (measured 3-9 degrees here,
-    # SfM 0.5): it says so in ``source``
-    rot2 = e["rotation_deg"][-ok[2].sum():]
-    assert np.median(rot2) < 7.0, rot2
-    assert np.median(e["translation"][-ok[2].sum():]) < 0.1 * e["scene_size"], e["translation"]
+    assert ok[:2].all()
+    # one person's joints pin a camera down far less than the scene (per-instant PnP 3-9 degrees off
+    # here): the fit over every instant is verified per instant, and an instant it does not pin down
+    # is not posed, with the reason; any it poses is within the targets (1 deg, 2 % of the scene)
+    posed = ok[2].sum()
+    assert np.all(e["rotation_deg"][len(e["rotation_deg"]) - posed:] < 1.0), e["rotation_deg"]
+    assert np.all(e["translation"][len(e["translation"]) - posed:] < 0.02 * e["scene_size"])
+    for f in cam2.frames:
+        assert f.ok or "from the people" in f.reason, f.reason
+    assert result.source == ("sfm+people" if posed else "sfm")
 
 
 def test_a_scene_pose_that_disagrees_with_the_person_is_caught():
@@ -212,3 +200,61 @@ def test_limb_asymmetry_of_a_body_and_of_a_distorted_one():
     warped[:, [5, 6, 7, 11, 12, 13], 2] += np.array([0.0, 0.3, 0.6, 0.0, 0.35, 0.7])  # left side pushed away
     assert limb_asymmetry(warped)[0] > 0.25
     assert limb_asymmetry(np.full((2, 18, 3), np.nan)) == (pytest.approx(np.nan, nan_ok=True), 0)
+
+
+def _three_views(T=5, noise=1.0):
+    """Three cameras 0 / 40 / 80 deg around a person, 640x480, the joints with pixel noise."""
+    from synnet_recon.synth.wide import look_at
+
+    K = Intrinsics.from_fov(640, 480, 70.0).K
+    rng = np.random.default_rng(1)
+    joints = np.stack([standing_pose(1.7, position=(0.1 * t, 0.0, 0.0)) for t in range(T)])
+    poses = np.zeros((3, T, 4, 4))
+    for v, a in enumerate(np.radians([0.0, 40.0, 80.0])):
+        poses[v] = look_at(np.array([3.0 * np.sin(a), 1.5, 3.0 * np.cos(a)]), np.array([0.0, 0.9, 0.0]))
+    xy = np.zeros((3, T, 18, 2))
+    for v in range(3):
+        for t in range(T):
+            cam = joints[t] @ poses[v, t, :3, :3].T + poses[v, t, :3, 3]
+            xy[v, t] = (cam @ K.T)[:, :2] / cam[:, 2:3] + rng.normal(0, noise, (18, 2))
+    return np.stack([K] * 3), poses, xy, np.full((3, T, 18), 0.9)
+
+
+def test_a_camera_glued_to_the_others_wrongly_is_dropped_by_the_pairs_epipolar_check():
+    """SfM can get every camera's own path right and glue the cameras together wrongly (the
+    hand-held demo, seed 0: 21 and 161 deg off): the person's joints then leave each other's
+    epipolar lines; the camera outside the largest agreeing set is dropped, all when no two agree."""
+    from scipy.spatial.transform import Rotation
+
+    from synnet_recon.recon.sfm import _check_pairs, pair_epipolar_px
+
+    Ks, poses, xy, c = _three_views()
+    ok = np.ones((3, 5), bool)
+    names, widths = ["cam0", "cam1", "cam2"], [640] * 3
+    assert _check_pairs(names, poses, ok, Ks, xy, c, widths, 0, SfmConf()) == {}
+    e, n = pair_epipolar_px(poses, ok, Ks, xy, c, 0, 2, SfmConf())
+    assert n == 90 and e < 2.0
+    glued = poses.copy()
+    # its whole path turned about a level axis through the world origin (a turn about the person's
+    # vertical axis moves the joints along the level epipolar lines of cameras at one height: the
+    # pair check cannot see that one; the joints' reprojection over three views can)
+    turn = Rotation.from_rotvec([np.radians(20.0), 0.0, 0.0]).as_matrix()
+    glued[2, :, :3, :3] = glued[2, :, :3, :3] @ turn.T
+    out = _check_pairs(names, glued, ok, Ks, xy, c, widths, 0, SfmConf())
+    assert list(out) == [2] and "epipolar lines" in out[2] and "SfM poses dropped" in out[2]
+    roll = Rotation.from_rotvec([0.0, 0.0, np.radians(20.0)]).as_matrix()
+    glued[1, :, :3, :3] = glued[1, :, :3, :3] @ roll.T  # and cam1 about another axis: no two agree
+    assert sorted(_check_pairs(names, glued, ok, Ks, xy, c, widths, 0, SfmConf())) == [0, 1, 2]
+
+
+def test_cameras_sfm_saw_turning_are_not_taken_for_static_ones():
+    from synnet_recon.recon.sfm import _turning
+
+    _, poses, _, _ = _three_views()
+    assert _turning(["a", "b", "c"], poses, SfmConf()) == ""
+    from scipy.spatial.transform import Rotation
+
+    moving = poses.copy()
+    moving[1, 3, :3, :3] = Rotation.from_rotvec([0.0, np.radians(6.0), 0.0]).as_matrix() @ moving[1, 3, :3, :3]
+    moving[2] = np.nan
+    assert _turning(["a", "b", "c"], moving, SfmConf()) == "b (6 deg)"
