@@ -52,9 +52,10 @@ from synnet_recon.sync.evidence import CUE_SETS, CURVE_CUES  # noqa: E402
 from synnet_recon.sync.pair import (  # noqa: E402
     NoOffset,
     combined_curve,
-    curve_candidates,
     estimate_subject_pair,
+    log_span,
     pair_curves,
+    pick_candidates,
     pick_evidence,
 )
 
@@ -301,14 +302,27 @@ DUMP_PICK = None       # --dump-pick
 UNRELATED_WEIGHT = 1.0  # --unrelated-weight
 
 
+SPAN_TERMS = False      # --span-terms
+PEAK_TERMS = False      # --peak-terms
+
+
+def _peak_terms(names) -> tuple[str, ...]:
+    return tuple(f"{c}*{c}_peak" for c in names if c in CURVE_CUES) if PEAK_TERMS else ()
+
+
 def curve_features(cues) -> tuple[str, ...]:
     own = tuple(c for c in CURVE_CUES if c in cues)
-    return C.with_overlap_terms(own) if OVERLAP_TERMS else own
+    base = own
+    own = C.with_overlap_terms(own) if OVERLAP_TERMS else own
+    return (C.with_span_terms(own) if SPAN_TERMS else own) + _peak_terms(base)
 
 
 def pick_features(cues) -> tuple[str, ...]:
     own = ["curve"] + (["epipolar"] if "epipolar" in cues else []) + [c for c in CURVE_CUES if c in cues]
-    return C.with_overlap_terms(own) if OVERLAP_TERMS or PICK_OVERLAP else tuple(own)
+    own = C.with_overlap_terms(own) if OVERLAP_TERMS or PICK_OVERLAP else tuple(own)
+    if SPAN_TERMS:
+        own = own + tuple(f"{c}*log_span" for c in own if "*" not in c and c != "curve")
+    return tuple(own) + _peak_terms(own)
 
 
 def confidence_features(cues) -> tuple[str, ...]:
@@ -323,12 +337,17 @@ def pair_config(config, pair: TrainPair):
 
 def fit_curve(samples, cues):
     keys = tuple(c for c in CURVE_CUES if c in cues)
-    x = {k: [] for k in keys + ("log_overlap",)}
+    x = {k: [] for k in keys + ("log_overlap", "log_span")}
     y = []
     for offsets, z, truth, overlap in samples:
         for k in keys:
             x[k].append(z.get(k, np.full(len(offsets), np.nan)))
         x["log_overlap"].append(np.log(np.maximum(overlap, 1.0)))
+        x["log_span"].append(np.full(len(offsets), log_span(overlap)))
+        for k in keys:
+            v = z.get(k)
+            peak = float(np.nanmax(v)) if v is not None and np.isfinite(v).any() else np.nan
+            x.setdefault(f"{k}_peak", []).append(np.full(len(offsets), peak))
         y.append(_labels(offsets, truth, ANALYSIS_RATE, 1.0))
     x = {k: np.concatenate(v) for k, v in x.items()}
     return C.Logistic.fit(x, np.concatenate(y), curve_features(cues), l2=1.0)
@@ -469,7 +488,7 @@ def pick_rows(pairs, curves, cues, model, config, rate, memo: EpipolarMemo | Non
         offsets, z, mo, overlap, _ = c
         z = {k: v for k, v in z.items() if k in cues}
         curve = combined_curve(model, z, overlap)
-        cand = curve_candidates(curve, max(1, config.candidates))
+        cand = pick_candidates(curve, z, max(1, config.candidates))
         px, _ = pick_evidence(cues, model, curve, offsets, cand, pair.ka, pair.kb, None, None, pair_config(config, pair),
                               rate, mo, z, overlap)
         if "epipolar" in cues and memo is not None:
@@ -493,7 +512,43 @@ def fit_pick_rows(rows, cues, keep=None):
 
         with open(f"{DUMP_PICK}.{C.cue_key(cues)}", "wb") as fh:
             pickle.dump({"x": x, "y": y, "sizes": [len(r[1]) for r in chosen]}, fh)
+    if PICK_RANKING:
+        return fit_ranking(x, y, [len(r[1]) for r in chosen], pick_features(cues), l2=1.0)
     return C.Logistic.fit(x, y, pick_features(cues), l2=1.0)
+
+
+PICK_RANKING = False  # --pick-ranking
+
+
+def fit_ranking(x: dict, y: np.ndarray, sizes, features, l2: float = 1.0) -> C.Logistic:
+    """A pick stage fitted to rank each pair's candidates (conditional logit: the log-probability of
+    the right candidates under a softmax over the pair's candidates, L2 ``l2`` on the standardised
+    weights), then scaled to a logit of "this candidate is right" by a one-feature logistic fit on
+    every candidate (the confidence stage reads the pick's logit). The same ``Logistic`` form."""
+    from scipy.optimize import minimize
+
+    features = tuple(features)
+    base = C.Logistic.fit(x, y, features, l2=l2, iters=0)  # its standardisation only
+    X = base._design(x)
+    starts = np.cumsum([0] + list(sizes))
+    groups = [(a, b) for a, b in zip(starts[:-1], starts[1:]) if b - a > 1 and 0 < y[a:b].sum() < b - a]
+
+    def loss(beta):
+        s = X @ beta
+        total, grad = 0.5 * l2 * beta @ beta, l2 * beta
+        for a, b in groups:
+            sg = s[a:b] - s[a:b].max()
+            e = np.exp(sg)
+            right = y[a:b] > 0
+            total += np.log(e.sum()) - np.log(e[right].sum())
+            grad = grad + X[a:b].T @ (e / e.sum() - np.where(right, e, 0.0) / e[right].sum())
+        return total, grad
+
+    beta = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+    score = X @ beta
+    scale = C.Logistic.fit({"score": score}, y, ("score",), l2=l2)
+    a = float(scale.weights[0]) / float(scale.scale[0])
+    return C.Logistic(features, a * beta, float(scale.bias) - a * float(scale.mean[0]), base.mean, base.scale)
 
 
 def fit_pick(pairs, curves, cues, model, config, rate, memo=None):
@@ -617,7 +672,7 @@ def score_model(pairs, curves, cues, model, config, rate, memo: EpipolarMemo) ->
 
 def _provenance(args, pairs, matcher) -> dict:
     from synnet_recon.skeleton import COCO18_NAMES
-    from synnet_recon.sync import affine, evidence
+    from synnet_recon.sync import affine, evidence, pair
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
            "same_motion_pairs": args.same_motion, "people_scenes": args.people,
@@ -632,6 +687,7 @@ def _provenance(args, pairs, matcher) -> dict:
                          + (" + several-people scenes (people_pairs: same person paired with the truth, "
                             "different people as unrelated)" if args.people else ""),
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
+           "cue_candidates": list(pair.CUE_CANDIDATES),
            "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
                         + "; pick: curve, epipolar and each cue's z"
@@ -668,14 +724,27 @@ def _arguments(argv):
     ap.add_argument("--cv-only", action="store_true", help="only the cross-validation, write nothing")
     ap.add_argument("--overlap-terms", action="store_true", help="z * log(frames in common) terms in curve and pick")
     ap.add_argument("--pick-overlap-terms", action="store_true", help="z * log(frames in common) terms in the pick only")
+    ap.add_argument("--span-terms", action="store_true",
+                    help="z * log(the pair's longest overlap) terms in curve and pick (pair.log_span)")
+    ap.add_argument("--peak-terms", action="store_true",
+                    help="z * (that cue's highest z over the pair's range) terms in curve and pick (pair.cue_peaks)")
+    ap.add_argument("--pick-ranking", action="store_true",
+                    help="the pick fitted to rank each pair's candidates (fit_ranking), then scaled to a logit")
+    ap.add_argument("--cue-candidates", default=None,
+                    help="pair.CUE_CANDIDATES for this fit, comma-separated (e.g. synnet; default: the package's)")
     ap.add_argument("--dump-pick", type=Path, default=None, help="pickle of the pick stage's training rows (analysis)")
     return ap.parse_args(argv)
 
 
 def main(argv=None):
     args = _arguments(argv)
-    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT
+    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT, SPAN_TERMS, PEAK_TERMS, PICK_RANKING
     UNRELATED_WEIGHT = float(args.unrelated_weight)
+    SPAN_TERMS, PEAK_TERMS, PICK_RANKING = bool(args.span_terms), bool(args.peak_terms), bool(args.pick_ranking)
+    if args.cue_candidates is not None:
+        from synnet_recon.sync import pair
+
+        pair.CUE_CANDIDATES = tuple(c for c in args.cue_candidates.split(",") if c)
     OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK = bool(args.overlap_terms), bool(args.pick_overlap_terms), args.dump_pick
     from synnet_recon.sync import affine
 

@@ -51,6 +51,12 @@ def with_overlap_terms(cues, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(cues) + tuple(f"{c}*log_overlap" for c in cues) + tuple(extra)
 
 
+def with_span_terms(cues, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Feature names: each of ``cues`` and its interaction with ``log_span`` (the log of the pair's
+    longest overlap, ``pair.log_span``), then ``extra``."""
+    return tuple(cues) + tuple(f"{c}*log_span" for c in cues) + tuple(extra)
+
+
 @dataclass
 class Logistic:
     """P(y = 1 | x) = sigmoid(bias + sum_k weights[k] * (x[k] - mean[k]) / scale[k]).

@@ -127,19 +127,35 @@ def chance_z(value: np.ndarray, count: np.ndarray, null: np.ndarray, null_count:
     return z if higher_is_better else -z
 
 
-def null_orders(length: int) -> list[np.ndarray]:
+def null_orders(length: int, parts: int = 3) -> list[np.ndarray]:
     """Reorderings of a track's frames that break its timing but keep its poses and smoothness:
-    played backwards, and circularly shifted by a third and two thirds, forwards and backwards.
-    Several realizations of chance make its spread estimate steadier than one curve would."""
+    played backwards, and circularly shifted by each k / ``parts`` of its length (k = 1 ..
+    parts - 1), forwards and backwards. Several realizations of chance make its spread estimate
+    steadier than one curve would."""
     idx = np.arange(length)
-    shifts = (length // 3, (2 * length) // 3)
+    shifts = tuple((k * length) // parts for k in range(1, parts))
     return [idx[::-1]] + [np.roll(idx, s) for s in shifts] + [np.roll(idx[::-1], s) for s in shifts]
+
+
+# The affine cue's chance on short tracks (both at most SHORT_NULL_FRAMES frames; 0: never): b's
+# reorderings at SHORT_NULL_PARTS circular shifts instead of 3 (``null_orders``). On a 32-frame
+# clip the 5 reorderings give about a dozen null values per overlap length, all from the same few
+# frames, and the spread they show is narrower than chance's.
+SHORT_NULL_FRAMES = 0
+SHORT_NULL_PARTS = 8
+
+
+def affine_null_orders(len_a: int, len_b: int) -> list[np.ndarray]:
+    """b's reorderings for the affine cue's chance (``null_orders``; more of them on short tracks)."""
+    short = max(len_a, len_b) <= SHORT_NULL_FRAMES
+    return null_orders(len_b, SHORT_NULL_PARTS if short else 3)
 
 
 def affine_evidence(xa, xb, offsets, null_offsets, min_overlap: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """z of minus the mean log affine residual at each offset (K,), and the raw curve (K,)."""
     mean, count, null, null_count = affine_diagonals(xa, xb, offsets, max_pairs, clip_sigmas=2.5,
-                                                     null_frames=null_orders(len(xb)), null_offsets=null_offsets)
+                                                     null_frames=affine_null_orders(len(xa), len(xb)),
+                                                     null_offsets=null_offsets)
     mean[count < min_overlap] = np.nan
     null[null_count < min_overlap] = np.nan
     z = chance_z(mean, count, null.ravel(), null_count.ravel(), higher_is_better=False)

@@ -90,6 +90,31 @@ def curve_candidates(curve: np.ndarray, k: int, separation: int = 3) -> list[int
     return picked
 
 
+# Cues whose own best offsets join the fused curve's as candidates of the pick (``pick_candidates``),
+# and how many of each. On 32-frame clips the fused curve can be lower at SynNet's argmax than at an
+# affine near miss, so SynNet's answer never reached the pick (session 6, h2: in the 3 of 6
+# disagreements SynNet won, its argmax was not among the candidates).
+CUE_CANDIDATES: tuple[str, ...] = ()
+CUE_CANDIDATES_EACH = 2
+
+
+def pick_candidates(curve: np.ndarray, z: dict, k: int, cues=None, each: int | None = None) -> list[int]:
+    """The pick's candidates (indices): the fused curve's ``k`` best local maxima
+    (``curve_candidates``), then ``each`` best local maxima of every cue of ``cues`` (default
+    ``CUE_CANDIDATES``) that is in ``z``, skipping any within one frame of a candidate already there."""
+    cand = curve_candidates(curve, k)
+    cues = CUE_CANDIDATES if cues is None else cues
+    each = CUE_CANDIDATES_EACH if each is None else each
+    for name in cues:
+        v = z.get(name)
+        if v is None or not np.isfinite(v).any() or each <= 0:
+            continue
+        for i in curve_candidates(np.where(np.isfinite(curve), v, np.nan), each)[:each]:
+            if all(abs(i - c) > 1 for c in cand):
+                cand.append(int(i))
+    return cand
+
+
 def _static_refinement(fine: FineScorer, offset: float, se: float, config, step: float, frame: float):
     """Cameras standing still: one fundamental matrix for the whole overlap is far more precise.
 
@@ -237,6 +262,8 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
         x[name] = np.asarray(v)[cand]
     if overlap is not None:
         x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64)[cand], 1.0))
+        x["log_span"] = np.full(len(cand), log_span(overlap))
+    x |= {k: np.full(len(cand), v) for k, v in cue_peaks(z or {}).items()}
     if fine is not None:
         # chance for the epipolar cue: b backwards at 10 offsets over the whole range, a strided
         # (the spread law in the overlap length carries it to the candidates' overlaps)
@@ -274,15 +301,32 @@ def pair_curves(ka: Keypoints, kb: Keypoints, config, rate: float, cues, matcher
     return offsets, z, min_overlap, overlap_frames(offsets, len(xa), len(xb))
 
 
+def log_span(overlap: np.ndarray) -> float:
+    """Log of the longest overlap (frames) of the search range: one number per pair, so its
+    interactions (``*log_span``, ``combine.with_span_terms``) weigh the cues by how long the clips
+    are (SynNet against the affine cue on 32-frame clips) without favouring any offset of the pair."""
+    ov = np.asarray(overlap, np.float64)
+    return math.log(max(float(ov.max()) if ov.size else 1.0, 1.0))
+
+
+def cue_peaks(z: dict) -> dict:
+    """``{cue}_peak``: each cue's highest chance z over the range, one number per pair: its
+    interactions (``synnet*synnet_peak``) let a cue count more in a pair where it stands out."""
+    return {f"{k}_peak": float(np.nanmax(v)) for k, v in z.items() if np.isfinite(v).any()}
+
+
 def combined_curve(model: EvidenceModel, z: dict, overlap: np.ndarray | None = None) -> np.ndarray:
     """The curve stage's logit per offset (K,), NaN where no cue is known. ``overlap``: frames in
-    common at each offset (the ``*log_overlap`` interactions; missing: their training mean)."""
+    common at each offset (the ``*log_overlap`` and ``*log_span`` interactions; missing: their
+    training mean)."""
     known = np.zeros(len(next(iter(z.values()))), bool)
     for v in z.values():
         known |= np.isfinite(v)
     x = dict(z)
     if overlap is not None:
         x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64), 1.0))
+        x["log_span"] = np.full(len(known), log_span(overlap))
+    x |= {k: np.full(len(known), v) for k, v in cue_peaks(z).items()}
     return np.where(known, model.curve.logit(x), np.nan)
 
 
@@ -300,7 +344,7 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, mat
                                                                                      matcher)
     if curve is None:
         curve = combined_curve(model, z, overlap)
-    cand = curve_candidates(curve, max(1, config.candidates))
+    cand = pick_candidates(curve, z, max(1, config.candidates))
     step = 1.0 / rate
     fine = None
     if "epipolar" in cues:

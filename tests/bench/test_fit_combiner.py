@@ -164,3 +164,28 @@ def test_unrelated_weight_lowers_the_confidence_of_unrelated_pairs(fit):
     assert np.all(high.prob(x)[:60] < low.prob(x)[:60])
     assert low.weights[low.features.index("pick")] > 0
     assert stats_low["answers"] == n and "unrelated_max_conf" in stats_low
+
+
+def test_pick_ranking_learns_what_ranks_candidates_within_a_pair(fit):
+    """Feature u tells the right candidate of each pair, its level moving from pair to pair;
+    feature v is constant within a pair (it cannot rank): the ranking fit weighs u only, ranks
+    the candidates as u does, and its logit still rises with the chance of being right."""
+    rng = np.random.default_rng(0)
+    sizes, xs, ys = [], {"u": [], "v": []}, []
+    for _ in range(300):
+        level = rng.normal(0, 3)
+        u = level + rng.normal(0, 1, 3)
+        right = int(np.argmax(u + rng.normal(0, 0.3, 3)))
+        xs["u"].append(u)
+        xs["v"].append(np.full(3, level + rng.normal()))
+        ys.append((np.arange(3) == right).astype(float))
+        sizes.append(3)
+    x = {k: np.concatenate(v) for k, v in xs.items()}
+    y = np.concatenate(ys)
+    model = fit.fit_ranking(x, y, sizes, ("u", "v"), l2=1e-3)
+    w_u, w_v = model.weights / model.scale
+    assert w_u > 0 and abs(w_v) < 1e-3 * w_u
+    logit = model.logit(x).reshape(-1, 3)
+    assert np.mean(np.argmax(logit, 1) == np.argmax(np.stack(ys), 1)) > 0.8
+    p = model.prob(x)
+    assert p[y == 1].mean() > p[y == 0].mean()

@@ -131,3 +131,15 @@ def test_speed_cue_sees_through_a_detectors_arm_swaps(motion, monkeypatch):
     assert abs(int(np.nanargmax(z_fixed)) - truth) <= 1
     assert z_fixed[truth] > z_raw[truth] + 1.0
     assert z_fixed[truth] > 0.7 * z_clean[truth]
+
+
+def test_affine_null_has_more_reorderings_only_on_short_tracks(monkeypatch):
+    from synnet_recon.sync import evidence as E
+
+    orders = E.null_orders(32, 8)
+    assert len(orders) == 15 and all(sorted(o) == list(range(32)) for o in orders)
+    assert [len(E.null_orders(32)), len(E.null_orders(300))] == [5, 5]
+    monkeypatch.setattr(E, "SHORT_NULL_FRAMES", 64)
+    assert len(E.affine_null_orders(32, 32)) == 15 and len(E.affine_null_orders(32, 300)) == 5
+    monkeypatch.setattr(E, "SHORT_NULL_FRAMES", 0)
+    assert len(E.affine_null_orders(32, 32)) == 5

@@ -192,3 +192,44 @@ def test_short_overlap_keeps_the_single_f_fit_of_cameras_standing_still():
     fine = _SlopedCost(minimum=(4 + 1.3) * step, still=True)
     got, _, static = P._refine_short(fine, 4 * step, _config(), step, step, offsets, curve, 14, {}, "synnet")
     assert static and got / step == pytest.approx(5.3, abs=0.02)
+
+
+def test_pick_candidates_add_synnets_own_peaks_the_curve_missed():
+    """SynNet's best offset, lower on the fused curve than three other peaks, still reaches the
+    pick when ``CUE_CANDIDATES`` names it; a SynNet peak next to a curve candidate adds nothing."""
+    from synnet_recon.sync import pair as P
+
+    offsets = np.arange(40)
+    curve = np.full(40, -5.0)
+    curve[[5, 15, 25]] = [3.0, 2.0, 1.0]
+    curve[33] = 0.5  # SynNet's peak, fourth on the curve
+    synnet = np.zeros(40)
+    synnet[33], synnet[16] = 6.0, 4.0  # and one next to the curve's candidate at 15
+    z = {"synnet": synnet, "affine": np.zeros(40)}
+    assert P.pick_candidates(curve, z, 3, cues=()) == P.curve_candidates(curve, 3) == [5, 15, 25]
+    got = P.pick_candidates(curve, z, 3, cues=("synnet",), each=2)
+    assert got[:3] == [5, 15, 25] and got[3:] == [33]
+    assert offsets[got].tolist() == [5, 15, 25, 33]
+    assert P.pick_candidates(curve, {"synnet": np.full(40, np.nan)}, 3, cues=("synnet",)) == [5, 15, 25]
+
+
+def test_log_span_terms_weigh_cues_by_clip_length_without_favouring_an_offset():
+    """``*log_span`` is one number per pair: two offsets with the same z get the same curve logit
+    however different their overlaps, while the cue's weight differs between short and long pairs."""
+    from synnet_recon.sync.combine import EvidenceModel, Logistic, with_span_terms
+    from synnet_recon.sync.pair import combined_curve, log_span, overlap_frames
+
+    features = with_span_terms(("synnet",))
+    curve = Logistic(features, np.array([3.0, -0.5]), 0.0)
+    model = EvidenceModel(("synnet",), curve, curve, curve)
+    short_overlap = overlap_frames(np.array([-16, 0, 16]), 32, 32)
+    long_overlap = overlap_frames(np.array([-16, 0, 16]), 300, 300)
+    assert log_span(short_overlap) == pytest.approx(np.log(32.0))
+    z = {"synnet": np.array([2.0, 1.0, 2.0])}
+    short = combined_curve(model, z, short_overlap)
+    assert short[0] == pytest.approx(short[2])  # overlaps 16 and 16, and ...
+    uneven = combined_curve(model, z, overlap_frames(np.array([-16, 0, 4]), 32, 40))
+    assert uneven[0] == pytest.approx(uneven[2])  # ... 24 and 28: the same logit
+    long = combined_curve(model, z, long_overlap)
+    assert (short[0] - short[1]) == pytest.approx(3.0 - 0.5 * np.log(32.0))
+    assert (long[0] - long[1]) == pytest.approx(3.0 - 0.5 * np.log(300.0))
