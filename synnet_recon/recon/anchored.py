@@ -14,6 +14,9 @@ the static background and checked by ``verify.check_view``:
   that agrees best with both cameras' depth kept (wide baselines, where plain ICP slides);
   ``joints-swapped`` the same with this view's left and right joints exchanged (detectors swap
   them on people seen from behind);
+- ``kept`` (``keep_view``, before the others, only for a pair whose relative pose held still over
+  the earlier instants: ``steady``): the pose verified two instants before, checked as it is (no ICP,
+  no polish), kept when the fine alignment would hardly move it;
 - ``track``: the pose this view had at the previous instant (cameras move smoothly);
 - ``stereo``: the stereo depth backend's relative pose, when it gives one;
 - ``features``: SIFT matches lifted to 3D with RANSAC (only when none of the above verifies);
@@ -69,6 +72,10 @@ class AnchorConfig:
     polish: bool = True               # robust ICP at 1 and 1/2 voxel on the verified pose, kept when it verifies
     joint_icp: JointICPConfig | None = None  # JointICPConfig(): try ``joints-icp`` (off: on the default demo it
     #                                  accepted a view 3.0 cm off; the grid gained 1 of 36 instants)
+    keep: bool = True                 # ``kept``: a pair whose relative pose held still over the earlier instants
+    keep_within_m: float = 0.002      # (their verified poses within this and keep_within_deg) has that pose checked
+    keep_within_deg: float = 0.05     # as it is first (every check, the fine one too), kept when the fine alignment
+    #                                   moves it no more than these; else the hypotheses below run as always
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
 
@@ -204,6 +211,31 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
             trials.checks.append(trials.checked(T, "joints-fine", _evaluate(source.prepared, target.prepared, T,
                                                                               registration), source.joints))
     return Anchor(trials.checks, trials.joints_of, polished, kabsch)
+
+
+def keep_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
+              T: np.ndarray) -> Anchor | None:
+    """The ``kept`` hypothesis: pose T (4, 4), verified at an earlier instant, checked as it is at
+    this one (``verify.check_view``, every check, the fine one too, on this instant's views) -> an
+    ``Anchor`` holding that check (already polished: it is not polished again), or None when it
+    fails or the fine alignment would move it more than ``keep_within_m`` / ``keep_within_deg``
+    (the relative pose changed: the usual hypotheses run instead)."""
+    trials = _Trials(source, target, registration, config)
+    T = settle(np.asarray(T, dtype=np.float64))
+    c = trials.checked(T, "kept", _evaluate(source.prepared, target.prepared, T, registration), source.joints,
+                       refine=False, polishing=False)
+    if not (c.ok and c.fine_moved <= config.keep_within_m and c.fine_turned_deg <= config.keep_within_deg):
+        return None
+    return Anchor([c], trials.joints_of, c)
+
+
+def steady(poses: list[np.ndarray | None], config: AnchorConfig) -> bool:
+    """Did a pair's verified relative poses (4, 4) at the earlier instants (None: not verified there)
+    hold still: all known and within ``keep_within_m`` and ``keep_within_deg`` of the first?"""
+    if not poses or any(T is None for T in poses):
+        return False
+    return all(rotation_error_deg(poses[0], T) <= config.keep_within_deg
+               and translation_error(poses[0], T) <= config.keep_within_m for T in poses[1:])
 
 
 def place_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,

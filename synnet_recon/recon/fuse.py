@@ -31,7 +31,7 @@ from ..keypoints import Keypoints
 from ..o3d import o3d, quiet
 from ..o3d import threads as open3d_threads
 from ..sync.result import SyncResult
-from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, place_view
+from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, keep_view, place_view, steady
 from .depth import DepthContext, load_backend
 from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
@@ -338,6 +338,10 @@ class ViewLoader:
         self._turn = threading.Condition()
         self._order = {id(instant): k for k, instant in enumerate(inputs.instants)}
         self._next = 0           # index (in inputs.instants) of the next instant to decode
+        # index (in inputs.instants) -> {view: (its verified pose, the hypothesis) or None when
+        # flagged}, as ``register_instant`` left them (``verified``); the ``kept`` hypothesis reads them
+        self._verified: dict[int, dict[str, tuple[np.ndarray, str] | None]] = {}
+        self._stopped = False
 
     def read(self, instant: Instant) -> InstantViews:
         """Frames (and with measured depth, everything else) of one instant."""
@@ -378,8 +382,15 @@ class ViewLoader:
         views.prepared = {n: prepare(views.background[n], config.registration) for n in names}
         tick = _lap(self.timings, "prepare", tick)
         reference = _view_inputs(views, names[0])
-        views.anchors = {n: anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor)
-                         for n in names[1:] if _enough_points(views, n, names[0])}
+        kept = self.steady_poses(instant)
+        tick = _lap(self.timings, "wait for earlier instants", tick)
+        views.anchors = {}
+        for n in names[1:]:
+            if _enough_points(views, n, names[0]):
+                anchor = keep_view(_view_inputs(views, n), reference, config.registration, config.anchor, kept[n]) \
+                    if n in kept else None
+                views.anchors[n] = anchor if anchor is not None else \
+                    anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor)
         tick = _lap(self.timings, "joints hypothesis", tick)
         # the odometry edges' images (RGB-D odometry, measured depth only) depend on this instant alone
         views.odometry = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n],
@@ -387,6 +398,38 @@ class ViewLoader:
             if config.odometry.enabled and config.depth == "rgbd" else {}
         _lap(self.timings, "odometry images", tick)
         return views
+
+    def verified(self, instant: Instant, checks: dict[str, ViewCheck]) -> None:
+        """Record an instant's registrations (``register_instant``'s checks), for ``steady_poses``."""
+        with self._turn:
+            self._verified[self._order[id(instant)]] = {n: (c.transform, c.method) if c.ok else None
+                                                         for n, c in checks.items()}
+            self._turn.notify_all()
+
+    def stop(self) -> None:
+        """No more registrations will come (fuse is ending, or failed): nothing waits for them."""
+        with self._turn:
+            self._stopped = True
+            self._turn.notify_all()
+
+    def steady_poses(self, instant: Instant) -> dict[str, np.ndarray]:
+        """View -> its pose for the ``kept`` hypothesis (``anchored.keep_view``) at ``instant``: the pose
+        verified two instants before (KEEP_LAG, whatever the number of workers: the same outputs), for
+        the views whose pose was kept there or held still (``anchored.steady``) over the two instants
+        before that. Waits for that instant's registration (it is made by the main thread while this
+        one is read ahead); none outside fuse's loop (``in_order`` False: no registrations come)."""
+        k = self._order.get(id(instant))
+        if not (self.config.anchor.keep and self.in_order) or k is None or k < KEEP_LAG:
+            return {}
+        with self._turn:
+            self._turn.wait_for(lambda: k - KEEP_LAG in self._verified or self._stopped)
+            last, before = self._verified.get(k - KEEP_LAG), self._verified.get(k - KEEP_LAG - 1, {})
+        out = {}
+        for n, pose in (last or {}).items():
+            if pose is not None and (pose[1] == "kept" or
+                                     steady([pose[0], (before.get(n) or (None,))[0]], self.config.anchor)):
+                out[n] = pose[0]
+        return out
 
     def keypoints(self, name: str, frame: int) -> np.ndarray | None:
         """The person's 2D joints (18, 3) in frame ``frame`` of video ``name`` (None: not known)."""
@@ -452,6 +495,12 @@ class Kept:
     # used, background, person, skeleton row); ``write_outputs`` reuses them when the pose graph
     # leaves the same views in, else computes them again (the same function, the same values)
     early: tuple | None = None
+
+
+# The ``kept`` hypothesis at instant k reads the registrations of instant k - KEEP_LAG (and the one
+# before): made by the main thread while the workers prepare the next instants, so that waiting for
+# them costs little with two workers
+KEEP_LAG = 2
 
 
 # Odometry: a camera's background at one instant against its previous instant's, both ways, must
@@ -694,6 +743,7 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
                         views = loader.complete(views, instant, tick)
                     tick = time.perf_counter()
                     checks = register_instant(instant, views, inputs, tracking, config)
+                    loader.verified(instant, checks)
                     tick = _lap(timings, "register", tick)
                     odometry.add(k, instant, views, checks)
                     tick = _lap(timings, "odometry", tick)
@@ -712,6 +762,7 @@ def _fuse_instants(inputs: FuseInputs, config: FuseConfig, loader: ViewLoader, o
             records, fused_points, mesh, skeleton = write_outputs(tmp, inputs, config, kept, poses)
             _lap(timings, "finish", tick)
     finally:
+        loader.stop()  # an instant read ahead may wait for registrations that will not come
         ahead.close()  # waits for the read in flight before the readers close
     return records, fused_points, mesh, skeleton
 

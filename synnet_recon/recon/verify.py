@@ -107,6 +107,7 @@ class ViewCheck:
     pin_z: float = float("inf")     # the pinning test's z (inf: not run)
     fine_moved: float = float("nan")  # how far the fine alignment moved the camera (m; NaN: not run)
     fine_pull: float = float("nan")   # the fine pinning test's pull (NaN: not run)
+    fine_turned_deg: float = float("nan")  # how far the fine alignment turned it (degrees; NaN: not run)
     # the fine alignment's pose when the fine check failed because it moved the pose (None otherwise):
     # ``anchored`` checks it in its place
     fine_transform: np.ndarray | None = field(default=None, repr=False)
@@ -173,17 +174,17 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
                  f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
                  f"(need {config.min_pin_z:g})"
-    moved = pull = float("nan")
+    moved = pull = turned = float("nan")
     refined = None
     coarse_ok = reason is None
     if reason is None and fine is not None and config.fine.enabled:
         result, reason = fine_check(np.asarray(transform, dtype=np.float64), fine, config.fine)
-        moved, pull = result.moved, result.pull
+        moved, pull, turned = result.moved, result.pull, result.turned_deg
         if reason is not None and (moved > config.fine.max_shift or result.turned_deg > config.fine.max_turn_deg):
             refined = result.transform
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
-                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin, moved, pull, refined,
-                     coarse_ok)
+                     vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin, moved, pull, turned,
+                     refined, coarse_ok)
 
 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
