@@ -199,12 +199,13 @@ def _solve(problem: _Problem, start: np.ndarray, rounds: int, max_nfev: int = 10
 def _rotation_std(problem: _Problem, fit) -> np.ndarray:
     """(T,) largest standard deviation of each instant's rotation (degrees), Laplace approximation
     with the pixel residuals' variance."""
-    J = fit.jac.toarray() if hasattr(fit.jac, "toarray") else np.asarray(fit.jac)
+    J = fit.jac
     n_px = 2 * len(problem.X)
     r = fit.fun[:n_px]
     dof = max(n_px - 6 * problem.T, 1)
     sigma2 = float(r @ r / dof)
-    H = J.T @ J
+    H = J.T @ J  # sparse when the Jacobian is: (6T, 6T) only, never the whole Jacobian dense
+    H = H.toarray() if hasattr(H, "toarray") else np.asarray(H)
     cov = np.linalg.pinv(H, rcond=1e-12, hermitian=True) * sigma2
     out = np.full(problem.T, np.nan)
     for t in range(problem.T):
