@@ -134,10 +134,13 @@ def pose_comparison(summary: dict, truth: dict, joints_world: np.ndarray) -> tup
                 est[v, t], ok[v, t] = np.asarray(f["world_to_camera"]), True
     ref = names.index(summary["reference"]) if summary.get("reference") in names else 0
     out = {"frames": int(ok.size), "posed": int(ok.sum()), "cameras": {}}
-    if not ok[ref].any() or ok.sum() < 2:
+    # the errors are relative to one posed frame: the reference's first, else the next camera's
+    # (the reference's poses can all be dropped while two others are posed)
+    anchor = next((v for v in [ref] + [v for v in range(len(names)) if v != ref] if ok[v].any()), None)
+    if anchor is None or ok.sum() < 2:
         return out, None
-    t0 = int(np.argmax(ok[ref]))
-    e = pose_errors(est, tru, ok, (ref, t0), joints_world.reshape(-1, 3))
+    t0 = int(np.argmax(ok[anchor]))
+    e = pose_errors(est, tru, ok, (anchor, t0), joints_world.reshape(-1, 3))
     rot, frac = e["rotation_deg"], e["translation"] / e["scene_size"]
     which = np.argwhere(ok)  # the order pose_errors uses
     for v, n in enumerate(names):
@@ -154,17 +157,19 @@ def pose_comparison(summary: dict, truth: dict, joints_world: np.ndarray) -> tup
                scene_size_m=e["scene_size"], scale_vs_truth=e["scale"],
                wrong=[(names[v], int(rows[names[v]][t]["frame"]), round(float(r), 2), round(float(f), 4))
                       for (v, t), r, f in zip(which, rot, frac) if r > ROTATION_TARGET_DEG or f > TRANSLATION_TARGET])
-    return out, (names[ref], int(rows[names[ref]][t0]["frame"]))
+    return out, (names[anchor], int(rows[names[anchor]][t0]["frame"]), est[anchor, t0])
 
 
 def joint_comparison(skeleton, joints_world: np.ndarray, truth: dict, world: tuple | None) -> dict:
     """skeleton3d.json's joints against the true joint centres (joints_world: (F, 18, 3) at each of
-    the reference camera's frames), in the world of the poses (the reference camera at its first
-    posed frame): mean error metric and after one global scale."""
+    the reference camera's frames), in the world of the poses: ``world`` = (camera, frame, its
+    estimated world_to_camera there) from ``pose_comparison`` (identity at the world's own frame);
+    mean error metric and after one global scale."""
     if skeleton is None or world is None or not len(skeleton):
         return {"known": 0.0, "mean_cm": None, "mean_cm_scaled": None}
-    name, frame = world
+    name, frame = world[:2]
     W = np.asarray(next(c for c in truth["cameras"] if c["name"] == name)["world_to_camera"])[frame]
+    W = np.linalg.inv(np.asarray(world[2], dtype=np.float64)) @ W if len(world) > 2 else W  # into the poses' world
     got = np.asarray(skeleton.joints, dtype=np.float64)
     want = np.stack([joints_world[f[skeleton.reference]] @ W[:3, :3].T + W[:3, 3] for f in skeleton.frames])
     known = np.isfinite(got).all(axis=-1) & np.isfinite(want).all(axis=-1)
@@ -216,7 +221,8 @@ def rgb_verdict(poses: dict) -> dict:
     wrong = poses.get("wrong", [])
     rot = poses.get("rotation_under_target", 0.0) * posed / max(frames, 1)
     trans = poses.get("translation_under_target", 0.0) * posed / max(frames, 1)
-    return {"passed": bool(posed >= 2 and not wrong), "posed": posed, "frames": frames, "wrong_unflagged": wrong,
+    compared = "rotation_under_target" in poses  # fewer than two posed frames: nothing to compare
+    return {"passed": bool(posed >= 2 and compared and not wrong), "posed": posed, "frames": frames, "wrong_unflagged": wrong,
             "rotation_within_target_of_all": round(rot, 4), "translation_within_target_of_all": round(trans, 4),
             "targets_met": bool(rot >= 0.95 and trans >= 0.95)}
 

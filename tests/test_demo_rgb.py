@@ -50,7 +50,8 @@ def test_pose_comparison_against_the_truth_after_one_scale():
     joints = np.stack([standing_pose(1.7)] * 6)
     truth, summary = _truth_and_summary()
     poses, world = pose_comparison(summary, truth, joints)
-    assert world == ("cam0", 0) and poses["posed"] == 17 and poses["frames"] == 18
+    assert world[:2] == ("cam0", 0) and np.allclose(world[2], np.eye(4))
+    assert poses["posed"] == 17 and poses["frames"] == 18
     assert poses["rotation_max_deg"] < 1e-5 and poses["translation_max_frac"] < 1e-6
     assert poses["scale_vs_truth"] == pytest.approx(2.0) and poses["cameras"]["cam2"]["flagged"] == [5]
     v = rgb_verdict(poses)
@@ -68,11 +69,25 @@ def test_pose_comparison_against_the_truth_after_one_scale():
     assert len(poses["cameras"]["cam1"]["flagged"]) == 6
 
 
+def test_pose_comparison_when_the_reference_camera_has_no_pose():
+    """The reference's poses can all be dropped (seed 9: SfM glued cam0 7-9 deg off) while two
+    others are posed: the errors are taken relative to the next camera's first posed frame."""
+    joints = np.stack([standing_pose(1.7)] * 6)
+    truth, summary = _truth_and_summary()
+    for f in summary["cameras"]["cam0"]["frames"]:
+        f["ok"] = False
+    poses, world = pose_comparison(summary, truth, joints)
+    assert world[:2] == ("cam1", 0) and poses["posed"] == 11
+    assert poses["rotation_max_deg"] < 1e-5 and poses["translation_max_frac"] < 1e-6
+    assert rgb_verdict(poses)["passed"] and poses["cameras"]["cam0"]["posed"] == 0
+
+
 def test_verdict_fails_on_a_wrong_frame_and_on_nothing_posed():
     good = {"posed": 30, "frames": 30, "rotation_under_target": 1.0, "translation_under_target": 1.0, "wrong": []}
     assert rgb_verdict(good)["passed"] and rgb_verdict(good)["targets_met"]
     assert not rgb_verdict(dict(good, wrong=[("cam1", 4, 12.0, 0.3)]))["passed"]
     assert not rgb_verdict({"posed": 0, "frames": 30, "cameras": {}})["passed"]
+    assert not rgb_verdict({"posed": 3, "frames": 30, "cameras": {}})["passed"]  # posed, but not compared
 
 
 def test_depth_comparison_per_view_and_after_one_scale(tmp_path):
