@@ -1,5 +1,6 @@
 """Rigid registration of two views' clouds with Open3D's legacy pipelines (faster than the tensor
-API on CPU): FPFH + RANSAC global registration (or given 3D correspondences), point-to-plane ICP,
+API on CPU): FPFH + RANSAC global registration (Open3D's features, our seeded RANSAC; or given 3D
+correspondences), point-to-plane ICP,
 then (``RegistrationConfig.colored_icp``, off by default) coloured ICP. Used per synchronized
 instant by ``fuse``."""
 from __future__ import annotations
@@ -26,9 +27,9 @@ class RegistrationConfig:
     ransac_distance: float = 1.5      # RANSAC inlier distance, in voxels
     fpfh_radius: float = 5.0          # FPFH radius, in voxels
     normal_radius: float = 2.0        # normal estimation radius, in voxels
-    ransac_iterations: int = 5_000    # FPFH RANSAC budget: the last resort never gave a verified pose on the
-    #                                   bench grid or the default demo at 20,000 (8.6 CPU s a view there)
-    ransac_confidence: float = 0.999
+    ransac_iterations: int = 5_000    # FPFH RANSAC minimal sets (``global_registration``; each scored unless its edges
+    #                                   fail the length check): with Open3D's RANSAC the last resort never gave a verified
+    #                                   pose on the bench grid or the default demo at 20,000 (8.6 CPU s a view there)
     icp_iterations: int = 30
     colored_icp: bool = False         # coloured ICP after point-to-plane ICP (``refine``). Off: with it on, the
     #                                   default demo (seed 0, session 5 end) accepted a view 3.0 cm off (FAIL), with
@@ -99,15 +100,40 @@ def prepare(pcd, config: RegistrationConfig) -> PreparedCloud:
 
 
 def global_registration(source: PreparedCloud, target: PreparedCloud, config: RegistrationConfig) -> np.ndarray:
-    """FPFH feature matching + RANSAC -> (4, 4) source-to-target."""
-    d = config.ransac_distance * config.voxel
-    o3d.utility.random.seed(config.seed)
-    result = reg.registration_ransac_based_on_feature_matching(
-        source.cloud, target.cloud, source.fpfh, target.fpfh, True, d,
-        reg.TransformationEstimationPointToPoint(False), 3,
-        [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(d)],
-        reg.RANSACConvergenceCriteria(config.ransac_iterations, config.ransac_confidence))
-    return np.asarray(result.transformation)
+    """FPFH feature matching + RANSAC -> (4, 4) source-to-target. The features are Open3D's
+    (``PreparedCloud.fpfh``), matched by ``fpfh_matches``; the RANSAC is ours (``ransac_kabsch``:
+    ``config.ransac_iterations`` minimal sets of 3 drawn from ``config.seed``, those whose edge
+    lengths differ by more than 10 % between the two clouds left out, inliers within
+    ``ransac_distance`` voxels), not Open3D's ``registration_ransac_based_on_feature_matching``,
+    which reads one global RNG from parallel threads: while fuse's workers run, the same inputs and
+    seed could give different poses run to run. The identity when there are not 3 matches to fit."""
+    s, t = fpfh_matches(source, target)
+    if len(s) < 3:
+        return np.eye(4)
+    found = ransac_kabsch(np.asarray(source.cloud.points)[s], np.asarray(target.cloud.points)[t],
+                          config.ransac_distance * config.voxel, config.ransac_iterations, config.seed,
+                          min_inliers=3, edge_ratio=0.9)
+    return np.eye(4) if found.transform is None else found.transform
+
+
+def fpfh_matches(source: PreparedCloud, target: PreparedCloud, min_mutual: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Correspondences (source indices (M,), target indices (M,)) of two clouds' FPFH features: each
+    source point's nearest target point in feature space (scipy's k-d tree), kept where that target
+    point's nearest source point is it again (mutual), unless fewer than ``min_mutual`` are: then
+    every source point's nearest. Deterministic (one thread, no RNG)."""
+    from scipy.spatial import cKDTree
+
+    fs = np.asarray(source.fpfh.data, dtype=np.float64).T    # (N, 33)
+    ft = np.asarray(target.fpfh.data, dtype=np.float64).T
+    if len(fs) == 0 or len(ft) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    forward = cKDTree(ft).query(fs, k=1)[1].astype(np.int64)
+    backward = cKDTree(fs).query(ft, k=1)[1].astype(np.int64)
+    src = np.arange(len(fs))
+    mutual = backward[forward] == src
+    if mutual.sum() >= min_mutual:
+        return src[mutual], forward[mutual]
+    return src, forward
 
 
 def correspondence_registration(source_points: np.ndarray, target_points: np.ndarray,
@@ -277,11 +303,13 @@ class JointAlignment:
 
 
 def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1, iterations: int = 300,
-                  seed: int = 0, min_inliers: int = 4) -> JointAlignment:
+                  seed: int = 0, min_inliers: int = 4, edge_ratio: float = 0.0) -> JointAlignment:
     """RANSAC over corresponding 3D joints (J, 3) (NaN = unknown): minimal sets of 3, the hypothesis
     with the most inliers (distance < ``threshold``; ties: the smaller summed error) refit on them.
     The joints are labelled, so a symmetric room cannot fool it; a mirrored person (left/right
-    swapped in one view) gives few inliers. ``transform`` is None with fewer than ``min_inliers``."""
+    swapped in one view) gives few inliers. ``transform`` is None with fewer than ``min_inliers``.
+    ``edge_ratio`` > 0: minimal sets whose three edge lengths differ between source and target by
+    more than that ratio (shorter / longer) are not scored (a rigid motion keeps them)."""
     both = np.isfinite(source).all(1) & np.isfinite(target).all(1)
     idx = np.flatnonzero(both)
     none = JointAlignment(None, np.zeros(len(source), bool), float("inf"))
@@ -289,7 +317,7 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
         return none
     s, t = source[idx], target[idx]
     picks = _minimal_sets(len(idx), iterations, seed)
-    best = _best_minimal_set(s, t, picks, threshold) if iterations > 0 else None
+    best = _best_minimal_set(s, t, picks, threshold, edge_ratio=edge_ratio) if iterations > 0 else None
     if best is None or best.sum() < min_inliers:
         return none
     T = kabsch(s[best], t[best])
@@ -308,7 +336,7 @@ def ransac_kabsch(source: np.ndarray, target: np.ndarray, threshold: float = 0.1
 def _minimal_sets(n: int, iterations: int, seed: int) -> np.ndarray:
     """(iterations, 3) the minimal sets of 3 of n joints that ``ransac_kabsch`` scores: one draw per
     iteration (``Generator.choice`` without replacement) from ``default_rng(seed)``, in that order.
-    They depend on n, iterations and seed only (n <= 18 joints), so they are drawn once (read-only)."""
+    They depend on n, iterations and seed only (n: joints, or matches), so they are drawn once (read-only)."""
     rng = np.random.default_rng(seed)
     picks = np.array([rng.choice(n, 3, replace=False) for _ in range(iterations)], dtype=np.int64).reshape(-1, 3)
     picks.flags.writeable = False
@@ -316,13 +344,17 @@ def _minimal_sets(n: int, iterations: int, seed: int) -> np.ndarray:
 
 
 def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold: float,
-                      block_values: int = 4_000_000) -> np.ndarray | None:
+                      block_values: int = 4_000_000, edge_ratio: float = 0.0) -> np.ndarray | None:
     """Kabsch on every minimal set (I, 3) of corresponding points s, t (N, 3) at once -> the inlier
     mask (N,) of the hypothesis with the most inliers (ties: the smaller summed error clipped at
-    ``threshold``; then the first), None when every set is collinear. Hypotheses are scored in
-    blocks of about ``block_values`` / N (memory flat in N; joints: one block)."""
+    ``threshold``; then the first), None when every set is collinear (or, with ``edge_ratio`` > 0,
+    has edges of other lengths in t than in s). Hypotheses are scored in blocks of about
+    ``block_values`` / N (memory flat in N; joints: one block)."""
     a, b = s[picks], t[picks]                                        # (I, 3, 3)
     valid = np.linalg.norm(np.cross(a[:, 1] - a[:, 0], a[:, 2] - a[:, 0]), axis=1) >= 1e-4
+    if edge_ratio > 0:
+        ea, eb = (np.linalg.norm(x - np.roll(x, 1, axis=1), axis=2) for x in (a, b))   # (I, 3) edge lengths
+        valid &= (np.minimum(ea, eb) >= edge_ratio * np.maximum(ea, eb)).all(axis=1)
     if not valid.any():
         return None
     a, b = a[valid], b[valid]
@@ -338,7 +370,7 @@ def _best_minimal_set(s: np.ndarray, t: np.ndarray, picks: np.ndarray, threshold
     block = max(1, block_values // max(1, len(s)))
     best, best_count, best_total = None, -1, np.inf
     for i in range(0, len(R), block):
-        moved = np.einsum("ijk,nk->inj", R[i:i + block], s) + shift[i:i + block, None]
+        moved = np.matmul(s, np.swapaxes(R[i:i + block], 1, 2)) + shift[i:i + block, None]   # (block, N, 3)
         err = np.linalg.norm(moved - t, axis=2)                      # (block, N)
         ok = err < threshold
         count, total = ok.sum(1), np.minimum(err, threshold).sum(1)

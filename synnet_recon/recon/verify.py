@@ -6,7 +6,10 @@
    ``min_joints`` joints both views know.
 2. The static background: the view's background points, moved into the reference camera, must
    agree with what that camera measured (``register.visibility_agreement``: seen where it sees a
-   surface, never in the free space in front of one), and the ICP overlap must be sane.
+   surface, never in the free space in front of one), and the ICP overlap must be sane. A
+   background of parallel planes only (a floor) does not pin the pose by its depth; with the fine
+   check on it is left to the fine check and the pinning test, which see its texture
+   (``fine_pins_planes``).
 
 3. The turn about the person: a rotation about the person's own vertical axis (with the
    translation that keeps the person in place) moves the joints little (the body is thin about
@@ -83,6 +86,11 @@ class VerifyConfig:
     #                                 leave the turn to the fine check's pull (wide grid at 120 deg: 8 right poses
     #                                 refused by the count, 44-46 points; with this 36/36 ok, all right; default demo
     #                                 9 of 12 views accepted, all right, instead of 4)
+    fine_pins_planes: bool = True   # with the fine check on, a background of parallel planes only (min_normal_spread)
+    #                                 is left to the fine check's pull and the pinning test, which see the texture:
+    #                                 the depth alone cannot pin a slide or turn along a floor, its tiles can (an open
+    #                                 floor 120 deg apart at 1.6 m shares only the floor: 12 right poses, 0.01-0.27 deg /
+    #                                 0.04-0.7 cm, refused by the spread; a textureless plane still fails the pull)
     fine: FineConfig = field(default_factory=FineConfig)  # the fine check (``recon/fine.py``), last, when the
     #                                 others pass: the default demo accepted a view 3.0 cm off that they all passed
 
@@ -157,7 +165,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
     elif n >= config.min_joints and err > config.max_joint_error:
         reason = f"joints disagree by {100 * err:.1f} cm (median; at most {100 * config.max_joint_error:g})"
-    elif spread < config.min_normal_spread:
+    elif spread < config.min_normal_spread and not (config.fine_pins_planes and fine is not None
+                                                    and config.fine.enabled):
         reason = "background of parallel planes only: its pose is not pinned"
     elif seen < config.min_seen or vis < config.min_visibility:
         reason = f"background inconsistent: {100 * vis:.0f} % of {seen} seen points agree (need " \
