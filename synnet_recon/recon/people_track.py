@@ -27,7 +27,7 @@ Poses are world_to_camera (T, 4, 4) in the world of the triangulated joints (Ope
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,7 +69,6 @@ class PeopleTrack:
     rotation_std_deg: np.ndarray
     spread_deg: np.ndarray
     median_px: np.ndarray
-    notes: list[str] = field(default_factory=list)
 
 
 def _usable(xy: np.ndarray, c: np.ndarray, joints: np.ndarray, conf: PeopleTrackConf) -> np.ndarray:
@@ -227,7 +226,7 @@ def refine_track(xy: np.ndarray, c: np.ndarray, joints: np.ndarray, K: np.ndarra
     enough = use.sum(axis=1) >= conf.min_joints
     have = np.isfinite(start).all(axis=(1, 2))
     nan = np.full(T, np.nan)
-    if not have.any():
+    if not have.any() or not enough.any():
         return PeopleTrack(np.full((T, 4, 4), np.nan), np.zeros(T, bool), [_why_none(use[t].sum(), conf) for t in range(T)],
                            nan.copy(), nan.copy(), nan.copy())
     init = _fill(start)
@@ -253,10 +252,7 @@ def refine_track(xy: np.ndarray, c: np.ndarray, joints: np.ndarray, K: np.ndarra
             inl[t] = int((err[mine] <= conf.inlier_px * width / 1000.0).sum())
     ok, reason = _verify(use.sum(axis=1), enough, med, inl, std, spread, width, conf)
     poses[~ok] = np.nan
-    track = PeopleTrack(poses, ok, reason, std, spread, med)
-    track.notes.append(f"refined over {T} instants ({int(enough.sum())} with {conf.min_joints}+ joints); rotation std "
-                       f"median {np.nanmedian(std):.2f} deg" if np.isfinite(std).any() else "no rotation std")
-    return track
+    return PeopleTrack(poses, ok, reason, std, spread, med)
 
 
 def _spread(xy, c, joints, K, times, poses, width, use, scale, conf: PeopleTrackConf) -> np.ndarray:

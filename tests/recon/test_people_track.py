@@ -88,3 +88,12 @@ def test_an_instant_without_enough_joints_is_flagged_and_no_pose_is_invented():
     assert not none.ok.any() and np.isnan(none.poses).all()
     conf = PeopleTrackConf(min_joints=20)
     assert not refine_track(xy, c, joints, K, times, initial_poses(xy, c, joints, K, 480, conf), 480, conf).ok.any()
+
+
+def test_two_instants_without_enough_joints_anywhere():
+    K, times, joints, true, xy, c = _scene(noise_px=0.15, T=2)
+    start = initial_poses(xy, c, joints, K, 480)
+    few = PeopleTrackConf(min_joints=19)
+    track = refine_track(xy, c, joints, K, times, start, 480, few)
+    assert not track.ok.any() and "(< 19)" in track.reason[0]
+    assert refine_track(xy, c, joints, K, times, start, 480).ok.shape == (2,)
