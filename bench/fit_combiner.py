@@ -26,7 +26,9 @@ dropped joints and the relabelled correlation cues for one run (to compare them 
 instant (a periodic motion matches itself a period later: ``same_motion_pairs``); ``--people N``
 the pairs of N several-people scenes built by bench/bench_sync_real.py's scene builders on the
 training motions (``people_pairs``: the same person in two cameras with the truth, pairings of
-different people as unrelated).
+different people as unrelated). ``--rates N`` adds N scenes of cameras faster than the analysis
+rate (``rate_pairs``: 60, 50 and 120 fps, some cameras of a scene slowed to 30, 29.97 or 25 fps),
+where the confidence's tolerance (``pair.answer_tolerance``) is finer than the curve's frame.
 
 Three passes per cue set, each fitting one stage on the output of the previous (combine.py):
 curve (all offsets), pick (candidates), confidence (refined answers). Not run in CI.
@@ -74,8 +76,11 @@ def training_motions(min_seconds: float, split: str = "train"):
     return [m for m in _MOTIONS[split] if m.duration >= min_seconds]
 
 
-def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions) -> tuple[Keypoints, list[str]]:
-    """Some of h8's realistic conditions on one camera's track (names of those applied)."""
+def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions,
+                      own_clock: bool = False) -> tuple[Keypoints, list[str]]:
+    """Some of h8's realistic conditions on one camera's track (names of those applied).
+    ``own_clock``: the detector's correlated errors on the track's own frame times (else as if at
+    30 fps, as the earlier fits had them)."""
     if conditions is None:
         return kp, []
     xy, conf, size, times = np.asarray(kp.xy), np.asarray(kp.conf), kp.image_size, np.asarray(kp.times)
@@ -87,7 +92,7 @@ def _apply_conditions(kp: Keypoints, rng: np.random.Generator, conditions) -> tu
         xy, conf, size = conditions.sideways_view(xy, conf, size, rng)
         used.append("sideways")
     if rng.random() < 0.5:
-        xy, conf = conditions.correlated_detector_errors(xy, conf, size, rng)
+        xy, conf = conditions.correlated_detector_errors(xy, conf, size, rng, times=times if own_clock else None)
         used.append("detector_errors")
     if rng.random() < 0.2:
         xy, conf, times = conditions.drop_frames(xy, conf, times, rng)
@@ -244,11 +249,62 @@ def people_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: in
     return out
 
 
+# Cameras faster than the analysis rate (``rate_pairs``): each scene filmed at one of FAST_RATES,
+# and each camera but the first kept at it or slowed to one of the rates it may be slowed to.
+FAST_RATES = (60.0, 50.0, 60.0, 120.0)
+SLOWER_RATES = {60.0: (30.0, 29.97), 50.0: (25.0,), 120.0: (60.0, 30.0)}
+
+
+def rate_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int = 0) -> list[TrainPair]:
+    """The pairs of ``n_scenes`` 3-camera scenes (6 s, offsets up to 2 s) filmed faster than the
+    analysis rate: at 60, 50 or 120 fps (``FAST_RATES``), each camera after the first slowed with
+    probability 0.4 to a rate of ``SLOWER_RATES`` (a rig of mixed cameras); static cameras in a
+    third of them, the realistic conditions of ``training_pairs`` on every camera (the detector's
+    correlated errors on the camera's own clock). At 60 fps two input frames are one analysis frame
+    and at 120 fps half of one, so the confidence sees errors finer than the curve's frame. Labels
+    ``rates/<fps of a>-<fps of b>/<static|moving>``."""
+    from synnet_recon.synth.camera import CameraPathConfig
+    from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+    try:
+        from synnet_recon.synth import conditions
+    except ImportError:
+        conditions = None
+    if n_scenes <= 0:
+        return []
+    motions = training_motions(10.5, split)
+    rng = np.random.default_rng([seed, 60])
+    out = []
+    for s in range(n_scenes):
+        fps = FAST_RATES[s % len(FAST_RATES)]
+        static = rng.random() < 0.33
+        path = CameraPathConfig(mode_weights=(0.0, 0.0, 1.0)) if static else CameraPathConfig()
+        cfg = SceneConfig(cameras=3, seconds=6.0, fps=fps, max_offset=2.0, seed=int(rng.integers(1 << 30)),
+                          noise=float(rng.uniform(0.5, 1.5)), camera_path=path)
+        scene = simulate_scene(cfg, motions[int(rng.integers(len(motions)))])
+        tracks, rates = [], []
+        for c, cam in enumerate(scene.cameras):
+            kp, rate = cam.keypoints, fps
+            if c > 0 and conditions is not None and rng.random() < 0.4:
+                rate = float(rng.choice(SLOWER_RATES[fps]))
+                xy, conf, times = conditions.resample_frame_rate(kp.xy, kp.conf, kp.times, rate)
+                kp = Keypoints(xy, conf, times, kp.image_size, kp.name)
+            tracks.append(_apply_conditions(kp, rng, conditions, own_clock=True)[0])
+            rates.append(rate)
+        for i in range(3):
+            for j in range(i + 1, 3):
+                truth = scene.cameras[j].offset_seconds - scene.cameras[i].offset_seconds
+                label = f"rates/{rates[i]:g}-{rates[j]:g}/" + ("static" if static else "moving")
+                out.append(TrainPair(tracks[i], tracks[j], truth, label, first_scene + s))
+    return out
+
+
 def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int = 0, n_same: int = 0,
-                   n_people: int = 0) -> list[TrainPair]:
+                   n_people: int = 0, n_rates: int = 0) -> list[TrainPair]:
     """The scenes' pairs (3 per scene), one unrelated pair per ten, then ``n_paper`` paper-protocol
     pairs (``paper_pairs``), ``n_same`` unrelated pairs of one motion (``same_motion_pairs``) and
-    the pairs of ``n_people`` several-people scenes (``people_pairs``)."""
+    the pairs of ``n_people`` several-people scenes (``people_pairs``) and of ``n_rates`` scenes
+    faster than the analysis rate (``rate_pairs``)."""
     from synnet_recon.synth.camera import CameraPathConfig
     from synnet_recon.synth.scene import SceneConfig, simulate_scene
 
@@ -287,7 +343,8 @@ def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int 
             unrelated.append(TrainPair(pairs[x].ka, pairs[y].kb, None, "unrelated", n_scenes + len(unrelated)))
     out = pairs + unrelated + paper_pairs(n_paper, seed, split, n_scenes + len(unrelated))
     out += same_motion_pairs(n_same, seed, split, n_scenes + len(unrelated) + n_paper)
-    return out + people_pairs(n_people, seed, split, n_scenes + len(unrelated) + n_paper + n_same)
+    out += people_pairs(n_people, seed, split, n_scenes + len(unrelated) + n_paper + n_same)
+    return out + rate_pairs(n_rates, seed, split, n_scenes + len(unrelated) + n_paper + n_same + n_people)
 
 
 def _labels(offsets_frames: np.ndarray, truth, rate: float, tol: float) -> np.ndarray:
@@ -568,7 +625,8 @@ def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
 
 def confidence_rows(pairs, curves, cues, model, config, rate, matcher=None):
     """The refined answer of every pair the cues compare: (features {name: (N,)}, errors in
-    analysis frames (N,), inf for unrelated pairs, labels)."""
+    analysis frames (N,), inf for unrelated pairs, labels). The features hold each answer's
+    tolerance (``tolerance_frames``, ``pair.answer_tolerance``)."""
     rows, errs, labels = [], [], []
     for pair, c in zip(pairs, curves):
         if c is None:
@@ -595,16 +653,27 @@ def fit_confidence_rows(rows, cues, unrelated_weight: float | None = None):
     x, errs, labels = rows
     w = UNRELATED_WEIGHT if unrelated_weight is None else unrelated_weight
     weight = np.where(np.isinf(errs), w, 1.0)
-    conf = C.Logistic.fit(x, (errs <= 1.0).astype(float), confidence_features(cues), l2=3.0,
+    tol = tolerances(x, len(errs))
+    conf = C.Logistic.fit(x, (errs <= tol).astype(float), confidence_features(cues), l2=3.0,
                           sample_weight=weight if len(errs) else None)
-    return conf, answer_stats(errs, conf.prob(x), labels)
+    return conf, answer_stats(errs, conf.prob(x), labels, tol)
 
 
-def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
-    """Within 1 / 2 frames overall and per kind of pair, and a reliability table of ``p``."""
+def tolerances(x: dict, n: int) -> np.ndarray:
+    """Each answer's tolerance (analysis frames; 1 where the rows do not say: rows of older code)."""
+    tol = np.asarray(x.get("tolerance_frames", np.ones(n)), dtype=float).reshape(-1)
+    return np.where(np.isfinite(tol), tol, 1.0) if len(tol) == n else np.ones(n)
+
+
+def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str], tol: np.ndarray | None = None) -> dict:
+    """Within 1 / 2 frames overall and per kind of pair, a reliability table of ``p``, and the
+    answers 2+ frames of the fastest input off at confidence >= 0.9 (2 input frames = 2 ``tol``)."""
+    tol = np.ones(len(errs)) if tol is None else np.asarray(tol, dtype=float)
     stats = {"answers": int(len(errs)), "within_1_frame": round(float(np.mean(errs <= 1)), 3),
              "within_2_frames": round(float(np.mean(errs <= 2)), 3),
-             "wrong_2plus_at_conf_0.9": int(np.sum((errs >= 2) & (p >= 0.9)))}
+             "within_tolerance": round(float(np.mean(errs <= tol)), 3),
+             "wrong_2plus_at_conf_0.9": int(np.sum((errs >= 2) & (p >= 0.9))),
+             "wrong_2plus_input_frames_at_conf_0.9": int(np.sum((errs >= 2 * tol) & (p >= 0.9)))}
     kinds = np.array([kind_of(lab) for lab in labels])
     for kind in sorted(set(kinds)):
         sel = kinds == kind
@@ -614,7 +683,8 @@ def answer_stats(errs: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
             stats[f"{kind}_within_2_frames"] = round(float(np.mean(errs[sel] <= 2)), 3)
     bins = np.digitize(p, [0.3, 0.6, 0.9])
     stats["reliability"] = {f"[{lo}, {hi})": {"n": int(np.sum(bins == k)), "mean_conf": round(float(p[bins == k].mean()), 3),
-                                              "within_1_frame": round(float(np.mean(errs[bins == k] <= 1)), 3)}
+                                              "within_1_frame": round(float(np.mean(errs[bins == k] <= 1)), 3),
+                                              "within_tolerance": round(float(np.mean((errs <= tol)[bins == k])), 3)}
                             for k, (lo, hi) in enumerate(((0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.0)))
                             if np.any(bins == k)}
     return stats
@@ -675,7 +745,7 @@ def _provenance(args, pairs, matcher) -> dict:
     from synnet_recon.sync import affine, evidence, pair
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
-           "same_motion_pairs": args.same_motion, "people_scenes": args.people,
+           "same_motion_pairs": args.same_motion, "people_scenes": args.people, "rate_scenes": args.rates,
            "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
            "pairs": len(pairs), "unrelated_pairs": sum(p.truth is None for p in pairs),
            "conditions": "synth.conditions (upper body, sideways, correlated detector errors, dropped "
@@ -685,7 +755,11 @@ def _provenance(args, pairs, matcher) -> dict:
                          + (" + unrelated pairs of two stretches of one motion (same_motion_pairs)"
                             if args.same_motion else "")
                          + (" + several-people scenes (people_pairs: same person paired with the truth, "
-                            "different people as unrelated)" if args.people else ""),
+                            "different people as unrelated)" if args.people else "")
+                         + (" + scenes faster than the analysis rate (rate_pairs: 60 / 50 / 120 fps, some "
+                            "cameras at 30 / 29.97 / 25 fps)" if args.rates else ""),
+           "confidence_event": "|error| <= pair.answer_tolerance (2 frames of the fastest input, at most 1 "
+                               "analysis frame)",
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
            "cue_candidates": list(pair.CUE_CANDIDATES),
            "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
@@ -708,6 +782,7 @@ def _arguments(argv):
     ap.add_argument("--same-motion", type=int, default=0,
                     help="unrelated pairs of two stretches of one motion added (same_motion_pairs)")
     ap.add_argument("--people", type=int, default=0, help="several-people scenes added (people_pairs)")
+    ap.add_argument("--rates", type=int, default=0, help="scenes faster than the analysis rate added (rate_pairs)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", default=str(C.COMBINER_PATH))
     ap.add_argument("--sets", default=",".join(FIT_SETS), help="cue sets to fit (names of evidence.CUE_SETS)")
@@ -765,7 +840,8 @@ def main(argv=None):
     t0 = time.time()
     config = AlignConfig(progress=False, synnet="off")
     rate = ANALYSIS_RATE
-    pairs = training_pairs(args.scenes, args.seed, n_paper=args.paper, n_same=args.same_motion, n_people=args.people)
+    pairs = training_pairs(args.scenes, args.seed, n_paper=args.paper, n_same=args.same_motion, n_people=args.people,
+                           n_rates=args.rates)
     print(f"{len(pairs)} training pairs ({sum(p.truth is None for p in pairs)} unrelated, {args.paper} paper protocol, "
           f"{args.same_motion} of one motion, {sum(kind_of(p.label) == 'people' for p in pairs)} same-person pairs "
           f"of {args.people} several-people scenes)", flush=True)
@@ -776,6 +852,8 @@ def main(argv=None):
                      "people_kinds": PEOPLE_KINDS, "people_cross": PEOPLE_CROSS_PER_SCENE,
                      "same_windows": repr(SAME_MOTION_WINDOWS), "bench_sha": _sha(Path(__file__).with_name(
                          "bench_sync_real.py").read_bytes()) if args.people else None}
+    if args.rates:
+        base_key |= {"rates": args.rates, "fast_rates": FAST_RATES, "slower_rates": repr(SLOWER_RATES)}
     curves = pass_one(pairs, config, rate, everything, matcher, args.cache, base_key)  # every cue's chance z, once
     print(f"pass 1 (curves) done in {time.time() - t0:.0f} s", flush=True)
     memo = EpipolarMemo(config, rate)

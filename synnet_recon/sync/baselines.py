@@ -218,3 +218,20 @@ def trajectory_features(a, smooth: float | None = None) -> np.ndarray:
 def correlation_curve_of_features(fa: np.ndarray, fb: np.ndarray, offsets_frames, min_overlap: int = MIN_OVERLAP_FRAMES):
     """A correlation curve from features already computed (``speed_features`` / ``trajectory_features``)."""
     return _overlap_pearson_counts(fa, fb, np.asarray(offsets_frames, dtype=int), min_overlap)
+
+
+def self_match_peak(f: np.ndarray, max_lag: int, min_overlap: int = MIN_OVERLAP_FRAMES) -> float:
+    """How well a track's per-frame features ``f`` (T, F) (e.g. ``speed_features``) match themselves
+    at a lag away from 0: the highest correlation over lags 1..``max_lag`` frames (at least
+    ``min_overlap`` frames in common) beyond the first local minimum of the correlation (the lobe
+    around lag 0, where any smooth signal matches itself). A periodic motion peaks again one period
+    later (a walk: one step). NaN when no lag beyond that lobe is left."""
+    max_lag = int(min(max_lag, len(f) - min_overlap))
+    if max_lag < 3:
+        return float("nan")
+    r, _ = correlation_curve_of_features(f, f, np.arange(1, max_lag + 1), min_overlap)
+    r = np.where(np.isfinite(r), r, -1.0)
+    k = 1
+    while k < len(r) - 1 and not (r[k] <= r[k - 1] and r[k] <= r[k + 1]):
+        k += 1
+    return float(np.max(r[k:])) if k < len(r) - 1 else float("nan")

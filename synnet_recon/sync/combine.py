@@ -8,7 +8,8 @@ Three stages, one ``Logistic`` each, per set of cues (``EvidenceModel``):
 - ``pick``: at each candidate, the curve logit, the epipolar z and SynNet's window evidence ->
   logit that the candidate is right (within 1.5 frames); the best candidate is refined.
 - ``confidence``: features of the refined answer (``CONFIDENCE_FEATURES``) -> P(the pair offset
-  is within one frame). This is the pair's confidence.
+  is within ``pair.answer_tolerance``: 2 frames of the fastest input, at most one analysis frame).
+  This is the pair's confidence.
 
 Missing features (a cue that did not run, NaN) contribute 0, which is also their mean under
 chance. The fitted models live in ``synnet_recon/weights/sync_combiner.json`` with their
@@ -28,8 +29,8 @@ COMBINER_PATH = Path(__file__).resolve().parents[1] / "weights" / "sync_combiner
 SCHEMA = "synnet-recon/sync-combiner"
 VERSION = 1
 PICK_FEATURES = ("curve", "epipolar", "synnet_windows")
-CONFIDENCE_FEATURES = ("pick", "pick_margin", "curve_margin", "agree", "log_stderr_frames", "static",
-                       "log_overlap_frames")
+CONFIDENCE_FEATURES = ("pick", "pick_margin", "curve_margin", "agree", "log_stderr_tol", "static",
+                       "log_overlap_frames", "periodicity")
 
 
 def feature_column(x: dict, name: str) -> np.ndarray:

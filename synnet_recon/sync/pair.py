@@ -14,7 +14,10 @@ Steps of ``estimate_subject_pair`` (tracks on their own clocks, resampled to the
    (under ``SHORT_OVERLAP_FRAMES`` at the pick) keeps the single-F fit when it holds, else stays
    inside the picked frame: placed there by the vertex of SynNet's curve (``SHORT_REFINEMENT``),
    else the epipolar minimum inside it.
-5. **Confidence**: ``confidence`` on the answer's features (``combine.CONFIDENCE_FEATURES``).
+5. **Confidence**: ``confidence`` on the answer's features (``combine.CONFIDENCE_FEATURES``):
+   P(|error| <= ``answer_tolerance``), 2 frames of the fastest input and at most one analysis
+   frame; the standard error enters relative to that tolerance, and the motion's own
+   periodicity (``periodicity``: a motion that matches itself one period later is not specific).
 
 A pair gives no offset (``NoOffset``, with the reason) only when nothing can be compared: no
 overlap within the range, or no frames where both views see a body.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..keypoints import Keypoints
+from .baselines import self_match_peak, speed_features
 from .combine import EvidenceModel, model_for
 from .epipolar import FineScorer, parabola_vertex, refine_offset
 from .evidence import curve_evidence, epipolar_evidence, reversed_track
@@ -231,8 +235,34 @@ def _refine_short(fine: FineScorer | None, center: float, config, step: float, f
     return center, se, static
 
 
-def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb) -> dict:
-    """The confidence features (``combine.CONFIDENCE_FEATURES``) of the refined answer."""
+# The confidence's event: the answer within this many frames of the fastest input (the target: never
+# 2 or more frames off at high confidence), and never looser than one analysis frame (the event the
+# confidence meant before inputs faster than twice the analysis rate were considered).
+TOLERANCE_INPUT_FRAMES = 2.0
+
+
+def answer_tolerance(rate: float, *fps: float) -> float:
+    """The error (analysis frames at ``rate``) below which an answer counts as right for the
+    confidence: ``TOLERANCE_INPUT_FRAMES`` frames of the fastest of the inputs' frame rates ``fps``,
+    at most one analysis frame (at 60 fps and below: 1; at 120 fps: 0.5)."""
+    fastest = max([rate] + [float(f) for f in fps if np.isfinite(f) and f > 0])
+    return float(min(1.0, TOLERANCE_INPUT_FRAMES * rate / fastest))
+
+
+def periodicity(xa: np.ndarray, xb: np.ndarray, max_lag: int, min_overlap: int) -> float:
+    """How well the motion matches itself away from lag 0 within the search range: the mean over
+    the two tracks (analysis rate) of ``baselines.self_match_peak`` of their speed signals, lags up
+    to ``max_lag`` frames. A periodic motion (a walk) matches itself one period later, so a match
+    between two views of it is less specific. NaN when neither track is long enough."""
+    peaks = [self_match_peak(speed_features(x), max_lag, min_overlap) for x in (xa, xb)]
+    peaks = [p for p in peaks if np.isfinite(p)]
+    return float(np.mean(peaks)) if peaks else float("nan")
+
+
+def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb,
+                     tolerance: float = 1.0) -> dict:
+    """The confidence features (``combine.CONFIDENCE_FEATURES``) of the refined answer;
+    ``tolerance``: ``answer_tolerance`` of the pair (analysis frames)."""
     d = offset * rate
     others = [pick[k] for k in range(len(cand)) if k != best]
     away = np.abs(offsets - d) > 3
@@ -246,6 +276,8 @@ def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, ra
             "curve_margin": float(curve[cand[best]] - curve_away.max()) if curve_away.size else float("nan"),
             "agree": float(np.mean(agree)) if agree else float("nan"),
             "log_stderr_frames": math.log(min(se * rate, 10.0) + 0.01) if np.isfinite(se) else math.log(10.01),
+            "log_stderr_tol": math.log(min(se * rate / tolerance, 10.0) + 0.01) if np.isfinite(se) else math.log(10.01),
+            "tolerance_frames": float(tolerance),
             "static": float(static), "log_overlap_frames": math.log(max(overlap * rate, 1.0)),
             "stderr_frames": float(min(se * rate, 10.0)), "overlap_s": float(max(overlap, 0.0)), **agree_of}
 
@@ -360,7 +392,12 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, mat
                                            SHORT_REFINEMENT)
     else:
         offset, se, static = _refine(fine, center, config, step, frame, offsets, curve, cand[best])
-    features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb)
+    tolerance = answer_tolerance(rate, ka.fps, kb.fps)
+    features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb, tolerance)
+    if any("periodicity" in f for f in model.confidence.features):
+        max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
+        features["periodicity"] = periodicity(resample_track(ka, rate), resample_track(kb, rate), max_lag,
+                                              min_overlap)
     confidence = float(model.confidence.prob(features)[0])
     if not model.trained:
         confidence = min(confidence, 0.5)

@@ -97,3 +97,17 @@ def test_low_pass_keeps_the_speed_signal_under_detector_jitter(scene):
     traj_raw = B.correlation_curve_of_features(B.trajectory_features(a, 0.0), B.trajectory_features(b, 0.0), offsets)[0]
     traj = B.correlation_curve_of_features(B.trajectory_features(a), B.trajectory_features(b), offsets)[0]
     assert traj[truth] > traj_raw[truth] + 0.1 and np.nanargmax(traj) == truth
+
+
+def test_a_periodic_speed_signal_matches_itself_one_period_later():
+    from synnet_recon.sync.baselines import self_match_peak
+
+    t = np.arange(150)
+    rng = np.random.default_rng(0)
+    periodic = (np.sin(2 * np.pi * t / 20.0) + 0.1 * rng.normal(size=t.size))[:, None]
+    from scipy.ndimage import gaussian_filter1d
+
+    irregular = gaussian_filter1d(rng.normal(size=t.size), 3.0)[:, None]  # as smooth, no period
+    assert self_match_peak(periodic, 60, 30) > 0.8
+    assert self_match_peak(irregular, 60, 30) < 0.5
+    assert np.isnan(self_match_peak(periodic[:32], 60, 30))  # no lag beyond the lobe at 0 with 30 frames in common
