@@ -746,6 +746,7 @@ def _provenance(args, pairs, matcher) -> dict:
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
            "same_motion_pairs": args.same_motion, "people_scenes": args.people, "rate_scenes": args.rates,
+           "dropped_kinds": sorted(k for k in args.drop_kinds.split(",") if k),
            "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
            "pairs": len(pairs), "unrelated_pairs": sum(p.truth is None for p in pairs),
            "conditions": "synth.conditions (upper body, sideways, correlated detector errors, dropped "
@@ -783,6 +784,9 @@ def _arguments(argv):
                     help="unrelated pairs of two stretches of one motion added (same_motion_pairs)")
     ap.add_argument("--people", type=int, default=0, help="several-people scenes added (people_pairs)")
     ap.add_argument("--rates", type=int, default=0, help="scenes faster than the analysis rate added (rate_pairs)")
+    ap.add_argument("--drop-kinds", default="",
+                    help="kinds of pairs left out of the fits after pass 1, comma-separated (e.g. "
+                         "unrelated_same,people,people_cross: pass 1's cache of the whole set is reused)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", default=str(C.COMBINER_PATH))
     ap.add_argument("--sets", default=",".join(FIT_SETS), help="cue sets to fit (names of evidence.CUE_SETS)")
@@ -856,6 +860,12 @@ def main(argv=None):
         base_key |= {"rates": args.rates, "fast_rates": FAST_RATES, "slower_rates": repr(SLOWER_RATES)}
     curves = pass_one(pairs, config, rate, everything, matcher, args.cache, base_key)  # every cue's chance z, once
     print(f"pass 1 (curves) done in {time.time() - t0:.0f} s", flush=True)
+    dropped = {k for k in args.drop_kinds.split(",") if k}
+    if dropped:
+        keep = [kind_of(p.label) not in dropped for p in pairs]
+        pairs = [p for p, k in zip(pairs, keep) if k]
+        curves = [c for c, k in zip(curves, keep) if k]
+        print(f"{len(pairs)} pairs left after dropping the kinds {sorted(dropped)}", flush=True)
     memo = EpipolarMemo(config, rate)
     models = dict(C.load_models(args.out)) if Path(args.out).exists() else {}
     report = {}
