@@ -37,7 +37,7 @@ from synnet_recon.sync.align import ANALYSIS_RATE, AlignConfig  # noqa: E402
 from synnet_recon.sync.combine import model_for  # noqa: E402
 from synnet_recon.sync.evidence import CUE_SETS  # noqa: E402
 
-VARIANTS = ("old",) + P.SHORT_REFINEMENTS + ("synnet-no-static",)
+VARIANTS = ("old",) + P.SHORT_REFINEMENTS + ("synnet-no-static", "synnet-agreeing")
 
 
 def fractional_paper_pairs(n: int, seed: int, first_scene: int) -> list[TrainPair]:
@@ -98,13 +98,16 @@ def all_curves(pairs, config, rate, matcher, cache: Path | None):
 
 def answer(p, curves, variant, config, rate, matcher, model, cues):
     """(offset s, confidence, trace) of one pair under one variant with ``cues``; None when no offset."""
-    old_frames, old_mode, old_static = P.SHORT_OVERLAP_FRAMES, P.SHORT_REFINEMENT, P.SHORT_STATIC
+    old_frames, old_mode, old_static, old_needs = (P.SHORT_OVERLAP_FRAMES, P.SHORT_REFINEMENT, P.SHORT_STATIC,
+                                                   P.SHORT_NEEDS_SYNNET)
     try:
         P.SHORT_OVERLAP_FRAMES = P.SHORT_FRAMES  # the short-overlap refinement on (off in align by default)
         if variant == "old":
             P.SHORT_OVERLAP_FRAMES = 0
         elif variant == "synnet-no-static":  # never the single-F fit on a short overlap
             P.SHORT_REFINEMENT, P.SHORT_STATIC = "synnet", False
+        elif variant == "synnet-agreeing":  # only where SynNet's own argmax is within a frame of the pick
+            P.SHORT_REFINEMENT, P.SHORT_NEEDS_SYNNET = "synnet", True
         else:
             P.SHORT_REFINEMENT = variant
         trace = {}
@@ -120,6 +123,7 @@ def answer(p, curves, variant, config, rate, matcher, model, cues):
         return None
     finally:
         P.SHORT_OVERLAP_FRAMES, P.SHORT_REFINEMENT, P.SHORT_STATIC = old_frames, old_mode, old_static
+        P.SHORT_NEEDS_SYNNET = old_needs
 
 
 def summarise(rows, rate) -> dict:

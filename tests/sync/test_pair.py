@@ -274,3 +274,14 @@ def test_a_60fps_pair_two_or_more_frames_off_does_not_reach_0_9(motion):
     off_frames = abs(p.offset_seconds - truth) * 60.0
     assert off_frames < 2.0 or p.confidence < 0.9, (off_frames, p.confidence)
     assert off_frames < 2.0 or res.video(b.name).confidence < 0.9
+
+
+def test_short_refinement_can_require_synnet_to_agree_with_the_pick(monkeypatch):
+    from synnet_recon.sync import pair as P
+
+    z = {"synnet": -((np.arange(20) - 5.0) ** 2)}
+    assert all(P._synnet_agrees(z, i) for i in (0, 5, 19))  # off: always
+    monkeypatch.setattr(P, "SHORT_NEEDS_SYNNET", True)
+    assert [P._synnet_agrees(z, i) for i in (4, 5, 6, 3, 8)] == [True, True, True, False, False]
+    assert not P._synnet_agrees({"affine": z["synnet"]}, 5)
+    assert not P._synnet_agrees({"synnet": np.full(20, np.nan)}, 5)
