@@ -82,6 +82,15 @@ class PeopleCalibConf:
     # leave each camera's rotation within about 0.03 deg of the converged one (synthetic 4-camera rig)
     bootstrap_iterations: int = 20
     leave_group_out: bool = True
+    # ...and the detectors' biases: wild-bootstrap copies with one random sign per (camera, joint) on
+    # its residuals over all instants (``rotation_bias_deg`` of a pair; 0: not computed). Pose2Sim
+    # cameras: 0.2-0.5 deg, far below the errors: the biases that move the poses are the ones the fit
+    # absorbs into them, which no residual shows. So each pair's ``rotation_uncertainty_deg`` also
+    # carries an assumed detector term, ``detector_bias_deg`` (RMS, degrees): sized on the one rig with
+    # two detectors (MediaPipe and OpenPose on the same Pose2Sim frames: solutions 0.6-2.7 deg apart,
+    # RMS 1.55 / 2.36 deg on the two trials, i.e. 1.1-1.7 deg each); not measured on the footage at hand.
+    bias_bootstrap: int = 8
+    detector_bias_deg: float = 1.2
     seed: int = 0
 
 
@@ -385,14 +394,14 @@ def _resampled(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, 
     K = np.stack([Ks[c] for c in cams])
     target = xy[cv, pts[pp]]
 
-    def solve(w):
+    def solve(w, observed=target):
         use = w > 0
         count = np.bincount(pp[use], minlength=len(pts))
         use &= count[pp] >= 2
         keep = np.nonzero(count >= 2)[0]
         renum = np.full(len(pts), -1)
         renum[keep] = np.arange(len(keep))
-        fit = bundle_adjust(R0, t0, points[pts[keep]], K, vv[use], renum[pp[use]], target[use], w[use],
+        fit = bundle_adjust(R0, t0, points[pts[keep]], K, vv[use], renum[pp[use]], observed[use], w[use],
                             fixed=index[fixed], huber_px=conf.huber_px, max_iterations=conf.bootstrap_iterations)
         return fit.rotations, fit.translations
 
@@ -405,9 +414,13 @@ def _resampled(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, 
             for _ in range(conf.bootstrap)]
     jack = [solve(base * ~np.isin(joint, g)) for g in JOINT_GROUPS if np.isin(joint, g).any()] \
         if conf.leave_group_out else []
+    wild = _wild_clusters(solve, poses, Ks, cams, points, pts, vv, pp, cv * J + joint, target, base, rng,
+                          conf.bias_bootstrap)
     out = {}
     for a, b in combinations(range(len(cams)), 2):
-        total = np.zeros(2)
+        total, bias = np.zeros(2), np.zeros(2)
+        for R, t in wild:  # RMS about the solution itself
+            bias += np.array([float((d ** 2).sum()) for d in _pair_deviation(R, t, Rc, tc, a, b)]) / len(wild)
         for reps, jackknife in ((boot, False), (jack, True)):
             if len(reps) < 2:
                 continue
@@ -416,8 +429,24 @@ def _resampled(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, 
                 d = np.array([x[k] for x in dev])
                 ss = float(((d - d.mean(axis=0)) ** 2).sum())
                 total[k] += ss * (len(d) - 1) / len(d) if jackknife else ss / (len(d) - 1)
-        out[(cams[a], cams[b])] = tuple(float(v) for v in np.sqrt(total))
+        out[(cams[a], cams[b])] = tuple(float(v) for v in np.sqrt(total)) + (
+            tuple(float(v) for v in np.sqrt(bias)) if wild else (float("nan"), float("nan")))
     return out
+
+
+def _wild_clusters(solve, poses, Ks, cams, points, pts, vv, pp, cluster, target, base, rng, n: int) -> list:
+    """Poses solved again on ``n`` wild-bootstrap copies of the observations: the projection at
+    the solution plus each residual times a random sign shared by its whole cluster (one camera's
+    one joint over every instant). A detector's bias of a joint in a view lasts the whole recording;
+    the signs flip those biases, of the size the residuals show, so their effect on the poses shows
+    (the block bootstrap keeps every bias as it is and cannot)."""
+    if n <= 0:
+        return []
+    P = np.stack([Ks[c] @ poses[c][:3] for c in cams])
+    proj = reproject(P, points[pts])[0][vv, pp]
+    residual = np.nan_to_num(target - proj)
+    ids, inverse = np.unique(cluster, return_inverse=True)
+    return [solve(base, proj + residual * rng.choice([-1.0, 1.0], len(ids))[inverse][:, None]) for _ in range(n)]
 
 
 def _frames_with(mask: np.ndarray, frames: np.ndarray, J: int) -> list[int]:
@@ -451,7 +480,15 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
         rel = poses[b] @ np.linalg.inv(poses[a])
         row["rotation_vs_two_view_deg"] = rotation_angle_deg(rel[:3, :3] @ p["pose"][:3, :3].T)
         if (a, b) in (resampled or {}):
-            row["rotation_spread_deg"], row["direction_spread_deg"] = resampled[(a, b)]
+            row["rotation_spread_deg"], row["direction_spread_deg"], rb, db = resampled[(a, b)]
+            if np.isfinite(rb):
+                # the resampled spread, the biases' wild bootstrap and the assumed detector term
+                # (rotation only), added in quadrature
+                row["rotation_bias_deg"], row["direction_bias_deg"] = rb, db
+                row["detector_bias_deg"] = conf.detector_bias_deg
+                row["rotation_uncertainty_deg"] = float(np.sqrt(row["rotation_spread_deg"] ** 2 + rb**2
+                                                                + conf.detector_bias_deg**2))
+                row["direction_uncertainty_deg"] = float(np.hypot(row["direction_spread_deg"], db))
         shared = valid[a] & valid[b]
         row["joint_solution_inliers"] = int((epipolar_px(flat[a][shared], flat[b][shared], Ks[a], Ks[b], rel)
                                              < conf.essential_px).sum())
@@ -492,7 +529,7 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
             reason = (f"not pinned down by the joints: rotation std {rot:.2f} deg (max {conf.max_rotation_std_deg:g}), "
                       f"direction std {direction:.2f} deg (max {conf.max_direction_std_deg:g}) relative to "
                       f"{names[anchor]}; film more varied motion or give a calibration")
-        rs, ds = (0.0, 0.0) if v == anchor else resampled.get((min(v, anchor), max(v, anchor)), (np.nan, np.nan))
+        rs, ds = (0.0, 0.0) if v == anchor else resampled.get((min(v, anchor), max(v, anchor)), (np.nan,) * 4)[:2]
         if not reason and rs > conf.max_rotation_spread_deg:  # NaN (not computed) passes
             reason = (f"its rotation moves by {rs:.2f} deg RMS when the instants are resampled or a joint group is "
                       f"left out (max {conf.max_rotation_spread_deg:g}) relative to {names[anchor]}; film more varied "

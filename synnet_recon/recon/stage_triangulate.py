@@ -61,6 +61,11 @@ class TriangulateStageConfig:
     # pair the views at each instant's exact time (align's sub-frame offsets), each view's joints
     # interpolated between its detections (recon.subframe); False: the nearest frame (frames table)
     subframe: bool = True
+    # poses from the people: a video whose keypoints skip frames (align poses at 30 fps: every 2nd
+    # frame at 60 fps) is posed again on every frame of the synchronized rows (the same backend and
+    # size), when that is at most this many frames per video (0: never). Every frame, Pose2Sim
+    # balancing videos: 2.44 -> 2.06 deg max (docs/benchmarks.md, session 7, h4)
+    repose_max_frames: int = 600
     progress: bool = True
     people: PeopleCalibConf = field(default_factory=PeopleCalibConf)
     triangulate: TriangulateConf = field(default_factory=TriangulateConf)
@@ -277,6 +282,78 @@ def load_keypoints(sync: SyncResult) -> tuple[dict[str, list], dict[str, str]]:
     return tracks, missing
 
 
+def repose_skipped(sync: SyncResult, tracks: dict[str, list], config: TriangulateStageConfig,
+                   notes: list[str]) -> dict[str, list]:
+    """Every video whose main track skips frames, posed again on every frame its synchronized rows
+    use (``config.repose_max_frames`` at most; its own backend and image size). The new tracks take
+    the old ones' order (each old track the new one nearest it over their shared frames: the main
+    person stays first). A video that cannot be posed again keeps its tracks; ``notes`` says so."""
+    from ..errors import InputError as _InputError
+    from ..pose import PoseConfig, estimate_pose
+    from .subframe import stride
+
+    table = sync.frames_table()
+    out = dict(tracks)
+    for v in sync.videos:
+        old = tracks.get(v.name)
+        if not old or v.kind != "video" or not v.path or config.repose_max_frames <= 0:
+            continue
+        path = Path(v.path) if Path(v.path).is_absolute() else sync.base / v.path
+        used = sorted({int(row["frames"][v.name]) for row in table if v.name in row["frames"]})
+        if not path.is_file() or not used or stride(old[0].frame_indices) <= 1:
+            continue
+        last = used[-1] + 2 if not v.num_frames else min(used[-1] + 2, int(v.num_frames))
+        wanted = list(range(max(used[0] - 1, 0), last))
+        if len(wanted) > config.repose_max_frames:
+            notes.append(f"{v.name}: keypoints on one frame in {stride(old[0].frame_indices):g} only (not posed again: "
+                         f"its {len(wanted)} frames are more than repose_max_frames {config.repose_max_frames})")
+            continue
+        meta = old[0].meta
+        try:
+            new = estimate_pose(path, PoseConfig(backend=meta.get("backend", "mediapipe"),
+                                                 max_side=meta.get("max_side", 480), max_rate=None, frames=wanted,
+                                                 progress=False))
+        except _InputError as exc:
+            notes.append(f"{v.name}: not posed again on every frame ({exc}); align's keypoints used")
+            continue
+        ordered = _same_people(old, new)
+        if ordered is None:
+            notes.append(f"{v.name}: posed again on every frame, but its main person was not found again; "
+                         "align's keypoints used")
+            continue
+        out[v.name] = ordered
+        notes.append(f"{v.name}: posed again on all {len(wanted)} frames of the synchronized rows (its keypoints had "
+                     f"one frame in {stride(old[0].frame_indices):g}; --align-keypoints-only turns this off)")
+    return out
+
+
+def _same_people(old: list, new: list) -> list | None:
+    """``new`` tracks in the order of the ``old`` ones they match (median joint distance over the
+    frames both have, greedy in the old order); the unmatched new ones after. None when the first
+    old track (the main person) matches none."""
+    def distance(a, b) -> float:
+        shared, ia, ib = np.intersect1d(a.frame_indices, b.frame_indices, return_indices=True)
+        if not len(shared):
+            return np.inf
+        d = np.linalg.norm(a.xy[ia] - b.xy[ib], axis=-1)
+        return float(np.nanmedian(d)) if np.isfinite(d).any() else np.inf
+
+    left, ordered = list(range(len(new))), []
+    for a in old:
+        if not left:
+            break
+        cost = [distance(a, new[k]) for k in left]
+        k = int(np.argmin(cost))
+        if not np.isfinite(cost[k]):
+            if not ordered:
+                return None
+            continue
+        ordered.append(new[left.pop(k)])
+    if not ordered:
+        return None
+    return ordered + [new[k] for k in left]
+
+
 @dataclass
 class CameraResult:
     """One camera's outcome, as triangulate.json reports it."""
@@ -439,6 +516,8 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     names = list(dict.fromkeys(n for n in [sync.reference] + [v.name for v in sync.videos] if n in tracks))
     sizes = {n: tuple(int(s) for s in tracks[n][0].image_size) for n in names}
     mode, warnings = pose_mode(config, sync)
+    if mode == "people" or config.poses == "auto":
+        tracks = repose_skipped(sync, tracks, config, warnings)
     cameras = _cameras(config, names, sizes, sync.base, mode)
     views = read_views(sync, config.frames, cameras, tracks, config.subframe)
     calib = None

@@ -280,3 +280,25 @@ def test_camera_whose_pose_moves_under_resampling_is_flagged():
     assert all(not c.ok and c.world_to_camera is not None and "resampled" in c.reason for c in flagged)
     assert not strict.cameras[strict.anchor].ok  # no other camera verified relative to it
     assert any("not verified" in w for w in strict.warnings)
+
+
+def test_detector_biases_show_in_the_bias_term():
+    """Every (camera, joint) given its own constant 2D offset (3 px RMS, a detector's view-dependent
+    bias) on top of the noise: the wild cluster bootstrap's ``rotation_bias_deg`` grows, and each
+    pair's ``rotation_uncertainty_deg`` adds the resampled spread, it and the assumed detector term
+    in quadrature (it need not cover every error: 40 instants, docs/benchmarks.md session 7, h4)."""
+    P = ring(4)
+    X = dance(40)
+    names = ["a", "b", "c", "d"]
+    bias = {}
+    for offset in (0.0, 3.0):
+        rng = np.random.default_rng(5)
+        xy, conf = _observe(P, X, rng)
+        xy = xy + offset * rng.standard_normal((4, 1, 18, 2))
+        result = calibrate_from_people(names, xy, conf, [K] * 4)
+        bias[offset] = np.median([p["rotation_bias_deg"] for p in result.pairs])
+        for p in result.pairs:
+            assert p["rotation_uncertainty_deg"] == pytest.approx(np.sqrt(
+                p["rotation_spread_deg"] ** 2 + p["rotation_bias_deg"] ** 2 + p["detector_bias_deg"] ** 2))
+            assert p["detector_bias_deg"] == PeopleCalibConf().detector_bias_deg
+    assert bias[3.0] > 2.0 * bias[0.0], bias

@@ -459,3 +459,43 @@ def test_views_paired_at_the_sub_frame_instant(tmp_path):
     nearest = st.read_views(sync, None, None, tracks, subframe=False)
     x0, x1 = nearest.xy[0][0, :, 3, 0], nearest.xy[1][0, :, 3, 0]
     assert np.isnan(x0[1::2]).all() and np.nanmax(np.abs(x1 - truth)) == pytest.approx(2.0)  # 0.4 frame x 5 px
+
+
+def test_videos_whose_keypoints_skip_frames_are_posed_again(tmp_path, monkeypatch):
+    """Poses from the people: a video with keypoints on every 2nd frame (align's 30 fps pose of a 60
+    fps video) is posed again on every frame its rows use; the new tracks keep the old order (main
+    person first); one that cannot be read or has no main person keeps align's tracks, said in the notes."""
+    from synnet_recon import pose
+    from synnet_recon.errors import InputError
+    from synnet_recon.recon import stage_triangulate as st
+    from synnet_recon.sync.result import SyncResult
+
+    sync = SyncResult.load(_moving_point_sync(tmp_path, 0.4))
+    for v in sync.videos:
+        v.kind, v.path = "video", str(tmp_path / f"{v.name}.mp4")
+        (tmp_path / f"{v.name}.mp4").write_bytes(b"")
+    tracks, _ = st.load_keypoints(sync)
+    calls = {}
+
+    def person(x0, frames, name):
+        xy = np.tile(np.stack([x0 + 5.0 * frames, 0 * frames], -1)[:, None], (1, 18, 1))
+        return Keypoints(xy, np.full((len(frames), 18), 0.8), frames / 60.0, (1280, 720), name, {"frames": frames})
+
+    def fake_pose(path, config):
+        name = Path(path).stem
+        calls[name] = (list(config.frames), config.max_rate, config.max_side)
+        if name == "cam1":
+            raise InputError(path, "cannot be decoded")
+        frames = np.asarray(config.frames)
+        return [person(900.0, frames, name), person(100.0, frames, name)]  # the bystander ranked first
+
+    monkeypatch.setattr(pose, "estimate_pose", fake_pose)
+    notes = []
+    out = st.repose_skipped(sync, tracks, st.TriangulateStageConfig(), notes)
+    assert calls["cam0"] == (list(range(40)), None, 480) and "cam1" in calls
+    assert len(out["cam0"]) == 2 and len(out["cam0"][0]) == 40 and out["cam0"][0].xy[0, 0, 0] == 100.0
+    assert out["cam1"] is tracks["cam1"]
+    assert "cam0: posed again on all 40 frames" in notes[0] and "cannot be decoded" in notes[1]
+    calls.clear()
+    assert st.repose_skipped(sync, tracks, st.TriangulateStageConfig(repose_max_frames=20), notes) == tracks
+    assert not calls and "more than repose_max_frames 20" in notes[-1]
