@@ -443,6 +443,10 @@ def cue_cache_key(base: dict, cue: str) -> str:
         from synnet_recon.sync.model import DEFAULT_CHECKPOINT
 
         key["checkpoint"] = _sha(Path(DEFAULT_CHECKPOINT).read_bytes())
+        from synnet_recon.sync import matcher
+
+        if getattr(matcher, "UPRIGHT", False):  # (keys of the earlier fits unchanged)
+            key["upright"] = [True, matcher.UPRIGHT_TILT_DEGREES]
     return _sha(json.dumps(key, sort_keys=True, default=str).encode())[:20]
 
 
@@ -743,6 +747,7 @@ def score_model(pairs, curves, cues, model, config, rate, memo: EpipolarMemo) ->
 def _provenance(args, pairs, matcher) -> dict:
     from synnet_recon.skeleton import COCO18_NAMES
     from synnet_recon.sync import affine, evidence, pair
+    from synnet_recon.sync import matcher as matcher_module
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
            "same_motion_pairs": args.same_motion, "people_scenes": args.people, "rate_scenes": args.rates,
@@ -763,6 +768,7 @@ def _provenance(args, pairs, matcher) -> dict:
                                "analysis frame)",
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
            "cue_candidates": list(pair.CUE_CANDIDATES),
+           "synnet_upright": bool(getattr(matcher_module, "UPRIGHT", False)),
            "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
                         + "; pick: curve, epipolar and each cue's z"
@@ -811,6 +817,8 @@ def _arguments(argv):
                     help="the pick fitted to rank each pair's candidates (fit_ranking), then scaled to a logit")
     ap.add_argument("--cue-candidates", default=None,
                     help="pair.CUE_CANDIDATES for this fit, comma-separated (e.g. synnet; default: the package's)")
+    ap.add_argument("--upright", action="store_true",
+                    help="matcher.UPRIGHT for this fit: sideways tracks turned upright before SynNet")
     ap.add_argument("--dump-pick", type=Path, default=None, help="pickle of the pick stage's training rows (analysis)")
     return ap.parse_args(argv)
 
@@ -820,6 +828,10 @@ def main(argv=None):
     global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT, SPAN_TERMS, PEAK_TERMS, PICK_RANKING
     UNRELATED_WEIGHT = float(args.unrelated_weight)
     SPAN_TERMS, PEAK_TERMS, PICK_RANKING = bool(args.span_terms), bool(args.peak_terms), bool(args.pick_ranking)
+    if args.upright:
+        from synnet_recon.sync import matcher as synnet_matcher
+
+        synnet_matcher.UPRIGHT = True
     if args.cue_candidates is not None:
         from synnet_recon.sync import pair
 

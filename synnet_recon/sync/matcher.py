@@ -238,6 +238,8 @@ class SynNetMatcher:
     @torch.no_grad()
     def _compute_track_features(self, k: Keypoints, key: str) -> TrackFeatures:
         xy, conf = resample_keypoints(k, self.config.fps)
+        if UPRIGHT:
+            xy = upright(xy)
         valid = (np.isfinite(xy).all(-1) & (conf > 0)).sum(-1) >= MIN_JOINTS
         feats = _track_features(self.model, torch.from_numpy(xy).to(self.device),
                                 torch.from_numpy(conf).to(self.device), self._context_for(k))
@@ -335,11 +337,58 @@ LONG_TRACK_SECONDS = 120.0   # longer tracks are encoded in overlapping windows 
 LONG_CONTEXT_SECONDS = 20.0  # the windows' length
 
 
+# Tracks whose body lies sideways or upside down in the image (a phone video read without its
+# rotation) are turned by quarter turns until the torso points up before SynNet sees them
+# (``upright``): SynNet was trained on upright people. On the training pairs with a sideways camera
+# its argmax was within 2 frames on 7 % (long windows) and 15 % (32-frame clips), the affine cue's on
+# 70 % / 35 % (docs/benchmarks.md, session 7, h6). OFF by default (not benched on every condition).
+UPRIGHT = False
+# Torsos tilted up to this far from the image's up are left as they are: a camera rolled or a body
+# leaning 45 degrees (the Pose2Sim demo's cam04) is no sideways video.
+UPRIGHT_TILT_DEGREES = 60.0
+
+
+def quarter_turns_upright(xy: np.ndarray) -> int:
+    """Quarter turns (0-3, counter-clockwise on screen) that bring the track's median torso
+    direction (mid-hip to neck, else neck to nose) nearest to the image's up; 0 when unknown or
+    tilted no more than ``UPRIGHT_TILT_DEGREES``."""
+    from ..skeleton import JOINT_INDEX as J
+
+    neck = xy[:, J["neck"]]
+    hips = 0.5 * (xy[:, J["r_hip"]] + xy[:, J["l_hip"]])
+    axis = neck - hips
+    if not np.isfinite(axis).all(-1).any():
+        axis = xy[:, J["nose"]] - neck
+    ok = np.isfinite(axis).all(-1)
+    if not ok.any():
+        return 0
+    dx, dy = np.median(axis[ok], axis=0)
+    tilt = (np.degrees(np.arctan2(-dy, dx)) - 90.0 + 180.0) % 360.0 - 180.0  # image y points down
+    if abs(tilt) <= UPRIGHT_TILT_DEGREES:
+        return 0
+    return int(np.round(-tilt / 90.0)) % 4
+
+
+def upright(xy: np.ndarray) -> np.ndarray:
+    """``xy`` (T, 18, 2) turned by ``quarter_turns_upright`` about the origin (SynNet's heatmaps are
+    person-centred, so where the body sits does not matter); the same array when no turn is needed."""
+    turns = quarter_turns_upright(xy)
+    if turns == 0:
+        return xy
+    x, y = xy[..., 0], xy[..., 1]
+    # one quarter turn counter-clockwise on screen (y down): (x, y) -> (y, -x)
+    for _ in range(turns):
+        x, y = y, -x
+    return np.stack([x, y], -1).astype(xy.dtype)
+
+
 def _track_key(k: Keypoints, context) -> str:
     h = hashlib.sha1()
     for a in (k.xy, k.conf, k.times):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr(context).encode())
+    if UPRIGHT:  # the features of a turned track differ: never mixed up with the unturned ones
+        h.update(b"upright")
     return h.hexdigest()
 
 

@@ -48,6 +48,12 @@ def test_cache_key_follows_what_pass_one_depends_on(fit, monkeypatch):
     monkeypatch.setattr(affine, "DROP_JOINTS", () if affine.DROP_JOINTS else affine.FACE_POINTS)
     assert fit.cue_cache_key(base, "affine") != key  # the affine cue's joints count...
     assert fit.cue_cache_key(base, "speed") == speed  # ...for the affine cue only
+    from synnet_recon.sync import matcher
+
+    synnet = fit.cue_cache_key(base, "synnet")
+    monkeypatch.setattr(matcher, "UPRIGHT", True)
+    assert fit.cue_cache_key(base, "synnet") != synnet  # sideways tracks turned: other SynNet z
+    assert fit.cue_cache_key(base, "speed") == speed
 
 
 def test_paper_pairs_are_the_protocol(packaged_only):

@@ -227,3 +227,27 @@ def test_pairs_in_threads_compute_each_track_once_and_b_first_when_a_is_busy(mat
     first.join()
     assert order[:2] == [(33, False), (35, False)]  # c started while a was still being computed
     assert sorted(n for n, _ in order) == [33, 34, 35] and len(fa) == 33 and len(fc) == 35
+
+
+def test_a_sideways_track_is_turned_upright_before_synnet(matcher, monkeypatch):
+    """A phone video read without its rotation (``synth.conditions.rotate_view``): with
+    ``UPRIGHT`` SynNet sees the same body as the upright view (features within float error), and an
+    upright track is passed through untouched."""
+    from synnet_recon.sync import matcher as M
+    from synnet_recon.synth.conditions import rotate_view
+
+    a, _ = _pair(48, 0)
+    assert M.quarter_turns_upright(np.asarray(a.xy)) == 0
+    xy = np.asarray(a.xy, np.float32)
+    assert M.upright(xy) is xy
+    for turn in (1, -1, 2):
+        rxy, rconf, rsize = rotate_view(a.xy, a.conf, a.image_size, turn)
+        side = Keypoints(rxy, rconf, a.times, tuple(int(v) for v in np.ravel(rsize)[:2]), "side")
+        assert M.quarter_turns_upright(np.asarray(side.xy)) == turn % 4  # counter-clockwise turns undo it
+        monkeypatch.setattr(M, "UPRIGHT", True)
+        up = matcher.track_features(side).features
+        monkeypatch.setattr(M, "UPRIGHT", False)
+        raw = matcher.track_features(side).features
+        ref = matcher.track_features(a).features
+        assert float((up - ref).abs().max()) < 1e-3 * float(ref.abs().max())
+        assert float((raw - ref).abs().max()) > 0.1 * float(ref.abs().max())
