@@ -3,32 +3,21 @@ does not tell the right pose from itself turned a degree about the person (the f
 its plane); the tiles' texture does."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from synnet_recon.recon.fuse import FuseConfig, ViewLoader, read_inputs
 from synnet_recon.recon.joint_icp import turn_about
 from synnet_recon.recon.verify import Photo, VerifyConfig, check_view, person_axis
-from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene, truth_camera_to_reference
+from synnet_recon.synth.wide import WideSceneConfig
+
+from .scenes import one_instant_views
 
 
 @pytest.fixture(scope="module")
 def open_floor(tmp_path_factory):
     """Two cameras 45 degrees apart on the open tiled floor with a few boxes, one instant: its
     views and the true pose of cam1 onto cam0."""
-    root = tmp_path_factory.mktemp("open_colour")
-    sync = render_wide_scene(WideSceneConfig(layout="open", separation_deg=45.0, instants=1), root)
-    truth = json.loads((root / "truth.json").read_text())
-    config = FuseConfig(progress=False)
-    inputs = read_inputs(sync, config)
-    loader = ViewLoader(inputs, config, {})
-    try:
-        views = loader.read(inputs.instants[0])
-    finally:
-        loader.close()
-    return views, truth_camera_to_reference(truth, inputs.instants[0].frames, "cam0")["cam1"]
+    return one_instant_views(WideSceneConfig(layout="open", separation_deg=45.0, instants=1), tmp_path_factory.mktemp("open_colour"))
 
 
 def _check(views, T, photos):

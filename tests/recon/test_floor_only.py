@@ -6,35 +6,24 @@ pass) is flagged and aligned back, a 2 degree turn is flagged, and without the i
 is flagged (not pinned)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from synnet_recon.recon.fine import FineConfig, FinePair
-from synnet_recon.recon.fuse import FuseConfig, ViewLoader, read_inputs
 from synnet_recon.recon.joint_icp import turn_about
 from synnet_recon.recon.register import normal_spread
 from synnet_recon.recon.verify import Photo, VerifyConfig, check_view, person_axis
-from synnet_recon.synth.wide import WideSceneConfig, render_wide_scene, truth_camera_to_reference
+from synnet_recon.synth.wide import WideSceneConfig
+
+from .scenes import one_instant_views
 
 
 @pytest.fixture(scope="module")
 def floor_only(tmp_path_factory):
     """One instant of the held-out open floor 120 degrees apart at 1.6 m (seed 3): its views and the
     true pose of cam1 onto cam0."""
-    root = tmp_path_factory.mktemp("floor_only")
-    sync = render_wide_scene(WideSceneConfig(layout="open", separation_deg=120.0, heights=(1.6,), instants=1,
-                                             seed=3), root)
-    truth = json.loads((root / "truth.json").read_text())
-    config = FuseConfig(progress=False)
-    inputs = read_inputs(sync, config)
-    loader = ViewLoader(inputs, config, {})
-    try:
-        views = loader.read(inputs.instants[0])
-    finally:
-        loader.close()
-    return views, truth_camera_to_reference(truth, inputs.instants[0].frames, "cam0")["cam1"]
+    config = WideSceneConfig(layout="open", separation_deg=120.0, heights=(1.6,), instants=1, seed=3)
+    return one_instant_views(config, tmp_path_factory.mktemp("floor_only"))
 
 
 def _check(views, T, config=None, images=True, fine=True):

@@ -165,29 +165,16 @@ def test_a_scene_pose_that_disagrees_with_the_person_is_caught():
     from scipy.spatial.transform import Rotation
 
     from synnet_recon.recon.sfm import _check_scene_poses
-    from synnet_recon.synth.wide import look_at
 
-    K = Intrinsics.from_fov(640, 480, 70.0).K
-    T = 5
-    rng = np.random.default_rng(1)
-    joints = np.stack([standing_pose(1.7, position=(0.1 * t, 0.0, 0.0)) for t in range(T)])
-    poses = np.zeros((3, T, 4, 4))
-    for v, a in enumerate(np.radians([0.0, 40.0, 80.0])):
-        poses[v] = look_at(np.array([3.0 * np.sin(a), 1.5, 3.0 * np.cos(a)]), np.array([0.0, 0.9, 0.0]))
-    xy = np.zeros((3, T, 18, 2))
-    for v in range(3):
-        for t in range(T):
-            cam = joints[t] @ poses[v, t, :3, :3].T + poses[v, t, :3, 3]
-            xy[v, t] = (cam @ K.T)[:, :2] / cam[:, 2:3] + rng.normal(0, 1.0, (18, 2))
-    c = np.full((3, T, 18), 0.9)
+    Ks, poses, xy, c = _three_views()
     wrong = poses.copy()
     wrong[2, 3, :3] = Rotation.from_rotvec([0.0, np.radians(5.0), 0.0]).as_matrix() @ wrong[2, 3, :3]  # about its centre
-    ok = np.ones((3, T), bool)
+    ok = np.ones(poses.shape[:2], bool)
     limits = np.full(3, 25.0 * 640 / 1000)
-    flagged = _check_scene_poses(wrong, ok, np.stack([K] * 3), xy, c, limits, SfmConf())
+    flagged = _check_scene_poses(wrong, ok, Ks, xy, c, limits, SfmConf())
     assert np.isfinite(flagged[2, 3]) and flagged[2, 3] > limits[2]
     assert np.isfinite(flagged).sum() == 1
-    assert not np.isfinite(_check_scene_poses(poses, ok, np.stack([K] * 3), xy, c, limits, SfmConf())).any()
+    assert not np.isfinite(_check_scene_poses(poses, ok, Ks, xy, c, limits, SfmConf())).any()
 
 
 def test_limb_asymmetry_of_a_body_and_of_a_distorted_one():
