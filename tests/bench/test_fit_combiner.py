@@ -51,8 +51,8 @@ def test_cache_key_follows_what_pass_one_depends_on(fit, monkeypatch):
     from synnet_recon.sync import matcher
 
     synnet = fit.cue_cache_key(base, "synnet")
-    monkeypatch.setattr(matcher, "UPRIGHT", True)
-    assert fit.cue_cache_key(base, "synnet") != synnet  # sideways tracks turned: other SynNet z
+    monkeypatch.setattr(matcher, "UPRIGHT", not matcher.UPRIGHT)
+    assert fit.cue_cache_key(base, "synnet") != synnet  # sideways tracks turned or not: other SynNet z
     assert fit.cue_cache_key(base, "speed") == speed
 
 
