@@ -193,9 +193,15 @@ class Anchor:
 
 
 def anchor_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
-                config: AnchorConfig) -> Anchor:
-    """The first hypothesis of ``place_view``: robust Kabsch over the joints, refined, checked."""
+                config: AnchorConfig, kept: np.ndarray | None = None) -> Anchor:
+    """The first hypothesis of ``place_view``: robust Kabsch over the joints, refined, checked.
+    ``kept``: a pose for the ``kept`` hypothesis (``keep_view``), tried before it on the same trials."""
     trials = _Trials(source, target, registration, config)
+    if kept is not None:
+        found = keep_view(source, target, registration, config, kept, trials)
+        if found is not None:
+            return found
+        trials.joints_of.clear()  # its check is not among the anchor's
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)
     trials.attempt("joints", kabsch.transform)
@@ -214,13 +220,14 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
 
 
 def keep_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
-              T: np.ndarray) -> Anchor | None:
+              T: np.ndarray, trials: _Trials | None = None) -> Anchor | None:
     """The ``kept`` hypothesis: pose T (4, 4), verified at an earlier instant, checked as it is at
     this one (``verify.check_view``, every check, the fine one too, on this instant's views) -> an
     ``Anchor`` holding that check (already polished: it is not polished again), or None when it
     fails or the fine alignment would move it more than ``keep_within_m`` / ``keep_within_deg``
-    (the relative pose changed: the usual hypotheses run instead)."""
-    trials = _Trials(source, target, registration, config)
+    (the relative pose changed: the usual hypotheses run instead). ``trials``: the view's ``_Trials``
+    when already made (``anchor_view``)."""
+    trials = trials or _Trials(source, target, registration, config)
     T = settle(np.asarray(T, dtype=np.float64))
     c = trials.checked(T, "kept", _evaluate(source.prepared, target.prepared, T, registration), source.joints,
                        refine=False, polishing=False)

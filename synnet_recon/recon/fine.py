@@ -58,7 +58,7 @@ class FineView:
     """A view's measured surface and image for the fine check: depth (H, W) metres (NaN where
     none), the blurred intensity (H, W) and its gradient (H, W, 2) d/du, d/dv, K (3, 3). The camera
     points and unit normals at a pixel come from ``surface`` (computed where the check looks, not for
-    every pixel); ``points`` (H, W, 3) and ``normals`` (H, W, 3) are the same for the whole image."""
+    every pixel)."""
 
     depth: np.ndarray
     gray: np.ndarray
@@ -110,24 +110,11 @@ class FineView:
         normals[inner] = n
         return q, normals
 
-    def _grid(self):
-        h, w = self.depth.shape
-        v, u = np.divmod(np.arange(h * w), w)
-        q, n = self.surface(v, u)
-        return q.reshape(h, w, 3), n.reshape(h, w, 3)
-
     @cached_property
     def noise(self) -> float:
         """``depth_noise`` of the depth map (m at 1 m; its depth noise at z is this times z^2)."""
         return depth_noise(self.depth)
 
-    @cached_property
-    def points(self) -> np.ndarray:
-        return self._grid()[0]
-
-    @cached_property
-    def normals(self) -> np.ndarray:
-        return self._grid()[1]
 
 
 def depth_noise(depth: np.ndarray) -> float:

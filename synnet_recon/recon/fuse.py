@@ -31,7 +31,7 @@ from ..keypoints import Keypoints
 from ..o3d import o3d, quiet
 from ..o3d import threads as open3d_threads
 from ..sync.result import SyncResult
-from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, keep_view, place_view, steady
+from .anchored import Anchor, AnchorConfig, ViewInputs, anchor_view, place_view, steady
 from .depth import DepthContext, load_backend
 from .frames import FrameReader, VideoSource
 from .intrinsics import Intrinsics, estimate_intrinsics, load_intrinsics
@@ -384,13 +384,9 @@ class ViewLoader:
         reference = _view_inputs(views, names[0])
         kept = self.steady_poses(instant)
         tick = _lap(self.timings, "wait for earlier instants", tick)
-        views.anchors = {}
-        for n in names[1:]:
-            if _enough_points(views, n, names[0]):
-                anchor = keep_view(_view_inputs(views, n), reference, config.registration, config.anchor, kept[n]) \
-                    if n in kept else None
-                views.anchors[n] = anchor if anchor is not None else \
-                    anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor)
+        views.anchors = {n: anchor_view(_view_inputs(views, n), reference, config.registration, config.anchor,
+                                        kept.get(n))
+                         for n in names[1:] if _enough_points(views, n, names[0])}
         tick = _lap(self.timings, "joints hypothesis", tick)
         # the odometry edges' images (RGB-D odometry, measured depth only) depend on this instant alone
         views.odometry = {n: odometry_image(views.images[n], views.depths[n], views.intrinsics[n].K, views.joints[n],
@@ -413,7 +409,7 @@ class ViewLoader:
             self._turn.notify_all()
 
     def steady_poses(self, instant: Instant) -> dict[str, np.ndarray]:
-        """View -> its pose for the ``kept`` hypothesis (``anchored.keep_view``) at ``instant``: the pose
+        """View -> its pose for the ``kept`` hypothesis (``anchored.keep_view``, tried by ``anchor_view``) at ``instant``: the pose
         verified two instants before (KEEP_LAG, whatever the number of workers: the same outputs), for
         the views whose pose was kept there or held still (``anchored.steady``) over the two instants
         before that. Waits for that instant's registration (it is made by the main thread while this

@@ -32,9 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..synth.camera import camera_centers
-
-# COCO-18 joint groups left out one at a time for the spread (as ``people_calib.JOINT_GROUPS``)
-JOINT_GROUPS = ((0, 14, 15, 16, 17), (1, 2, 5), (8, 11), (3, 4, 6, 7), (9, 12), (10, 13))
+from .people_calib import JOINT_GROUPS  # the joint groups left out one at a time for the spread
 
 
 @dataclass

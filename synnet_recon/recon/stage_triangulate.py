@@ -288,7 +288,6 @@ def repose_skipped(sync: SyncResult, tracks: dict[str, list], config: Triangulat
     use (``config.repose_max_frames`` at most; its own backend and image size). The new tracks take
     the old ones' order (each old track the new one nearest it over their shared frames: the main
     person stays first). A video that cannot be posed again keeps its tracks; ``notes`` says so."""
-    from ..errors import InputError as _InputError
     from ..pose import PoseConfig, estimate_pose
     from .subframe import stride
 
@@ -313,7 +312,7 @@ def repose_skipped(sync: SyncResult, tracks: dict[str, list], config: Triangulat
             new = estimate_pose(path, PoseConfig(backend=meta.get("backend", "mediapipe"),
                                                  max_side=meta.get("max_side", 480), max_rate=None, frames=wanted,
                                                  progress=False))
-        except _InputError as exc:
+        except InputError as exc:
             notes.append(f"{v.name}: not posed again on every frame ({exc}); align's keypoints used")
             continue
         ordered = _same_people(old, new)

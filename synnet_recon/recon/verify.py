@@ -149,6 +149,7 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     source's and the reference's ``Photo`` for the pinning test's colour part (``pin_colour``);
     fine: both views for the fine check (``recon/fine.py``; None or ``config.fine.enabled`` False: not
     run), run last, only when every other check passes."""
+    fine_on = fine is not None and config.fine.enabled  # the fine check runs (last)
     err, n = joint_error(transform, source_joints, target_joints, (source_depth, source_K, target_depth, target_K),
                          JOINT_DEPTH_OFFSET + config.occlusion_margin)
     vis, seen = visibility_agreement(source_points, transform, target_depth, target_K, config.visibility_tolerance)
@@ -165,15 +166,14 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
     elif n >= config.min_joints and err > config.max_joint_error:
         reason = f"joints disagree by {100 * err:.1f} cm (median; at most {100 * config.max_joint_error:g})"
-    elif spread < config.min_normal_spread and not (config.fine_pins_planes and fine is not None
-                                                    and config.fine.enabled):
+    elif spread < config.min_normal_spread and not (config.fine_pins_planes and fine_on):
         reason = "background of parallel planes only: its pose is not pinned"
     elif seen < config.min_seen or vis < config.min_visibility:
         reason = f"background inconsistent: {100 * vis:.0f} % of {seen} seen points agree (need " \
                  f"{100 * config.min_visibility:.0f} %)"
     elif fitness < config.min_overlap or inlier_rmse > config.max_rmse * voxel:
         reason = f"background overlap too small (fitness {fitness:.2f}, rmse {100 * inlier_rmse:.1f} cm)"
-    elif turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine is not None and config.fine.enabled):
+    elif turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine_on):
         reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
                  f"it would move are seen (need {config.min_turn_seen})"
     elif turn_seen >= config.min_turn_seen and turn_vis < config.min_turn_visibility:
@@ -186,7 +186,7 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     moved = pull = turned = float("nan")
     refined = None
     coarse_ok = reason is None
-    if reason is None and fine is not None and config.fine.enabled:
+    if reason is None and fine_on:
         result, reason = fine_check(np.asarray(transform, dtype=np.float64), fine, config.fine)
         moved, pull, turned = result.moved, result.pull, result.turned_deg
         if reason is not None and (moved > config.fine.max_shift or result.turned_deg > config.fine.max_turn_deg):

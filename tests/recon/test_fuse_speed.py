@@ -159,8 +159,10 @@ def test_fine_view_surface_where_looked_up_is_the_whole_grid_computation():
     image = rng.integers(0, 256, depth.shape + (3,), dtype=np.uint8)
     view = fine_view(image, depth, K, FineConfig())
     P, normals = _plain_fine_grid(depth, K)
-    assert np.array_equal(view.points, P, equal_nan=True)
-    assert np.array_equal(view.normals, normals, equal_nan=True)
+    h, w = depth.shape
+    q, n = view.surface(*np.divmod(np.arange(h * w), w))   # every pixel
+    assert np.array_equal(q.reshape(h, w, 3), P, equal_nan=True)
+    assert np.array_equal(n.reshape(h, w, 3), normals, equal_nan=True)
     v, u = rng.integers(0, depth.shape[0], 5000), rng.integers(0, depth.shape[1], 5000)
     v[:4], u[:4] = [0, depth.shape[0] - 1, 5, 7], [3, 9, 0, depth.shape[1] - 1]   # the border too
     q, n = view.surface(v, u)
