@@ -154,7 +154,11 @@ def track_stats(xy: np.ndarray) -> tuple[int, float, float, float]:
         warnings.simplefilter("ignore", RuntimeWarning)  # joints never seen
         extent = np.nanmax(pts, axis=1) - np.nanmin(pts, axis=1)
         sizes = np.maximum(np.linalg.norm(extent, axis=1), 1.0)
-        spread = np.sqrt(np.nanvar(pts[..., 0], axis=0) + np.nanvar(pts[..., 1], axis=0))
+    # joints never seen are set to 0 first, so no all-NaN column reaches nanvar (catch_warnings is not
+    # thread-safe, and align poses videos in two threads: its "Degrees of freedom <= 0" reached the
+    # terminal); only joints seen 3+ times are used
+    pts = np.where(seen_joint[rows].any(axis=0)[None, :, None], pts, 0.0)
+    spread = np.sqrt(np.nanvar(pts[..., 0], axis=0) + np.nanvar(pts[..., 1], axis=0))
     spread = spread[seen_joint.sum(axis=0) >= 3]
     size = float(np.median(sizes))
     motion = float(np.mean(spread)) / size if len(spread) else 0.0
