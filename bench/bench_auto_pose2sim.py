@@ -65,7 +65,7 @@ def compare(summary: dict, cal: dict) -> list[dict]:
                          "direction_error_deg": round(direction_angle_deg(est[:3, 3], true[:3, 3]), 3)}
                         | {k: round(spread[(a, b)][k], 3) for k in ("rotation_spread_deg", "direction_spread_deg",
                                                                     "rotation_bias_deg", "direction_bias_deg",
-                                                                    "detector_bias_deg", "rotation_uncertainty_deg",
+                                                                    "detector_bias_deg", "detector_direction_deg", "rotation_uncertainty_deg",
                                                                     "direction_uncertainty_deg")
                            if k in spread.get((a, b), {})})
     return rows

@@ -285,8 +285,10 @@ def test_camera_whose_pose_moves_under_resampling_is_flagged():
 def test_detector_biases_show_in_the_bias_term():
     """Every (camera, joint) given its own constant 2D offset (3 px RMS, a detector's view-dependent
     bias) on top of the noise: the wild cluster bootstrap's ``rotation_bias_deg`` grows, and each
-    pair's ``rotation_uncertainty_deg`` adds the resampled spread, it and the assumed detector term
-    in quadrature (it need not cover every error: 40 instants, docs/benchmarks.md session 7, h4)."""
+    pair's ``rotation_uncertainty_deg`` / ``direction_uncertainty_deg`` adds the resampled spread, it and
+    the assumed detector term in quadrature (it need not cover every error: 40 instants,
+    docs/benchmarks.md session 7, h4); a larger assumed direction term gives a larger direction
+    uncertainty and leaves the poses alone."""
     P = ring(4)
     X = dance(40)
     names = ["a", "b", "c", "d"]
@@ -300,5 +302,14 @@ def test_detector_biases_show_in_the_bias_term():
         for p in result.pairs:
             assert p["rotation_uncertainty_deg"] == pytest.approx(np.sqrt(
                 p["rotation_spread_deg"] ** 2 + p["rotation_bias_deg"] ** 2 + p["detector_bias_deg"] ** 2))
+            assert p["direction_uncertainty_deg"] == pytest.approx(np.sqrt(
+                p["direction_spread_deg"] ** 2 + p["direction_bias_deg"] ** 2 + p["detector_direction_deg"] ** 2))
             assert p["detector_bias_deg"] == PeopleCalibConf().detector_bias_deg
+            assert p["detector_direction_deg"] == PeopleCalibConf().detector_direction_deg > 0
     assert bias[3.0] > 2.0 * bias[0.0], bias
+    wider = calibrate_from_people(names, xy, conf, [K] * 4, conf=PeopleCalibConf(detector_direction_deg=3.0))
+    for p, q in zip(result.pairs, wider.pairs):
+        assert q["direction_uncertainty_deg"] > max(3.0, p["direction_uncertainty_deg"])
+        assert q["rotation_uncertainty_deg"] == pytest.approx(p["rotation_uncertainty_deg"])
+    for n in names:
+        assert np.array_equal(result.cameras[n].world_to_camera, wider.cameras[n].world_to_camera)
