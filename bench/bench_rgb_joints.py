@@ -10,6 +10,9 @@ truth:
   or those with detector-like noise (``synth.noise.DetectorNoise`` level 1, what the issue's 3 cm
   target is stated for; several seeds);
 - the camera poses: SfM's (triangulate.json), or the true ones;
+- with detector-like noise, SfM's error split in two: the cameras' poses relative to the reference
+  camera at each instant (SfM's) on the reference camera's true path, and the reverse (the true
+  relative poses on the reference camera's SfM path);
 - the frames: those sync.json paired (the estimated sub-frame offsets rounded to frames), or the
   true pairing (the arc layout's true offsets are 0).
 
@@ -157,6 +160,12 @@ def run(demo: Path, seeds: int) -> dict:
     true_at = np.stack([np.broadcast_to(d["w2c"][v, ref], (T, 4, 4)) for v in range(V)]) @ np.linalg.inv(W)
     err = sfm_used @ np.linalg.inv(true_used)   # each camera's SfM error at the frame it was posed at
     sfm_at = err @ true_at                        # carried to the true frames
+    # SfM's error split in two: each camera's pose relative to the reference camera at the same
+    # instant (what the views' joints can check) and the reference camera's own path in the world
+    # (where the whole rig is at each instant: the scene's job, the moving people cannot tell)
+    inv = np.linalg.inv
+    relative_only = np.einsum("vtij,tjk->vtik", sfm_at, inv(sfm_at[0]) @ true_at[0])
+    reference_only = np.einsum("vtij,tjk->vtik", true_at, inv(true_at[0]) @ sfm_at[0])
     clean = {}
     for key, frames in (("used", list(d["used"])), ("true", [ref] * V)):
         clean[key] = np.stack([project(d["K"][v], d["w2c"][v, frames[v]], Xw[frames[v]])[0] for v in range(V)])
@@ -186,7 +195,9 @@ def run(demo: Path, seeds: int) -> dict:
         out["cases"][name.replace(" (the demo;", ", refined over time (--over-time;")] = errors(
             triangulate_case(d["K"], poses, xy, c, conf_tri, times), want)
     for label, poses, over in (("true poses", true_at, None), ("SfM poses", sfm_at, None),
-                               ("SfM poses, refined over time", sfm_at, times)):
+                               ("SfM poses, refined over time", sfm_at, times),
+                               ("SfM poses relative to the reference camera, its path true", relative_only, None),
+                               ("true poses relative to the reference camera, its path SfM's", reference_only, None)):
         runs = []
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
