@@ -64,7 +64,7 @@ SIZES = {
     "frame_rates": (5, 1), "dropped_frames": (6, 1), "people": (3, 1), "people_one_detection": (4, 1),
     "people_static_10fps": (4, 1), "pose2sim_openpose": (8, 1),
     "pose2sim_mediapipe": (8, 1), "pose2sim_cli": (2, 1), "caliscope": (10, 1), "caliscope_upper_body": (10, 1),
-    "people_hard": (6, 3), "pose2sim_people": (10, 5),
+    "people_hard": (6, 3), "pose2sim_people": (10, 5), "people_lab_10fps": (8, 2),
 }
 
 
@@ -821,14 +821,22 @@ CONDITIONS = {
     "caliscope_upper_body": lambda n, rng, m: caliscope_trials(n, rng, upper_body=True),
     "people_hard": people_hard_trials,
     "pose2sim_people": lambda n, rng, m: pose2sim_people_trials(n, rng),
+    "people_lab_10fps": lambda n, rng, m: _people_lab()(n, rng, heldout_motions(2.3), Trial, _tmpdir),
 }
 # Random stream of each condition (fixed: the published runs used these; never renumber).
 STREAMS = {"paper": 0, "long": 1, "static": 2, "upper_body": 3, "portrait_sideways": 4, "frame_rates": 5,
            "dropped_frames": 6, "people": 7, "pose2sim_openpose": 8, "pose2sim_mediapipe": 9, "pose2sim_cli": 10,
            "caliscope": 11, "caliscope_upper_body": 12, "people_one_detection": 8, "people_static_10fps": 9,
-           "people_hard": 13, "pose2sim_people": 14}
+           "people_hard": 13, "pose2sim_people": 14, "people_lab_10fps": 15}
 SIMULATED = ("paper", "long", "static", "upper_body", "portrait_sideways", "frame_rates", "dropped_frames", "people",
              "people_one_detection", "people_static_10fps", "people_hard")
+
+
+def _people_lab():
+    """``bench/sync_people_lab.py``'s trials (issue 12's worst row: a lab, 4 tripods, 10 fps, several people)."""
+    from sync_people_lab import people_lab_trials
+
+    return people_lab_trials
 
 
 def run(conditions: list[str], seed: int, quick: bool, trials: int | None, progress: bool = True,
@@ -930,6 +938,10 @@ TITLES = {
     "pose2sim_people": "Real several people: Pose2Sim two-person trial (dancer + bystander), 4 static cameras, cut at "
                        "known offsets (+-0.27 s): the pose stage's video output (30 fps), MediaPipe and OpenPose at "
                        "60 fps and both resampled to 10 fps, in turn",
+    "people_lab_10fps": "Several people in a lab at 10 fps (issue 12's worst row): 4 tripods 4.5-7 m from the centre "
+                        "~90 deg apart, two walkers looping held-out CMU walk strides around ovals (one enters "
+                        "and/or leaves), a seated bystander (1 cm sway), detector + correlated errors, the walkers' "
+                        "tracks swapped at crossings, 18 s windows, +-4 s",
     "pose2sim_openpose": "Real detections: Pose2Sim demo, its OpenPose JSON, 4 static cameras, 84-frame (1.4 s) cuts at 60 fps, offsets up to +-0.27 s (16 frames)",
     "pose2sim_mediapipe": "Real detections: Pose2Sim demo, MediaPipe on its videos (cached), same cuts",
     "pose2sim_cli": "Real video through the CLI: `synrecon align` on cut Pose2Sim videos (MediaPipe inside), same cuts",
