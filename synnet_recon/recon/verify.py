@@ -25,6 +25,10 @@
    turned a few degrees from the truth fails it (a turned pose agrees better), and so does one
    whose background does not tell such turns apart (cameras 120 degrees apart sharing mostly a
    floor: there the truth itself was not pinned, and poses 5 degrees off passed every other check).
+   On a depth sensor's noisy maps (``fine.depth_noise`` reads it from each map) the test's tolerance
+   adds both depths' noise at the point, isolated holes take their neighbours' depth, and the colour
+   points sit on their local surface (``Photo.steadied``): else the noise, not the pose, decides
+   which points agree (Kinect-like depth: right poses refused at z 1.4-3.9).
 
 5. The fine check (``recon/fine.py``), last: both views' background points, each in the other
    camera, aligned densely (point-to-plane against its depth map and intensity against its image,
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import JOINT_INDEX
-from .fine import FineConfig, FinePair, fine_check
+from .fine import FineConfig, FinePair, depth_noise, fine_check
 from .joint_icp import turn_about
 from .person import JOINT_DEPTH_OFFSET
 from .register import joint_error, visibility_agreement
@@ -82,6 +86,10 @@ class VerifyConfig:
     #                                 other camera's image where they land (a tiled floor pins turns by its texture)
     colour_tolerance: float = 0.12  # mean |RGB difference| (0-1) of a matching colour
     colour_points: int = 20000      # background points per view for the colour part (deterministic sample)
+    noise_aware: bool = True        # the pinning test's tolerance grows with both depths' own noise (``fine.depth_noise``:
+    #                                 sigma(1/z) z^2, in quadrature, times ``noise_band``); kept at the fixed tolerance
+    #                                 on depth whose noise is under 1 mm at 2 m (renders: identical states)
+    noise_band: float = 2.5         # the noise's multiple added (a point of a right pose lies within it)
     fine_pins_turn: bool = True     # with the fine check on, too few points for the turn check (min_turn_seen)
     #                                 leave the turn to the fine check's pull (wide grid at 120 deg: 8 right poses
     #                                 refused by the count, 44-46 points; with this 36/36 ok, all right; default demo
@@ -160,7 +168,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     if target_points is not None and len(target_points) and config.pin_turns_deg:
         pin = turn_pinned(transform, source_points, source_depth, source_K, target_points, target_depth, target_K,
                           target_joints, config.pin_turns_deg, config.pin_tolerance,
-                          photos if config.pin_colour else None, config.colour_tolerance)
+                          photos if config.pin_colour else None, config.colour_tolerance,
+                          depth_noises(source_depth, target_depth, fine, config))
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -221,16 +230,34 @@ def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_norm
     return min(v for v, _ in out), min(n for _, n in out)
 
 
+def depth_noises(source_depth: np.ndarray, target_depth: np.ndarray, fine: FinePair | None,
+                 config: VerifyConfig) -> tuple[float, float] | None:
+    """(source, target) depth noise for the pinning test's tolerance: ``noise_band`` times each
+    map's ``fine.depth_noise`` (sigma(1/z), 1/m; read once per view by the fine pair when there is
+    one), or None (the fixed tolerance) when ``noise_aware`` is off or both maps' noise is under
+    1 mm at 2 m (exact renders read ~1e-5: their states stay identical)."""
+    if not config.noise_aware:
+        return None
+    noises = (fine.source.noise, fine.target.noise) if fine is not None else \
+        (depth_noise(source_depth), depth_noise(target_depth))
+    if max(noises) * 4.0 < 1e-3:
+        return None
+    return config.noise_band * noises[0], config.noise_band * noises[1]
+
+
 def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
-                     free_penalty: float = 2.0) -> np.ndarray:
+                     free_penalty: float = 2.0, noise: tuple[float, float] | None = None) -> np.ndarray:
     """(N,) per point of points (N, 3) moved by T into a camera (depth (H, W), K): 1 where it lies
     on the measured surface (within ``tolerance`` + 1 % of the depth), -free_penalty where it lies
-    in the free space in front of it, 0 where there is no evidence (outside, occluded, no depth)."""
-    return _surface_states(points, T, depth, K, tolerance, free_penalty)[0]
+    in the free space in front of it, 0 where there is no evidence (outside, occluded, no depth).
+    noise: (the points' own map's, this camera's) noise in 1/z (``depth_noises``): the tolerance
+    is then that one and the two depths' noise at the point (n z^2) in quadrature."""
+    return _surface_states(points, T, depth, K, tolerance, free_penalty, noise)[0]
 
 
 def _surface_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
-                    free_penalty: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    free_penalty: float = 2.0,
+                    noise: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``agreement_states`` and the pixel (u, v) (N,) each point lands on (meaningful where it is
     in front of the camera)."""
     p = points @ T[:3, :3].T + T[:3, 3]
@@ -244,33 +271,67 @@ def _surface_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.
     inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     d = depth[v[inside], u[inside]]
     zi = z[inside]
+    if noise is not None:   # a sensor's isolated holes: the point's evidence should not hinge on them
+        d = filled_holes(depth, u[inside], v[inside], d)
     tol = tolerance + 0.01 * d
+    if noise is not None:
+        own, there = noise[0] * points[inside, 2] ** 2, noise[1] * d * d
+        tol = np.sqrt(tol * tol + own * own + there * there)
     out[inside] = np.where(d > 0, np.where(np.abs(zi - d) < tol, 1.0, np.where(zi < d - tol, -free_penalty, 0.0)),
                            0.0)
     return out, u, v
 
 
+_RING = [(dv, du) for dv in (-1, 0, 1) for du in (-1, 0, 1) if dv or du]
+
+
+def filled_holes(depth: np.ndarray, u: np.ndarray, v: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """d (M,): depth (H, W) at pixels (u, v) (inside it), with each unmeasured one (0) that has at
+    least 4 measured 8-neighbours given their median: a depth sensor's isolated holes (1 % of a
+    Kinect's pixels) would otherwise turn a point's evidence on and off as a pose moves it by a pixel."""
+    hole = np.flatnonzero(~(d > 0))
+    if not len(hole):
+        return d
+    h, w = depth.shape
+    nb = np.stack([depth[np.clip(v[hole] + dv, 0, h - 1), np.clip(u[hole] + du, 0, w - 1)] for dv, du in _RING],
+                  1).astype(np.float64)
+    count = (nb > 0).sum(axis=1)
+    nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1)     # the measured ones first
+    rows = np.arange(len(hole))
+    low, high = nb[rows, np.maximum(count - 1, 0) // 2], nb[rows, np.maximum(count, 1) // 2]
+    out = d.astype(np.float64, copy=True)
+    ok = count >= 4
+    out[hole[ok]] = 0.5 * (low[ok] + high[ok])
+    return out
+
+
 def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
                 target_points: np.ndarray, target_depth: np.ndarray, target_K: np.ndarray, target_joints: np.ndarray,
                 turn_deg: float | tuple[float, ...], tolerance: float, photos: tuple[Photo, Photo] | None = None,
-                colour_tolerance: float = 0.12) -> float:
+                colour_tolerance: float = 0.12, noise: tuple[float, float] | None = None) -> float:
     """How surely the background prefers ``transform`` to it turned by +-``turn_deg`` (one angle or
     several) about the person's vertical axis (``turn_axis``): a paired test over both views'
     background points (``agreement_states`` in the other camera at a fine ``tolerance``; with
     ``photos``, the source's and the reference's, also ``colour_states`` of their points), the
     smallest z of the turns: sum of per-point differences / sqrt(sum of their squares). Small or
     negative: a turned pose agrees as well or better (the turn is not pinned, or the pose is turned).
-    The pose's own states are computed once for every turn."""
+    The pose's own states are computed once for every turn. noise: (source, target) depth noise
+    (``depth_noises``; None: the fixed tolerance)."""
     up, centre = turn_axis(transform, target_joints)
+    there = None if noise is None else noise[::-1]   # the target's points into the source camera
+    if photos is not None and noise is not None:     # their points along their rays from the local surface
+        photos = (photos[0].steadied(source_depth, source_K, noise[0]),
+                  photos[1].steadied(target_depth, target_K, noise[1]))
 
     def states(T):
         inverse = np.linalg.inv(T)
-        out = [agreement_states(source_points, T, target_depth, target_K, tolerance),
-               agreement_states(target_points, inverse, source_depth, source_K, tolerance)]
+        out = [agreement_states(source_points, T, target_depth, target_K, tolerance, noise=noise),
+               agreement_states(target_points, inverse, source_depth, source_K, tolerance, noise=there)]
         if photos is not None:
             mine, theirs = photos
-            out += [colour_states(mine, T, theirs.image, target_depth, target_K, tolerance, colour_tolerance),
-                    colour_states(theirs, inverse, mine.image, source_depth, source_K, tolerance, colour_tolerance)]
+            out += [colour_states(mine, T, theirs.image, target_depth, target_K, tolerance, colour_tolerance, noise),
+                    colour_states(theirs, inverse, mine.image, source_depth, source_K, tolerance, colour_tolerance,
+                                  there)]
         return np.concatenate(out)
 
     here = states(transform)
@@ -286,15 +347,49 @@ class Photo:
     points: np.ndarray
     colours: np.ndarray
     image: np.ndarray
+    _steady: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def steadied(self, depth: np.ndarray, K: np.ndarray, noise: float, radius: int = 3) -> Photo:
+        """This photo with each point moved along its ray to the mean depth of the measured pixels
+        within ``radius`` of its own (its depth map (H, W) and K) that lie within noise z^2 + 2 cm
+        of it (the local surface; ``noise``: the map's banded sigma(1/z), ``depth_noises``). On noisy
+        depth a point's own depth is off by its noise (6 cm at 6 m on a Kinect-like map, in 1/8 px
+        disparity steps); that error moves where it lands in another camera 30-120 degrees away by
+        as much as a 1-degree turn does. Made once per map (cached)."""
+        key = (id(depth), float(noise), radius)
+        if key not in self._steady:
+            self._steady[key] = Photo(steady_points(self.points, depth, K, noise, radius), self.colours, self.image)
+        return self._steady[key]
+
+
+def steady_points(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: float, radius: int = 3) -> np.ndarray:
+    """``Photo.steadied``'s points (N, 3) of a camera (depth (H, W), K)."""
+    z = points[:, 2]
+    ok = z > 0.05
+    zs = np.where(ok, z, 1.0)
+    h, w = depth.shape
+    u = np.clip(np.round(K[0, 0] * points[:, 0] / zs + K[0, 2]).astype(np.int64), 0, w - 1)
+    v = np.clip(np.round(K[1, 1] * points[:, 1] / zs + K[1, 2]).astype(np.int64), 0, h - 1)
+    band = noise * zs * zs + 0.02
+    total, count = np.zeros(len(points)), np.zeros(len(points))
+    for dv in range(-radius, radius + 1):
+        vv = np.clip(v + dv, 0, h - 1)
+        for du in range(-radius, radius + 1):
+            d = depth[vv, np.clip(u + du, 0, w - 1)]
+            near = (d > 0) & (np.abs(d - zs) < band)
+            total += np.where(near, d, 0.0)
+            count += near
+    scale = np.where(ok & (count > 0), total / np.maximum(count, 1) / zs, 1.0)
+    return points * scale[:, None]
 
 
 def colour_states(photo: Photo, T: np.ndarray, image: np.ndarray, depth: np.ndarray, K: np.ndarray,
-                  tolerance: float, colour_tolerance: float) -> np.ndarray:
+                  tolerance: float, colour_tolerance: float, noise: tuple[float, float] | None = None) -> np.ndarray:
     """(N,) per point of ``photo`` moved by T into another camera (its image (H, W, 3), depth
     (H, W), K): 1 where it lies on the measured surface (``agreement_states``) and its colour
     matches the image's there (mean |RGB difference| < ``colour_tolerance``), else 0. A turn that
     leaves a floor on its plane moves its texture (a tiled floor's grout lines) off the image's."""
-    states, u, v = _surface_states(photo.points, T, depth, K, tolerance)
+    states, u, v = _surface_states(photo.points, T, depth, K, tolerance, noise=noise)
     on = np.flatnonzero(states > 0)  # on the surface: in front and inside, so (u, v) is a pixel there
     seen = image[v[on], u[on]].astype(np.float64) / 255.0
     out = np.zeros(len(states))

@@ -79,7 +79,8 @@ def _value_noise(u: np.ndarray, v: np.ndarray, scale: float, salt: int) -> np.nd
 
 
 # Material kinds.
-TILES, BRICKS, PANELS, PLANKS, CHECKER = range(5)
+TILES, BRICKS, PANELS, PLANKS, CHECKER, STRIPES = range(6)
+FLOORS = {"tiles": TILES, "checker": CHECKER, "stripes": STRIPES}
 
 
 @dataclass
@@ -89,6 +90,7 @@ class _Material:
     color_b: tuple[float, float, float]
     scale: float          # tile / brick / plank size in metres
     salt: int
+    grain: bool = True    # the fine and medium aperiodic grain on top of the pattern
 
 
 def _line_cover(dist: np.ndarray, half_width: float, period: float, fp: np.ndarray) -> np.ndarray:
@@ -157,10 +159,16 @@ def _texture(kind: int, u: np.ndarray, v: np.ndarray, mat: _Material, fp: np.nda
         gap = 1 - ((1 - _line_cover(np.minimum(fr, 1 - fr) * s, 0.006, s, fp))
                    * (1 - _line_cover(np.minimum(uu - k, 1 - (uu - k)) * length, 0.008, length, fp)))
         col = col * (1 - 0.6 * gap[:, None])
+    elif kind == STRIPES:      # stripes across u, period s (half a, half b)
+        c = np.floor(2 * u / s) % 2
+        w = 0.5 + (c[:, None] - 0.5) * _fade(fp, s / 2)
+        col = b + (a - b) * w
     else:                      # CHECKER of two colours
         c = (np.floor(u / s) + np.floor(v / s)) % 2
         w = 0.5 + (c[:, None] - 0.5) * _fade(fp, s)
         col = b + (a - b) * w
+    if not mat.grain:
+        return np.clip(col, 0.0, 1.0).astype(np.float32)
     # Fine and medium grain so that features can be matched at close range.
     grain = (0.06 * _value_noise(u, v, 0.025, mat.salt + 11) * _fade(fp, 0.025)[:, 0]
              + 0.05 * _value_noise(u, v, 0.11, mat.salt + 12) * _fade(fp, 0.11)[:, 0])
@@ -188,6 +196,11 @@ class Environment:
     num_boxes: int = 10
     seed: int = 0
     layout: str = "room"
+    floor: str = "tiles"          # tiles (each its own shade: a shift by a tile does not fit the texture) |
+    #                               checker (two colours, strictly periodic) | stripes (along world x, periodic)
+    floor_tile: float = 0.5       # the floor's tile (m): a checker repeats every 2 tiles along x or z and by one along
+    #                               a diagonal; stripes every tile along x
+    floor_grain: bool = True      # the floor carries the fine aperiodic grain (False: only its period)
 
     def __post_init__(self):
         rng = np.random.default_rng(self.seed)
@@ -216,7 +229,11 @@ class Environment:
             quad([(x1, y0, z0), (x1, y0, z1), (x1, y1, z1), (x1, y1, z0)], mat, (2, 1))  # +x
 
         plain = self.layout == "plain"
-        floor = material(TILES, (0.62, 0.60, 0.55), (0.66, 0.64, 0.59) if plain else (0.85, 0.83, 0.78), 0.5)
+        if self.floor not in FLOORS:
+            raise ValueError(f"floor {self.floor!r} is not one of {tuple(FLOORS)}")
+        floor = material(FLOORS[self.floor], (0.62, 0.60, 0.55), (0.66, 0.64, 0.59) if plain else (0.85, 0.83, 0.78),
+                         self.floor_tile)
+        self.materials[floor].grain = self.floor_grain
         quad([(cx - hs, 0, cz - hs), (cx + hs, 0, cz - hs), (cx + hs, 0, cz + hs), (cx - hs, 0, cz + hs)],
              floor, (0, 2))
         self.num_floor_faces = 2   # the floor is the first quad: triangles 0 and 1

@@ -4,7 +4,9 @@ Cameras stand 30-120 degrees apart around a dancing person (the packaged CMU 05_
 chosen to break registration: ``room`` (the simulator's textured room with boxes), ``symmetric``
 (a square room whose walls and boxes repeat every 90 degrees: a turn of 90 or 180 degrees fits
 it as well as the truth), ``open`` (no walls: a repetitive tiled floor and a few boxes) and
-``plain`` (little texture). Cameras drift slowly on arcs at their own heights.
+``plain`` (little texture). Cameras drift slowly on arcs at their own heights. The floor's pattern
+and period are options (``floor``, ``floor_tile``: small-period checkers or stripes, which a shift or
+turn by one period fits), and so is sensor-like depth (``depth_noise``).
 
 Written in the simulate layout: videos/<cam>.mp4, depth/<cam>/, keypoints/<cam>/ (the true
 joints projected, with pixel noise; hidden joints are kept, as detectors report them),
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import camera
+from .depth_noise import DepthNoise, apply_depth_noise
 
 LAYOUTS = ("room", "symmetric", "open", "plain")
 
@@ -41,6 +44,10 @@ class WideSceneConfig:
     room_half_size: float = 5.0         # boxes stand within 1.65 m of the walls, clear of the cameras
     seed: int = 0
     start_deg: float = field(default=0.0)  # azimuth of the first camera
+    floor: str = "tiles"                 # the floor's pattern (``render.FLOORS``): tiles | checker | stripes
+    floor_tile: float = 0.5              # its tile (m; ``Environment.floor_tile``): 0.1-0.2 m repeats near the joints' bound
+    floor_grain: bool = True             # False: the floor is its period alone (no aperiodic grain)
+    depth_noise: DepthNoise | None = None  # sensor-like depth (``depth_noise.apply_depth_noise``, seeded); None: exact
 
 
 def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -113,7 +120,8 @@ def render_wide_scene(config: WideSceneConfig, out: str | Path) -> Path:
     out = Path(out)
     rconf = RenderConfig(seed=config.seed)
     boxes = {"room": 10, "symmetric": 4, "open": 4, "plain": 2}[config.layout]
-    env = Environment((0.0, 0.0), config.room_half_size, rconf.wall_height, boxes, config.seed, layout=config.layout)
+    env = Environment((0.0, 0.0), config.room_half_size, rconf.wall_height, boxes, config.seed, layout=config.layout,
+                      floor=config.floor, floor_tile=config.floor_tile, floor_grain=config.floor_grain)
     f = config.width / 2 / np.tan(np.radians(config.hfov_deg) / 2)
     w, h = config.width, config.height
     intr = {"width": w, "height": h, "fx": f, "fy": f, "cx": (w - 1) / 2, "cy": (h - 1) / 2}
@@ -121,6 +129,7 @@ def render_wide_scene(config: WideSceneConfig, out: str | Path) -> Path:
     joints = person_motion(config)
     poses = camera_poses(config)
     rng = np.random.default_rng(config.seed + 1)
+    sensor = np.random.default_rng([config.seed, 17])  # the depth noise's own stream: keypoints do not change with it
     cams = []
     for name, w2c in poses.items():
         renderer = Renderer(intr, env, rconf)
@@ -132,7 +141,8 @@ def render_wide_scene(config: WideSceneConfig, out: str | Path) -> Path:
             for i in range(config.instants):
                 rgb, depth = renderer.render(joints[i], w2c[i])
                 vw.write(rgb)
-                write_depth_png(out / "depth" / name / f"{i:06d}.png", depth)
+                measured = depth if config.depth_noise is None else apply_depth_noise(depth, config.depth_noise, sensor)
+                write_depth_png(out / "depth" / name / f"{i:06d}.png", measured)
                 cam = joints[i] @ w2c[i][:3, :3].T + w2c[i][:3, 3]
                 xy[i] = (cam @ K.T)[:, :2] / cam[:, 2:3] + rng.normal(0, config.keypoint_noise_px, (18, 2))
                 hidden[i] = _behind_scene(xy[i], cam[:, 2], depth)
