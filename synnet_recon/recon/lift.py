@@ -1,4 +1,5 @@
-"""Depth maps -> coloured 3D points (kornia), and cleaning of the clouds (Open3D)."""
+"""Depth maps -> coloured 3D points (the pinhole back-projection, as kornia's), and cleaning of the
+clouds (Open3D)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,48 +38,53 @@ def depth_edges(depth: np.ndarray, threshold: float, stride: int = 1) -> np.ndar
     return jump > threshold * np.maximum(centre, 1e-6)
 
 
-_GRIDS: dict[tuple, object] = {}
+_GRIDS: dict[tuple, np.ndarray] = {}
 
 
-def _pixel_grid(height: int, width: int, K):
-    """kornia's unprojected pixel grid (1, H, W, 3) for K (1, 3, 3), cached: building it is most of
-    depth_to_3d_v2's time, and a video's camera rarely changes."""
-    from kornia.geometry.depth import unproject_meshgrid
-
-    key = (height, width, K.numpy().tobytes())
+def _pixel_grid(height: int, width: int, K: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 ray (x / z, y / z, 1) of every pixel of camera K (3, 3), cached (a video's
+    camera rarely changes): (pixel - centre) / focal in float32, the arithmetic of kornia's
+    ``unproject_meshgrid`` (what ``depth_to_3d_v2`` multiplies the depth with), value for value
+    (tests/recon/test_lift.py compares them). numpy here: importing kornia cost fuse ~0.5 CPU s a
+    process."""
+    K = np.asarray(K, dtype=np.float32)
+    key = (height, width, K.tobytes())
     if key not in _GRIDS:
         if len(_GRIDS) > 16:
             _GRIDS.clear()
-        _GRIDS[key] = unproject_meshgrid(height, width, K, normalize_points=False, dtype=K.dtype)
+        grid = np.ones((height, width, 3), dtype=np.float32)
+        grid[..., 0] = ((np.arange(width, dtype=np.float32) - K[0, 2]) / K[0, 0])[None, :]
+        grid[..., 1] = ((np.arange(height, dtype=np.float32) - K[1, 2]) / K[1, 1])[:, None]
+        _GRIDS[key] = grid
     return _GRIDS[key]
 
 
 def backproject(pixels: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pixels (N, 2) x, y (sub-pixel allowed) at z-depths (N,) metres -> (N, 3) float64 camera points
-    (kornia's ``unproject_points``; OpenCV axes). NaN depths give NaN points. ``lift`` is the same
-    for a whole depth map, through kornia's pixel grid."""
-    import torch
-    from kornia.geometry.camera import unproject_points
-
+    ((pixel - centre) / focal * z, as kornia's ``unproject_points``; OpenCV axes). NaN depths give
+    NaN points. ``lift`` is the same for a whole depth map."""
     pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
-    z = np.asarray(z, dtype=np.float64).reshape(-1, 1)
+    z = np.asarray(z, dtype=np.float64).reshape(-1)
     if len(pixels) == 0:
         return np.zeros((0, 3))
-    K = torch.from_numpy(np.asarray(K, dtype=np.float64))
-    return unproject_points(torch.from_numpy(pixels), torch.from_numpy(z), K, normalize=False).numpy()
+    K = np.asarray(K, dtype=np.float64)
+    out = np.empty((len(pixels), 3))
+    out[:, 0] = (pixels[:, 0] - K[0, 2]) / K[0, 0] * z
+    out[:, 1] = (pixels[:, 1] - K[1, 2]) / K[1, 1] * z
+    out[:, 2] = z
+    return out
 
 
 def lift(depth: np.ndarray, K: np.ndarray, color: np.ndarray | None = None,
          config: LiftConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Back-project a depth map with kornia's unprojected pixel grid (``depth_to_3d_v2``'s, applied
-    to the valid pixels only).
+    """Back-project a depth map: each valid pixel's ray (x / z, y / z, 1) in float32 times its depth
+    (what kornia's ``depth_to_3d_v2`` computes with its ``unproject_meshgrid`` grid, for the valid
+    pixels only; value for value, tests/recon/test_lift.py).
 
     depth: (H, W) metres, 0 = none; K: (3, 3); color: (H, W, 3) uint8 RGB or None.
     Returns points (N, 3) float64 in the camera frame (OpenCV: x right, y down, z forward) and
-    colours (N, 3) float64 in [0, 1] (grey 0.5 without ``color``).
+    colours (N, 3) float64 in [0, 1] (grey 0.5 without ``color``), in row-major pixel order.
     """
-    import torch
-
     config = config or LiftConfig()
     depth = np.asarray(depth, dtype=np.float32)
     valid = np.isfinite(depth) & (depth > config.min_depth) & (depth < config.max_depth)
@@ -92,10 +98,8 @@ def lift(depth: np.ndarray, K: np.ndarray, color: np.ndarray | None = None,
         K[:2] /= s
     if edges is not None:
         valid &= ~edges
-    k = torch.from_numpy(np.asarray(K, dtype=np.float32))[None]        # (1, 3, 3)
-    grid = _pixel_grid(depth.shape[0], depth.shape[1], k)               # (1, H, W, 3) rays, z = 1
-    # depth_to_3d_v2(d, k, xyz_grid=grid) is grid * depth: done for the valid pixels only
-    points = (grid[0].numpy()[valid] * depth[valid][:, None]).astype(np.float64)
+    grid = _pixel_grid(depth.shape[0], depth.shape[1], K)
+    points = (grid[valid] * depth[valid][:, None]).astype(np.float64)   # float32 products, then float64
     if color is None:
         colors = np.full_like(points, 0.5)
     else:

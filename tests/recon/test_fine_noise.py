@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synnet_recon.recon.fine import FineConfig, FinePair, depth_noise, fine_check
+from synnet_recon.recon.fine import FineConfig, FinePair, depth_noise, fine_check, fine_view
 from synnet_recon.synth.depth_noise import DepthNoise, apply_depth_noise
 
 from .test_fine import K, _points, _pose, _render, _slid
@@ -31,6 +31,12 @@ def test_depth_noise_reads_the_sensor_noise_from_the_map():
     assert depth_noise(exact) < 1e-4          # slanted planes: second differences of 1/z vanish
     noisy = apply_depth_noise(exact, DepthNoise(), np.random.default_rng(0))
     assert 1.0e-3 < depth_noise(noisy) < 3.0e-3    # the model's 1.5e-3, and its quantisation
+    # every 4th row and column: the same reading; FineView.noise_below decides as the whole map does
+    assert depth_noise(exact, every=4) < 1e-4 and 1.0e-3 < depth_noise(noisy, every=4) < 3.0e-3
+    for depth in (exact, noisy):
+        view = fine_view(None, depth, K, FineConfig())
+        for limit in (2.5e-4, 1e-3, 1.5e-3, 2e-3, 5e-3):
+            assert view.noise_below(limit) == (depth_noise(depth) < limit)
 
 
 @pytest.fixture(scope="module")
