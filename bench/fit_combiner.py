@@ -31,7 +31,8 @@ rate (``rate_pairs``: 60, 50 and 120 fps, some cameras of a scene slowed to 30, 
 where the confidence's tolerance (``pair.answer_tolerance``) is finer than the curve's frame.
 
 Three passes per cue set, each fitting one stage on the output of the previous (combine.py):
-curve (all offsets), pick (candidates), confidence (refined answers). Not run in CI.
+curve (all offsets), pick (candidates), confidence (refined answers); ``--confidence-only`` keeps the
+curve and pick stages of the model already there and fits the confidence on its answers. Not run in CI.
 """
 from __future__ import annotations
 
@@ -624,7 +625,13 @@ def kind_of(label: str) -> str:
 def fit_confidence(pairs, curves, cues, model, config, rate, matcher=None):
     """The confidence stage fitted on the refined answers of ``pairs`` (``confidence_rows``), with
     its in-sample ``answer_stats``."""
-    return fit_confidence_rows(confidence_rows(pairs, curves, cues, model, config, rate, matcher), cues)
+    rows = confidence_rows(pairs, curves, cues, model, config, rate, matcher)
+    if DUMP_PICK is not None:  # (--dump-pick: the confidence stage's rows too)
+        import pickle
+
+        with open(f"{DUMP_PICK}.confidence.{C.cue_key(cues)}", "wb") as fh:
+            pickle.dump(rows, fh)
+    return fit_confidence_rows(rows, cues)
 
 
 def confidence_rows(pairs, curves, cues, model, config, rate, matcher=None):
@@ -819,7 +826,9 @@ def _arguments(argv):
                     help="pair.CUE_CANDIDATES for this fit, comma-separated (e.g. synnet; default: the package's)")
     ap.add_argument("--upright", action="store_true",
                     help="matcher.UPRIGHT for this fit: sideways tracks turned upright before SynNet")
-    ap.add_argument("--dump-pick", type=Path, default=None, help="pickle of the pick stage's training rows (analysis)")
+    ap.add_argument("--confidence-only", action="store_true",
+                    help="refit only the confidence stage; the curve and pick of the model in --out (else the shipped one)")
+    ap.add_argument("--dump-pick", type=Path, default=None, help="pickles of the pick and confidence stages' training rows (analysis)")
     return ap.parse_args(argv)
 
 
@@ -892,10 +901,9 @@ def main(argv=None):
             print(f"{name} cv: {json.dumps(cv)}  ({time.time() - t0:.0f} s)", flush=True)
         if args.cv_only:
             continue
-        model = replace(C.untrained_model(cues))
-        samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in set_curves if c)]
-        model.curve = fit_curve(samples, cues)
-        model.pick = fit_pick(pairs, set_curves, cues, model, config, rate, memo)
+        model = _curve_and_pick(name, pairs, set_curves, config, rate, memo,
+                                models.get(C.cue_key(cues)) if args.confidence_only else None,
+                                args.out if args.confidence_only else None)
         model.confidence, stats = fit_confidence(pairs, set_curves, cues, model, config, rate, matcher)
         model.trained = True
         model.notes = {"pairs": len(pairs), **stats, **({"cv": cv} if args.cv else {})}
@@ -903,6 +911,24 @@ def main(argv=None):
         report[name] = stats
         print(f"{name}: {json.dumps(stats)}  ({time.time() - t0:.0f} s)", flush=True)
         _save(models, report, args, pairs, matcher)  # after each set: a later failure loses no fit
+
+
+def _curve_and_pick(name, pairs, set_curves, config, rate, memo, kept=None, where=None):
+    """A model of cue set ``name`` whose curve and pick stages are fitted on ``pairs``, or, with
+    ``kept`` (``--confidence-only``: the model already in the output file, else the shipped one when
+    ``kept`` is missing), taken from it; its confidence stage is the untrained placeholder's."""
+    cues = CUE_SETS[name]
+    model = replace(C.untrained_model(cues))
+    if kept is not None or where is not None:
+        kept = kept or C.model_for(cues)
+        if not kept.trained:
+            raise SystemExit(f"--confidence-only: no fitted {name} model in {where} or the package")
+        model.curve, model.pick = kept.curve, kept.pick
+        return model
+    samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in set_curves if c)]
+    model.curve = fit_curve(samples, cues)
+    model.pick = fit_pick(pairs, set_curves, cues, model, config, rate, memo)
+    return model
 
 
 def _save(models, report, args, pairs, matcher):

@@ -30,7 +30,7 @@ SCHEMA = "synnet-recon/sync-combiner"
 VERSION = 1
 PICK_FEATURES = ("curve", "epipolar", "synnet_windows")
 CONFIDENCE_FEATURES = ("pick", "pick_margin", "curve_margin", "agree", "log_stderr_tol", "static",
-                       "log_overlap_frames", "periodicity")
+                       "log_overlap_frames", "periodicity", "log_group_se_tol")
 
 
 def feature_column(x: dict, name: str) -> np.ndarray:

@@ -195,3 +195,19 @@ def test_pick_ranking_learns_what_ranks_candidates_within_a_pair(fit):
     assert np.mean(np.argmax(logit, 1) == np.argmax(np.stack(ys), 1)) > 0.8
     p = model.prob(x)
     assert p[y == 1].mean() > p[y == 0].mean()
+
+
+def test_confidence_only_keeps_the_curve_and_pick_it_is_given(fit):
+    """``--confidence-only``: the curve and pick stages come from the model already there (the
+    answers the refitted confidence is fitted on are then align's own); the confidence stage is
+    the placeholder's, naming every feature of ``combine.CONFIDENCE_FEATURES`` so that they are computed."""
+    from synnet_recon.sync import combine as C
+    from synnet_recon.sync.evidence import CUE_SETS
+
+    shipped = C.model_for(CUE_SETS["all"])
+    model = fit._curve_and_pick("all", [], [], None, FPS, None, shipped, "here")
+    assert model.curve is shipped.curve and model.pick is shipped.pick
+    assert "log_group_se_tol" in model.confidence.features and not model.trained
+    untrained = C.untrained_model(CUE_SETS["all"])
+    with pytest.raises(SystemExit, match="no fitted all model in there"):
+        fit._curve_and_pick("all", [], [], None, FPS, None, untrained, "there")

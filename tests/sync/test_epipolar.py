@@ -86,3 +86,52 @@ def test_smallest_eigenvector_from_a_start_matches_eigh():
     finally:
         E.smallest_eigenvector = orig
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+
+
+def _two_static_views(seed: int, frames: int = 150, fps: float = 30.0):
+    """Two static perspective views (50 deg apart) of 18 joints moving smoothly, 1 px noise; the
+    3D joints too, for planting a detector bias. Offset 0."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames + 3) / fps
+    base = rng.normal(size=(18, 3)) * np.array([0.25, 0.5, 0.15])
+    amp, freq = rng.normal(size=(18, 3, 3)) * 0.12, rng.uniform(0.3, 1.6, size=(18, 3, 3))
+    phase = rng.uniform(0, 2 * np.pi, size=(18, 3, 3))
+    X = base + (amp * np.sin(2 * np.pi * freq * t[:, None, None, None] + phase)).sum(-1)
+    X = X + np.array([0, 0, 4.0]) + np.stack([0.6 * np.sin(0.5 * t), 0 * t, 0.3 * np.cos(0.4 * t)], 1)[:, None]
+    rb = Rotation.from_euler("y", -50, degrees=True).as_matrix()
+
+    def view_b(X):
+        Y = (X - np.array([3.2, 0.0, 1.4])) @ rb.T
+        return 900 * Y[..., :2] / Y[..., 2:3] + np.array([640, 360])
+
+    xa = 900 * X[:frames, :, :2] / X[:frames, :, 2:3] + np.array([640, 360]) + rng.normal(size=(frames, 18, 2))
+    xb = view_b(X[:frames]) + rng.normal(size=(frames, 18, 2))
+    return xa, xb, X, view_b
+
+
+def test_group_stderr_sees_an_error_shared_by_every_frame():
+    """One view's arms placed 3 frames late all along (a shared detector bias): the epipolar
+    minimum moves by more than twice its block-jackknife error (the time blocks all share the
+    bias), but not beyond the error over joint groups, which is several times the clean pair's."""
+    from synnet_recon.keypoints import Keypoints
+
+    fps = 30.0
+    xa, xb, X, view_b = _two_static_views(3)
+    arms = [3, 4, 6, 7]
+    late = xb.copy()
+    late[:, arms] = view_b(X[3:len(xb) + 3])[:, arms]
+    found = []
+    for b in (xb, late):
+        ka, kb = (Keypoints(x, np.ones(x.shape[:2]), np.arange(len(x)) / fps, (720, 1280), n)
+                  for x, n in ((xa, "a"), (b, "b")))
+        fine = E.FineScorer(ka, kb, 1.5 / fps, 600, 12)
+        fine.learn_joint_weights(0.0)
+        offset, se, _ = E.refine_offset(fine, 0.0, 1 / fps, 1.5, 0.1)
+        group_se, per_group = E.group_stderr(fine, offset, 1 / fps)
+        assert set(per_group) == {"head", "arms", "torso", "legs"}
+        found.append((offset * fps, se * fps, group_se * fps))
+    (clean, clean_se, clean_group), (biased, biased_se, biased_group) = found
+    assert abs(clean) < 0.2 and clean_group < 0.6
+    assert abs(biased) > 2 * biased_se and abs(biased) < biased_group and biased_group > 2.5 * clean_group

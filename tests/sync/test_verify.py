@@ -235,13 +235,13 @@ def test_real_two_person_videos_are_right_or_flagged(monkeypatch, tmp_path):
         assert not (wrong and v.confidence >= 0.5), (v.name, v.offset_seconds * 60.0, v.confidence)
 
 
-@pytest.mark.xfail(strict=True, reason="cam03 -2.13 frames of 60 fps at 0.96 with the shipped combiner; the "
-                   "refits that lower it: docs/benchmarks.md, session 7, h1")
 def test_real_two_person_subset_is_right_or_below_0_9(monkeypatch, tmp_path):
     """The subset cam02, cam03, cam04 of the same trial: cam03 came out -2.13 frames of 60 fps
     (1.07 analysis frames, 35 ms) at confidence 0.96 while the confidence meant "within one
     analysis frame" and had seen only 30 and 15 fps inputs. Now every offset is within 2 frames of
-    60 fps, or below 0.9."""
+    60 fps, or below 0.9: leaving out one group of joints moves the pair's minimum by 3.7 analysis
+    frames (its standard error over joint groups; over time blocks 0.28), and the joint-group check
+    (``pair.group_check``) caps its confidence at 0.8."""
     paths = [p for p in _pose2sim_two_person_sources(monkeypatch, tmp_path) if p.stem != "cam01"]
     res = align([str(p) for p in paths], AlignConfig(progress=False))
     for v in res.videos[1:]:
