@@ -182,7 +182,7 @@ def _cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_groups: int,
                           norm_a=None, norm_b=None, scale: float = 0.05, iters: int = 3,
-                          min_joints: int = 8) -> np.ndarray:
+                          min_joints: int = 8, fit_rows: np.ndarray | None = None) -> np.ndarray:
     """Epipolar residuals when both cameras stand still: ONE fundamental matrix per group.
 
     xa, xb: (P, 18, 2) matched frame pairs (NaN where missing); groups: (P,) group index in
@@ -190,6 +190,7 @@ def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_
     once per track (``norm_a``/``norm_b`` = (centre, scale), default from the pairs themselves),
     an F is fitted per group by IRLS (Cauchy, width ``scale``) over all its joints, and each pair
     gets the mean Cauchy loss of its joints: (P,), NaN with fewer than ``min_joints`` joints.
+    ``fit_rows`` (P,) bool: only these pairs fit the F (every pair gets its cost under it).
     """
     na = norm_a or track_normalisation(xa)
     nb = norm_b or track_normalisation(xb)
@@ -204,7 +205,8 @@ def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_
     ah = np.concatenate([ca, ones], -1)
     bh = np.concatenate([cb, ones], -1)
     A = (bh[..., :, None] * ah[..., None, :]).reshape(len(ca), ca.shape[1], 9)
-    w = w0.copy()
+    fit = w0 if fit_rows is None else w0 * np.asarray(fit_rows, np.float64)[:, None]
+    w = fit.copy()
     per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
     for _ in range(iters + 1):
         per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
@@ -213,7 +215,7 @@ def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_
         _, V = np.linalg.eigh(S)
         f = V[:, :, 0][groups]
         r = np.einsum("pkq,pq->pk", A, f)
-        w = w0 / (1.0 + (r / scale) ** 2)
+        w = fit / (1.0 + (r / scale) ** 2)
     n = w0.sum(axis=1)
     cost = (w0 * np.log1p((r / scale) ** 2)).sum(axis=1) / np.maximum(n, 1e-9)
     cost[n < min_joints] = np.nan

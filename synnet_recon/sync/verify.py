@@ -33,6 +33,8 @@ import numpy as np
 from .epipolar import static_epipolar_costs
 from .tracks import gaussian_sample, track_normalisation
 
+HIPS = (8, 11)  # COCO-18 right / left hip
+
 MIN_WINDOW_FRAMES = 4      # a window with fewer sampled frames is left out (an F over 1-3 frames fits anything)
 MIN_FRAMES = 12            # an offset needs this many compared frames
 AGREE = 0.6                # a pairing agrees at an offset when its cost is below AGREE x its chance cost
@@ -108,7 +110,8 @@ class PeopleGeometry:
     are b's first frame on a's clock (``PairSync``'s convention). At most ``max_samples`` instants
     of a are used (evenly strided); both tracks are smoothed by ``sigma_frames``."""
 
-    def __init__(self, sa, sb, max_samples: int = 300, sigma_frames: float = 1.0):
+    def __init__(self, sa, sb, max_samples: int = 300, sigma_frames: float = 1.0, reassign: bool = True):
+        self.reassign = reassign
         times = np.asarray(sa.times, np.float64)
         stride = max(1, int(math.ceil(len(times) / max_samples)))
         self.ta = times[::stride]
@@ -122,6 +125,8 @@ class PeopleGeometry:
         self.norm_a = track_normalisation(np.concatenate(self.xa)) if self.xa else (np.zeros(2), 1.0)
         self.norm_b = track_normalisation(np.concatenate(self.xb_raw)) if self.xb_raw else (np.zeros(2), 1.0)
         self._b_cache: dict = {}
+        # instants (own clocks, s) where two people of a view cross: who is who may change there
+        self.cross_a, self.cross_b = (_crossing_times(s) for s in (sa, sb))
 
     def b_at(self, j: int, offset: float, reverse: bool = False) -> np.ndarray:
         """b's person j at a's instants for ``offset``; ``reverse``: the same stretch of b played
@@ -141,7 +146,12 @@ class PeopleGeometry:
         offset (s), and the frames compared (K,); NaN where fewer than ``MIN_FRAMES`` frames are
         compared. A window is used only when at least ``fill`` of its instants are compared (so
         that every offset's F spans the same time: with moving cameras a shorter span fits one F
-        better). ``reverse``: b's stretch played backwards (``b_at``)."""
+        better). ``reverse``: b's stretch played backwards (``b_at``).
+
+        With ``reassign`` (default) and two or three people, who is who may change where people
+        cross in either view (a tracker exchanges them): between crossings (``crossings``) each
+        stretch takes the assignment of b's matched people to a's that fits one F best
+        (``_assigned_costs``); chance (``reverse``) gets the same freedom."""
         offsets = np.atleast_1d(np.asarray(offsets, np.float64))
         out = np.full(len(offsets), np.nan)
         count = np.zeros(len(offsets), int)
@@ -152,9 +162,11 @@ class PeopleGeometry:
             np.floor((self.ta - self.ta[0]) / max(window_seconds, 1e-9)).astype(int)
         n_win = int(win.max()) + 1 if len(win) else 1
         full = np.bincount(win, minlength=n_win)
-        rows, groups, xbs = [], [], []
+        perms = _assignments(len(matches)) if self.reassign else [tuple(range(len(matches)))]
+        rows, groups, xbs, segs = [], [], [], []
         for k, o in enumerate(offsets):
-            xb = np.concatenate([self.b_at(j, o, reverse) for _, j in matches], axis=1)
+            people = [self.b_at(j, o, reverse) for _, j in matches]
+            xb = np.concatenate(people, axis=1)
             seen = (np.isfinite(xa).all(-1) & np.isfinite(xb).all(-1)).sum(axis=1) >= 8
             idx = np.flatnonzero(seen)
             if len(idx) < MIN_FRAMES:
@@ -165,13 +177,17 @@ class PeopleGeometry:
                 continue
             rows.append(idx)
             groups.append(k * n_win + win[idx])
-            xbs.append(xb[idx])
+            xbs.append(np.stack([np.concatenate([people[q] for q in p], axis=1)[idx] for p in perms]))
+            # a new stretch wherever a crossing of either view (at its own frames) lies since the last row
+            seg = np.searchsorted(self.cross_a, self.ta[idx], "right") + \
+                np.searchsorted(self.cross_b, self.ta[idx] - o, "right")
+            segs.append(seg - seg[0] + (segs[-1].max() + 1 if segs else 0))
         if not rows:
             return out, count
         all_rows = np.concatenate(rows)
         g = np.concatenate(groups)
-        c = static_epipolar_costs(xa[all_rows], np.concatenate(xbs), g, len(offsets) * n_win,
-                                  self.norm_a, self.norm_b, min_joints=8)
+        c = _assigned_costs(xa[all_rows], np.concatenate(xbs, axis=1), g, len(offsets) * n_win,
+                            self.norm_a, self.norm_b, np.concatenate(segs))
         k_of = g // n_win
         for k in np.unique(k_of):
             v = c[k_of == k]
@@ -179,6 +195,96 @@ class PeopleGeometry:
             if len(v) >= MIN_FRAMES:
                 out[k], count[k] = float(np.mean(v)), len(v)
         return out, count
+
+
+def _assignments(m: int) -> list[tuple[int, ...]]:
+    """Every assignment of ``m`` matched people of b to a's (the given one first); one for m > 3."""
+    from itertools import permutations
+
+    return list(permutations(range(m))) if 1 < m <= 3 else [tuple(range(m))]
+
+
+CROSSING = 0.5  # two people of one view this close (hip centres, x their body size) may be exchanged by a tracker
+
+
+def crossings(people: list) -> np.ndarray:
+    """Instants (N,) where any two of ``people`` ((N, 18, 2) each, one view) come within
+    ``CROSSING`` body sizes of each other: where a tracker may exchange them."""
+    hips = []
+    size = []
+    for xy in people:
+        with np.errstate(invalid="ignore"):
+            seen = np.isfinite(xy).all(-1)
+            centre = np.where(seen[:, list(HIPS)].all(-1)[:, None], xy[:, list(HIPS)].mean(axis=1), np.nan)
+            lo = np.where(seen[..., None], xy, np.inf).min(axis=1)
+            hi = np.where(seen[..., None], xy, -np.inf).max(axis=1)
+        hips.append(centre)
+        size.append(np.where(seen.sum(-1) >= 5, (hi - lo).max(-1), np.nan))
+    out = np.zeros(len(people[0]) if people else 0, bool)
+    for p in range(len(people)):
+        for q in range(p + 1, len(people)):
+            with np.errstate(invalid="ignore"):
+                d = np.linalg.norm(hips[p] - hips[q], axis=-1)
+                out |= d < CROSSING * np.fmax(size[p], size[q])
+    return out
+
+
+def _crossing_times(source) -> np.ndarray:
+    """Frame times (s, the source's clock, sorted) where two of its people cross (``crossings``)."""
+    if len(source.tracks) < 2:
+        return np.zeros(0)
+    cross = crossings([np.asarray(t.xy, np.float64) for t in source.tracks])
+    return np.asarray(source.tracks[0].times, np.float64)[cross] - source.t0
+
+
+def _per_segment(cost: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Mean finite cost (A, S) of every assignment over each segment's rows (inf: none finite)."""
+    n_seg = int(segments.max()) + 1 if len(segments) else 0
+    ok = np.isfinite(cost)
+    total = np.stack([np.bincount(segments, np.where(ok[a], cost[a], 0.0), n_seg) for a in range(len(cost))])
+    n = np.stack([np.bincount(segments, ok[a].astype(float), n_seg) for a in range(len(cost))])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / n, np.inf)
+
+
+def _assigned_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_groups: int, norm_a, norm_b,
+                    segments: np.ndarray) -> np.ndarray:
+    """``static_epipolar_costs`` when b's people may be exchanged where people cross: ``xb`` (A, P,
+    18m, 2) holds b's stacked people in each assignment A (the given one first) for the P rows of
+    ``xa`` (P, 18m, 2); ``segments`` (P,) numbers the stretches between crossings (globally
+    unique), inside which who is who does not change. Per group, its longest segment fits one F
+    in each assignment and the best one starts; every segment then takes the assignment that fits
+    that F best, and the F is fitted again on those rows. Returns each row's cost (P,)."""
+    n_a, n_p = xb.shape[:2]
+    if n_a == 1:
+        return static_epipolar_costs(xa, xb[0], groups, n_groups, norm_a, norm_b, min_joints=8)
+    xa_all = np.tile(xa, (n_a, 1, 1, 1)).reshape((-1,) + xa.shape[1:])
+    xb_all = xb.reshape((-1,) + xb.shape[2:])
+    g_all = np.tile(groups, n_a)
+    rows = np.arange(n_p)
+
+    def fitted(chosen: np.ndarray, use: np.ndarray) -> np.ndarray:
+        fit = np.zeros((n_a, n_p), bool)
+        fit[chosen[use], rows[use]] = True
+        return static_epipolar_costs(xa_all, xb_all, g_all, n_groups, norm_a, norm_b, min_joints=8,
+                                     fit_rows=fit.ravel()).reshape(n_a, n_p)
+
+    start = np.zeros(n_p, bool)
+    for g in np.unique(groups):
+        mine = groups == g
+        segs, counts = np.unique(segments[mine], return_counts=True)
+        start |= mine & (segments == segs[int(np.argmax(counts))])
+    tries = [fitted(np.full(n_p, a), start) for a in range(n_a)]
+    # each group's F: the assignment of its longest segment that fits that segment best
+    score = np.array([[np.nanmean(np.where(start & (groups == g), t[a], np.nan)) if (start & (groups == g)).any()
+                       else np.inf for g in range(n_groups)] for a, t in enumerate(tries)])
+    best_a = np.argmin(np.where(np.isfinite(score), score, np.inf), axis=0)  # (n_groups,)
+    cost = np.stack(tries)[best_a[groups], :, rows].T  # (A, P): every assignment under its group's F
+    for _ in range(2):
+        chosen = np.argmin(_per_segment(cost, segments), axis=0)[segments]
+        cost = fitted(chosen, np.ones(n_p, bool))
+    chosen = np.argmin(_per_segment(cost, segments), axis=0)[segments]
+    return cost[chosen, rows]
 
 
 # ---------------------------------------------------------------------------------- identity

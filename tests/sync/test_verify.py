@@ -248,3 +248,75 @@ def test_real_two_person_subset_is_right_or_below_0_9(monkeypatch, tmp_path):
         assert v.offset_seconds is not None
         wrong = abs(v.offset_seconds) * 60.0 >= 2.0
         assert not (wrong and v.confidence >= 0.9), (v.name, v.offset_seconds * 60.0, v.confidence)
+
+
+def _two_walkers_two_tripods(motion, swap: bool):
+    """Two people (the test motion, and the same motion 1.2 s later 1.4 m aside, turned) filmed by
+    two tripods 90 deg apart at 30 fps; in b the tracker exchanges the two wherever they cross
+    (``verify.crossings``). Returns (sa, sb, truth offset s, number of exchanges)."""
+    from synnet_recon.synth.camera import look_at, random_intrinsics_array
+    from synnet_recon.synth.conditions import place_person
+
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 5.0, 1 / FPS)
+    lo, hi = motion.start, motion.start + motion.duration
+    people = [lambda s: motion.at(np.clip(s, lo, hi)),
+              lambda s: place_person(motion.at(np.clip(s - 1.2, lo, hi)), offset=(0.3, 1.4), heading=0.4)]
+    centre = motion.joints[:, [8, 11]].mean(axis=(0, 1))
+    K, size = random_intrinsics_array(rng, 2, CameraPathConfig(hfov_deg=(70.0, 80.0)))
+    truth = 0.4
+    sources = []
+    for k, az in enumerate((0.3, 0.3 + np.pi / 2)):
+        pos = centre + np.array([6 * np.cos(az), 1.8 - centre[1], 6 * np.sin(az)])
+        R = look_at(pos, centre * np.array([1, 0, 1]) + np.array([0, 1.0, 0]))
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = R, -R @ pos
+        times = t + (truth if k == 1 else 0.0)
+        xys = []
+        for person in people:
+            clean, depth = project(person(times + motion.start), K[k], w2c)
+            xy, _ = apply_detector_noise(clean, depth, tuple(size[k]), DetectorNoise(level=0.5), rng)
+            xys.append(np.asarray(xy, np.float64))
+        exchanged = 0
+        if swap and k == 1:
+            cross = verify.crossings(xys)
+            starts = np.flatnonzero(cross & ~np.r_[False, cross[:-1]])
+            for s in starts:
+                xys[0][s:], xys[1][s:] = xys[1][s:].copy(), xys[0][s:].copy()
+            exchanged = len(starts)
+        tracks = [Keypoints(xy.astype(np.float32), np.isfinite(xy).all(-1).astype(np.float32), t.copy(),
+                            tuple(int(v) for v in size[k])) for xy in xys]
+        sources.append(Source(f"cam{k}", None, "keypoints", FPS, t.copy(), tracks, 0.0))
+    return sources[0], sources[1], truth, exchanged
+
+
+def test_the_geometry_holds_when_a_tracker_exchanges_two_people_where_they_cross(motion):
+    """Static cameras, two people: b's tracker exchanges them where they cross, so the matched
+    pairs (0, 0), (1, 1) hold the other person for stretches. One F fitted over the stacked pairs
+    then fits the true offset no better than chance; with each stretch between crossings taking
+    its own assignment (``PeopleGeometry(reassign=True)``, the default) the truth is confirmed."""
+    sa, sb, truth, exchanged = _two_walkers_two_tripods(motion, swap=True)
+    assert exchanged >= 1
+    grid = truth + np.arange(-40, 41, 4) / FPS
+    fixed = verify.geometry_verdict(verify.PeopleGeometry(sa, sb, reassign=False), [(0, 0), (1, 1)], truth, grid,
+                                    1 / FPS)
+    v = verify.geometry_verdict(verify.PeopleGeometry(sa, sb), [(0, 0), (1, 1)], truth, grid, 1 / FPS)
+    assert v.status == "confirmed" and v.ratio < 0.6, v
+    assert fixed.status != "confirmed" or fixed.ratio > 1.5 * v.ratio, fixed
+    # without exchanges both agree (the assignment never changes what fits)
+    sa, sb, truth, _ = _two_walkers_two_tripods(motion, swap=False)
+    plain = verify.geometry_verdict(verify.PeopleGeometry(sa, sb, reassign=False), [(0, 0), (1, 1)], truth, grid,
+                                    1 / FPS)
+    again = verify.geometry_verdict(verify.PeopleGeometry(sa, sb), [(0, 0), (1, 1)], truth, grid, 1 / FPS)
+    assert plain.status == again.status == "confirmed"
+    assert again.ratio == pytest.approx(plain.ratio, rel=0.15)
+
+
+def test_crossings_find_two_people_close_in_the_image():
+    a = np.zeros((5, 18, 2))
+    a[:] = np.linspace(0, 100, 18)[None, :, None]
+    b = a + np.array([300.0, 0.0])
+    b[2] = a[2] + np.array([10.0, 0.0])  # close at instant 2 only
+    b[4] = np.nan                          # not seen: no crossing
+    assert verify.crossings([a, b]).tolist() == [False, False, True, False, False]
+    assert not verify.crossings([a]).any()
