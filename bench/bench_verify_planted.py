@@ -11,6 +11,7 @@ pattern (``floor_shifts``) and one by half a period. A right pose should pass, e
 per scene.
 
 Usage: python bench/bench_verify_planted.py [--out /tmp/bench_verify_planted] [--set noisy|floors] [--seed S]
+       python bench/bench_verify_planted.py --set floors --kinect   (small-period floors on Kinect-like depth)
 """
 from __future__ import annotations
 
@@ -138,6 +139,7 @@ def main():
     ap.add_argument("--out", default="/tmp/bench_verify_planted")
     ap.add_argument("--set", choices=sorted(SETS), default="noisy")
     ap.add_argument("--exact", action="store_true", help="the noisy set's scenes on exact depth")
+    ap.add_argument("--kinect", action="store_true", help="the floors set on Kinect-like depth too")
     ap.add_argument("--scenes", type=int, nargs="*", default=None, help="indices into the set (default: all)")
     ap.add_argument("--instants", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
@@ -148,7 +150,7 @@ def main():
     torch.set_num_threads(1)
     specs = SETS[args.set]
     specs = [specs[k] for k in args.scenes] if args.scenes is not None else specs
-    noise = args.set == "noisy" and not args.exact
+    noise = (args.set == "noisy" and not args.exact) or args.kinect
     total = {"truth": 0, "truth_ok": 0, "wrong": 0, "wrong_passed": 0}
     for spec in specs:
         rows = check_scene(render(Path(args.out), spec, noise, args.seed, args.instants), spec,
