@@ -62,28 +62,4 @@ def threads(n: int):
             o3d.utility.set_max_threads(previous)
 
 
-_SINGLE = {"count": 0, "previous": 0}
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Context manager: Open3D runs on one thread while any thread is inside one (for operations
-    whose parallel sums vary from run to run, such as its tensor RGB-D odometry); the limit before
-    the first comes back when the last leaves, whichever threads enter and leave in whatever order.
-    Process-wide like ``threads``: Open3D work of other threads meanwhile runs on one thread too
-    (slower, the same results)."""
-    with _THREADS:
-        if _SINGLE["count"] == 0:
-            _SINGLE["previous"] = o3d.utility.get_max_threads()
-            o3d.utility.set_max_threads(1)
-        _SINGLE["count"] += 1
-    try:
-        yield
-    finally:
-        with _THREADS:
-            _SINGLE["count"] -= 1
-            if _SINGLE["count"] == 0:
-                o3d.utility.set_max_threads(_SINGLE["previous"])
-
-
-__all__ = ["o3d", "quiet", "single_thread", "threads"]
+__all__ = ["o3d", "quiet", "threads"]
