@@ -17,7 +17,9 @@
    which fills many views, on itself. The background points it does move off their surface (by
    at least ``turn_lever`` metres per radian: far from the person, on surfaces not facing up or
    down) must agree with the reference's depth as a right pose's do (``min_turn_visibility``), and
-   there must be enough of them for the background to pin that turn at all.
+   there must be enough of them for the background to pin that turn at all. On noisy depth its
+   tolerance adds both depths' noise and no evidence is taken at a depth edge of either map (a
+   sensor's flying pixels at a box's silhouette read as free space: ``noise_aware_turn``).
 
 4. The turn is pinned: the background (both views' points, each in the other camera, at a fine
    tolerance) must prefer the pose to the same pose turned by 1 and 2 degrees either way about
@@ -90,6 +92,8 @@ class VerifyConfig:
     #                                 sigma(1/z) z^2, in quadrature, times ``noise_band``); kept at the fixed tolerance
     #                                 on depth whose noise is under 1 mm at 2 m (renders: identical states)
     noise_band: float = 2.5         # the noise's multiple added (a point of a right pose lies within it)
+    noise_aware_turn: bool = True   # the turn check's visibility too (its 10 cm + 3 % tolerance, the noise added,
+    #                                 no evidence at depth edges of either map)
     fine_pins_turn: bool = True     # with the fine check on, too few points for the turn check (min_turn_seen)
     #                                 leave the turn to the fine check's pull (wide grid at 120 deg: 8 right poses
     #                                 refused by the count, 44-46 points; with this 36/36 ok, all right; default demo
@@ -161,15 +165,15 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     err, n = joint_error(transform, source_joints, target_joints, (source_depth, source_K, target_depth, target_K),
                          JOINT_DEPTH_OFFSET + config.occlusion_margin)
     vis, seen = visibility_agreement(source_points, transform, target_depth, target_K, config.visibility_tolerance)
+    noises = depth_noises(source_depth, target_depth, fine, config)
     turn_vis, turn_seen = turn_agreement(transform, source_points, source_normals, source_depth, source_K,
                                          target_joints, target_depth, target_K, voxel, config, target_points,
-                                         target_normals)
+                                         target_normals, noises if config.noise_aware_turn else None)
     pin = float("inf")
     if target_points is not None and len(target_points) and config.pin_turns_deg:
         pin = turn_pinned(transform, source_points, source_depth, source_K, target_points, target_depth, target_K,
                           target_joints, config.pin_turns_deg, config.pin_tolerance,
-                          photos if config.pin_colour else None, config.colour_tolerance,
-                          depth_noises(source_depth, target_depth, fine, config))
+                          photos if config.pin_colour else None, config.colour_tolerance, noises)
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -208,26 +212,74 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
                    source_depth: np.ndarray, source_K: np.ndarray, target_joints: np.ndarray,
                    target_depth: np.ndarray, target_K: np.ndarray, voxel: float, config: VerifyConfig,
-                   target_points: np.ndarray | None = None,
-                   target_normals: np.ndarray | None = None) -> tuple[float, int]:
+                   target_points: np.ndarray | None = None, target_normals: np.ndarray | None = None,
+                   noise: tuple[float, float] | None = None) -> tuple[float, int]:
     """The turn check: the background points that pin a turn about the person (``turn_pinning``),
     moved into the other camera, against what it measured (``visibility_agreement``), both ways
     when the target's background is given: a turn one way hides the source's far points behind the
     reference's surfaces (occluded: no evidence), the target's then land in the free space of the
-    source's view. Returns (the smaller agreement, the smaller count of seen points)."""
+    source's view. Returns (the smaller agreement, the smaller count of seen points). noise:
+    (source, target) ``depth_noises`` (None: ``register.visibility_agreement``'s fixed tolerance)."""
     if source_normals is None:
         source_normals = estimate_normals(source_points, 2 * voxel)
     pins = turn_pinning(source_points, source_normals, transform, target_joints, config.turn_lever)
-    out = [visibility_agreement(source_points[pins], transform, target_depth, target_K, config.visibility_tolerance)]
+    out = [_visibility(source_points[pins], transform, target_depth, target_K, config.visibility_tolerance, noise,
+                       (source_depth, source_K))]
     if target_points is not None and len(target_points):
         if target_normals is None:
             target_normals = estimate_normals(target_points, 2 * voxel)
         inverse = np.linalg.inv(transform)
         moved = target_joints @ inverse[:3, :3].T + inverse[:3, 3]   # the person's axis in the source camera
         pins = turn_pinning(target_points, target_normals, inverse, moved, config.turn_lever)
-        out.append(visibility_agreement(target_points[pins], inverse, source_depth, source_K,
-                                        config.visibility_tolerance))
+        out.append(_visibility(target_points[pins], inverse, source_depth, source_K, config.visibility_tolerance,
+                               None if noise is None else noise[::-1], (target_depth, target_K)))
     return min(v for v, _ in out), min(n for _, n in out)
+
+
+def _visibility(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
+                noise: tuple[float, float] | None, own: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, int]:
+    """``register.visibility_agreement`` (seen / (seen + in free space), seen), with noise (the
+    points' own map's, this camera's ``depth_noises``) its tolerance (``tolerance`` + 3 % of the
+    depth) and the two depths' noise at the point in quadrature, isolated holes filled (``filled_holes``),
+    and no evidence taken at a depth edge (``at_depth_edge``): of the points' own map (own: its depth
+    (H, W), K), whose flying pixels float between the two sides, nor of this camera's where they land."""
+    if noise is None:
+        return visibility_agreement(points, T, depth, K, tolerance)
+    if own is not None:
+        points = points[~at_depth_edge(points, *own, noise[0])]
+    p = points @ T[:3, :3].T + T[:3, 3]
+    z = p[:, 2]
+    front = z > 0.05
+    own_z, p, z = points[front, 2], p[front], z[front]
+    h, w = depth.shape
+    u = np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64)
+    v = np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    d = filled_holes(depth, u[inside], v[inside], depth[v[inside], u[inside]])
+    landed = p[inside] * (np.where(d > 0, d, z[inside]) / z[inside])[:, None]   # the measured surface there
+    measured = (d > 0) & ~at_depth_edge(landed, depth, K, noise[1])
+    d, z, own_z = d[measured], z[inside][measured], own_z[inside][measured]
+    a, b = noise[0] * own_z * own_z, noise[1] * d * d
+    tol = np.sqrt((tolerance + 0.03 * d) ** 2 + a * a + b * b)
+    seen = int((np.abs(z - d) < tol).sum())
+    free = int((z < d - tol).sum())
+    return (seen / (seen + free) if seen + free else 0.0), seen
+
+
+def at_depth_edge(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: float) -> np.ndarray:
+    """(N,) bool: points (N, 3) of a camera (its depth (H, W), K) at a depth edge of it: fewer than 6
+    of their pixel's 8 neighbours measured (a sensor drops edge pixels), or the point farther from
+    their median than 5 cm + noise z^2 (``noise``: banded sigma(1/z); a flying pixel)."""
+    z = np.where(points[:, 2] > 0.05, points[:, 2], 1.0)
+    h, w = depth.shape
+    u = np.clip(np.round(K[0, 0] * points[:, 0] / z + K[0, 2]).astype(np.int64), 0, w - 1)
+    v = np.clip(np.round(K[1, 1] * points[:, 1] / z + K[1, 2]).astype(np.int64), 0, h - 1)
+    nb = np.stack([depth[np.clip(v + dv, 0, h - 1), np.clip(u + du, 0, w - 1)] for dv, du in _RING], 1)
+    count = (nb > 0).sum(axis=1)
+    nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1).astype(np.float64)
+    rows = np.arange(len(points))
+    median = 0.5 * (nb[rows, np.maximum(count - 1, 0) // 2] + nb[rows, np.maximum(count, 1) // 2])
+    return (count < 6) | ~(np.abs(median - z) <= 0.05 + noise * z * z)
 
 
 def depth_noises(source_depth: np.ndarray, target_depth: np.ndarray, fine: FinePair | None,
