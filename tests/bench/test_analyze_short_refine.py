@@ -1,20 +1,11 @@
 """The short-clip analysis script: paper-protocol pairs filmed at other frame rates."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def analysis():
-    spec = importlib.util.spec_from_file_location("analyze_short_refine", REPO / "bench" / "analyze_short_refine.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def analysis(bench_script):
+    return bench_script("analyze_short_refine")
 
 
 def test_rate_paper_pairs_film_faster_cameras_and_pose_every_kth_frame(analysis, monkeypatch):

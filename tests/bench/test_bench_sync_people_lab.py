@@ -1,21 +1,12 @@
 """The lab scenes of issue 12's worst row (bench/sync_people_lab.py): what the condition claims."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def lab():
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location("sync_people_lab", REPO / "bench" / "sync_people_lab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def lab(bench_script):
+    return bench_script("sync_people_lab")
 
 
 def test_a_lab_scene_has_four_tripods_three_people_and_the_truth(lab, shared_data):

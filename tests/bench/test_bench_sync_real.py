@@ -1,22 +1,13 @@
 """The realistic sync benchmark's harness runs end to end on a tiny size (so it cannot rot)."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_sync_real", REPO / "bench" / "bench_sync_real.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("bench_sync_real")
 
 
 def test_metrics_count_the_worst_outcome(bench):

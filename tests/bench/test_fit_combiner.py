@@ -1,23 +1,15 @@
 """The combiner's fitting script: training sees what inference sees, its cache cannot go stale, the
 paper-protocol pairs carry their truth, and the cross-validation answers every related pair."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 FPS = 30.0
 
 
 @pytest.fixture(scope="module")
-def fit():
-    spec = importlib.util.spec_from_file_location("fit_combiner", REPO / "bench" / "fit_combiner.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def fit(bench_script):
+    return bench_script("fit_combiner")
 
 
 @pytest.fixture(scope="module")
