@@ -411,7 +411,10 @@ def _combine_subjects(sa: Source, sb: Source, subjects: list, rate: float, metho
     if len(options) > 1:
         reason = (f"the people matched across the two inputs disagree ({people} of {len(subjects)} agree): "
                   "confidence lowered")
+    capped = [(e.offset_seconds, e.features["group_stderr_frames"]) for e in subjects
+              if e.features.get("group_check") == 0.0]
     return PairSync(sa.name, sb.name, offset, option_confidence(options, 0), method, stderr=stderr,
+                    group_capped=capped,
                     features=dict(best.features), drift_ppm=best.drift_ppm, drift_significant=best.drift_significant,
                     subjects=people, curve_offsets=best.curve_offsets, curve_scores=best.curve_scores,
                     baseline_offsets=best.baseline_offsets, cues=cues, cue_curves=best.cue_curves, reason=reason,
@@ -807,8 +810,20 @@ def _why_unreached(k: int, index_pairs, pairs: list[PairSync]) -> str:
     return "no pair with the other inputs kept an offset (too little shared motion, or ruled out by the loops of three)"
 
 
-def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], sol) -> SyncResult:
+def _note_group_cap(p: PairSync, frame: float) -> None:
+    """Say in the pair's reason when the joint-group check capped the confidence of the estimate its
+    final answer comes from (within ``frame`` s of it)."""
+    near = [se for off, se in p.group_capped if p.offset_seconds is not None and abs(off - p.offset_seconds) <= frame]
+    if near:
+        why = (f"the answer moves by {max(near):.1f} analysis frames (standard error) when one group of joints "
+               "is left out: confidence capped")
+        p.reason = f"{p.reason}; {why}" if p.reason else why
+
+
+def _result(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], sol, rate: float) -> SyncResult:
     warnings = []
+    for p in pairs:
+        _note_group_cap(p, 0.5 / rate)
     fps_ref = sources[ref].fps
     videos = []
     for k, s in enumerate(sources):
@@ -843,7 +858,7 @@ def align(inputs: Sequence, config: AlignConfig | None = None) -> SyncResult:
     sources, ref, rate, matcher, pairs = _load_and_estimate(inputs, config)
     index_pairs = list(combinations(range(len(sources)), 2))
     sol = _solve(sources, ref, index_pairs, pairs, config, rate)
-    return _result(sources, ref, index_pairs, pairs, sol)
+    return _result(sources, ref, index_pairs, pairs, sol, rate)
 
 
 def _keypoints_of(s: Source) -> dict:

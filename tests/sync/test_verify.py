@@ -248,6 +248,9 @@ def test_real_two_person_subset_is_right_or_below_0_9(monkeypatch, tmp_path):
         assert v.offset_seconds is not None
         wrong = abs(v.offset_seconds) * 60.0 >= 2.0
         assert not (wrong and v.confidence >= 0.9), (v.name, v.offset_seconds * 60.0, v.confidence)
+    capped = [p for p in res.pairs if p.group_capped]  # cam02/cam03 (3.7 frames), at least
+    assert capped and all("group of joints is left out" in p.reason for p in capped), [p.reason for p in capped]
+    assert any("group of joints" in w for w in res.warnings)  # the terminal and sync.json say why
 
 
 def _two_walkers_two_tripods(motion, swap: bool):
