@@ -126,7 +126,6 @@ class FineView:
         return self._screen < 0.1 * limit or self.noise < limit
 
 
-
 def depth_noise(depth: np.ndarray, every: int = 1) -> float:
     """The noise of a depth map (H, W) metres (NaN or 0 where none), from its own pixels: the
     robust spread of the second differences of inverse depth along rows and columns (zero on a plane,

@@ -274,11 +274,7 @@ def at_depth_edge(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: f
     h, w = depth.shape
     u = np.clip(np.round(K[0, 0] * points[:, 0] / z + K[0, 2]).astype(np.int64), 0, w - 1)
     v = np.clip(np.round(K[1, 1] * points[:, 1] / z + K[1, 2]).astype(np.int64), 0, h - 1)
-    nb = np.stack([depth[np.clip(v + dv, 0, h - 1), np.clip(u + du, 0, w - 1)] for dv, du in _RING], 1)
-    count = (nb > 0).sum(axis=1)
-    nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1).astype(np.float64)
-    rows = np.arange(len(points))
-    median = 0.5 * (nb[rows, np.maximum(count - 1, 0) // 2] + nb[rows, np.maximum(count, 1) // 2])
+    median, count = _ring_median(depth, u, v)
     return (count < 6) | ~(np.abs(median - z) <= 0.05 + noise * z * z)
 
 
@@ -346,17 +342,23 @@ def filled_holes(depth: np.ndarray, u: np.ndarray, v: np.ndarray, d: np.ndarray)
     hole = np.flatnonzero(~(d > 0))
     if not len(hole):
         return d
+    median, count = _ring_median(depth, u[hole], v[hole])
+    out = d.astype(np.float64, copy=True)
+    ok = count >= 4
+    out[hole[ok]] = median[ok]
+    return out
+
+
+def _ring_median(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The median (M,) float64 of the measured (> 0) of each pixel (u, v)'s 8 neighbours in depth
+    (H, W) (clipped at the border; inf where none), and how many are measured (M,)."""
     h, w = depth.shape
-    nb = np.stack([depth[np.clip(v[hole] + dv, 0, h - 1), np.clip(u[hole] + du, 0, w - 1)] for dv, du in _RING],
+    nb = np.stack([depth[np.clip(v + dv, 0, h - 1), np.clip(u + du, 0, w - 1)] for dv, du in _RING],
                   1).astype(np.float64)
     count = (nb > 0).sum(axis=1)
     nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1)     # the measured ones first
-    rows = np.arange(len(hole))
-    low, high = nb[rows, np.maximum(count - 1, 0) // 2], nb[rows, np.maximum(count, 1) // 2]
-    out = d.astype(np.float64, copy=True)
-    ok = count >= 4
-    out[hole[ok]] = 0.5 * (low[ok] + high[ok])
-    return out
+    rows = np.arange(len(nb))
+    return 0.5 * (nb[rows, np.maximum(count - 1, 0) // 2] + nb[rows, np.maximum(count, 1) // 2]), count
 
 
 def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,

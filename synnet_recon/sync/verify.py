@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..skeleton import JOINT_INDEX
 from .epipolar import static_epipolar_costs
 from .tracks import gaussian_sample, track_normalisation
 
-HIPS = (8, 11)  # COCO-18 right / left hip
+HIPS = (JOINT_INDEX["r_hip"], JOINT_INDEX["l_hip"])
 
 MIN_WINDOW_FRAMES = 4      # a window with fewer sampled frames is left out (an F over 1-3 frames fits anything)
 MIN_FRAMES = 12            # an offset needs this many compared frames
