@@ -634,21 +634,18 @@ def _assemble(names, frames, available, sizes, sfm, points, cameras, others, peo
     for v, t in zip(*np.nonzero(np.isfinite(disagree))):
         notes[v, t] = (f"SfM registered it, but the person's joints disagree with that pose (median "
                        f"{disagree[v, t]:.1f} px > {limits[v]:.1f} px), and the people did not pose it")
-    for v, text in _check_pairs(names, poses, ok, Ks, xy, c, widths, reference, conf).items():
-        warnings.append(f"{names[v]}: {text}")
-        notes[v][ok[v]] = text + ", and the people did not pose it"
-        ok[v] = False
-    for v, text in _check_with_people(names, poses, ok, Ks, xy, c, conf).items():
-        warnings.append(f"{names[v]}: {text}")
-        notes[v][ok[v]] = text + ", and the people did not pose it"
-        ok[v] = False
+    def drop(dropped: dict[int, str]) -> None:  # a camera's SfM poses refused by a check, with its reason
+        for v, text in dropped.items():
+            warnings.append(f"{names[v]}: {text}")
+            notes[v][ok[v]] = text + ", and the people did not pose it"
+            ok[v] = False
+
+    drop(_check_pairs(names, poses, ok, Ks, xy, c, widths, reference, conf))
+    drop(_check_with_people(names, poses, ok, Ks, xy, c, conf))
     wrong, asymmetry = _check_body(poses, ok, Ks, xy, c, conf)
-    for v in wrong:
-        text = (f"the person triangulated with the scene's poses is not a body (left/right limbs differ by "
-                f"{asymmetry:.0%} in the median): SfM poses dropped (a repetitive scene matched wrongly?)")
-        warnings.append(f"{names[v]}: {text}")
-        notes[v][ok[v]] = text + ", and the people did not pose it"
-        ok[v] = False
+    drop({v: (f"the person triangulated with the scene's poses is not a body (left/right limbs differ by "
+              f"{asymmetry:.0%} in the median): SfM poses dropped (a repetitive scene matched wrongly?)")
+          for v in wrong})
     by_scene = [v for v in range(V) if ok[v].any()]
     used_people = False
     if conf.people_fallback and len(by_scene) >= 2:
