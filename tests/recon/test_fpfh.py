@@ -95,3 +95,18 @@ def test_the_edge_length_check_leaves_out_sets_a_rigid_motion_cannot_give():
         "only sets with an outlier are left out"
     found = register.ransac_kabsch(src, tgt, 0.05, 300, 0, min_inliers=3, edge_ratio=0.9)
     assert rotation_error_deg(found.transform, true) < 1e-6 and np.array_equal(found.inliers, ~bad)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 7])
+def test_the_ransac_draws_until_the_best_hypothesis_is_likely_found(room_views, seed):
+    """At ~5 % inliers one block of 5,000 minimal sets holds a set of 3 inliers about 1 time in 2 (one
+    block gave this room 30 degrees apart 7.5, 28, 4.1 and 3.3 degrees at seeds 0, 1, 4, 7 on one
+    machine); drawing blocks until the best hypothesis' inliers were likely drawn
+    (``ransac_confidence``) finds the room's pose from any seed, the same pose twice."""
+    import dataclasses
+
+    source, target, true = room_views
+    config = dataclasses.replace(CONFIG, seed=seed)
+    T = global_registration(source, target, config)
+    assert rotation_error_deg(T, true) < 2.0 and translation_error(T, true) < 0.1
+    assert np.array_equal(T, global_registration(source, target, config))

@@ -244,8 +244,9 @@ def test_correspondence_registration_of_many_matches_is_right_and_repeatable(out
     assert rotation_error_deg(est, true) < 0.2 and translation_error(est, true) < 0.01
     assert np.array_equal(est, register.correspondence_registration(src, tgt, RegistrationConfig()))
     picks = register._minimal_sets(len(src), 200, 0)
-    whole = register._best_minimal_set(src, tgt, picks, 0.05)
-    assert np.array_equal(whole, register._best_minimal_set(src, tgt, picks, 0.05, block_values=20_000))
+    whole, count, total = register._best_minimal_set(src, tgt, picks, 0.05)
+    mask, count_blocks, total_blocks = register._best_minimal_set(src, tgt, picks, 0.05, block_values=20_000)
+    assert np.array_equal(whole, mask) and count == count_blocks == whole.sum() and total == total_blocks
 
 
 TUTORIAL_INIT = np.array([[0.862, 0.011, -0.507, 0.5], [-0.139, 0.967, -0.215, 0.7],
