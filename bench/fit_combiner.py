@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synnet_recon.keypoints import Keypoints  # noqa: E402
 from synnet_recon.sync import combine as C  # noqa: E402
 from synnet_recon.sync.align import ANALYSIS_RATE, AlignConfig  # noqa: E402
+from synnet_recon.sync.descriptors import DESCRIPTORS, pair_descriptors, with_descriptor_terms  # noqa: E402
 from synnet_recon.sync.evidence import CUE_SETS, CURVE_CUES  # noqa: E402
 from synnet_recon.sync.pair import (  # noqa: E402
     NoOffset,
@@ -362,6 +363,7 @@ UNRELATED_WEIGHT = 1.0  # --unrelated-weight
 
 SPAN_TERMS = False      # --span-terms
 PEAK_TERMS = False      # --peak-terms
+DESCRIPTOR_TERMS: tuple[str, ...] = ()  # --descriptor-terms
 
 
 def _peak_terms(names) -> tuple[str, ...]:
@@ -380,7 +382,8 @@ def pick_features(cues) -> tuple[str, ...]:
     own = C.with_overlap_terms(own) if OVERLAP_TERMS or PICK_OVERLAP else tuple(own)
     if SPAN_TERMS:
         own = own + tuple(f"{c}*log_span" for c in own if "*" not in c and c != "curve")
-    return tuple(own) + _peak_terms(own)
+    own = tuple(own) + _peak_terms(own)
+    return with_descriptor_terms(own, DESCRIPTOR_TERMS) if DESCRIPTOR_TERMS else own
 
 
 def confidence_features(cues) -> tuple[str, ...]:
@@ -555,6 +558,8 @@ def pick_rows(pairs, curves, cues, model, config, rate, memo: EpipolarMemo | Non
                               rate, mo, z, overlap)
         if "epipolar" in cues and memo is not None:
             px["epipolar"] = memo.at(i, pair, offsets[cand], mo)
+        if DESCRIPTOR_TERMS:
+            px |= {k: np.full(len(cand), v) for k, v in _descriptors(pair, rate).items()}
         x = {k: np.asarray(v, dtype=float) for k, v in px.items()}
         for k in set(names) - set(x):  # a cue this pair could not compute
             if "*" not in k:
@@ -562,6 +567,17 @@ def pick_rows(pairs, curves, cues, model, config, rate, memo: EpipolarMemo | Non
         rows.append((x, _labels(offsets[cand], pair.truth, rate, 1.5), offsets[cand],
                      float(offsets[int(np.nanargmax(curve))])))
     return rows
+
+
+_DESCRIBED: dict = {}
+
+
+def _descriptors(pair: TrainPair, rate: float) -> dict:
+    """``pair_descriptors`` of a training pair, computed once per process."""
+    key = (id(pair.ka), id(pair.kb), rate)
+    if key not in _DESCRIBED:
+        _DESCRIBED[key] = pair_descriptors(pair.ka, pair.kb, rate)
+    return _DESCRIBED[key]
 
 
 def fit_pick_rows(rows, cues, keep=None):
@@ -780,6 +796,8 @@ def _provenance(args, pairs, matcher) -> dict:
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
                         + "; pick: curve, epipolar and each cue's z"
                         + (" with z * log(frames in common)" if OVERLAP_TERMS or PICK_OVERLAP else "")
+                        + (f" with the descriptors {', '.join(DESCRIPTOR_TERMS)} and each feature times each "
+                           "(sync.descriptors)" if DESCRIPTOR_TERMS else "")
                         + "; confidence: combine.CONFIDENCE_FEATURES + per-cue agreement + overlap interactions")}
     if matcher is not None:
         from synnet_recon.sync.model import DEFAULT_CHECKPOINT
@@ -820,6 +838,9 @@ def _arguments(argv):
                     help="z * log(the pair's longest overlap) terms in curve and pick (pair.log_span)")
     ap.add_argument("--peak-terms", action="store_true",
                     help="z * (that cue's highest z over the pair's range) terms in curve and pick (pair.cue_peaks)")
+    ap.add_argument("--descriptor-terms", default="",
+                    help="per-pair descriptors of the detections in the pick, comma-separated or 'all' "
+                         "(sync.descriptors: each descriptor and each pick feature times it)")
     ap.add_argument("--pick-ranking", action="store_true",
                     help="the pick fitted to rank each pair's candidates (fit_ranking), then scaled to a logit")
     ap.add_argument("--cue-candidates", default=None,
@@ -834,9 +855,14 @@ def _arguments(argv):
 
 def main(argv=None):
     args = _arguments(argv)
-    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT, SPAN_TERMS, PEAK_TERMS, PICK_RANKING
+    global OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK, UNRELATED_WEIGHT, SPAN_TERMS, PEAK_TERMS, PICK_RANKING, \
+        DESCRIPTOR_TERMS
     UNRELATED_WEIGHT = float(args.unrelated_weight)
     SPAN_TERMS, PEAK_TERMS, PICK_RANKING = bool(args.span_terms), bool(args.peak_terms), bool(args.pick_ranking)
+    DESCRIPTOR_TERMS = DESCRIPTORS if args.descriptor_terms == "all" else tuple(
+        d for d in args.descriptor_terms.split(",") if d)
+    if set(DESCRIPTOR_TERMS) - set(DESCRIPTORS):
+        raise SystemExit(f"--descriptor-terms: not among {DESCRIPTORS}: {args.descriptor_terms}")
     if args.upright:
         from synnet_recon.sync import matcher as synnet_matcher
 

@@ -6,7 +6,9 @@ Three stages, one ``Logistic`` each, per set of cues (``EvidenceModel``):
   (``evidence.CURVE_CUES``) -> logit that this offset is right to within one analysis frame.
   Its local maxima are the candidates.
 - ``pick``: at each candidate, the curve logit, the epipolar z and SynNet's window evidence ->
-  logit that the candidate is right (within 1.5 frames); the best candidate is refined.
+  logit that the candidate is right (within 1.5 frames); the best candidate is refined. A pick
+  may also name per-pair descriptors of the detections (``sync.descriptors``) and their products
+  with each cue's z (``bench/fit_combiner.py --descriptor-terms``; the shipped pick does not).
 - ``confidence``: features of the refined answer (``CONFIDENCE_FEATURES``) -> P(the pair offset
   is within ``pair.answer_tolerance``: 2 frames of the fastest input, at most one analysis frame).
   This is the pair's confidence.

@@ -34,6 +34,7 @@ import numpy as np
 from ..keypoints import Keypoints
 from .baselines import self_match_peak, speed_features
 from .combine import EvidenceModel, model_for
+from .descriptors import pair_descriptors, uses_descriptors
 from .epipolar import FineScorer, group_stderr, parabola_vertex, refine_offset
 from .evidence import curve_evidence, epipolar_evidence, reversed_track
 from .tracks import resample_track
@@ -342,8 +343,8 @@ def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, ra
 def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matcher, fine, config, rate, min_overlap,
                   z: dict | None = None, overlap: np.ndarray | None = None):
     """Pick features at the candidates ({name: (C,)}) and the pick logits (C,): the curve logit,
-    the epipolar z, SynNet's window evidence, each whole-range cue's z (``z``) and the log overlap
-    (``overlap``, frames) there."""
+    the epipolar z, SynNet's window evidence, each whole-range cue's z (``z``), the log overlap
+    (``overlap``, frames) there and, for a pick that names them, the pair's descriptors."""
     cand = np.asarray(cand, dtype=int)
     cand_s = offsets[cand] / rate
     x = {"curve": curve[cand]}
@@ -353,6 +354,8 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
         x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64)[cand], 1.0))
         x["log_span"] = np.full(len(cand), log_span(overlap))
     x |= {k: np.full(len(cand), v) for k, v in cue_peaks(z or {}).items()}
+    if uses_descriptors(model.pick.features):  # the kind of pair (sync.descriptors)
+        x |= {k: np.full(len(cand), v) for k, v in pair_descriptors(ka, kb, rate).items()}
     if fine is not None:
         # chance for the epipolar cue: b backwards at 10 offsets over the whole range, a strided
         # (the spread law in the overlap length carries it to the candidates' overlaps)

@@ -203,3 +203,33 @@ def test_confidence_only_keeps_the_curve_and_pick_it_is_given(fit):
     untrained = C.untrained_model(CUE_SETS["all"])
     with pytest.raises(SystemExit, match="no fitted all model in there"):
         fit._curve_and_pick("all", [], [], None, FPS, None, untrained, "there")
+
+
+def test_descriptor_terms_train_on_the_descriptors_align_computes(packaged_only, monkeypatch):
+    """--descriptor-terms: the pick's rows hold each pair's descriptors as ``pair.pick_evidence``
+    computes them for a pick that names them, and its features every pick feature times each."""
+    fit = packaged_only
+    from dataclasses import replace
+
+    from synnet_recon.sync.align import ANALYSIS_RATE, AlignConfig
+    from synnet_recon.sync.combine import Logistic, untrained_model
+    from synnet_recon.sync.descriptors import DESCRIPTORS
+    from synnet_recon.sync.pair import combined_curve, pick_candidates, pick_evidence
+
+    monkeypatch.setattr(fit, "DESCRIPTOR_TERMS", ("legs_seen", "log_jitter"))
+    cues = ("affine", "epipolar", "speed", "trajectory")
+    names = fit.pick_features(cues)
+    assert "affine*legs_seen" in names and "curve*log_jitter" in names and "synnet*legs_seen" not in names
+    pairs = fit.paper_pairs(2, seed=3)
+    config = AlignConfig(progress=False, synnet="off")
+    curves = fit.pass_one(pairs, config, ANALYSIS_RATE, cues, None, None, {})
+    model = untrained_model(cues)
+    rows = fit.pick_rows(pairs, curves, cues, model, config, ANALYSIS_RATE, None)
+    offsets, z, mo, overlap, _ = curves[0]
+    curve = combined_curve(model, z, overlap)
+    cand = pick_candidates(curve, z, max(1, config.candidates))
+    named = replace(model, pick=Logistic(names, np.zeros(len(names)), 0.0))
+    x, _ = pick_evidence(cues, named, curve, offsets, cand, pairs[0].ka, pairs[0].kb, None, None, config,
+                         ANALYSIS_RATE, mo, z, overlap)
+    for d in DESCRIPTORS:
+        np.testing.assert_array_equal(rows[0][0][d], x[d])
