@@ -256,6 +256,18 @@ class FineScorer:
         part.ia, part.xa, part.min_overlap = self.ia[keep], self.xa[keep], min_overlap
         return part
 
+    def window_costs(self, windows, min_overlaps, offsets_seconds: np.ndarray, static: bool = False) -> list:
+        """``restricted(sel, m).costs(offsets_seconds, static)`` for each window ``sel`` ((N,) bool) and
+        its ``m`` of ``min_overlaps``: the same numbers; moving cameras in one batch over the windows'
+        frames (every frame pair is fitted on its own), static ones window by window (one F each)."""
+        if static or self.swap_arms or len(windows) < 2:  # an F, or the swap median, per window
+            return [self.restricted(sel, m).costs(offsets_seconds, static) for sel, m in zip(windows, min_overlaps)]
+        used = np.logical_or.reduce(windows)
+        fc = self.restricted(used, self.min_overlap).frame_costs(offsets_seconds)
+        # each window's columns laid out as its own call's (a row's sum depends on the layout)
+        return [self.restricted(sel, m)._mean(np.ascontiguousarray(fc[:, sel[used]]))
+                for sel, m in zip(windows, min_overlaps)]
+
     def _b_at(self, offsets_seconds: np.ndarray):
         """b's smoothed joints at a's used frames for each offset: (k_idx, n_idx, xb (P, 18, 2))."""
         t_local = self.ta[self.ia][None, :] - offsets_seconds[:, None]
@@ -296,6 +308,33 @@ class FineScorer:
             else:  # every frame pair on its own: halves of the batch in threads, the same numbers
                 out[k_idx, n_idx] = split_rows(lambda pa, pb: epipolar_pair_costs(pa, pb, joint_weights=self.joint_weights),
                                                len(n_idx), self.xa[n_idx], xb)
+        return out
+
+    def frame_costs_without(self, joint_sets, offsets_seconds: np.ndarray, static: bool = False) -> np.ndarray:
+        """``frame_costs`` with each set of joints of ``joint_sets`` unseen in a's frames (so in every
+        frame pair it scores) -> (G, K, N). The same numbers as G calls, in one batch (so it splits
+        over the cores): every frame pair is fitted on its own, and with ``static`` each (set,
+        offset) keeps its own F over its rows in the same order."""
+        offsets_seconds = np.atleast_1d(np.asarray(offsets_seconds, dtype=np.float64))
+        n_sets, n_off = len(joint_sets), len(offsets_seconds)
+        out = np.full((n_sets, n_off, len(self.ia)), np.nan)
+        k_idx, n_idx, xb = self._b_at(offsets_seconds)
+        if not len(k_idx):
+            return out
+        xa = np.repeat(self.xa[n_idx][None], n_sets, axis=0)
+        for g, joints in enumerate(joint_sets):
+            xa[g][:, list(joints)] = np.nan
+        xa, xb_all = xa.reshape((-1,) + xb.shape[1:]), np.tile(xb, (n_sets, 1, 1))
+        if static:
+            fits = (k_idx[None, :] + n_off * np.arange(n_sets)[:, None]).ravel()
+            costs = static_epipolar_costs(xa, xb_all, fits, n_sets * n_off, self.norm_a, self.norm_b)
+        elif self.swap_arms:  # the swap hypotheses depend on the call's median cost: one call per set
+            costs = np.concatenate([epipolar_pair_costs(part, xb, joint_weights=self.joint_weights, swap_arms=True)
+                                    for part in np.split(xa, n_sets)])
+        else:
+            costs = split_rows(lambda pa, pb: epipolar_pair_costs(pa, pb, joint_weights=self.joint_weights),
+                               len(xa), xa, xb_all)
+        out[:, k_idx, n_idx] = costs.reshape(n_sets, -1)
         return out
 
     def costs(self, offsets_seconds: np.ndarray, static: bool = False) -> np.ndarray:
@@ -406,14 +445,6 @@ JOINT_GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
         ("legs", ("r_knee", "r_ankle", "l_knee", "l_ankle"))))
 
 
-def without_joints(fine: FineScorer, joints) -> FineScorer:
-    """The same scorer with ``joints`` unseen in a's frames (so in every frame pair it scores)."""
-    part = copy.copy(fine)
-    part.xa = fine.xa.copy()
-    part.xa[:, list(joints)] = np.nan
-    return part
-
-
 def group_stderr(fine: FineScorer, offset: float, step: float, static: bool = False, radius: float = 3.0,
                  grid_step: float = 0.5, max_frames: int = 120, groups=JOINT_GROUPS) -> tuple[float, dict]:
     """Jackknife standard error (s) of the epipolar minimum over groups of joints: the minimum is
@@ -431,8 +462,8 @@ def group_stderr(fine: FineScorer, offset: float, step: float, static: bool = Fa
         fine = fine.restricted(keep, max(3, fine.min_overlap // stride))
     grid = offset + np.arange(-radius, radius + 1e-9, grid_step) * step
     found = {}
-    for name, joints in groups:
-        c = without_joints(fine, joints).costs(grid, static)
+    for (name, _), fc in zip(groups, fine.frame_costs_without([j for _, j in groups], grid, static)):
+        c = fine._mean(fc)
         if np.isfinite(c).any():
             found[name] = curve_minimum(grid, c, 2)
     if len(found) < 3:

@@ -494,16 +494,15 @@ def fit_drift(fine: FineScorer, offset: float, step: float, config, window_secon
     if len(edges) < 4:
         return float("nan"), False
     grid = offset + np.arange(-1.0, 1.0 + 1e-9, 0.25) * step
+    windows = [((t >= lo) & (t < hi), 0.5 * (lo + hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+    windows = [(sel, mid) for sel, mid in windows if sel.sum() >= config.window_frames // 2]
+    costs = fine.window_costs([sel for sel, _ in windows], [max(3, int(sel.sum() // 2)) for sel, _ in windows],
+                              grid, static)
     centres, local = [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (t >= lo) & (t < hi)
-        if sel.sum() < config.window_frames // 2:
-            continue
-        c = fine.restricted(sel, max(3, int(sel.sum() // 2))).costs(grid, static)
-        if not np.isfinite(c).any():
-            continue
-        centres.append(0.5 * (lo + hi))
-        local.append(parabola_vertex(grid, c, int(np.nanargmin(c)), 2))
+    for (_, mid), c in zip(windows, costs):
+        if np.isfinite(c).any():
+            centres.append(mid)
+            local.append(parabola_vertex(grid, c, int(np.nanargmin(c)), 2))
     if len(centres) < 3:
         return float("nan"), False
     x, y = np.array(centres), np.array(local)
