@@ -207,7 +207,6 @@ def static_epipolar_costs(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, n_
     A = (bh[..., :, None] * ah[..., None, :]).reshape(len(ca), ca.shape[1], 9)
     fit = w0 if fit_rows is None else w0 * np.asarray(fit_rows, np.float64)[:, None]
     w = fit.copy()
-    per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
     for _ in range(iters + 1):
         per_pair = np.matmul((A * w[..., None]).transpose(0, 2, 1), A)
         S = np.zeros((n_groups, 9, 9))
