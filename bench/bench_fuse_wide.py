@@ -73,7 +73,7 @@ def evaluate(result, truth: dict, scene_size: float) -> dict:
 
 def run_scene(out: Path, layout: str, separation: float, heights, instants: int, size: tuple[int, int],
               cameras: int = 2, seed: int = 0, options: dict | None = None, noise: bool = False,
-              noise_aware: bool = True) -> dict:
+              noise_aware: bool = True, tensor_odometry: bool = False) -> dict:
     """Render (cached) and fuse one scene; options: more ``WideSceneConfig`` fields (the floor's
     pattern); noise: Kinect-like depth (``synth.depth_noise``)."""
     from synnet_recon.recon.fuse import FuseConfig, fuse
@@ -92,12 +92,13 @@ def run_scene(out: Path, layout: str, separation: float, heights, instants: int,
     truth = json.loads((root / "truth.json").read_text())
     fconfig = FuseConfig(progress=False, seed=seed)
     fconfig.anchor.verify.noise_aware = noise_aware
+    fconfig.odometry.tensor = tensor_odometry
     t, cpu = time.perf_counter(), time.process_time()
     result = fuse(root / "sync.json", fconfig, root / ("recon" if noise_aware else "recon_fixed"))
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     return {"layout": layout, "separation_deg": separation, "heights": list(heights), "cameras": cameras, "seed": seed,
             **({"options": options} if options else {}), **({"depth": "kinect"} if noise else {}),
-            **({} if noise_aware else {"pinning": "fixed tolerance"}),
+            **({} if noise_aware else {"pinning": "fixed tolerance"}), **({"odometry": "tensor"} if tensor_odometry else {}),
             **evaluate(result, truth, 2 * config.room_half_size),
             "seconds": round(seconds, 2), "instants_per_second": round(len(result.frames) / seconds, 2),
             "instants_per_cpu_second": round(len(result.frames) / cpu, 2),
@@ -118,6 +119,8 @@ def main():
     ap.add_argument("--noise", choices=["exact", "kinect"], default="exact", help="depth of the scenes (not the speed runs)")
     ap.add_argument("--fixed-tolerance", action="store_true",
                     help="the pinning test's fixed tolerance (VerifyConfig.noise_aware off: main before session 8)")
+    ap.add_argument("--tensor-odometry", action="store_true",
+                    help="Open3D's tensor RGB-D odometry (RGBDOdometryConfig.tensor; off by default)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -130,16 +133,17 @@ def main():
         for layout, sep, heights, *options in (FLOORS if args.floors else HELD_OUT):
             print(json.dumps(run_scene(out, layout, sep, heights, args.instants, (320, 240), seed=args.seed,
                                        options=options[0] if options else None, noise=noise,
-                                       noise_aware=not args.fixed_tolerance)), flush=True)
+                                       noise_aware=not args.fixed_tolerance, tensor_odometry=args.tensor_odometry)), flush=True)
         return
     if not args.speed_only:
         for layout, sep, heights in scenes:
             print(json.dumps(run_scene(out, layout, sep, heights, args.instants, (320, 240), seed=args.seed,
-                                       noise=noise, noise_aware=not args.fixed_tolerance)), flush=True)
+                                       noise=noise, noise_aware=not args.fixed_tolerance,
+                                       tensor_odometry=args.tensor_odometry)), flush=True)
     # speed: instants per wall second and per CPU second (the machine is shared: CPU is the figure
     # to compare), with the load average; growth with instants (10, 20, 30; the clip has 37 at its step) and views (2, 3)
     for instants, cameras in ([(10, 2)] if args.quick else [(10, 2), (20, 2), (30, 2), (10, 3)]):
-        r = run_scene(out, "room", 60.0, (1.5,), instants, (640, 480), cameras)
+        r = run_scene(out, "room", 60.0, (1.5,), instants, (640, 480), cameras, tensor_odometry=args.tensor_odometry)
         print(json.dumps({"speed": True, **r}), flush=True)
 
 

@@ -62,4 +62,27 @@ def threads(n: int):
             o3d.utility.set_max_threads(previous)
 
 
-__all__ = ["o3d", "quiet", "threads"]
+_SINGLE = {"count": 0, "previous": 0}
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Context manager: Open3D runs on one thread while any thread is inside one (for operations
+    whose parallel sums vary from run to run, such as its tensor RGB-D odometry); the limit before
+    the first comes back when the last leaves, whatever the order. Process-wide like ``threads``:
+    other threads' Open3D work meanwhile runs on one thread too."""
+    with _THREADS:
+        if _SINGLE["count"] == 0:
+            _SINGLE["previous"] = o3d.utility.get_max_threads()
+            o3d.utility.set_max_threads(1)
+        _SINGLE["count"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS:
+            _SINGLE["count"] -= 1
+            if _SINGLE["count"] == 0:
+                o3d.utility.set_max_threads(_SINGLE["previous"])
+
+
+__all__ = ["o3d", "quiet", "single_thread", "threads"]
