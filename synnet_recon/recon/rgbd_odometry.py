@@ -12,8 +12,9 @@ checks it as it checks ICP's (``fuse.Odometry``); ICP remains the fallback.
 Open3D's robust losses, stops when converged, on one thread: its parallel sums vary between runs
 otherwise). Its error grows as the image shrinks: on the bench's 640x480 speed scene (18 steps)
 at 320 px wide mean 0.045 degree / 0.25 cm a step (legacy 0.029 / 0.16), at 480 px 0.014 / 0.08
-in 34 ms a call (legacy at 320: ~125 ms), at 640 px 0.009 / 0.05 (docs/benchmarks.md "Fuse
-speed (session 9, h3)").
+(over 78 steps of 40 instants 0.023 / 0.12, legacy 0.022 / 0.08) in 34 ms a call (legacy at 320:
+~125 ms), at 640 px 0.009 / 0.05 (docs/benchmarks.md "Fuse speed (session 9, h3)"). Off because fuse's outputs with it differ between one and two workers
+(tests/recon/test_anchored.py's symmetric scene: fused.ply 81,318 vs 81,321 points).
 """
 from __future__ import annotations
 
