@@ -481,28 +481,86 @@ def joint_error(T: np.ndarray, source: np.ndarray, target: np.ndarray, views=Non
 
 
 def visibility_agreement(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray,
-                         tolerance: float = 0.1) -> tuple[float, int]:
+                         tolerance: float = 0.1, noise: tuple[float, float] | None = None,
+                         own: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, int]:
     """Do a source view's points (N, 3), moved by T into a target camera, agree with what that camera
     measured (depth (H, W), K)? Each point projecting into the image onto a measured depth d at
     z is "seen" when |z - d| < tolerance + 3 % of d, "in free space" when z is in front of d by
     more (a wrong pose puts walls where the target sees through), and occluded when behind.
-    Returns (seen / (seen + in free space), seen); (0, 0) when none projects."""
+    Returns (seen / (seen + in free space), seen); (0, 0) when none projects.
+
+    noise: (the points' own map's, this camera's) banded noise in 1/z (``verify.depth_noises``): the
+    tolerance is then that one and the two depths' noise at the point (n z^2) in quadrature, isolated
+    holes are filled (``filled_holes``) and no evidence is taken at a depth edge (``at_depth_edge``) of
+    this camera's map where a point lands, nor of the points' own map (own: its depth (H, W), K), whose
+    flying pixels float between the two sides."""
+    if noise is not None and own is not None:
+        points = points[~at_depth_edge(points, *own, noise[0])]
     p = points @ T[:3, :3].T + T[:3, 3]
     z = p[:, 2]
     front = z > 0.05
-    p, z = p[front], z[front]
+    own_z, p, z = points[front, 2], p[front], z[front]
     h, w = depth.shape
     u = np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64)
     v = np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64)
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
     d = depth[v[inside], u[inside]]
-    z = z[inside]
-    measured = d > 0
-    d, z = d[measured], z[measured]
+    z, own_z = z[inside], own_z[inside]
+    if noise is None:
+        measured = d > 0
+    else:
+        d = filled_holes(depth, u[inside], v[inside], d)
+        landed = p[inside] * (np.where(d > 0, d, z) / z)[:, None]   # the measured surface there
+        measured = (d > 0) & ~at_depth_edge(landed, depth, K, noise[1])
+    d, z, own_z = d[measured], z[measured], own_z[measured]
     tol = tolerance + 0.03 * d
+    if noise is not None:
+        a, b = noise[0] * own_z * own_z, noise[1] * d * d
+        tol = np.sqrt(tol * tol + a * a + b * b)
     seen = int((np.abs(z - d) < tol).sum())
     free = int((z < d - tol).sum())
     return (seen / (seen + free) if seen + free else 0.0), seen
+
+
+def at_depth_edge(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: float) -> np.ndarray:
+    """(N,) bool: points (N, 3) of a camera (its depth (H, W), K) at a depth edge of it: fewer than 6
+    of their pixel's 8 neighbours measured (a sensor drops edge pixels), or the point farther from
+    their median than 5 cm + noise z^2 (``noise``: banded sigma(1/z); a flying pixel)."""
+    z = np.where(points[:, 2] > 0.05, points[:, 2], 1.0)
+    h, w = depth.shape
+    u = np.clip(np.round(K[0, 0] * points[:, 0] / z + K[0, 2]).astype(np.int64), 0, w - 1)
+    v = np.clip(np.round(K[1, 1] * points[:, 1] / z + K[1, 2]).astype(np.int64), 0, h - 1)
+    median, count = _ring_median(depth, u, v)
+    return (count < 6) | ~(np.abs(median - z) <= 0.05 + noise * z * z)
+
+
+_RING = [(dv, du) for dv in (-1, 0, 1) for du in (-1, 0, 1) if dv or du]
+
+
+def filled_holes(depth: np.ndarray, u: np.ndarray, v: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """d (M,): depth (H, W) at pixels (u, v) (inside it), with each unmeasured one (0) that has at
+    least 4 measured 8-neighbours given their median: a depth sensor's isolated holes (1 % of a
+    Kinect's pixels) would otherwise turn a point's evidence on and off as a pose moves it by a pixel."""
+    hole = np.flatnonzero(~(d > 0))
+    if not len(hole):
+        return d
+    median, count = _ring_median(depth, u[hole], v[hole])
+    out = d.astype(np.float64, copy=True)
+    ok = count >= 4
+    out[hole[ok]] = median[ok]
+    return out
+
+
+def _ring_median(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The median (M,) float64 of the measured (> 0) of each pixel (u, v)'s 8 neighbours in depth
+    (H, W) (clipped at the border; inf where none), and how many are measured (M,)."""
+    h, w = depth.shape
+    nb = np.stack([depth[np.clip(v + dv, 0, h - 1), np.clip(u + du, 0, w - 1)] for dv, du in _RING],
+                  1).astype(np.float64)
+    count = (nb > 0).sum(axis=1)
+    nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1)     # the measured ones first
+    rows = np.arange(len(nb))
+    return 0.5 * (nb[rows, np.maximum(count - 1, 0) // 2] + nb[rows, np.maximum(count, 1) // 2]), count
 
 
 def rotation_error_deg(A: np.ndarray, B: np.ndarray) -> float:

@@ -53,7 +53,7 @@ from ..skeleton import JOINT_INDEX
 from .fine import FineConfig, FinePair, depth_noise, fine_check
 from .joint_icp import turn_about
 from .person import JOINT_DEPTH_OFFSET
-from .register import joint_error, visibility_agreement
+from .register import filled_holes, joint_error, visibility_agreement
 
 J_NECK, J_R_HIP, J_L_HIP = JOINT_INDEX["neck"], JOINT_INDEX["r_hip"], JOINT_INDEX["l_hip"]
 
@@ -92,6 +92,8 @@ class VerifyConfig:
     #                                 sigma(1/z) z^2, in quadrature, times ``noise_band``); kept at the fixed tolerance
     #                                 on depth whose noise is under 1 mm at 2 m (renders: identical states)
     noise_band: float = 2.5         # the noise's multiple added (a point of a right pose lies within it)
+    pin_graded: bool = True         # with the noise added, the pinning test's points graded by their depth residual
+    #                                 (``agreement_states``: 1 - (r / tolerance)^2 on the surface), not 0/1
     noise_aware_turn: bool = True   # the turn check's visibility too (its 10 cm + 3 % tolerance, the noise added,
     #                                 no evidence at depth edges of either map)
     fine_pins_turn: bool = True     # with the fine check on, too few points for the turn check (min_turn_seen)
@@ -173,7 +175,8 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     if target_points is not None and len(target_points) and config.pin_turns_deg:
         pin = turn_pinned(transform, source_points, source_depth, source_K, target_points, target_depth, target_K,
                           target_joints, config.pin_turns_deg, config.pin_tolerance,
-                          photos if config.pin_colour else None, config.colour_tolerance, noises)
+                          photos if config.pin_colour else None, config.colour_tolerance, noises,
+                          config.pin_graded)
     reason = None
     if n < config.min_joints and config.require_joints:
         reason = f"the person's joints are seen in both views only {n} times (need {config.min_joints})"
@@ -223,59 +226,18 @@ def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_norm
     if source_normals is None:
         source_normals = estimate_normals(source_points, 2 * voxel)
     pins = turn_pinning(source_points, source_normals, transform, target_joints, config.turn_lever)
-    out = [_visibility(source_points[pins], transform, target_depth, target_K, config.visibility_tolerance, noise,
-                       (source_depth, source_K))]
+    out = [visibility_agreement(source_points[pins], transform, target_depth, target_K, config.visibility_tolerance,
+                                noise, (source_depth, source_K))]
     if target_points is not None and len(target_points):
         if target_normals is None:
             target_normals = estimate_normals(target_points, 2 * voxel)
         inverse = np.linalg.inv(transform)
         moved = target_joints @ inverse[:3, :3].T + inverse[:3, 3]   # the person's axis in the source camera
         pins = turn_pinning(target_points, target_normals, inverse, moved, config.turn_lever)
-        out.append(_visibility(target_points[pins], inverse, source_depth, source_K, config.visibility_tolerance,
-                               None if noise is None else noise[::-1], (target_depth, target_K)))
+        out.append(visibility_agreement(target_points[pins], inverse, source_depth, source_K,
+                                        config.visibility_tolerance, None if noise is None else noise[::-1],
+                                        (target_depth, target_K)))
     return min(v for v, _ in out), min(n for _, n in out)
-
-
-def _visibility(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
-                noise: tuple[float, float] | None, own: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, int]:
-    """``register.visibility_agreement`` (seen / (seen + in free space), seen), with noise (the
-    points' own map's, this camera's ``depth_noises``) its tolerance (``tolerance`` + 3 % of the
-    depth) and the two depths' noise at the point in quadrature, isolated holes filled (``filled_holes``),
-    and no evidence taken at a depth edge (``at_depth_edge``): of the points' own map (own: its depth
-    (H, W), K), whose flying pixels float between the two sides, nor of this camera's where they land."""
-    if noise is None:
-        return visibility_agreement(points, T, depth, K, tolerance)
-    if own is not None:
-        points = points[~at_depth_edge(points, *own, noise[0])]
-    p = points @ T[:3, :3].T + T[:3, 3]
-    z = p[:, 2]
-    front = z > 0.05
-    own_z, p, z = points[front, 2], p[front], z[front]
-    h, w = depth.shape
-    u = np.round(K[0, 0] * p[:, 0] / z + K[0, 2]).astype(np.int64)
-    v = np.round(K[1, 1] * p[:, 1] / z + K[1, 2]).astype(np.int64)
-    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    d = filled_holes(depth, u[inside], v[inside], depth[v[inside], u[inside]])
-    landed = p[inside] * (np.where(d > 0, d, z[inside]) / z[inside])[:, None]   # the measured surface there
-    measured = (d > 0) & ~at_depth_edge(landed, depth, K, noise[1])
-    d, z, own_z = d[measured], z[inside][measured], own_z[inside][measured]
-    a, b = noise[0] * own_z * own_z, noise[1] * d * d
-    tol = np.sqrt((tolerance + 0.03 * d) ** 2 + a * a + b * b)
-    seen = int((np.abs(z - d) < tol).sum())
-    free = int((z < d - tol).sum())
-    return (seen / (seen + free) if seen + free else 0.0), seen
-
-
-def at_depth_edge(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: float) -> np.ndarray:
-    """(N,) bool: points (N, 3) of a camera (its depth (H, W), K) at a depth edge of it: fewer than 6
-    of their pixel's 8 neighbours measured (a sensor drops edge pixels), or the point farther from
-    their median than 5 cm + noise z^2 (``noise``: banded sigma(1/z); a flying pixel)."""
-    z = np.where(points[:, 2] > 0.05, points[:, 2], 1.0)
-    h, w = depth.shape
-    u = np.clip(np.round(K[0, 0] * points[:, 0] / z + K[0, 2]).astype(np.int64), 0, w - 1)
-    v = np.clip(np.round(K[1, 1] * points[:, 1] / z + K[1, 2]).astype(np.int64), 0, h - 1)
-    median, count = _ring_median(depth, u, v)
-    return (count < 6) | ~(np.abs(median - z) <= 0.05 + noise * z * z)
 
 
 def depth_noises(source_depth: np.ndarray, target_depth: np.ndarray, fine: FinePair | None,
@@ -296,18 +258,22 @@ def depth_noises(source_depth: np.ndarray, target_depth: np.ndarray, fine: FineP
 
 
 def agreement_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
-                     free_penalty: float = 2.0, noise: tuple[float, float] | None = None) -> np.ndarray:
+                     free_penalty: float = 2.0, noise: tuple[float, float] | None = None,
+                     graded: bool = False) -> np.ndarray:
     """(N,) per point of points (N, 3) moved by T into a camera (depth (H, W), K): 1 where it lies
     on the measured surface (within ``tolerance`` + 1 % of the depth), -free_penalty where it lies
     in the free space in front of it, 0 where there is no evidence (outside, occluded, no depth).
     noise: (the points' own map's, this camera's) noise in 1/z (``depth_noises``): the tolerance
-    is then that one and the two depths' noise at the point (n z^2) in quadrature."""
-    return _surface_states(points, T, depth, K, tolerance, free_penalty, noise)[0]
+    is then that one and the two depths' noise at the point (n z^2) in quadrature; graded (with
+    noise only): a point on the surface scores 1 - (r / tolerance)^2 for its depth residual r instead
+    of 1 (a truncated Gaussian log-likelihood: on noisy depth a 1-degree turn moves a point by less
+    than the band, which a 0/1 state hardly sees, while its residual's square grows)."""
+    return _surface_states(points, T, depth, K, tolerance, free_penalty, noise, graded)[0]
 
 
 def _surface_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.ndarray, tolerance: float,
-                    free_penalty: float = 2.0,
-                    noise: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    free_penalty: float = 2.0, noise: tuple[float, float] | None = None,
+                    graded: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``agreement_states`` and the pixel (u, v) (N,) each point lands on (meaningful where it is
     in front of the camera)."""
     p = points @ T[:3, :3].T + T[:3, 3]
@@ -327,44 +293,17 @@ def _surface_states(points: np.ndarray, T: np.ndarray, depth: np.ndarray, K: np.
     if noise is not None:
         own, there = noise[0] * points[inside, 2] ** 2, noise[1] * d * d
         tol = np.sqrt(tol * tol + own * own + there * there)
-    out[inside] = np.where(d > 0, np.where(np.abs(zi - d) < tol, 1.0, np.where(zi < d - tol, -free_penalty, 0.0)),
+    on = 1.0 - ((zi - d) / tol) ** 2 if graded and noise is not None else 1.0
+    out[inside] = np.where(d > 0, np.where(np.abs(zi - d) < tol, on, np.where(zi < d - tol, -free_penalty, 0.0)),
                            0.0)
     return out, u, v
-
-
-_RING = [(dv, du) for dv in (-1, 0, 1) for du in (-1, 0, 1) if dv or du]
-
-
-def filled_holes(depth: np.ndarray, u: np.ndarray, v: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """d (M,): depth (H, W) at pixels (u, v) (inside it), with each unmeasured one (0) that has at
-    least 4 measured 8-neighbours given their median: a depth sensor's isolated holes (1 % of a
-    Kinect's pixels) would otherwise turn a point's evidence on and off as a pose moves it by a pixel."""
-    hole = np.flatnonzero(~(d > 0))
-    if not len(hole):
-        return d
-    median, count = _ring_median(depth, u[hole], v[hole])
-    out = d.astype(np.float64, copy=True)
-    ok = count >= 4
-    out[hole[ok]] = median[ok]
-    return out
-
-
-def _ring_median(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The median (M,) float64 of the measured (> 0) of each pixel (u, v)'s 8 neighbours in depth
-    (H, W) (clipped at the border; inf where none), and how many are measured (M,)."""
-    h, w = depth.shape
-    nb = np.stack([depth[np.clip(v + dv, 0, h - 1), np.clip(u + du, 0, w - 1)] for dv, du in _RING],
-                  1).astype(np.float64)
-    count = (nb > 0).sum(axis=1)
-    nb = np.sort(np.where(nb > 0, nb, np.inf), axis=1)     # the measured ones first
-    rows = np.arange(len(nb))
-    return 0.5 * (nb[rows, np.maximum(count - 1, 0) // 2] + nb[rows, np.maximum(count, 1) // 2]), count
 
 
 def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: np.ndarray, source_K: np.ndarray,
                 target_points: np.ndarray, target_depth: np.ndarray, target_K: np.ndarray, target_joints: np.ndarray,
                 turn_deg: float | tuple[float, ...], tolerance: float, photos: tuple[Photo, Photo] | None = None,
-                colour_tolerance: float = 0.12, noise: tuple[float, float] | None = None) -> float:
+                colour_tolerance: float = 0.12, noise: tuple[float, float] | None = None,
+                graded: bool = False) -> float:
     """How surely the background prefers ``transform`` to it turned by +-``turn_deg`` (one angle or
     several) about the person's vertical axis (``turn_axis``): a paired test over both views'
     background points (``agreement_states`` in the other camera at a fine ``tolerance``; with
@@ -372,7 +311,8 @@ def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: 
     smallest z of the turns: sum of per-point differences / sqrt(sum of their squares). Small or
     negative: a turned pose agrees as well or better (the turn is not pinned, or the pose is turned).
     The pose's own states are computed once for every turn. noise: (source, target) depth noise
-    (``depth_noises``; None: the fixed tolerance)."""
+    (``depth_noises``; None: the fixed tolerance); graded: the states graded by the depth residual
+    (``agreement_states``; with noise only)."""
     up, centre = turn_axis(transform, target_joints)
     there = None if noise is None else noise[::-1]   # the target's points into the source camera
     if photos is not None and noise is not None:     # their points along their rays from the local surface
@@ -381,13 +321,14 @@ def turn_pinned(transform: np.ndarray, source_points: np.ndarray, source_depth: 
 
     def states(T):
         inverse = np.linalg.inv(T)
-        out = [agreement_states(source_points, T, target_depth, target_K, tolerance, noise=noise),
-               agreement_states(target_points, inverse, source_depth, source_K, tolerance, noise=there)]
+        out = [agreement_states(source_points, T, target_depth, target_K, tolerance, noise=noise, graded=graded),
+               agreement_states(target_points, inverse, source_depth, source_K, tolerance, noise=there, graded=graded)]
         if photos is not None:
             mine, theirs = photos
-            out += [colour_states(mine, T, theirs.image, target_depth, target_K, tolerance, colour_tolerance, noise),
+            out += [colour_states(mine, T, theirs.image, target_depth, target_K, tolerance, colour_tolerance, noise,
+                                  graded),
                     colour_states(theirs, inverse, mine.image, source_depth, source_K, tolerance, colour_tolerance,
-                                  there)]
+                                  there, graded)]
         return np.concatenate(out)
 
     here = states(transform)
@@ -440,16 +381,17 @@ def steady_points(points: np.ndarray, depth: np.ndarray, K: np.ndarray, noise: f
 
 
 def colour_states(photo: Photo, T: np.ndarray, image: np.ndarray, depth: np.ndarray, K: np.ndarray,
-                  tolerance: float, colour_tolerance: float, noise: tuple[float, float] | None = None) -> np.ndarray:
+                  tolerance: float, colour_tolerance: float, noise: tuple[float, float] | None = None,
+                  graded: bool = False) -> np.ndarray:
     """(N,) per point of ``photo`` moved by T into another camera (its image (H, W, 3), depth
     (H, W), K): 1 where it lies on the measured surface (``agreement_states``) and its colour
     matches the image's there (mean |RGB difference| < ``colour_tolerance``), else 0. A turn that
     leaves a floor on its plane moves its texture (a tiled floor's grout lines) off the image's."""
-    states, u, v = _surface_states(photo.points, T, depth, K, tolerance, noise=noise)
+    states, u, v = _surface_states(photo.points, T, depth, K, tolerance, noise=noise, graded=graded)
     on = np.flatnonzero(states > 0)  # on the surface: in front and inside, so (u, v) is a pixel there
     seen = image[v[on], u[on]].astype(np.float64) / 255.0
     out = np.zeros(len(states))
-    out[on] = np.abs(seen - photo.colours[on]).mean(axis=1) < colour_tolerance
+    out[on] = (np.abs(seen - photo.colours[on]).mean(axis=1) < colour_tolerance) * states[on]
     return out
 
 

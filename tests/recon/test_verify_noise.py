@@ -113,8 +113,7 @@ def test_turns_about_the_person_stay_unpinned_on_noisy_depth(noisy_wide, turn):
 
 
 def test_the_turn_checks_visibility_leaves_out_flying_pixels():
-    from synnet_recon.recon.register import visibility_agreement
-    from synnet_recon.recon.verify import _visibility, at_depth_edge
+    from synnet_recon.recon.register import at_depth_edge, visibility_agreement
 
     exact = _wall(7.0)
     exact[:, :40] = 3.0                 # a nearer wall: at the depth edge pixels fly and drop
@@ -122,11 +121,10 @@ def test_the_turn_checks_visibility_leaves_out_flying_pixels():
     a, b = (apply_depth_noise(exact, DepthNoise(), rng) for _ in range(2))
     points, noise = _points_of(a), depth_noises(a, b, None, VerifyConfig())
     fixed = visibility_agreement(points, np.eye(4), b, K, 0.1)
-    assert _visibility(points, np.eye(4), b, K, 0.1, None) == fixed
-    aware = _visibility(points, np.eye(4), b, K, 0.1, noise, (a, K))
+    aware = visibility_agreement(points, np.eye(4), b, K, 0.1, noise, (a, K))
     assert aware[0] > fixed[0] and aware[0] > 0.999 and aware[1] > 0.9 * fixed[1]
     edge = at_depth_edge(points, a, K, noise[0])
     near = np.abs(K[0, 0] * points[:, 0] / points[:, 2] + K[0, 2] - 39.5) < 3
     assert edge[near].mean() > 0.1 and edge[~near].mean() < 0.02
     ahead = points * (5.5 / 7.0)        # 1.5 m in front of the far wall: in its free space
-    assert _visibility(ahead[points[:, 2] > 6], np.eye(4), b, K, 0.1, noise)[0] < 0.1
+    assert visibility_agreement(ahead[points[:, 2] > 6], np.eye(4), b, K, 0.1, noise)[0] < 0.1
