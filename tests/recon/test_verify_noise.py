@@ -69,6 +69,27 @@ def test_the_noisy_wall_agrees_with_itself_once_the_tolerance_knows_its_noise():
         > 0.9
 
 
+
+def test_graded_states_see_a_shift_within_the_noise_band():
+    """On a noisy wall a 3 cm shift (within the 2.5-sigma band of ~25 cm at 7 m) hardly flips 0/1
+    states; graded by the residual the aligned pose is preferred surely. Exact depth: no grading."""
+    from synnet_recon.recon.verify import paired_z
+
+    exact = _wall(7.0)
+    rng = np.random.default_rng(5)
+    a, b = (apply_depth_noise(exact, DepthNoise(), rng) for _ in range(2))
+    points, noise = _points_of(a), depth_noises(a, b, None, VerifyConfig())
+    shifted = np.eye(4)
+    shifted[2, 3] = 0.03
+
+    def z(graded):
+        return paired_z(agreement_states(points, np.eye(4), b, K, 0.03, noise=noise, graded=graded),
+                        agreement_states(points, shifted, b, K, 0.03, noise=noise, graded=graded))
+
+    assert z(True) > 10 and abs(z(False)) < 3, (z(True), z(False))    # here 19 and 0
+    np.testing.assert_array_equal(agreement_states(_points_of(exact), shifted, exact, K, 0.03, graded=True),
+                                  agreement_states(_points_of(exact), shifted, exact, K, 0.03))
+
 def test_steadied_points_lie_on_the_local_surface():
     exact = _wall()
     noisy = apply_depth_noise(exact, DepthNoise(), np.random.default_rng(2))
