@@ -94,9 +94,8 @@ class VerifyConfig:
     noise_band: float = 2.5         # the noise's multiple added (a point of a right pose lies within it)
     pin_graded: bool = False        # with the noise added, the pinning test's points graded by their depth residual
     #                                 (``agreement_states``: 1 - (r / tolerance)^2 on the surface), not 0/1. Off: on
-    #                                 Kinect-like depth it lifted right poses' z by 0.1-3.5 (56/72 held-out ok, was 55)
-    #                                 but let 2 planted wrong poses pass on striped floors and lost one right instant
-    #                                 on an unseen seed (docs/benchmarks.md, session 9, h5)
+    #                                 Kinect-like depth it lifted right poses' z by 0.1-3.5 but the held-out ok count
+    #                                 stayed 75/96 (+1 on one seed, -1 on the unseen one; docs/benchmarks.md, session 9)
     noise_aware_turn: bool = True   # the turn check's visibility too (its 10 cm + 3 % tolerance, the noise added,
     #                                 no evidence at depth edges of either map)
     fine_pins_turn: bool = True     # with the fine check on, too few points for the turn check (min_turn_seen)
