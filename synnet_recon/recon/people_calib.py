@@ -56,6 +56,17 @@ class PeopleCalibConf:
     # bundle adjustment: a joint one view places inconsistently with the others (a hip seen from
     # the side) counts less. Estimated from the residuals alone (no reference poses).
     joint_noise: bool = False
+    # ...the same per camera (all its joints together) instead of per (camera, joint): a view the
+    # joints fit worse counts less. Measured on four rigs in session 9 (docs/benchmarks.md): off.
+    camera_noise: bool = False
+    # Observations of fast joints count less: weight 1 / (1 + (s / (speed_weight x m))^2), s the joint's
+    # image speed between the instants around it, m the camera's median speed; an error in the offset,
+    # motion blur or a rolling shutter moves a joint in proportion to its speed. 0: off (session 9: off).
+    speed_weight: float = 0.0
+    # A detector's keypoint of a joint may sit off the joint centre by an offset of its own in each view:
+    # this many rounds of (each (camera, joint)'s median residual over the instants, less its camera's
+    # mean over the joints, taken off the observations; bundle adjustment again). 0: off (session 9: off).
+    joint_offsets: int = 0
     huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
@@ -309,16 +320,21 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
         poses[c] = pose
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
     weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
+    if conf.speed_weight > 0:
+        weights = (1.0 if weights is None else weights) * _speed_weights(xy, conf.speed_weight).reshape(V, T * J)
     if conf.bundle_adjust and len(poses) >= 2:
         # Observations are chosen by their reprojection error, loosely first (a camera outvoted by the
         # others must still see its own joints to be corrected), then down to triangulate_px.
         for thr in np.geomspace(4 * conf.triangulate_px, conf.triangulate_px, max(conf.ba_rounds, 1)):
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < thr)
             poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
-        if conf.joint_noise:
-            weights = (1.0 if weights is None else weights) * _joint_noise(poses, Ks, flat, valid, points, J, conf)
+        if conf.joint_noise or conf.camera_noise:
+            weights = (1.0 if weights is None else weights) * _joint_noise(poses, Ks, flat, valid, points,
+                                                                            J if conf.joint_noise else 0, conf)
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < conf.triangulate_px)
             poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
+        if conf.joint_offsets:
+            poses, points, flat = _joint_offsets(poses, Ks, flat, valid, points, J, best["a"], conf, weights)
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
     spread = _uncertainty(poses, Ks, flat, valid, points, best["a"], conf, weights)
     resampled = _resampled(poses, Ks, flat, valid, points, best["a"], conf, weights, J)
@@ -328,13 +344,14 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
 
 def _joint_noise(poses, Ks, xy, valid, points, J: int, conf: PeopleCalibConf) -> np.ndarray:
     """(V, N) weight factor of every observation: the median over (camera, joint) of the residual
-    variance divided by its own (camera, joint)'s, clipped to [0.2, 5]; 1 where fewer than 10 inliers."""
+    variance divided by its own (camera, joint)'s, clipped to [0.2, 5]; 1 where fewer than 10 inliers.
+    J 0: per camera (all its joints one group)."""
     err = _reprojection_errors(poses, Ks, xy, points)
     ok = valid & (err < conf.triangulate_px)
-    joint = np.arange(xy.shape[1]) % J
-    var = np.full((len(xy), J), np.nan)
+    joint = np.arange(xy.shape[1]) % J if J else np.zeros(xy.shape[1], dtype=int)
+    var = np.full((len(xy), max(J, 1)), np.nan)
     for v in poses:
-        for j in range(J):
+        for j in range(max(J, 1)):
             e = err[v][ok[v] & (joint == j)]
             if len(e) >= 10:
                 var[v, j] = np.median(e**2) / 1.386  # median of sigma^2 chi2(2)
@@ -342,6 +359,42 @@ def _joint_noise(poses, Ks, xy, valid, points, J: int, conf: PeopleCalibConf) ->
         return np.ones(xy.shape[:2])
     factor = np.clip(np.nanmedian(var) / var, 0.2, 5.0)
     return np.where(np.isfinite(factor), factor, 1.0)[:, joint]
+
+
+def _joint_offsets(poses, Ks, xy, valid, points, J: int, fixed: int, conf: PeopleCalibConf, weights):
+    """``conf.joint_offsets`` rounds of: the median residual (V, J, 2) of each (camera, joint) over its
+    inlier instants, centred per camera (a shift of all its joints is the camera's rotation, kept in the
+    pose), subtracted from the observations, then one bundle adjustment. Returns (poses, points, xy)."""
+    joint = np.arange(xy.shape[1]) % J
+    offsets = np.zeros((len(xy), J, 2))
+    corrected = xy
+    for _ in range(conf.joint_offsets):
+        err = _reprojection_errors(poses, Ks, corrected, points)
+        cams, P = _projections(poses, Ks)
+        residual = np.full(xy.shape, np.nan)
+        residual[cams] = xy[cams] - reproject(P, points)[0]
+        for v in cams:
+            for j in range(J):
+                use = valid[v] & (joint == j) & (err[v] < conf.triangulate_px)
+                offsets[v, j] = np.median(residual[v][use], axis=0) if use.sum() >= 10 else 0.0
+            offsets[v] -= offsets[v].mean(axis=0)
+        corrected = xy - offsets[:, joint]
+        obs = valid & (_reprojection_errors(poses, Ks, corrected, points) < conf.triangulate_px)
+        poses, points = _bundle_adjust(poses, Ks, corrected, obs, points, fixed, conf, weights)
+    return poses, points, corrected
+
+
+def _speed_weights(xy: np.ndarray, scale: float) -> np.ndarray:
+    """(V, T, J) weights 1 / (1 + (s / (scale x m))^2) of joints (V, T, J, 2): s the image speed
+    (pixels per instant, central difference; one-sided at the ends), m each camera's median s; 1 where
+    the speed is unknown."""
+    prev = np.concatenate([xy[:, :1], xy[:, :-1]], axis=1)
+    nxt = np.concatenate([xy[:, 1:], xy[:, -1:]], axis=1)
+    step = np.concatenate([[1.0], np.full(xy.shape[1] - 2, 2.0), [1.0]]) if xy.shape[1] > 2 else np.ones(xy.shape[1])
+    speed = np.linalg.norm(nxt - prev, axis=-1) / step[None, :, None]
+    typical = np.nanmedian(speed.reshape(len(xy), -1), axis=1)[:, None, None] if np.isfinite(speed).any() else 1.0
+    w = 1.0 / (1.0 + (speed / np.maximum(scale * typical, 1e-9)) ** 2)
+    return np.where(np.isfinite(w), w, 1.0)
 
 
 def _uncertainty(poses, Ks, xy, valid, points, fixed: int, conf: PeopleCalibConf, weights=None) -> dict:
