@@ -33,7 +33,8 @@ class RegistrationConfig:
     ransac_confidence: float = 0.99   # FPFH RANSAC draws more blocks of ``ransac_iterations`` sets until a minimal set
     #                                   of the best hypothesis' inliers was drawn with this probability (at 5 % inliers
     #                                   one block finds it 1 time in 2: a room 30 deg apart was 0.5-28 deg off by seed)
-    ransac_max_iterations: int = 50_000  # at most this many minimal sets in all (each block of 5,000 ~0.15 CPU s)
+    ransac_max_iterations: int = 50_000  # at most this many minimal sets in all (at ~1,000 matches: the first block
+    #                                   ~0.15 CPU s, mostly its draw; each further one ~0.04; all ten ~0.5 CPU s)
     icp_iterations: int = 30
     colored_icp: bool = False         # coloured ICP after point-to-plane ICP (``refine``). Off: with it on, the
     #                                   default demo (seed 0, session 5 end) accepted a view 3.0 cm off (FAIL), with
