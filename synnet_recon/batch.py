@@ -62,6 +62,7 @@ class BatchConfig:
     max_offset: float | None = None       # align's largest |offset| between two inputs, seconds
     workers: int = 2                      # local cluster: worker processes, one thread each
     scheduler: str | None = None          # address of an existing Dask scheduler; None: a local cluster
+    connect_timeout: float = 20.0         # seconds to wait for that scheduler before "cannot connect"
     fuse: dict | None = None              # FuseConfig settings (FUSE_KEYS), {} for the defaults; None: align only
     force: bool = False                   # redo recordings whose outputs are complete
     retries: int = 1                      # a task whose worker died is resubmitted this many times
@@ -344,7 +345,7 @@ def _client(config: BatchConfig, stack):
 
     if config.scheduler:
         try:
-            return stack.enter_context(Client(config.scheduler, timeout="20s"))
+            return stack.enter_context(Client(config.scheduler, timeout=f"{config.connect_timeout:g}s"))
         except OSError as exc:
             raise InputError(None, f"--scheduler {config.scheduler}: cannot connect ({_one_line(exc)})") from None
     # dashboard on a free loopback port: with None the scheduler still serves HTTP on :8787 and warns when taken

@@ -241,7 +241,8 @@ def test_existing_cluster_by_address_and_byte_identical_results_with_2_local_wor
 @pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(recordings, tmp_path):
     proc = subprocess.run([*CLI, str(recordings), "--out", str(tmp_path / "out"), "--scheduler",
-                           "tcp://127.0.0.1:9"], capture_output=True, text=True, timeout=600)
+                           "tcp://127.0.0.1:9", "--connect-timeout", "2"], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("synrecon: error: --scheduler tcp://127.0.0.1:9: cannot connect")
     assert len(proc.stderr.strip().splitlines()) == 1

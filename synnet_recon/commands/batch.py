@@ -22,13 +22,15 @@ from ..fileio import check_output_path
               help="Local Dask cluster: worker processes, one thread each.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on an existing Dask cluster instead, e.g. tcp://host:8786 (docs/batch.md).")
+@click.option("--connect-timeout", type=float, default=20.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for --scheduler before giving up with 'cannot connect'.")
 @click.option("--fuse", "fuse", multiple=True, metavar="on|KEY=VALUE",
               help="Also fuse each recording into OUT/<recording>/recon/: 'on' for the defaults, or fuse "
                    "settings depth=, frames=, intrinsics=, scale=, voxel=, registration_voxel=, mesh=, "
                    "mono_model= (repeatable).")
 @click.option("--force", is_flag=True, help="Redo recordings whose outputs are already complete.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(root, out_dir, fps, max_offset, workers, scheduler, fuse, force, quiet):
+def command(root, out_dir, fps, max_offset, workers, scheduler, connect_timeout, fuse, force, quiet):
     """Synchronize every recording of ROOT, one Dask task per recording.
 
     ROOT is a folder whose subfolders are recordings (each holds its videos and OpenPose JSON
@@ -50,9 +52,12 @@ def command(root, out_dir, fps, max_offset, workers, scheduler, fuse, force, qui
         raise InputError(None, f"--max-offset must be positive, got {max_offset:g}")
     if scheduler is None and workers < 1:
         raise InputError(None, f"--workers must be at least 1, got {workers}")
+    if not connect_timeout > 0:
+        raise InputError(None, f"--connect-timeout must be positive, got {connect_timeout:g}")
     check_output_path(out_dir, "--out")
     recordings = find_recordings(root, exclude=out_dir)
     config = BatchConfig(fps=fps, max_offset=max_offset, workers=workers, scheduler=scheduler,
+                         connect_timeout=connect_timeout,
                          fuse=parse_fuse_settings(fuse) if fuse else None, force=force, progress=not quiet)
     result = run_batch(recordings, config, out_dir)
     for r in result.recordings:
