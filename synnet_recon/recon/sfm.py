@@ -951,7 +951,7 @@ def scene_poses_from_sync(sync, intrinsics: dict[str, Intrinsics] | None = None,
     rows = sync.frames_table()
     conf = conf or SfmConf()
     wanted = list(range(len(rows))) if instants is None else list(instants)
-    instants, outputs = path_rows(wanted, conf.path_frames)
+    instants, outputs = path_rows(wanted, conf.path_frames) if conf.path_frames > 0 else (wanted, list(range(len(wanted))))
     names = [v.name for v in sync.videos]
     frames = np.array([[rows[t]["frames"].get(n, -1) for t in instants] for n in names], dtype=int).reshape(len(names), -1)
     readers, people = [], []
