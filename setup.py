@@ -35,7 +35,7 @@ setup(
         "dask[distributed]>=2024.1",  # synrecon batch: one task per recording, local or remote cluster
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.6", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3", "ruff>=0.6", "hypothesis>=6"],
     },
     entry_points={
         "console_scripts": ["synrecon=synnet_recon.cli:main"],
