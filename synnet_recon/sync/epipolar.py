@@ -388,7 +388,7 @@ def curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> float
 
 
 def refine_offset(fine: FineScorer, center: float, step: float, radius: float, fine_step: float,
-                  static: bool = False, max_shift: float | None = None):
+                  static: bool = False, max_shift: float | None = None, in_basin: bool = False):
     """Sub-frame minimum of ``fine``'s cost near ``center`` (s): (offset, stderr, fine curve) or None.
 
     ``step``: one analysis frame (s). A half-frame grid over +-``radius`` frames finds the basin
@@ -397,16 +397,24 @@ def refine_offset(fine: FineScorer, center: float, step: float, radius: float, f
     gives the sub-frame minimum. The bound keeps the answer in the candidate's basin: the coarse
     cues chose the candidate, and on real detections the epipolar cost can slope away over several
     frames (Pose2Sim MediaPipe, 48 pairs: right picks walked more than 2 frames off, 6 -> 4).
+
+    ``in_basin``: when the half-frame grid's minimum is still on its edge after the allowed shifts
+    (the cost slopes away from the candidate: no basin of its own, so the edge is up to ``radius`` +
+    ``max_shift`` + 0.6 frames away), the answer stays inside the candidate's frame (the minimum over
+    ``center`` +- 0.5 frames), with the larger of the two standard errors (the walked one and the
+    in-frame one): a slope is no evidence of where the minimum is, and the confidence is not raised.
     """
     half_width = max(2, int(round(0.35 / fine_step)))
     max_shift = radius if max_shift is None else max_shift
     coarse_grid = center + np.arange(-radius, radius + 1e-9, 0.5) * step
+    interior = False
     for _ in range(4):
         c = fine.costs(coarse_grid, static)
         if not np.isfinite(c).any():
             return None
         imin = int(np.nanargmin(c))
         if 0 < imin < len(coarse_grid) - 1:
+            interior = True
             break
         moved = coarse_grid + (coarse_grid[imin] - coarse_grid[len(coarse_grid) // 2])
         if abs(moved[len(moved) // 2] - center) > max_shift * step + 1e-9:
@@ -416,6 +424,11 @@ def refine_offset(fine: FineScorer, center: float, step: float, radius: float, f
     offset, se, curve = fine.refine(grid, half_width=half_width, static=static)
     if not np.isfinite(offset):
         return None
+    if in_basin and not interior:
+        frame_grid = center + np.arange(-0.5, 0.5 + 1e-9, fine_step) * step
+        inside, se_inside, curve_inside = fine.refine(frame_grid, half_width=half_width, static=static)
+        if np.isfinite(inside):
+            return float(np.clip(inside, center - 0.5 * step, center + 0.5 * step)), max(se, se_inside), curve_inside
     return offset, se, curve
 
 

@@ -52,6 +52,28 @@ def test_refine_offset_stays_in_the_candidates_basin():
     assert abs(wide[0] - (1.0 + 5.0 * step)) < 0.05 * step        # unless asked
 
 
+class _JitteredSlope(_SlopedCost):
+    """The same, with a standard error that grows with the grid's distance from ``x0``."""
+
+    def refine(self, grid, half_width=3, static=False):
+        offset, _, c = super().refine(grid, half_width, static)
+        return offset, 0.01 + abs(float(np.mean(grid)) - 1.0), c
+
+
+def test_refine_offset_in_basin_stays_in_the_picked_frame_on_a_slope():
+    step = 1 / 30
+    near = E.refine_offset(_SlopedCost(1.0 + 1.2 * step), 1.0, step, 1.5, 0.1, in_basin=True)
+    assert abs(near[0] - (1.0 + 1.2 * step)) < 0.05 * step        # a basin of its own: found as before
+    far = E.refine_offset(_SlopedCost(1.0 + 5.0 * step), 1.0, step, 1.5, 0.1, in_basin=True)
+    assert 0.45 * step <= far[0] - 1.0 <= 0.5 * step + 1e-12       # a slope: the edge of the picked frame
+    below = E.refine_offset(_SlopedCost(1.0 - 5.0 * step), 1.0, step, 1.5, 0.1, in_basin=True)
+    assert -0.5 * step - 1e-12 <= below[0] - 1.0 <= -0.45 * step
+    # the standard error is the larger of the walked one and the in-frame one (never made smaller)
+    walked = E.refine_offset(_JitteredSlope(1.0 + 5.0 * step), 1.0, step, 1.5, 0.1)
+    kept = E.refine_offset(_JitteredSlope(1.0 + 5.0 * step), 1.0, step, 1.5, 0.1, in_basin=True)
+    assert kept[1] >= walked[1] > 0.01 and abs(kept[0] - 1.0) <= 0.5 * step + 1e-12
+
+
 def test_smallest_eigenvector_from_a_start_matches_eigh():
     """The warm-started solver of the IRLS steps gives eigh's smallest eigenvector (up to sign),
     falls back to eigh where the start is useless (orthogonal, or near a degenerate pair), and
