@@ -82,7 +82,10 @@ class SfmConf:
     sift_dsp: bool = False  # domain-size pooling of the SIFT descriptors
     sift_affine: bool = False  # affine-shape SIFT
     guided_matching: bool = False  # matches guided by each verified pair's two-view geometry
-    final_ba: bool = False  # one more global bundle adjustment (robust loss) over every registered frame
+    # one more global bundle adjustment (robust loss) over every registered frame: COLMAP's own is squared and
+    # a share of observations a few px off bends the model (arc demo: 0.28 -> 0.07 deg, joints 3.58 -> 2.80 cm;
+    # +35-60 % of SfM's CPU; docs/benchmarks.md, session 10)
+    final_ba: bool = True
     final_ba_loss: str = "cauchy"  # its loss: "cauchy", "huber", "soft_l1" or "trivial" (COLMAP's global BA: trivial)
     final_ba_scale_px: float = 1.0  # where the loss turns robust (pixels)
     threads: int = 1  # COLMAP threads: 1 gives the same poses on every run; 2 is faster but varies run to run
