@@ -225,3 +225,109 @@ def pose_uncertainty(rotations: np.ndarray, translations: np.ndarray, points: np
             Ct = perp @ cov[6 * c + 3:6 * c + 6, 6 * c + 3:6 * c + 6] @ perp
             direction[c] = np.degrees(np.sqrt(max(np.linalg.eigvalsh(Ct).max(), 0.0)) / norm)
     return PoseUncertainty(rot, direction, float(np.sqrt(sigma2)))
+
+
+def _offset_normal_equations(res, Jc, Jp, w1, cam, pt, cg, point_group, ridge, off, penalty, V: int, P: int, G: int):
+    """Gauss-Newton blocks of ``bundle_adjust_offsets``: points' (P, 3, 3) and gradient, cameras with
+    their offsets (V, 6 + 2G, 6 + 2G) and gradient, and the camera-point coupling (P, V, 6 + 2G, 3)."""
+    D = 6 + 2 * G
+    w = w1[:, None, None]
+    JcT, JpT = Jc.transpose(0, 2, 1), Jp.transpose(0, 2, 1)
+    Hpp = _sum_by(pt, JpT @ (w * Jp), P)
+    gp = _sum_by(pt, (JpT @ (w * res[:, :, None]))[..., 0], P)
+    H = np.zeros((V, D, D))
+    H[:, :6, :6] = _sum_by(cam, JcT @ (w * Jc), V)
+    co = _sum_by(cg, JcT * w1[:, None, None], V * G).reshape(V, G, 6, 2)  # d/do of the residual is I
+    oo = np.bincount(cg, w1, minlength=V * G).reshape(V, G) + ridge
+    gc = np.zeros((V, D))
+    gc[:, :6] = _sum_by(cam, (JcT @ (w * res[:, :, None]))[..., 0], V)
+    gc[:, 6:] = (_sum_by(cg, res * w1[:, None], V * G).reshape(V, G, 2) + ridge[..., None] * off).reshape(V, 2 * G)
+    if penalty is not None:
+        gc[:, 6:] += (penalty @ off.reshape(-1)).reshape(V, 2 * G)
+    for g in range(G):
+        H[:, :6, 6 + 2 * g:8 + 2 * g] = co[:, g]
+        H[:, 6 + 2 * g:8 + 2 * g, :6] = co[:, g].transpose(0, 2, 1)
+        H[:, 6 + 2 * g, 6 + 2 * g] = H[:, 7 + 2 * g, 7 + 2 * g] = oo[:, g]
+    B = np.zeros((P, V, D, 3))
+    B[:, :, :6] = _sum_by(pt * V + cam, JcT @ (w * Jp), P * V).reshape(P, V, 6, 3)
+    Bo = _sum_by(pt * V + cam, w * Jp, P * V).reshape(P, V, 2, 3)
+    for g in range(G):
+        sel = point_group == g
+        B[sel, :, 6 + 2 * g:8 + 2 * g] = Bo[sel]
+    return Hpp, gp, H, gc, B
+
+
+def bundle_adjust_offsets(rotations: np.ndarray, translations: np.ndarray, points: np.ndarray, Ks: np.ndarray,
+                          cam: np.ndarray, pt: np.ndarray, target: np.ndarray, group: np.ndarray, ridge: np.ndarray,
+                          penalty: np.ndarray | None = None, weights: np.ndarray | None = None, fixed: int = 0, huber_px: float = 2.0,
+                          max_iterations: int = 50, tol: float = 1e-7) -> tuple[BundleResult, np.ndarray]:
+    """``bundle_adjust`` with a constant 2D offset o[c, g] of each camera's observations of group g
+    (a keypoint a detector places off the joint by a view's own amount) solved with the cameras and
+    points: residual pi(K_c (R_c X_p + t_c)) - (x_i - o[c_i, g_i]), plus a ridge sum ridge[c, g] |o[c, g]|^2
+    (a Gaussian prior on the offsets, in the cost's pixel^2 units). Every observation of a point must
+    have the same group (a point is one joint at one instant). group: (M,) in [0, G); ridge: (V, G),
+    large where an offset is to stay 0; penalty: optional (2VG, 2VG) symmetric matrix, o^T penalty o
+    added too (o flattened in (V, G, 2) order), e.g. to keep offsets out of a subspace. The offsets join each camera's 6 unknowns in the Schur
+    complement (6 + 2G a camera), and the fixed camera's offsets are free. Returns (result, offsets (V, G, 2))."""
+    R, t, X = np.array(rotations, float), np.array(translations, float), np.array(points, float)
+    Ks = np.asarray(Ks, dtype=np.float64)
+    ridge = np.asarray(ridge, dtype=np.float64)
+    V, P, G = len(R), len(X), ridge.shape[1]
+    D = 6 + 2 * G
+    off = np.zeros((V, G, 2))
+    sw = np.ones(len(cam)) if weights is None else np.asarray(weights, dtype=np.float64)
+    point_group = np.zeros(P, dtype=int)
+    point_group[pt] = group
+
+    def total(R, t, X, off):
+        extra = 0.0 if penalty is None else float(off.reshape(-1) @ penalty @ off.reshape(-1))
+        return _cost(R, t, X, Ks, cam, pt, target - off[cam, group], sw, huber_px) + float(np.sum(ridge[..., None] * off**2)) + extra
+
+    cost = initial = total(R, t, X, off)
+    lam, iterations = 1e-3, 0
+    n = D * V
+    cg = cam * G + group
+    off_index = (D * np.arange(V)[:, None] + 6 + np.arange(2 * G)[None]).reshape(-1)
+    for _ in range(max_iterations):
+        iterations += 1
+        res, Jc, Jp, _ = _linearize(R, t, X, Ks, cam, pt, target - off[cam, group])
+        _, w = _huber(np.linalg.norm(res, axis=1), huber_px)
+        w1 = w * sw
+        Hpp, gp, H, gc, B = _offset_normal_equations(res, Jc, Jp, w1, cam, pt, cg, point_group, ridge, off, penalty,
+                                                      V, P, G)
+        Bf = B.transpose(1, 2, 0, 3).reshape(n, 3 * P)
+        while True:
+            Hinv = _inv3(Hpp + lam * (np.trace(Hpp, axis1=1, axis2=2)[:, None, None] / 3 + 1e-9) * np.eye(3))
+            Yf = (B @ Hinv[:, None]).transpose(1, 2, 0, 3).reshape(n, 3 * P)
+            S = -(Yf @ Bf.T)
+            for c in range(V):
+                S[D * c:D * c + D, D * c:D * c + D] += H[c]
+            if penalty is not None:
+                S[np.ix_(off_index, off_index)] += penalty
+            rhs = gc.reshape(-1) - Yf @ gp.reshape(-1)
+            keep = np.ones(n, dtype=bool)
+            keep[D * fixed:D * fixed + 6] = False
+            Sf = S[keep][:, keep]
+            Sf = Sf + lam * np.diag(np.diag(Sf) + 1e-9)
+            dc = np.zeros(n)
+            dc[keep] = np.linalg.solve(Sf, -rhs[keep])
+            dX = -(Hinv @ (gp + (Bf.T @ dc).reshape(P, 3))[:, :, None])[..., 0]
+            dc = dc.reshape(V, D)
+            R_new = _exp(dc[:, :3]) @ R
+            t_new = t + dc[:, 3:6]
+            X_new = X + dX
+            O_new = off + dc[:, 6:].reshape(V, G, 2)
+            new = total(R_new, t_new, X_new, O_new)
+            if new < cost:
+                R, t, X, off = R_new, t_new, X_new, O_new
+                done = (cost - new) < tol * cost
+                cost = new
+                lam = max(lam / 3.0, 1e-9)
+                break
+            lam *= 5.0
+            if lam > 1e8:
+                done = True
+                break
+        if done:
+            break
+    return BundleResult(R, t, X, cost, initial, iterations), off
