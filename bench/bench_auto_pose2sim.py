@@ -10,11 +10,7 @@
    (people_calibration.pairs), and what the command said about each camera.
 Wall and CPU seconds (this process and its children) and the load average are recorded.
 
-With ``--people-set FIELD=VALUE`` (repeatable) the triangulate step runs with those `PeopleCalibConf`
-defaults changed (an A/B of an option the command does not expose, e.g. ``joint_offsets=true``).
-
-Usage: python bench/bench_auto_pose2sim.py [--out /tmp/auto_pose2sim] [--skip-align] [--people-set FIELD=VALUE]
-       [--json bench/results/auto_pose2sim.json]
+Usage: python bench/bench_auto_pose2sim.py [--out /tmp/auto_pose2sim] [--skip-align] [--json bench/results/auto_pose2sim.json]
 """
 from __future__ import annotations
 
@@ -42,17 +38,10 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-# the CLI with PeopleCalibConf's defaults changed (argv[1]: JSON of the fields), the rest of argv its arguments
-PATCHED = ("import functools, json, sys; import synnet_recon.recon.people_calib as pc; "
-           "pc.PeopleCalibConf = functools.partial(pc.PeopleCalibConf, **json.loads(sys.argv[1])); "
-           "from synnet_recon import cli; sys.exit(cli.main(sys.argv[2:]))")
-
-
-def _run(args: list[str], people: dict | None = None) -> tuple[int, float, float]:
+def _run(args: list[str]) -> tuple[int, float, float]:
     t0, c0 = time.perf_counter(), _cpu()
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    command = ["-c", PATCHED, json.dumps(people)] if people else ["-m", "synnet_recon.cli"]
-    rc = subprocess.run([sys.executable, *command, *args], env=env).returncode
+    rc = subprocess.run([sys.executable, "-m", "synnet_recon.cli", *args], env=env).returncode
     return rc, round(time.perf_counter() - t0, 1), round(_cpu() - c0, 1)
 
 
@@ -87,18 +76,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/auto_pose2sim"))
     ap.add_argument("--skip-align", action="store_true", help="reuse OUT/sync.json")
     ap.add_argument("--json", type=Path, default=Path("bench/results/auto_pose2sim.json"))
-    ap.add_argument("--people-set", action="append", default=[], help="a PeopleCalibConf field=value (repeatable)")
     args = ap.parse_args()
-    people = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.people_set)}
     base = shared_data_dir() / "multiview/pose2sim_demo"
     videos = sorted((base / TRIAL / "videos").glob("cam0*.mp4"))
-    out = {"load_before": os.getloadavg(), "people_set": people}
+    out = {"load_before": os.getloadavg()}
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_align:
         rc, wall, cpu = _run(["align", *map(str, videos), "--out", str(args.out / "sync.json"), "--quiet"])
         out["align"] = {"rc": rc, "wall_s": wall, "cpu_s": cpu}
     rc, wall, cpu = _run(["triangulate", str(args.out / "sync.json"), "--out", str(args.out / "auto"),
-                          "--calibration", str(base / CALIBRATION), "--poses", "auto", "--quiet"], people)
+                          "--calibration", str(base / CALIBRATION), "--poses", "auto", "--quiet"])
     out["triangulate"] = {"rc": rc, "wall_s": wall, "cpu_s": cpu}
     summary = json.loads((args.out / "auto" / "triangulate.json").read_text(encoding="utf-8"))
     out.update(poses=summary["poses"], warnings=summary["warnings"], seconds=summary.get("seconds"),

@@ -64,18 +64,9 @@ class PeopleCalibConf:
     # motion blur or a rolling shutter moves a joint in proportion to its speed. 0: off (session 9: off).
     speed_weight: float = 0.0
     # A detector's keypoint of a joint may sit off the joint centre by an offset of its own in each view:
-    # after the bundle adjustments, a constant 2D offset of every (camera, joint) is solved with the poses
-    # and the joints in one bundle adjustment (``recon.bundle.bundle_adjust_offsets``; no rounds to count),
-    # under a Gaussian prior of ``joint_offset_prior_px`` per axis (a ridge weighted by each offset's own
-    # standard error, so an offset the data pin down is barely shrunk and one they do not goes to 0; it
-    # also settles the patterns a small pose change makes, which the offsets alone would trade with the
-    # pose), then once more on the inliers under the offsets. Session 10 (docs/benchmarks.md): off.
-    joint_offsets: bool = False
-    joint_offset_prior_px: float = 2.0
-    # ...and the offsets are kept out of the patterns a small change of a camera's pose (6 per camera) or
-    # a shift of a joint in 3D (3 per joint) would make at the joints' mean image positions: those are
-    # the pose's and the joints' (the constant-shift centring, generalized).
-    joint_offset_gauge: bool = True
+    # this many rounds of (each (camera, joint)'s median residual over the instants, less its camera's
+    # mean over the joints, taken off the observations; bundle adjustment again). 0: off (session 9: off).
+    joint_offsets: int = 0
     huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
@@ -150,8 +141,6 @@ class PeopleCalibration:
     pairs: list[dict]  # per camera pair: shared joints, essential inliers, disagreement with the result
     warnings: list[str] = field(default_factory=list)
     anchor: str = ""  # the camera held fixed in the bundle adjustment (uncertainties are relative to it)
-    # PeopleCalibConf.joint_offsets: rms_px, max_px, median_se_px, camera_mean_px, iterations ({} when off)
-    joint_offsets: dict = field(default_factory=dict)
 
     def relative(self, a: str, b: str) -> np.ndarray:
         """(4, 4) transform from camera a's frame to camera b's."""
@@ -233,10 +222,9 @@ def _add_camera(c, points, xy, valid, K, conf: PeopleCalibConf):
     return _pose(cv2.Rodrigues(rvec)[0], tvec), n, ""
 
 
-def _bundle_adjust(poses, Ks, xy, obs, points, fixed: int, conf: PeopleCalibConf, weights=None, used=False):
+def _bundle_adjust(poses, Ks, xy, obs, points, fixed: int, conf: PeopleCalibConf, weights=None):
     """Refine poses (all but ``fixed``) and points on the observations ``obs`` (V, N) bool, each
-    weighted by ``weights`` (V, N) (detector confidence) when given. Returns (poses, points), and with
-    ``used`` the (N,) mask of the points refined (the others keep their positions)."""
+    weighted by ``weights`` (V, N) (detector confidence) when given. Returns (poses, points)."""
     cams = sorted(poses)
     pts = np.nonzero(np.isfinite(points).all(axis=1) & (obs[cams].sum(axis=0) >= 2))[0]
     if len(pts) > conf.max_points:
@@ -250,10 +238,6 @@ def _bundle_adjust(poses, Ks, xy, obs, points, fixed: int, conf: PeopleCalibConf
     out = {c: _pose(fit.rotations[i], fit.translations[i]) for c, i in index.items()}
     refined = points.copy()
     refined[pts] = fit.points
-    if used:
-        mask = np.zeros(len(points), dtype=bool)
-        mask[pts] = True
-        return out, refined, mask
     return out, refined
 
 
@@ -336,7 +320,6 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
         poses[c] = pose
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
     weights = np.nan_to_num(confidence.reshape(V, T * J)) if conf.weighted else None
-    offset_report: dict = {}
     if conf.speed_weight > 0:
         weights = (1.0 if weights is None else weights) * _speed_weights(xy, conf.speed_weight).reshape(V, T * J)
     if conf.bundle_adjust and len(poses) >= 2:
@@ -344,23 +327,19 @@ def calibrate_from_people(names: list[str], xy: np.ndarray, confidence: np.ndarr
         # others must still see its own joints to be corrected), then down to triangulate_px.
         for thr in np.geomspace(4 * conf.triangulate_px, conf.triangulate_px, max(conf.ba_rounds, 1)):
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < thr)
-            poses, points, refined = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights, used=True)
+            poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
         if conf.joint_noise or conf.camera_noise:
             weights = (1.0 if weights is None else weights) * _joint_noise(poses, Ks, flat, valid, points,
                                                                             J if conf.joint_noise else 0, conf)
             obs = valid & (_reprojection_errors(poses, Ks, flat, points) < conf.triangulate_px)
-            poses, points, refined = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights, used=True)
+            poses, points = _bundle_adjust(poses, Ks, flat, obs, points, best["a"], conf, weights)
         if conf.joint_offsets:
-            poses, points, flat, offset_report = _joint_offsets(poses, Ks, flat, valid, points, refined, J, best["a"],
-                                                                conf, weights)
+            poses, points, flat = _joint_offsets(poses, Ks, flat, valid, points, J, best["a"], conf, weights)
         points, inliers = _triangulate_all(poses, Ks, flat, valid, conf)
     spread = _uncertainty(poses, Ks, flat, valid, points, best["a"], conf, weights)
     resampled = _resampled(poses, Ks, flat, valid, points, best["a"], conf, weights, J)
-    result = _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
-                     spread, best["a"], resampled)
-    if offset_report:
-        result.joint_offsets = offset_report
-    return result
+    return _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, reference, pairs, conf, T, J,
+                   spread, best["a"], resampled)
 
 
 def _joint_noise(poses, Ks, xy, valid, points, J: int, conf: PeopleCalibConf) -> np.ndarray:
@@ -382,134 +361,27 @@ def _joint_noise(poses, Ks, xy, valid, points, J: int, conf: PeopleCalibConf) ->
     return np.where(np.isfinite(factor), factor, 1.0)[:, joint]
 
 
-def _offset_estimates(poses, Ks, xy, corrected, valid, points, refined, J: int, conf: PeopleCalibConf):
-    """Each (camera, joint)'s median residual (V, J, 2) of the observations ``xy`` under the poses and the
-    points the last bundle adjustment refined (``refined`` (N,); the others were not moved with the poses),
-    over the instants within ``triangulate_px`` of ``corrected``, and its standard error (V, J) in pixels
-    (per axis; inf where fewer than 10 instants): sqrt(pi/2) sigma / sqrt(n) for a median, sigma the
-    residuals' robust spread (MAD), n the instants deflated by their correlation (the variance of means
-    over blocks of ``bootstrap_block`` consecutive instants against the residuals', pooled per camera)."""
-    V, N = valid.shape
-    T = N // J
-    err = _reprojection_errors(poses, Ks, corrected, points)
-    cams, P = _projections(poses, Ks)
-    projected = reproject(P, points)[0]
-    use_all = valid & (err < conf.triangulate_px) & refined[None]
-    offsets, se = np.zeros((V, J, 2)), np.full((V, J), np.inf)
-    b = max(int(conf.bootstrap_block), 1)
-    for i, v in enumerate(cams):
-        res, use = (xy[v] - projected[i]).reshape(T, J, 2), use_all[v].reshape(T, J)
-        sigma, n, inflation = np.full(J, np.nan), np.zeros(J), []
-        for j in range(J):
-            u = use[:, j]
-            if u.sum() < 10:
-                continue
-            med = np.median(res[u, j], axis=0)
-            mad = 1.4826 * np.median(np.abs(res[u, j] - med), axis=0)
-            offsets[v, j], sigma[j], n[j] = med, max(float(np.sqrt(np.mean(mad**2))), 1e-6), u.sum()
-            z = np.where(u[:, None], np.clip((res[:, j] - med) / sigma[j], -3.0, 3.0), np.nan)
-            blocks = z[: T // b * b].reshape(-1, b, 2)
-            count = np.isfinite(blocks[..., 0]).sum(axis=1)
-            full = count >= max(b // 2, 1)
-            if full.sum() >= 3:
-                means = np.nanmean(blocks[full], axis=1)
-                inflation.append(float(np.mean(count[full]) * np.var(means, axis=0, ddof=1).mean()
-                                       / max(np.var(z[u], axis=0).mean(), 1e-12)))
-        factor = float(np.clip(np.median(inflation), 1.0, b)) if inflation else float(b)
-        est = n > 0
-        se[v, est] = np.sqrt(np.pi / 2 * sigma[est] ** 2 * factor / n[est])
-    return offsets, se
-
-
-def _offset_gauge(poses, Ks, xy, use, points, joint, est, J: int, weight: float) -> np.ndarray:
-    """(2VJ, 2VJ) penalty ``weight`` x the projector onto the offset patterns (flattened (V, J, 2)) that a
-    small change of one camera's pose (6 per camera) or a 3D shift of one joint (3 per joint) makes at
-    the mean Jacobian of each (camera, joint)'s observations ``use`` (V, N); rows of unestimated offsets 0."""
-    from .bundle import _linearize
-
-    V = len(xy)
-    cams = sorted(poses)
-    pose_mean, point_mean = np.zeros((V, J, 2, 6)), np.zeros((V, J, 2, 3))
-    for v in cams:
-        idx = np.nonzero(use[v])[0]
-        if not len(idx):
-            continue
-        _, Jc, Jp, _ = _linearize(poses[v][None, :3, :3], poses[v][None, :3, 3], points[idx], Ks[v][None],
-                                  np.zeros(len(idx), dtype=int), np.arange(len(idx)), xy[v][idx])
-        for j in range(J):
-            sel = joint[idx] == j
-            if sel.any() and est[v, j]:
-                pose_mean[v, j], point_mean[v, j] = Jc[sel].mean(axis=0), Jp[sel].mean(axis=0)
-    columns = []
-    for v in range(V):
-        for k in range(6):
-            c = np.zeros((V, J, 2))
-            c[v] = pose_mean[v, :, :, k]
-            columns.append(c.reshape(-1))
-    for j in range(J):
-        for k in range(3):
-            c = np.zeros((V, J, 2))
-            c[:, j] = point_mean[:, j, :, k]
-            columns.append(c.reshape(-1))
-    C = np.stack(columns, axis=1)
-    C = C / np.maximum(np.linalg.norm(C, axis=0), 1e-12)
-    U, sv, _ = np.linalg.svd(C, full_matrices=False)
-    U = U[:, sv > 1e-6 * sv.max()]
-    return weight * (U @ U.T)
-
-
-def _joint_offsets(poses, Ks, xy, valid, points, refined, J: int, fixed: int, conf: PeopleCalibConf, weights):
-    """Each (camera, joint)'s constant 2D offset solved with the poses and the points
-    (``bundle_adjust_offsets``), twice (inliers chosen again under the offsets). The ridge of an offset is
-    h se^2 / prior^2: h its observations' Huber-times-confidence weights (the cost's curvature in it),
-    se its standard error (``_offset_estimates``): in the cost's units, a Gaussian prior of
-    ``joint_offset_prior_px`` per axis against data worth 1 / se^2. Offsets with fewer than 10
-    instants stay 0. Returns (poses, points, corrected xy, report)."""
-    from .bundle import bundle_adjust_offsets
-
+def _joint_offsets(poses, Ks, xy, valid, points, J: int, fixed: int, conf: PeopleCalibConf, weights):
+    """``conf.joint_offsets`` rounds of: the median residual (V, J, 2) of each (camera, joint) over its
+    inlier instants, centred per camera (a shift of all its joints is the camera's rotation, kept in the
+    pose), subtracted from the observations, then one bundle adjustment. Returns (poses, points, xy)."""
     joint = np.arange(xy.shape[1]) % J
-    raw, se = _offset_estimates(poses, Ks, xy, xy, valid, points, refined, J, conf)
-    est = np.isfinite(se)
-    err = _reprojection_errors(poses, Ks, xy, points)
-    use = valid & (err < conf.triangulate_px) & refined[None]
-    h = np.nan_to_num(np.minimum(1.0, conf.huber_px / np.maximum(err, 1e-12)))
-    if weights is not None:
-        h = h * weights
-    curvature = np.stack([np.bincount(joint[use[v]], h[v][use[v]], minlength=J) for v in range(len(xy))])
-    ridge = np.where(est, curvature * np.where(est, se, 0.0) ** 2 / conf.joint_offset_prior_px**2, 0.0)
-    ridge[~est] = 1e6 * max(float(ridge[est].max(initial=0.0)), 1.0)
     offsets = np.zeros((len(xy), J, 2))
     corrected = xy
-    penalty = None
-    if conf.joint_offset_gauge:
-        penalty = _offset_gauge(poses, Ks, xy, use, points, joint, est, J, 1e3 * max(float(curvature.max()), 1.0))
-    for _ in range(2):
-        obs = valid & (_reprojection_errors(poses, Ks, corrected, points) < conf.triangulate_px)
-        cams = sorted(poses)
-        pts = np.nonzero(np.isfinite(points).all(axis=1) & (obs[cams].sum(axis=0) >= 2))[0]
-        if len(pts) > conf.max_points:
-            pts = pts[np.linspace(0, len(pts) - 1, conf.max_points).astype(int)]
-        index = {c: i for i, c in enumerate(cams)}
-        vv, pp = np.nonzero(obs[cams][:, pts])
-        cv = np.array(cams)[vv]
-        fit, off = bundle_adjust_offsets(
-            np.stack([poses[c][:3, :3] for c in cams]), np.stack([poses[c][:3, 3] for c in cams]), points[pts],
-            np.stack([Ks[c] for c in cams]), vv, pp, xy[cv, pts[pp]], joint[pts[pp]], ridge[cams],
-            None if penalty is None else penalty[np.ix_(*[np.isin(np.arange(len(xy)).repeat(2 * J), cams)] * 2)],
-            None if weights is None else weights[cv, pts[pp]], fixed=index[fixed], huber_px=conf.huber_px)
-        poses = {c: _pose(fit.rotations[i], fit.translations[i]) for c, i in index.items()}
-        points = points.copy()
-        points[pts] = fit.points
-        offsets[cams] = off
+    for _ in range(conf.joint_offsets):
+        err = _reprojection_errors(poses, Ks, corrected, points)
+        cams, P = _projections(poses, Ks)
+        residual = np.full(xy.shape, np.nan)
+        residual[cams] = xy[cams] - reproject(P, points)[0]
+        for v in cams:
+            for j in range(J):
+                use = valid[v] & (joint == j) & (err[v] < conf.triangulate_px)
+                offsets[v, j] = np.median(residual[v][use], axis=0) if use.sum() >= 10 else 0.0
+            offsets[v] -= offsets[v].mean(axis=0)
         corrected = xy - offsets[:, joint]
-    size = np.linalg.norm(offsets, axis=-1)[est]
-    shift = np.linalg.norm(np.array([offsets[v][est[v]].mean(axis=0) if est[v].any() else np.zeros(2)
-                                     for v in range(len(xy))]), axis=-1)
-    report = {"rms_px": round(float(np.sqrt(np.mean(size**2))) if size.size else 0.0, 3),
-              "max_px": round(float(size.max(initial=0.0)), 3),
-              "median_se_px": round(float(np.median(se[est])) if est.any() else float("nan"), 3),
-              "camera_mean_px": round(float(shift.max(initial=0.0)), 3), "iterations": int(fit.iterations)}
-    return poses, points, corrected, report
+        obs = valid & (_reprojection_errors(poses, Ks, corrected, points) < conf.triangulate_px)
+        poses, points = _bundle_adjust(poses, Ks, corrected, obs, points, fixed, conf, weights)
+    return poses, points, corrected
 
 
 def _speed_weights(xy: np.ndarray, scale: float) -> np.ndarray:
