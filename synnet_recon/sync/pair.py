@@ -127,8 +127,8 @@ def pick_candidates(curve: np.ndarray, z: dict, k: int, cues=None, each: int | N
 # minimum still on its edge after the allowed shifts, up to 3.6 analysis frames away). Dev trials
 # (bench seed 1, docs/benchmarks.md, session 10, h3): on real detections the walk took 18 of 267 refined
 # pairings from within 2 frames of the truth to outside, and brought 2 back; with this on the dev trials'
-# misses went 32 -> 24 (real detections only). Off (the walk as before): not yet measured on the simulated
-# conditions, the training pairs or the held-out bench.
+# misses went 32 -> 24 (real detections only). Off (the walk as before): on the held-out bench it gained on
+# real detections (Pose2Sim MediaPipe 78 -> 89 %) but lost a several-people offset (5/6 -> 4/6, wrong at >= 0.5).
 REFINE_IN_BASIN = False
 
 
