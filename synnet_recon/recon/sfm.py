@@ -76,12 +76,6 @@ class SfmConf:
     people_pnp_px: float = 8.0  # RANSAC threshold of the per-instant PnP from the joints (per 1000 px)
     min_people_joints: int = 8  # joints a per-instant PnP needs
     default_hfov_deg: float = 60.0  # lens assumed for a video with no intrinsics and no SfM camera
-    # experiments on the camera paths (session 10, h2; docs/benchmarks.md): all off by default
-    path_frames: int = 0  # video frames added between consecutive instants for SfM only (denser camera paths)
-    sift_peak_threshold: float | None = None  # SIFT's DoG threshold (COLMAP's default 0.0067; lower: more features)
-    sift_dsp: bool = False  # domain-size pooling of the SIFT descriptors
-    sift_affine: bool = False  # affine-shape SIFT
-    guided_matching: bool = False  # matches guided by each verified pair's two-view geometry
     # one more global bundle adjustment (robust loss) over every registered frame: COLMAP's own is squared and
     # a share of observations a few px off bends the model (arc demo: 0.28 -> 0.07 deg, joints 3.58 -> 2.80 cm;
     # +35-60 % of SfM's CPU; docs/benchmarks.md, session 10)
@@ -324,10 +318,6 @@ def _extract(work: Path, names: list[str], intrinsics: list[Intrinsics | None], 
     extraction.num_threads = conf.threads
     extraction.max_image_size = conf.max_image_size
     extraction.sift.max_num_features = conf.max_features
-    if conf.sift_peak_threshold is not None:
-        extraction.sift.peak_threshold = conf.sift_peak_threshold
-    extraction.sift.domain_size_pooling = conf.sift_dsp
-    extraction.sift.estimate_affine_shape = conf.sift_affine
     pycolmap.extract_features(work / "database.db", work / "images", image_names=names,
                               camera_mode=pycolmap.CameraMode.PER_FOLDER, reader_options=reader,
                               extraction_options=extraction, device=pycolmap.Device.cpu)
@@ -348,7 +338,6 @@ def _match(work: Path, pairs: list[tuple[str, str]], conf: SfmConf) -> None:
     (work / "pairs.txt").write_text("".join(f"{a} {b}\n" for a, b in pairs))
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = conf.threads
-    matching.guided_matching = conf.guided_matching
     pairing = pycolmap.ImportedPairingOptions()
     pairing.match_list_path = str(work / "pairs.txt")
     pycolmap.match_image_pairs(work / "database.db", matching_options=matching, pairing_options=pairing,
@@ -588,13 +577,12 @@ def _reframe(poses, ok, ref: int):
 
 
 def scene_poses(names: list[str], frames: np.ndarray, image_at, people, intrinsics: list[Intrinsics | None] | None = None,
-                reference: int = 0, conf: SfmConf | None = None, outputs: list[int] | None = None) -> ScenePoses:
+                reference: int = 0, conf: SfmConf | None = None) -> ScenePoses:
     """Camera poses of V videos at T synchronized instants.
 
     frames: (V, T) int, each video's frame at each instant (-1: none); image_at(v, frame) -> (H, W, 3)
     uint8 RGB; people[v][t]: the people detected in that frame, each (18, 3) x, y, confidence, the
     main person first (None where it is not detected; an empty list: nobody); intrinsics: per video, None where unknown.
-    outputs: the columns of frames posed and returned (default all); the others only help SfM (``path_frames``).
     """
     conf = conf or SfmConf()
     frames = np.asarray(frames, dtype=int)
@@ -621,10 +609,6 @@ def scene_poses(names: list[str], frames: np.ndarray, image_at, people, intrinsi
     finally:
         if not conf.keep_workspace:
             shutil.rmtree(work, ignore_errors=True)
-    if outputs is not None:
-        sel = np.asarray(outputs, dtype=int)
-        frames, available, sfm, points = frames[:, sel], available[:, sel], sfm[:, sel], points[:, sel]
-        people = [[p[t] for t in sel] for p in people]
     result = _assemble(names, frames, available, sizes, sfm, points, cameras, others, people, intrinsics,
                        reference, conf)
     clock.lap("people", tick)
@@ -952,9 +936,7 @@ def scene_poses_from_sync(sync, intrinsics: dict[str, Intrinsics] | None = None,
 
     sync = sync if isinstance(sync, SyncResult) else SyncResult.load(sync)
     rows = sync.frames_table()
-    conf = conf or SfmConf()
-    wanted = list(range(len(rows))) if instants is None else list(instants)
-    instants, outputs = path_rows(wanted, conf.path_frames) if conf.path_frames > 0 else (wanted, list(range(len(wanted))))
+    instants = list(range(len(rows))) if instants is None else list(instants)
     names = [v.name for v in sync.videos]
     frames = np.array([[rows[t]["frames"].get(n, -1) for t in instants] for n in names], dtype=int).reshape(len(names), -1)
     readers, people = [], []
@@ -971,24 +953,10 @@ def scene_poses_from_sync(sync, intrinsics: dict[str, Intrinsics] | None = None,
     given = [None if intrinsics is None else intrinsics.get(n) for n in names]
     try:
         return scene_poses(names, frames, lambda v, f: readers[v].get(f), people, given,
-                           names.index(sync.reference) if sync.reference in names else 0, conf,
-                           outputs=None if outputs == list(range(len(instants))) else outputs)
+                           names.index(sync.reference) if sync.reference in names else 0, conf)
     finally:
         for r in readers:
             r.close()
-
-
-def path_rows(instants: list[int], path_frames: int) -> tuple[list[int], list[int]]:
-    """The rows SfM sees: ``instants`` and ``path_frames`` rows evenly spaced between each two
-    consecutive ones (sorted); and where each of ``instants`` is among them."""
-    rows = set(instants)
-    order = sorted(set(instants))
-    if path_frames > 0:
-        for a, b in zip(order, order[1:]):
-            rows |= {int(round(a + (b - a) * k / (path_frames + 1))) for k in range(1, path_frames + 1)}
-    rows = sorted(rows)
-    where = {r: i for i, r in enumerate(rows)}
-    return rows, [where[r] for r in instants]
 
 
 def pose_errors(estimated: np.ndarray, truth: np.ndarray, ok: np.ndarray, reference: tuple[int, int],

@@ -298,11 +298,3 @@ def test_final_ba_robust_loss_resists_biased_observations():
     assert robust < 0.1 < squared, (robust, squared)
     assert robust < 0.5 * squared
 
-
-def test_path_rows_adds_rows_between_instants():
-    from synnet_recon.recon.sfm import path_rows
-
-    assert path_rows([0, 9, 18], 0) == ([0, 9, 18], [0, 1, 2])
-    rows, where = path_rows([0, 9, 18], 2)
-    assert rows == [0, 3, 6, 9, 12, 15, 18] and where == [0, 3, 6]
-    assert path_rows([18, 0], 1) == ([0, 9, 18], [2, 0])
