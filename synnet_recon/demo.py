@@ -212,13 +212,15 @@ def registration_verdict(records, truth: dict, reference: str, max_deg: float = 
     """The demo's self-check: every non-reference view at every fused instant against the truth.
 
     A view is right within ``max_deg`` and ``max_cm``; a wrong view that fuse did not flag
-    (view_ok) is a failure. Returns counts, the worst errors of the accepted views and the list
-    of unflagged wrong ones (instant, camera, degrees, cm)."""
+    (view_ok) is a failure, and so is a fused instant placed wrong in fused.ply (``_world_verdict``).
+    Returns counts, the worst errors of the accepted views, the list of unflagged wrong ones
+    (instant, camera, degrees, cm) and of wrongly placed instants (instant, degrees, cm)."""
     from .recon.register import rotation_error_deg, translation_error
 
     w2c = {c["name"]: np.asarray(c["world_to_camera"], dtype=np.float64) for c in truth["cameras"]}
     out = {"views": 0, "accepted": 0, "flagged": 0, "wrong_flagged": 0, "wrong_unflagged": [],
-           "max_rotation_deg": None, "max_translation_cm": None, "max_deg": max_deg, "max_cm": max_cm}
+           "max_rotation_deg": None, "max_translation_cm": None, "max_deg": max_deg, "max_cm": max_cm,
+           "reference": reference}
     for rec in records:
         ref_w2c = w2c[reference][rec.frames[reference]]
         for name, T in rec.camera_to_reference.items():
@@ -237,8 +239,33 @@ def registration_verdict(records, truth: dict, reference: str, max_deg: float = 
             else:
                 out["flagged"] += 1
                 out["wrong_flagged"] += wrong
-    out["passed"] = not out["wrong_unflagged"]
+    _world_verdict(records, w2c[reference], out)
+    out["passed"] = not out["wrong_unflagged"] and not out["world_wrong"]
     return out
+
+
+def _world_verdict(records, reference_w2c: np.ndarray, out: dict) -> None:
+    """The fused instants' placement in fused.ply (``world_from_reference``) against the reference
+    camera's true motion since the first fused instant: ``out["world_checked"]`` instants checked,
+    ``out["world_wrong"]`` [(instant, degrees, cm)] beyond ``out``'s bounds (a wrong odometry step
+    puts every later instant off, its views all right)."""
+    from .recon.register import rotation_error_deg, translation_error
+
+    out["world_checked"], out["world_wrong"] = 0, []
+    first = None
+    for rec in records:
+        if not rec.fused or rec.world_from_reference is None:
+            continue
+        true_w2c = reference_w2c[rec.frames[out["reference"]]]
+        if first is None:
+            first = (true_w2c, np.asarray(rec.world_from_reference))
+            continue
+        true = first[0] @ np.linalg.inv(true_w2c)
+        est = np.linalg.inv(first[1]) @ np.asarray(rec.world_from_reference)
+        deg, cm = rotation_error_deg(est, true), 100 * translation_error(est, true)
+        out["world_checked"] += 1
+        if deg > out["max_deg"] or cm > out["max_cm"]:
+            out["world_wrong"].append((rec.index, round(deg, 2), round(cm, 1)))
 
 
 def verdict_line(verdict: dict, skeleton_cm: float | None = None) -> str:
@@ -250,9 +277,17 @@ def verdict_line(verdict: dict, skeleton_cm: float | None = None) -> str:
             f" (worst {verdict['max_rotation_deg']:.2f} ° / {verdict['max_translation_cm']:.1f} cm)"
         return (f"PASS: {verdict['accepted']} of {verdict['views']} registered views within {bound} of the "
                 f"truth{worst}, {verdict['flagged']} flagged ({verdict['wrong_flagged']} of them wrong){skel}")
-    wrong = ", ".join(f"{n} at instant {i}: {d:.1f} ° / {c:.1f} cm" for i, n, d, c in verdict["wrong_unflagged"][:5])
-    return (f"FAIL: {len(verdict['wrong_unflagged'])} registered views are wrong (beyond {bound}) and were not "
-            f"flagged: {wrong}{skel}")
+    problems = []
+    if verdict["wrong_unflagged"]:
+        wrong = ", ".join(f"{n} at instant {i}: {d:.1f} ° / {c:.1f} cm" for i, n, d, c in verdict["wrong_unflagged"][:5])
+        problems.append(f"{len(verdict['wrong_unflagged'])} registered views are wrong (beyond {bound}) and were not "
+                        f"flagged: {wrong}")
+    world = verdict.get("world_wrong") or []
+    if world:
+        placed = ", ".join(f"instant {i}: {d:.1f} ° / {c:.1f} cm" for i, d, c in world[:5])
+        problems.append(f"{len(world)} fused instants are placed wrong in fused.ply (the reference camera's motion "
+                        f"since the first fused instant is off beyond {bound}): {placed}")
+    return "FAIL: " + "; ".join(problems) + skel
 
 
 def skeleton_error_cm(skeleton, scene, truth: dict, reference: str) -> float | None:

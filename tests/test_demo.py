@@ -112,6 +112,36 @@ def test_registration_errors_against_true_poses():
     assert len(chain) == 2 and np.allclose(chain, 0.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("slide", [0.0, 0.30])
+def test_verdict_fails_an_instant_placed_wrong_in_the_fused_cloud(slide):
+    """Every view right at every instant, but one odometry step slid: the later instants sit off in
+    fused.ply (the default demo's reference camera, seed 0, before the odometry fine check)."""
+    from synnet_recon.demo import registration_verdict, verdict_line
+    from synnet_recon.recon.fuse import FrameRecord
+
+    rng = np.random.default_rng(1)
+    w2c = {name: np.stack([_pose(rng) for _ in range(4)]) for name in ("cam0", "cam1")}
+    truth = {"cameras": [{"name": k, "world_to_camera": v.tolist()} for k, v in w2c.items()]}
+    records = []
+    for i in range(4):
+        f = {"cam0": i, "cam1": i}
+        est = {"cam0": np.eye(4), "cam1": w2c["cam0"][i] @ np.linalg.inv(w2c["cam1"][i])}
+        wfr = w2c["cam0"][0] @ np.linalg.inv(w2c["cam0"][i])
+        if i >= 2:
+            wfr = wfr.copy()
+            wfr[0, 3] += slide
+        records.append(FrameRecord(i, i / 30, f, est, {}, {}, {"cam0": True, "cam1": True}, {}, wfr, 1000, True))
+    verdict = registration_verdict(records, truth, "cam0")
+    assert verdict["accepted"] == 4 and not verdict["wrong_unflagged"] and verdict["world_checked"] == 3
+    line = verdict_line(verdict)
+    if slide == 0.0:
+        assert verdict["passed"] and not verdict["world_wrong"] and line.startswith("PASS")
+    else:
+        assert not verdict["passed"] and [w[0] for w in verdict["world_wrong"]] == [2, 3]
+        assert line.startswith("FAIL") and "2 fused instants are placed wrong in fused.ply" in line
+        assert verdict["world_wrong"][0][2] == pytest.approx(30.0, abs=0.1)
+
+
 def test_format_report_handles_unsynchronized_cameras(tmp_path):
     report = DemoReport(
         config=DemoConfig.quick(), out_dir=tmp_path, reference="cam0", fps=30.0,
