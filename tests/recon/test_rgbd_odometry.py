@@ -131,7 +131,7 @@ def test_an_unconfirmed_odometry_step_must_pass_the_fine_check(open_floor, slide
     odometry = Odometry("cam0", config)
     n, (a, b) = "cam0", inputs.instants[:2]
     odometry.last_view[n] = (views[0].images[n], views[0].depths[n], views[0].intrinsics[n].K,
-                             views[0].background[n][0])
+                             views[0].background[n][0], views[0].joints[n])
     true = _true_motion(truth, n, b.frames[n], a.frames[n])
     step = true.copy()
     step[:3, 3] += slide * step[:3, :3] @ np.array([1.0, 0.0, 0.0])   # along the camera's own x axis
@@ -140,3 +140,29 @@ def test_an_unconfirmed_odometry_step_must_pass_the_fine_check(open_floor, slide
         assert kept is not None
     if kept is not None:
         assert rotation_error_deg(kept, true) < 0.1 and translation_error(kept, true) < 0.003
+
+
+def test_a_refused_step_is_relocalized_from_the_background_image_features(open_floor):
+    """When a camera's odometry is refused (or none was found), its motion comes from SIFT matches
+    of its two images on the background, then ICP and the fine check: the true motion here."""
+    from synnet_recon.recon.fuse import Odometry
+
+    sync, truth = open_floor
+    config = FuseConfig(progress=False)
+    inputs = read_inputs(sync, config)
+    loader = ViewLoader(inputs, config, {})
+    try:
+        views = [loader.read(i) for i in inputs.instants[:2]]
+    finally:
+        loader.close()
+    odometry = Odometry("cam0", config)
+    n, (a, b) = "cam0", inputs.instants[:2]
+    odometry.last[n] = (0, views[0].prepared[n], views[0].depths[n], views[0].intrinsics[n].K)
+    odometry.last_view[n] = (views[0].images[n], views[0].depths[n], views[0].intrinsics[n].K,
+                             views[0].background[n][0], views[0].joints[n])
+    found = odometry._relocalized(1, n, views[1])
+    assert found is not None
+    T, info, score = found
+    true = _true_motion(truth, n, b.frames[n], a.frames[n])
+    assert rotation_error_deg(T, true) < 0.1 and translation_error(T, true) < 0.003
+    assert info.shape == (6, 6) and score > 0
