@@ -507,6 +507,7 @@ KEEP_LAG = 2
 # on the default demo agree 98-100 % both ways, ICP slid 50-160 cm along the floor 19-81 % one way)
 ODOMETRY_AGREEMENT = 0.9
 FINE_ODOMETRY_ROUNDS = 3   # fine alignments of an unconfirmed odometry step before it is refused
+CONFIRM_MAX_DEG, CONFIRM_MAX_M = 0.5, 0.01   # a flagged view's pose against its own motion from a verified instant
 RELOCALIZE_MIN_MATCHES = 20   # background SIFT matches needed to relocalize a camera between two instants
 
 
@@ -534,6 +535,7 @@ class Odometry:
         self.last_checks: dict[str, ViewCheck] = {}
         self.last_view: dict[str, tuple] = {}  # camera -> its previous (image, depth, K, background points, joints)
         self.motion: dict[str, np.ndarray] = {}
+        self.own: dict[tuple[int, str], np.ndarray] = {}  # (k, camera) -> its accepted step k -> k - 1, kept or not
         self.world_from_reference = np.eye(4)
         self.rejected = 0
 
@@ -542,6 +544,7 @@ class Odometry:
         rgbd = views.odometry  # made with the instant's other inputs (``ViewLoader.complete``)
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
+        self.own.update({(k, n): step[0] for n, step in steps.items()})
         implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
         for n, (T, _, _) in steps.items():
             if n == self.reference:
@@ -755,9 +758,46 @@ def final_poses(kept: list[Kept], odometry: Odometry, reference: str,
                 if rotation_error_deg(graph, check.transform) > 1.0 or translation_error(graph, check.transform) > 0.02:
                     moved.add(n)
         out.append((c2r, wfr, {n for (i, n) in result.pruned if i == k} | moved))
+    confirmed_over_time(kept, odometry, out)
     log.info("pose graph: %d nodes, %d edges kept, %d cross-camera edges pruned; %d odometry edges rejected",
              result.nodes, result.edges, len(result.pruned), odometry.rejected)
     return out
+
+
+def confirmed_over_time(kept: list[Kept], odometry: Odometry, poses: list, max_deg: float = CONFIRM_MAX_DEG,
+                        max_m: float = CONFIRM_MAX_M) -> None:
+    """Views flagged only because the background does not pin them (``ViewCheck.unpinned``: their
+    joints and background agree) are verified when their own motion confirms them: the view's
+    verified pose at a neighbouring instant, carried by its own odometry step and the reference
+    camera's world poses, lands within ``max_deg`` and ``max_m`` of the flagged pose, for every
+    neighbour that can tell (two independent paths to one pose). ``poses``: ``final_poses``'s
+    list; the confirmed checks in ``kept`` are marked ok (method ``<hypothesis>+time``)."""
+    from dataclasses import replace
+
+    from .register import rotation_error_deg, translation_error
+
+    for k, item in enumerate(kept):
+        wfr = poses[k][1]
+        for n, check in list(item.checks.items()):
+            if check.ok or not check.unpinned or wfr is None:
+                continue
+            agree = []
+            for j in (k - 1, k + 1):
+                if not 0 <= j < len(kept) or poses[j][1] is None or n in poses[j][2]:
+                    continue
+                there = kept[j].checks.get(n)
+                step = odometry.own.get((k, n)) if j < k else odometry.own.get((j, n))
+                if there is None or not there.ok or step is None:
+                    continue
+                step = step if j < k else np.linalg.inv(step)   # camera n at k -> camera n at j
+                predicted = np.linalg.inv(wfr) @ poses[j][1] @ there.transform @ step
+                agree.append(rotation_error_deg(predicted, check.transform) <= max_deg
+                             and translation_error(predicted, check.transform) <= max_m)
+            if agree and all(agree):
+                log.warning("instant %d: %s verified over time after all: its own motion from %d neighbouring "
+                            "instant(s) confirms the pose the background did not pin; fused",
+                            item.instant.row_index, n, len(agree))
+                item.checks[n] = replace(check, ok=True, reason=None, method=f"{check.method}+time")
 
 
 def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str | Path = "recon") -> FuseResult:

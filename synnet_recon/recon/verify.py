@@ -136,6 +136,10 @@ class ViewCheck:
     # ``anchored`` checks it in its place
     fine_transform: np.ndarray | None = field(default=None, repr=False)
     coarse_ok: bool = False          # every check but the fine one passed (True too when ok)
+    # failed only because the background does not pin it (the turn tests, the fine pinning test):
+    # its joints and background agree; its own motion to a verified instant may confirm it
+    # (``fuse.confirmed_over_time``)
+    unpinned: bool = False
     # (M, 2) source, target indices of the registration clouds matched at ``transform`` by the ICP
     # that gave it (the pose graph's information matrix reuses them), None when not known
     correspondences: np.ndarray | None = field(default=None, repr=False)
@@ -191,12 +195,16 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                  f"{100 * config.min_visibility:.0f} %)"
     elif fitness < config.min_overlap or inlier_rmse > config.max_rmse * voxel:
         reason = f"background overlap too small (fitness {fitness:.2f}, rmse {100 * inlier_rmse:.1f} cm)"
+    unpinned = reason is None   # the joints and the background agree: what follows tests whether they pin it
+    if reason is not None:
+        pass
     elif turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine_on):
         reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
                  f"it would move are seen (need {config.min_turn_seen})"
     elif turn_seen >= config.min_turn_seen and turn_vis < config.min_turn_visibility:
         reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
                  f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
+        unpinned = False        # evidence that it is turned, not a lack of evidence
     elif pin < config.min_pin_z:
         reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
                  f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
@@ -209,9 +217,11 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         moved, pull, turned = result.moved, result.pull, result.turned_deg
         if reason is not None and (moved > config.fine.max_shift or result.turned_deg > config.fine.max_turn_deg):
             refined = result.transform
+        unpinned = reason is not None and refined is None and result.residuals >= config.fine.min_points
+    unpinned = unpinned and reason is not None
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
                      vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin, moved, pull, turned,
-                     refined, coarse_ok)
+                     refined, coarse_ok, unpinned=unpinned)
 
 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,
