@@ -768,12 +768,44 @@ def _observation(i: int, j: int, p: PairSync, rate: float) -> PairObservation:
                            support=max(p.confidence, 1e-3))
 
 
+JOIN_BY_PATH = True  # joins: the pair whose path to the reference is most probably right (else its own confidence)
+
+
+def path_reliability(n: int, ref: int, edges: dict[tuple[int, int], float]) -> np.ndarray:
+    """(n,) the probability that the most reliable path from ``ref`` to each input is right: the
+    largest product of its pairs' confidences (``edges`` {(i, j): confidence}, either order; Dijkstra
+    on -log); 1 at ``ref``, 0 where no path reaches."""
+    import heapq
+
+    adj: dict[int, list[tuple[int, float]]] = {}
+    for (i, j), c in edges.items():
+        c = min(max(float(c), 0.0), 1.0)
+        adj.setdefault(i, []).append((j, c))
+        adj.setdefault(j, []).append((i, c))
+    best = np.zeros(n)
+    best[ref] = 1.0
+    heap = [(-1.0, ref)]
+    while heap:
+        negp, u = heapq.heappop(heap)
+        if -negp < best[u]:
+            continue
+        for v, c in adj.get(u, []):
+            if -negp * c > best[v]:
+                best[v] = -negp * c
+                heapq.heappush(heap, (-best[v], v))
+    return best
+
+
 def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], config: AlignConfig, rate: float):
     """Joint solve over the confident pairs; marks each pair inlier or not, with its residual.
 
-    An input that no confident pair reaches is then joined through its most confident answered
-    pair (confidence above ``min_join_confidence``): a short clip gets its offset with the low
-    confidence it has, rather than none."""
+    An input that no confident pair reaches is then joined through an answered pair (confidence
+    above ``min_join_confidence``): a short clip gets its offset with the low confidence it has,
+    rather than none. Of the pairs that would join it, the one whose path to the reference is most
+    probably right (``JOIN_BY_PATH``: its confidence times ``path_reliability`` of the input it
+    leaves from, over the inlier pairs so far; 1 at the reference): a weak pair to an input that is
+    itself only weakly joined does not win over the direct pair with the reference because its own
+    confidence is a little higher. (``JOIN_BY_PATH`` off: the most confident pair.)"""
     finest = max([rate] + [s.fps for s in sources if np.isfinite(s.fps)])
     _choose_options_by_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     _check_pair_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
@@ -788,7 +820,13 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
                  and reached[index_pairs[k][0]] != reached[index_pairs[k][1]]]
         if not joins:
             break
-        obs_pair.append(max(joins, key=lambda k: (pairs[k].confidence, -k)))
+        if JOIN_BY_PATH:
+            reach = path_reliability(len(sources), ref, {index_pairs[k]: pairs[k].confidence
+                                                         for k, ok in zip(obs_pair, sol.inlier) if ok})
+            start = {k: index_pairs[k][0] if reached[index_pairs[k][0]] else index_pairs[k][1] for k in joins}
+            obs_pair.append(max(joins, key=lambda k: (pairs[k].confidence * reach[start[k]], pairs[k].confidence, -k)))
+        else:
+            obs_pair.append(max(joins, key=lambda k: (pairs[k].confidence, -k)))
     for k, ok, r in zip(obs_pair, sol.inlier, sol.residuals):
         pairs[k].inlier = bool(ok)
         pairs[k].residual_seconds = float(r)

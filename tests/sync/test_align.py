@@ -114,6 +114,48 @@ def test_solver_leaves_unconnected_inputs_empty():
     assert sol.offsets[1] == pytest.approx(0.3) and np.isnan(sol.offsets[2])
 
 
+def _weak_pairs(truth, planted):
+    """Three inputs, every pair below ``min_pair_confidence``: {(i, j): (error s, confidence)}."""
+    from synnet_recon.sync.align import PairSync, Source
+
+    sources = [Source(f"cam{k}", None, "keypoints", FPS, np.arange(90) / FPS, []) for k in range(3)]
+    pairs = [PairSync(f"cam{i}", f"cam{j}", truth[j] - truth[i] + err, conf, "test", stderr=0.5 / FPS)
+             for (i, j), (err, conf) in planted.items()]
+    return sources, pairs
+
+
+@pytest.mark.parametrize("by_path", [True, False])
+def test_join_keeps_the_direct_pair_over_a_weak_path_that_disagrees(by_path, monkeypatch):
+    """Planted: the direct pair of cam2 with the reference is right (0.15); the pair cam1/cam2 is
+    wrong by 0.5 s and more confident on its own (0.2), but cam1 itself is joined only by a 0.25
+    pair, so that path is right with probability 0.05 at most. The join goes through the direct
+    pair (``JOIN_BY_PATH``; the old rule, the most confident pair, took the wrong path)."""
+    from itertools import combinations
+
+    from synnet_recon.sync import align as A
+
+    monkeypatch.setattr(A, "JOIN_BY_PATH", by_path)
+    truth = np.array([0.0, 0.4, -0.25])
+    sources, pairs = _weak_pairs(truth, {(0, 1): (0.0, 0.25), (0, 2): (0.01, 0.15), (1, 2): (0.5, 0.2)})
+    index_pairs = list(combinations(range(3), 2))
+    sol = A._solve(sources, 0, index_pairs, pairs, _config(), FPS)
+    assert sol.offsets[1] == pytest.approx(truth[1], abs=1e-9)
+    if by_path:
+        assert sol.offsets[2] == pytest.approx(truth[2] + 0.01, abs=1e-9)
+        assert pairs[1].inlier and not pairs[2].inlier
+        result = A._result(sources, 0, index_pairs, pairs, sol, FPS)
+        assert result.video("cam2").confidence == pytest.approx(pairs[1].confidence)
+    else:
+        assert sol.offsets[2] == pytest.approx(truth[2] + 0.5, abs=1e-9)
+
+
+def test_path_reliability_is_the_best_product_of_confidences():
+    from synnet_recon.sync.align import path_reliability
+
+    p = path_reliability(5, 0, {(0, 1): 0.5, (1, 2): 0.8, (0, 2): 0.3, (3, 2): 0.5})
+    np.testing.assert_allclose(p, [1.0, 0.5, 0.4, 0.2, 0.0])
+
+
 # ------------------------------------------------------------------------ sub-frame refinement
 
 def test_parabola_vertex_recovers_a_fractional_minimum():
