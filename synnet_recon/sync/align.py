@@ -23,7 +23,9 @@ Pipeline (``align(inputs, AlignConfig()) -> SyncResult``):
    Each answer is then checked independently (``verify``): the people matched one-to-one at it,
    and one fixed camera geometry for them; answers that fail have their confidence lowered.
 5. **Joint solve** (``solve.solve_offsets``): robust weighted least squares over all pairs with the
-   reference fixed to 0, independent of input order; outlier pairs are flagged.
+   reference fixed to 0, independent of input order; outlier pairs are flagged. An input no
+   confident pair reaches is joined through the weak pair whose path to the reference is most
+   probably right (``JOIN_BY_PATH``).
 
 Offsets: ``offset_seconds`` of input k is the time on the reference clock at which its first frame
 was captured. A pair's offset is b's first frame on a's clock.
