@@ -525,7 +525,7 @@ class Odometry:
     background (``fine.fine_check``) between the two instants: on the default demo (seed 0) the
     reference camera's ICP slid 29.6 cm along the floor over 16 frames with both-way agreement of
     0.9 or more and no other camera registered, and three instants were fused 30 cm off; the fine
-    alignment moved that step 7.8 cm, the right steps 0.05-0.4 cm."""
+    alignment moved that step 8-13 cm, the right steps 0.05-0.4 cm."""
 
     def __init__(self, reference: str, config: FuseConfig):
         self.reference, self.config = reference, config
@@ -559,7 +559,7 @@ class Odometry:
                 kept = []
             else:
                 steps[n] = (T, *steps[n][1:])
-                self.motion[n] = T
+                self.motion[n] = self.own[(k, n)] = T
                 implied[n] = T if n == self.reference else \
                     self.last_checks[n].transform @ T @ np.linalg.inv(checks[n].transform)
         r = self.reference
@@ -567,6 +567,7 @@ class Odometry:
             found = self._relocalized(k, r, views)
             if found is not None:
                 steps[r], implied[r], kept = found, found[0], [r]
+                self.own[(k, r)] = found[0]
         self.rejected += len(steps) - len(kept)
         wfr = None
         if kept:
@@ -623,6 +624,8 @@ class Odometry:
         camera 29.6 cm along the floor over 16 frames and the fine check refused it; the instant is
         relocalized rather than left out."""
         rc = self.config.registration
+        if not self.config.anchor.verify.fine.enabled:
+            return None         # nothing would check the step
         image, depth, K, _, joints = self.last_view[n]
         source, target = feature_correspondences(views.images[n], views.depths[n], views.intrinsics[n].K,
                                                  image, depth, K)
