@@ -24,7 +24,8 @@ per-instant triangulation knows (the refinement adds none); the same over the fa
 (instant, joint) samples (true acceleration at 30 fps, central difference), where a motion prior
 would cut peaks; CPU seconds of the triangulation and of the refinement.
 
-Usage: python bench/bench_over_time.py [--out bench/results/over_time.json] [--seeds 3] [--quick]
+Usage: python bench/bench_over_time.py [--out bench/results/over_time.json] [--seeds 3] [--groups ...]
+       python bench/bench_over_time.py --summarize bench/results/over_time_h1_s12.json ...
 """
 from __future__ import annotations
 
@@ -170,6 +171,56 @@ GROUPS = {
 RIGS.update({"4 views around": (4, 360.0), "6 views around": (6, 360.0)})
 
 
+def dump(out: dict) -> str:
+    """The report as JSON: ``columns`` and one row (a list) a line, floats to 4 digits (``load`` reads it back)."""
+    cols = list(out["rows"][0]) if out["rows"] else []
+    lines = ",\n".join(json.dumps([round(v, 4) if isinstance(v, float) else v for v in (r[c] for c in cols)])
+                        for r in out["rows"])
+    return ('{"machine": ' + json.dumps(out["machine"]) + ',\n"columns": ' + json.dumps(cols) + ',\n"rows": [\n'
+            + lines + "\n]}\n")
+
+
+def load(path: Path) -> list[dict]:
+    """The rows of a report ``dump`` wrote, as dicts."""
+    d = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [dict(zip(d["columns"], r)) for r in d["rows"]]
+
+
+def summarize(paths) -> None:
+    """Print, from reports ``dump`` wrote: every case (group, clip, rig, body, rate) averaged over its
+    seeds, the worst case and seed, and the means per group and rate, clip, rig and body."""
+    rows = [r for p in paths for r in load(p)]
+
+    def groups(key):
+        g: dict = {}
+        for r in rows:
+            g.setdefault(key(r), []).append(r)
+        return g
+
+    def line(rs):
+        m = {k: np.nanmean([r[k] for r in rs]) for k in ("per_instant_cm", "over_time_cm", "fast10_per_instant_cm",
+                                                       "fast10_over_time_cm", "p95_per_instant_cm", "p95_over_time_cm",
+                                                       "refine_cpu_ms_per_instant", "triangulate_cpu_ms_per_instant")}
+        return (f"n={len(rs):4d}  {m['per_instant_cm']:5.2f} -> {m['over_time_cm']:5.2f} cm  fast 10 % "
+                f"{m['fast10_per_instant_cm']:5.2f} -> {m['fast10_over_time_cm']:5.2f}  p95 {m['p95_per_instant_cm']:5.2f} "
+                f"-> {m['p95_over_time_cm']:5.2f}  CPU ms/instant: triangulate {m['triangulate_cpu_ms_per_instant']:.1f}, "
+                f"refine {m['refine_cpu_ms_per_instant']:.1f}")
+
+    cases = groups(lambda r: (r["group"], r["clip"], r["rig"], "partial" if r["partial"] else "whole", r["rate"]))
+    delta = {k: np.mean([r["over_time_cm"] - r["per_instant_cm"] for r in rs]) for k, rs in cases.items()}
+    fast = {k: np.nanmean([r["fast10_over_time_cm"] - r["fast10_per_instant_cm"] for r in rs]) for k, rs in cases.items()}
+    worst = max(delta, key=delta.get)
+    print(f"{len(cases)} cases, {len(rows)} seed rows; over time worse on the mean in {sum(d > 0 for d in delta.values())} "
+          f"cases (worst {delta[worst]:+.3f} cm: {worst}), in {sum(r['over_time_cm'] > r['per_instant_cm'] for r in rows)} "
+          f"seed rows (worst {max(r['over_time_cm'] - r['per_instant_cm'] for r in rows):+.3f} cm)")
+    print("fastest 10 % worse:", {k: round(float(v), 3) for k, v in fast.items() if v > 0})
+    for name, key in (("group, rate", lambda r: (r["group"], r["rate"])), ("clip", lambda r: r["clip"]),
+                      ("rig", lambda r: r["rig"]), ("partial body", lambda r: r["partial"])):
+        print(f"-- {name}")
+        for k, rs in groups(key).items():
+            print(f"  {str(k):62s} {line(rs)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("bench/results/over_time.json"))
@@ -177,7 +228,11 @@ def main() -> None:
     ap.add_argument("--mocap", type=Path, default=None, help="the shared mocap folder (default: ../shared/data/mocap)")
     ap.add_argument("--groups", nargs="*", default=list(GROUPS))
     ap.add_argument("--clips", nargs="*", default=None, help="only these clips")
+    ap.add_argument("--summarize", nargs="+", type=Path, help="print the tables of these reports and exit")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     mocap = args.mocap or ((shared_data_dir() or Path("/work/shared/data")) / "mocap")
     t = _rings()
     load0, w0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
@@ -207,7 +262,7 @@ def main() -> None:
                        "wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)},
            "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    args.out.write_text(dump(out), encoding="utf-8")
     print(json.dumps(out["machine"]))
 
 
