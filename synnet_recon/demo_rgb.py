@@ -8,9 +8,10 @@ No depth sensor, no camera poses: what a user with a few phone videos has. ``run
 2. **align** the videos (2D pose, then the pair stages) -> ``sync.json``;
 3. **triangulate --poses sfm**: structure from motion (people masked) poses every camera at
    ``instants`` synchronized instants spread over the common overlap, each camera's path checked
-   over time, the person triangulated with each instant's poses -> ``recon3d/`` (skeleton3d.json,
-   triangulate.json, skeleton.trc). Intrinsics: the true ones (as the rgbd demo), or estimated by
-   SfM with ``estimate_intrinsics``. Scale: the dancer's body height (what a user types as
+   over time, the person triangulated with each instant's poses and the instants refined together
+   (``TriangulateStageConfig.refine_over_time``, the stage's default, as ``synrecon triangulate``)
+   -> ``recon3d/`` (skeleton3d.json, triangulate.json, skeleton.trc). Intrinsics: the true ones
+   (as the rgbd demo), or estimated by SfM with ``estimate_intrinsics``. Scale: the dancer's body height (what a user types as
    ``--person-height``);
 4. **fuse --depth mvs** on ``depth_instants`` of those instants, with the SfM poses -> ``recon/``;
 5. **compare** with truth.json: offsets; every camera's rotation and translation at every posed

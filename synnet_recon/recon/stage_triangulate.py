@@ -7,7 +7,8 @@ Camera poses come from that calibration when it has them, else from the people
 (``recon.people_calib.calibrate_from_tracks``: every person track of every camera, associated across
 the views); a camera whose pose the joints do not pin down is flagged and not used. The main person
 (the reference video's first track) is triangulated at every instant over the verified cameras
-(``recon.triangulate``).
+(``recon.triangulate``), then all instants refined together (``recon.temporal``: smooth motion,
+constant bone lengths; ``refine_over_time``, on by default).
 
 Outputs (one folder, written atomically):
     skeleton3d.json   the person's 18 joints per instant, metres, in the reference camera's frame
@@ -57,7 +58,10 @@ class TriangulateStageConfig:
     scene_poses: object | None = None  # a recon.sfm.ScenePoses over the rows used (skips SfM; the demo's)
     allow_unverified: bool = False  # triangulate with flagged cameras too (marked in the outputs)
     trc: bool = False
-    refine_over_time: bool = False  # one robust fit of all instants: smooth motion, constant bones (recon.temporal)
+    # one robust fit of all instants: smooth motion, constant bones (recon.temporal). On by default
+    # since session 12 (h1): better in every measured case (docs/benchmarks.md, "Session 12 (h1):
+    # refinement over time as the default?"); False: each instant alone (CLI --no-over-time)
+    refine_over_time: bool = True
     # pair the views at each instant's exact time (align's sub-frame offsets), each view's joints
     # interpolated between its detections (recon.subframe); False: the nearest frame (frames table)
     subframe: bool = True
