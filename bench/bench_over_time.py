@@ -24,8 +24,18 @@ per-instant triangulation knows (the refinement adds none); the same over the fa
 (instant, joint) samples (true acceleration at 30 fps, central difference), where a motion prior
 would cut peaks; CPU seconds of the triangulation and of the refinement.
 
+Two checks on other data (``--demo DIR``, ``--pose2sim``):
+
+- a finished ``synrecon demo --rgb-only --layout arc`` folder: SfM posed again as the demo does (its
+  settings, true intrinsics and body height), then the stage run twice on those poses, the
+  refinement off and on, each scored with the demo's own joint comparison (MediaPipe's joints);
+- the Pose2Sim demo's balancing trial (real OpenPose keypoints, 4 calibrated cameras, no true
+  joints): ``synrecon triangulate --calibration`` off and on; reprojection error, bone-length
+  spread, frame-to-frame jitter (not accuracy).
+
 Usage: python bench/bench_over_time.py [--out bench/results/over_time.json] [--seeds 3] [--groups ...]
        python bench/bench_over_time.py --summarize bench/results/over_time_h1_s12.json ...
+       python bench/bench_over_time.py --demo DEMO_DIR ... | --pose2sim
 """
 from __future__ import annotations
 
@@ -221,6 +231,79 @@ def summarize(paths) -> None:
             print(f"  {str(k):62s} {line(rs)}")
 
 
+def demo_ab(demo: Path) -> dict:
+    """The rgb demo's own joint figure with the refinement off and on, the same SfM poses (module doc)."""
+    import tempfile
+
+    from synnet_recon.demo_rgb import _rows, _spec, joint_comparison, pose_comparison, true_body_height
+    from synnet_recon.recon.intrinsics import load_intrinsics
+    from synnet_recon.recon.sfm import SfmConf, scene_poses_from_sync
+    from synnet_recon.recon.skeleton3d import read_skeleton3d
+    from synnet_recon.recon.stage_triangulate import TriangulateStageConfig
+    from synnet_recon.recon.stage_triangulate import main as triangulate
+    from synnet_recon.sync.result import SyncResult
+
+    cfg = json.loads((demo / "demo_report.json").read_text(encoding="utf-8"))["config"]
+    truth = json.loads((demo / "scene" / "truth.json").read_text(encoding="utf-8"))
+    joints = np.asarray(truth["joints"], dtype=np.float64)
+    sync = SyncResult.load(demo / "sync.json")
+    rows, height = _rows(sync, cfg["instants"]), true_body_height(joints)
+    intrinsics = str(demo / "scene" / "truth.json")
+    c0 = time.process_time()
+    posed = scene_poses_from_sync(sync, load_intrinsics(intrinsics, [v.name for v in sync.videos]), rows,
+                                  SfmConf(person_height=height, threads=cfg["sfm_threads"], seed=cfg["seed"]))
+    out = {"demo": str(demo), "sfm_cpu_s": round(time.process_time() - c0, 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for on in (False, True):
+            c0 = time.process_time()
+            conf = TriangulateStageConfig(poses="sfm", intrinsics=intrinsics, person_height=height, frames=_spec(rows),
+                                          progress=False, scene_poses=posed, refine_over_time=on)
+            d = Path(tmp) / str(int(on))
+            triangulate(conf, sync.source, d)
+            summary = json.loads((d / "triangulate.json").read_text(encoding="utf-8"))
+            _, world = pose_comparison(summary, truth, joints)
+            out["over_time" if on else "per_instant"] = {
+                **joint_comparison(read_skeleton3d(d / "skeleton3d.json"), joints, truth, world),
+                "stage_cpu_s": round(time.process_time() - c0, 2), "triangulation_s": summary["seconds"]["triangulation"]}
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def pose2sim_check(shared: Path) -> dict:
+    """Real OpenPose keypoints, the Pose2Sim demo's calibration: the refinement off and on (module doc)."""
+    import tempfile
+
+    from synnet_recon.cli import main as cli
+    from synnet_recon.recon.skeleton3d import read_skeleton3d
+    from synnet_recon.recon.temporal import BONES
+
+    spec = importlib.util.spec_from_file_location("ts", Path(__file__).parents[1] / "tests/recon/test_stage_triangulate.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sync, calib, _ = ts._pose2sim_sync(shared, Path(tmp))
+        for flag in ("--no-over-time", "--over-time"):
+            d = Path(tmp) / flag.strip("-")
+            c0 = time.process_time()
+            try:
+                cli(["triangulate", str(sync), "--out", str(d), "--calibration", str(calib), "--quiet", flag])
+            except SystemExit as e:
+                if e.code:
+                    raise
+            sk = read_skeleton3d(d / "skeleton3d.json")
+            J = sk.joints
+            bones = np.stack([np.linalg.norm(J[:, a] - J[:, b], axis=-1) for a, b in BONES], axis=1)
+            out[flag] = {"instants": len(J), "known": round(float(sk.known.mean()), 4),
+                         "reprojection_median_px": round(float(np.nanmedian(sk.reprojection_px)), 2),
+                         "reprojection_mean_px": round(float(np.nanmean(sk.reprojection_px)), 2),
+                         "bone_spread": round(float(np.nanmean(np.nanstd(bones, 0) / np.nanmedian(bones, 0))), 3),
+                         "jitter_mm": round(1000 * float(np.nanmedian(np.linalg.norm(J[2:] - 2 * J[1:-1] + J[:-2], axis=-1))), 1),
+                         "cpu_s": round(time.process_time() - c0, 2)}
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("bench/results/over_time.json"))
@@ -229,11 +312,22 @@ def main() -> None:
     ap.add_argument("--groups", nargs="*", default=list(GROUPS))
     ap.add_argument("--clips", nargs="*", default=None, help="only these clips")
     ap.add_argument("--summarize", nargs="+", type=Path, help="print the tables of these reports and exit")
+    ap.add_argument("--demo", nargs="+", type=Path, help="rgb demo folders: the stage off / on (module doc)")
+    ap.add_argument("--pose2sim", action="store_true", help="the Pose2Sim demo's real keypoints off / on")
     args = ap.parse_args()
+    shared = shared_data_dir() or Path("/work/shared/data")
     if args.summarize:
         summarize(args.summarize)
         return
-    mocap = args.mocap or ((shared_data_dir() or Path("/work/shared/data")) / "mocap")
+    if args.demo or args.pose2sim:
+        load0 = os.getloadavg()
+        out = {"demos": [demo_ab(d) for d in args.demo or []],
+               "pose2sim": pose2sim_check(shared) if args.pose2sim else None,
+               "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": os.getloadavg()}}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
+        return
+    mocap = args.mocap or (shared / "mocap")
     t = _rings()
     load0, w0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
     rows = []

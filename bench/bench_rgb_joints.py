@@ -16,6 +16,9 @@ truth:
 - the frames: those sync.json paired (the estimated sub-frame offsets rounded to frames), or the
   true pairing (the arc layout's true offsets are 0).
 
+Every case is triangulated per instant, as the demo did before session 12; the cases "refined over
+time" are what the demo's stage does since (``TriangulateStageConfig.refine_over_time``, on by default).
+
 SfM's poses are compared in metres: their world is SfM's (the reference camera's first posed frame,
 the person-height scale), put on the truth's by one global scale fitted to the camera centres. For
 "SfM poses at the true frames" each camera's SfM error at the frame it was posed at (its pose times
@@ -107,7 +110,7 @@ def metric_sfm(d: dict) -> tuple[np.ndarray, np.ndarray, float]:
 
 def triangulate_case(K, poses, xy, conf, conf_tri: TriangulateConf, times=None) -> np.ndarray:
     """poses (V, T, 4, 4), xy (V, T, 18, 2), conf (V, T, 18) -> (T, 18, 3) (NaN unknown); with
-    ``times`` (T,) seconds also refined over time (``recon.temporal``, as ``triangulate --over-time``)."""
+    ``times`` (T,) seconds also refined over time (``recon.temporal``, as ``triangulate``'s default)."""
     P = np.einsum("vij,vtjk->tvik", K, poses[..., :3, :])
     c = np.where(np.isfinite(xy).all(axis=-1) & np.isfinite(poses).all(axis=(-1, -2))[..., None], conf, 0.0)
     x, c = np.nan_to_num(xy).transpose(1, 0, 2, 3), c.transpose(1, 0, 2)
