@@ -66,6 +66,17 @@ def _at(offsets_s: np.ndarray, t: float) -> int:
     return int(np.argmin(np.abs(offsets_s - t)))
 
 
+def _peaks(v: np.ndarray, d_s: np.ndarray, err, k: int = 3) -> dict:
+    """A curve's ``k`` best local maxima (``pair.curve_candidates``) as errors (frame units), and the
+    rank (1 = best) of the first local maximum within 2 frames of the truth (None when none is)."""
+    from synnet_recon.sync.pair import curve_candidates
+
+    v = np.asarray(v, np.float64)
+    every = curve_candidates(v, len(v))
+    rank = next((r + 1 for r, i in enumerate(every) if abs(err(d_s[i])) <= 2), None)
+    return {"peaks": [err(d_s[i]) for i in every[:k]], "truth_rank": rank}
+
+
 def pairing_record(ka, kb, tr: dict, est, truth_s: float, unit_s: float, config, rate: float, matcher, cues) -> dict:
     """One refined pairing: every cue's z at the truth and at the pick, candidates, pick, final (frame units)."""
     from synnet_recon.sync.combine import model_for
@@ -93,11 +104,11 @@ def pairing_record(ka, kb, tr: dict, est, truth_s: float, unit_s: float, config,
         j = int(np.nanargmax(v))
         rec["cues"][name] = {"argmax": err(d_s[j]), "z_truth": float(np.nanmax(np.where(near, v, np.nan)))
                              if np.isfinite(v[near]).any() else float("nan"),
-                             "z_pick": float(v[i_pick]), "z_max": float(v[j])}
+                             "z_pick": float(v[i_pick]), "z_max": float(v[j]), **_peaks(v, d_s, err)}
     curve = np.asarray(tr["curve"], np.float64)
     rec["curve"] = {"argmax": err(d_s[int(np.nanargmax(curve))]),
                     "at_truth": float(np.nanmax(np.where(near, curve, np.nan))) if np.isfinite(curve[near]).any()
-                    else float("nan"), "at_pick": float(curve[i_pick])}
+                    else float("nan"), "at_pick": float(curve[i_pick]), **_peaks(curve, d_s, err)}
     # the pick's features (epipolar z, the pick logit) at the truth's offset and at the pick
     cues = tuple(est.cues)
     model = model_for(cues)
@@ -235,6 +246,18 @@ def report(rows: list[dict], misses: list[dict]) -> str:
                      f"{s['in_range']} | {', '.join(_f(c, '+.1f') for c in s['candidates'])} | {_f(s['pick'], '+.1f')} | "
                      f"{_f(s['final'])} | {argmax} | {zs} | {_f(pt['epipolar'], '.1f')}/{_f(pp['epipolar'], '.1f')} | "
                      f"{_f(pt['logit'], '.1f')}/{_f(pp['logit'], '.1f')} |")
+    lines += ["", "Misses whose truth was not a candidate: each cue's 3 best local maxima (error, frames) and the rank of "
+              "the first within 2 frames of the truth (-: none)", "",
+              "| condition | trial | input | candidates | fused curve peaks (truth rank) | per cue: peaks (truth rank) |",
+              "|---|---|---|---|---|---|"]
+    for m in misses:
+        s = m["pairings"][0] if m["pairings"] else None
+        if s is None or m["cause"] != "truth not among the candidates (curve)" or "peaks" not in s["curve"]:
+            continue
+        pk = lambda d: f"{', '.join(_f(u, '+.1f') for u in d['peaks'])} ({d['truth_rank'] or '-'})"  # noqa: E731
+        per_cue = "; ".join(f"{c} {pk(v)}" for c, v in s["cues"].items() if "peaks" in v)
+        lines.append(f"| {m['condition']} | {m['trial']} | {m['input']} | {', '.join(_f(c, '+.1f') for c in s['candidates'])} | "
+                     f"{pk(s['curve'])} | {per_cue} |")
     causes: dict = {}
     for m in misses:
         causes.setdefault(m["cause"], []).append(m)

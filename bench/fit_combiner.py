@@ -364,6 +364,7 @@ UNRELATED_WEIGHT = 1.0  # --unrelated-weight
 SPAN_TERMS = False      # --span-terms
 PEAK_TERMS = False      # --peak-terms
 DESCRIPTOR_TERMS: tuple[str, ...] = ()  # --descriptor-terms
+TOP_TERMS = ""          # --top-terms: "votes" or "tops" (pair.cue_tops) in the pick
 
 
 def _peak_terms(names) -> tuple[str, ...]:
@@ -383,6 +384,10 @@ def pick_features(cues) -> tuple[str, ...]:
     if SPAN_TERMS:
         own = own + tuple(f"{c}*log_span" for c in own if "*" not in c and c != "curve")
     own = tuple(own) + _peak_terms(own)
+    if TOP_TERMS == "votes":
+        own = own + ("votes",)
+    elif TOP_TERMS == "tops":
+        own = own + tuple(f"{c}_top" for c in CURVE_CUES if c in cues)
     return with_descriptor_terms(own, DESCRIPTOR_TERMS) if DESCRIPTOR_TERMS else own
 
 
@@ -790,7 +795,8 @@ def _provenance(args, pairs, matcher) -> dict:
            "confidence_event": "|error| <= pair.answer_tolerance (2 frames of the fastest input, at most 1 "
                                "analysis frame)",
            "affine_drop_joints": [COCO18_NAMES[j] for j in affine.DROP_JOINTS],
-           "cue_candidates": list(pair.CUE_CANDIDATES),
+           "cue_candidates": list(pair.CUE_CANDIDATES), "cue_candidates_each": pair.CUE_CANDIDATES_EACH,
+           "top_terms": TOP_TERMS,
            "synnet_upright": bool(getattr(matcher_module, "UPRIGHT", False)),
            "relabelled_cues": list(getattr(evidence, "RELABEL_CUES", ())),
            "features": ("curve: each cue's z" + (" with z * log(frames in common)" if OVERLAP_TERMS else "")
@@ -845,12 +851,27 @@ def _arguments(argv):
                     help="the pick fitted to rank each pair's candidates (fit_ranking), then scaled to a logit")
     ap.add_argument("--cue-candidates", default=None,
                     help="pair.CUE_CANDIDATES for this fit, comma-separated (e.g. synnet; default: the package's)")
+    ap.add_argument("--cue-candidates-each", type=int, default=None,
+                    help="pair.CUE_CANDIDATES_EACH for this fit (default: the package's)")
+    ap.add_argument("--top-terms", choices=("", "votes", "tops"), default="",
+                    help="pick features: 'votes' (how many cues' own best offsets a candidate is near) or "
+                         "'tops' (one 0/1 per cue), pair.cue_tops")
     ap.add_argument("--upright", action="store_true",
                     help="matcher.UPRIGHT for this fit: sideways tracks turned upright before SynNet")
     ap.add_argument("--confidence-only", action="store_true",
                     help="refit only the confidence stage; the curve and pick of the model in --out (else the shipped one)")
     ap.add_argument("--dump-pick", type=Path, default=None, help="pickles of the pick and confidence stages' training rows (analysis)")
     return ap.parse_args(argv)
+
+
+def _candidate_settings(args) -> None:
+    """--cue-candidates-each and --top-terms."""
+    global TOP_TERMS
+    if args.cue_candidates_each is not None:
+        from synnet_recon.sync import pair
+
+        pair.CUE_CANDIDATES_EACH = int(args.cue_candidates_each)
+    TOP_TERMS = args.top_terms
 
 
 def main(argv=None):
@@ -871,6 +892,7 @@ def main(argv=None):
         from synnet_recon.sync import pair
 
         pair.CUE_CANDIDATES = tuple(c for c in args.cue_candidates.split(",") if c)
+    _candidate_settings(args)
     OVERLAP_TERMS, PICK_OVERLAP, DUMP_PICK = bool(args.overlap_terms), bool(args.pick_overlap_terms), args.dump_pick
     from synnet_recon.sync import affine
 

@@ -103,6 +103,11 @@ def curve_candidates(curve: np.ndarray, k: int, separation: int = 3) -> list[int
 # disagreements SynNet won, its argmax was not among the candidates).
 CUE_CANDIDATES: tuple[str, ...] = ()
 CUE_CANDIDATES_EACH = 2
+# The confidence's pick margin (``_answer_features``) over the fused curve's other peaks only, not
+# over the cues' own peaks that ``CUE_CANDIDATES`` adds: the confidence stage was fitted on margins
+# over the curve's peaks (its weight on the margin is negative, so extra candidates raised every
+# confidence: dev seed 1, session 12 h2b). No effect while ``CUE_CANDIDATES`` is empty.
+MARGIN_OVER_CURVE_PEAKS = True
 
 
 def pick_candidates(curve: np.ndarray, z: dict, k: int, cues=None, each: int | None = None) -> list[int]:
@@ -329,11 +334,14 @@ def group_check(confidence: float, features: dict, fine: FineScorer | None, offs
 
 
 def _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb,
-                     tolerance: float = 1.0) -> dict:
+                     tolerance: float = 1.0, n_curve: int | None = None) -> dict:
     """The confidence features (``combine.CONFIDENCE_FEATURES``) of the refined answer;
-    ``tolerance``: ``answer_tolerance`` of the pair (analysis frames)."""
+    ``tolerance``: ``answer_tolerance`` of the pair (analysis frames). ``n_curve``: how many of
+    ``cand`` are the fused curve's own peaks (the first ones; default all): the pick margin is taken
+    over those (``MARGIN_OVER_CURVE_PEAKS``), as the confidence stage was fitted."""
     d = offset * rate
-    others = [pick[k] for k in range(len(cand)) if k != best]
+    n_curve = len(cand) if n_curve is None or not MARGIN_OVER_CURVE_PEAKS else n_curve
+    others = [pick[k] for k in range(n_curve) if k != best]
     away = np.abs(offsets - d) > 3
     curve_away = curve[away & np.isfinite(curve)]
     agree_of = {f"agree_{k}": float(abs(offsets[int(np.nanargmax(v))] - d) <= 2.0)
@@ -365,6 +373,7 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
         x["log_overlap"] = np.log(np.maximum(np.asarray(overlap, np.float64)[cand], 1.0))
         x["log_span"] = np.full(len(cand), log_span(overlap))
     x |= {k: np.full(len(cand), v) for k, v in cue_peaks(z or {}).items()}
+    x |= cue_tops(z or {}, offsets, cand)
     if uses_descriptors(model.pick.features):  # the kind of pair (sync.descriptors)
         x |= {k: np.full(len(cand), v) for k, v in pair_descriptors(ka, kb, rate).items()}
     if fine is not None:
@@ -418,6 +427,20 @@ def cue_peaks(z: dict) -> dict:
     return {f"{k}_peak": float(np.nanmax(v)) for k, v in z.items() if np.isfinite(v).any()}
 
 
+def cue_tops(z: dict, offsets: np.ndarray, cand) -> dict:
+    """At each candidate (C,): ``{cue}_top``, 1 where the candidate is within 2 frames of that cue's
+    own best offset (else 0), and ``votes``, how many cues' best offsets it is near: a pick that names
+    them can choose a cue's own answer over the fused curve's (``CUE_CANDIDATES``)."""
+    cand = np.asarray(cand, dtype=int)
+    out = {}
+    for k, v in z.items():
+        v = np.asarray(v, np.float64)
+        out[f"{k}_top"] = (np.abs(offsets[cand] - offsets[int(np.nanargmax(v))]) <= 2).astype(np.float64) \
+            if np.isfinite(v).any() else np.zeros(len(cand))
+    out["votes"] = np.sum([u for u in out.values()], axis=0) if out else np.zeros(len(cand))
+    return out
+
+
 def combined_curve(model: EvidenceModel, z: dict, overlap: np.ndarray | None = None) -> np.ndarray:
     """The curve stage's logit per offset (K,), NaN where no cue is known. ``overlap``: frames in
     common at each offset (the ``*log_overlap`` and ``*log_span`` interactions; missing: their
@@ -464,7 +487,8 @@ def estimate_subject_pair(ka: Keypoints, kb: Keypoints, config, rate: float, mat
     else:
         offset, se, static = _refine(fine, center, config, step, frame, offsets, curve, cand[best])
     tolerance = answer_tolerance(rate, ka.fps, kb.fps)
-    features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb, tolerance)
+    features = _answer_features(curve, offsets, cand, pick, best, z, offset, se, static, rate, ka, kb, tolerance,
+                                n_curve=len(curve_candidates(curve, max(1, config.candidates))))
     if any("periodicity" in f for f in model.confidence.features):
         max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
         features["periodicity"] = periodicity(resample_track(ka, rate), resample_track(kb, rate), max_lag,

@@ -213,6 +213,44 @@ def test_pick_candidates_add_synnets_own_peaks_the_curve_missed():
     assert P.pick_candidates(curve, {"synnet": np.full(40, np.nan)}, 3, cues=("synnet",)) == [5, 15, 25]
 
 
+def test_a_cues_own_peak_reaches_the_pick_and_leaves_the_curve_margin_alone():
+    """With ``CUE_CANDIDATES``: the speed cue's own best offset (the truth in caliscope upper body,
+    where the affine cue is 24 frames off) becomes a candidate after the fused curve's peaks; the
+    confidence's pick margin stays over the curve's own peaks (``MARGIN_OVER_CURVE_PEAKS``), so an
+    extra candidate the pick passes over leaves the confidence features as they were; and
+    ``cue_tops`` marks the candidates near each cue's best offset (``votes``: how many)."""
+    from synnet_recon.sync import pair as P
+
+    offsets = np.arange(-30, 31)
+    affine = -((offsets - 24.0) ** 2) / 50.0 + 3.0   # the affine cue's basin 24 frames off
+    speed = -(offsets.astype(float) ** 2) / 50.0 + 3.5  # speed's at the truth (0)
+    synnet = -((offsets - 1.0) ** 2) / 50.0 + 2.0
+    z = {"affine": affine, "speed": speed, "synnet": synnet}
+    curve = affine.copy()  # a fused curve the affine cue dominates: its only peak at +24
+    curve[[5, 10]] = curve[[5, 10]] + 8.0  # and two side peaks
+    base = P.pick_candidates(curve, z, 3, cues=())
+    assert all(abs(offsets[c]) > 2 for c in base)
+    cand = P.pick_candidates(curve, z, 3, cues=("speed",), each=1)
+    assert cand[:len(base)] == base and [offsets[c] for c in cand[len(base):]] == [0]
+    tops = P.cue_tops(z, offsets, cand)
+    assert tops["speed_top"].tolist() == [0.0] * len(base) + [1.0]
+    assert tops["votes"][-1] == 2.0  # speed and SynNet (+1) agree there
+    assert tops["votes"][0] == float(abs(offsets[cand[0]] - 24) <= 2)
+
+    class _Track:
+        times = np.arange(100) / 30.0
+
+    pick = np.array([2.0, 1.0, 0.5, 1.9])  # the extra candidate scored just below the best
+    kw = dict(z=z, offset=offsets[cand[0]] / 30.0, se=0.01, static=False, rate=30.0, ka=_Track(), kb=_Track())
+    old = P._answer_features(curve, offsets, base, pick[:3], 0, **kw)
+    new = P._answer_features(curve, offsets, cand, pick, 0, n_curve=len(base), **kw)
+    assert new["pick_margin"] == old["pick_margin"] == pytest.approx(1.0)
+    assert P._answer_features(curve, offsets, cand, pick, 0, **kw)["pick_margin"] == pytest.approx(0.1)
+    picked_extra = P._answer_features(curve, offsets, cand, np.array([1.0, 0.5, 0.2, 3.0]), 3, n_curve=len(base),
+                                      **kw)
+    assert picked_extra["pick_margin"] == pytest.approx(2.0)  # over the curve's peaks
+
+
 def test_log_span_terms_weigh_cues_by_clip_length_without_favouring_an_offset():
     """``*log_span`` is one number per pair: two offsets with the same z get the same curve logit
     however different their overlaps, while the cue's weight differs between short and long pairs."""
