@@ -100,7 +100,10 @@ def curve_candidates(curve: np.ndarray, k: int, separation: int = 3) -> list[int
 # Cues whose own best offsets join the fused curve's as candidates of the pick (``pick_candidates``),
 # and how many of each. On 32-frame clips the fused curve can be lower at SynNet's argmax than at an
 # affine near miss, so SynNet's answer never reached the pick (session 6, h2: in the 3 of 6
-# disagreements SynNet won, its argmax was not among the candidates).
+# disagreements SynNet won, its argmax was not among the candidates). Off: with ("speed", "trajectory",
+# "synnet"), 2 each, the dev trials' misses on real detections went 25 -> 22 but the held-out reduced bench
+# was unchanged in every condition; the shipped pick (and a refit on the training pairs, 74.2 -> 74.2 %
+# in CV) does not choose speed's right peak over the affine cue's repeat of the motion (session 12, h2b).
 CUE_CANDIDATES: tuple[str, ...] = ()
 CUE_CANDIDATES_EACH = 2
 # The confidence's pick margin (``_answer_features``) over the fused curve's other peaks only, not
