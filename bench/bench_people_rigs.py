@@ -11,6 +11,8 @@ Rigs:
 - caliscope: caliscope_4cam_A_rec4's real cameras and real MediaPipe 3D, projected with detector-like noise
   (`bench_recon3d.caliscope_views`, seed 0): no view-dependent detector bias;
 - ring: a synthetic 4-camera ring, 60 instants of the packaged dance, detector-like noise, seeds 0-3.
+The rigs that call calibrate_from_people directly (caliscope, ring) get ``smooth_window`` applied to their
+joints here, as calibrate_from_tracks applies it to the others.
 The resampled spread is off (it does not change the poses). CPU seconds per rig are this process's.
 
 Usage: python bench/bench_people_rigs.py run [--stage-inputs PKL] [--rigs stage,openpose,openpose2,caliscope,ring]
@@ -36,6 +38,7 @@ from synnet_recon.recon.people_calib import (
     calibrate_from_people,
     calibrate_from_tracks,
     segment_from_openpose,
+    smooth_tracks,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -80,8 +83,17 @@ def rig_openpose(conf: PeopleCalibConf, trial: str = TRIAL, name: str = "openpos
     yield name, result, {n: cal[n].world_to_camera for n in names}
 
 
+def _smoothed(xy: np.ndarray, c: np.ndarray, conf: PeopleCalibConf) -> np.ndarray:
+    """What calibrate_from_tracks does to each segment's tracks (``smooth_window``), for the rigs that
+    call calibrate_from_people directly (one person, consecutive instants)."""
+    if conf.smooth_window <= 1:
+        return xy
+    return smooth_tracks(xy, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence)
+
+
 def rig_caliscope(conf: PeopleCalibConf):
     names, cal, xy, c, _ = RECON3D.caliscope_views(shared_data_dir(), np.random.default_rng(0))
+    xy = _smoothed(xy, c, conf)
     result = calibrate_from_people(names, xy, c, [cal[n].K for n in names], conf=conf)
     yield "caliscope", result, {n: cal[n].world_to_camera for n in names}
 
@@ -98,7 +110,8 @@ def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60):
         xy, depth = reproject(P, X.reshape(-1, 3))
         noisy, c = apply_detector_noise(xy.reshape(4, instants, 18, 2), depth.reshape(4, instants, 18), tri.SIZE,
                                         DetectorNoise(), np.random.default_rng(seed))
-        result = calibrate_from_people(names, noisy.astype(np.float64), c.astype(np.float64), [tri.K] * 4, conf=conf)
+        noisy, c = noisy.astype(np.float64), c.astype(np.float64)
+        result = calibrate_from_people(names, _smoothed(noisy, c, conf), c, [tri.K] * 4, conf=conf)
         yield f"ring{seed}", result, truth
 
 

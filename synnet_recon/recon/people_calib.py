@@ -67,6 +67,13 @@ class PeopleCalibConf:
     # this many rounds of (each (camera, joint)'s median residual over the instants, less its camera's
     # mean over the joints, taken off the observations; bundle adjustment again). 0: off (session 9: off).
     joint_offsets: int = 0
+    # Temporal denoising of each person track's 2D joints before the solve (``smooth_tracks``): a
+    # robust local polynomial of degree ``smooth_degree`` over ``smooth_window`` consecutive instants
+    # (odd; 0: off) per (camera, person, joint), fitted on the detections above ``min_confidence``;
+    # gaps and low-confidence joints are left as they are. Applied by ``calibrate_from_tracks`` to
+    # each segment's tracks (consecutive instants of one recording). Session 12 (h1c): off.
+    smooth_window: int = 0
+    smooth_degree: int = 2
     huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
@@ -710,6 +717,76 @@ def stack_people(xy: list[np.ndarray], confidence: list[np.ndarray], people: lis
     return out, c
 
 
+def smooth_tracks(xy: np.ndarray, confidence: np.ndarray, window: int, degree: int = 2,
+                  min_confidence: float = 0.0, robust_iterations: int = 2) -> np.ndarray:
+    """Each joint's 2D trajectory denoised by a robust local polynomial (Savitzky-Golay on the samples
+    that are there): xy (..., T, J, 2), confidence (..., T, J), time along axis -3 (consecutive,
+    evenly spaced instants). At every detection (finite, confidence >= ``min_confidence``) a weighted
+    least-squares polynomial of ``degree`` in the instant offset is fitted to the detections within
+    ``window // 2`` instants and evaluated there; the weights are then those of a Tukey biweight on
+    each detection's leave-one-out residual from its fit (6 x the track's median residual, per joint;
+    LOWESS's robustness step), ``robust_iterations`` times. A detection with fewer than ``degree + 2`` detections in its
+    window (itself included), a missing joint and a low-confidence one are returned as given: gaps stay
+    gaps. Returns a new array of xy's shape."""
+    xy = np.asarray(xy, dtype=np.float64)
+    half = int(window) // 2
+    if half < 1:
+        return xy.copy()
+    shape = xy.shape
+    T, J = shape[-3], shape[-2]
+    x = xy.reshape(-1, T, J, 2)
+    c = np.nan_to_num(np.asarray(confidence, dtype=np.float64).reshape(-1, T, J))
+    ok = np.isfinite(x).all(axis=-1) & (c >= min_confidence)
+    x0 = np.where(ok[..., None], x, 0.0)
+    d = int(degree)
+    offsets = np.arange(-half, half + 1)
+    powers = offsets[:, None] ** np.arange(2 * d + 1)[None, :].astype(np.float64)  # (W, 2d+1)
+
+    def shifted(a, k):  # a[:, t + k] with zeros outside
+        out = np.zeros_like(a)
+        if k >= 0:
+            out[:, :T - k] = a[:, k:]
+        else:
+            out[:, -k:] = a[:, :T + k]
+        return out
+
+    robust = ok.astype(np.float64)
+    fit = x.copy()
+    for it in range(robust_iterations + 1):
+        moments = np.zeros(x.shape[:3] + (2 * d + 1,))
+        rhs = np.zeros(x.shape[:3] + (d + 1, 2))
+        count = np.zeros(x.shape[:3])
+        for i, k in enumerate(offsets):
+            w = shifted(robust, k)
+            moments += w[..., None] * powers[i]
+            rhs += w[..., None, None] * shifted(x0, k)[..., None, :] * powers[i, :d + 1][:, None]
+            count += shifted(ok.astype(np.float64), k) * (w > 0)
+        A = moments[..., np.arange(d + 1)[:, None] + np.arange(d + 1)[None, :]]  # (B, T, J, d+1, d+1)
+        enough = ok & (count >= d + 2)
+        A[~enough] = np.eye(d + 1)
+        coef = np.linalg.solve(A, rhs)  # (B, T, J, d+1, 2)
+        fit = np.where(enough[..., None], coef[..., 0, :], x)
+        if it == robust_iterations:
+            break
+        # leave-one-out residual: the detection against the fit of its neighbours, r / (1 - leverage)
+        leverage = robust * np.linalg.inv(A)[..., 0, 0]
+        residual = (np.linalg.norm(x0 - np.where(enough[..., None], fit, 0.0), axis=-1)
+                    / np.maximum(1.0 - leverage, 1e-3))
+        counted = np.maximum(enough.sum(axis=1, keepdims=True), 1)
+        ranked = np.sort(np.where(enough, residual, np.inf), axis=1)  # the track's median residual per joint
+        scale = np.take_along_axis(ranked, (counted - 1) // 2, axis=1)
+        u = residual / np.maximum(6.0 * np.where(np.isfinite(scale), scale, 1.0), 1e-9)
+        robust = np.where(enough, np.clip(1.0 - u ** 2, 0.0, None) ** 2, ok.astype(np.float64))
+    return fit.reshape(shape)
+
+
+def _smoothed_segments(segments, conf: PeopleCalibConf):
+    if conf.smooth_window <= 1:
+        return segments
+    return [([smooth_tracks(x, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence) if len(x) else x
+              for x, c in zip(xy, cs)], cs) for xy, cs in segments]
+
+
 def calibrate_from_tracks(names: list[str], segments: list[tuple[list[np.ndarray], list[np.ndarray]]],
                           Ks: list[np.ndarray], reference: int = 0, conf: PeopleCalibConf | None = None
                           ) -> tuple[PeopleCalibration, list[list[list[int | None]]]]:
@@ -722,6 +799,7 @@ def calibrate_from_tracks(names: list[str], segments: list[tuple[list[np.ndarray
     track index in each camera).
     """
     conf = conf or PeopleCalibConf()
+    segments = _smoothed_segments(segments, conf)
     people = [associate_people(xy, c, Ks, reference, conf) for xy, c in segments]
     result = _calibrate_people(names, segments, people, Ks, reference, conf)
     poses = {names.index(n): p.world_to_camera for n, p in result.cameras.items() if p.ok}
