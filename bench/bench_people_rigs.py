@@ -10,13 +10,14 @@ Rigs:
 - openpose2: the same cameras' two-person trial (OpenPose, both people);
 - caliscope: caliscope_4cam_A_rec4's real cameras and real MediaPipe 3D, projected with detector-like noise
   (`bench_recon3d.caliscope_views`, seed 0): no view-dependent detector bias;
-- ring: a synthetic 4-camera ring, 60 instants of the packaged dance, detector-like noise, seeds 0-3.
+- ring: a synthetic 4-camera ring, 60 instants of the packaged dance, detector-like noise, seeds 0-3;
+- ring60 (not in the default list): the same ring at 60 instants a second (the videos' rate), 120 instants.
 The rigs that call calibrate_from_people directly (caliscope, ring) get ``smooth_window`` applied to their
 joints here, as calibrate_from_tracks applies it to the others.
 The resampled spread is off (it does not change the poses). CPU seconds per rig are this process's.
 
 Usage: python bench/bench_people_rigs.py run [--stage-inputs PKL] [--rigs stage,openpose,openpose2,caliscope,ring]
-       [--set speed_weight=2 ...] [--json OUT]
+       [--set speed_weight=2 ...] [--seeds 0,1,2,3] [--json OUT]
 """
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def _smoothed(xy: np.ndarray, c: np.ndarray, conf: PeopleCalibConf) -> np.ndarra
     call calibrate_from_people directly (one person, consecutive instants)."""
     if conf.smooth_window <= 1:
         return xy
-    return smooth_tracks(xy, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence)
+    return smooth_tracks(xy, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence,
+                         robust_scale=conf.smooth_robust_scale)
 
 
 def rig_caliscope(conf: PeopleCalibConf):
@@ -98,12 +100,15 @@ def rig_caliscope(conf: PeopleCalibConf):
     yield "caliscope", result, {n: cal[n].world_to_camera for n in names}
 
 
-def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60):
+def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60, step: int = 7, name: str = "ring"):
+    """``step``: mocap frames (120 fps) per instant; 7 (about 17 fps) as the tests' ring, 2 for ring60."""
     from synnet_recon.recon.triangulate import reproject
     from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
 
     tri = _module(HERE.parent / "tests/recon/test_triangulate.py", "test_triangulate")
-    P, X = tri.ring(4), tri.dance(instants)
+    X = tri.load_motion(tri.PACKAGE_DATA / "mocap" / "05_02.bvh").joints[::step][:instants].copy()
+    X[..., [0, 2]] -= X[..., [0, 2]].reshape(-1, 2).mean(axis=0)  # as tri.dance
+    P = tri.ring(4)
     names = ["a", "b", "c", "d"]
     truth = {n: np.vstack([np.linalg.inv(tri.K) @ P[i], [0, 0, 0, 1]]) for i, n in enumerate(names)}
     for seed in seeds:
@@ -112,13 +117,14 @@ def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60):
                                         DetectorNoise(), np.random.default_rng(seed))
         noisy, c = noisy.astype(np.float64), c.astype(np.float64)
         result = calibrate_from_people(names, _smoothed(noisy, c, conf), c, [tri.K] * 4, conf=conf)
-        yield f"ring{seed}", result, truth
+        yield f"{name}{seed}", result, truth
 
 
-def run_rigs(rigs: list[str], conf: PeopleCalibConf, stage_inputs: Path | None) -> dict:
+def run_rigs(rigs: list[str], conf: PeopleCalibConf, stage_inputs: Path | None, seeds=range(4)) -> dict:
     makers = {"stage": lambda: rig_stage(stage_inputs, conf), "openpose": lambda: rig_openpose(conf),
               "openpose2": lambda: rig_openpose(conf, TWO_PERSON, "openpose2"),
-              "caliscope": lambda: rig_caliscope(conf), "ring": lambda: rig_ring(conf)}
+              "caliscope": lambda: rig_caliscope(conf), "ring": lambda: rig_ring(conf, seeds),
+              "ring60": lambda: rig_ring(conf, seeds, instants=120, step=2, name="ring60_")}
     out = {}
     for rig in rigs:
         c0 = _cpu()
@@ -162,6 +168,7 @@ def main() -> None:
     r.add_argument("--stage-inputs", type=Path)
     r.add_argument("--set", action="append", default=[], help="a PeopleCalibConf field=value (repeatable)")
     r.add_argument("--json", type=Path)
+    r.add_argument("--seeds", default="0,1,2,3", help="the synthetic rings' noise seeds")
     args = ap.parse_args()
     if args.command == "dump":
         dump(args.sync_json, args.pickle, [o for o in args.options if o != "--"])
@@ -169,7 +176,8 @@ def main() -> None:
     settings = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     rigs = [x for x in args.rigs.split(",") if x != "stage" or args.stage_inputs]
     out = {"settings": settings, "load_before": os.getloadavg(), "argv": sys.argv[1:]}
-    out["rigs"] = run_rigs(rigs, PeopleCalibConf(**QUIET, **settings), args.stage_inputs)
+    out["rigs"] = run_rigs(rigs, PeopleCalibConf(**QUIET, **settings), args.stage_inputs,
+                           [int(s) for s in args.seeds.split(",")])
     out["load_after"] = os.getloadavg()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,7 @@ class PeopleCalibConf:
     # each segment's tracks (consecutive instants of one recording). Session 12 (h1c): off.
     smooth_window: int = 0
     smooth_degree: int = 2
+    smooth_robust_scale: float = 6.0  # Tukey biweight at this many times the track's median residual
     huber_px: float = 0.5  # scale of the bundle adjustment's Huber loss, pixels (0.5: 1.84-1.98 deg max on the short Pose2Sim trials, 2.0: 2.03-2.28)
     max_points: int = 4000  # joints (instant x joint) kept for bundle adjustment, evenly strided
     joints: tuple[int, ...] | None = None  # COCO-18 joints used as correspondences (None: all)
@@ -718,14 +719,14 @@ def stack_people(xy: list[np.ndarray], confidence: list[np.ndarray], people: lis
 
 
 def smooth_tracks(xy: np.ndarray, confidence: np.ndarray, window: int, degree: int = 2,
-                  min_confidence: float = 0.0, robust_iterations: int = 2) -> np.ndarray:
+                  min_confidence: float = 0.0, robust_iterations: int = 2, robust_scale: float = 6.0) -> np.ndarray:
     """Each joint's 2D trajectory denoised by a robust local polynomial (Savitzky-Golay on the samples
     that are there): xy (..., T, J, 2), confidence (..., T, J), time along axis -3 (consecutive,
     evenly spaced instants). At every detection (finite, confidence >= ``min_confidence``) a weighted
     least-squares polynomial of ``degree`` in the instant offset is fitted to the detections within
     ``window // 2`` instants and evaluated there; the weights are then those of a Tukey biweight on
-    each detection's leave-one-out residual from its fit (6 x the track's median residual, per joint;
-    LOWESS's robustness step), ``robust_iterations`` times. A detection with fewer than ``degree + 2`` detections in its
+    each detection's leave-one-out residual from its fit (``robust_scale`` x the track's median
+    residual, per joint; 6: LOWESS's robustness step), ``robust_iterations`` times. A detection with fewer than ``degree + 2`` detections in its
     window (itself included), a missing joint and a low-confidence one are returned as given: gaps stay
     gaps. Returns a new array of xy's shape."""
     xy = np.asarray(xy, dtype=np.float64)
@@ -775,7 +776,7 @@ def smooth_tracks(xy: np.ndarray, confidence: np.ndarray, window: int, degree: i
         counted = np.maximum(enough.sum(axis=1, keepdims=True), 1)
         ranked = np.sort(np.where(enough, residual, np.inf), axis=1)  # the track's median residual per joint
         scale = np.take_along_axis(ranked, (counted - 1) // 2, axis=1)
-        u = residual / np.maximum(6.0 * np.where(np.isfinite(scale), scale, 1.0), 1e-9)
+        u = residual / np.maximum(robust_scale * np.where(np.isfinite(scale), scale, 1.0), 1e-9)
         robust = np.where(enough, np.clip(1.0 - u ** 2, 0.0, None) ** 2, ok.astype(np.float64))
     return fit.reshape(shape)
 
@@ -783,7 +784,8 @@ def smooth_tracks(xy: np.ndarray, confidence: np.ndarray, window: int, degree: i
 def _smoothed_segments(segments, conf: PeopleCalibConf):
     if conf.smooth_window <= 1:
         return segments
-    return [([smooth_tracks(x, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence) if len(x) else x
+    return [([smooth_tracks(x, c, conf.smooth_window, conf.smooth_degree, conf.min_confidence,
+                            robust_scale=conf.smooth_robust_scale) if len(x) else x
               for x, c in zip(xy, cs)], cs) for xy, cs in segments]
 
 
