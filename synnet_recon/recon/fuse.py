@@ -641,8 +641,8 @@ class Odometry:
         current, previous = views.prepared[n], self.last[n][1]
         step = register(current, previous, rc, init=guess, global_fallback=False)
         T = self._fine_step(k, n, step.transform, views)
-        if T is None:
-            return None
+        if T is None or self._agreement(n, T, views) < ODOMETRY_AGREEMENT:
+            return None     # checked as every odometry step is, and finely
         log.info("instant %d: %s relocalized from image features (%d matches on the background)", k, n,
                  int(keep.sum()))
         self.motion[n] = T
@@ -658,20 +658,13 @@ class Odometry:
         ((4, 4) camera n at k -> camera n at k - 1, information (6, 6), score), or None."""
         if n not in self.last or self.last[n][0] != k - 1:
             return None
-        _, previous, depth, K = self.last[n]
-        current = views.prepared[n]
+        previous, current = self.last[n][1], views.prepared[n]
         if len(current.cloud.points) < 10 or len(previous.cloud.points) < 10:
             return None
         rc = self.config.registration
-        tolerance = self.config.anchor.verify.visibility_tolerance
 
         def agreement(step) -> float:
-            # both ways: this instant's background in the previous camera, the previous one's here
-            # (ICP sliding along a floor leaves one way consistent: 98 % and 75-81 % on the demo)
-            there = visibility_agreement(np.asarray(current.cloud.points), step.transform, depth, K, tolerance)[0]
-            here = visibility_agreement(np.asarray(previous.cloud.points), np.linalg.inv(step.transform),
-                                        views.depths[n], views.intrinsics[n].K, tolerance)[0]
-            return min(there, here)
+            return self._agreement(n, step.transform, views)
 
         dense = self._dense(n, rgbd, current, previous)
         if dense is not None and dense.fitness > 0 and agreement(dense) >= ODOMETRY_AGREEMENT:
@@ -693,6 +686,19 @@ class Odometry:
                      seen_fraction)
             return None
         return self._step(n, step, current, previous)
+
+    def _agreement(self, n: str, T: np.ndarray, views: InstantViews) -> float:
+        """How well camera n's step T (at k -> at k - 1) fits its two backgrounds, both ways: this
+        instant's background in the previous camera, the previous one's here (the smaller share of
+        points that agree; ICP sliding along a floor leaves one way consistent: 98 % and 75-81 % on
+        the demo)."""
+        _, previous, depth, K = self.last[n]
+        current = views.prepared[n]
+        tolerance = self.config.anchor.verify.visibility_tolerance
+        there = visibility_agreement(np.asarray(current.cloud.points), T, depth, K, tolerance)[0]
+        here = visibility_agreement(np.asarray(previous.cloud.points), np.linalg.inv(T), views.depths[n],
+                                    views.intrinsics[n].K, tolerance)[0]
+        return min(there, here)
 
     def _step(self, n: str, step, current: PreparedCloud, previous: PreparedCloud):
         """An accepted odometry ``step`` (``.transform``, ``.fitness``, ``.correspondences``) of camera n
