@@ -779,12 +779,14 @@ def confirmed_over_time(kept: list[Kept], odometry: Odometry, poses: list, max_d
     joints and background agree) are verified when their own motion confirms them: the view's
     verified pose at a neighbouring instant, carried by its own odometry step and the reference
     camera's world poses, lands within ``max_deg`` and ``max_m`` of the flagged pose, for every
-    neighbour that can tell (two independent paths to one pose). ``poses``: ``final_poses``'s
+    neighbour that can tell (two independent paths to one pose; only views verified at their own
+    instant confirm, not views confirmed here). ``poses``: ``final_poses``'s
     list; the confirmed checks in ``kept`` are marked ok (method ``<hypothesis>+time``)."""
     from dataclasses import replace
 
     from .register import rotation_error_deg, translation_error
 
+    verified = [{n for n, c in item.checks.items() if c.ok} for item in kept]   # before any is confirmed
     for k, item in enumerate(kept):
         wfr = poses[k][1]
         for n, check in list(item.checks.items()):
@@ -796,7 +798,7 @@ def confirmed_over_time(kept: list[Kept], odometry: Odometry, poses: list, max_d
                     continue
                 there = kept[j].checks.get(n)
                 step = odometry.own.get((k, n)) if j < k else odometry.own.get((j, n))
-                if there is None or not there.ok or step is None:
+                if n not in verified[j] or step is None:    # a confirmed view confirms nothing further
                     continue
                 step = step if j < k else np.linalg.inv(step)   # camera n at k -> camera n at j
                 predicted = np.linalg.inv(wfr) @ poses[j][1] @ there.transform @ step
