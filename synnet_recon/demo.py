@@ -249,23 +249,31 @@ def _world_verdict(records, reference_w2c: np.ndarray, out: dict) -> None:
     camera's true motion since the first fused instant: ``out["world_checked"]`` instants checked,
     ``out["world_wrong"]`` [(instant, degrees, cm)] beyond ``out``'s bounds (a wrong odometry step
     puts every later instant off, its views all right)."""
+    out["world_checked"], out["world_wrong"] = 0, []
+    for rec, deg, m in _chain_errors(records, reference_w2c, out["reference"]):
+        out["world_checked"] += 1
+        if deg > out["max_deg"] or 100 * m > out["max_cm"]:
+            out["world_wrong"].append((rec.index, round(deg, 2), round(100 * m, 1)))
+
+
+def _chain_errors(records, reference_w2c: np.ndarray, reference: str):
+    """For every fused instant after the first: (its record, rotation error degrees, translation
+    error m) of ``world_from_reference`` against the reference camera's true motion since the first
+    fused instant (reference_w2c: (frames, 4, 4) its true world_to_camera)."""
     from .recon.register import rotation_error_deg, translation_error
 
-    out["world_checked"], out["world_wrong"] = 0, []
     first = None
     for rec in records:
         if not rec.fused or rec.world_from_reference is None:
             continue
-        true_w2c = reference_w2c[rec.frames[out["reference"]]]
+        true_w2c = reference_w2c[rec.frames[reference]]
         if first is None:
             first = (true_w2c, np.asarray(rec.world_from_reference))
             continue
+        # true pose of this instant's reference camera in the first instant's reference frame
         true = first[0] @ np.linalg.inv(true_w2c)
         est = np.linalg.inv(first[1]) @ np.asarray(rec.world_from_reference)
-        deg, cm = rotation_error_deg(est, true), 100 * translation_error(est, true)
-        out["world_checked"] += 1
-        if deg > out["max_deg"] or cm > out["max_cm"]:
-            out["world_wrong"].append((rec.index, round(deg, 2), round(cm, 1)))
+        yield rec, rotation_error_deg(est, true), translation_error(est, true)
 
 
 def verdict_line(verdict: dict, skeleton_cm: float | None = None) -> str:
@@ -391,8 +399,6 @@ def registration_errors(records, truth: dict, reference: str) -> tuple[dict[str,
 
     w2c = {c["name"]: np.asarray(c["world_to_camera"], dtype=np.float64) for c in truth["cameras"]}
     per_camera: dict[str, list[tuple[float, float]]] = {}
-    chain = []
-    first = None
     for rec in records:
         ref_w2c = w2c[reference][rec.frames[reference]]
         for name, T in rec.camera_to_reference.items():
@@ -400,14 +406,7 @@ def registration_errors(records, truth: dict, reference: str) -> tuple[dict[str,
                 continue
             true = ref_w2c @ np.linalg.inv(w2c[name][rec.frames[name]])
             per_camera.setdefault(name, []).append((rotation_error_deg(T, true), translation_error(T, true)))
-        if rec.fused and rec.world_from_reference is not None:
-            if first is None:
-                first = (ref_w2c, rec.world_from_reference)
-            else:
-                # true pose of this instant's reference camera in the first instant's reference frame
-                true = first[0] @ np.linalg.inv(ref_w2c)
-                est = np.linalg.inv(first[1]) @ rec.world_from_reference
-                chain.append((rotation_error_deg(est, true), translation_error(est, true)))
+    chain = [(deg, m) for _, deg, m in _chain_errors(records, w2c[reference], reference)]
     return per_camera, chain
 
 

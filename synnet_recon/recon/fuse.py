@@ -545,12 +545,14 @@ class Odometry:
         steps = {n: self._odometry(k, n, views, rgbd.get(n)) for n in instant.names}
         steps = {n: s for n, s in steps.items() if s is not None}
         self.own.update({(k, n): step[0] for n, step in steps.items()})
-        implied = {}  # camera -> its odometry as a motion of the reference camera (k -> k - 1)
-        for n, (T, _, _) in steps.items():
-            if n == self.reference:
-                implied[n] = T
-            elif n in checks and checks[n].ok and n in self.last_checks and self.last_checks[n].ok:
-                implied[n] = self.last_checks[n].transform @ T @ np.linalg.inv(checks[n].transform)
+
+        def as_reference_motion(n: str, T: np.ndarray) -> np.ndarray:
+            # camera n's odometry moved by its registrations at both instants
+            return T if n == self.reference else self.last_checks[n].transform @ T @ np.linalg.inv(checks[n].transform)
+
+        implied = {n: as_reference_motion(n, T) for n, (T, _, _) in steps.items()  # k -> k - 1
+                   if n == self.reference or (n in checks and checks[n].ok and n in self.last_checks
+                                              and self.last_checks[n].ok)}
         kept = _agreeing(implied, {n: steps[n][2] for n in implied})
         if len(implied) == 1 and kept:
             n = kept[0]
@@ -560,8 +562,7 @@ class Odometry:
             else:
                 steps[n] = (T, *steps[n][1:])
                 self.motion[n] = self.own[(k, n)] = T
-                implied[n] = T if n == self.reference else \
-                    self.last_checks[n].transform @ T @ np.linalg.inv(checks[n].transform)
+                implied[n] = as_reference_motion(n, T)
         r = self.reference
         if not kept and r in self.last and self.last[r][0] == k - 1:
             found = self._relocalized(k, r, views)

@@ -196,19 +196,18 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
     elif fitness < config.min_overlap or inlier_rmse > config.max_rmse * voxel:
         reason = f"background overlap too small (fitness {fitness:.2f}, rmse {100 * inlier_rmse:.1f} cm)"
     unpinned = reason is None   # the joints and the background agree: what follows tests whether they pin it
-    if reason is not None:
-        pass
-    elif turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine_on):
-        reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
-                 f"it would move are seen (need {config.min_turn_seen})"
-    elif turn_seen >= config.min_turn_seen and turn_vis < config.min_turn_visibility:
-        reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
-                 f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
-        unpinned = False        # evidence that it is turned, not a lack of evidence
-    elif pin < config.min_pin_z:
-        reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
-                 f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
-                 f"(need {config.min_pin_z:g})"
+    if reason is None:
+        if turn_seen < config.min_turn_seen and not (config.fine_pins_turn and fine_on):
+            reason = f"a turn about the person's vertical axis is not pinned: only {turn_seen} background points " \
+                     f"it would move are seen (need {config.min_turn_seen})"
+        elif turn_seen >= config.min_turn_seen and turn_vis < config.min_turn_visibility:
+            reason = f"turned about the person: {100 * turn_vis:.0f} % of {turn_seen} background points far from " \
+                     f"the person agree (need {100 * config.min_turn_visibility:.0f} %)"
+            unpinned = False        # evidence that it is turned, not a lack of evidence
+        elif pin < config.min_pin_z:
+            reason = f"a turn about the person is not pinned: the background prefers this pose to it turned by " \
+                     f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
+                     f"(need {config.min_pin_z:g})"
     moved = pull = turned = float("nan")
     refined = None
     coarse_ok = reason is None

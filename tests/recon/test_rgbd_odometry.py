@@ -23,13 +23,9 @@ def open_floor(tmp_path_factory):
     return sync, json.loads((root / "truth.json").read_text())
 
 
-def _true_motion(truth: dict, name: str, frame: int, previous: int) -> np.ndarray:
-    w2c = np.asarray(next(c for c in truth["cameras"] if c["name"] == name)["world_to_camera"])
-    return w2c[previous] @ np.linalg.inv(w2c[frame])
-
-
-@pytest.mark.parametrize("tensor", [False, True])
-def test_rgbd_odometry_finds_the_motion_over_a_repetitive_floor(open_floor, tensor):
+@pytest.fixture(scope="module")
+def first_two(open_floor):
+    """The open floor's first two instants as fuse reads them: (inputs, [views at 0, views at 1], truth)."""
     sync, truth = open_floor
     config = FuseConfig(progress=False)
     inputs = read_inputs(sync, config)
@@ -38,6 +34,28 @@ def test_rgbd_odometry_finds_the_motion_over_a_repetitive_floor(open_floor, tens
         views = [loader.read(i) for i in inputs.instants[:2]]
     finally:
         loader.close()
+    return inputs, views, truth
+
+
+def _odometry_after(views, n: str):
+    """An ``Odometry`` (reference n) that has seen camera n at instant 0 (``views``)."""
+    from synnet_recon.recon.fuse import Odometry
+
+    odometry = Odometry(n, FuseConfig(progress=False))
+    odometry.last[n] = (0, views.prepared[n], views.depths[n], views.intrinsics[n].K)
+    odometry.last_view[n] = (views.images[n], views.depths[n], views.intrinsics[n].K, views.background[n][0],
+                             views.joints[n])
+    return odometry
+
+
+def _true_motion(truth: dict, name: str, frame: int, previous: int) -> np.ndarray:
+    w2c = np.asarray(next(c for c in truth["cameras"] if c["name"] == name)["world_to_camera"])
+    return w2c[previous] @ np.linalg.inv(w2c[frame])
+
+
+@pytest.mark.parametrize("tensor", [False, True])
+def test_rgbd_odometry_finds_the_motion_over_a_repetitive_floor(first_two, tensor):
+    inputs, views, truth = first_two
     config = RGBDOdometryConfig(tensor=tensor)
     for n in inputs.instants[0].names:
         images = [odometry_image(v.images[n], v.depths[n], v.intrinsics[n].K, v.joints[n], config) for v in views]
@@ -113,25 +131,14 @@ def test_tensor_odometry_repeats_exactly_on_several_open3d_threads():
 
 
 @pytest.mark.parametrize("slide", [0.0, 0.012, 0.13, 0.30])
-def test_an_unconfirmed_odometry_step_must_pass_the_fine_check(open_floor, slide):
+def test_an_unconfirmed_odometry_step_must_pass_the_fine_check(first_two, slide):
     """A camera's odometry that no other camera confirms is kept only after the fine check of its
     background between the two instants: the true step as it is, one a centimetre off aligned back
     to the truth, one slid far along the floor refused or aligned back (never kept wrong; the
     default demo's reference camera slid 29.6 cm with both-way agreement 0.9)."""
-    from synnet_recon.recon.fuse import Odometry
-
-    sync, truth = open_floor
-    config = FuseConfig(progress=False)
-    inputs = read_inputs(sync, config)
-    loader = ViewLoader(inputs, config, {})
-    try:
-        views = [loader.read(i) for i in inputs.instants[:2]]
-    finally:
-        loader.close()
-    odometry = Odometry("cam0", config)
+    inputs, views, truth = first_two
     n, (a, b) = "cam0", inputs.instants[:2]
-    odometry.last_view[n] = (views[0].images[n], views[0].depths[n], views[0].intrinsics[n].K,
-                             views[0].background[n][0], views[0].joints[n])
+    odometry = _odometry_after(views[0], n)
     true = _true_motion(truth, n, b.frames[n], a.frames[n])
     step = true.copy()
     step[:3, 3] += slide * step[:3, :3] @ np.array([1.0, 0.0, 0.0])   # along the camera's own x axis
@@ -142,24 +149,12 @@ def test_an_unconfirmed_odometry_step_must_pass_the_fine_check(open_floor, slide
         assert rotation_error_deg(kept, true) < 0.1 and translation_error(kept, true) < 0.003
 
 
-def test_a_refused_step_is_relocalized_from_the_background_image_features(open_floor):
+def test_a_refused_step_is_relocalized_from_the_background_image_features(first_two):
     """When a camera's odometry is refused (or none was found), its motion comes from SIFT matches
     of its two images on the background, then ICP and the fine check: the true motion here."""
-    from synnet_recon.recon.fuse import Odometry
-
-    sync, truth = open_floor
-    config = FuseConfig(progress=False)
-    inputs = read_inputs(sync, config)
-    loader = ViewLoader(inputs, config, {})
-    try:
-        views = [loader.read(i) for i in inputs.instants[:2]]
-    finally:
-        loader.close()
-    odometry = Odometry("cam0", config)
+    inputs, views, truth = first_two
     n, (a, b) = "cam0", inputs.instants[:2]
-    odometry.last[n] = (0, views[0].prepared[n], views[0].depths[n], views[0].intrinsics[n].K)
-    odometry.last_view[n] = (views[0].images[n], views[0].depths[n], views[0].intrinsics[n].K,
-                             views[0].background[n][0], views[0].joints[n])
+    odometry = _odometry_after(views[0], n)
     found = odometry._relocalized(1, n, views[1])
     assert found is not None
     T, info, score = found
