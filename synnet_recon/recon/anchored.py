@@ -28,13 +28,16 @@ an ICP, a coloured ICP and the checks), and ``joints-swapped``, ``features`` and
 too few joints are known in both views for the joint check (no pose could verify; they cost
 seconds a view). Of those tried, the best by ``ViewCheck.score`` (background agreement and joint
 agreement, not fitness alone) wins; it is ok only when it passes both checks, else the view is
-flagged with the reason. ``anchor_view`` is the ``joints`` hypothesis alone (with its polish): it
+flagged with the reason. A view that passed the fine check is placed at that check's optimum
+(``AnchorConfig.at_fine_optimum``: the fine alignment's pose, which its pinning test held); without
+the fine check the winner is polished (robust ICP at 1 and 1/2 voxel) and kept when it verifies
+again. ``anchor_view`` is the ``joints`` hypothesis alone (with its polish when that runs): it
 depends on this instant only, so fuse computes it ahead, in worker threads, and hands it to
 ``place_view``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -70,6 +73,12 @@ class AnchorConfig:
     skip_within_deg: float = 0.5      # a hypothesis starting this close (and skip_within_m) to a verified
     skip_within_m: float = 0.02       # pose is not tried: ICP from there ends at that pose
     polish: bool = True               # robust ICP at 1 and 1/2 voxel on the verified pose, kept when it verifies
+    #                                   (when the fine check did not run: ``at_fine_optimum`` places it otherwise)
+    at_fine_optimum: bool = True      # a view that passed the fine check is placed at that check's optimum (the
+    #                                   fine alignment's pose, within 1 cm / 0.25 deg of the verified one, the pose
+    #                                   its pinning test held) instead of polished and checked again: as close to
+    #                                   the truth on the bench (docs/benchmarks.md, "Session 13 (lead)"), a third
+    #                                   of a view's checks less
     joint_icp: JointICPConfig | None = None  # JointICPConfig(): try ``joints-icp`` (off: on the default demo it
     #                                  accepted a view 3.0 cm off; the grid gained 1 of 36 instants)
     keep: bool = True                 # ``kept``: a pair whose relative pose held still over the earlier instants
@@ -205,7 +214,8 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
     kabsch = ransac_kabsch(source.joints, target.joints, config.ransac_threshold, config.ransac_iterations,
                            config.seed, config.min_inliers)
     trials.attempt("joints", kabsch.transform)
-    polished = trials.polished(trials.checks[0]) if trials.checks and trials.checks[0].ok and config.polish else None
+    polished = trials.polished(trials.checks[0]) if trials.checks and trials.checks[0].ok and config.polish \
+        and _final(trials.checks[0], config) is None else None
     if trials.checks and not trials.checks[0].ok and trials.fine is not None:
         # ICP from the joints' pose slides where the views share little background (cameras 120
         # degrees apart: from 3-4 degrees / 14-20 cm to 20-120 cm); the fine alignment from the
@@ -289,6 +299,9 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
                          f"the person's joints are known in both views only {known} times (need "
                          f"{config.verify.min_joints}): not placed")
     best = max(checks, key=lambda c: (c.ok, c.score))
+    final = _final(best, config)
+    if final is not None:
+        return final
     if best.ok and config.polish:
         # ICP at 2 voxels is biased where the views share little (it slid 2-8 cm from the true pose
         # on the bench's wide baselines); robust passes at 1 and 1/2 voxel from the verified pose
@@ -359,6 +372,14 @@ def polish(source, target, init: np.ndarray, registration: RegistrationConfig):
         if r.fitness > 0:
             T = np.asarray(r.transformation)
     return T, _evaluate(source, target, T, registration)
+
+
+def _final(check: ViewCheck, config: AnchorConfig) -> ViewCheck | None:
+    """A verified ``check`` placed at its fine check's optimum (``at_fine_optimum``), or None (not
+    verified, the fine check did not run, or off)."""
+    if not (check.ok and config.at_fine_optimum and check.fine_optimum is not None):
+        return None
+    return replace(check, transform=settle(check.fine_optimum))
 
 
 def _joints_can_verify(source: np.ndarray, target: np.ndarray, config: AnchorConfig) -> bool:

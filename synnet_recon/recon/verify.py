@@ -140,6 +140,10 @@ class ViewCheck:
     # its joints and background agree; its own motion to a verified instant may confirm it
     # (``fuse.confirmed_over_time``)
     unpinned: bool = False
+    # the fine alignment's pose when the check passed (None otherwise): within ``max_shift`` and
+    # ``max_turn_deg`` of ``transform``, and the pose the fine pinning test held; ``anchored`` places
+    # a verified view there
+    fine_optimum: np.ndarray | None = field(default=None, repr=False)
     # (M, 2) source, target indices of the registration clouds matched at ``transform`` by the ICP
     # that gave it (the pose graph's information matrix reuses them), None when not known
     correspondences: np.ndarray | None = field(default=None, repr=False)
@@ -209,7 +213,7 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
                      f"{'/'.join(f'{d:g}' for d in config.pin_turns_deg)} degrees only at z {pin:.1f} " \
                      f"(need {config.min_pin_z:g})"
     moved = pull = turned = float("nan")
-    refined = None
+    refined = optimum = None
     coarse_ok = reason is None
     if reason is None and fine_on:
         result, reason = fine_check(np.asarray(transform, dtype=np.float64), fine, config.fine)
@@ -217,10 +221,11 @@ def check_view(transform: np.ndarray, method: str, fitness: float, inlier_rmse: 
         if reason is not None and (moved > config.fine.max_shift or result.turned_deg > config.fine.max_turn_deg):
             refined = result.transform
         unpinned = reason is not None and refined is None and result.residuals >= config.fine.min_points
+        optimum = result.transform if reason is None else None
     unpinned = unpinned and reason is not None
     return ViewCheck(np.asarray(transform, dtype=np.float64), method, float(fitness), float(inlier_rmse), err, n,
                      vis, seen, reason is None, reason, float(turn_vis), int(turn_seen), pin, moved, pull, turned,
-                     refined, coarse_ok, unpinned=unpinned)
+                     refined, coarse_ok, unpinned=unpinned, fine_optimum=optimum)
 
 
 def turn_agreement(transform: np.ndarray, source_points: np.ndarray, source_normals: np.ndarray | None,

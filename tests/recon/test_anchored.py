@@ -492,3 +492,28 @@ def test_a_view_whose_joints_cannot_verify_is_flagged_without_the_costly_fallbac
     check = anchored.place_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), config.registration,
                                 config.anchor)
     assert not check.ok and check.method == "none" and "not placed" in check.reason
+
+
+@pytest.mark.parametrize("at_optimum", [True, False])
+def test_a_verified_view_is_placed_at_its_fine_optimum_without_the_polish(symmetric, monkeypatch, at_optimum):
+    """With ``at_fine_optimum`` the verified view is placed at the fine check's optimum (no polish,
+    no second check); off, the polish runs as before. Either way right."""
+    import synnet_recon.recon.anchored as anchored
+    from synnet_recon.recon.fuse import _view_inputs
+
+    views, instant = _views(symmetric["sync"])
+    true = truth_camera_to_reference(symmetric["truth"], instant.frames, "cam0")["cam1"]
+    config = FuseConfig(progress=False)
+    config.anchor.at_fine_optimum = at_optimum
+    polishes = []
+    polish = anchored.polish
+    monkeypatch.setattr(anchored, "polish", lambda *a, **k: polishes.append(1) or polish(*a, **k))
+    check = anchored.place_view(_view_inputs(views, "cam1"), _view_inputs(views, "cam0"), config.registration,
+                                config.anchor)
+    assert check.ok, check.reason
+    assert rotation_error_deg(check.transform, true) < 0.25 and translation_error(check.transform, true) < 0.01
+    if at_optimum:
+        assert not polishes
+        np.testing.assert_allclose(check.transform, check.fine_optimum, atol=1e-9)
+    else:
+        assert polishes
