@@ -35,8 +35,7 @@ class RGBDOdometryConfig:
     depth_max: float = 4.0          # metres: pixels farther are not used (Open3D's default; at 20 m the far
     #                                 walls' noise cost 0.3 cm on the bench's open floor)
     depth_diff_max: float = 0.03    # metres: correspondences farther apart in depth are dropped
-    iterations: tuple[int, ...] = (10, 5, 3)    # per pyramid level, coarse to fine ((20, 10, 5) before session 13:
-    #                                 18 % slower, its steps no closer to the truth: docs/benchmarks.md "Session 13 (lead)")
+    iterations: tuple[int, ...] = (20, 10, 5)   # per pyramid level, coarse to fine
     max_width: int = 320            # images wider are downsampled to this first (cost grows with the pixels)
     tensor: bool = False            # Open3D's tensor odometry instead of the legacy one (module docstring)
     tensor_max_width: int = 480     # its images are downsampled to this (at 320 its steps were 1.5x legacy's error)

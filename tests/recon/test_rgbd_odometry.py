@@ -161,3 +161,27 @@ def test_a_refused_step_is_relocalized_from_the_background_image_features(first_
     true = _true_motion(truth, n, b.frames[n], a.frames[n])
     assert rotation_error_deg(T, true) < 0.1 and translation_error(T, true) < 0.003
     assert info.shape == (6, 6) and score > 0
+
+
+def _slid(cm: float) -> np.ndarray:
+    T = np.eye(4)
+    T[0, 3] = 0.01 * cm
+    return T
+
+
+@pytest.mark.parametrize("case, kept, unconfirmed", [
+    ({"cam0": 0.0}, [], ["cam0"]),                                 # a lone step: checked finely
+    ({"cam0": 0.0, "cam1": 0.3}, ["cam0", "cam1"], []),            # within 1 cm: confirmed
+    ({"cam0": 3.8, "cam1": 0.0}, [], ["cam0", "cam1"]),            # within 8 cm only: each checked, best first
+    ({"cam0": 3.8, "cam1": 0.0, "cam2": 0.4}, ["cam1", "cam2"], []),  # the two that confirm each other
+    ({"cam0": 0.0, "cam1": 20.0}, [], []),                         # no agreement: relocalized
+])
+def test_only_steps_that_agree_within_a_centimetre_confirm_each_other(case, kept, unconfirmed):
+    """The default demo with fewer odometry iterations: the reference's step 3.8 cm off agreed within
+    ``_agreeing``'s 8 cm with the motion another camera implied and was kept unchecked; now loose
+    agreement confirms nothing and each step goes through the fine check (best score first)."""
+    from synnet_recon.recon.fuse import confirmation
+
+    motions = {n: _slid(cm) for n, cm in case.items()}
+    scores = {n: 1.0 - 0.1 * k for k, n in enumerate(case)}     # cam0 best
+    assert confirmation(motions, scores) == (kept, unconfirmed)
