@@ -376,8 +376,9 @@ def polish(source, target, init: np.ndarray, registration: RegistrationConfig):
 
 def _final(check: ViewCheck, config: AnchorConfig) -> ViewCheck | None:
     """A verified ``check`` placed at its fine check's optimum (``at_fine_optimum``), or None (not
-    verified, the fine check did not run, or off)."""
-    if not (check.ok and config.at_fine_optimum and check.fine_optimum is not None):
+    verified, the fine check did not run, or off; and for ``kept``, whose pose stays the one verified
+    before, as it is: within 2 mm / 0.05 degree of the optimum by its own test, and still over time)."""
+    if not (check.ok and config.at_fine_optimum and check.fine_optimum is not None) or check.method == "kept":
         return None
     return replace(check, transform=settle(check.fine_optimum))
 
