@@ -339,3 +339,29 @@ def test_group_check_caps_a_confident_answer_whose_joint_groups_disagree():
     f = {}
     assert P.group_check(0.7, f, scorer, 0.0, 1 / 30, False, 30.0, 1.0) == 0.7 and f == {}
     assert P.group_check(0.96, {}, None, 0.0, 1 / 30, False, 30.0, 1.0) == 0.96
+
+
+def test_in_basin_refinement_reports_the_walk_it_did_not_take(monkeypatch):
+    """With ``REFINE_IN_BASIN``, an epipolar cost sloping away over 5 frames keeps the answer in the
+    picked frame and ``_refine`` reports the walked answer (3-4 frames out) for the confidence;
+    a minimum of its own 1.3 frames away is followed as before and nothing is reported; off, the
+    walk is the answer and nothing is reported."""
+    from synnet_recon.sync import pair as P
+
+    step = 1.0 / FPS
+    offsets = np.arange(-10, 11)
+    curve = -((offsets - 4.0) ** 2).astype(float)
+    config = _config()
+    slope, basin = _SlopedCost(minimum=(4 + 5.0) * step), _SlopedCost(minimum=(4 + 1.3) * step)
+    monkeypatch.setattr(P, "REFINE_IN_BASIN", True)
+    walked: dict = {}
+    got, _, static = P._refine(slope, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
+    assert abs(got / step - 4.0) <= 0.5 + 1e-9 and not static
+    w_offset, _, w_static = walked["answer"]
+    assert 3.0 <= w_offset / step - 4.0 <= 3.96 and not w_static
+    walked = {}
+    got, _, _ = P._refine(basin, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
+    assert abs(got / step - 5.3) < 0.05 and walked == {}
+    monkeypatch.setattr(P, "REFINE_IN_BASIN", False)
+    got, _, _ = P._refine(slope, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
+    assert got == pytest.approx(w_offset) and walked == {}
