@@ -388,8 +388,7 @@ def curve_minimum(grid: np.ndarray, curve: np.ndarray, half_width: int) -> float
 
 
 def refine_offset(fine: FineScorer, center: float, step: float, radius: float, fine_step: float,
-                  static: bool = False, max_shift: float | None = None, in_basin: bool = False,
-                  report: dict | None = None):
+                  static: bool = False, max_shift: float | None = None, in_basin: bool = False):
     """Sub-frame minimum of ``fine``'s cost near ``center`` (s): (offset, stderr, fine curve) or None.
 
     ``step``: one analysis frame (s). A half-frame grid over +-``radius`` frames finds the basin
@@ -404,9 +403,6 @@ def refine_offset(fine: FineScorer, center: float, step: float, radius: float, f
     ``max_shift`` + 0.6 frames away), the answer stays inside the candidate's frame (the minimum over
     ``center`` +- 0.5 frames), with the larger of the two standard errors (the walked one and the
     in-frame one): a slope is no evidence of where the minimum is, and the confidence is not raised.
-    ``report`` (a dict), when given, receives ``basin`` (whether the half-frame grid found a minimum
-    of its own) and, where ``in_basin`` kept the answer in the frame, ``walked``: the (offset, stderr)
-    the walk would have answered (the caller's confidence may be computed there too).
     """
     half_width = max(2, int(round(0.35 / fine_step)))
     max_shift = radius if max_shift is None else max_shift
@@ -428,14 +424,10 @@ def refine_offset(fine: FineScorer, center: float, step: float, radius: float, f
     offset, se, curve = fine.refine(grid, half_width=half_width, static=static)
     if not np.isfinite(offset):
         return None
-    if report is not None:
-        report["basin"] = interior
     if in_basin and not interior:
         frame_grid = center + np.arange(-0.5, 0.5 + 1e-9, fine_step) * step
         inside, se_inside, curve_inside = fine.refine(frame_grid, half_width=half_width, static=static)
         if np.isfinite(inside):
-            if report is not None:
-                report["walked"] = (float(offset), float(se))
             return float(np.clip(inside, center - 0.5 * step, center + 0.5 * step)), max(se, se_inside), curve_inside
     return offset, se, curve
 

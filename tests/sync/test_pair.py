@@ -341,27 +341,41 @@ def test_group_check_caps_a_confident_answer_whose_joint_groups_disagree():
     assert P.group_check(0.96, {}, None, 0.0, 1 / 30, False, 30.0, 1.0) == 0.96
 
 
-def test_in_basin_refinement_reports_the_walk_it_did_not_take(monkeypatch):
-    """With ``REFINE_IN_BASIN``, an epipolar cost sloping away over 5 frames keeps the answer in the
-    picked frame and ``_refine`` reports the walked answer (3-4 frames out) for the confidence;
-    a minimum of its own 1.3 frames away is followed as before and nothing is reported; off, the
-    walk is the answer and nothing is reported."""
+class _StillSloped(_SlopedCost):
+    """Cameras standing still (one F fits as well as one per frame), but the single F's cost has
+    its minimum at ``static_minimum`` (s): a shaking "still" camera's biased fit."""
+
+    def __init__(self, minimum: float, static_minimum: float):
+        super().__init__(minimum, still=True)
+        self.static_minimum = static_minimum
+
+    def costs(self, grid, static=False):
+        return (np.asarray(grid, float) - (self.static_minimum if static else self.minimum)) ** 2 + 1.0
+
+
+@pytest.mark.parametrize("in_basin", [False, True])
+def test_in_basin_keeps_a_sloping_per_frame_answer_in_the_frame_but_never_the_single_f_fit(monkeypatch, in_basin):
+    """``REFINE_IN_BASIN``: a per-frame epipolar cost sloping away over 5 frames leaves the answer in
+    the picked frame (off: walked 3-4 frames out); one with a minimum of its own 1.3 frames away is
+    followed either way. The single-F fit is refined as without the rule: its walk 3-4 frames out
+    used where the agreement test (3 standard errors of 2 frames) lets it through, refused where
+    it does not (0.1 frame), and never kept in the frame, where that test would pass by construction."""
     from synnet_recon.sync import pair as P
 
+    monkeypatch.setattr(P, "REFINE_IN_BASIN", in_basin)
     step = 1.0 / FPS
     offsets = np.arange(-10, 11)
     curve = -((offsets - 4.0) ** 2).astype(float)
     config = _config()
-    slope, basin = _SlopedCost(minimum=(4 + 5.0) * step), _SlopedCost(minimum=(4 + 1.3) * step)
-    monkeypatch.setattr(P, "REFINE_IN_BASIN", True)
-    walked: dict = {}
-    got, _, static = P._refine(slope, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
-    assert abs(got / step - 4.0) <= 0.5 + 1e-9 and not static
-    w_offset, _, w_static = walked["answer"]
-    assert 3.0 <= w_offset / step - 4.0 <= 3.96 and not w_static
-    walked = {}
-    got, _, _ = P._refine(basin, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
-    assert abs(got / step - 5.3) < 0.05 and walked == {}
-    monkeypatch.setattr(P, "REFINE_IN_BASIN", False)
-    got, _, _ = P._refine(slope, 4 * step, config, step, step, offsets, curve, 14, walked=walked)
-    assert got == pytest.approx(w_offset) and walked == {}
+    got, _, static = P._refine(_SlopedCost(minimum=(4 + 5.0) * step), 4 * step, config, step, step, offsets, curve, 14)
+    assert not static
+    if in_basin:
+        assert abs(got / step - 4.0) <= 0.5 + 1e-9
+    else:
+        assert 3.0 <= got / step - 4.0 <= 3.96
+    got, _, _ = P._refine(_SlopedCost(minimum=(4 + 1.3) * step), 4 * step, config, step, step, offsets, curve, 14)
+    assert abs(got / step - 5.3) < 0.05
+    sloped = _StillSloped(4 * step, (4 + 5.0) * step)
+    fit = P._static_refinement(sloped, 4 * step, 2.0 * step, config, step, step)
+    assert fit is not None and 3.0 <= fit[0] / step - 4.0 <= 3.96
+    assert P._static_refinement(sloped, 4 * step, 0.1 * step, config, step, step) is None
