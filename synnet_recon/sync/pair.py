@@ -135,9 +135,12 @@ def pick_candidates(curve: np.ndarray, z: dict, k: int, cues=None, each: int | N
 # minimum still on its edge after the allowed shifts, up to 3.6 analysis frames away). Dev trials
 # (bench seed 1, docs/benchmarks.md, session 10, h3): on real detections the walk took 18 of 267 refined
 # pairings from within 2 frames of the truth to outside, and brought 2 back; with this on the dev trials'
-# misses went 32 -> 24 (real detections only). Off (the walk as before): on the held-out bench it gained on
-# real detections (Pose2Sim MediaPipe 78 -> 89 %) but lost a several-people offset (5/6 -> 4/6, wrong at >= 0.5).
-REFINE_IN_BASIN = False
+# misses went 32 -> 24 (real detections only). Session 10 left it off: the held-out bench gained on real
+# detections but lost a several-people offset (5/6 -> 4/6, wrong at >= 0.5). The rule then also kept the
+# single-F fit in the frame, passing its agreement test by construction; it no longer does
+# (``_static_refinement``). On (session 13, h1): held-out reduced bench paper 16 -> 17/20, Pose2Sim MediaPipe
+# 15 -> 16/18, Pose2Sim two-person 21 -> 23/24, several people 5 -> 5/6, the rest unchanged, 0 wrong at >= 0.9.
+REFINE_IN_BASIN = True
 
 
 def _static_refinement(fine: FineScorer, offset: float, se: float, config, step: float, frame: float):
