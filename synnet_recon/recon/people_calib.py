@@ -112,6 +112,13 @@ class PeopleCalibConf:
     # ``direction_uncertainty_deg``): the two detectors' directions are 0.3-1.3 deg apart, RMS 0.79 / 1.20
     # deg on the two trials, pooled over their 9 pairs 0.94, i.e. 0.67 deg each (session 8); the
     # constant (camera, joint) biases the residuals show move the directions by 0.06-0.25 deg only.
+    # With two cameras only, the skeleton triangulated under their poses must hold its bone lengths: the
+    # median over the limbs of each one's robust spread of length over the instants (``bone_spread``) at most
+    # this. Two-camera solutions of the Pose2Sim OpenPose, caliscope and synthetic ring pairs (right or a few
+    # degrees off): 0.04-0.15; four-camera solutions 0.00-0.18; the Pose2Sim balancing pair cam01-cam02 from
+    # its videos (MediaPipe, 100 instants), posed 64 deg wrong with rotation std 0.50 and spread 2.5 deg,
+    # both under their limits: 0.32 (session 13).
+    max_bone_spread: float = 0.25
     bias_bootstrap: int = 8
     detector_bias_deg: float = 1.2
     detector_direction_deg: float = 0.7
@@ -153,6 +160,26 @@ class PeopleCalibration:
     def relative(self, a: str, b: str) -> np.ndarray:
         """(4, 4) transform from camera a's frame to camera b's."""
         return self.cameras[b].world_to_camera @ np.linalg.inv(self.cameras[a].world_to_camera)
+
+
+def bone_spread(points: np.ndarray, min_instants: int = 10) -> float:
+    """How much the person's bones change length over the instants: (T, 18, 3) joints (NaN where
+    unknown) -> the median over the limbs (``skeleton.LIMBS``) of each limb's robust spread of length
+    (1.4826 MAD / median), for limbs known at ``min_instants`` instants or more; NaN when fewer than
+    three limbs are. A rigid skeleton under right camera poses: a few per cent (detector noise)."""
+    from ..skeleton import LIMBS
+
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[1] != 18:
+        return float("nan")
+    out = []
+    for a, b in LIMBS:
+        length = np.linalg.norm(points[:, a] - points[:, b], axis=1)
+        length = length[np.isfinite(length)]
+        if len(length) >= min_instants and np.median(length) > 0:
+            med = np.median(length)
+            out.append(1.4826 * np.median(np.abs(length - med)) / med)
+    return float(np.median(out)) if len(out) >= 3 else float("nan")
 
 
 def direction_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -567,11 +594,17 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
         if failed:
             warnings.append(f"{names[a]}-{names[b]}: the solution explains {row['joint_solution_inliers']} of their "
                             f"shared joints, their own essential matrix {p['inliers']}")
+    bones = bone_spread(points.reshape(T, J, 3))
+    rigid = None
     if len(poses) == 2:
         warnings.append("only two cameras posed: no third view checks their relative pose; it is flagged unless "
-                        "the joints pin it down (rotation_std_deg)")
+                        "the joints pin it down (rotation_std_deg) and the skeleton it gives holds its bone lengths")
+        if bones > conf.max_bone_spread:   # NaN (too few limbs known) passes
+            rigid = (f"the person's bones change length by {100 * bones:.0f} % over the instants under this pose "
+                     f"(median over the limbs; a rigid skeleton: at most {100 * conf.max_bone_spread:g} %): the "
+                     "pair's relative pose is wrong; film more varied motion, add a camera or give a calibration")
     cameras = _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread or {}, anchor,
-                           resampled or {}, checks)
+                           resampled or {}, checks, rigid)
     flagged = [n for n, c in cameras.items() if not c.ok and c.world_to_camera is not None]
     if flagged:
         warnings.append(f"not verified (pose kept for inspection, ok=False): {', '.join(flagged)}")
@@ -580,13 +613,14 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
 
 
 def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J, spread, anchor, resampled,
-                 checks=None) -> dict:
+                 checks=None, rigid: str | None = None) -> dict:
     """One CameraPose per camera: unposed ones with their reason and frames; posed ones with their
     inliers, reprojection error, confidence and uncertainty, flagged when it is too large, or when at
     least half of its pairs' own joints disagree with the solution (``checks``: per camera, the other
     camera of each pair checked, None where the pair agreed). A camera posed 90 deg wrong passed every
     other check on synthetic 4-camera rigs (40 instants, 3 of 30 seeds); the cameras of one such pair
-    cannot be told apart, so both are flagged."""
+    cannot be told apart, so both are flagged. ``rigid``: the reason every non-anchor camera is flagged
+    when the skeleton under the poses does not hold its bone lengths (``bone_spread``; two cameras)."""
     err = _reprojection_errors(poses, Ks, flat, points)
     cameras = {}
     for v in range(len(names)):
@@ -612,6 +646,8 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
             reason = (f"the joints it shares with {', '.join(against)} disagree with the solution (under its pose, "
                       f"fewer than half as many lie on their epipolar lines as under the pair's own essential matrix; "
                       f"{len(checks[v]) - len(against)} of its {len(checks[v])} pairs agree)")
+        if not reason and rigid and v != anchor:
+            reason = rigid
         if not reason and rs > conf.max_rotation_spread_deg:  # NaN (not computed) passes
             reason = (f"its rotation moves by {rs:.2f} deg RMS when the instants are resampled or a joint group is "
                       f"left out (max {conf.max_rotation_spread_deg:g}) relative to {names[anchor]}; film more varied "
