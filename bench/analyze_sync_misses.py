@@ -129,6 +129,21 @@ def pairing_record(ka, kb, tr: dict, est, truth_s: float, unit_s: float, config,
     return rec
 
 
+def _pick_inputs(ka, kb, tr: dict, truth_s: float, unit_s: float, rate: float) -> dict:
+    """A refined pairing's pick inputs, to score another pick on it offline: each candidate's error
+    (frame units), the pick's features at the candidates, and the pair's ``pair.periodicity``."""
+    from synnet_recon.sync.pair import periodicity
+    from synnet_recon.sync.tracks import resample_track
+
+    offsets = np.asarray(tr["offsets"])
+    d_s = offsets / rate
+    max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
+    return {"cand_err": [float((d_s[c] - truth_s) / unit_s) for c in tr["candidates"]],
+            "pick_x": {k: [float(u) for u in np.atleast_1d(v)] for k, v in tr["pick_x"].items()},
+            "periodicity": periodicity(resample_track(ka, rate), resample_track(kb, rate), max_lag,
+                                       int(tr["min_overlap"]))}
+
+
 def classify(miss: dict) -> str:
     """One cause per miss (first that applies)."""
     direct = miss["direct"]
@@ -179,7 +194,8 @@ def analyse(conditions: dict[str, int], seed: int, overrides: dict | None = None
                                 "pick": float((d_s[tr["candidates"][tr["best"]]] - t_pair) / unit),
                                 "final": float((tr["final_s"] - t_pair) / unit), "unit_frames": float(unit * rate),
                                 "static": float(est.features.get("static", 0.0)), "confidence": float(est.confidence),
-                                "stderr_frames": float(est.features.get("stderr_frames", np.nan))})
+                                "stderr_frames": float(est.features.get("stderr_frames", np.nan)),
+                                **_pick_inputs(ka, kb, tr, t_pair, unit, rate)})
             for r in scored:
                 r |= {"condition": cond, "trial": trial.index}
                 rows.append(r)

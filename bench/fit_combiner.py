@@ -301,6 +301,134 @@ def rate_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int 
     return out
 
 
+# Walks of the CMU index (``clips_more.tsv``: "walk", "slow walk", "brisk walk", ...), by subject: the
+# clips that ``walk_pairs`` chains into one long walk about a room (held-out clips are left out by
+# the split, as everywhere here).
+WALK_CLIPS = {"07": ("07_01", "07_02", "07_03", "07_04", "07_05", "07_06", "07_07", "07_08", "07_09", "07_10",
+                     "07_11", "07_12"),
+              "08": ("08_01", "08_02", "08_03", "08_04", "08_05", "08_06", "08_07", "08_08", "08_09", "08_10",
+                     "08_11")}
+WALK_SECONDS = 10.0   # length of a chained walk (a 5 s window with offsets up to 2 s fits in 9 s)
+WALK_ROOM = 1.2       # m: each clip of the chain heads for a point this far from the room's centre at most
+WALK_TURN = 0.6       # s: the turn from one clip's heading to the next's, spread over this long
+
+
+def _facing(pose: np.ndarray) -> float:
+    """Yaw (radians, about +Y) a pose (18, 3) faces: the horizontal normal of its hip line."""
+    from synnet_recon.skeleton import JOINT_INDEX as J
+
+    side = pose[J["l_hip"]] - pose[J["r_hip"]]
+    return float(np.arctan2(side[2], -side[0]))  # facing = up x side (Y up): (side_z, 0, -side_x)
+
+
+def _yaw(theta) -> np.ndarray:
+    """Rotations about +Y by ``theta`` (N,) -> (N, 3, 3)."""
+    c, s = np.cos(theta), np.sin(theta)
+    R = np.zeros((len(c), 3, 3))
+    R[:, 0, 0], R[:, 0, 2], R[:, 1, 1], R[:, 2, 0], R[:, 2, 2] = c, s, 1.0, -s, c
+    return R
+
+
+def chained_walk(clips, rng: np.random.Generator, fps: float = 30.0, seconds: float = WALK_SECONDS):
+    """One long walk about a room from short straight walks of one subject (``clips``, Motions, drawn
+    in turn at random): each next clip starts at the frame of its first second whose pose (about the
+    hips, turned to face the same way) is nearest the walk's last pose, is put where the walk ended
+    and turned, over ``WALK_TURN`` s, from the walk's heading to one that leads to a random point
+    within ``WALK_ROOM`` m of the room's centre (so the walker stays in the cameras' view); the
+    first frames are blended into the last pose. A motion that repeats every stride, with the
+    changes of pace, turns and clip-to-clip differences of a real walk. Returns a Motion at ``fps``."""
+    from synnet_recon.motion import Motion
+    from synnet_recon.skeleton import JOINT_INDEX as J
+
+    hips = [J["r_hip"], J["l_hip"]]
+    need = int(round(seconds * fps)) + 1
+    walk = None
+    while walk is None or len(walk) < need:
+        clip = clips[int(rng.integers(len(clips)))].resample(fps).joints
+        root = clip[:, hips].mean(axis=1)
+        rel = clip - root[:, None]
+        if walk is None:
+            start, heading, at = 0, _facing(clip[0]), np.zeros(3)
+            blend_from = None
+        else:
+            last = walk[-1]
+            last_rel = last - last[hips].mean(axis=0)
+            at, heading = walk[-1][hips].mean(axis=0), _facing(last)
+            window = range(min(int(fps), len(clip) - 2))
+            cost = [np.sum((_yaw(np.array([heading - _facing(clip[k])]))[0] @ rel[k].T - last_rel.T) ** 2)
+                    for k in window]
+            start = int(np.argmin(cost))
+            blend_from = last_rel
+        clip, root, rel = clip[start:], root[start:], rel[start:]
+        if len(clip) < 2:
+            continue
+        travel = root[-1] - root[0]
+        goal = rng.uniform(-WALK_ROOM, WALK_ROOM, 2)
+        wanted = np.arctan2(goal[0] - at[0], goal[1] - at[2])  # heading of travel towards the goal (x, z)
+        own = np.arctan2(travel[0], travel[2])
+        first = heading - _facing(clip[0]) if walk is not None else 0.0
+        last_turn = wanted - own
+        delta = (last_turn - first + np.pi) % (2 * np.pi) - np.pi
+        w = np.clip(np.arange(len(clip)) / max(WALK_TURN * fps, 1.0), 0.0, 1.0)
+        w = w * w * (3 - 2 * w)
+        R = _yaw(first + w * delta)
+        steps = np.diff(root, axis=0) * np.array([1.0, 0.0, 1.0])
+        path = np.concatenate([np.zeros((1, 3)), np.cumsum(np.einsum("tij,tj->ti", R[1:], steps), axis=0)])
+        path = path + np.array([at[0], 0.0, at[2]]) + np.array([0.0, 1.0, 0.0]) * root[:, 1:2]
+        pose = np.einsum("tij,tkj->tki", R, rel)
+        if blend_from is not None:  # a short cross-fade from the walk's last pose
+            k = min(6, len(pose))
+            a = (np.arange(1, k + 1) / (k + 1))[:, None, None]
+            pose[:k] = (1 - a) * blend_from[None] + a * pose[:k]
+        piece = path[:, None] + pose
+        walk = piece if walk is None else np.concatenate([walk, piece[1:]])
+    return Motion(walk[:need], fps, "walk_chain")
+
+
+def walk_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int = 0) -> list[TrainPair]:
+    """The pairs of ``n_scenes`` scenes like the caliscope rig's (bench/bench_sync_real.py): 4 webcams on
+    tripods at 15 fps filming one person walking about a room (``chained_walk``: a motion that repeats
+    every stride), 5 s windows, offsets up to 2 s; the 2nd and 4th cameras frame the upper body only
+    (``upper_body_view``), every camera has the detector's correlated errors. The upper-body views see
+    the arms' swing and the head's bob repeat every stride: cues that compare poses match a stride
+    earlier or later nearly as well. Every pair of cameras with the truth (label ``walks/...``)."""
+    from synnet_recon.synth import conditions
+    from synnet_recon.synth.camera import CameraPathConfig
+    from synnet_recon.synth.scene import SceneConfig, simulate_scene
+
+    if n_scenes <= 0:
+        return []
+    by_subject = {}
+    for m in training_motions(0.5, split):
+        for subject, names in WALK_CLIPS.items():
+            if m.name in names:
+                by_subject.setdefault(subject, []).append(m)
+    subjects = sorted(s for s, ms in by_subject.items() if len(ms) >= 2)
+    rng = np.random.default_rng([seed, 90])
+    out = []
+    for s in range(n_scenes):
+        motion = chained_walk(by_subject[subjects[s % len(subjects)]], rng)
+        cfg = SceneConfig(cameras=4, seconds=5.0, fps=15.0, max_offset=2.0, seed=int(rng.integers(1 << 30)),
+                          noise=float(rng.uniform(0.5, 1.5)),
+                          camera_path=CameraPathConfig(mode_weights=(0.0, 0.0, 0.0, 1.0), distance=(2.0, 5.0)))
+        scene = simulate_scene(cfg, motion)
+        tracks = []
+        for c, cam in enumerate(scene.cameras):
+            kp = cam.keypoints
+            xy, conf, size = np.asarray(kp.xy), np.asarray(kp.conf), kp.image_size
+            if c in (1, 3):
+                xy, conf, size = conditions.upper_body_view(xy, conf, size, rng)
+            xy, conf = conditions.correlated_detector_errors(xy, conf, size, rng, times=np.asarray(kp.times))
+            tracks.append(Keypoints(xy, conf, np.asarray(kp.times), tuple(int(v) for v in np.ravel(size)[:2]),
+                                    kp.name, dict(kp.meta)))
+        for i in range(4):
+            for j in range(i + 1, 4):
+                truth = scene.cameras[j].offset_seconds - scene.cameras[i].offset_seconds
+                views = "+".join("upper" if c in (1, 3) else "full" for c in (i, j))
+                out.append(TrainPair(tracks[i], tracks[j], truth, f"walks/{views}", first_scene + s))
+    return out
+
+
 def training_pairs(n_scenes: int, seed: int, split: str = "train", n_paper: int = 0, n_same: int = 0,
                    n_people: int = 0, n_rates: int = 0) -> list[TrainPair]:
     """The scenes' pairs (3 per scene), one unrelated pair per ten, then ``n_paper`` paper-protocol
@@ -365,6 +493,7 @@ SPAN_TERMS = False      # --span-terms
 PEAK_TERMS = False      # --peak-terms
 DESCRIPTOR_TERMS: tuple[str, ...] = ()  # --descriptor-terms
 TOP_TERMS = ""          # --top-terms: "votes" or "tops" (pair.cue_tops) in the pick
+PICK_TERMS: tuple[str, ...] = ()  # --pick-terms: "periodicity" and / or "peaks", in the pick only
 
 
 def _peak_terms(names) -> tuple[str, ...]:
@@ -388,6 +517,10 @@ def pick_features(cues) -> tuple[str, ...]:
         own = own + ("votes",)
     elif TOP_TERMS == "tops":
         own = own + tuple(f"{c}_top" for c in CURVE_CUES if c in cues)
+    if "peaks" in PICK_TERMS and not PEAK_TERMS:  # each cue's z times its own peak z, in the pick only
+        own = own + tuple(f"{c}*{c}_peak" for c in CURVE_CUES if c in cues)
+    if "periodicity" in PICK_TERMS:  # each feature's weight changing with how periodic the motion is
+        own = own + ("periodicity",) + tuple(f"{c}*periodicity" for c in own if "*" not in c and c != "periodicity")
     return with_descriptor_terms(own, DESCRIPTOR_TERMS) if DESCRIPTOR_TERMS else own
 
 
@@ -565,6 +698,8 @@ def pick_rows(pairs, curves, cues, model, config, rate, memo: EpipolarMemo | Non
             px["epipolar"] = memo.at(i, pair, offsets[cand], mo)
         if DESCRIPTOR_TERMS:
             px |= {k: np.full(len(cand), v) for k, v in _descriptors(pair, rate).items()}
+        if "periodicity" in PICK_TERMS:
+            px["periodicity"] = np.full(len(cand), _periodicity(pair, rate, offsets, mo))
         x = {k: np.asarray(v, dtype=float) for k, v in px.items()}
         for k in set(names) - set(x):  # a cue this pair could not compute
             if "*" not in k:
@@ -583,6 +718,22 @@ def _descriptors(pair: TrainPair, rate: float) -> dict:
     if key not in _DESCRIBED:
         _DESCRIBED[key] = pair_descriptors(pair.ka, pair.kb, rate)
     return _DESCRIBED[key]
+
+
+_PERIODIC: dict = {}
+
+
+def _periodicity(pair: TrainPair, rate: float, offsets: np.ndarray, min_overlap: int) -> float:
+    """``pair.periodicity`` of a training pair over its search range, computed once per process."""
+    from synnet_recon.sync.pair import periodicity
+    from synnet_recon.sync.tracks import resample_track
+
+    key = (id(pair.ka), id(pair.kb), rate)
+    if key not in _PERIODIC:
+        max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
+        _PERIODIC[key] = periodicity(resample_track(pair.ka, rate), resample_track(pair.kb, rate), max_lag,
+                                     min_overlap)
+    return _PERIODIC[key]
 
 
 def fit_pick_rows(rows, cues, keep=None):
@@ -779,6 +930,7 @@ def _provenance(args, pairs, matcher) -> dict:
 
     out = {"script": "bench/fit_combiner.py", "scenes": args.scenes, "paper_pairs": args.paper, "seed": args.seed,
            "same_motion_pairs": args.same_motion, "people_scenes": args.people, "rate_scenes": args.rates,
+           "walk_scenes": args.walks, "pick_terms": list(PICK_TERMS),
            "dropped_kinds": sorted(k for k in args.drop_kinds.split(",") if k),
            "split": "train (synnet_recon.sync.data.split_files)", "date": time.strftime("%Y-%m-%d"),
            "pairs": len(pairs), "unrelated_pairs": sum(p.truth is None for p in pairs),
@@ -856,6 +1008,12 @@ def _arguments(argv):
     ap.add_argument("--top-terms", choices=("", "votes", "tops"), default="",
                     help="pick features: 'votes' (how many cues' own best offsets a candidate is near) or "
                          "'tops' (one 0/1 per cue), pair.cue_tops")
+    ap.add_argument("--walks", type=int, default=0,
+                    help="scenes of a person walking about a room seen by 4 tripod webcams at 15 fps, two of "
+                         "them upper-body views, added (walk_pairs; pass 1 cached on its own)")
+    ap.add_argument("--pick-terms", default="",
+                    help="pick-only terms, comma-separated: 'periodicity' (pair.periodicity and each pick "
+                         "feature times it), 'peaks' (each cue's z times its own peak z)")
     ap.add_argument("--upright", action="store_true",
                     help="matcher.UPRIGHT for this fit: sideways tracks turned upright before SynNet")
     ap.add_argument("--confidence-only", action="store_true",
@@ -865,13 +1023,16 @@ def _arguments(argv):
 
 
 def _candidate_settings(args) -> None:
-    """--cue-candidates-each and --top-terms."""
-    global TOP_TERMS
+    """--cue-candidates-each, --top-terms and --pick-terms."""
+    global TOP_TERMS, PICK_TERMS
     if args.cue_candidates_each is not None:
         from synnet_recon.sync import pair
 
         pair.CUE_CANDIDATES_EACH = int(args.cue_candidates_each)
     TOP_TERMS = args.top_terms
+    PICK_TERMS = tuple(t for t in args.pick_terms.split(",") if t)
+    if set(PICK_TERMS) - {"periodicity", "peaks"}:
+        raise SystemExit(f"--pick-terms: 'periodicity' and / or 'peaks', not {args.pick_terms}")
 
 
 def main(argv=None):
@@ -928,6 +1089,7 @@ def main(argv=None):
     if args.rates:
         base_key |= {"rates": args.rates, "fast_rates": FAST_RATES, "slower_rates": repr(SLOWER_RATES)}
     curves = pass_one(pairs, config, rate, everything, matcher, args.cache, base_key)  # every cue's chance z, once
+    pairs, curves = _with_walks(args, pairs, curves, config, rate, everything, matcher)
     print(f"pass 1 (curves) done in {time.time() - t0:.0f} s", flush=True)
     dropped = {k for k in args.drop_kinds.split(",") if k}
     if dropped:
@@ -959,6 +1121,18 @@ def main(argv=None):
         report[name] = stats
         print(f"{name}: {json.dumps(stats)}  ({time.time() - t0:.0f} s)", flush=True)
         _save(models, report, args, pairs, matcher)  # after each set: a later failure loses no fit
+
+
+def _with_walks(args, pairs, curves, config, rate, cues, matcher):
+    """``pairs`` and their pass 1 ``curves`` with ``--walks`` scenes' pairs added (``walk_pairs``), whose
+    pass 1 is cached on its own: adding them leaves the other pairs' cache as it is."""
+    if not args.walks:
+        return pairs, curves
+    walks = walk_pairs(args.walks, args.seed, first_scene=max(p.scene for p in pairs) + 1)
+    key = {"walks": args.walks, "seed": args.seed, "split": "train", "config": repr(config),
+           "walk_clips": repr(WALK_CLIPS), "walk": [WALK_SECONDS, WALK_ROOM, WALK_TURN]}
+    print(f"{len(walks)} pairs of {args.walks} walking scenes (walk_pairs)", flush=True)
+    return pairs + walks, curves + pass_one(walks, config, rate, cues, matcher, args.cache, key)
 
 
 def _curve_and_pick(name, pairs, set_curves, config, rate, memo, kept=None, where=None):

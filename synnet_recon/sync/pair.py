@@ -375,7 +375,8 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
                   z: dict | None = None, overlap: np.ndarray | None = None):
     """Pick features at the candidates ({name: (C,)}) and the pick logits (C,): the curve logit,
     the epipolar z, SynNet's window evidence, each whole-range cue's z (``z``), the log overlap
-    (``overlap``, frames) there and, for a pick that names them, the pair's descriptors."""
+    (``overlap``, frames) there and, for a pick that names them, the pair's descriptors and how
+    periodic the motion is (``periodicity``, the same at every candidate)."""
     cand = np.asarray(cand, dtype=int)
     cand_s = offsets[cand] / rate
     x = {"curve": curve[cand]}
@@ -386,6 +387,10 @@ def pick_evidence(cues, model: EvidenceModel, curve, offsets, cand, ka, kb, matc
         x["log_span"] = np.full(len(cand), log_span(overlap))
     x |= {k: np.full(len(cand), v) for k, v in cue_peaks(z or {}).items()}
     x |= cue_tops(z or {}, offsets, cand)
+    if any("periodicity" in f for f in model.pick.features):  # how periodic the motion is (one per pair)
+        max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
+        x["periodicity"] = np.full(len(cand), periodicity(resample_track(ka, rate), resample_track(kb, rate),
+                                                          max_lag, min_overlap))
     if uses_descriptors(model.pick.features):  # the kind of pair (sync.descriptors)
         x |= {k: np.full(len(cand), v) for k, v in pair_descriptors(ka, kb, rate).items()}
     if fine is not None:
