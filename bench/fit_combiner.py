@@ -309,8 +309,16 @@ WALK_CLIPS = {"07": ("07_01", "07_02", "07_03", "07_04", "07_05", "07_06", "07_0
               "08": ("08_01", "08_02", "08_03", "08_04", "08_05", "08_06", "08_07", "08_08", "08_09", "08_10",
                      "08_11")}
 WALK_SECONDS = 10.0   # length of a chained walk (a 5 s window with offsets up to 2 s fits in 9 s)
-WALK_ROOM = 1.2       # m: each clip of the chain heads for a point this far from the room's centre at most
+WALK_ROOM = 0.6       # m: each clip of the chain heads for a point this far from the room's centre at most
 WALK_TURN = 0.6       # s: the turn from one clip's heading to the next's, spread over this long
+# The walker's pace (``paced``): stretches of WALK_STRETCH s, each at a playback rate of the clips drawn
+# from WALK_PACE, or a stop (rate up to WALK_STOP, chance WALK_STOP_CHANCE), blended into each other.
+# The caliscope rig's walker (real 3D landmarks) walks at 0.5-0.8 m/s and stands still for seconds;
+# the CMU walks are brisk (1.3-1.6 m/s) and steady.
+WALK_STRETCH = (1.0, 3.0)
+WALK_PACE = (0.45, 1.0)
+WALK_STOP = 0.08
+WALK_STOP_CHANCE = 0.2
 
 
 def _facing(pose: np.ndarray) -> float:
@@ -335,8 +343,9 @@ def chained_walk(clips, rng: np.random.Generator, fps: float = 30.0, seconds: fl
     hips, turned to face the same way) is nearest the walk's last pose, is put where the walk ended
     and turned, over ``WALK_TURN`` s, from the walk's heading to one that leads to a random point
     within ``WALK_ROOM`` m of the room's centre (so the walker stays in the cameras' view); the
-    first frames are blended into the last pose. A motion that repeats every stride, with the
-    changes of pace, turns and clip-to-clip differences of a real walk. Returns a Motion at ``fps``."""
+    first frames are blended into the last pose; the clip ends once past that point (after 0.8 s at
+    least). A motion that repeats every stride, with the turns and clip-to-clip differences of a real
+    walk (``paced`` adds changes of pace and stops). Returns a Motion at ``fps``."""
     from synnet_recon.motion import Motion
     from synnet_recon.skeleton import JOINT_INDEX as J
 
@@ -380,15 +389,63 @@ def chained_walk(clips, rng: np.random.Generator, fps: float = 30.0, seconds: fl
             k = min(6, len(pose))
             a = (np.arange(1, k + 1) / (k + 1))[:, None, None]
             pose[:k] = (1 - a) * blend_from[None] + a * pose[:k]
-        piece = path[:, None] + pose
+        away = np.linalg.norm(path[:, [0, 2]] - goal, axis=1)  # the piece ends once past its goal
+        past = np.flatnonzero((np.arange(len(away)) >= int(0.8 * fps)) & (np.diff(away, prepend=np.inf) > 0))
+        end = int(past[0]) if past.size else len(away)
+        piece = (path[:, None] + pose)[:end]
         walk = piece if walk is None else np.concatenate([walk, piece[1:]])
     return Motion(walk[:need], fps, "walk_chain")
+
+
+def paced(motion, rng: np.random.Generator, seconds: float):
+    """``motion`` (a Motion) replayed at a pace that changes along it (``WALK_STRETCH``, ``WALK_PACE``,
+    ``WALK_STOP``): ``seconds`` of it at its own rate, clamped at its end."""
+    from synnet_recon.motion import Motion
+
+    n = int(round(seconds * motion.fps)) + 1
+    rate = np.empty(0)
+    while len(rate) < n:
+        k = max(1, int(round(rng.uniform(*WALK_STRETCH) * motion.fps)))
+        stop = rng.random() < WALK_STOP_CHANCE
+        rate = np.concatenate([rate, np.full(k, rng.uniform(0.0, WALK_STOP) if stop else rng.uniform(*WALK_PACE))])
+    width = max(1, int(round(0.4 * motion.fps)))  # changes of pace over ~0.4 s
+    rate = np.convolve(np.pad(rate[:n], width, mode="edge"), np.ones(2 * width + 1) / (2 * width + 1), "valid")
+    clock = motion.start + np.concatenate([[0.0], np.cumsum(rate[:-1])]) / motion.fps
+    return Motion(motion.at(clock), motion.fps, motion.name)
+
+
+WALK_SWAY = 0.02     # m: RMS of the walker's slow sway (every joint, 0.1-1 Hz), shared by every view
+WALK_JITTER = 0.0025  # m: scale of the 3D landmarks' own jitter (Student t, 3 dof), shared by every view
+
+
+def swayed(motion, rng: np.random.Generator, sway: float | None = None, jitter: float | None = None):
+    """``motion`` with what a real person and a rig of triangulated landmarks add and every view sees
+    alike: a slow sway of the body (``WALK_SWAY``: smooth random 3D offsets of each joint, band
+    0.1-1 Hz, one half shared by the whole body) and the landmarks' jitter (``WALK_JITTER``: heavy
+    tailed, frame by frame; the caliscope rig's 3D MediaPipe landmarks: median 2.4-4.8 mm off a
+    5-frame quadratic, p90 0.7-2.4 cm). Neither repeats with the stride."""
+    from synnet_recon.motion import Motion
+
+    sway = WALK_SWAY if sway is None else sway
+    jitter = WALK_JITTER if jitter is None else jitter
+    T, J = motion.joints.shape[:2]
+    f = np.fft.rfftfreq(T, 1.0 / motion.fps)
+    band = ((f >= 0.1) & (f <= 1.0)).astype(float)
+
+    def smooth(shape):
+        spec = (rng.normal(size=shape + (len(f),)) + 1j * rng.normal(size=shape + (len(f),))) * band
+        v = np.fft.irfft(spec, n=T, axis=-1)
+        return np.moveaxis(v / max(float(v.std()), 1e-12), -1, 0)
+
+    offsets = sway * np.sqrt(0.5) * (smooth((1, 3)) + smooth((J, 3)))
+    noise = jitter * rng.standard_t(3, size=(T, J, 3))
+    return Motion(motion.joints + offsets + noise, motion.fps, motion.name, motion.source, motion.start)
 
 
 def walk_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int = 0) -> list[TrainPair]:
     """The pairs of ``n_scenes`` scenes like the caliscope rig's (bench/bench_sync_real.py): 4 webcams on
     tripods at 15 fps filming one person walking about a room (``chained_walk``: a motion that repeats
-    every stride), 5 s windows, offsets up to 2 s; the 2nd and 4th cameras frame the upper body only
+    every stride; ``paced``: slower and faster, with stops), 5 s windows, offsets up to 2 s; the 2nd and 4th cameras frame the upper body only
     (``upper_body_view``), every camera has the detector's correlated errors. The upper-body views see
     the arms' swing and the head's bob repeat every stride: cues that compare poses match a stride
     earlier or later nearly as well. Every pair of cameras with the truth (label ``walks/...``)."""
@@ -407,10 +464,11 @@ def walk_pairs(n_scenes: int, seed: int, split: str = "train", first_scene: int 
     rng = np.random.default_rng([seed, 90])
     out = []
     for s in range(n_scenes):
-        motion = chained_walk(by_subject[subjects[s % len(subjects)]], rng)
+        motion = swayed(paced(chained_walk(by_subject[subjects[s % len(subjects)]], rng), rng, WALK_SECONDS - 0.5),
+                        rng)
         cfg = SceneConfig(cameras=4, seconds=5.0, fps=15.0, max_offset=2.0, seed=int(rng.integers(1 << 30)),
                           noise=float(rng.uniform(0.5, 1.5)),
-                          camera_path=CameraPathConfig(mode_weights=(0.0, 0.0, 0.0, 1.0), distance=(2.0, 5.0)))
+                          camera_path=CameraPathConfig(mode_weights=(0.0, 0.0, 0.0, 1.0), distance=(3.0, 6.0)))
         scene = simulate_scene(cfg, motion)
         tracks = []
         for c, cam in enumerate(scene.cameras):
@@ -1130,7 +1188,8 @@ def _with_walks(args, pairs, curves, config, rate, cues, matcher):
         return pairs, curves
     walks = walk_pairs(args.walks, args.seed, first_scene=max(p.scene for p in pairs) + 1)
     key = {"walks": args.walks, "seed": args.seed, "split": "train", "config": repr(config),
-           "walk_clips": repr(WALK_CLIPS), "walk": [WALK_SECONDS, WALK_ROOM, WALK_TURN]}
+           "walk_clips": repr(WALK_CLIPS), "walk": [WALK_SECONDS, WALK_ROOM, WALK_TURN],
+           "pace": [WALK_STRETCH, WALK_PACE, WALK_STOP, WALK_STOP_CHANCE], "sway": [WALK_SWAY, WALK_JITTER]}
     print(f"{len(walks)} pairs of {args.walks} walking scenes (walk_pairs)", flush=True)
     return pairs + walks, curves + pass_one(walks, config, rate, cues, matcher, args.cache, key)
 

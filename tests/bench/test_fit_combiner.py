@@ -233,3 +233,48 @@ def test_descriptor_terms_train_on_the_descriptors_align_computes(packaged_only,
                          ANALYSIS_RATE, mo, z, overlap)
     for d in DESCRIPTORS:
         np.testing.assert_array_equal(rows[0][0][d], x[d])
+
+
+@pytest.fixture()
+def walk_clips(fit, motion, monkeypatch):
+    """Two 3 s pieces of the packaged clip as the only training 'walks' of one subject."""
+    from synnet_recon.motion import Motion
+
+    pieces = [Motion(motion.resample(30.0, start=s, duration=3.0).joints, 30.0, name) for s, name in
+              ((0.5, "w_01"), (5.0, "w_02"))]
+    monkeypatch.setitem(fit._MOTIONS, "train", pieces)
+    monkeypatch.setattr(fit, "WALK_CLIPS", {"w": ("w_01", "w_02")})
+    return pieces
+
+
+def test_chained_walk_is_long_smooth_and_stays_in_the_room(fit, walk_clips):
+    from synnet_recon.skeleton import JOINT_INDEX as J
+
+    walk = fit.chained_walk(walk_clips, np.random.default_rng(2), seconds=10.0)
+    assert walk.fps == 30.0 and len(walk) == 301 and np.isfinite(walk.joints).all()
+    root = walk.joints[:, [J["r_hip"], J["l_hip"]]].mean(axis=1)
+    assert np.abs(root[:, [0, 2]]).max() < 4.0  # each piece heads back towards the room's centre
+    # the pieces are turned and moved, never stretched: a bone keeps the length it has in the clips
+    bone = np.linalg.norm(walk.joints[:, J["r_knee"]] - walk.joints[:, J["r_hip"]], axis=1)
+    clip_bone = np.linalg.norm(walk_clips[0].joints[:, J["r_knee"]] - walk_clips[0].joints[:, J["r_hip"]], axis=1)
+    assert np.median(bone) == pytest.approx(np.median(clip_bone), rel=0.05)
+    # no jump where one piece joins the next: no joint moves more than the clips' own fastest step
+    step = np.linalg.norm(np.diff(walk.joints, axis=0), axis=2).max()
+    clip_step = max(np.linalg.norm(np.diff(c.joints, axis=0), axis=2).max() for c in walk_clips)
+    assert step <= 1.5 * clip_step
+
+
+def test_walk_pairs_are_the_caliscope_rig(fit, walk_clips):
+    pairs = fit.walk_pairs(2, seed=5, first_scene=30)
+    assert len(pairs) == 12 and {p.scene for p in pairs} == {30, 31}
+    for p in pairs:
+        assert p.truth is not None and abs(p.truth) <= 4.0 and fit.kind_of(p.label) == "walks"
+        assert np.allclose(np.diff(p.ka.times), 1 / 15.0)  # webcams at 15 fps, 5 s windows
+        assert len(p.ka) == len(p.kb) == 75
+    # the 2nd and 4th cameras frame the upper body: fewer joints seen, the legs hardly ever
+    full = [p.ka for p in pairs if p.label == "walks/full+upper"]
+    upper = [p.kb for p in pairs if p.label == "walks/full+upper"]
+    assert np.mean([(k.conf > 0).mean() for k in upper]) < np.mean([(k.conf > 0).mean() for k in full])
+    # the offsets of one scene agree: offset(1, 2) = offset(0, 2) - offset(0, 1)
+    truths = [p.truth for p in pairs if p.scene == 30]  # pairs (0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)
+    assert truths[3] == pytest.approx(truths[1] - truths[0], abs=1e-9)
