@@ -1076,6 +1076,8 @@ def _arguments(argv):
                     help="matcher.UPRIGHT for this fit: sideways tracks turned upright before SynNet")
     ap.add_argument("--confidence-only", action="store_true",
                     help="refit only the confidence stage; the curve and pick of the model in --out (else the shipped one)")
+    ap.add_argument("--keep-curve", action="store_true",
+                    help="refit the pick and confidence stages only; the curve of the model in --out (else the shipped one)")
     ap.add_argument("--dump-pick", type=Path, default=None, help="pickles of the pick and confidence stages' training rows (analysis)")
     return ap.parse_args(argv)
 
@@ -1170,8 +1172,9 @@ def main(argv=None):
         if args.cv_only:
             continue
         model = _curve_and_pick(name, pairs, set_curves, config, rate, memo,
-                                models.get(C.cue_key(cues)) if args.confidence_only else None,
-                                args.out if args.confidence_only else None)
+                                models.get(C.cue_key(cues)) if args.confidence_only or args.keep_curve else None,
+                                args.out if args.confidence_only or args.keep_curve else None,
+                                pick_too=args.keep_curve)
         model.confidence, stats = fit_confidence(pairs, set_curves, cues, model, config, rate, matcher)
         model.trained = True
         model.notes = {"pairs": len(pairs), **stats, **({"cv": cv} if args.cv else {})}
@@ -1194,10 +1197,11 @@ def _with_walks(args, pairs, curves, config, rate, cues, matcher):
     return pairs + walks, curves + pass_one(walks, config, rate, cues, matcher, args.cache, key)
 
 
-def _curve_and_pick(name, pairs, set_curves, config, rate, memo, kept=None, where=None):
+def _curve_and_pick(name, pairs, set_curves, config, rate, memo, kept=None, where=None, pick_too=False):
     """A model of cue set ``name`` whose curve and pick stages are fitted on ``pairs``, or, with
     ``kept`` (``--confidence-only``: the model already in the output file, else the shipped one when
-    ``kept`` is missing), taken from it; its confidence stage is the untrained placeholder's."""
+    ``kept`` is missing), taken from it; ``pick_too`` (``--keep-curve``): only the curve is taken,
+    the pick is fitted on its candidates. Its confidence stage is the untrained placeholder's."""
     cues = CUE_SETS[name]
     model = replace(C.untrained_model(cues))
     if kept is not None or where is not None:
@@ -1205,6 +1209,8 @@ def _curve_and_pick(name, pairs, set_curves, config, rate, memo, kept=None, wher
         if not kept.trained:
             raise SystemExit(f"--confidence-only: no fitted {name} model in {where} or the package")
         model.curve, model.pick = kept.curve, kept.pick
+        if pick_too:
+            model.pick = fit_pick(pairs, set_curves, cues, model, config, rate, memo)
         return model
     samples = [(o, {k: v for k, v in z.items() if k in cues}, t, n) for o, z, _, n, t in (c for c in set_curves if c)]
     model.curve = fit_curve(samples, cues)
