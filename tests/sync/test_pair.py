@@ -379,3 +379,31 @@ def test_in_basin_keeps_a_sloping_per_frame_answer_in_the_frame_but_never_the_si
     fit = P._static_refinement(sloped, 4 * step, 2.0 * step, config, step, step)
     assert fit is not None and 3.0 <= fit[0] / step - 4.0 <= 3.96
     assert P._static_refinement(sloped, 4 * step, 0.1 * step, config, step, step) is None
+
+
+def test_a_pick_that_names_periodicity_gets_the_pairs_periodicity(motion):
+    """``pick_evidence`` gives a pick that names ``periodicity`` (or a product with it) the pair's
+    ``pair.periodicity``, one number at every candidate (``bench/fit_combiner.py --pick-terms``); a
+    pick that does not name it does not pay for it."""
+    from dataclasses import replace
+
+    from synnet_recon.sync import combine as C
+    from synnet_recon.sync import pair as P
+    from synnet_recon.sync.tracks import resample_track
+
+    sc = simulate_scene(SceneConfig(cameras=2, seconds=4.0, fps=30.0, max_offset=0.5, seed=3, noise=0.5), motion)
+    ka, kb = sc.cameras[0].keypoints, sc.cameras[1].keypoints
+    config = _config()
+    cues = ("affine", "speed")
+    offsets, z, mo, overlap = P.pair_curves(ka, kb, config, 30.0, cues)
+    model = C.untrained_model(cues)
+    curve = P.combined_curve(model, z, overlap)
+    cand = P.curve_candidates(curve, 3)
+    x, _ = P.pick_evidence(cues, model, curve, offsets, cand, ka, kb, None, None, config, 30.0, mo, z, overlap)
+    assert "periodicity" not in x
+    named = replace(model, pick=C.Logistic(("curve", "affine*periodicity"), np.array([1.0, 0.5]), 0.0))
+    x, logit = P.pick_evidence(cues, named, curve, offsets, cand, ka, kb, None, None, config, 30.0, mo, z, overlap)
+    max_lag = int(max(abs(offsets[0]), abs(offsets[-1])))
+    want = P.periodicity(resample_track(ka, 30.0), resample_track(kb, 30.0), max_lag, mo)
+    assert np.isfinite(want) and x["periodicity"].tolist() == [want] * len(cand)
+    assert np.allclose(logit, curve[cand] + 0.5 * x["affine"] * want)
