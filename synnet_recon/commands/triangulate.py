@@ -34,8 +34,9 @@ from ..fileio import check_output_path
 @click.option("--intrinsics", help="Intrinsics without poses: COLMAP cameras.txt, JSON {video: {fx,fy,cx,cy,width,"
                                    "height}} or truth.json. Default: intrinsics.json / cameras.txt / truth.json "
                                    "beside sync.json.")
-@click.option("--fov", "fov_deg", type=float, help="Horizontal field of view of every camera in degrees (phones: "
-                                                   "about 65-75 for the main camera).")
+@click.option("--fov", "fov_deg", type=float,
+              help="Field of view of every camera in degrees, across the image's width as stored (phones' main "
+                   "camera: about 65-75 in landscape; a portrait video's width is its short side: about 40-47).")
 @click.option("--person-height", type=float, help="Height of the main person in metres: the scale when the cameras "
                                                   "are posed from the people (default: 1.70 assumed, and said so).")
 @click.option("--frames", metavar="START:END:STEP", help="Rows of sync.json's frames table to use.")

@@ -403,27 +403,36 @@ class FramePoses(CameraPoses):
 
 def poses_from_calibration(path, names: list) -> StaticPoses:
     """A Pose2Sim / caliscope calibration TOML -> StaticPoses. Its cameras are matched to the
-    videos by name, else in file order when the counts agree."""
+    videos by name, else by the number in the name as `triangulate` does (cam_01 <-> cam01: two of
+    the Pose2Sim demo's four videos with its calibration), else in file order when the counts agree."""
     from ..errors import InputError
     from ..io.calibration import read_calibration_toml
+    from .stage_triangulate import match_calibration
 
     cams = read_calibration_toml(path)
-    if all(n in cams for n in names):
-        chosen = {n: cams[n] for n in names}
-    elif len(cams) == len(names):
+    try:
+        chosen = match_calibration(list(names), cams, path)
+    except InputError:
+        if len(cams) != len(names):
+            raise InputError(path, f"{len(cams)} cameras ({', '.join(cams)}) for {len(names)} videos "
+                                   f"({', '.join(names)}): name the tables after the videos (or with the "
+                                   "same number: cam_01 for cam01)") from None
         chosen = dict(zip(names, cams.values()))
-    else:
-        raise InputError(path, f"{len(cams)} cameras ({', '.join(cams)}) for {len(names)} videos "
-                               f"({', '.join(names)}): name the tables after the videos")
     return StaticPoses({n: c.world_to_camera for n, c in chosen.items()}, f"calibration {path}")
 
 
 def poses_from_people(keypoints: dict, intrinsics: dict, instants: list, reference: str,
                       person_height: float | None) -> StaticPoses:
     """Static cameras posed from the person's 2D joints pooled over the synchronized instants
-    (``people_calib.calibrate_from_people``), metric scale from ``person_height`` (metres)."""
+    (``people_calib.calibrate_from_people``), metric scale from ``person_height`` (metres).
+
+    A view's joints at a row's frame are its detection there or, where the keypoints skip frames
+    (align poses at 30 fps: every 2nd frame of a 60 fps video), interpolated between the two
+    detections around it (``recon.subframe``): two 60 fps videos an odd number of frames apart
+    otherwise share no instant at all (the Pose2Sim balancing cam01/cam02, 1 frame apart)."""
     from .depth import ASSUMED_BODY_HEIGHT
     from .people_calib import PeopleCalibConf, calibrate_from_people
+    from .subframe import joints_at, stride
     from .triangulate import undistort_pixels
 
     names = [reference] + [n for n in intrinsics if n != reference]
@@ -433,13 +442,16 @@ def poses_from_people(keypoints: dict, intrinsics: dict, instants: list, referen
     frames = np.zeros((len(names), len(rows)), int)
     for v, n in enumerate(names):
         track = keypoints.get(n)
-        for t, r in enumerate(rows):
-            frames[v, t] = r[n]
-            k = None if track is None else track.at_frame(r[n])
-            if k is not None:
-                ok = k[:, 2] > 0
-                xy[v, t, ok] = undistort_pixels(k[ok, :2], intrinsics[n].K, intrinsics[n].dist)
-                conf[v, t] = k[:, 2]
+        frames[v] = [r[n] for r in rows]
+        if track is None or not len(rows):
+            continue
+        detected = np.asarray(track.frame_indices)
+        pts, c = joints_at(detected, np.asarray(track.xy, np.float64), np.asarray(track.conf, np.float64),
+                           frames[v].astype(np.float64), stride(detected))
+        ok = (c > 0) & np.isfinite(pts).all(axis=-1)
+        if ok.any():
+            xy[v][ok] = undistort_pixels(pts[ok], intrinsics[n].K, intrinsics[n].dist)
+            conf[v][ok] = c[ok]
     height = person_height or ASSUMED_BODY_HEIGHT
     calib = calibrate_from_people(names, xy, conf, [intrinsics[n].K for n in names], frames,
                                   conf=PeopleCalibConf(person_height=height))

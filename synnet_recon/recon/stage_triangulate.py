@@ -162,6 +162,25 @@ def resolve_cameras(conf: TriangulateStageConfig, names: list[str], sizes: dict[
     return out
 
 
+def portrait_fov_notes(fov_deg: float | None, sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """A note (logged, and returned for the warnings) for every portrait video given ``--fov``: the
+    angle is taken across the image's width as stored, its short side; a phone's field of view is
+    usually quoted for landscape, across the long side (the Pose2Sim demo's 1080x1920 videos: 35.6
+    degrees across, 59.5 along; --fov 69 there is a focal length of 786 px against the true 1681)."""
+    notes = []
+    for n, (w, h) in sizes.items():
+        if fov_deg is None or not h > w > 0:
+            continue
+        f = (w / 2.0) / np.tan(np.radians(fov_deg) / 2.0)
+        long_fov = np.degrees(2.0 * np.arctan((h / 2.0) / f))
+        note = (f"{n}: portrait video ({w}x{h}): --fov {fov_deg:g} is taken across its {w} px width (f = {f:.0f} px, "
+                f"{long_fov:.1f} degrees along its {h} px height); a phone's field of view is usually quoted for "
+                "landscape: give the angle across the short side, or --intrinsics")
+        log.warning("%s", note)
+        notes.append(note)
+    return notes
+
+
 def _fit_size(K: np.ndarray, size, image_size, where, name: str, notes: list | None = None) -> np.ndarray:
     """K for the keypoints' image size. The same aspect: scaled. A near-equal aspect (within 1 %):
     the video is taken to be the calibrated image scaled uniformly to fit inside it and centred, with
@@ -522,6 +541,7 @@ def main(config: TriangulateStageConfig, sync_json: str | Path, out_dir: str | P
     if mode == "people" or config.poses == "auto":
         tracks = repose_skipped(sync, tracks, config, warnings)
     cameras = _cameras(config, names, sizes, sync.base, mode)
+    warnings += portrait_fov_notes(config.fov_deg, sizes)
     views = read_views(sync, config.frames, cameras, tracks, config.subframe)
     calib = None
     _say(config, f"{len(views.names)} videos with keypoints, {len(views.rows)} synchronized instants; camera poses "
@@ -683,7 +703,7 @@ def _write(config, out_dir, views: Views, tri, used, summary) -> Path:
 
                 write_trc(tmp / "skeleton.trc", skeleton_to_trc(skeleton))
         else:
-            summary["reason"] = ("fewer than two verified cameras: nothing triangulated (see cameras[].reason; "
+            summary["reason"] = ("fewer than two verified cameras (see cameras[].reason; "
                                  "--allow-unverified triangulates with the flagged ones)")
         write_json(tmp / "triangulate.json", summary)
     return out_dir

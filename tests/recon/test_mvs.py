@@ -245,3 +245,65 @@ def test_frame_poses_from_the_triangulate_summary():
     assert set(poses.at({"a": 3, "b": 8, "c": 3})) == {"a", "b"} and poses.at({"b": 8})["b"][1, 3] == -0.2
     assert set(poses.at({"a": 4})) == set() and poses.reasons == {"c": "no frame posed"}
     assert "triangulate.json" in poses.source
+
+
+def test_calibration_tables_matched_by_number(tmp_path):
+    """A calibration with more cameras than videos, named cam_01.. for videos cam01..: matched by
+    the number as `triangulate` does (was: an error asking to rename the tables); no match: one line."""
+    from synnet_recon.errors import InputError
+    from synnet_recon.recon.mvs import poses_from_calibration
+
+    lines = []
+    for k in range(1, 5):
+        lines += [f"[cam_0{k}]", f'name = "cam_0{k}"', "size = [160.0, 120.0]",
+                  "matrix = [[100.0, 0.0, 80.0], [0.0, 100.0, 60.0], [0.0, 0.0, 1.0]]",
+                  "distortions = [0.0, 0.0, 0.0, 0.0]", f"rotation = [0.0, {0.1 * k}, 0.0]",
+                  f"translation = [{float(k)}, 0.0, 0.0]", ""]
+    toml = tmp_path / "calib.toml"
+    toml.write_text("\n".join(lines))
+    poses = poses_from_calibration(toml, ["cam01", "cam03"])
+    assert sorted(poses.world_to_camera) == ["cam01", "cam03"]
+    assert np.allclose(poses.world_to_camera["cam03"][:3, 3], [3.0, 0.0, 0.0])
+    with pytest.raises(InputError, match="cam_01 for cam01"):
+        poses_from_calibration(toml, ["left", "right"])
+    with pytest.raises(InputError) as exc:  # fewer tables than videos: nothing to match in order either
+        poses_from_calibration(toml, ["left", "right", "top", "back", "side"])
+    assert "calib.toml" in str(exc.value) and "\n" not in str(exc.value)
+
+
+class _Lens(_Intr):
+    dist = None
+
+
+def test_people_poses_interpolate_skipped_frames(monkeypatch):
+    """Keypoints on every 2nd frame (align poses at 30 fps) of two 60 fps videos one frame apart: no
+    row has both views detected at its exact frame; the joints are taken between the detections
+    around it (was: no shared joints at all, 'no camera pair shares enough consistent joints')."""
+    from synnet_recon.keypoints import Keypoints
+    from synnet_recon.recon import mvs, people_calib
+
+    T = 40
+    frames = np.arange(0, 2 * T, 2)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(100, 500, size=(18, 2))
+    moving = base[None] + np.arange(2 * T)[:, None, None] * 1.0  # 1 px a frame: linear, interpolated exactly
+    tracks = {}
+    for n in ("a", "b"):
+        k = Keypoints(moving[frames].astype(np.float32), np.full((T, 18), 0.9, np.float32), frames / 60.0,
+                      (640, 480), n, {"frames": frames})
+        tracks[n] = k
+    rows = [{"a": f, "b": f + 1} for f in range(0, 2 * T - 2)]
+    seen = {}
+
+    def fake(names, xy, scores, Ks, *args, **kw):
+        seen["xy"], seen["conf"] = xy, scores
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(people_calib, "calibrate_from_people", fake)
+    with pytest.raises(RuntimeError, match="stop"):
+        mvs.poses_from_people(tracks, {"a": _Lens(), "b": _Lens()}, rows, "a", 1.7)
+    both = (seen["conf"][0] > 0).all(axis=-1) & (seen["conf"][1] > 0).all(axis=-1)
+    assert both.all()
+    t = int(np.flatnonzero(both)[0])
+    assert np.allclose(seen["xy"][1, t], moving[rows[t]["b"]], atol=1e-3)
+    assert np.allclose(seen["xy"][0, t], moving[rows[t]["a"]], atol=1e-3)

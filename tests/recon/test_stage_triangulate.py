@@ -148,13 +148,15 @@ def test_refined_over_time_with_a_calibration(rig, tmp_path):
     assert errors["default"] < errors["off"], errors
 
 
-def test_pair_not_pinned_down_is_flagged(tmp_path):
+def test_pair_not_pinned_down_is_flagged(tmp_path, capsys):
     """Two cameras and 40 instants: 1.2-9.5 degrees off in our runs; flagged, nothing triangulated,
-    unless asked (and then marked)."""
+    unless asked (and then marked). The terminal says "nothing triangulated" once (it said it twice)."""
     root = tmp_path / "pair"
     write_rig(root, views=2, instants=40, seed=3, spread=180.0)
     out = tmp_path / "out"
     assert _run(["triangulate", str(root / "sync.json"), "--out", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert said.count("nothing triangulated") == 1 and "fewer than two verified cameras" in said, said
     summary = json.loads((out / "triangulate.json").read_text())
     assert not summary["triangulated"] and not (out / "skeleton3d.json").exists()
     assert not summary["cameras"]["cam1"]["ok"] and "not pinned down" in summary["cameras"]["cam1"]["reason"]
@@ -501,3 +503,15 @@ def test_videos_whose_keypoints_skip_frames_are_posed_again(tmp_path, monkeypatc
     calls.clear()
     assert st.repose_skipped(sync, tracks, st.TriangulateStageConfig(repose_max_frames=20), notes) == tracks
     assert not calls and "more than repose_max_frames 20" in notes[-1]
+
+
+def test_portrait_fov_is_said_across_the_short_side():
+    """--fov on a portrait video (a phone held upright, the Pose2Sim demo's 1080x1920): the note
+    says the angle is taken across the 1080 px width and what that makes the focal length; a
+    landscape video gets no note."""
+    from synnet_recon.recon.stage_triangulate import portrait_fov_notes
+
+    notes = portrait_fov_notes(69.0, {"cam01": (1080, 1920), "wide": (1920, 1080)})
+    assert len(notes) == 1 and notes[0].startswith("cam01: portrait video (1080x1920)"), notes
+    assert "f = 786 px" in notes[0] and "across its 1080 px width" in notes[0], notes
+    assert portrait_fov_notes(None, {"cam01": (1080, 1920)}) == []
