@@ -64,6 +64,9 @@ def load_view(path: str | Path) -> ViewData:
     frames = sorted((path / "frames").glob("*.ply")) if (path / "frames").is_dir() else []
     fused = path / "fused.ply" if (path / "fused.ply").is_file() else None
     if not frames and fused is None:
+        if (path / "registration.json").is_file():  # fuse ran and fused no instant (every view flagged)
+            raise InputError(path, "nothing to show: fuse fused no instant here (no frames/*.ply, no fused.ply; "
+                                   "registration.json says why each view was flagged)")
         raise InputError(path, "no frames/*.ply and no fused.ply: not a fuse output folder")
     data = ViewData(frames, fused)
     reg_path = path / "registration.json"

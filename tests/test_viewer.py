@@ -132,3 +132,19 @@ def test_view_cli_screenshot_and_bad_path(outdir, tmp_path, capsys):
         cli_main(["view", str(outdir), "--frame", "7", "--screenshot", str(tmp_path / "y.png")])
     assert exc.value.code == 2 and "no frame 7" in capsys.readouterr().err
     assert not (tmp_path / "y.png").exists()
+
+
+def test_view_of_a_fuse_that_fused_nothing(tmp_path, capsys):
+    """`synrecon view` on the folder of a fuse run that fused no instant (two phones 49 degrees apart
+    with --depth mvs): one line saying fuse fused nothing and where the reasons are (it said "not a
+    fuse output folder"), exit 2; a folder without registration.json keeps the old message."""
+    empty = tmp_path / "recon"
+    (empty / "frames").mkdir(parents=True)
+    (empty / "registration.json").write_text("{}")
+    for folder, words in ((empty, ["fused no instant", "registration.json"]), (tmp_path, ["not a fuse output"])):
+        with pytest.raises(SystemExit) as exc:
+            cli_main(["view", str(folder), "--screenshot", str(tmp_path / "x.png")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("synrecon: error: "), err
+        assert all(w in err[0] for w in words), err
+    assert not (tmp_path / "x.png").exists()
