@@ -94,6 +94,9 @@ def command(sync, out_dir, calibration, poses_from_people, poses, smooth, over_t
         config.repose_max_frames = 0
     out = main(config, sync, out_dir)
     summary = json.loads((out / "triangulate.json").read_text(encoding="utf-8"))
+    for note in summary["warnings"]:
+        if note.startswith("--poses auto:"):  # which poses ran: the scene's, or the people's instead
+            click.echo(note)
     for name, cam in summary["cameras"].items():
         state = "ok" if cam["ok"] else f"FLAGGED: {cam['reason']}"
         err = cam.get("reprojection_px")

@@ -26,6 +26,7 @@ A frame without a pose is ``ok=False`` with the reason; ``ScenePoses.missing()``
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -363,14 +364,30 @@ def _mapping_options(names: list[str], fixed_intrinsics: bool, conf: SfmConf):
     return opts
 
 
+@contextlib.contextmanager
+def _colmap_errors_hidden():
+    """COLMAP's own log at FATAL only, then as it was: a mapping that makes no model prints
+    "E... sfm.cc:310] Failed to create any sparse model" on stderr, a line the user cannot act on;
+    what it means is said in our own words (the views SfM did not register, and why)."""
+    import pycolmap
+
+    before = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = max(before, 3)
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = before
+
+
 def _map(work: Path, keynames: list[str], allnames: list[str], fixed_intrinsics: bool, conf: SfmConf):
     """The largest model over the keyframes, then every frame registered into it; None when nothing maps."""
     import pycolmap
 
     pycolmap.set_random_seed(conf.seed)
     (work / "sparse").mkdir(exist_ok=True)
-    models = pycolmap.incremental_mapping(work / "database.db", work / "images", work / "sparse",
-                                          _mapping_options(keynames, fixed_intrinsics, conf))
+    with _colmap_errors_hidden():
+        models = pycolmap.incremental_mapping(work / "database.db", work / "images", work / "sparse",
+                                              _mapping_options(keynames, fixed_intrinsics, conf))
     if not models:
         return None, 0
     best = max(models.values(), key=lambda r: r.num_reg_images())

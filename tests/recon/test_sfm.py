@@ -298,3 +298,23 @@ def test_final_ba_robust_loss_resists_biased_observations():
     assert robust < 0.1 < squared, (robust, squared)
     assert robust < 0.5 * squared
 
+
+
+def test_colmap_error_line_hidden_while_mapping(tmp_path, monkeypatch):
+    """A mapping that makes no model: COLMAP's "Failed to create any sparse model" line is not
+    printed (its log is at FATAL while it maps), the level is restored after, and _map says None."""
+    import pycolmap
+
+    from synnet_recon.recon import sfm
+
+    seen = []
+
+    def no_model(*args, **kwargs):
+        seen.append(pycolmap.logging.minloglevel)
+        return {}
+
+    before = pycolmap.logging.minloglevel
+    monkeypatch.setattr(pycolmap, "incremental_mapping", no_model)
+    monkeypatch.setattr(sfm, "_mapping_options", lambda *a, **k: None)
+    assert sfm._map(tmp_path, ["a.png"], ["a.png"], True, sfm.SfmConf()) == (None, 0)
+    assert seen == [3] and pycolmap.logging.minloglevel == before

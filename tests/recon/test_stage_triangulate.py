@@ -329,13 +329,17 @@ def test_moving_cameras_posed_per_frame_from_the_scene(moving_wide_scene, tmp_pa
     assert (out / "skeleton.trc").is_file()
 
 
-def test_poses_auto_without_videos_falls_back_to_the_people(tmp_path):
+def test_poses_auto_without_videos_falls_back_to_the_people(tmp_path, capsys):
+    """... and the terminal says so (it said only "camera poses for every frame from the scene" and
+    then the people's reasons for flagging)."""
     write_rig(tmp_path, instants=20)  # too few instants to verify the cameras: only the fallback is tested
     out = tmp_path / "out"
     assert _run(["triangulate", str(tmp_path / "sync.json"), "--out", str(out), "--poses", "auto", "--quiet"]) == 0
     summary = json.loads((out / "triangulate.json").read_text())
     assert summary["poses"] == "people" and any("--poses auto: no structure from motion" in w
                                                 for w in summary["warnings"])
+    said = capsys.readouterr().out
+    assert said.count("--poses auto: no structure from motion") == 1, said
 
 
 def test_poses_sfm_without_videos_is_refused(tmp_path, capsys):
