@@ -709,11 +709,27 @@ def _loop_closures(index_pairs, offsets: list, tolerance: float) -> list[tuple[l
     return _triangles(obs, np.array([o is not None for o in offsets], bool), tolerance)
 
 
-def _closed_loops_with(index_pairs, offsets: list, k: int, offset: float, tolerance: float) -> int:
-    """How many of pair k's loops of three close when its offset is ``offset``, the others fixed."""
+def _closed_loops_with(index_pairs, offsets: list, k: int, offset: float, tolerance: float,
+                       unconfirming: frozenset = frozenset()) -> int:
+    """How many of pair k's loops of three close when its offset is ``offset``, the others fixed
+    (loops through another pair of ``unconfirming`` not counted)."""
     trial = list(offsets)
     trial[k] = offset
-    return sum(ok for ks, ok in _loop_closures(index_pairs, trial, tolerance) if k in ks)
+    return sum(ok for ks, ok in _loop_closures(index_pairs, trial, tolerance)
+               if k in ks and not any(q in unconfirming for q in ks if q != k))
+
+
+def _contradicted(p: PairSync, c: int) -> bool:
+    """Whether the independent check (``verify.check_options``) contradicts option ``c`` of pair
+    ``p``: fewer people agree across the two views there than at another of its answers, or the
+    fixed camera geometry contradicts it."""
+    if c >= len(p.option_checks):
+        return False
+    check = p.option_checks[c]
+    return check.get("identity") == "fewer" or check.get("status") == "contradicted"
+
+
+LOOPS_THROUGH_CONTRADICTED = False  # a loop through an answer the independent check contradicts rules out others
 
 
 def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: float, most: int = 729) -> None:
@@ -750,9 +766,22 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
     # close every loop, and nothing here tells them apart)
     n_best = dict(tried)[best]
     rivals = [combo for combo, n in tried if n >= n_best]
+    # A loop through an answer that the independent check contradicts (it pairs people whom the
+    # pair's own evidence says are not the same, e.g. the main person of one view with a second
+    # person of another) rules nothing out: a loop that goes from one person to another and back
+    # closes by construction (the offset between the two people's motions cancels), so it cannot
+    # tell a relabelling of the people from the right identities. (Several people, dev seed 1,
+    # trial 8: the main person of cam0 and cam2 paired with the walker of cam1 on both sides
+    # closed the only loop within 0.2 frame; loops then ruled out pair (0, 1)'s answer of two
+    # agreeing people, and cam1 came -163 frames off at confidence 0.95.)
+    unconfirming = frozenset() if LOOPS_THROUGH_CONTRADICTED else frozenset(
+        k for k, p in enumerate(pairs) if p.offset_seconds is not None and p.options
+        and _contradicted(p, chosen.get(k, 0)))
     for pos, (k, c) in enumerate(chosen.items()):
         p = pairs[k]
-        closes = [_closed_loops_with(index_pairs, offsets, k, o, tolerance) for o, _, _, _ in p.options]
+        closes = [0 if k in unconfirming and _contradicted(p, o) else
+                  _closed_loops_with(index_pairs, offsets, k, opt[0], tolerance, unconfirming)
+                  for o, opt in enumerate(p.options)]
         supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]} | {combo[pos] for combo in rivals}
         p.offset_seconds, _, p.stderr, p.subjects = p.options[c]
         p.confidence = option_confidence(p.options, c, supported)

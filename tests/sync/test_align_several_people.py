@@ -96,6 +96,45 @@ def test_loops_choose_the_person_pairing_that_closes():
     assert [p.offset_seconds for p in pairs[1:]] == [true[2] - true[0], true[2] - true[1]]
 
 
+def test_a_loop_through_an_answer_the_identity_check_contradicts_rules_nothing_out(monkeypatch):
+    """Several people, dev seed 1, trial 8 (``bench_sync_real.py`` people, 30 trials): in each view
+    the main person and a walker. Pair (0, 1)'s two agreeing people give the right answer; its
+    other answer pairs cam0's main person with cam1's walker (fewer people agree there: the
+    identity check kept a quarter of its confidence). Pair (1, 2) was answered only by cam1's
+    walker against cam2's main person (both its answers wrong). Going from the main person to the
+    walker and back, the loop of the two wrong answers and the right (0, 2) closes exactly (the
+    offset between the two people's motions cancels): it cannot tell a relabelling from the right
+    identities, so it must rule nothing out. It did: cam1 came -163 frames off at confidence 0.95."""
+    from synnet_recon.sync import align as A
+
+    true, delta = [0.0, 1.90, -1.56], 5.45  # delta: the offset between the two people's motions (s)
+    answers = {(0, 1): [(true[1], 0.981, 2, {"people": 2}),
+                        (true[1] - delta, 0.222, 1, {"people": 1, "identity": "fewer"})],
+               (0, 2): [(true[2], 0.990, 2, {"people": 2}), (true[2] + 1.84, 0.663, 1, {"people": 2})],
+               (1, 2): [(true[2] - true[1] + delta, 0.964, 1, {"people": 1}),
+                        (true[2] - true[1] + 4.45, 0.746, 1, {"people": 1})]}
+
+    def run(loops_through_contradicted: bool):
+        monkeypatch.setattr(A, "LOOPS_THROUGH_CONTRADICTED", loops_through_contradicted)
+        index_pairs = list(combinations(range(3), 2))
+        pairs = []
+        for i, j in index_pairs:
+            opts = [(o, c, 0.002, n) for o, c, n, _ in answers[(i, j)]]
+            pairs.append(PairSync(f"c{i}", f"c{j}", opts[0][0], option_confidence(opts, 0), "x", options=opts,
+                                  option_checks=[ch for *_, ch in answers[(i, j)]]))
+        _choose_options_by_loops(index_pairs, pairs, tolerance=0.1)
+        return pairs, A._video_confidence(1, 0, index_pairs, pairs)
+
+    pairs, conf = run(True)  # as before: the loop ruled out the right answer of (0, 1) and raised (1, 2)
+    assert pairs[0].offset_seconds == pytest.approx(true[1] - delta) and conf > 0.9
+    pairs, conf = run(False)
+    assert pairs[0].offset_seconds == pytest.approx(true[1] - delta)  # the same choice...
+    assert pairs[0].confidence == pytest.approx(0.222 * (1 - 0.981))  # ...lowered by the answer it did not rule out
+    assert pairs[1].confidence == pytest.approx(0.990 * (1 - 0.663))
+    assert pairs[2].confidence == pytest.approx(0.964 * (1 - 0.746))
+    assert conf < 0.1
+
+
 def test_disagreeing_people_lower_the_confidence_when_no_loop_decides():
     """Two inputs only: nothing tells which pairing is right, so each answer is discounted by the
     other's confidence, and the pair says why."""
