@@ -366,6 +366,7 @@ def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: flo
     options, checks, why = verify.check_options(pair.options, curves, geom, np.asarray(offs)[::step], frame,
                                                 IDENTITY_TOLERANCE / rate, wrong_frames=2.0 * coarse / frame)
     pair.options, pair.option_checks, pair.option_reasons = options, checks, why
+    pair.option_people = [verify.people_at(curves, o[0], IDENTITY_TOLERANCE / rate) for o in options]
     offset, _, stderr, people = options[0]
     pair.offset_seconds, pair.stderr, pair.subjects = offset, stderr, people
     pair.confidence = option_confidence(options, 0)
@@ -434,7 +435,8 @@ def _flipped(p: PairSync) -> PairSync:
                    baseline_offsets={k: -v for k, v in p.baseline_offsets.items()},
                    cue_curves={k: v[::-1] for k, v in p.cue_curves.items()},
                    options=[(-o, c, se, n) for o, c, se, n in p.options],
-                   verify=_flipped_check(p.verify), option_checks=[_flipped_check(c) for c in p.option_checks])
+                   verify=_flipped_check(p.verify), option_checks=[_flipped_check(c) for c in p.option_checks],
+                   option_people=[[(j, i) for i, j in m] for m in p.option_people])
 
 
 def _flipped_check(check: dict) -> dict:
@@ -726,10 +728,65 @@ def _contradicted(p: PairSync, c: int) -> bool:
     if c >= len(p.option_checks):
         return False
     check = p.option_checks[c]
-    return check.get("identity") == "fewer" or check.get("status") == "contradicted"
+    return check.get("identity") in ("fewer", "across") or check.get("status") == "contradicted"
 
 
 LOOPS_THROUGH_CONTRADICTED = False  # a loop through an answer the independent check contradicts rules out others
+
+
+IDENTITY_ACROSS_LOOPS = True  # an answer pairing people the two other pairs of a loop say are different is lowered
+
+
+def _oriented_people(index_pairs, pairs: list[PairSync], i: int, j: int) -> tuple[float, dict] | None:
+    """The identity pair (i, j) is confident in: its first answer's confidence and its people
+    matching as {track of i: track of j} (None: no answer, or no matching, or contradicted)."""
+    k = index_pairs.index((min(i, j), max(i, j)))
+    p = pairs[k]
+    if p.offset_seconds is None or not p.options or not p.option_people or _contradicted(p, 0) or not p.option_people[0]:
+        return None
+    m = p.option_people[0] if i < j else [(b, a) for a, b in p.option_people[0]]
+    return p.options[0][1], dict(m)
+
+
+def _check_identity_across_loops(index_pairs, pairs: list[PairSync], n: int) -> None:
+    """Identities compose around a loop of three inputs: when pairs (i, j) and (i, k) identify
+    person a of j and person b of k with two different people of i, an answer of pair (j, k) that
+    pairs a with b pairs two different people (the loops alone cannot see it: going from one
+    person to another and back, such a loop closes by construction). Such an answer keeps
+    ``verify.IDENTITY_FACTOR`` of its confidence when the two identities are jointly more
+    confident than it. (Several people, dev seed 2, trial 19: cam2 shows one track, so nothing
+    inside pair (1, 2) could flag its answer pairing cam1's walker with cam2's main person.)"""
+    refs = {(i, j): _oriented_people(index_pairs, pairs, i, j) for i in range(n) for j in range(n)
+            if i != j and (min(i, j), max(i, j)) in index_pairs}
+    for k, (j, q) in enumerate(index_pairs):
+        p = pairs[k]
+        if p.offset_seconds is None or not p.options or len(p.option_people) != len(p.options):
+            continue
+        lowered = False
+        for c, (opt, match) in enumerate(zip(p.options, p.option_people)):
+            for i in range(n):
+                ra, rb = refs.get((j, i)), refs.get((q, i))
+                if i in (j, q) or ra is None or rb is None or ra[0] * rb[0] <= opt[1]:
+                    continue
+                if any(a in ra[1] and b in rb[1] and ra[1][a] != rb[1][b] for a, b in match):
+                    o, conf, se, m = opt
+                    p.options[c] = (o, conf * verify.IDENTITY_FACTOR, se, m)
+                    p.option_checks[c] = dict(p.option_checks[c], identity="across")
+                    why = f"pairs people whom the pairs with input {i} identify as different people"
+                    p.option_reasons[c] = f"{p.option_reasons[c]}; {why}" if p.option_reasons[c] else why
+                    lowered = True
+                    break
+        if lowered:
+            order = sorted(range(len(p.options)), key=lambda c: -p.options[c][1])
+            p.options = [p.options[c] for c in order]
+            p.option_checks = [p.option_checks[c] for c in order]
+            p.option_reasons = [p.option_reasons[c] for c in order]
+            p.option_people = [p.option_people[c] for c in order]
+            p.offset_seconds, _, p.stderr, p.subjects = p.options[0]
+            p.confidence = option_confidence(p.options, 0)
+            p.verify = p.option_checks[0]
+            if p.option_reasons[0]:
+                p.reason = p.option_reasons[0] if not p.reason else f"{p.reason}; {p.option_reasons[0]}"
 
 
 def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: float, most: int = 729) -> None:
@@ -838,6 +895,8 @@ def _solve(sources: list[Source], ref: int, index_pairs, pairs: list[PairSync], 
     itself only weakly joined does not win over the direct pair with the reference because its own
     confidence is a little higher. (``JOIN_BY_PATH`` off: the most confident pair.)"""
     finest = max([rate] + [s.fps for s in sources if np.isfinite(s.fps)])
+    if IDENTITY_ACROSS_LOOPS:
+        _check_identity_across_loops(index_pairs, pairs, len(sources))
     _choose_options_by_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     _check_pair_loops(index_pairs, pairs, 1.5 * config.inlier_frames / finest)
     obs_pair = [k for k, p in enumerate(pairs)

@@ -108,6 +108,8 @@ class PairSync:
     verify: dict = field(default_factory=dict)
     option_checks: list = field(repr=False, default_factory=list)
     option_reasons: list = field(repr=False, default_factory=list)
+    # the people of a and b matched one-to-one at each option ([(track of a, track of b)], verify.people_at)
+    option_people: list = field(repr=False, default_factory=list)
     # (offset_seconds, group standard error in analysis frames) of the people's estimates whose
     # confidence the joint-group check capped (``sync.pair.group_check``)
     group_capped: list = field(repr=False, default_factory=list)

@@ -135,6 +135,46 @@ def test_a_loop_through_an_answer_the_identity_check_contradicts_rules_nothing_o
     assert conf < 0.1
 
 
+def test_an_answer_pairing_people_the_other_pairs_of_its_loop_say_differ_is_lowered():
+    """Several people, dev seed 2, trial 19: cam0 and cam1 show the walker (track 0) and the main
+    person (track 1), cam2 only the main person. Pair (0, 1)'s two agreeing people are right;
+    pair (1, 2) paired cam1's walker with cam2's main person (+81 frames, confident: with one
+    person in cam2 no identity check inside the pair can fire). With pair (0, 1)'s swapped answer
+    the loop closes by construction and won. Identities compose around the loop: (0, 1) says
+    cam1's track 0 is cam0's track 0, (0, 2) says cam2's track 0 is cam0's track 1, so pair
+    (1, 2)'s answer pairs two different people; lowered, the loops choose the right answers."""
+    from synnet_recon.sync import align as A
+
+    true, delta = [0.0, 1.58, -0.11], 2.70
+    answers = {(0, 1): [(true[1], 0.989, 2, {"people": 2}, [(0, 0), (1, 1)]),
+                        (true[1] - delta, 0.248, 1, {"people": 1, "identity": "fewer"}, [(1, 0)])],
+               (0, 2): [(true[2], 0.988, 1, {"people": 1}, [(1, 0)]), (true[2] + 2.6, 0.027, 1, {"people": 1}, [])],
+               (1, 2): [(true[2] - true[1] + delta, 0.896, 1, {"people": 1}, [(0, 0)]),
+                        (true[2] - true[1] - 0.09, 0.034, 1, {"people": 1}, [(1, 0)])]}
+
+    def run(across: bool):
+        index_pairs = list(combinations(range(3), 2))
+        pairs = []
+        for i, j in index_pairs:
+            opts = [(o, c, 0.002, n) for o, c, n, _, _ in answers[(i, j)]]
+            pairs.append(PairSync(f"c{i}", f"c{j}", opts[0][0], option_confidence(opts, 0), "x", options=opts,
+                                  option_checks=[dict(a[3]) for a in answers[(i, j)]],
+                                  option_reasons=[None] * len(opts), option_people=[a[4] for a in answers[(i, j)]]))
+        if across:
+            A._check_identity_across_loops(index_pairs, pairs, 3)
+        _choose_options_by_loops(index_pairs, pairs, tolerance=0.1)
+        return pairs
+
+    pairs = run(False)  # as before: the swapped answers' loop won
+    assert pairs[0].offset_seconds == pytest.approx(true[1] - delta)
+    pairs = run(True)
+    assert pairs[2].option_checks[[o for o, *_ in pairs[2].options].index(true[2] - true[1] + delta)]["identity"] == "across"
+    assert pairs[0].offset_seconds == pytest.approx(true[1])
+    # the swapped whole choice still closes its loop: not ruled out, it still lowers the right answer
+    assert pairs[0].confidence == pytest.approx(0.989 * (1 - 0.248))
+    assert pairs[2].offset_seconds == pytest.approx(true[2] - true[1] - 0.09)
+
+
 def test_disagreeing_people_lower_the_confidence_when_no_loop_decides():
     """Two inputs only: nothing tells which pairing is right, so each answer is discounted by the
     other's confidence, and the pair says why."""
