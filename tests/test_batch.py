@@ -265,13 +265,21 @@ def _some_ok(out: Path) -> bool:
         return False
 
 
+def _as_a_shell_starts_it():
+    """In the child before exec: SIGINT unblocked and at its default, as a shell starts a foreground
+    command: the full suite's worker process had SIGINT ignored (SIG_IGN, inherited across exec), so
+    the batch never saw the signal and finished with exit 0 (session 13, twice)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_batch_leaves_whole_files_and_a_rerun_finishes(tmp_path, sig):
     root = make_recordings(tmp_path / "root", 4, cameras=2, seconds=6.0, seed=7)
     out = tmp_path / "out"
     proc = subprocess.Popen([*CLI, str(root), "--out", str(out), "--workers", "1", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_a_shell_starts_it)
     _wait_for(lambda: _some_ok(out), proc=proc)
     proc.send_signal(sig)
     proc.wait(timeout=120)
