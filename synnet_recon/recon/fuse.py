@@ -507,7 +507,9 @@ KEEP_LAG = 2
 # on the default demo agree 98-100 % both ways, ICP slid 50-160 cm along the floor 19-81 % one way)
 ODOMETRY_AGREEMENT = 0.9
 FINE_ODOMETRY_ROUNDS = 3   # fine alignments of an unconfirmed odometry step before it is refused
-CONFIRM_MAX_DEG, CONFIRM_MAX_M = 0.5, 0.01   # a flagged view's pose against its own motion from a verified instant
+# motions that confirm each other: two cameras' odometry steps (``confirmation``), a flagged view's pose
+# against its own motion from a verified instant (``confirmed_over_time``)
+CONFIRM_MAX_DEG, CONFIRM_MAX_M = 0.5, 0.01
 RELOCALIZE_MIN_MATCHES = 20   # background SIFT matches needed to relocalize a camera between two instants
 
 

@@ -594,11 +594,11 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
         if failed:
             warnings.append(f"{names[a]}-{names[b]}: the solution explains {row['joint_solution_inliers']} of their "
                             f"shared joints, their own essential matrix {p['inliers']}")
-    bones = bone_spread(points.reshape(T, J, 3))
     rigid = None
     if len(poses) == 2:
         warnings.append("only two cameras posed: no third view checks their relative pose; it is flagged unless "
                         "the joints pin it down (rotation_std_deg) and the skeleton it gives holds its bone lengths")
+        bones = bone_spread(points.reshape(T, J, 3))
         if bones > conf.max_bone_spread:   # NaN (too few limbs known) passes
             rigid = (f"the person's bones change length by {100 * bones:.0f} % over the instants under this pose "
                      f"(median over the limbs; a rigid skeleton: at most {100 * conf.max_bone_spread:g} %): the "

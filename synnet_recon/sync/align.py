@@ -367,12 +367,17 @@ def _verify_pair(pair: PairSync, sa: Source, sb: Source, curves: dict, rate: flo
                                                 IDENTITY_TOLERANCE / rate, wrong_frames=2.0 * coarse / frame)
     pair.options, pair.option_checks, pair.option_reasons = options, checks, why
     pair.option_people = [verify.people_at(curves, o[0], IDENTITY_TOLERANCE / rate) for o in options]
-    offset, _, stderr, people = options[0]
-    pair.offset_seconds, pair.stderr, pair.subjects = offset, stderr, people
-    pair.confidence = option_confidence(options, 0)
-    pair.verify = checks[0]
-    if why[0]:
-        pair.reason = why[0] if not pair.reason else f"{pair.reason}; {why[0]}"
+    _adopt_first_option(pair)
+
+
+def _adopt_first_option(pair: PairSync) -> None:
+    """The pair's answer is its first (most confident) option: its offset, standard error, people,
+    confidence and check, and the reason that option carries added to the pair's."""
+    pair.offset_seconds, _, pair.stderr, pair.subjects = pair.options[0]
+    pair.confidence = option_confidence(pair.options, 0)
+    pair.verify = pair.option_checks[0]
+    if pair.option_reasons[0]:
+        pair.reason = pair.option_reasons[0] if not pair.reason else f"{pair.reason}; {pair.option_reasons[0]}"
 
 
 def _subject_options(subjects: list, rate: float, frame: float) -> list[tuple[float, float, float, int]]:
@@ -782,11 +787,7 @@ def _check_identity_across_loops(index_pairs, pairs: list[PairSync], n: int) -> 
             p.option_checks = [p.option_checks[c] for c in order]
             p.option_reasons = [p.option_reasons[c] for c in order]
             p.option_people = [p.option_people[c] for c in order]
-            p.offset_seconds, _, p.stderr, p.subjects = p.options[0]
-            p.confidence = option_confidence(p.options, 0)
-            p.verify = p.option_checks[0]
-            if p.option_reasons[0]:
-                p.reason = p.option_reasons[0] if not p.reason else f"{p.reason}; {p.option_reasons[0]}"
+            _adopt_first_option(p)
 
 
 def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: float, most: int = 729) -> None:
