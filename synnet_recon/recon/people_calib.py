@@ -119,6 +119,13 @@ class PeopleCalibConf:
     # its videos (MediaPipe, 100 instants), posed 64 deg wrong with rotation std 0.50 and spread 2.5 deg,
     # both under their limits: 0.32 (session 13).
     max_bone_spread: float = 0.25
+    # ...and with two cameras only, the pair's ``rotation_uncertainty_deg`` (the resampled spread, the biases and
+    # the assumed detector term in quadrature) at most this, the accuracy docs/recon3d.md promises for poses from
+    # the people: no third view can check the pair, so an answer known only to a few degrees is not claimed
+    # verified. Two-camera solutions that passed every other check: Pose2Sim OpenPose pairs cam_01-cam_03 and
+    # cam_02-cam_04 (100 instants) 5.2 / 3.9 deg off with uncertainties 2.7 / 2.2; caliscope cam_1-cam_2 2.75 deg
+    # off at 2.05; the other caliscope pairs 0.2-1.9 deg off at 1.5-1.9 (session 14). inf: not checked.
+    max_two_camera_uncertainty_deg: float = 2.0
     bias_bootstrap: int = 8
     detector_bias_deg: float = 1.2
     detector_direction_deg: float = 0.7
@@ -652,6 +659,11 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
             reason = (f"its rotation moves by {rs:.2f} deg RMS when the instants are resampled or a joint group is "
                       f"left out (max {conf.max_rotation_spread_deg:g}) relative to {names[anchor]}; film more varied "
                       "motion or give a calibration")
+        unc = _two_camera_uncertainty(v, anchor, poses, resampled, conf)
+        if not reason and unc > conf.max_two_camera_uncertainty_deg:  # NaN (not computed) passes
+            reason = (f"with two cameras nothing checks their relative pose, and its rotation is known only to "
+                      f"{unc:.1f} deg (uncertainty; verified needs at most {conf.max_two_camera_uncertainty_deg:g}): "
+                      "film more varied motion, add a camera or give a calibration")
         cameras[names[v]] = CameraPose(names[v], poses[v], not reason, reason, int(good.sum()), obs, med, float(c),
                                        unsupported_frames=[int(f) for f in frames[v][seen]],
                                        rotation_std_deg=rot, direction_std_deg=direction,
@@ -660,6 +672,15 @@ def _camera_rows(names, poses, reasons, points, flat, valid, Ks, frames, conf, J
         a = cameras[names[anchor]]
         a.ok, a.reason = False, "no other camera's pose relative to it is verified"
     return cameras
+
+
+def _two_camera_uncertainty(v: int, anchor, poses: dict, resampled: dict, conf: PeopleCalibConf) -> float:
+    """Rotation uncertainty (degrees) of camera v relative to the anchor when exactly two cameras are posed (as
+    ``rotation_uncertainty_deg`` of their pair); NaN otherwise, or when it was not computed."""
+    if len(poses) != 2 or v == anchor or anchor is None:
+        return float("nan")
+    rs, _, rb, _ = resampled.get((min(v, anchor), max(v, anchor)), (np.nan,) * 4)
+    return float(np.sqrt(rs**2 + rb**2 + conf.detector_bias_deg**2)) if np.isfinite(rb) else float("nan")
 
 
 def views_from_keypoints(tracks: list, Ks: list[np.ndarray], dists: list | None = None,
