@@ -736,6 +736,18 @@ def _contradicted(p: PairSync, c: int) -> bool:
     return check.get("identity") in ("fewer", "across") or check.get("status") == "contradicted"
 
 
+SAME_PEOPLE_RIVALS = False  # loops never rule out an answer at which the same people are matched as at the chosen one
+
+
+def _same_people_options(p: PairSync, c: int) -> set[int]:
+    """The other options of pair ``p`` at which the same people are matched one-to-one as at
+    option ``c`` (``option_people``, none empty)."""
+    if c >= len(p.option_people) or not p.option_people[c]:
+        return set()
+    mine = sorted(p.option_people[c])
+    return {o for o, m in enumerate(p.option_people) if o != c and m and sorted(m) == mine}
+
+
 LOOPS_THROUGH_CONTRADICTED = False  # a loop through an answer the independent check contradicts rules out others
 
 
@@ -841,6 +853,8 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
                   _closed_loops_with(index_pairs, offsets, k, opt[0], tolerance, unconfirming)
                   for o, opt in enumerate(p.options)]
         supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]} | {combo[pos] for combo in rivals}
+        if SAME_PEOPLE_RIVALS:
+            supported |= _same_people_options(p, c)
         p.offset_seconds, _, p.stderr, p.subjects = p.options[c]
         p.confidence = option_confidence(p.options, c, supported)
         if p.option_checks:
@@ -998,9 +1012,12 @@ def _keypoints_of(s: Source) -> dict:
     return {"tracks": list(s.tracks)}
 
 
-def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:
-    """P(offset of input k is right), from the inlier pairs: noisy-OR of the direct pair to the
-    reference and the most reliable indirect path (product of confidences, Dijkstra on -log)."""
+VIDEO_CONFIDENCE = "noisy_or"  # how the direct pair and the best path combine (see _video_confidence)
+
+
+def _video_routes(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> tuple[float, float]:
+    """(confidence of the direct inlier pair between ``ref`` and k, the most reliable indirect
+    path's: product of its inlier pairs' confidences, Dijkstra on -log); 0 where none."""
     import heapq
 
     conf: dict[tuple[int, int], float] = {}
@@ -1022,5 +1039,13 @@ def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> f
                 if pv > best.get(v, 0.0):
                     best[v] = pv
                     heapq.heappush(heap, (-pv, v))
-    indirect = best.get(k, 0.0)
+    return direct, best.get(k, 0.0)
+
+
+def _video_confidence(k: int, ref: int, index_pairs, pairs: list[PairSync]) -> float:
+    """P(offset of input k is right), from the inlier pairs: noisy-OR of the direct pair to the
+    reference and the most reliable indirect path (``_video_routes``)."""
+    direct, indirect = _video_routes(k, ref, index_pairs, pairs)
+    if VIDEO_CONFIDENCE == "max":
+        return float(max(direct, indirect))
     return float(1.0 - (1.0 - direct) * (1.0 - indirect))

@@ -175,6 +175,51 @@ def test_an_answer_pairing_people_the_other_pairs_of_its_loop_say_differ_is_lowe
     assert pairs[2].offset_seconds == pytest.approx(true[2] - true[1] - 0.09)
 
 
+def test_an_answer_of_the_same_people_the_loops_miss_still_lowers_the_chosen_one(monkeypatch):
+    """Several people, dev seed 1, trial 26 (``bench_sync_real.py`` people, 30 trials): every pair
+    biased the same way (cam2 +1.5 to +2.2 frames). Pair (0, 2) has two answers at which the same
+    two people are matched (main with main, walker with walker): +2.15 frames off and -1.02 (one
+    per person pairing, 3.2 frames apart, far beyond their error bars). The loop through (0, 1)
+    and (1, 2) closes with the first and misses the second by 3.07 frames at a 3.0 tolerance, so
+    it ruled the second out and cam2 came 2.14 frames off at confidence 0.92. Loops tell
+    identities apart; they cannot make one measurement of the same people more precise than its
+    disagreement with the other says: that answer must keep lowering the chosen one."""
+    from synnet_recon.sync import align as A
+
+    f = 1.0 / FPS
+    true = [0.0, -9.02 * f, 9.52 * f]
+    both = [(0, 0), (1, 1)]  # main with main, walker with walker
+    answers = {(0, 1): [(true[1] + 0.55 * f, 0.997, 2, {"people": 2}, both),
+                        (true[1] + 35.4 * f, 0.029, 1, {"people": 1, "identity": "fewer"}, [(2, 1)])],
+               (0, 2): [(true[2] + 2.15 * f, 0.573, 1, {"people": 2}, both),
+                        (true[2] - 1.02 * f, 0.275, 1, {"people": 2}, both),
+                        (true[2] + 114.0 * f, 0.084, 1, {"people": 1, "identity": "fewer"}, [(2, 1)])],
+               (1, 2): [(true[2] - true[1] + 1.50 * f, 0.806, 2, {"people": 2}, both),
+                        (true[2] - true[1] + 124.0 * f, 0.018, 1, {"people": 1, "identity": "across"}, [(0, 1)])]}
+
+    def run(same_people: bool):
+        monkeypatch.setattr(A, "SAME_PEOPLE_RIVALS", same_people)
+        index_pairs = list(combinations(range(3), 2))
+        pairs = []
+        for i, j in index_pairs:
+            opts = [(o, c, 0.25 * f, n) for o, c, n, _, _ in answers[(i, j)]]
+            pairs.append(PairSync(f"c{i}", f"c{j}", opts[0][0], option_confidence(opts, 0), "x", options=opts,
+                                  option_checks=[dict(a[3]) for a in answers[(i, j)]],
+                                  option_reasons=[None] * len(opts), option_people=[a[4] for a in answers[(i, j)]],
+                                  inlier=True))
+        _choose_options_by_loops(index_pairs, pairs, tolerance=3.0 * f)
+        return pairs, A._video_confidence(2, 0, index_pairs, pairs)
+
+    pairs, conf = run(False)  # as before: the loop ruled the -1.02 answer out
+    assert pairs[1].offset_seconds == pytest.approx(true[2] + 2.15 * f)
+    assert pairs[1].confidence == pytest.approx(0.573) and conf > 0.9
+    pairs, conf = run(True)
+    assert pairs[1].offset_seconds == pytest.approx(true[2] + 2.15 * f)  # the same choice...
+    assert pairs[1].confidence == pytest.approx(0.573 * (1 - 0.275))  # ...lowered by the same people's other answer
+    assert pairs[0].confidence == pytest.approx(0.997) and pairs[2].confidence == pytest.approx(0.806)
+    assert conf < 0.9
+
+
 def test_disagreeing_people_lower_the_confidence_when_no_loop_decides():
     """Two inputs only: nothing tells which pairing is right, so each answer is discounted by the
     other's confidence, and the pair says why."""
