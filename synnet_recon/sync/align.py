@@ -736,7 +736,7 @@ def _contradicted(p: PairSync, c: int) -> bool:
     return check.get("identity") in ("fewer", "across") or check.get("status") == "contradicted"
 
 
-SAME_PEOPLE_RIVALS = False  # loops never rule out an answer at which the same people are matched as at the chosen one
+SAME_PEOPLE_RIVALS = True  # loops never rule out an answer at which the same people are matched as at the chosen one
 
 
 def _same_people_options(p: PairSync, c: int) -> set[int]:
@@ -807,7 +807,8 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
     matched people that agree). Choose one per pair so that the loops of three inputs close with
     the largest summed confidence (every combination tried, when there are at most ``most``);
     the chosen answer's confidence is lowered by the other answers that its loops do not rule out
-    (``option_confidence``). Pairs keep their most confident answer when no loop closes."""
+    (``option_confidence``), and always by those at which the same people are matched
+    (``SAME_PEOPLE_RIVALS``). Pairs keep their most confident answer when no loop closes."""
     from itertools import product
 
     multi = [k for k, p in enumerate(pairs) if p.offset_seconds is not None and len(p.options) > 1]
@@ -853,6 +854,12 @@ def _choose_options_by_loops(index_pairs, pairs: list[PairSync], tolerance: floa
                   _closed_loops_with(index_pairs, offsets, k, opt[0], tolerance, unconfirming)
                   for o, opt in enumerate(p.options)]
         supported = {o for o in range(len(p.options)) if closes[o] >= closes[c]} | {combo[pos] for combo in rivals}
+        # Loops tell identities apart; an answer at which the same people are matched as at the
+        # chosen one is the same identity measured another way (another person pairing), and its
+        # disagreement says how precise the chosen one is, which no loop of 3-frame tolerance can
+        # settle. (Several people, dev seed 1, trial 26: pair (0, 2)'s walker pairing +2.15
+        # frames off and its main-person pairing -1.02, 3.2 frames apart; the loop missed the
+        # second by 3.07 frames at a 3.0 tolerance and ruled it out: cam2 2.14 frames off at 0.92.)
         if SAME_PEOPLE_RIVALS:
             supported |= _same_people_options(p, c)
         p.offset_seconds, _, p.stderr, p.subjects = p.options[c]

@@ -220,6 +220,21 @@ def test_an_answer_of_the_same_people_the_loops_miss_still_lowers_the_chosen_one
     assert conf < 0.9
 
 
+def test_the_video_confidence_combines_the_direct_pair_and_the_best_path(monkeypatch):
+    """Noisy-OR of the direct inlier pair with the reference and the most reliable path (the
+    default), or (``VIDEO_CONFIDENCE = "max"``, tried in session 14 and left off) the larger of
+    the two, which holds whatever their dependence."""
+    from synnet_recon.sync import align as A
+
+    index_pairs = list(combinations(range(3), 2))
+    pairs = [PairSync("c0", "c1", 0.1, 0.9, "x", inlier=True), PairSync("c0", "c2", 0.2, 0.5, "x", inlier=True),
+             PairSync("c1", "c2", 0.1, 0.8, "x", inlier=True)]
+    assert A._video_routes(2, 0, index_pairs, pairs) == pytest.approx((0.5, 0.72))
+    assert A._video_confidence(2, 0, index_pairs, pairs) == pytest.approx(1 - 0.5 * 0.28)
+    monkeypatch.setattr(A, "VIDEO_CONFIDENCE", "max")
+    assert A._video_confidence(2, 0, index_pairs, pairs) == pytest.approx(0.72)
+
+
 def test_disagreeing_people_lower_the_confidence_when_no_loop_decides():
     """Two inputs only: nothing tells which pairing is right, so each answer is discounted by the
     other's confidence, and the pair says why."""
