@@ -166,6 +166,14 @@ def classify(miss: dict) -> str:
     return "truth not among the candidates (curve)"
 
 
+def condition_motions(cond: str) -> list:
+    """The held-out motions ``bench_sync_real.run`` draws ``cond``'s trials from: 32-frame clips for
+    the paper protocol, 10.2 s ones for the other simulated conditions, none for the real ones."""
+    if cond == "paper":
+        return BS.heldout_motions(32 / BS.FPS + 0.1)
+    return BS.heldout_motions(10.2) if cond in BS.SIMULATED else []
+
+
 def analyse(conditions: dict[str, int], seed: int, overrides: dict | None = None) -> tuple[list[dict], list[dict]]:
     from synnet_recon.sync.align import pair_cues
 
@@ -173,7 +181,7 @@ def analyse(conditions: dict[str, int], seed: int, overrides: dict | None = None
     refined = REFINED
     for cond, n in conditions.items():
         rng = np.random.default_rng([seed, BS.STREAMS[cond]])
-        motions = BS.heldout_motions(10.2) if cond in BS.SIMULATED else []
+        motions = condition_motions(cond)
         for trial in BS.CONDITIONS[cond](n, rng, motions):
             sources, pairs, result, traces, matcher, rate, config = _traced_align(trial, overrides or {})
             cues = pair_cues(config, matcher)
