@@ -31,6 +31,22 @@ def test_trials_have_the_truth(bench):
     assert all(r["error"] == 0.0 for r in rows)
 
 
+def test_paper_trials_draw_again_a_clip_too_short_for_the_offset(bench):
+    """A held-out clip needs only one 32-frame window; at offset 4m frames both windows must fit (dev
+    seed 3's paper trials stopped at 09_09, 1.23 s, drawn with m = -4)."""
+    from synnet_recon.motion import load_motion
+    from synnet_recon.synth.scene import PACKAGED_MOTION
+
+    long = load_motion(PACKAGED_MOTION)
+    short = long.resample(30.0, long.start, 1.23)  # 37 frames: both windows fit only for |4m| <= 5
+    short.name = "short"
+    trials = list(bench.paper_trials(40, np.random.default_rng(3), [short, long]))
+    assert len(trials) == 40
+    assert all(len(t.inputs[0]) == len(t.inputs[1]) == 32 for t in trials)
+    assert {t.info["m"] for t in trials if t.info["motion"] == short.name} <= {-1, 0, 1}
+    assert any(abs(t.info["m"]) > 1 for t in trials)  # the long clip still gets every offset
+
+
 @pytest.mark.slow
 def test_harness_tiny_run(bench, tmp_path, shared_data):
     conditions = ["paper", "pose2sim_openpose"]
