@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..blas import limited as blas_threads
 from ..errors import InputError
 from ..fileio import atomic_dir
 from ..keypoints import Keypoints
@@ -99,6 +100,9 @@ class FuseConfig:
     open3d_threads: int = 0                               # at most this many Open3D (TBB) threads while several
     #                                                       workers run (0: Open3D's default, one per core); outputs the
     #                                                       same either way; 1 vs 0 made no CPU difference at load 11-12
+    blas_threads: int = 1                                 # numpy's BLAS (OpenBLAS) threads inside fuse (0: as it is): its
+    #                                                       idle threads spin while the workers multiply small matrices
+    #                                                       (10 x 2 speed scene: 5.8-6.1 -> 5.0 CPU s with 1; outputs the same)
     progress: bool = True
 
 
@@ -839,7 +843,9 @@ def fuse(sync: str | Path | dict, config: FuseConfig | None = None, out_dir: str
     _seed(config)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    with quiet():  # Open3D's warnings stay off the terminal: fuse flags hard views and checks its writes
+    # Open3D's warnings stay off the terminal (fuse flags hard views and checks its writes); numpy's BLAS on
+    # ``blas_threads`` threads (its spinning threads cost CPU beside the workers)
+    with quiet(), blas_threads(config.blas_threads):
         inputs = read_inputs(sync, config)
         _lap(timings, "setup", t_start)
         out_dir = Path(out_dir)

@@ -128,6 +128,45 @@ def test_open3d_threads_limit_is_given_back():
         assert o3d.utility.get_max_threads() == before
 
 
+
+def test_blas_thread_limit_is_given_back_and_counted():
+    from synnet_recon import blas
+
+    before = blas.threads()
+    with blas.limited(1):
+        assert all(n == 1 for n in blas.threads())
+        with blas.limited(1):
+            assert all(n == 1 for n in blas.threads())
+        assert all(n == 1 for n in blas.threads())   # the outer block still holds
+    assert blas.threads() == before
+    with blas.limited(0):
+        assert blas.threads() == before
+
+
+def test_fuse_runs_numpys_blas_on_its_configured_threads(monkeypatch):
+    """fuse holds numpy's BLAS at ``FuseConfig.blas_threads`` (its spinning threads cost CPU beside the
+    workers) and gives the count back, also when fuse fails."""
+    import pytest
+
+    from synnet_recon import blas
+    from synnet_recon.recon import fuse as F
+
+    seen = []
+
+    def failing(sync, config):
+        seen.append(blas.threads())
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(F, "read_inputs", failing)
+    before = blas.threads()
+    with pytest.raises(RuntimeError):
+        F.fuse("x.json", F.FuseConfig(progress=False))
+    assert seen and all(n == 1 for n in seen[0]) and blas.threads() == before
+    if before and max(before) > 1:   # 0: left as it is
+        with pytest.raises(RuntimeError):
+            F.fuse("x.json", F.FuseConfig(progress=False, blas_threads=0))
+        assert seen[1] == before
+
 def _plain_fine_grid(depth: np.ndarray, K: np.ndarray):
     """The fine check's camera points and normals for every pixel, as first written (one (H, W, 3)
     grid, ``np.cross`` of the central differences; the reference for ``FineView.surface``)."""
