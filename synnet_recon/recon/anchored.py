@@ -37,7 +37,9 @@ depends on this instant only, so fuse computes it ahead, in worker threads, and 
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -107,7 +109,6 @@ class _Trials:
     def __init__(self, source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
                  config: AnchorConfig):
         self.source, self.target, self.registration, self.config = source, target, registration, config
-        self.spread = normal_spread(source.prepared)
         cloud, target_cloud = source.prepared.cloud, target.prepared.cloud
         self.points = np.asarray(cloud.points)
         self.normals = np.asarray(cloud.normals) if cloud.has_normals() else None
@@ -115,12 +116,34 @@ class _Trials:
         self.target_normals = np.asarray(target_cloud.normals) if target_cloud.has_normals() else None
         self.checks: list[ViewCheck] = []
         self.joints_of: dict[int, np.ndarray] = {}
-        n = config.verify.colour_points
-        self.photos = tuple(Photo(*(sample(x, n) for x in v.background), v.image) for v in (source, target)) \
-            if config.verify.pin_colour else None
         fc = config.verify.fine
         self.fine = FinePair((source.image, source.depth, source.K), (target.image, target.depth, target.K),
                              source.background[0], target.background[0], fc) if fc.enabled else None
+
+    # the background's spread and the pinning test's photos are made when a check first needs them
+    # (``place_view`` often checks nothing beyond the anchor's hypotheses)
+    @cached_property
+    def spread(self) -> float:
+        return normal_spread(self.source.prepared)
+
+    @cached_property
+    def photos(self) -> tuple[Photo, Photo] | None:
+        n = self.config.verify.colour_points
+        return tuple(Photo(*(sample(x, n) for x in v.background), v.image) for v in (self.source, self.target)) \
+            if self.config.verify.pin_colour else None
+
+    def again(self, source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
+              config: AnchorConfig) -> _Trials:
+        """Trials of the same views with no checks yet: a copy sharing what this one made of them (the
+        fine check's views and samples, the photos: functions of the views alone) when ``source`` and
+        ``target`` hold the same arrays and the configs are the same objects, else new trials."""
+        same = all(a.prepared is b.prepared and a.background is b.background and a.image is b.image
+                   and a.depth is b.depth and a.K is b.K for a, b in ((source, self.source), (target, self.target)))
+        if not (same and registration is self.registration and config is self.config):
+            return _Trials(source, target, registration, config)
+        out = copy.copy(self)
+        out.source, out.target, out.checks, out.joints_of = source, target, [], {}
+        return out
 
     def checked(self, T: np.ndarray, method: str, r, joints: np.ndarray, refine: bool = True,
                 polishing: bool = True) -> ViewCheck:
@@ -199,6 +222,8 @@ class Anchor:
     joints_of: dict[int, np.ndarray]
     polished: ViewCheck | None = None          # checks[0] polished and checked again (when it verified)
     start: JointAlignment | None = None        # the joints' robust Kabsch (the start of ``joints-icp``)
+    trials: _Trials | None = field(default=None, repr=False)   # the trials it made (``place_view`` reuses their
+    #                                            fine-check views and photos: the same views)
 
 
 def anchor_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig,
@@ -226,7 +251,7 @@ def anchor_view(source: ViewInputs, target: ViewInputs, registration: Registrati
             T = settle(f.transform)
             trials.checks.append(trials.checked(T, "joints-fine", _evaluate(source.prepared, target.prepared, T,
                                                                               registration), source.joints))
-    return Anchor(trials.checks, trials.joints_of, polished, kabsch)
+    return Anchor(trials.checks, trials.joints_of, polished, kabsch, trials)
 
 
 def keep_view(source: ViewInputs, target: ViewInputs, registration: RegistrationConfig, config: AnchorConfig,
@@ -243,7 +268,7 @@ def keep_view(source: ViewInputs, target: ViewInputs, registration: Registration
                        refine=False, polishing=False)
     if not (c.ok and c.fine_moved <= config.keep_within_m and c.fine_turned_deg <= config.keep_within_deg):
         return None
-    return Anchor([c], trials.joints_of, c)
+    return Anchor([c], trials.joints_of, c, trials=trials)
 
 
 def steady(poses: list[np.ndarray | None], config: AnchorConfig) -> bool:
@@ -261,7 +286,8 @@ def place_view(source: ViewInputs, target: ViewInputs, registration: Registratio
     """Place ``source`` onto ``target`` (the reference view): the best checked hypothesis.
     ``anchor``: ``anchor_view`` of the same views, computed ahead (None: computed here)."""
     anchor = anchor_view(source, target, registration, config) if anchor is None else anchor
-    trials = _Trials(source, target, registration, config)
+    trials = anchor.trials.again(source, target, registration, config) if anchor.trials is not None \
+        else _Trials(source, target, registration, config)
     trials.checks, trials.joints_of = list(anchor.checks), dict(anchor.joints_of)
     checks, attempt = trials.checks, trials.attempt
     # A hypothesis that starts next to a pose that already verified would end there too (ICP from

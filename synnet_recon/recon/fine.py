@@ -133,9 +133,14 @@ def depth_noise(depth: np.ndarray, every: int = 1) -> float:
     z^2), at depth-smooth triples only (within 3 % + 1 cm). Returns sigma(1/z) (1/m): the depth's
     noise at z is about this times z^2 (exact renders: ~0; a Kinect-like sensor: ~1.5e-3). ``every``:
     only every n-th row (for the differences along rows) and column (along columns)."""
-    d = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float64)
+    def measured(a):   # NaN where no depth; only the rows and columns read are converted
+        return np.where(np.isfinite(a) & (a > 0), a, np.nan).astype(np.float64)
+
+    depth = np.asarray(depth)
+    rows = measured(depth[::every])
+    columns = rows.T if every == 1 else measured(depth[:, ::every]).T
     seconds = []
-    for a in (d[::every], d.T[::every]):
+    for a in (rows, columns):
         left, mid, right = a[:, :-2], a[:, 1:-1], a[:, 2:]
         with np.errstate(invalid="ignore", divide="ignore"):
             smooth = (np.abs(left - mid) < 0.03 * mid + 0.01) & (np.abs(right - mid) < 0.03 * mid + 0.01)

@@ -207,3 +207,69 @@ def test_fine_view_surface_where_looked_up_is_the_whole_grid_computation():
     q, n = view.surface(v, u)
     assert np.array_equal(q, P[v, u], equal_nan=True) and np.array_equal(n, normals[v, u], equal_nan=True)
     assert np.array_equal(view.shade[..., 0], view.gray) and np.array_equal(view.shade[..., 1:], view.gradient)
+
+
+def _plain_depth_noise(depth: np.ndarray, every: int = 1) -> float:
+    """``fine.depth_noise`` as first written: the whole map converted, then every n-th row and column."""
+    d = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float64)
+    seconds = []
+    for a in (d[::every], d.T[::every]):
+        left, mid, right = a[:, :-2], a[:, 1:-1], a[:, 2:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            smooth = (np.abs(left - mid) < 0.03 * mid + 0.01) & (np.abs(right - mid) < 0.03 * mid + 0.01)
+            seconds.append((1 / left - 2 / mid + 1 / right)[smooth])
+    r = np.concatenate(seconds)
+    if len(r) < 100:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(r - np.median(r))) / np.sqrt(6.0))
+
+
+def test_depth_noise_reads_only_the_rows_and_columns_it_uses():
+    from synnet_recon.recon.fine import depth_noise
+
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        joints = _joints(rng)
+        depth = _depth(rng, joints).astype(dtype)
+        depth = depth * (1 + rng.normal(scale=2e-3, size=depth.shape)).astype(dtype)   # sensor-like noise
+        depth[rng.random(depth.shape) < 0.01] = np.nan
+        for every in (1, 3, 4):
+            assert depth_noise(depth, every) == _plain_depth_noise(depth, every)
+
+
+def _view_inputs(rng, shift=0.0):
+    from synnet_recon.recon.anchored import ViewInputs
+    from synnet_recon.recon.register import RegistrationConfig, prepare
+
+    joints = _joints(rng)
+    depth = _depth(rng, joints)
+    v, u = np.nonzero(depth[::4, ::4] > 0)
+    points = backproject(np.stack([4 * u, 4 * v], 1), depth[4 * v, 4 * u], K) + shift
+    colours = rng.random(points.shape)
+    image = rng.integers(0, 255, depth.shape + (3,), dtype=np.uint8)
+    return ViewInputs(prepare((points, colours), RegistrationConfig()), (points, colours), joints, image, depth, K)
+
+
+def test_trials_again_share_what_they_made_of_the_same_views_only():
+    """``place_view`` reuses the anchor's fine-check views and photos (``_Trials.again``) when its views
+    are the same arrays: the same values, made once; other views get trials of their own."""
+    from synnet_recon.recon.anchored import AnchorConfig, _Trials
+    from synnet_recon.recon.register import RegistrationConfig
+
+    rng = np.random.default_rng(7)
+    source, target = _view_inputs(rng), _view_inputs(rng, 0.1)
+    registration, config = RegistrationConfig(), AnchorConfig()
+    first = _Trials(source, target, registration, config)
+    first.checks.append("a check")
+    photos, fine_source = first.photos, first.fine.source
+    again = first.again(source, target, registration, config)
+    assert again.checks == [] and again.joints_of == {} and first.checks == ["a check"]
+    assert again.photos is photos and again.fine.source is fine_source and again.spread == first.spread
+    fresh = _Trials(source, target, registration, config)
+    for a, b in zip(again.photos, fresh.photos):
+        assert np.array_equal(a.points, b.points) and np.array_equal(a.colours, b.colours)
+    other = _view_inputs(rng)
+    for args in ((other, target, registration, config), (source, target, RegistrationConfig(), config),
+                 (source, target, registration, AnchorConfig())):
+        new = first.again(*args)
+        assert new.fine is not first.fine and new.source is args[0]
