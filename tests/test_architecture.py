@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "synnet_recon"
 # docs/architecture.md, "Layers": first to last.
 LAYERS = [
-    ("errors", "schemas", "fileio", "paths", "o3d", "pinhole", "skeleton", "keypoints", "tracking", "motion", "scopes"),
+    ("errors", "schemas", "fileio", "paths", "o3d", "blas", "pinhole", "skeleton", "keypoints", "tracking", "motion", "scopes"),
     ("io",),
     ("pose",),
     ("synth",),
