@@ -31,6 +31,7 @@ setup(
         "viser>=0.2",
         "tqdm>=4.60",
         "scipy>=1.10",
+        "threadpoolctl>=3.1",  # numpy's BLAS held to one thread inside fuse (synnet_recon/blas.py)
         "matplotlib>=3.7",
         "dask[distributed]>=2024.1",  # synrecon batch: one task per recording, local or remote cluster
     ],
