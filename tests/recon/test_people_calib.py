@@ -157,20 +157,34 @@ def test_pose2sim_demo_poses_against_calibration(shared_data):
                 assert direction_angle_deg(est[:3, 3], true[:3, 3]) < 5.0, (a, b)
 
 
+@pytest.fixture(scope="module")
+def phone_pair() -> dict:
+    """Two cameras 90 degrees apart filming all 161 instants of the dance with detector-like noise
+    (60 instants were not enough: 12.6 degrees off, docs/benchmarks.md; 150: right, 0.4 degrees off,
+    but its uncertainty 2.05 degrees, over max_two_camera_uncertainty_deg)."""
+    rng = np.random.default_rng(7)
+    P = ring(2, spread_deg=180.0)
+    X = dance(300)
+    xy, conf = _observe(P, X, rng)
+    return {"P": P, "X": X, "xy": xy, "conf": conf, "names": ["phone_a", "phone_b"]}
+
+
+@pytest.fixture(scope="module")
+def phone_pair_posed(phone_pair) -> dict:
+    """``phone_pair`` with its poses from the people at the default settings (``right``)."""
+    right = calibrate_from_people(phone_pair["names"], phone_pair["xy"], phone_pair["conf"], [K, K])
+    return {**phone_pair, "right": right}
+
+
 @pytest.mark.slow
-def test_two_cameras_end_to_end(tmp_path):
+def test_two_cameras_end_to_end(tmp_path, phone_pair):
     """docs/recon3d.md's path for two videos: poses from the person, triangulated joints,
     skeleton3d.json, TRC."""
     from synnet_recon.io.trc import read_trc, skeleton_to_trc, write_trc
     from synnet_recon.recon.skeleton3d import Skeleton3D, read_skeleton3d, write_skeleton3d
     from synnet_recon.recon.triangulate import triangulate_sequence
 
-    rng = np.random.default_rng(7)
-    P = ring(2, spread_deg=180.0)  # 90 degrees apart
-    X = dance(300)  # all its 161 instants; 60 were not enough: 12.6 degrees off (docs/benchmarks.md); 150: right (0.4
-    #                 degrees off) but its uncertainty 2.05 degrees, over max_two_camera_uncertainty_deg
-    xy, conf = _observe(P, X, rng)
-    names = ["phone_a", "phone_b"]
+    P, X, xy, conf, names = (phone_pair[k] for k in ("P", "X", "xy", "conf", "names"))
     height = np.median([body_chain_length(x) for x in X]) / CHAIN_PER_HEIGHT
     calib = calibrate_from_people(names, xy, conf, [K, K], conf=PeopleCalibConf(person_height=height))
     assert all(c.ok for c in calib.cameras.values())
@@ -433,17 +447,12 @@ def test_bone_spread_small_for_a_rigid_skeleton_large_for_a_distorted_one(rng):
     assert np.isnan(bone_spread(np.full((20, 18, 3), np.nan)))
 
 
-def test_two_cameras_whose_skeleton_changes_its_bones_are_flagged():
+def test_two_cameras_whose_skeleton_changes_its_bones_are_flagged(phone_pair_posed):
     """Two cameras: their pose is flagged when the skeleton they triangulate does not hold its bone
     lengths (``max_bone_spread``; the Pose2Sim balancing pair from its videos was posed 64 degrees
     wrong with every other check passed, its bones 32 % spread). The rig of
     ``test_two_cameras_end_to_end`` passes with the default limit and is flagged with one under its spread."""
-    rng = np.random.default_rng(7)
-    P = ring(2, spread_deg=180.0)
-    X = dance(300)
-    xy, conf = _observe(P, X, rng)
-    names = ["phone_a", "phone_b"]
-    right = calibrate_from_people(names, xy, conf, [K, K])
+    xy, conf, names, right = (phone_pair_posed[k] for k in ("xy", "conf", "names", "right"))
     assert all(c.ok for c in right.cameras.values())
     spread = bone_spread(right.points)
     assert spread < PeopleCalibConf().max_bone_spread
@@ -457,18 +466,13 @@ def _pair_uncertainty(calib) -> float:
     return calib.pairs[0]["rotation_uncertainty_deg"]
 
 
-def test_two_cameras_whose_rotation_uncertainty_exceeds_the_limit_are_flagged():
+def test_two_cameras_whose_rotation_uncertainty_exceeds_the_limit_are_flagged(phone_pair_posed):
     """Two cameras: nothing but their own residuals checks their relative pose, so it is verified only
     when its rotation uncertainty (resampled spread, biases, the assumed detector term) is at most
     ``max_two_camera_uncertainty_deg`` (the Pose2Sim OpenPose pairs that passed every other check 3.9-5.2
     degrees off had 2.2-2.7). The rig of ``test_two_cameras_end_to_end`` passes with the default limit
     and is flagged, pose kept, with one under its uncertainty; the flag names the figure."""
-    rng = np.random.default_rng(7)
-    P = ring(2, spread_deg=180.0)
-    X = dance(300)
-    xy, conf = _observe(P, X, rng)
-    names = ["phone_a", "phone_b"]
-    right = calibrate_from_people(names, xy, conf, [K, K])
+    xy, conf, names, right = (phone_pair_posed[k] for k in ("xy", "conf", "names", "right"))
     assert all(c.ok for c in right.cameras.values())
     u = _pair_uncertainty(right)
     assert PeopleCalibConf().detector_bias_deg < u < PeopleCalibConf().max_two_camera_uncertainty_deg
