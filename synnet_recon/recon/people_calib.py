@@ -588,8 +588,7 @@ def _finish(names, poses, reasons, points, inliers, flat, valid, Ks, frames, ref
                 row["rotation_bias_deg"], row["direction_bias_deg"] = rb, db
                 row["detector_bias_deg"] = conf.detector_bias_deg
                 row["detector_direction_deg"] = conf.detector_direction_deg
-                row["rotation_uncertainty_deg"] = float(np.sqrt(row["rotation_spread_deg"] ** 2 + rb**2
-                                                                + conf.detector_bias_deg**2))
+                row["rotation_uncertainty_deg"] = _rotation_uncertainty(row["rotation_spread_deg"], rb, conf)
                 row["direction_uncertainty_deg"] = float(np.sqrt(row["direction_spread_deg"] ** 2 + db**2
                                                                  + conf.detector_direction_deg**2))
         shared = valid[a] & valid[b]
@@ -680,7 +679,13 @@ def _two_camera_uncertainty(v: int, anchor, poses: dict, resampled: dict, conf: 
     if len(poses) != 2 or v == anchor or anchor is None:
         return float("nan")
     rs, _, rb, _ = resampled.get((min(v, anchor), max(v, anchor)), (np.nan,) * 4)
-    return float(np.sqrt(rs**2 + rb**2 + conf.detector_bias_deg**2)) if np.isfinite(rb) else float("nan")
+    return _rotation_uncertainty(rs, rb, conf) if np.isfinite(rb) else float("nan")
+
+
+def _rotation_uncertainty(spread: float, bias: float, conf: PeopleCalibConf) -> float:
+    """A pair's ``rotation_uncertainty_deg``: its resampled spread, its biases' wild bootstrap and the assumed
+    detector term, added in quadrature (degrees)."""
+    return float(np.sqrt(spread**2 + bias**2 + conf.detector_bias_deg**2))
 
 
 def views_from_keypoints(tracks: list, Ks: list[np.ndarray], dists: list | None = None,
