@@ -64,14 +64,21 @@ def _cpu() -> float:
     return sum(os.times()[:2])
 
 
-def rig_stage(path: Path, conf: PeopleCalibConf):
+def stage_inputs(path: Path) -> tuple[dict, dict]:
+    """(the pickled inputs of ``dump``, the Pose2Sim calibration's world_to_camera per camera name, matched
+    by the number in the name)."""
     data = pickle.loads(path.read_bytes())
     cal = read_calibration_toml(shared_data_dir() / POSE2SIM / CALIBRATION)
     by_number = {n[-1]: c.world_to_camera for n, c in cal.items()}
+    return data, {n: by_number[n[-1]] for n in data["names"]}
+
+
+def rig_stage(path: Path, conf: PeopleCalibConf):
+    data, truth = stage_inputs(path)
     base = replace(data["conf"], **{f.name: getattr(conf, f.name) for f in fields(conf)
                                     if getattr(conf, f.name) != getattr(PeopleCalibConf(), f.name)})
     result, _ = calibrate_from_tracks(data["names"], data["segments"], data["Ks"], data["reference"], base)
-    yield "stage", result, {n: by_number[n[-1]] for n in data["names"]}
+    yield "stage", result, truth
 
 
 def rig_openpose(conf: PeopleCalibConf, trial: str = TRIAL, name: str = "openpose"):
@@ -100,23 +107,30 @@ def rig_caliscope(conf: PeopleCalibConf):
     yield "caliscope", result, {n: cal[n].world_to_camera for n in names}
 
 
-def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60, step: int = 7, name: str = "ring"):
-    """``step``: mocap frames (120 fps) per instant; 7 (about 17 fps) as the tests' ring, 2 for ring60."""
+def ring_views(seeds, instants: int = 60, step: int = 7):
+    """The synthetic 4-camera ring (``tests/recon``'s) filming the packaged dance with detector-like noise,
+    per seed: (seed, names, (4, T, 18, 2) joints, (4, T, 18) confidences, K, true world_to_camera per name);
+    T = ``instants`` or the clip's length at ``step`` mocap frames (120 fps) per instant, when shorter."""
     from synnet_recon.recon.triangulate import reproject
     from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
 
     tri = _module(HERE.parent / "tests/recon/test_triangulate.py", "test_triangulate")
     X = tri.load_motion(tri.PACKAGE_DATA / "mocap" / "05_02.bvh").joints[::step][:instants].copy()
     X[..., [0, 2]] -= X[..., [0, 2]].reshape(-1, 2).mean(axis=0)  # as tri.dance
-    P = tri.ring(4)
+    P, T = tri.ring(4), len(X)
     names = ["a", "b", "c", "d"]
     truth = {n: np.vstack([np.linalg.inv(tri.K) @ P[i], [0, 0, 0, 1]]) for i, n in enumerate(names)}
     for seed in seeds:
         xy, depth = reproject(P, X.reshape(-1, 3))
-        noisy, c = apply_detector_noise(xy.reshape(4, instants, 18, 2), depth.reshape(4, instants, 18), tri.SIZE,
+        noisy, c = apply_detector_noise(xy.reshape(4, T, 18, 2), depth.reshape(4, T, 18), tri.SIZE,
                                         DetectorNoise(), np.random.default_rng(seed))
-        noisy, c = noisy.astype(np.float64), c.astype(np.float64)
-        result = calibrate_from_people(names, _smoothed(noisy, c, conf), c, [tri.K] * 4, conf=conf)
+        yield seed, names, noisy.astype(np.float64), c.astype(np.float64), tri.K, truth
+
+
+def rig_ring(conf: PeopleCalibConf, seeds=range(4), instants: int = 60, step: int = 7, name: str = "ring"):
+    """``step``: mocap frames (120 fps) per instant; 7 (about 17 fps) as the tests' ring, 2 for ring60."""
+    for seed, names, noisy, c, K, truth in ring_views(seeds, instants, step):
+        result = calibrate_from_people(names, _smoothed(noisy, c, conf), c, [K] * 4, conf=conf)
         yield f"{name}{seed}", result, truth
 
 

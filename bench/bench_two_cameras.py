@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import pickle
 import sys
 from pathlib import Path
 
@@ -45,14 +44,12 @@ def pair_row(rig: str, result, truth: dict, a: str, b: str) -> dict:
 
 
 def rig_stage(path: Path):
-    data = pickle.loads(path.read_bytes())
-    cal = R.read_calibration_toml(R.shared_data_dir() / R.POSE2SIM / R.CALIBRATION)
-    by_number = {n[-1]: c.world_to_camera for n, c in cal.items()}
+    data, truth = R.stage_inputs(path)
     for i, j in itertools.combinations(range(len(data["names"])), 2):
         names = [data["names"][i], data["names"][j]]
         segments = [([xy[i], xy[j]], [c[i], c[j]]) for xy, c in data["segments"]]
         result, _ = calibrate_from_tracks(names, segments, [data["Ks"][i], data["Ks"][j]], 0, data["conf"])
-        yield pair_row("stage", result, {n: by_number[n[-1]] for n in names}, *names)
+        yield pair_row("stage", result, truth, *names)
 
 
 def rig_openpose(trial: str, rig: str, conf: PeopleCalibConf):
@@ -74,23 +71,10 @@ def rig_caliscope(conf: PeopleCalibConf):
 
 
 def rig_ring(conf: PeopleCalibConf, seeds):
-    from synnet_recon.recon.triangulate import reproject
-    from synnet_recon.synth.noise import DetectorNoise, apply_detector_noise
-
-    tri = R._module(HERE.parent / "tests/recon/test_triangulate.py", "test_triangulate")
-    X = tri.load_motion(tri.PACKAGE_DATA / "mocap" / "05_02.bvh").joints[::2][:300].copy()
-    X[..., [0, 2]] -= X[..., [0, 2]].reshape(-1, 2).mean(axis=0)
-    P, T = tri.ring(4), len(X)
-    for seed in seeds:
-        xy, depth = reproject(P, X.reshape(-1, 3))
-        noisy, c = apply_detector_noise(xy.reshape(4, T, 18, 2), depth.reshape(4, T, 18), tri.SIZE, DetectorNoise(),
-                                        np.random.default_rng(seed))
-        for i, j in ((0, 1), (0, 2)):
-            truth = {"a": np.vstack([np.linalg.inv(tri.K) @ P[i], [0, 0, 0, 1]]),
-                     "b": np.vstack([np.linalg.inv(tri.K) @ P[j], [0, 0, 0, 1]])}
-            result = calibrate_from_people(["a", "b"], noisy[[i, j]].astype(float), c[[i, j]].astype(float),
-                                           [tri.K] * 2, conf=conf)
-            yield {**pair_row(f"ring{seed}", result, truth, "a", "b"), "pair": f"{i}-{j}"}
+    for seed, names, xy, c, K, truth in R.ring_views(seeds, instants=300, step=2):
+        for i, j in ((0, 1), (0, 2)):   # 90 and 180 degrees apart
+            result = calibrate_from_people([names[i], names[j]], xy[[i, j]], c[[i, j]], [K] * 2, conf=conf)
+            yield pair_row(f"ring{seed}", result, truth, names[i], names[j])
 
 
 def main() -> None:
